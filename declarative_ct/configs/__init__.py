@@ -1,0 +1,252 @@
+"""The container ``Config``: libcontainer's ``configs.Config`` as plain dataclasses.
+
+Field names and JSON keys follow ``libcontainer/configs`` (``rootfs``, ``namespaces``,
+``mask_paths``, ``capabilities.Bounding``…), so ``state.json`` reads like runc's. Stdlib only:
+the container init imports this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigInvalid
+from .mountflags import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_STRICTATIME
+
+# Namespace types as libcontainer names them (configs/namespaces_linux.go), in its canonical order.
+NAMESPACE_TYPES = ("NEWUSER", "NEWIPC", "NEWUTS", "NEWNET", "NEWPID", "NEWNS", "NEWCGROUP")
+NAMESPACE_PROC_NAMES = {"NEWUSER": "user", "NEWIPC": "ipc", "NEWUTS": "uts", "NEWNET": "net",
+                        "NEWPID": "pid", "NEWNS": "mnt", "NEWCGROUP": "cgroup"}
+SUPPORTED_NAMESPACES = frozenset(NAMESPACE_TYPES) - {"NEWUSER"}
+
+# capability(7) numbers, as in <linux/capability.h>.
+CAPABILITIES = {name: i for i, name in enumerate((
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"))}
+
+# Docker's default capability set (moby oci/caps/defaults.go).
+DEFAULT_CAPABILITIES = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]
+
+# runc spec's masked and read-only paths (libcontainer/specconv/example.go).
+DEFAULT_MASK_PATHS = [
+    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+]
+DEFAULT_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+DEFAULT_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+
+HOST_ROOTFS = "host"
+"""Special ``rootfs`` value: a read-only view of the host's /usr, /bin, /lib*, a minimal /etc, private /tmp."""
+
+
+@dataclass
+class Namespace:
+    """``configs.Namespace``: ``type`` is NEWPID/NEWNS/…; a non-empty ``path`` joins that namespace."""
+
+    type: str
+    path: str = ""
+
+
+@dataclass
+class Mount:
+    """``configs.Mount``. ``device`` is the filesystem type (``bind`` for bind mounts); ``flags`` are MS_* bits."""
+
+    source: str
+    destination: str
+    device: str = "bind"
+    flags: int = 0
+    data: str = ""
+    propagation_flags: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Capabilities:
+    """``configs.Capabilities``: lists of ``CAP_*`` names per set (JSON keys capitalised, as runc)."""
+
+    Bounding: list[str] = field(default_factory=lambda: list(DEFAULT_CAPABILITIES))
+    Effective: list[str] = field(default_factory=lambda: list(DEFAULT_CAPABILITIES))
+    Permitted: list[str] = field(default_factory=lambda: list(DEFAULT_CAPABILITIES))
+    Inheritable: list[str] = field(default_factory=list)
+    Ambient: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Rlimit:
+    """``configs.Rlimit``: ``type`` is the ``RLIMIT_*`` number; ``hard``/``soft`` in the limit's unit."""
+
+    type: int
+    hard: int
+    soft: int
+
+
+@dataclass
+class DeviceRule:
+    """``devices.Rule``: ``type`` is ``a``/``b``/``c``; major/minor ``-1`` is the wildcard; ``permissions`` is rwm."""
+
+    type: str = "a"
+    major: int = -1
+    minor: int = -1
+    permissions: str = "rwm"
+    allow: bool = False
+
+
+@dataclass
+class Resources:
+    """``cgroups.Resources``. Only the device rules are applied by this release; the rest is the resources issue."""
+
+    devices: list[DeviceRule] = field(default_factory=lambda: default_device_rules())
+
+
+@dataclass
+class Cgroup:
+    """``cgroups.Cgroup``: the cgroup is ``<mount>/<parent>/<name>`` (v1 per controller, v2 once)."""
+
+    name: str = ""
+    parent: str = "dct"
+    resources: Resources = field(default_factory=Resources)
+
+
+def default_mounts() -> list[Mount]:
+    """The standard mounts of ``runc spec`` (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys read-only)."""
+    nse = MS_NOSUID | MS_NOEXEC | MS_NODEV
+    return [
+        Mount("proc", "/proc", "proc", nse),
+        Mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
+        Mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        Mount("shm", "/dev/shm", "tmpfs", nse, "mode=1777,size=65536k"),
+        Mount("mqueue", "/dev/mqueue", "mqueue", nse),
+        Mount("sysfs", "/sys", "sysfs", nse | MS_RDONLY),
+    ]
+
+
+def default_device_rules() -> list[DeviceRule]:
+    """runc's device cgroup default: deny all, then allow mknod of anything and the standard nodes."""
+    rules = [DeviceRule("a", -1, -1, "rwm", False),
+             DeviceRule("c", -1, -1, "m", True), DeviceRule("b", -1, -1, "m", True)]
+    for major, minor in ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, -1)):
+        rules.append(DeviceRule("c", major, minor, "rwm", True))
+    return rules
+
+
+@dataclass
+class Config:
+    """libcontainer's ``configs.Config``, as far as this release implements it.
+
+    ``rootfs`` is an absolute directory (not a symlink) or :data:`HOST_ROOTFS`. Namespaces absent
+    from ``namespaces`` are shared with the host. ``labels`` are ``"key=value"`` strings and carry
+    ``bundle=<dir>`` plus the OCI annotations, as runc stores them.
+    """
+
+    rootfs: str
+    readonlyfs: bool = False
+    hostname: str = ""
+    domainname: str = ""
+    mounts: list[Mount] = field(default_factory=default_mounts)
+    namespaces: list[Namespace] = field(default_factory=lambda: [
+        Namespace(t) for t in ("NEWNS", "NEWUTS", "NEWIPC", "NEWPID", "NEWNET", "NEWCGROUP")])
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    rlimits: list[Rlimit] = field(default_factory=list)
+    oom_score_adj: int | None = None
+    mask_paths: list[str] = field(default_factory=lambda: list(DEFAULT_MASK_PATHS))
+    readonly_paths: list[str] = field(default_factory=lambda: list(DEFAULT_READONLY_PATHS))
+    sysctl: dict[str, str] = field(default_factory=dict)
+    no_new_privileges: bool = True
+    cgroups: Cgroup = field(default_factory=Cgroup)
+    labels: list[str] = field(default_factory=list)
+    version: str = "1.2.0"
+
+    # -- helpers -------------------------------------------------------------------------
+    def namespace(self, ns_type: str) -> Namespace | None:
+        """The entry for ``ns_type`` (``NEWPID``…), or None when that namespace is the host's."""
+        return next((n for n in self.namespaces if n.type == ns_type), None)
+
+    def label(self, key: str) -> str | None:
+        """The value of label ``key`` (``bundle`` and annotations live here), or None."""
+        prefix = key + "="
+        return next((lb[len(prefix):] for lb in self.labels if lb.startswith(prefix)), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as libcontainer's JSON object (what ``state.json`` stores under ``config``)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Config":
+        """Rebuild a Config saved by :meth:`to_dict`. Raises ConfigInvalid on a malformed object."""
+        try:
+            raw = dict(raw)
+            raw["mounts"] = [Mount(**m) for m in raw.get("mounts", [])]
+            raw["namespaces"] = [Namespace(**n) for n in raw.get("namespaces", [])]
+            raw["capabilities"] = Capabilities(**raw.get("capabilities", {}))
+            raw["rlimits"] = [Rlimit(**r) for r in raw.get("rlimits", [])]
+            cg = dict(raw.get("cgroups", {}))
+            res = dict(cg.get("resources", {}))
+            res["devices"] = [DeviceRule(**d) for d in res.get("devices", [])]
+            cg["resources"] = Resources(**res)
+            raw["cgroups"] = Cgroup(**cg)
+            return cls(**raw)
+        except (TypeError, KeyError, AttributeError) as err:
+            raise ConfigInvalid(f"malformed saved config: {err}") from err
+
+    def validate(self) -> None:
+        """Check the config as libcontainer's ``validate.Validate`` does.
+
+        Raises:
+            ConfigInvalid: naming the field and the reason (missing or symlinked rootfs, relative
+                mount destination, unknown namespace or capability, hostname without a UTS namespace…).
+        """
+        if self.rootfs != HOST_ROOTFS:
+            if not os.path.isabs(self.rootfs):
+                raise ConfigInvalid(f"rootfs: {self.rootfs!r} must be an absolute path")
+            if os.path.islink(self.rootfs):
+                raise ConfigInvalid(f"rootfs: {self.rootfs} is a symlink; give the real directory")
+            if not os.path.isdir(self.rootfs):
+                raise ConfigInvalid(f"rootfs: {self.rootfs} does not exist or is not a directory")
+        seen = set()
+        for ns in self.namespaces:
+            if ns.type not in SUPPORTED_NAMESPACES:
+                raise ConfigInvalid(f"namespaces: {ns.type!r} is not supported "
+                                    f"(supported: {', '.join(sorted(SUPPORTED_NAMESPACES))})")
+            if ns.type in seen:
+                raise ConfigInvalid(f"namespaces: {ns.type} listed twice")
+            seen.add(ns.type)
+            if ns.path and not os.path.exists(ns.path):
+                raise ConfigInvalid(f"namespaces: {ns.type} path {ns.path} does not exist")
+        if (self.hostname or self.domainname) and not self._private("NEWUTS"):
+            raise ConfigInvalid("hostname: setting a hostname needs a new UTS namespace")
+        if not self._private("NEWNS"):
+            raise ConfigInvalid("namespaces: a new mount namespace (NEWNS) is required")
+        for m in self.mounts:
+            if not os.path.isabs(m.destination):
+                raise ConfigInvalid(f"mounts: destination {m.destination!r} must be absolute")
+            if m.device == "bind" and not os.path.exists(m.source):
+                raise ConfigInvalid(f"mounts: bind source {m.source} does not exist")
+        for set_name in ("Bounding", "Effective", "Permitted", "Inheritable", "Ambient"):
+            for cap in getattr(self.capabilities, set_name):
+                if cap not in CAPABILITIES:
+                    raise ConfigInvalid(f"capabilities.{set_name}: unknown capability {cap!r}")
+        for key in self.sysctl:
+            if not (key.startswith(("net.", "kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue."))
+                    or key in ("kernel.hostname", "kernel.domainname")):
+                raise ConfigInvalid(f"sysctl: {key} is not namespaced and cannot be set in a container")
+            if key.startswith("net.") and not self._private("NEWNET"):
+                raise ConfigInvalid(f"sysctl: {key} needs a new network namespace")
+        if self.oom_score_adj is not None and not -1000 <= self.oom_score_adj <= 1000:
+            raise ConfigInvalid(f"oom_score_adj: {self.oom_score_adj} is outside [-1000, 1000]")
+
+    def _private(self, ns_type: str) -> bool:
+        ns = self.namespace(ns_type)
+        return ns is not None and not ns.path

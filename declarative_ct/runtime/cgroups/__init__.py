@@ -1,0 +1,102 @@
+"""cgroup managers: one protocol, a v1 and a v2 driver, chosen from ``/proc/self/mountinfo``.
+
+This release creates the container's cgroup, places init in it before it runs any code, lists
+its processes, freezes/thaws it and removes it; it also applies the v1 device allow-list.
+Resource limits, ``set()`` and ``stats()`` belong to the resources issue.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+FROZEN = "FROZEN"
+FREEZING = "FREEZING"
+THAWED = "THAWED"
+
+
+class Manager(Protocol):
+    """What the runtime needs from a cgroup driver (runc's ``cgroups.Manager``, trimmed)."""
+
+    def create(self) -> None:
+        """Make the cgroup (every hierarchy); raises SystemError if it exists with processes."""
+
+    def add(self, pid: int) -> None:
+        """Move ``pid`` into the cgroup (``cgroup.procs``)."""
+
+    def paths(self) -> dict[str, str]:
+        """``{controller: dir}`` on v1, ``{"": dir}`` on v2: libcontainer's ``cgroup_paths``."""
+
+    def exists(self) -> bool:
+        """True while the cgroup directory exists."""
+
+    def get_all_pids(self) -> list[int]:
+        """Host PIDs in the cgroup and its descendants; ``[]`` if it is gone."""
+
+    def freeze(self) -> None:
+        """Freeze every task; raises SystemError if the freezer never settles (it thaws first)."""
+
+    def thaw(self) -> None:
+        """Thaw every task."""
+
+    def freezer_state(self) -> str:
+        """``FROZEN``, ``FREEZING`` or ``THAWED`` (THAWED if the cgroup is gone)."""
+
+    def kill_all(self, sig: int) -> None:
+        """Send ``sig`` to every process of the cgroup, freezing around it so none can fork away."""
+
+    def destroy(self) -> None:
+        """Remove the cgroup directories (the caller has killed every process)."""
+
+
+def _mountinfo() -> list[tuple[str, str, list[str]]]:
+    """``(mountpoint, fstype, super_options)`` for each cgroup/cgroup2 mount."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            post_fields = post.split()
+            if post_fields and post_fields[0] in ("cgroup", "cgroup2"):
+                out.append((pre.split()[4], post_fields[0], post_fields[2].split(",")))
+    return out
+
+
+def detect() -> tuple[str, dict[str, str]]:
+    """Return ``("v2", {"": mountpoint})`` when ``/sys/fs/cgroup`` is cgroup2, else ``("v1", {controller: mountpoint})``.
+
+    v1 controllers are read from the mount options (``cpu``, ``memory``, ``name=systemd``…);
+    a mount carrying several (``cpu,cpuacct``) appears once per controller.
+    """
+    mounts = _mountinfo()
+    for point, fstype, _ in mounts:
+        if fstype == "cgroup2" and point == "/sys/fs/cgroup":
+            return "v2", {"": point}
+    controllers: dict[str, str] = {}
+    for point, fstype, opts in mounts:
+        if fstype != "cgroup":
+            continue
+        for opt in opts:
+            if opt in ("rw", "ro") or opt.startswith(("release_agent", "clone_children", "nsdelegate", "xattr")):
+                continue
+            controllers.setdefault(opt, point)
+    if not controllers:
+        for point, fstype, _ in mounts:
+            if fstype == "cgroup2":
+                return "v2", {"": point}
+    return "v1", controllers
+
+
+def new_manager(container_id: str, parent: str = "dct", device_rules: list | None = None) -> Manager:
+    """The manager for ``<parent>/<container_id>`` on whatever this host mounts (see :func:`detect`)."""
+    kind, mounts = detect()
+    return manager_from_paths(kind, {k: os.path.join(v, parent, container_id) for k, v in mounts.items()},
+                              device_rules)
+
+
+def manager_from_paths(kind: str, paths: dict[str, str], device_rules: list | None = None) -> Manager:
+    """Rebuild a manager from saved ``cgroup_paths`` (libcontainer's ``NewWithPaths``)."""
+    if kind == "v2" or set(paths) == {""}:
+        from .v2 import V2Manager
+        return V2Manager(paths[""])
+    from .v1 import V1Manager
+    return V1Manager(paths, device_rules or [])

@@ -1,0 +1,437 @@
+"""``Container``: libcontainer's container lifecycle (``BaseContainer`` + pause/resume)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import signal as _signal
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..configs import HOST_ROOTFS, Config
+from ..errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused, ContainerRunning,
+                      InvalidStateTransition, NotSupported, SystemError)
+from . import cgroups, init, monitor, procfs, store
+from .process import Process
+from .state import State, Status, check_transition
+
+OCI_VERSION = "1.2.0"
+_KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to leave the cgroup
+
+
+@dataclass
+class ExecProcess:
+    """A process started in a running container by ``start(Process(init=False))`` (``runc exec``).
+
+    ``pid`` is its host PID; :meth:`wait` returns its exit code (128 + signal when killed).
+    """
+
+    pid: int
+    _waiter: int
+
+    def wait(self) -> int:
+        """Block until the process ends; its exit code."""
+        while True:
+            try:
+                _, status = os.waitpid(self._waiter, 0)
+                break
+            except InterruptedError:
+                continue
+        return monitor.exit_record(self.pid, status)["exit_code"]
+
+
+class Container:
+    """One container in a state root, with libcontainer's methods.
+
+    Status is derived on every :meth:`status` call (runc's ``refreshState``): a frozen cgroup is
+    ``paused`` (``pausing`` while FREEZING), a dead or PID-reused init is ``stopped``, an exec fifo
+    means ``created``, otherwise ``running``. Mutating methods hold the container's flock.
+    """
+
+    def __init__(self, root: str, container_id: str, config: Config, state: State | None = None) -> None:
+        self._root = root
+        self._id = container_id
+        self._config = config
+        self._state = state
+        self._dir = os.path.join(root, container_id)
+        if state is not None and state.cgroup_paths:
+            self._cgroup = cgroups.manager_from_paths("", state.cgroup_paths, config.cgroups.resources.devices)
+        else:
+            self._cgroup = cgroups.new_manager(container_id, config.cgroups.parent, config.cgroups.resources.devices)
+
+    # -- accessors -----------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        """The container id (libcontainer ``ID()``)."""
+        return self._id
+
+    @property
+    def config(self) -> Config:
+        """The container's :class:`Config` (libcontainer ``Config()``)."""
+        return self._config
+
+    @property
+    def state_dir(self) -> str:
+        """``<root>/<id>``: state.json, exec.fifo, exit.json and the log files."""
+        return self._dir
+
+    def _fifo(self) -> str:
+        return os.path.join(self._dir, store.EXEC_FIFO)
+
+    def _init_alive(self) -> bool:
+        st = self._state
+        return st is not None and procfs.is_alive(st.init_process_pid, st.init_process_start)
+
+    # -- status and state ----------------------------------------------------------------
+    def status(self) -> Status:
+        """The current :class:`Status`, derived in runc's order (freezer, init liveness, exec fifo)."""
+        if self._state is None:
+            return Status.STOPPED
+        freezer = self._cgroup.freezer_state()
+        if freezer == cgroups.FROZEN:
+            return Status.PAUSED
+        if freezer == cgroups.FREEZING:
+            return Status.PAUSING
+        if not self._init_alive():
+            return Status.STOPPED
+        if os.path.exists(self._fifo()):
+            return Status.CREATED
+        return Status.RUNNING
+
+    def state(self) -> State:
+        """libcontainer's ``State`` as saved in state.json (raises ContainerNotRunning before start)."""
+        if self._state is None:
+            raise ContainerNotRunning(f"container {self._id} has not been started")
+        return self._state
+
+    def oci_state(self) -> dict[str, Any]:
+        """The runtime-spec state: ``{ociVersion, id, status, pid (not when stopped), bundle, annotations}``."""
+        status = self.status()
+        out: dict[str, Any] = {"ociVersion": self._config.version or OCI_VERSION, "id": self._id,
+                               "status": str(status)}
+        if status != Status.STOPPED and self._state is not None:
+            out["pid"] = self._state.init_process_pid
+        out["bundle"] = self._config.label("bundle") or ""
+        annotations = {k: v for k, _, v in (lb.partition("=") for lb in self._config.labels) if k != "bundle"}
+        if annotations:
+            out["annotations"] = annotations
+        return out
+
+    def exit_status(self) -> dict[str, Any] | None:
+        """Our extension: ``{"pid", "exit_code", "signal", "exited_at"}`` once the monitor saw init exit."""
+        try:
+            return store.read_json(os.path.join(self._dir, store.EXIT_FILE))
+        except (OSError, ValueError):
+            return None
+
+    def processes(self) -> list[int]:
+        """Host PIDs in the container's cgroup (libcontainer ``Processes()``); ``[]`` once it is gone."""
+        return self._cgroup.get_all_pids()
+
+    def set(self, config: Config) -> None:
+        """Apply resources live (libcontainer ``Set()``): not supported until the resources issue."""
+        raise NotSupported("Container.set() is not supported yet: live resource updates arrive with cgroup "
+                           "resource control")
+
+    def stats(self) -> Any:
+        """Container statistics (libcontainer ``Stats()``): not supported until the resources issue."""
+        raise NotSupported("Container.stats() is not supported yet: statistics arrive with cgroup resource control")
+
+    # -- start / run / exec --------------------------------------------------------------
+    def start(self, process: Process, monitor: bool = True) -> ExecProcess | None:
+        """libcontainer ``Start()``.
+
+        For ``process.init`` it builds the container and returns with init blocked on the exec
+        fifo: status ``created``, the program not yet run. With ``monitor`` (the default) a
+        detached monitor reaps init and records ``exit.json``; without it init is re-parented to
+        the caller's nearest subreaper, as with ``runc create``. ``None`` stdio of an init means
+        /dev/null in and ``stdout.log``/``stderr.log`` in the state dir.
+
+        For a non-init process (``runc exec``) it joins the container's namespaces and cgroup and
+        returns an :class:`ExecProcess`; ``None`` stdio means the caller's.
+
+        Raises:
+            ContainerError: already started; ContainerNotRunning/ContainerPaused for exec; any
+                failure inside the new process (missing program, mount error…) with its message.
+                A failed start leaves no process, cgroup or state directory behind.
+        """
+        if not process.init:
+            return self._start_exec(process)
+        if not os.path.isdir(self._dir):
+            raise ContainerError(f"container {self._id} was destroyed")
+        with store.locked(self._dir):
+            if self._state is not None:
+                raise ContainerError(f"container {self._id} already has an init process")
+            self._start_init(process, monitor)
+        return None
+
+    def run(self, process: Process, monitor: bool = True) -> None:
+        """libcontainer ``Run()``: :meth:`start` then :meth:`exec`."""
+        self.start(process, monitor)
+        self.exec()
+
+    def _open_stdio(self, process: Process, detached: bool) -> tuple[tuple[int, int, int], list[int]]:
+        opened: list[int] = []
+        fds = []
+        for i, value in enumerate((process.stdin, process.stdout, process.stderr)):
+            if value is None:
+                if not detached:
+                    fds.append(i)
+                    continue
+                if i == 0:
+                    fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+                else:
+                    name = store.STDOUT_LOG if i == 1 else store.STDERR_LOG
+                    fd = os.open(os.path.join(self._dir, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                                 0o640)
+                opened.append(fd)
+                fds.append(fd)
+            else:
+                fds.append(value if isinstance(value, int) else value.fileno())
+        return (fds[0], fds[1], fds[2]), opened
+
+    def _start_init(self, process: Process, use_monitor: bool) -> None:
+        fifo = self._fifo()
+        os.mkfifo(fifo, 0o622)
+        os.chmod(fifo, 0o622)
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        stdio, opened = self._open_stdio(process, detached=True)
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        rootfs = self._config.rootfs
+        if rootfs == HOST_ROOTFS:
+            rootfs = os.path.join(self._dir, "rootfs")
+            os.makedirs(rootfs, exist_ok=True)
+        joins, flags = init.plan_namespaces(self._config)
+        ctx = init.InitContext(config=self._config, process=process, sync=child_sock, cgroup=self._cgroup,
+                               stdio=stdio, rootfs=rootfs, fifo_fd=fifo_fd, join=joins, unshare=flags)
+        init_pid = -1
+        stage1_pid = -1
+        try:
+            self._cgroup.create()
+
+            def fork_stage1() -> int:
+                pid = os.fork()
+                if pid == 0:
+                    parent_sock.close()
+                    init.stage1(ctx)
+                return pid
+
+            if use_monitor:
+                monitor.spawn(self._dir, fork_stage1)
+            else:
+                stage1_pid = fork_stage1()
+            child_sock.close()
+            init_pid = self._expect(parent_sock, "pid")["pid"]
+            if stage1_pid > 0:
+                os.waitpid(stage1_pid, 0)  # after this, init is re-parented to our subreaper
+                stage1_pid = -1
+            self._expect(parent_sock, "ready")
+            st = procfs.stat(init_pid)
+            if st is None:
+                raise SystemError("container init exited during setup")
+            state = State(id=self._id, init_process_pid=init_pid, init_process_start=st[1],
+                          created=monitor.rfc3339_now(), config=self._config.to_dict(),
+                          cgroup_paths=self._cgroup.paths(), namespace_paths=init.namespace_paths(init_pid),
+                          external_descriptors=[_readlink_fd(init_pid, i) for i in range(3)])
+            # Saved before init is released, so that delete can always clean up (runc's procReady).
+            store.write_json_atomic(os.path.join(self._dir, store.STATE_FILE), state.to_dict())
+            self._state = state
+            init.send(parent_sock, {"type": "run"})
+            msg = init.recv(parent_sock)
+            if msg is not None:
+                raise ContainerError(f"container init failed: {msg.get('message', msg)}")
+        except BaseException:
+            self._state = None
+            self._abort(init_pid, stage1_pid)
+            raise
+        finally:
+            parent_sock.close()
+            for fd in opened + [fifo_fd]:
+                os.close(fd)
+
+    @staticmethod
+    def _expect(sock: socket.socket, kind: str) -> dict:
+        msg = init.recv(sock)
+        if msg is None:
+            raise SystemError(f"container init exited before sending {kind!r}")
+        if msg.get("type") == "error":
+            raise ContainerError(f"container init failed: {msg.get('message')}")
+        if msg.get("type") != kind:
+            raise SystemError(f"unexpected sync message {msg!r}, wanted {kind!r}")
+        return msg
+
+    def _abort(self, init_pid: int, stage1_pid: int) -> None:
+        """Undo a failed start: kill what we started, remove the cgroup and the state directory."""
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(self._dir, store.STATE_FILE))
+        for pid in (init_pid, stage1_pid):
+            if pid > 0:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, _signal.SIGKILL)
+        if stage1_pid > 0:
+            with contextlib.suppress(OSError):
+                os.waitpid(stage1_pid, 0)
+        self._remove(kill=True)
+
+    def _remove(self, kill: bool) -> None:
+        if self._cgroup.exists():
+            if kill:
+                _kill_cgroup(self._cgroup)
+            self._cgroup.destroy()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def exec(self) -> None:
+        """libcontainer ``Exec()``: release a created container's init through the exec fifo.
+
+        Raises:
+            InvalidStateTransition: the container is not ``created``.
+            ContainerNotRunning: init died before it could be released.
+        """
+        with store.locked(self._dir):
+            status = self.status()
+            if status != Status.CREATED:
+                raise InvalidStateTransition(status, Status.RUNNING,
+                                             "only a created container can be started (its exec fifo is gone)")
+            fd = os.open(self._fifo(), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                pidfd = os.pidfd_open(self._state.init_process_pid)
+                try:
+                    poller = select.poll()
+                    poller.register(fd, select.POLLIN)
+                    poller.register(pidfd, select.POLLIN)
+                    data = b""
+                    for _ in range(2):
+                        ready = dict(poller.poll())
+                        if fd in ready:
+                            data = os.read(fd, 1)
+                            break
+                        if pidfd in ready:
+                            # init may have written just before dying; look once more.
+                            poller.unregister(pidfd)
+                            ready = dict(poller.poll(0))
+                            data = os.read(fd, 1) if fd in ready else b""
+                            break
+                finally:
+                    os.close(pidfd)
+            finally:
+                os.close(fd)
+            if not data:
+                raise ContainerNotRunning(f"container {self._id}: init died before it was released "
+                                          "(exec fifo is empty)")
+            os.unlink(self._fifo())
+
+    def _start_exec(self, process: Process) -> ExecProcess:
+        status = self.status()
+        if status in (Status.PAUSED, Status.PAUSING):
+            raise ContainerPaused(f"container {self._id} is paused; resume it before exec")
+        if status == Status.STOPPED:
+            raise ContainerNotRunning(f"cannot exec in a stopped container {self._id}")
+        pid = self._state.init_process_pid
+        from ..configs import NAMESPACE_PROC_NAMES
+        joins = [(ns.type, f"/proc/{pid}/ns/{NAMESPACE_PROC_NAMES[ns.type]}")
+                 for t in init._JOIN_ORDER for ns in self._config.namespaces if ns.type == t]
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        stdio, _ = self._open_stdio(process, detached=False)
+        ctx = init.InitContext(config=self._config, process=process, sync=child_sock, cgroup=self._cgroup,
+                               stdio=stdio, join=joins)
+        stage1_pid = os.fork()
+        if stage1_pid == 0:
+            parent_sock.close()
+            init.stage1(ctx)
+        child_sock.close()
+        try:
+            exec_pid = self._expect(parent_sock, "pid")["pid"]
+            msg = init.recv(parent_sock)
+            if msg is not None:
+                raise ContainerError(f"exec failed: {msg.get('message', msg)}")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.kill(stage1_pid, _signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.waitpid(stage1_pid, 0)
+            raise
+        finally:
+            parent_sock.close()
+        return ExecProcess(pid=exec_pid, _waiter=stage1_pid)
+
+    # -- signals, pause, destroy ---------------------------------------------------------
+    def signal(self, sig: int, all: bool = False) -> None:  # noqa: A002 - libcontainer's name
+        """Send ``sig`` to init, or with ``all`` to every process of the cgroup (runc v1.1 ``Signal``).
+
+        Init is signalled only while it is alive with its saved start time, so a reused PID is
+        never signalled. SIGKILL to a paused container also thaws it, so the kill takes effect.
+
+        Raises:
+            ContainerNotRunning: init is gone (and, with ``all``, so is the cgroup).
+        """
+        status = self.status()
+        if all:
+            if not self._cgroup.exists() or (status == Status.STOPPED and not self.processes()):
+                raise ContainerNotRunning(f"container {self._id} is not running")
+            self._cgroup.kill_all(sig)
+            return
+        if not self._init_alive():
+            raise ContainerNotRunning(f"container {self._id} is not running (init is gone)")
+        os.kill(self._state.init_process_pid, sig)
+        if sig == _signal.SIGKILL and status in (Status.PAUSED, Status.PAUSING):
+            self._cgroup.thaw()
+
+    def pause(self) -> None:
+        """Freeze every process (libcontainer ``Pause()``): needs ``running`` or ``created``."""
+        with store.locked(self._dir):
+            status = self.status()
+            if status not in (Status.RUNNING, Status.CREATED):
+                raise ContainerNotRunning(f"cannot pause container {self._id}: it is {status}")
+            self._cgroup.freeze()
+
+    def resume(self) -> None:
+        """Thaw a paused container (libcontainer ``Resume()``)."""
+        with store.locked(self._dir):
+            status = self.status()
+            if status not in (Status.PAUSED, Status.PAUSING):
+                raise ContainerNotPaused(f"cannot resume container {self._id}: it is {status}, not paused")
+            self._cgroup.thaw()
+
+    def destroy(self) -> None:
+        """libcontainer ``Destroy()``: remove the cgroup and state directory of a stopped container.
+
+        A created container's init is killed first. Running or paused containers are refused:
+        signal them first, as runc does.
+
+        Raises:
+            ContainerRunning: init is alive and the container is running.
+            ContainerPaused: the container is paused.
+        """
+        if not os.path.isdir(self._dir):
+            return
+        with store.locked(self._dir):
+            status = self.status()
+            if status == Status.RUNNING:
+                raise ContainerRunning(f"cannot destroy container {self._id}: it is running (stop it first)")
+            if status in (Status.PAUSED, Status.PAUSING):
+                raise ContainerPaused(f"cannot destroy container {self._id}: it is paused")
+            check_transition(status, Status.STOPPED)
+            # Leftovers survive init when the PID namespace is shared, and a created init must go too.
+            self._remove(kill=True)
+            self._state = None
+
+
+def _kill_cgroup(cg: cgroups.Manager) -> None:
+    """SIGKILL everything in ``cg`` and wait (bounded) until it is empty."""
+    deadline = time.monotonic() + _KILL_WAIT
+    while cg.get_all_pids():
+        cg.kill_all(_signal.SIGKILL)
+        if time.monotonic() > deadline:
+            raise SystemError(f"processes of {cg.paths()} did not die after SIGKILL")
+        time.sleep(0.002)
+
+
+def _readlink_fd(pid: int, fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return ""

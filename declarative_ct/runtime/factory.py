@@ -1,0 +1,99 @@
+"""``Runtime``: libcontainer's factory (``Create``/``Load``) over a state root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from ..configs import Config
+from ..errors import ContainerExists, ContainerNotExists, SystemError
+from . import cgroups, store
+from .container import Container, _kill_cgroup
+from .state import State
+
+DEFAULT_ROOT = "/run/dct"
+
+
+def default_root() -> str:
+    """``$DCT_ROOT`` or ``/run/dct`` (runc's ``--root`` default is ``/run/runc``)."""
+    return os.environ.get("DCT_ROOT") or DEFAULT_ROOT
+
+
+class Runtime:
+    """Containers under one state root (``<root>/<id>/state.json``).
+
+    Args:
+        root: the state directory; made absolute; ``/`` is refused as runc does.
+    """
+
+    def __init__(self, root: str | None = None) -> None:
+        self.root = os.path.abspath(root or default_root())
+        if self.root == "/":
+            raise SystemError("refusing '/' as the state root")
+
+    def create(self, container_id: str, config: Config) -> Container:
+        """libcontainer ``Create``: validate the id and config and make ``<root>/<id>`` (mode 0711).
+
+        Nothing runs yet: call :meth:`Container.start` or :meth:`Container.run`.
+
+        Raises:
+            InvalidID, ConfigInvalid, ContainerExists.
+        """
+        store.validate_id(container_id)
+        config.validate()
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        path = os.path.join(self.root, container_id)
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            raise ContainerExists(f"container {container_id!r} already exists in {self.root}") from None
+        return Container(self.root, container_id, config)
+
+    def load(self, container_id: str) -> Container:
+        """libcontainer ``Load``: read ``state.json``.
+
+        Raises:
+            InvalidID; ContainerNotExists when there is no state.json (see :meth:`cleanup`).
+        """
+        store.validate_id(container_id)
+        path = os.path.join(self.root, container_id, store.STATE_FILE)
+        try:
+            raw = store.read_json(path)
+        except FileNotFoundError:
+            raise ContainerNotExists(f"container {container_id!r} does not exist in {self.root}") from None
+        except ValueError as err:
+            raise SystemError(f"{path} is corrupt: {err}") from err
+        state = State.from_dict(raw)
+        return Container(self.root, container_id, Config.from_dict(state.config), state)
+
+    def list(self) -> list[Container]:
+        """Every container with a state.json, sorted by id (half-created directories are skipped)."""
+        out = []
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        for name in names:
+            try:
+                out.append(self.load(name))
+            except Exception:  # noqa: BLE001 - a broken entry must not hide the others
+                continue
+        return out
+
+    def exists(self, container_id: str) -> bool:
+        """True when ``<root>/<id>`` exists (even without state.json)."""
+        store.validate_id(container_id)
+        return os.path.isdir(os.path.join(self.root, container_id))
+
+    def cleanup(self, container_id: str, parent: str = "dct") -> None:
+        """Remove what an aborted create left (no state.json): its processes, cgroup and directory.
+
+        The cgroup path is derived from the id, so this works even when the manager was killed
+        before it saved anything (runc's ``delete`` of an ``ErrNotExist`` container).
+        """
+        store.validate_id(container_id)
+        cg = cgroups.new_manager(container_id, parent)
+        if cg.exists():
+            _kill_cgroup(cg)
+            cg.destroy()
+        shutil.rmtree(os.path.join(self.root, container_id), ignore_errors=True)

@@ -1,0 +1,291 @@
+"""What runs inside the new container: stage 1 (cgroup, namespaces, fork) and init (stage 2).
+
+Runs in processes forked from the manager, so it uses the stdlib and our stdlib-only modules
+alone. The order is runc's (``nsexec.c`` + ``standard_init_linux.go``), with the reason beside
+each step. Every failure is sent to the parent over the sync socket as
+``{"type": "error", "message": …}`` and the process exits; the parent then cleans up.
+
+Sync protocol (SOCK_SEQPACKET, one JSON object per message)::
+
+    stage 1  --pid{pid}-->        parent     (host PID of init, or of the exec'd process)
+    init     --ready-->           parent     [parent saves state.json]
+    init     <--run--             parent
+    init     --(close)-->         parent     init now blocks on exec.fifo (create/start split)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+from dataclasses import dataclass, field
+
+from ..configs import CAPABILITIES, DEFAULT_ENV, NAMESPACE_PROC_NAMES, Capabilities, Config
+from . import linux, rootfs
+from .process import Process
+
+_CLONE_FLAGS = {"NEWNS": linux.CLONE_NEWNS, "NEWUTS": linux.CLONE_NEWUTS, "NEWIPC": linux.CLONE_NEWIPC,
+                "NEWNET": linux.CLONE_NEWNET, "NEWPID": linux.CLONE_NEWPID, "NEWCGROUP": linux.CLONE_NEWCGROUP}
+# runc's join order: ipc, uts, net, pid, mnt, cgroup (mnt late: it changes our root).
+_JOIN_ORDER = ("NEWIPC", "NEWUTS", "NEWNET", "NEWPID", "NEWNS", "NEWCGROUP")
+
+
+@dataclass
+class InitContext:
+    """Everything stage 1 and init need, handed over by ``fork`` (no serialisation)."""
+
+    config: Config
+    process: Process
+    sync: socket.socket
+    cgroup: object  # a cgroups.Manager
+    stdio: tuple[int, int, int]
+    rootfs: str = ""
+    fifo_fd: int = -1
+    join: list[tuple[str, str]] = field(default_factory=list)  # (NEWxxx, /proc/.../ns/...)
+    unshare: int = 0
+
+
+def send(sock: socket.socket, msg: dict) -> None:
+    """Send one sync message."""
+    sock.send(json.dumps(msg).encode())
+
+
+def recv(sock: socket.socket) -> dict | None:
+    """Receive one sync message; None when the peer closed its end."""
+    raw = sock.recv(65536)
+    return json.loads(raw) if raw else None
+
+
+def _fail(ctx: InitContext, err: BaseException) -> None:
+    msg = str(err) if not isinstance(err, OSError) or err.filename is None else f"{err.strerror}: {err.filename}"
+    try:
+        send(ctx.sync, {"type": "error", "message": msg or type(err).__name__})
+    finally:
+        os._exit(1)
+
+
+def plan_namespaces(config: Config) -> tuple[list[tuple[str, str]], int]:
+    """``(joins, unshare_flags)``: namespaces with a path are joined, the others created."""
+    joins = [(ns.type, ns.path) for t in _JOIN_ORDER for ns in config.namespaces if ns.type == t and ns.path]
+    flags = 0
+    for ns in config.namespaces:
+        if not ns.path:
+            flags |= _CLONE_FLAGS[ns.type]
+    return joins, flags
+
+
+def _join(joins: list[tuple[str, str]]) -> None:
+    # Open every namespace file before joining any: joining mnt changes what paths mean.
+    fds = [os.open(path, os.O_RDONLY | os.O_CLOEXEC) for _, path in joins]
+    try:
+        for fd in fds:
+            linux.setns(fd, 0)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def stage1(ctx: InitContext) -> None:
+    """Stage 1: join the cgroup first (so nothing forks outside it), then namespaces, then fork init.
+
+    A new PID namespace only applies to children, hence the fork. Never returns.
+    """
+    try:
+        ctx.cgroup.add(os.getpid())
+        _join(ctx.join)
+        if ctx.unshare:
+            linux.unshare(ctx.unshare)
+        pid = os.fork()
+        if pid == 0:
+            _init(ctx) if ctx.process.init else _exec_child(ctx)
+        send(ctx.sync, {"type": "pid", "pid": pid})
+        if ctx.process.init:
+            os._exit(0)
+        # An exec'd process: stay and hand its exit status up, so the caller can wait on us.
+        ctx.sync.close()
+        _, status = os.waitpid(pid, 0)
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
+        _fail(ctx, err)
+
+
+def _setup_stdio(stdio: tuple[int, int, int]) -> None:
+    # Move the sources above 2 first so a source numbered 0-2 is not clobbered by an earlier dup2.
+    high = [os.dup(fd) for fd in stdio]
+    for target, fd in enumerate(high):
+        os.dup2(fd, target, inheritable=True)
+        os.close(fd)
+
+
+def _loopback_up() -> None:
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifr = struct.pack("16sh22x", b"lo", 0)
+        flags = struct.unpack("16sh22x", fcntl.ioctl(s, siocgifflags, ifr))[1]
+        fcntl.ioctl(s, siocsifflags, struct.pack("16sh22x", b"lo", flags | iff_up))
+
+
+def _env(process: Process) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in process.env or DEFAULT_ENV:
+        key, _, value = item.partition("=")
+        env[key] = value  # the last value wins, as libcontainer's env.go
+    env.setdefault("PATH", DEFAULT_ENV[0].partition("=")[2])
+    if "HOME" not in env:
+        env["HOME"] = _home(process.uid)
+    return env
+
+
+def _home(uid: int) -> str:
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) > 5 and fields[2] == str(uid):
+                    return fields[5]
+    except OSError:
+        pass
+    return "/"
+
+
+def lookup(program: str, path_env: str) -> str:
+    """Resolve ``program`` as ``execvp`` would, in the current root; raises FileNotFoundError."""
+    candidates = [program] if "/" in program else [os.path.join(d or ".", program) for d in path_env.split(":")]
+    for cand in candidates:
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    raise FileNotFoundError(f"exec: {program!r}: executable file not found in the container "
+                            f"(looked in {', '.join(candidates) if '/' in program else 'PATH=' + path_env})")
+
+
+def _enter_cwd(cwd: str) -> None:
+    os.makedirs(cwd, exist_ok=True)
+    os.chdir(cwd)
+    # CVE-2024-21626: a cwd reached through a leaked host fd is outside our root.
+    try:
+        real = os.getcwd()
+    except OSError as err:
+        raise PermissionError(f"cwd {cwd} is outside the container root") from err
+    if not real.startswith("/"):
+        raise PermissionError(f"cwd {cwd} is outside the container root ({real})")
+
+
+def _cap_mask(names: list[str]) -> int:
+    mask = 0
+    for name in names:
+        mask |= 1 << CAPABILITIES[name]
+    return mask
+
+
+def finalize_namespace(process: Process, caps: Capabilities) -> None:
+    """Drop the bounding set, switch user and groups, then set E/P/I and ambient caps (runc's order).
+
+    KEEPCAPS keeps the permitted set across ``setuid`` so the final ``capset`` can pick from it.
+    """
+    keep = _cap_mask(caps.Bounding)
+    for cap in range(linux.last_cap() + 1):
+        if not keep & (1 << cap):
+            linux.prctl(linux.PR_CAPBSET_DROP, cap)
+    linux.prctl(linux.PR_SET_KEEPCAPS, 1)
+    os.setgroups(process.additional_groups)
+    os.setresgid(process.gid, process.gid, process.gid)
+    os.setresuid(process.uid, process.uid, process.uid)
+    linux.prctl(linux.PR_SET_KEEPCAPS, 0)
+    linux.capset(_cap_mask(caps.Effective), _cap_mask(caps.Permitted), _cap_mask(caps.Inheritable))
+    linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
+    for name in caps.Ambient:
+        linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_RAISE, CAPABILITIES[name])
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    """Close every fd above stdio not in ``keep`` (CVE-2024-21626: no host fd may reach the program)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _apply_process_limits(config: Config, process: Process) -> None:
+    for rl in process.rlimits if process.rlimits is not None else config.rlimits:
+        resource.setrlimit(rl.type, (rl.soft, rl.hard))
+    if process.umask is not None:
+        os.umask(process.umask)
+    nnp = process.no_new_privileges if process.no_new_privileges is not None else config.no_new_privileges
+    if nnp:
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _init(ctx: InitContext) -> None:
+    """Stage 2, PID 1 of the container: rootfs, pivot_root, hardening, then wait on the exec fifo."""
+    try:
+        cfg, proc = ctx.config, ctx.process
+        os.setsid()
+        _setup_stdio(ctx.stdio)
+        if cfg._private("NEWNET"):
+            _loopback_up()
+        rootfs.prepare_rootfs(cfg, ctx.rootfs)
+        rootfs.pivot_root(ctx.rootfs)
+        if cfg.hostname:
+            linux.sethostname(cfg.hostname)
+        if cfg.domainname:
+            linux.setdomainname(cfg.domainname)
+        for key, value in cfg.sysctl.items():
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(value)
+        if cfg.oom_score_adj is not None:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(cfg.oom_score_adj))
+        rootfs.finalize_rootfs(cfg)
+        env = _env(proc)
+        # A missing program is a create-time error, as in runc.
+        program = lookup(proc.args[0], env["PATH"])
+        _enter_cwd(proc.cwd)
+        _apply_process_limits(cfg, proc)
+        send(ctx.sync, {"type": "ready"})
+        if recv(ctx.sync) != {"type": "run"}:
+            os._exit(1)  # the parent gave up (or died): it cleans up
+        finalize_namespace(proc, proc.capabilities or cfg.capabilities)
+        ctx.sync.close()
+        _close_fds_except({ctx.fifo_fd})
+        # Block here until Container.exec() opens the fifo for reading: the create/start split.
+        fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(fd, b"0")
+        os.close(fd)
+        os.close(ctx.fifo_fd)
+        os.execve(program, proc.args, env)
+    except BaseException as err:  # noqa: BLE001
+        _fail(ctx, err)
+
+
+def _exec_child(ctx: InitContext) -> None:
+    """An extra process in a running container (runc's setns init): no rootfs work, no fifo."""
+    try:
+        cfg, proc = ctx.config, ctx.process
+        _setup_stdio(ctx.stdio)
+        env = _env(proc)
+        program = lookup(proc.args[0], env["PATH"])
+        _enter_cwd(proc.cwd)
+        _apply_process_limits(cfg, proc)
+        finalize_namespace(proc, proc.capabilities or cfg.capabilities)
+        ctx.sync.close()
+        _close_fds_except(set())
+        os.execve(program, proc.args, env)
+    except BaseException as err:  # noqa: BLE001
+        _fail(ctx, err)
+
+
+def namespace_paths(pid: int) -> dict[str, str]:
+    """libcontainer's ``namespace_paths`` for ``pid``: every namespace type, host ones included."""
+    return {t: f"/proc/{pid}/ns/{NAMESPACE_PROC_NAMES[t]}" for t in NAMESPACE_PROC_NAMES
+            if os.path.exists(f"/proc/{pid}/ns/{NAMESPACE_PROC_NAMES[t]}")}

@@ -1,0 +1,127 @@
+"""Thin ctypes wrappers over the Linux syscalls Python 3.11 lacks.
+
+One function per syscall; each raises ``OSError`` with the errno and the arguments, as runc's
+``internal/linux`` does. Stdlib only: this module is imported by the container init.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import struct
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# <sched.h> clone flags used by unshare/setns.
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+from ..configs.mountflags import *  # noqa: F401,F403 - MS_* flags live with the config
+
+MNT_DETACH = 2
+
+# <linux/prctl.h>
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+
+
+def _check(ret: int, what: str) -> int:
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return ret
+
+
+def _b(s: str | bytes | None) -> bytes | None:
+    return s.encode() if isinstance(s, str) else s
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+    """mount(2). Raises OSError naming source, target, type and flags."""
+    while True:
+        ret = _libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data))
+        if ret == 0:
+            return
+        err = ctypes.get_errno()
+        if err != errno.EINTR:
+            raise OSError(err, f"mount {source or 'none'} on {target} (type {fstype or 'none'}, "
+                               f"flags {flags:#x}, data {data!r}): {os.strerror(err)}")
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    """umount2(2)."""
+    _check(_libc.umount2(_b(target), flags), f"umount2 {target}")
+
+
+def unshare(flags: int) -> None:
+    """unshare(2) with CLONE_NEW* flags."""
+    _check(_libc.unshare(flags), f"unshare {flags:#x}")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """setns(2): join the namespace open on ``fd``."""
+    _check(_libc.setns(fd, nstype), f"setns fd {fd}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """pivot_root(2) through syscall(2): glibc has no wrapper."""
+    _check(_libc.syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), f"pivot_root {new_root}")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    """prctl(2)."""
+    return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl {option}")
+
+
+def sethostname(name: str) -> None:
+    """sethostname(2) in the current UTS namespace."""
+    raw = name.encode()
+    _check(_libc.sethostname(raw, len(raw)), "sethostname")
+
+
+def setdomainname(name: str) -> None:
+    """setdomainname(2) in the current UTS namespace."""
+    raw = name.encode()
+    _check(_libc.setdomainname(raw, len(raw)), "setdomainname")
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """capset(2) for the calling thread with 64-bit masks (``_LINUX_CAPABILITY_VERSION_3``)."""
+    header = struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0)
+    lo = lambda v: v & 0xFFFFFFFF  # noqa: E731
+    hi = lambda v: (v >> 32) & 0xFFFFFFFF  # noqa: E731
+    data = struct.pack("6I", lo(effective), lo(permitted), lo(inheritable),
+                       hi(effective), hi(permitted), hi(inheritable))
+    hbuf = ctypes.create_string_buffer(header, len(header))
+    dbuf = ctypes.create_string_buffer(data, len(data))
+    _check(_libc.capset(hbuf, dbuf), "capset")
+
+
+def last_cap() -> int:
+    """The highest capability number the running kernel knows (``/proc/sys/kernel/cap_last_cap``)."""
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        return int(f.read())

@@ -1,0 +1,94 @@
+"""The monitor: outlives the CLI, reaps the container's init and records its exit status.
+
+runc never persists exit codes; we must not lose them. The monitor is a double-forked child
+subreaper: stage 1 exits after forking init, so init is re-parented to the monitor, which
+waits for it and writes ``exit.json`` beside ``state.json``. It holds no fds and no memory of
+its own beyond the forked interpreter's pages (measured in the resources issue).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+
+from . import linux, store
+
+
+def rfc3339_now() -> str:
+    """UTC now as RFC 3339 with nanosecond-style precision and a ``Z`` (runc's ``created`` format)."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def exit_record(pid: int, status: int) -> dict:
+    """``{"pid", "exit_code", "signal", "exited_at"}`` from a ``waitpid`` status.
+
+    ``exit_code`` follows the shell's convention (128 + signal number when killed by a signal).
+    """
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    code = 128 + sig if sig is not None else os.WEXITSTATUS(status)
+    return {"pid": pid, "exit_code": code, "signal": sig, "exited_at": rfc3339_now()}
+
+
+def record_exit(state_dir: str, pid: int, status: int) -> None:
+    """Write ``exit.json`` if ``pid`` is the init recorded in ``state.json`` (a failed create writes nothing)."""
+    try:
+        saved = store.read_json(os.path.join(state_dir, store.STATE_FILE))
+        if saved.get("init_process_pid") != pid:
+            return
+        store.write_json_atomic(os.path.join(state_dir, store.EXIT_FILE), exit_record(pid, status), 0o644)
+    except (OSError, ValueError):
+        pass  # the container was destroyed meanwhile: nobody will ask
+
+
+def detach() -> None:
+    """Become a daemon-like process: own session, no fds, cwd ``/``, stdio on /dev/null."""
+    os.chdir("/")
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def spawn(state_dir: str, start_stage1) -> None:
+    """Double-fork a monitor that forks stage 1 (via ``start_stage1()``) and waits for init.
+
+    Returns in the caller once the intermediate process is reaped; the monitor lives on.
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+            stage1_pid = start_stage1()
+            detach()
+            watch(state_dir, stage1_pid)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def watch(state_dir: str, stage1_pid: int) -> None:
+    """Reap stage 1, then init (re-parented to us as subreaper), and record init's exit."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+        if pid != stage1_pid:
+            record_exit(state_dir, pid, status)
+            return

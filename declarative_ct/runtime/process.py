@@ -1,0 +1,42 @@
+"""``libcontainer.Process``: what to run in a container (init or an extra process)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import IO, Union
+
+from ..configs import Capabilities, Rlimit
+
+Stdio = Union[int, IO, None]
+"""A file descriptor, an open file, or None (detached default: /dev/null in, log files out)."""
+
+
+@dataclass
+class Process:
+    """``libcontainer.Process``.
+
+    ``args`` is argv (``args[0]`` is looked up on the container's ``PATH`` at create time);
+    ``env`` is a list of ``KEY=value``; ``uid``/``gid``/``additional_groups`` are container-side
+    ids. ``capabilities``, ``no_new_privileges`` and ``rlimits`` override the container config
+    when set. ``init`` is True for the container's init (exec fifo) and False for ``dct exec``.
+    """
+
+    args: list[str]
+    env: list[str] = field(default_factory=list)
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    additional_groups: list[int] = field(default_factory=list)
+    capabilities: Capabilities | None = None
+    no_new_privileges: bool | None = None
+    rlimits: list[Rlimit] | None = None
+    umask: int | None = None
+    stdin: Stdio = None
+    stdout: Stdio = None
+    stderr: Stdio = None
+    init: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.args:
+            from ..errors import ConfigInvalid
+            raise ConfigInvalid("process.args: at least the program to run is required")

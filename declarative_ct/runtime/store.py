@@ -1,0 +1,76 @@
+"""The state root: id validation, atomic JSON files, and a lock per container.
+
+Layout (runc's, plus our monitor's files): ``<root>/<id>/state.json``, ``exec.fifo``,
+``exit.json`` (exit code and time, written by the monitor), ``stdout.log``/``stderr.log``
+(a detached container's output) and ``.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import tempfile
+from typing import Any, Iterator
+
+from ..errors import InvalidID
+
+STATE_FILE = "state.json"
+EXEC_FIFO = "exec.fifo"
+EXIT_FILE = "exit.json"
+LOCK_FILE = ".lock"
+STDOUT_LOG = "stdout.log"
+STDERR_LOG = "stderr.log"
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_+.-]+$")
+
+
+def validate_id(container_id: str) -> None:
+    """libcontainer's ``validateID``: non-empty, ``[A-Za-z0-9_+.-]`` only, not ``.`` or ``..``.
+
+    Raises:
+        InvalidID: with the offending id quoted.
+    """
+    if not isinstance(container_id, str) or not _ID_RE.match(container_id) or container_id in (".", ".."):
+        raise InvalidID(f"invalid container id {container_id!r}: use letters, digits and _ + . - "
+                        "(not '.' or '..')")
+
+
+def write_json_atomic(path: str, data: Any, mode: int = 0o600) -> None:
+    """Write ``data`` as JSON to ``path`` atomically: temp file in the same dir, fsync, rename."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, separators=(",", ":"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: str) -> Any:
+    """Read a JSON file; raises FileNotFoundError or ValueError."""
+    with open(path) as f:
+        return json.load(f)
+
+
+@contextlib.contextmanager
+def locked(state_dir: str) -> Iterator[None]:
+    """Hold the exclusive ``flock`` of a container's state directory.
+
+    The lock file lives inside the directory, so a waiter that gets it after a destroy must
+    re-check that the directory still exists.
+    """
+    fd = os.open(os.path.join(state_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
