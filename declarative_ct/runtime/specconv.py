@@ -1,0 +1,482 @@
+"""OCI bundle ``config.json`` ↔ our ``Config``: runc's ``libcontainer/specconv``.
+
+:func:`example_spec` is what ``dct spec`` writes (runc's ``specconv.Example``) and
+:func:`load_bundle` turns a bundle's ``config.json`` into a :class:`Config` plus the init
+:class:`Process` (runc's ``specconv.CreateLibcontainerConfig`` and ``newProcess``).
+
+The conversion is strict on purpose: a field we do not implement is an error naming it, never
+silently dropped, because most of them (seccomp, LSM labels, id mappings, resource limits…) are
+security or isolation promises the user would believe were kept. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+from typing import Any
+
+from ..configs import (CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, Capabilities,
+                       Config, DeviceRule, Mount, Namespace, Rlimit, default_device_rules)
+from ..configs.mountflags import MS_BIND, OPTION_FLAGS, PROPAGATION_FLAGS
+from ..errors import ConfigInvalid
+from .process import Process
+
+TOP_LEVEL_KEYS = ("ociVersion", "process", "root", "hostname", "domainname", "mounts", "annotations",
+                  "linux", "hooks")
+
+# OCI namespace type -> libcontainer's.
+NAMESPACE_MAP = {"pid": "NEWPID", "network": "NEWNET", "mount": "NEWNS", "ipc": "NEWIPC",
+                 "uts": "NEWUTS", "cgroup": "NEWCGROUP"}
+
+CAPABILITY_SETS = {"bounding": "Bounding", "effective": "Effective", "permitted": "Permitted",
+                   "inheritable": "Inheritable", "ambient": "Ambient"}
+
+# Process fields we cannot honour: refused when present and non-empty, never ignored.
+UNSUPPORTED_PROCESS_KEYS = ("apparmorProfile", "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity",
+                            "commandLine")
+PROCESS_KEYS = ("terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits",
+                "noNewPrivileges", "oomScoreAdj") + UNSUPPORTED_PROCESS_KEYS
+
+# runc's mount extensions (recursive mount_setattr attributes, tmpfs copy-up, idmapped mounts).
+# Passed on as data they would be silently ignored by the kernel for a bind mount, so refuse them.
+UNSUPPORTED_MOUNT_OPTIONS = frozenset({
+    "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime", "rdiratime",
+    "rrelatime", "rnorelatime", "rnoatime", "ratime", "rstrictatime", "rnostrictatime", "rnosymfollow",
+    "rsymfollow", "tmpcopyup", "idmap", "ridmap",
+})
+
+LINUX_KEYS = ("namespaces", "maskedPaths", "readonlyPaths", "sysctl", "resources", "cgroupsPath",
+              "rootfsPropagation")
+# What we do anyway: `/` is made rslave before mounting and stays so (rootfs.py).
+ACCEPTED_ROOTFS_PROPAGATION = ("", "slave", "rslave", "private", "rprivate")
+
+# Python's resource module lacks RLIMIT_LOCKS (Linux number 10).
+EXTRA_RLIMITS = {"RLIMIT_LOCKS": 10}
+
+
+def example_spec() -> dict[str, Any]:
+    """The default OCI ``config.json`` that ``dct spec`` writes (runc's ``specconv.Example``).
+
+    Differences from runc: ``terminal`` is false (no console support), the hostname is ``dct``,
+    and the cgroup namespace is always listed. Returns a new dict on every call, so callers may edit it.
+    """
+    nse = ["nosuid", "noexec", "nodev"]
+    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    return {
+        "ociVersion": "1.2.0",
+        "process": {
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": list(DEFAULT_ENV) + ["TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {"bounding": list(caps), "effective": list(caps), "permitted": list(caps)},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "dct",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": nse + ["mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": list(nse)},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": nse + ["ro"]},
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "maskedPaths": list(DEFAULT_MASK_PATHS),
+            "readonlyPaths": list(DEFAULT_READONLY_PATHS),
+        },
+    }
+
+
+def load_bundle(bundle: str) -> tuple[Config, Process]:
+    """Read ``<bundle>/config.json`` and convert it to our ``Config`` and init ``Process``.
+
+    Mirrors runc's ``specconv.CreateLibcontainerConfig`` (plus ``newProcess`` for the process).
+    Relative ``root.path`` and bind-mount sources resolve against the bundle; the labels start with
+    ``bundle=<abs bundle dir>`` followed by the annotations. The rootfs is not checked here
+    (``Config.validate`` does that at create time).
+
+    Raises:
+        ConfigInvalid: ``"<bundle>/config.json: <field path>: <reason>"`` for a missing file, a
+            JSON syntax error (with line and column), a malformed field, or a field this release
+            does not support (terminal, seccomp, user namespaces, resource limits, hooks…).
+    """
+    bundle = os.path.abspath(bundle)
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            spec = json.load(f)
+    except FileNotFoundError:
+        raise ConfigInvalid(f"{path}: no such file (run 'dct spec' in the bundle to write one)") from None
+    except json.JSONDecodeError as err:
+        raise ConfigInvalid(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigInvalid(f"{path}: cannot read: {err}") from None
+    try:
+        return _convert(spec, bundle)
+    except ConfigInvalid as err:
+        raise ConfigInvalid(f"{path}: {err}") from None
+
+
+# -- conversion --------------------------------------------------------------------------------
+
+def _convert(spec: Any, bundle: str) -> tuple[Config, Process]:
+    if not isinstance(spec, dict):
+        raise ConfigInvalid("the top-level value must be a JSON object")
+    for key in spec:
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigInvalid(f"{key}: unknown top-level field")
+    version = spec.get("ociVersion")
+    if not isinstance(version, str) or not version.startswith("1."):
+        raise ConfigInvalid(f"ociVersion: {version!r} is not a supported version (need 1.x)")
+    if _hooks_present(_obj(spec, "hooks", "hooks")):
+        raise ConfigInvalid("hooks: not supported yet")
+
+    root = _obj(spec, "root", "root")
+    _reject_unknown(root, ("path", "readonly"), "root.")
+    root_path = root.get("path")
+    if not isinstance(root_path, str) or not root_path:
+        raise ConfigInvalid("root.path: must be a non-empty string")
+    linux = _obj(spec, "linux", "linux")
+
+    cfg = Config(
+        rootfs=_resolve(bundle, root_path),
+        readonlyfs=_bool(root, "readonly", "root.readonly"),
+        hostname=_str(spec, "hostname", "hostname"),
+        domainname=_str(spec, "domainname", "domainname"),
+        mounts=_mounts(spec.get("mounts"), bundle),
+        labels=[f"bundle={bundle}"] + _annotations(spec.get("annotations")),
+        version=version,
+    )
+    process = _process(spec.get("process"), cfg)
+    _linux(linux, cfg)
+    return cfg, process
+
+
+def _process(raw: Any, cfg: Config) -> Process:
+    if not isinstance(raw, dict):
+        raise ConfigInvalid("process: must be an object (with at least args)")
+    _reject_unknown(raw, PROCESS_KEYS, "process.")
+    if raw.get("terminal") is True:
+        raise ConfigInvalid("process.terminal: true is not supported (no console support); set it to false")
+    _bool(raw, "terminal", "process.terminal")  # type check only; consoleSize is moot without a terminal
+    for key in UNSUPPORTED_PROCESS_KEYS:
+        if _present(raw.get(key)):
+            raise ConfigInvalid(f"process.{key}: not supported")
+
+    args = raw.get("args")
+    if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
+        raise ConfigInvalid("process.args: must be a non-empty list of strings")
+    env = _str_list(raw, "env", "process.env")
+    for entry in env:
+        if "=" not in entry or entry.startswith("="):
+            raise ConfigInvalid(f"process.env: {entry!r} is not of the form KEY=value")
+    cwd = raw.get("cwd", "/")
+    if not isinstance(cwd, str) or not os.path.isabs(cwd):
+        raise ConfigInvalid(f"process.cwd: {cwd!r} must be an absolute path")
+
+    user = _obj(raw, "user", "process.user")
+    _reject_unknown(user, ("uid", "gid", "umask", "additionalGids", "username"), "process.user.")
+    if _present(user.get("username")):
+        raise ConfigInvalid("process.user.username: not supported (give uid and gid)")
+    gids = user.get("additionalGids", [])
+    if not isinstance(gids, list) or not all(_is_uint(g) for g in gids):
+        raise ConfigInvalid("process.user.additionalGids: must be a list of non-negative integers")
+    umask = user.get("umask")
+    if umask is not None and not (_is_uint(umask) and umask <= 0o777):
+        raise ConfigInvalid(f"process.user.umask: {umask!r} must be an integer in [0, 0o777]")
+
+    oom = raw.get("oomScoreAdj")
+    if oom is not None and not _is_int(oom):
+        raise ConfigInvalid(f"process.oomScoreAdj: {oom!r} must be an integer")
+
+    # The container config carries the defaults (runc copies these onto the init Process too).
+    cfg.capabilities = _capabilities(raw.get("capabilities"))
+    cfg.rlimits = _rlimits(raw.get("rlimits"))
+    cfg.no_new_privileges = _bool(raw, "noNewPrivileges", "process.noNewPrivileges")
+    cfg.oom_score_adj = oom
+    return Process(
+        args=list(args), env=env, cwd=os.path.normpath(cwd),
+        uid=_uint(user, "uid", "process.user.uid"), gid=_uint(user, "gid", "process.user.gid"),
+        additional_groups=list(gids), umask=umask,
+        capabilities=_capabilities(raw.get("capabilities")),  # a separate copy, not shared with cfg
+        no_new_privileges=cfg.no_new_privileges,
+        rlimits=list(cfg.rlimits),
+    )
+
+
+def _capabilities(raw: Any) -> Capabilities:
+    # Absent means no capabilities at all, as in runc: the spec is explicit.
+    caps = Capabilities(Bounding=[], Effective=[], Permitted=[], Inheritable=[], Ambient=[])
+    if raw is None:
+        return caps
+    if not isinstance(raw, dict):
+        raise ConfigInvalid("process.capabilities: must be an object")
+    _reject_unknown(raw, tuple(CAPABILITY_SETS), "process.capabilities.")
+    for oci_name, attr in CAPABILITY_SETS.items():
+        names = _str_list(raw, oci_name, f"process.capabilities.{oci_name}")
+        unknown = [n for n in names if n not in CAPABILITIES]
+        if unknown:
+            raise ConfigInvalid(f"process.capabilities.{oci_name}: unknown capabilities {', '.join(unknown)}")
+        setattr(caps, attr, names)
+    return caps
+
+
+def _rlimits(raw: Any) -> list[Rlimit]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigInvalid("process.rlimits: must be a list")
+    out, seen = [], set()
+    for i, rl in enumerate(raw):
+        where = f"process.rlimits[{i}]"
+        if not isinstance(rl, dict):
+            raise ConfigInvalid(f"{where}: must be an object")
+        name = rl.get("type")
+        number = _rlimit_number(name)
+        if number is None:
+            raise ConfigInvalid(f"{where}.type: unknown rlimit {name!r}")
+        if name in seen:
+            raise ConfigInvalid(f"{where}.type: {name} listed twice")
+        seen.add(name)
+        hard, soft = _uint(rl, "hard", f"{where}.hard", None), _uint(rl, "soft", f"{where}.soft", None)
+        if hard is None or soft is None:
+            raise ConfigInvalid(f"{where}: hard and soft are required")
+        if soft > hard:
+            raise ConfigInvalid(f"{where}: soft limit {soft} is above the hard limit {hard}")
+        out.append(Rlimit(number, hard, soft))
+    return out
+
+
+def _rlimit_number(name: Any) -> int | None:
+    if not isinstance(name, str) or not name.startswith("RLIMIT_"):
+        return None
+    number = getattr(resource, name, EXTRA_RLIMITS.get(name))
+    return number if isinstance(number, int) else None
+
+
+def _mounts(raw: Any, bundle: str) -> list[Mount]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigInvalid("mounts: must be a list")
+    return [_mount(m, bundle, f"mounts[{i}]") for i, m in enumerate(raw)]
+
+
+def _mount(raw: Any, bundle: str, where: str) -> Mount:
+    """runc's ``createLibcontainerMount`` + ``parseMountOptions``."""
+    if not isinstance(raw, dict):
+        raise ConfigInvalid(f"{where}: must be an object")
+    _reject_unknown(raw, ("destination", "type", "source", "options", "uidMappings", "gidMappings"), f"{where}.")
+    for key in ("uidMappings", "gidMappings"):
+        if _present(raw.get(key)):
+            raise ConfigInvalid(f"{where}.{key}: idmapped mounts are not supported")
+    dest = raw.get("destination")
+    if not isinstance(dest, str) or not os.path.isabs(dest):
+        raise ConfigInvalid(f"{where}.destination: {dest!r} must be an absolute path")
+    fstype = _str(raw, "type", f"{where}.type")
+    source = _str(raw, "source", f"{where}.source")
+
+    flags, propagation, data = 0, [], []
+    for opt in _str_list(raw, "options", f"{where}.options"):
+        if opt in OPTION_FLAGS:
+            clear, bit = OPTION_FLAGS[opt]
+            flags = flags & ~bit if clear else flags | bit
+        elif opt in PROPAGATION_FLAGS:
+            propagation.append(PROPAGATION_FLAGS[opt])
+        elif opt in UNSUPPORTED_MOUNT_OPTIONS:
+            raise ConfigInvalid(f"{where}.options: {opt!r} is not supported")
+        else:
+            data.append(opt)
+
+    if fstype == "bind" or flags & MS_BIND:
+        # Any fs type is meaningless for a bind mount; "bind" alone is non-recursive, "rbind" adds MS_REC.
+        if not source:
+            raise ConfigInvalid(f"{where}.source: a bind mount needs a source")
+        if data:
+            # The kernel ignores mount data on a bind mount: refuse rather than pretend.
+            raise ConfigInvalid(f"{where}.options: {', '.join(data)} has no effect on a bind mount")
+        return Mount(_resolve(bundle, source), dest, "bind", flags | MS_BIND, "", propagation)
+    if not fstype:
+        raise ConfigInvalid(f"{where}.type: required for a mount that is not a bind mount")
+    # Unknown filesystem types go through as is: the kernel is the judge.
+    return Mount(source or fstype, dest, fstype, flags, ",".join(data), propagation)
+
+
+def _annotations(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise ConfigInvalid("annotations: must be an object of string values")
+    for key in raw:
+        if not key or key == "bundle" or "=" in key:
+            raise ConfigInvalid(f"annotations: key {key!r} is reserved or malformed")
+    return [f"{k}={v}" for k, v in raw.items()]
+
+
+def _linux(linux: dict[str, Any], cfg: Config) -> None:
+    _reject_unknown(linux, LINUX_KEYS, "linux.")
+    cfg.namespaces = _namespaces(linux.get("namespaces"))
+    # Absent lists mean none (as runc): the spec, not our defaults, is the source of truth.
+    cfg.mask_paths = _path_list(linux, "maskedPaths", "linux.maskedPaths")
+    cfg.readonly_paths = _path_list(linux, "readonlyPaths", "linux.readonlyPaths")
+    sysctl = linux.get("sysctl") or {}
+    if not isinstance(sysctl, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in sysctl.items()):
+        raise ConfigInvalid("linux.sysctl: must be an object of string values")
+    cfg.sysctl = dict(sysctl)
+    _resources(_obj(linux, "resources", "linux.resources"), cfg)
+    # linux.cgroupsPath is accepted and ignored: the runtime always places the cgroup at
+    # <mount>/dct/<id>, so a user-chosen path cannot escape or collide with another container's.
+    propagation = linux.get("rootfsPropagation", "")
+    if propagation not in ACCEPTED_ROOTFS_PROPAGATION:
+        raise ConfigInvalid(f"linux.rootfsPropagation: {propagation!r} is not supported "
+                            "(the root is always kept slave/private)")
+
+
+def _namespaces(raw: Any) -> list[Namespace]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigInvalid("linux.namespaces: must be a list")
+    out: list[Namespace] = []
+    for i, ns in enumerate(raw):
+        where = f"linux.namespaces[{i}]"
+        if not isinstance(ns, dict):
+            raise ConfigInvalid(f"{where}: must be an object")
+        _reject_unknown(ns, ("type", "path"), f"{where}.")
+        oci_type = ns.get("type")
+        if oci_type == "user":
+            raise ConfigInvalid(f"{where}.type: user namespaces are not supported yet")
+        if oci_type == "time":
+            raise ConfigInvalid(f"{where}.type: time namespaces are not supported")
+        if oci_type not in NAMESPACE_MAP:
+            raise ConfigInvalid(f"{where}.type: unknown namespace type {oci_type!r}")
+        ns_type = NAMESPACE_MAP[oci_type]
+        if any(n.type == ns_type for n in out):
+            raise ConfigInvalid(f"{where}.type: {oci_type} listed twice")
+        path = _str(ns, "path", f"{where}.path")
+        if path and not os.path.isabs(path):
+            raise ConfigInvalid(f"{where}.path: {path!r} must be an absolute path")
+        out.append(Namespace(ns_type, path))
+    return out
+
+
+def _resources(res: dict[str, Any], cfg: Config) -> None:
+    for key, value in res.items():
+        if key != "devices" and _present(value):
+            raise ConfigInvalid(f"linux.resources.{key}: not supported yet "
+                                "(resource limits arrive with cgroup resource control)")
+    if "devices" not in res:
+        return  # keep Config's default (deny all + the standard allow-list)
+    raw = res["devices"]
+    if not isinstance(raw, list):
+        raise ConfigInvalid("linux.resources.devices: must be a list")
+    rules = [_device_rule(d, f"linux.resources.devices[{i}]") for i, d in enumerate(raw)]
+    # runc's specconv appends AllowedDevices after the user's rules; ours minus its deny-all head.
+    cfg.cgroups.resources.devices = rules + default_device_rules()[1:]
+
+
+def _device_rule(raw: Any, where: str) -> DeviceRule:
+    if not isinstance(raw, dict):
+        raise ConfigInvalid(f"{where}: must be an object")
+    _reject_unknown(raw, ("allow", "type", "major", "minor", "access"), f"{where}.")
+    allow = raw.get("allow")
+    if not isinstance(allow, bool):
+        raise ConfigInvalid(f"{where}.allow: required, true or false")
+    dev_type = raw.get("type", "a")
+    if dev_type not in ("a", "b", "c"):
+        raise ConfigInvalid(f"{where}.type: {dev_type!r} must be a, b or c")
+    access = raw.get("access", "rwm")
+    if not isinstance(access, str) or not access or set(access) - set("rwm"):
+        raise ConfigInvalid(f"{where}.access: {access!r} must be made of r, w and m")
+    major, minor = raw.get("major", -1), raw.get("minor", -1)
+    for name, value in (("major", major), ("minor", minor)):
+        if not _is_int(value) or value < -1:
+            raise ConfigInvalid(f"{where}.{name}: {value!r} must be a non-negative integer")
+    return DeviceRule(dev_type, major, minor, access, allow)
+
+
+# -- small field helpers -----------------------------------------------------------------------
+
+def _present(value: Any) -> bool:
+    """True unless the value is absent or empty (an empty field asks for nothing)."""
+    return value not in (None, "", [], {}, False)
+
+
+def _reject_unknown(obj: dict[str, Any], known: tuple[str, ...], prefix: str) -> None:
+    # Unknown non-empty fields are refused rather than ignored: they might be promises we cannot keep.
+    for key, value in obj.items():
+        if key not in known and _present(value):
+            raise ConfigInvalid(f"{prefix}{key}: not supported")
+
+
+def _hooks_present(hooks: dict[str, Any]) -> bool:
+    return any(_present(v) for v in hooks.values())
+
+
+def _resolve(bundle: str, path: str) -> str:
+    return os.path.normpath(os.path.join(bundle, path))
+
+
+def _obj(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigInvalid(f"{where}: must be an object")
+    return value
+
+
+def _str(parent: dict[str, Any], key: str, where: str) -> str:
+    value = parent.get(key, "")
+    if not isinstance(value, str):
+        raise ConfigInvalid(f"{where}: must be a string")
+    return value
+
+
+def _bool(parent: dict[str, Any], key: str, where: str) -> bool:
+    value = parent.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigInvalid(f"{where}: must be true or false")
+    return value
+
+
+def _str_list(parent: dict[str, Any], key: str, where: str) -> list[str]:
+    value = parent.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigInvalid(f"{where}: must be a list of strings")
+    return list(value)
+
+
+def _path_list(parent: dict[str, Any], key: str, where: str) -> list[str]:
+    paths = _str_list(parent, key, where)
+    for p in paths:
+        if not os.path.isabs(p):
+            raise ConfigInvalid(f"{where}: {p!r} must be an absolute path")
+    return paths
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not a number
+
+
+def _is_uint(value: Any) -> bool:
+    return _is_int(value) and value >= 0
+
+
+def _uint(parent: dict[str, Any], key: str, where: str, default: int | None = 0) -> Any:
+    value = parent.get(key, default)
+    if value is not None and not _is_uint(value):
+        raise ConfigInvalid(f"{where}: {value!r} must be a non-negative integer")
+    return value

@@ -1,0 +1,268 @@
+"""Unit tests for runtime.specconv: OCI config.json -> Config/Process (pure logic, no root)."""
+
+from __future__ import annotations
+
+import json
+import resource
+
+import pytest
+
+from declarative_ct.configs import (DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, Capabilities, DeviceRule,
+                                    default_device_rules)
+from declarative_ct.configs.mountflags import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
+                                               MS_SLAVE, MS_STRICTATIME)
+from declarative_ct.errors import ConfigInvalid
+from declarative_ct.runtime.specconv import example_spec, load_bundle
+
+
+def write_spec(bundle, spec) -> None:
+    (bundle / "config.json").write_text(json.dumps(spec))
+
+
+def load(bundle, spec):
+    write_spec(bundle, spec)
+    return load_bundle(str(bundle))
+
+
+def rejects(bundle, spec, *fragments: str) -> str:
+    """Assert load_bundle refuses ``spec`` with a message containing every fragment; return it."""
+    write_spec(bundle, spec)
+    with pytest.raises(ConfigInvalid) as info:
+        load_bundle(str(bundle))
+    msg = str(info.value)
+    assert msg.startswith(str(bundle / "config.json") + ": ")
+    for fragment in fragments:
+        assert fragment in msg
+    return msg
+
+
+def mount(cfg, dest):
+    return next(m for m in cfg.mounts if m.destination == dest)
+
+
+# -- example spec ----------------------------------------------------------------------------------
+
+def test_example_spec_is_fresh_each_call():
+    a = example_spec()
+    a["process"]["args"].append("x")
+    a["linux"]["maskedPaths"].clear()
+    b = example_spec()
+    assert b["process"]["args"] == ["sh"]
+    assert b["linux"]["maskedPaths"] == DEFAULT_MASK_PATHS
+    assert b["process"]["terminal"] is False
+    assert b["hostname"] == "dct"
+
+
+def test_example_spec_round_trips(tmp_path):
+    cfg, proc = load(tmp_path, example_spec())
+    assert cfg.rootfs == str(tmp_path / "rootfs")
+    assert cfg.readonlyfs is True
+    assert cfg.hostname == "dct"
+    assert cfg.version == "1.2.0"
+    assert cfg.labels == [f"bundle={tmp_path}"]
+    assert [n.type for n in cfg.namespaces] == ["NEWPID", "NEWNET", "NEWIPC", "NEWUTS", "NEWNS", "NEWCGROUP"]
+    assert all(n.path == "" for n in cfg.namespaces)
+    assert cfg.mask_paths == DEFAULT_MASK_PATHS
+    assert cfg.readonly_paths == DEFAULT_READONLY_PATHS
+    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    assert cfg.capabilities == Capabilities(Bounding=caps, Effective=caps, Permitted=caps, Inheritable=[], Ambient=[])
+    assert [(r.type, r.hard, r.soft) for r in cfg.rlimits] == [(resource.RLIMIT_NOFILE, 1024, 1024)]
+    assert cfg.no_new_privileges is True
+    # deny all, then our allow-list (without a second deny-all)
+    assert cfg.cgroups.resources.devices == default_device_rules()
+
+    assert proc.args == ["sh"]
+    assert proc.cwd == "/" and proc.uid == 0 and proc.gid == 0
+    assert "TERM=xterm" in proc.env and proc.env[0].startswith("PATH=")
+    assert proc.no_new_privileges is True
+    assert proc.capabilities == cfg.capabilities and proc.capabilities is not cfg.capabilities
+    assert proc.rlimits == cfg.rlimits
+
+
+def test_example_spec_mounts(tmp_path):
+    cfg, _ = load(tmp_path, example_spec())
+    assert [m.destination for m in cfg.mounts] == ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"]
+    sys_mount = mount(cfg, "/sys")
+    assert sys_mount.device == "sysfs"
+    assert sys_mount.flags == MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RDONLY
+    devpts = mount(cfg, "/dev/pts")
+    assert devpts.flags == MS_NOSUID | MS_NOEXEC
+    assert "newinstance" in devpts.data.split(",")
+    assert devpts.data == "newinstance,ptmxmode=0666,mode=0620,gid=5"
+    dev = mount(cfg, "/dev")
+    assert dev.device == "tmpfs" and dev.flags == MS_NOSUID | MS_STRICTATIME and dev.data == "mode=755,size=65536k"
+    assert mount(cfg, "/dev/shm").source == "shm"
+    assert all(m.propagation_flags == [] for m in cfg.mounts)
+
+
+# -- conversions -----------------------------------------------------------------------------------
+
+def test_relative_root_and_bind_source_resolve_against_bundle(tmp_path):
+    spec = example_spec()
+    spec["root"] = {"path": "./sub/../rootfs"}
+    spec["mounts"] = [
+        {"destination": "/data", "type": "bind", "source": "data", "options": ["ro"]},
+        {"destination": "/abs", "source": "/srv/x", "options": ["rbind", "rslave"]},
+    ]
+    cfg, _ = load(tmp_path, spec)
+    assert cfg.rootfs == str(tmp_path / "rootfs")
+    assert cfg.readonlyfs is False
+    data = mount(cfg, "/data")
+    assert data.device == "bind" and data.source == str(tmp_path / "data")
+    assert data.flags == MS_BIND | MS_RDONLY  # "bind" type alone: not recursive
+    abs_mount = mount(cfg, "/abs")
+    assert abs_mount.device == "bind" and abs_mount.source == "/srv/x"
+    assert abs_mount.flags == MS_BIND | MS_REC
+    assert abs_mount.propagation_flags == [MS_SLAVE | MS_REC]
+
+
+def test_options_clear_flags_and_unknown_type_passes_through(tmp_path):
+    spec = example_spec()
+    spec["mounts"] = [{"destination": "/x", "type": "fancyfs", "source": "s",
+                       "options": ["ro", "nosuid", "rw", "suid", "foo=bar"]}]
+    cfg, _ = load(tmp_path, spec)
+    assert cfg.mounts[0].device == "fancyfs"
+    assert cfg.mounts[0].flags == 0
+    assert cfg.mounts[0].data == "foo=bar"
+
+
+def test_annotations_become_labels_with_bundle_first(tmp_path):
+    spec = example_spec()
+    spec["annotations"] = {"org.example.a": "1", "b": "x=y"}
+    cfg, _ = load(tmp_path, spec)
+    assert cfg.labels == [f"bundle={tmp_path}", "org.example.a=1", "b=x=y"]
+    assert cfg.label("bundle") == str(tmp_path)
+
+
+def test_process_user_env_and_oom(tmp_path):
+    spec = example_spec()
+    spec["process"].update(user={"uid": 1000, "gid": 100, "additionalGids": [5, 6], "umask": 0o27},
+                           cwd="/home/u", oomScoreAdj=-500, noNewPrivileges=False, consoleSize={"height": 1})
+    cfg, proc = load(tmp_path, spec)
+    assert (proc.uid, proc.gid, proc.additional_groups, proc.umask) == (1000, 100, [5, 6], 0o27)
+    assert proc.cwd == "/home/u"
+    assert cfg.oom_score_adj == -500
+    assert cfg.no_new_privileges is False and proc.no_new_privileges is False
+
+
+def test_missing_capabilities_grant_nothing_and_empty_linux_lists(tmp_path):
+    spec = example_spec()
+    del spec["process"]["capabilities"]
+    del spec["linux"]["maskedPaths"]
+    del spec["linux"]["readonlyPaths"]
+    cfg, _ = load(tmp_path, spec)
+    assert cfg.capabilities == Capabilities(Bounding=[], Effective=[], Permitted=[], Inheritable=[], Ambient=[])
+    assert cfg.mask_paths == [] and cfg.readonly_paths == []
+
+
+def test_device_rules_come_first_then_allow_list(tmp_path):
+    spec = example_spec()
+    spec["linux"]["resources"] = {"devices": [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rw"},
+    ]}
+    spec["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    spec["linux"]["cgroupsPath"] = "/whatever"
+    spec["linux"]["rootfsPropagation"] = "rprivate"
+    cfg, _ = load(tmp_path, spec)
+    devices = cfg.cgroups.resources.devices
+    assert devices[:2] == [DeviceRule("a", -1, -1, "rwm", False), DeviceRule("c", 10, 200, "rw", True)]
+    assert devices[2:] == default_device_rules()[1:]
+    assert cfg.sysctl == {"net.ipv4.ip_forward": "1"}
+
+
+def test_namespace_path_is_joined(tmp_path):
+    spec = example_spec()
+    spec["linux"]["namespaces"] = [{"type": "mount"}, {"type": "network", "path": "/proc/1/ns/net"}]
+    cfg, _ = load(tmp_path, spec)
+    assert cfg.namespace("NEWNET").path == "/proc/1/ns/net"
+    assert cfg.namespace("NEWPID") is None
+
+
+# -- rejections ------------------------------------------------------------------------------------
+
+def test_missing_config_json(tmp_path):
+    with pytest.raises(ConfigInvalid) as info:
+        load_bundle(str(tmp_path))
+    assert str(info.value) == f"{tmp_path}/config.json: no such file (run 'dct spec' in the bundle to write one)"
+
+
+def test_bad_json_names_line_and_column(tmp_path):
+    (tmp_path / "config.json").write_text('{\n  "ociVersion": "1.2.0",\n  "process": }\n')
+    with pytest.raises(ConfigInvalid) as info:
+        load_bundle(str(tmp_path))
+    assert "line 3, column 14" in str(info.value)
+    assert str(tmp_path / "config.json") in str(info.value)
+
+
+@pytest.mark.parametrize("value", [[], ["a", "b"], "x", 3])
+def test_top_level_must_be_object(tmp_path, value):
+    rejects(tmp_path, value, "top-level value must be a JSON object")
+
+
+def edit(path: str, value):
+    """A spec with the dotted ``path`` set to ``value``."""
+    spec = example_spec()
+    *parents, last = path.split(".")
+    node = spec
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return spec
+
+
+@pytest.mark.parametrize("path,value,fragments", [
+    ("process.terminal", True, ["process.terminal: true is not supported", "set it to false"]),
+    ("process.args", "sh", ["process.args: must be a non-empty list of strings"]),
+    ("process.args", [], ["process.args: must be a non-empty list of strings"]),
+    ("process.args", ["sh", 1], ["process.args: must be a non-empty list of strings"]),
+    ("process.env", ["NOEQUALS"], ["process.env", "NOEQUALS"]),
+    ("process.cwd", "relative", ["process.cwd"]),
+    ("process.capabilities.bounding", ["CAP_KILL", "CAP_FLY"], ["process.capabilities.bounding", "CAP_FLY"]),
+    ("process.rlimits", [{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}],
+     ["process.rlimits[0].type", "RLIMIT_BOGUS"]),
+    ("process.rlimits", [{"type": "RLIMIT_NOFILE", "hard": 1, "soft": 2}], ["process.rlimits[0]", "soft"]),
+    ("process.apparmorProfile", "docker-default", ["process.apparmorProfile: not supported"]),
+    ("process.selinuxLabel", "system_u:r:x", ["process.selinuxLabel: not supported"]),
+    ("process.scheduler", {"policy": "SCHED_FIFO"}, ["process.scheduler: not supported"]),
+    ("process.ioPriority", {"class": "IOPRIO_CLASS_RT"}, ["process.ioPriority: not supported"]),
+    ("process.execCPUAffinity", {"initial": "0"}, ["process.execCPUAffinity: not supported"]),
+    ("process.user.uid", -1, ["process.user.uid"]),
+    ("ociVersion", "2.0.0", ["ociVersion"]),
+    ("root.path", "", ["root.path"]),
+    ("hooks", {"prestart": [{"path": "/bin/true"}]}, ["hooks: not supported yet"]),
+    ("linux.seccomp", {"defaultAction": "SCMP_ACT_ERRNO"}, ["linux.seccomp: not supported"]),
+    ("linux.uidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}], ["linux.uidMappings: not supported"]),
+    ("linux.resources.memory", {"limit": 1000000}, ["linux.resources.memory: not supported yet"]),
+    ("linux.resources.pids", {"limit": 10}, ["linux.resources.pids: not supported yet"]),
+    ("linux.resources.devices", [{"allow": True, "type": "x"}], ["linux.resources.devices[0].type"]),
+    ("linux.rootfsPropagation", "shared", ["linux.rootfsPropagation", "shared"]),
+    ("linux.namespaces", [{"type": "user"}], ["linux.namespaces[0].type", "user namespaces are not supported yet"]),
+    ("linux.namespaces", [{"type": "time"}], ["linux.namespaces[0].type", "time"]),
+    ("linux.namespaces", [{"type": "pid"}, {"type": "pid"}], ["linux.namespaces[1].type", "twice"]),
+    ("linux.namespaces", [{"type": "bogus"}], ["linux.namespaces[0].type", "bogus"]),
+    ("linux.maskedPaths", ["proc/kcore"], ["linux.maskedPaths"]),
+    ("mounts", [{"destination": "rel", "type": "tmpfs"}], ["mounts[0].destination"]),
+    ("mounts", [{"destination": "/x", "type": "bind", "source": "/s", "options": ["rro"]}],
+     ["mounts[0].options", "rro"]),
+    ("mounts", [{"destination": "/x", "source": "/s", "options": ["bind", "mode=755"]}],
+     ["mounts[0].options", "no effect on a bind mount"]),
+    ("annotations", {"k": 1}, ["annotations"]),
+])
+def test_rejections_name_the_field(tmp_path, path, value, fragments):
+    rejects(tmp_path, edit(path, value), *fragments)
+
+
+def test_unknown_top_level_key(tmp_path):
+    spec = example_spec()
+    spec["vm"] = {}
+    rejects(tmp_path, spec, "vm: unknown top-level field")
+
+
+def test_empty_unsupported_fields_are_accepted(tmp_path):
+    spec = example_spec()
+    spec["hooks"] = {"prestart": []}
+    spec["linux"]["seccomp"] = None
+    spec["linux"]["resources"]["memory"] = {}
+    spec["process"]["apparmorProfile"] = ""
+    load(tmp_path, spec)
