@@ -16,7 +16,7 @@ import os
 import resource
 from typing import Any
 
-from ..configs import (CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, Capabilities,
+from ..configs import (CAPABILITIES, HOST_ROOTFS, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, Capabilities,
                        Config, DeviceRule, Mount, Namespace, Rlimit, default_device_rules)
 from ..configs.mountflags import MS_BIND, OPTION_FLAGS, PROPAGATION_FLAGS
 from ..errors import ConfigInvalid
@@ -149,7 +149,8 @@ def _convert(spec: Any, bundle: str) -> tuple[Config, Process]:
     linux = _obj(spec, "linux", "linux")
 
     cfg = Config(
-        rootfs=_resolve(bundle, root_path),
+        # "host" is our extension: the read-only host view (configs.HOST_ROOTFS).
+        rootfs=HOST_ROOTFS if root_path == HOST_ROOTFS else _resolve(bundle, root_path),
         readonlyfs=_bool(root, "readonly", "root.readonly"),
         hostname=_str(spec, "hostname", "hostname"),
         domainname=_str(spec, "domainname", "domainname"),

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Lifecycle latency: create + start + wait + destroy of a container running ``true``.
+
+Three ways, side by side on the same busybox bundle: the library (``Runtime``), the CLI
+(``dct run``, foreground, which destroys on exit) and ``runc run`` when runc is installed.
+Prints the median (and min/max) of N runs in milliseconds, and the ratios to runc.
+
+    sudo .venv/bin/python bench/lifecycle.py [-n 30]
+
+Targets (issue 2): library <= 1.0x runc, CLI <= 1.5x runc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from declarative_ct.runtime import Process, Runtime, specconv  # noqa: E402
+
+
+def build_bundle(directory: str) -> str:
+    """A busybox bundle whose process is ``true``; returns the bundle path."""
+    rootfs = os.path.join(directory, "rootfs")
+    os.makedirs(os.path.join(rootfs, "bin"))
+    shutil.copy("/bin/busybox", os.path.join(rootfs, "bin", "busybox"))
+    os.symlink("busybox", os.path.join(rootfs, "bin", "true"))
+    os.symlink("busybox", os.path.join(rootfs, "bin", "sh"))
+    for d in ("proc", "dev", "sys", "tmp", "etc"):
+        os.makedirs(os.path.join(rootfs, d), exist_ok=True)
+    spec = specconv.example_spec()
+    spec["process"]["args"] = ["true"]
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(spec, f)
+    return directory
+
+
+def time_runs(n: int, once) -> list[float]:
+    once()  # warm-up (page cache, imports)
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        once()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def library_once(root: str, bundle: str) -> None:
+    config, process = specconv.load_bundle(bundle)
+    rt = Runtime(root)
+    c = rt.create("bench-" + uuid.uuid4().hex[:8], config)
+    c.start(process)
+    pidfd = os.pidfd_open(c.state().init_process_pid)
+    c.exec()
+    select.select([pidfd], [], [])
+    os.close(pidfd)
+    while c.status().value != "stopped":
+        time.sleep(0.0005)
+    c.destroy()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=25, help="runs per variant (median reported)")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root")
+    from declarative_ct.runtime import linux
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # reap the monitors ourselves
+    work = tempfile.mkdtemp(prefix="dct-bench-")
+    try:
+        bundle = build_bundle(os.path.join(work, "bundle"))
+        results = {}
+        results["library"] = time_runs(args.n, lambda: library_once(os.path.join(work, "lib"), bundle))
+        _reap()
+        dct = [sys.executable, "-m", "declarative_ct.cli.main", "--root", os.path.join(work, "cli")]
+        exe = shutil.which("dct", path=os.path.dirname(sys.executable))
+        if exe:
+            dct = [exe, "--root", os.path.join(work, "cli")]
+        results["cli"] = time_runs(args.n, lambda: subprocess.run(
+            dct + ["run", "--bundle", bundle, "bench-" + uuid.uuid4().hex[:8]], check=True))
+        runc = shutil.which("runc")
+        if runc:
+            results["runc"] = time_runs(args.n, lambda: subprocess.run(
+                [runc, "--root", os.path.join(work, "runc"), "run", "--bundle", bundle,
+                 "bench-" + uuid.uuid4().hex[:8]], check=True))
+        _reap()
+        base = statistics.median(results["runc"]) if "runc" in results else None
+        print(f"{'variant':<10} {'median ms':>10} {'min':>8} {'max':>8} {'vs runc':>8}   (n={args.n})")
+        for name, runs in results.items():
+            med = statistics.median(runs)
+            ratio = f"{med / base:.2f}x" if base else "-"
+            print(f"{name:<10} {med:>10.1f} {min(runs):>8.1f} {max(runs):>8.1f} {ratio:>8}")
+        if not base:
+            print("runc not installed (apt-get install runc) - no ratios")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _reap() -> None:
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
+if __name__ == "__main__":
+    sys.exit(main())

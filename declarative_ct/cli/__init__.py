@@ -1,0 +1,1 @@
+"""The ``dct`` command line."""

@@ -1,0 +1,335 @@
+"""The ``dct`` verbs: one function per command, each a thin call into the runtime."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from ..configs import DEFAULT_ENV
+from ..errors import ConfigInvalid, ContainerError, ContainerNotExists, ContainerNotRunning
+from ..runtime import Container, Process, Runtime, Status
+from ..runtime import linux, monitor, specconv, store
+from ..runtime.factory import default_root
+from ..runtime.signals import parse_signal
+
+# Signals a foreground run/exec forwards to the container's process (runc forwards all but these).
+_NOT_FORWARDED = {signal.SIGCHLD, signal.SIGWINCH, signal.SIGURG, signal.SIGKILL, signal.SIGSTOP}
+
+
+def _runtime(args: argparse.Namespace) -> Runtime:
+    return Runtime(getattr(args, "root", None) or default_root())
+
+
+def _write_pid_file(path: str | None, pid: int) -> None:
+    if path:
+        path = os.path.abspath(path)
+        tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)  # atomic, as runc's createPidFile
+
+
+def cmd_spec(args: argparse.Namespace) -> int:
+    path = os.path.join(args.bundle, "config.json")
+    if os.path.exists(path):
+        raise ContainerError(f"{path} exists: remove it first")
+    with open(path, "w") as f:
+        json.dump(specconv.example_spec(), f, indent="\t")
+        f.write("\n")
+    return 0
+
+
+def _create(args: argparse.Namespace, detached: bool) -> Container:
+    """Load the bundle, create and start the container; on failure nothing is left behind.
+
+    Detached: stdio goes to the log files and a monitor records the exit. Otherwise init keeps
+    our stdio and is re-parented to our (or our caller's) subreaper, which reaps it.
+    """
+    config, process = specconv.load_bundle(args.bundle)
+    if not detached or args.no_monitor:
+        process.stdin, process.stdout, process.stderr = 0, 1, 2
+    rt = _runtime(args)
+    container = rt.create(args.id, config)
+    try:
+        container.start(process, monitor=detached and not args.no_monitor)
+    except BaseException:
+        rt.cleanup(args.id)
+        raise
+    _write_pid_file(args.pid_file, container.state().init_process_pid)
+    return container
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    _create(args, detached=True)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.detach:
+        container = _create(args, detached=True)
+        container.exec()
+        return 0
+    # Foreground, like runc run: we are the subreaper and monitor, forward signals, reap, record.
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    container = _create(args, detached=False)
+    pid = container.state().init_process_pid
+    _forward_signals(pid)
+    try:
+        container.exec()
+        status = _wait_for(pid)
+    finally:
+        _restore_signals()
+    monitor.record_exit(container.state_dir, pid, status)
+    code = monitor.exit_record(pid, status)["exit_code"]
+    if not args.keep:
+        container.destroy()
+    return code
+
+
+def _wait_for(pid: int) -> int:
+    """Reap children (orphans of the container reach us as subreaper) until ``pid`` exits."""
+    while True:
+        try:
+            reaped, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        if reaped == pid:
+            return status
+
+
+def _forward_signals(pid: int) -> None:
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    for sig in signal.valid_signals():
+        if sig in _NOT_FORWARDED or not 0 < sig < signal.SIGRTMIN:
+            continue
+        try:
+            signal.signal(sig, forward)
+        except (OSError, ValueError):
+            pass
+
+
+def _restore_signals() -> None:
+    for sig in signal.valid_signals():
+        if sig in _NOT_FORWARDED or not 0 < sig < signal.SIGRTMIN:
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    container = _runtime(args).load(args.id)
+    status = container.status()
+    if status == Status.STOPPED:
+        raise ContainerError("cannot start a container that has stopped")
+    if status == Status.RUNNING:
+        raise ContainerError("cannot start an already running container")
+    if status != Status.CREATED:
+        raise ContainerError(f"cannot start a container in the {status} state")
+    container.exec()
+    return 0
+
+
+def _parse_user(value: str | None) -> tuple[int, int]:
+    if not value:
+        return 0, 0
+    uid, _, gid = value.partition(":")
+    try:
+        return int(uid), int(gid or uid)
+    except ValueError:
+        raise ConfigInvalid(f"--user {value!r}: expected uid[:gid] as numbers") from None
+
+
+def _bundle_process(container: Container) -> Process | None:
+    """The init process of the bundle's config.json: runc exec takes its defaults (user, env, cwd) there."""
+    bundle = container.config.label("bundle")
+    if bundle:
+        try:
+            return specconv.load_bundle(bundle)[1]
+        except ContainerError:
+            pass
+    return None
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if not command:
+        raise ConfigInvalid("exec: give the command after the id, e.g. dct exec ID -- sh -c 'echo hi'")
+    container = _runtime(args).load(args.id)
+    base = _bundle_process(container)
+    process = Process(args=command, env=(base.env if base else list(DEFAULT_ENV)) + list(args.env),
+                      cwd=args.cwd or (base.cwd if base else "/"),
+                      uid=base.uid if base else 0, gid=base.gid if base else 0,
+                      additional_groups=base.additional_groups if base else [], init=False)
+    if args.user:
+        process.uid, process.gid = _parse_user(args.user)
+    if args.additional_gids:
+        process.additional_groups = list(args.additional_gids)
+    if args.detach:
+        null = os.open("/dev/null", os.O_RDWR)
+        process.stdin = process.stdout = process.stderr = null
+    handle = container.start(process)
+    _write_pid_file(args.pid_file, handle.pid)
+    if args.detach:
+        return 0
+    _forward_signals(handle.pid)
+    try:
+        return handle.wait()
+    finally:
+        _restore_signals()
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    sig = parse_signal(args.signal)
+    _runtime(args).load(args.id).signal(sig, all=args.all)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    try:
+        container = rt.load(args.id)
+    except ContainerNotExists:
+        if rt.exists(args.id):
+            rt.cleanup(args.id)  # an aborted create: no state.json, clean what is there
+            return 0
+        if args.force:
+            return 0
+        raise
+    status = container.status()
+    if args.force or status == Status.CREATED:
+        _kill_and_wait(container)
+    elif status != Status.STOPPED:
+        raise ContainerError(f"cannot delete container {args.id} that is not stopped: {status}")
+    container.destroy()
+    return 0
+
+
+def _kill_and_wait(container: Container, timeout: float = 10.0) -> None:
+    """runc's killContainer: SIGKILL, then wait (up to 10 s) for init to be gone."""
+    try:
+        container.signal(signal.SIGKILL, all=True)
+    except ContainerNotRunning:
+        return
+    deadline = time.monotonic() + timeout
+    while container.status() not in (Status.STOPPED,):
+        if time.monotonic() > deadline:
+            raise ContainerError(f"container {container.id} init still running after SIGKILL")
+        time.sleep(0.01)
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    _runtime(args).load(args.id).pause()
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    _runtime(args).load(args.id).resume()
+    return 0
+
+
+def _state_json(container: Container, owner: str = "") -> dict:
+    """runc's ``containerState``: ociVersion, id, pid (0 when stopped), status, bundle, rootfs, created…"""
+    oci = container.oci_state()
+    st = container.state()
+    out = {"ociVersion": oci["ociVersion"], "id": container.id, "pid": oci.get("pid", 0),
+           "status": oci["status"], "bundle": oci["bundle"], "rootfs": container.config.rootfs,
+           "created": st.created}
+    if "annotations" in oci:
+        out["annotations"] = oci["annotations"]
+    out["owner"] = owner
+    return out
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    sys.stdout.write(json.dumps(_state_json(_runtime(args).load(args.id)), indent=2))
+    return 0
+
+
+def _owner(container: Container) -> str:
+    import pwd
+    try:
+        return pwd.getpwuid(os.stat(container.state_dir).st_uid).pw_name
+    except (KeyError, OSError):
+        return ""
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    containers = _runtime(args).list()
+    if args.quiet:
+        for c in containers:
+            print(c.id)
+        return 0
+    rows = [_state_json(c, _owner(c)) for c in containers]
+    if args.format == "json":
+        print(json.dumps(rows or None))
+        return 0
+    table = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    table += [(r["id"], str(r["pid"]), r["status"], r["bundle"], r["created"], r["owner"]) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    pids = _runtime(args).load(args.id).processes()
+    if args.format == "json":
+        print(json.dumps(pids))
+        return 0
+    # As runc: run the host's ps and keep the header and the rows whose PID is in the cgroup.
+    out = subprocess.run(["ps", *(args.ps_args or ["-ef"])], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise ContainerError(f"ps {' '.join(args.ps_args or ['-ef'])} failed: {out.stderr.strip()}")
+    lines = out.stdout.splitlines()
+    header = lines[0].split()
+    if "PID" not in header:
+        raise ContainerError("ps output has no PID column")
+    col = header.index("PID")
+    print(lines[0])
+    wanted = set(pids)
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in wanted:
+            print(line)
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    store.validate_id(args.id)
+    if not rt.exists(args.id):
+        raise ContainerNotExists(f"container {args.id!r} does not exist in {rt.root}")
+    state_dir = os.path.join(rt.root, args.id)
+    streams = []
+    for name, out in ((store.STDOUT_LOG, sys.stdout.buffer), (store.STDERR_LOG, sys.stderr.buffer)):
+        try:
+            streams.append((open(os.path.join(state_dir, name), "rb"), out))
+        except FileNotFoundError:
+            continue
+    if not streams:
+        raise ContainerError(f"container {args.id} has no logs (it was not started detached)")
+    while True:
+        wrote = False
+        for f, out in streams:
+            data = f.read()
+            if data:
+                out.write(data)
+                out.flush()
+                wrote = True
+        if not args.follow:
+            return 0
+        if not wrote:
+            if not os.path.isdir(state_dir):
+                return 0
+            time.sleep(0.2)
