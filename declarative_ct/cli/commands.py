@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -287,6 +286,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(pids))
         return 0
+    import subprocess
+
     # As runc: run the host's ps and keep the header and the rows whose PID is in the cgroup.
     out = subprocess.run(["ps", *(args.ps_args or ["-ef"])], capture_output=True, text=True, check=False)
     if out.returncode != 0:

@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 from typing import Any, Iterator
 
 from ..errors import InvalidID
@@ -24,7 +23,7 @@ LOCK_FILE = ".lock"
 STDOUT_LOG = "stdout.log"
 STDERR_LOG = "stderr.log"
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_+.-]+$")
+_ID_RE = re.compile(r"^[A-Za-z0-9_+.-]+\Z")
 
 
 def validate_id(container_id: str) -> None:
@@ -40,8 +39,8 @@ def validate_id(container_id: str) -> None:
 
 def write_json_atomic(path: str, data: Any, mode: int = 0o600) -> None:
     """Write ``data`` as JSON to ``path`` atomically: temp file in the same dir, fsync, rename."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, separators=(",", ":"))
