@@ -1,0 +1,97 @@
+"""cgroup drivers against the real kernel: v1 (what this host mounts) and v2 (the hybrid host's unified tree)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from declarative_ct.runtime import Process, Status, cgroups
+from declarative_ct.runtime.cgroups.v2 import V2Manager
+
+UNIFIED = "/sys/fs/cgroup/unified"
+
+pytestmark = pytest.mark.integration
+
+
+def _unified_available() -> bool:
+    return os.path.exists(os.path.join(UNIFIED, "cgroup.controllers"))
+
+
+needs_unified = pytest.mark.skipif(not _unified_available(), reason="no cgroup2 hierarchy at " + UNIFIED)
+
+
+@pytest.fixture
+def sleeper():
+    """A host process (not a container) to move between cgroups; killed and reaped at teardown."""
+    proc = subprocess.Popen(["sleep", "60"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+@needs_unified
+def test_v2_manager_on_the_real_unified_hierarchy(sleeper, unique_id):
+    mgr = V2Manager(os.path.join(UNIFIED, "dct", unique_id("v2")))
+    try:
+        mgr.create()
+        assert mgr.exists() and mgr.paths() == {"": mgr.paths()[""]}
+        mgr.add(sleeper.pid)
+        assert mgr.get_all_pids() == [sleeper.pid]
+        assert mgr.freezer_state() == cgroups.THAWED
+        mgr.freeze()
+        assert mgr.freezer_state() == cgroups.FROZEN
+        with open(f"/proc/{sleeper.pid}/stat") as f:
+            assert f.read().split(") ")[1][0] in "SD"  # frozen tasks sleep in the freezer
+        mgr.thaw()
+        assert mgr.freezer_state() == cgroups.THAWED
+        mgr.kill_all(signal.SIGKILL)  # cgroup.kill on kernels >= 5.14
+        assert sleeper.wait(timeout=5) == -signal.SIGKILL
+        mgr.destroy()
+        assert not mgr.exists()
+    finally:
+        if mgr.exists():
+            mgr.kill_all(signal.SIGKILL)
+            sleeper.wait(timeout=5)
+            mgr.destroy()
+
+
+@needs_unified
+def test_container_on_the_v2_driver(monkeypatch, runtime, busybox_config, unique_id, wait_for):
+    monkeypatch.setenv(cgroups.V2_MOUNT_ENV, UNIFIED)
+    c = runtime.create(unique_id("v2c"), busybox_config())
+    c.run(Process(["/bin/sh", "-c", "sleep 60 & sleep 60"]))
+    path = c.state().cgroup_paths[""]
+    assert path == os.path.join(UNIFIED, "dct", c.id)
+    wait_for(lambda: len(c.processes()) == 2)
+    with open(os.path.join(path, "cgroup.procs")) as f:
+        assert sorted(int(x) for x in f.read().split()) == c.processes()
+    c.pause()
+    assert c.status() == Status.PAUSED
+    c.resume()
+    assert c.status() == Status.RUNNING
+    c.signal(signal.SIGKILL, all=True)
+    wait_for(lambda: c.status() == Status.STOPPED)
+    c.destroy()
+    assert not os.path.exists(path)
+
+
+def test_v1_device_allow_list_denies_block_devices(run_container, busybox_config):
+    """CAP_MKNOD is in the default set; the devices cgroup is what keeps the host's disks out."""
+    if "devices" not in cgroups.detect()[1]:
+        pytest.skip("no v1 devices controller")
+    script = ("mknod /tmp/blk b 7 0 && (head -c1 /tmp/blk >/dev/null 2>&1 && echo READ || echo DENIED); "
+              "head -c1 /dev/zero | wc -c")
+    done = run_container(busybox_config(), ["/bin/sh", "-c", script])
+    assert done.stdout.split() == ["DENIED", "1"], done.stderr
+
+
+def test_detect_reads_mountinfo():
+    kind, mounts = cgroups.detect()
+    assert kind in ("v1", "v2")
+    for path in mounts.values():
+        assert os.path.isdir(path)
+    if kind == "v1":
+        assert "freezer" in mounts and "pids" in mounts

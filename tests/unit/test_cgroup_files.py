@@ -1,0 +1,99 @@
+"""cgroup drivers on a faithful temporary tree (file names and formats of the kernel's cgroupfs)."""
+
+from __future__ import annotations
+
+import os
+
+from declarative_ct.configs import default_device_rules
+from declarative_ct.runtime import cgroups
+from declarative_ct.runtime.cgroups.v1 import V1Manager
+from declarative_ct.runtime.cgroups.v2 import V2Manager
+
+
+def _write(path, name, value=""):
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, name), "w") as f:
+        f.write(value)
+
+
+def _read(path, name):
+    with open(os.path.join(path, name)) as f:
+        return f.read()
+
+
+def test_v2_create_enables_controllers_in_every_ancestor(tmp_path, monkeypatch):
+    root = str(tmp_path / "cg")
+    _write(root, "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
+    _write(root, "cgroup.subtree_control")
+    _write(os.path.join(root, "dct"), "cgroup.controllers")  # the kernel makes these files on mkdir
+    _write(os.path.join(root, "dct"), "cgroup.subtree_control")
+    writes: list[tuple[str, str]] = []
+    real_write = cgroups.fs.write
+
+    def recording_write(directory, name, value):
+        writes.append((os.path.relpath(directory, root), f"{name}={value}"))
+        if name == "cgroup.subtree_control":
+            # emulate the kernel: the child now offers that controller
+            child_ctrl = os.path.join(directory, "dct", "cgroup.controllers")
+            if os.path.isdir(os.path.join(directory, "dct")):
+                with open(child_ctrl, "a") as f:
+                    f.write(value[1:] + " ")
+        real_write(directory, name, value)
+
+    monkeypatch.setattr(cgroups.fs, "write", recording_write)
+    mgr = V2Manager(os.path.join(root, "dct", "c1"))
+    mgr.create()
+    assert os.path.isdir(os.path.join(root, "dct", "c1"))
+    root_writes = [w for d, w in writes if d == "."]
+    assert root_writes == ["cgroup.subtree_control=+cpuset", "cgroup.subtree_control=+cpu",
+                           "cgroup.subtree_control=+io", "cgroup.subtree_control=+memory",
+                           "cgroup.subtree_control=+pids"]
+    assert [w for d, w in writes if d == "dct"][:1] == ["cgroup.subtree_control=+cpuset"]
+
+
+def test_v2_freezer_state_from_cgroup_events(tmp_path):
+    path = str(tmp_path / "dct" / "c1")
+    _write(path, "cgroup.freeze", "0\n")
+    _write(path, "cgroup.events", "populated 1\nfrozen 0\n")
+    mgr = V2Manager(path)
+    assert mgr.freezer_state() == cgroups.THAWED
+    _write(path, "cgroup.freeze", "1\n")
+    assert mgr.freezer_state() == cgroups.FREEZING
+    _write(path, "cgroup.events", "populated 1\nfrozen 1\n")
+    assert mgr.freezer_state() == cgroups.FROZEN
+    assert V2Manager(str(tmp_path / "gone")).freezer_state() == cgroups.THAWED
+
+
+def test_v1_devices_rules_are_written_deny_all_first(tmp_path, monkeypatch):
+    written: list[tuple[str, str]] = []
+    monkeypatch.setattr(cgroups.fs, "write", lambda d, n, v: written.append((n, v)))
+    dev = str(tmp_path / "devices" / "dct" / "c1")
+    V1Manager({"devices": dev}, default_device_rules()).create()
+    assert written[0] == ("devices.deny", "a")
+    assert ("devices.allow", "c 1:3 rwm") in written  # /dev/null
+    assert ("devices.allow", "c 136:* rwm") in written  # /dev/pts/*
+    assert ("devices.allow", "b *:* m") in written
+    assert not any(name == "devices.allow" and value.startswith("b ") and "r" in value.split()[-1]
+                   for name, value in written)
+
+
+def test_v1_cpuset_inherits_cpus_and_mems_from_the_parent(tmp_path):
+    base = str(tmp_path / "cpuset")
+    _write(base, "cpuset.cpus", "0-1\n")
+    _write(base, "cpuset.mems", "0\n")
+    for d in ("dct", "dct/c1"):
+        _write(os.path.join(base, d), "cpuset.cpus", "")
+        _write(os.path.join(base, d), "cpuset.mems", "")
+    V1Manager({"cpuset": os.path.join(base, "dct", "c1")}).create()
+    assert _read(os.path.join(base, "dct"), "cpuset.cpus") == "0-1"
+    assert _read(os.path.join(base, "dct", "c1"), "cpuset.mems") == "0"
+
+
+def test_manager_from_saved_paths_picks_the_driver():
+    assert isinstance(cgroups.manager_from_paths("", {"": "/sys/fs/cgroup/dct/x"}), V2Manager)
+    assert isinstance(cgroups.manager_from_paths("", {"pids": "/sys/fs/cgroup/pids/dct/x"}), V1Manager)
+
+
+def test_forced_v2_mount(monkeypatch):
+    monkeypatch.setenv(cgroups.V2_MOUNT_ENV, "/somewhere")
+    assert cgroups.detect() == ("v2", {"": "/somewhere"})
