@@ -225,9 +225,9 @@ class Config:
             seen.add(ns.type)
             if ns.path and not os.path.exists(ns.path):
                 raise ConfigInvalid(f"namespaces: {ns.type} path {ns.path} does not exist")
-        if (self.hostname or self.domainname) and not self._private("NEWUTS"):
+        if (self.hostname or self.domainname) and not self.private_namespace("NEWUTS"):
             raise ConfigInvalid("hostname: setting a hostname needs a new UTS namespace")
-        if not self._private("NEWNS"):
+        if not self.private_namespace("NEWNS"):
             raise ConfigInvalid("namespaces: a new mount namespace (NEWNS) is required")
         for m in self.mounts:
             if not os.path.isabs(m.destination):
@@ -242,11 +242,12 @@ class Config:
             if not (key.startswith(("net.", "kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue."))
                     or key in ("kernel.hostname", "kernel.domainname")):
                 raise ConfigInvalid(f"sysctl: {key} is not namespaced and cannot be set in a container")
-            if key.startswith("net.") and not self._private("NEWNET"):
+            if key.startswith("net.") and not self.private_namespace("NEWNET"):
                 raise ConfigInvalid(f"sysctl: {key} needs a new network namespace")
         if self.oom_score_adj is not None and not -1000 <= self.oom_score_adj <= 1000:
             raise ConfigInvalid(f"oom_score_adj: {self.oom_score_adj} is outside [-1000, 1000]")
 
-    def _private(self, ns_type: str) -> bool:
+    def private_namespace(self, ns_type: str) -> bool:
+        """True when the container gets a new namespace of ``ns_type`` (listed, without a path)."""
         ns = self.namespace(ns_type)
         return ns is not None and not ns.path

@@ -59,7 +59,7 @@ class Container:
         self._state = state
         self._dir = os.path.join(root, container_id)
         if state is not None and state.cgroup_paths:
-            self._cgroup = cgroups.manager_from_paths("", state.cgroup_paths, config.cgroups.resources.devices)
+            self._cgroup = cgroups.manager_from_paths(state.cgroup_paths, config.cgroups.resources.devices)
         else:
             self._cgroup = cgroups.new_manager(container_id, config.cgroups.parent, config.cgroups.resources.devices)
 
@@ -330,10 +330,7 @@ class Container:
             raise ContainerPaused(f"container {self._id} is paused; resume it before exec")
         if status == Status.STOPPED:
             raise ContainerNotRunning(f"cannot exec in a stopped container {self._id}")
-        pid = self._state.init_process_pid
-        from ..configs import NAMESPACE_PROC_NAMES
-        joins = [(ns.type, f"/proc/{pid}/ns/{NAMESPACE_PROC_NAMES[ns.type]}")
-                 for t in init._JOIN_ORDER for ns in self._config.namespaces if ns.type == t]
+        joins = init.exec_joins(self._config, self._state.init_process_pid)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         stdio, _ = self._open_stdio(process, detached=False)
         ctx = init.InitContext(config=self._config, process=process, sync=child_sock, cgroup=self._cgroup,

@@ -78,6 +78,12 @@ def plan_namespaces(config: Config) -> tuple[list[tuple[str, str]], int]:
     return joins, flags
 
 
+def exec_joins(config: Config, init_pid: int) -> list[tuple[str, str]]:
+    """The namespaces an exec'd process joins: every one the container has, through init's ``/proc/<pid>/ns``."""
+    return [(ns.type, f"/proc/{init_pid}/ns/{NAMESPACE_PROC_NAMES[ns.type]}")
+            for t in _JOIN_ORDER for ns in config.namespaces if ns.type == t]
+
+
 def _join(joins: list[tuple[str, str]]) -> None:
     # Open every namespace file before joining any: joining mnt changes what paths mean.
     fds = [os.open(path, os.O_RDONLY | os.O_CLOEXEC) for _, path in joins]
@@ -232,7 +238,7 @@ def _init(ctx: InitContext) -> None:
         cfg, proc = ctx.config, ctx.process
         os.setsid()
         _setup_stdio(ctx.stdio)
-        if cfg._private("NEWNET"):
+        if cfg.private_namespace("NEWNET"):
             _loopback_up()
         rootfs.prepare_rootfs(cfg, ctx.rootfs)
         rootfs.pivot_root(ctx.rootfs)

@@ -153,7 +153,7 @@ def prepare_rootfs(config: Config, rootfs: str) -> None:
     else:
         # pivot_root needs the new root to be a mount point.
         linux.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
-    private_net = config._private("NEWNET")
+    private_net = config.private_namespace("NEWNET")
     for m in config.mounts:
         _mount_one(rootfs, m, private_net)
 

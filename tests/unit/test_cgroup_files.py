@@ -90,8 +90,8 @@ def test_v1_cpuset_inherits_cpus_and_mems_from_the_parent(tmp_path):
 
 
 def test_manager_from_saved_paths_picks_the_driver():
-    assert isinstance(cgroups.manager_from_paths("", {"": "/sys/fs/cgroup/dct/x"}), V2Manager)
-    assert isinstance(cgroups.manager_from_paths("", {"pids": "/sys/fs/cgroup/pids/dct/x"}), V1Manager)
+    assert isinstance(cgroups.manager_from_paths({"": "/sys/fs/cgroup/dct/x"}), V2Manager)
+    assert isinstance(cgroups.manager_from_paths({"pids": "/sys/fs/cgroup/pids/dct/x"}), V1Manager)
 
 
 def test_forced_v2_mount(monkeypatch):

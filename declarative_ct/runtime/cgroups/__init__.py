@@ -94,14 +94,13 @@ def detect() -> tuple[str, dict[str, str]]:
 
 def new_manager(container_id: str, parent: str = "dct", device_rules: list | None = None) -> Manager:
     """The manager for ``<parent>/<container_id>`` on whatever this host mounts (see :func:`detect`)."""
-    kind, mounts = detect()
-    return manager_from_paths(kind, {k: os.path.join(v, parent, container_id) for k, v in mounts.items()},
-                              device_rules)
+    _, mounts = detect()
+    return manager_from_paths({k: os.path.join(v, parent, container_id) for k, v in mounts.items()}, device_rules)
 
 
-def manager_from_paths(kind: str, paths: dict[str, str], device_rules: list | None = None) -> Manager:
-    """Rebuild a manager from saved ``cgroup_paths`` (libcontainer's ``NewWithPaths``)."""
-    if kind == "v2" or set(paths) == {""}:
+def manager_from_paths(paths: dict[str, str], device_rules: list | None = None) -> Manager:
+    """Rebuild a manager from saved ``cgroup_paths`` (libcontainer's ``NewWithPaths``): ``{"": dir}`` is v2."""
+    if set(paths) == {""}:
         from .v2 import V2Manager
         return V2Manager(paths[""])
     from .v1 import V1Manager
