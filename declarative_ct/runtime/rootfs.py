@@ -122,7 +122,7 @@ def _mount_one(root: str, m: Mount, private_netns: bool) -> None:
         except OSError as err:
             # sysfs cannot be mounted without a private network namespace: bind the host's, read-only.
             if m.device == "sysfs" and err.errno == errno.EPERM and not private_netns:
-                _bind("/sys", target, m.flags | MS_RDONLY)
+                _bind("/sys", target, m.flags | MS_RDONLY, recursive=False)  # no rw submounts
             else:
                 raise
         if m.device == "tmpfs" and m.destination == "/dev":
