@@ -177,7 +177,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if args.detach:
         null = os.open("/dev/null", os.O_RDWR)
         process.stdin = process.stdout = process.stderr = null
-    handle = container.start(process)
+    handle = container.start(process, detach=args.detach)
     _write_pid_file(args.pid_file, handle.pid)
     if args.detach:
         return 0

@@ -34,7 +34,9 @@ class ExecProcess:
     _waiter: int
 
     def wait(self) -> int:
-        """Block until the process ends; its exit code."""
+        """Block until the process ends; its exit code (0 at once for a detached process)."""
+        if self._waiter < 0:
+            return 0
         while True:
             try:
                 _, status = os.waitpid(self._waiter, 0)
@@ -142,7 +144,7 @@ class Container:
         raise NotSupported("Container.stats() is not supported yet: statistics arrive with cgroup resource control")
 
     # -- start / run / exec --------------------------------------------------------------
-    def start(self, process: Process, monitor: bool = True) -> ExecProcess | None:
+    def start(self, process: Process, monitor: bool = True, detach: bool = False) -> ExecProcess | None:
         """libcontainer ``Start()``.
 
         For ``process.init`` it builds the container and returns with init blocked on the exec
@@ -152,7 +154,9 @@ class Container:
         /dev/null in and ``stdout.log``/``stderr.log`` in the state dir.
 
         For a non-init process (``runc exec``) it joins the container's namespaces and cgroup and
-        returns an :class:`ExecProcess`; ``None`` stdio means the caller's.
+        returns an :class:`ExecProcess`; ``None`` stdio means the caller's. With ``detach`` nothing
+        of ours waits for it (it is re-parented to the container's init)
+        and ``ExecProcess.wait()`` returns at once with 0.
 
         Raises:
             ContainerError: already started; ContainerNotRunning/ContainerPaused for exec; any
@@ -160,7 +164,7 @@ class Container:
                 A failed start leaves no process, cgroup or state directory behind.
         """
         if not process.init:
-            return self._start_exec(process)
+            return self._start_exec(process, detach)
         if not os.path.isdir(self._dir):
             raise ContainerError(f"container {self._id} was destroyed")
         with store.locked(self._dir):
@@ -254,12 +258,12 @@ class Container:
                 os.close(fd)
 
     @staticmethod
-    def _expect(sock: socket.socket, kind: str) -> dict:
+    def _expect(sock: socket.socket, kind: str, what: str = "container init") -> dict:
         msg = init.recv(sock)
         if msg is None:
-            raise SystemError(f"container init exited before sending {kind!r}")
+            raise SystemError(f"{what} exited before sending {kind!r}")
         if msg.get("type") == "error":
-            raise ContainerError(f"container init failed: {msg.get('message')}")
+            raise ContainerError(f"{what} failed: {msg.get('message')}")
         if msg.get("type") != kind:
             raise SystemError(f"unexpected sync message {msg!r}, wanted {kind!r}")
         return msg
@@ -324,7 +328,7 @@ class Container:
                                           "(exec fifo is empty)")
             os.unlink(self._fifo())
 
-    def _start_exec(self, process: Process) -> ExecProcess:
+    def _start_exec(self, process: Process, detach: bool) -> ExecProcess:
         status = self.status()
         if status in (Status.PAUSED, Status.PAUSING):
             raise ContainerPaused(f"container {self._id} is paused; resume it before exec")
@@ -332,19 +336,26 @@ class Container:
             raise ContainerNotRunning(f"cannot exec in a stopped container {self._id}")
         joins = init.exec_joins(self._config, self._state.init_process_pid)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        parent_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # host pid of a detached exec
         stdio, _ = self._open_stdio(process, detached=False)
         ctx = init.InitContext(config=self._config, process=process, sync=child_sock, cgroup=self._cgroup,
-                               stdio=stdio, join=joins)
+                               stdio=stdio, join=joins, detach=detach)
         stage1_pid = os.fork()
         if stage1_pid == 0:
             parent_sock.close()
             init.stage1(ctx)
         child_sock.close()
         try:
-            exec_pid = self._expect(parent_sock, "pid")["pid"]
+            exec_pid = self._expect(parent_sock, "pid", "exec")["pid"]
             msg = init.recv(parent_sock)
             if msg is not None:
                 raise ContainerError(f"exec failed: {msg.get('message', msg)}")
+        except ContainerError:
+            # Stage 1 reaps its failed child and exits by itself; killing it first would leave
+            # that child a zombie inside the container's PID namespace.
+            with contextlib.suppress(OSError):
+                os.waitpid(stage1_pid, 0)
+            raise
         except BaseException:
             with contextlib.suppress(OSError):
                 os.kill(stage1_pid, _signal.SIGKILL)
@@ -353,6 +364,9 @@ class Container:
             raise
         finally:
             parent_sock.close()
+        if detach:
+            os.waitpid(stage1_pid, 0)
+            return ExecProcess(pid=exec_pid, _waiter=-1)
         return ExecProcess(pid=exec_pid, _waiter=stage1_pid)
 
     # -- signals, pause, destroy ---------------------------------------------------------

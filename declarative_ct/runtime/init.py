@@ -47,6 +47,8 @@ class InitContext:
     fifo_fd: int = -1
     join: list[tuple[str, str]] = field(default_factory=list)  # (NEWxxx, /proc/.../ns/...)
     unshare: int = 0
+    detach: bool = False  # exec only: do not wait for the process
+    cgroup_fds: list[int] = field(default_factory=list)  # exec only: cgroup.procs to join
 
 
 def send(sock: socket.socket, msg: dict) -> None:
@@ -55,9 +57,20 @@ def send(sock: socket.socket, msg: dict) -> None:
 
 
 def recv(sock: socket.socket) -> dict | None:
-    """Receive one sync message; None when the peer closed its end."""
-    raw = sock.recv(65536)
-    return json.loads(raw) if raw else None
+    """Receive one sync message; None when the peer closed its end.
+
+    On a socket with ``SO_PASSCRED``, a message's ``pid`` of 0 is replaced by the sender's pid
+    as the kernel translates it into our PID namespace (``SCM_CREDENTIALS``).
+    """
+    raw, ancdata, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(12))
+    if not raw:
+        return None
+    msg = json.loads(raw)
+    if msg.get("pid") == 0:
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                msg["pid"] = struct.unpack("iII", data[:12])[0]
+    return msg
 
 
 def _fail(ctx: InitContext, err: BaseException) -> None:
@@ -96,22 +109,33 @@ def _join(joins: list[tuple[str, str]]) -> None:
 
 
 def stage1(ctx: InitContext) -> None:
-    """Stage 1: join the cgroup first (so nothing forks outside it), then namespaces, then fork init.
+    """Stage 1: join the cgroup first (so nothing forks outside it), then namespaces, then fork.
 
-    A new PID namespace only applies to children, hence the fork. Never returns.
+    A new PID namespace only applies to children, hence the fork. For an exec'd process stage 1
+    stays outside the container's cgroup (it is not one of the container's processes): the child
+    joins through ``cgroup.procs`` fds opened here, before the mount namespace hides them.
+    Never returns.
     """
     try:
-        ctx.cgroup.add(os.getpid())
+        if ctx.process.init:
+            ctx.cgroup.add(os.getpid())
+        else:
+            ctx.cgroup_fds = [os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+                              for path in ctx.cgroup.paths().values()]
         _join(ctx.join)
         if ctx.unshare:
             linux.unshare(ctx.unshare)
         pid = os.fork()
         if pid == 0:
             _init(ctx) if ctx.process.init else _exec_child(ctx)
+        if ctx.detach:
+            # The detached process reports its own pid (see _exec_child); we only reap the middle fork.
+            os.waitpid(pid, 0)
+            os._exit(0)
         send(ctx.sync, {"type": "pid", "pid": pid})
         if ctx.process.init:
-            os._exit(0)
-        # An exec'd process: stay and hand its exit status up, so the caller can wait on us.
+            os._exit(0)  # init is re-parented to the monitor (or to the caller's subreaper)
+        # An exec'd process we wait for: stay and hand its exit status up to the caller.
         ctx.sync.close()
         _, status = os.waitpid(pid, 0)
         if os.WIFSIGNALED(status):
@@ -173,7 +197,11 @@ def lookup(program: str, path_env: str) -> str:
 
 
 def _enter_cwd(cwd: str) -> None:
-    os.makedirs(cwd, exist_ok=True)
+    if not os.path.isdir(cwd):
+        try:
+            os.makedirs(cwd)  # runc creates a missing cwd
+        except OSError as err:
+            raise NotADirectoryError(f"cwd {cwd} does not exist and cannot be created: {err.strerror}") from None
     os.chdir(cwd)
     # CVE-2024-21626: a cwd reached through a leaked host fd is outside our root.
     try:
@@ -275,8 +303,20 @@ def _init(ctx: InitContext) -> None:
 
 
 def _exec_child(ctx: InitContext) -> None:
-    """An extra process in a running container (runc's setns init): no rootfs work, no fifo."""
+    """An extra process in a running container (runc's setns init): no rootfs work, no fifo.
+
+    A detached one forks once more and lets the middle process exit, so it is re-parented to the
+    container's init (the reaper of its PID namespace) rather than to a process outside the
+    container, which would keep init from dying until it reaped it. It then reports its own pid;
+    the parent reads the host pid from the message's SCM_CREDENTIALS.
+    """
     try:
+        for fd in ctx.cgroup_fds:
+            os.write(fd, b"0")  # "0" is the writer itself, whatever PID namespace it sees
+        if ctx.detach:
+            if os.fork():
+                os._exit(0)
+            send(ctx.sync, {"type": "pid", "pid": 0})
         cfg, proc = ctx.config, ctx.process
         _setup_stdio(ctx.stdio)
         env = _env(proc)

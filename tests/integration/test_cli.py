@@ -410,23 +410,33 @@ def test_exec_missing_program(dct: Dct, running, reap_zombies) -> None:
     cid, _ = running
     dct.fails("exec", cid, "--", "/bin/no-such-program", needles=("/bin/no-such-program",))
     assert dct.status(cid) == "running"
-    # The failed exec's child is left as a zombie of our subreaper (see the xfail test below):
-    # reap it now, or the container's init cannot finish dying at teardown.
-    reap_zombies()
 
 
-@pytest.mark.xfail(reason="runtime bug: Container._start_exec SIGKILLs the exec's stage 1 before it reaps its "
-                          "failed child, a member of the container's PID namespace; that zombie is re-parented "
-                          "to the caller's subreaper and, until reaped, the container's init cannot finish "
-                          "dying (zap_pid_ns_processes), so kill/delete --force hang", strict=False)
-def test_container_stops_after_a_failed_exec(dct: Dct, running, wait_for, reap_zombies) -> None:
+def test_container_stops_after_a_failed_exec(dct: Dct, running, wait_for) -> None:
+    """Regression: a failed exec used to leave a zombie in the container's PID namespace, so init could not die."""
     cid, _ = running
-    try:
-        dct.fails("exec", cid, "--", "/bin/no-such-program", needles=("/bin/no-such-program",))
-        dct.ok("kill", cid, "KILL")
-        wait_for(lambda: dct.status(cid) == "stopped", timeout=3, message=f"{cid} to stop after SIGKILL")
-    finally:
-        reap_zombies()
+    dct.fails("exec", cid, "--", "/bin/no-such-program", needles=("/bin/no-such-program",))
+    dct.ok("kill", cid, "KILL")
+    wait_for(lambda: dct.status(cid) == "stopped", timeout=3, message=f"{cid} to stop after SIGKILL")
+
+
+def test_exec_detached_leaves_only_the_process(dct: Dct, running, wait_for) -> None:
+    """Regression: exec -d used to leave our stage-1 helper (a Python process) in the container's cgroup."""
+    cid, _ = running
+
+    def cmdlines() -> list[bytes]:
+        out = []
+        for pid in json.loads(dct.ok("ps", "--format", "json", cid).stdout):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    out.append(f.read())
+            except FileNotFoundError:
+                pass
+        return out
+
+    dct.ok("exec", "-d", cid, "--", "sleep", "30")
+    wait_for(lambda: b"sleep\x0030\x00" in cmdlines(), message="the detached sleep 30 to show in ps")
+    assert not [c for c in cmdlines() if b"python" in c]
 
 
 # -- pause / resume / delete -------------------------------------------------------------------
