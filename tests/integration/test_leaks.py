@@ -1,0 +1,211 @@
+"""Nothing leaks: a manager killed mid-way, an aborted create, and many lifecycles in a row."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from conftest import BUSYBOX, cgroup_dirs, reap_zombies, unique_id, wait_for
+from declarative_ct.errors import ContainerNotExists
+from declarative_ct.runtime import Process, Runtime, Status, cgroups, procfs, store
+
+pytestmark = pytest.mark.integration
+
+# A manager that creates and starts a container (no exec), prints init's pid and SIGKILLs itself.
+_KILLED_MANAGER = r"""
+import os, signal, sys
+from declarative_ct.configs import Config
+from declarative_ct.runtime import Process, Runtime
+root, cid, rootfs, use_monitor = sys.argv[1:5]
+c = Runtime(root).create(cid, Config(rootfs=rootfs, hostname="orphan"))
+c.start(Process(["/bin/sh", "-c", "echo released; exit 4"]), monitor=use_monitor == "1")
+print(c.state().init_process_pid, c.state().init_process_start, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _run_killed_manager(root, cid, rootfs, monitor):
+    proc = subprocess.run([sys.executable, "-c", _KILLED_MANAGER, root, cid, rootfs, "1" if monitor else "0"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -9, proc.stderr
+    pid, start = map(int, proc.stdout.split())
+    return pid, start
+
+
+def _gone(pid, start):
+    reap_zombies()  # an init without monitor is re-parented to us (the subreaper)
+    st = procfs.stat(pid)
+    return st is None or st[1] != start
+
+
+def _live_descendants():
+    out = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                out.add(p.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def _zombie_children():
+    out = []
+    for p in psutil.Process().children():
+        try:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                out.append(p.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def _mounts_mentioning(text):
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if text in line]
+
+
+@pytest.mark.parametrize("monitor", [True, False], ids=["monitor", "no-monitor"])
+def test_manager_killed_between_create_and_start(state_root, busybox_rootfs, monitor):
+    cid = unique_id("killedmgr")
+    pid, start = _run_killed_manager(state_root, cid, busybox_rootfs, monitor)
+    rt = Runtime(state_root)
+    c = rt.load(cid)
+    assert c.status() is Status.CREATED
+    assert c.state().init_process_pid == pid
+    assert procfs.is_alive(pid, start)
+    paths = list(c.state().cgroup_paths.values())
+    assert paths and all(os.path.isdir(p) for p in paths)
+    assert [x.id for x in rt.list()] == [cid]
+    c.destroy()
+    assert not os.path.exists(os.path.join(state_root, cid))
+    assert cgroup_dirs(cid) == []
+    assert [p for p in paths if os.path.exists(p)] == []
+    assert not procfs.is_alive(pid, start)
+    wait_for(lambda: _gone(pid, start), message=f"init {pid} to disappear")
+
+
+def test_orphaned_created_container_can_still_be_released(state_root, busybox_rootfs):
+    cid = unique_id("orphanrun")
+    pid, start = _run_killed_manager(state_root, cid, busybox_rootfs, True)
+    c = Runtime(state_root).load(cid)
+    assert c.status() is Status.CREATED
+    c.exec()
+    record = wait_for(c.exit_status, message="exit.json of the orphan")
+    assert (record["pid"], record["exit_code"]) == (pid, 4)
+    with open(os.path.join(c.state_dir, store.STDOUT_LOG)) as f:
+        assert f.read() == "released\n"
+    c.destroy()
+    assert not os.path.exists(c.state_dir) and cgroup_dirs(cid) == []
+
+
+def test_manager_killed_before_state_json_is_cleaned(state_root):
+    """Simulate a manager killed during create: a state dir and a cgroup with a process, no state.json."""
+    cid = unique_id("nostate")
+    rt = Runtime(state_root)
+    os.makedirs(os.path.join(state_root, cid))
+    os.mkfifo(os.path.join(state_root, cid, store.EXEC_FIFO))
+    cg = cgroups.new_manager(cid)
+    cg.create()
+    orphan = subprocess.Popen([BUSYBOX, "sleep", "1000"])
+    try:
+        cg.add(orphan.pid)
+        assert orphan.pid in cg.get_all_pids()
+        assert cgroup_dirs(cid)
+        with pytest.raises(ContainerNotExists):
+            rt.load(cid)
+        assert rt.list() == []
+        assert rt.exists(cid)
+        rt.cleanup(cid)
+        assert orphan.wait(timeout=5) == -9
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
+    assert cgroup_dirs(cid) == []
+    assert not os.path.exists(os.path.join(state_root, cid))
+    assert not rt.exists(cid)
+    rt.cleanup(cid)  # idempotent
+
+
+def test_cleanup_of_a_bare_directory(state_root):
+    cid = unique_id("bare")
+    rt = Runtime(state_root)
+    os.makedirs(os.path.join(state_root, cid))
+    rt.cleanup(cid)
+    assert not os.path.exists(os.path.join(state_root, cid))
+    assert cgroup_dirs(cid) == []
+
+
+def test_destroy_of_created_never_leaves_the_state_dir(runtime, busybox_config):
+    """destroy() kills a created init; the monitor's exit.json must not resurrect the state dir.
+
+    Repeated because it is a race between destroy's rmtree and the monitor writing exit.json.
+    """
+    left = []
+    rounds = 100
+    for _ in range(rounds):
+        c = runtime.create(unique_id("destrace"), busybox_config())
+        c.start(Process(["/bin/sleep", "1000"]))
+        c.destroy()
+        time.sleep(0.02)  # give the monitor time to act on init's death
+        if os.path.exists(c.state_dir):
+            left.append((c.id, sorted(os.listdir(c.state_dir))))
+        reap_zombies()
+    assert left == [], f"{len(left)}/{rounds} state dirs survived destroy(): {left[:3]}"
+
+
+def test_destroy_right_after_sigkill_never_leaves_the_state_dir(runtime, busybox_config):
+    """Same race for a running container destroyed as soon as its init is seen dead."""
+    left = []
+    rounds = 60
+    for _ in range(rounds):
+        c = runtime.create(unique_id("killrace"), busybox_config())
+        c.start(Process(["/bin/sleep", "1000"]))
+        c.exec()
+        c.signal(9)
+        wait_for(lambda: c.status() is Status.STOPPED, interval=0.001)
+        c.destroy()
+        time.sleep(0.02)
+        if os.path.exists(c.state_dir):
+            left.append((c.id, sorted(os.listdir(c.state_dir))))
+        reap_zombies()
+    assert left == [], f"{len(left)}/{rounds} state dirs survived destroy(): {left[:3]}"
+
+
+def test_many_lifecycles_leave_nothing(runtime, busybox_config, tmp_path_factory):
+    cycles = 200
+    base = str(tmp_path_factory.getbasetemp())
+    reap_zombies()
+    procs_before = _live_descendants()
+    fds_before = sorted(os.listdir("/proc/self/fd"))
+    mounts_before = _mounts_mentioning(base)
+    cfg = busybox_config()
+    ids = []
+    t0 = time.monotonic()
+    for i in range(cycles):
+        c = runtime.create(unique_id("cycle"), cfg)
+        ids.append(c.id)
+        c.start(Process(["/bin/true"]))
+        c.exec()
+        record = wait_for(c.exit_status, interval=0.002, message=f"cycle {i} to exit")
+        assert record["exit_code"] == 0
+        c.destroy()
+        assert not os.path.exists(c.state_dir), f"cycle {i}: state dir left"
+        if i % 10 == 0:
+            reap_zombies()
+    elapsed = time.monotonic() - t0
+    wait_for(lambda: _live_descendants() <= procs_before, message="monitors of the cycles to exit")
+    reap_zombies()
+    assert _zombie_children() == []
+    assert os.listdir(runtime.root) == []
+    leaked_cgroups = [d for cid in ids for d in cgroup_dirs(cid)]
+    assert leaked_cgroups == []
+    assert _mounts_mentioning(base) == mounts_before
+    assert sorted(os.listdir("/proc/self/fd")) == fds_before, "the manager leaked file descriptors"
+    assert elapsed < 30, f"{cycles} cycles took {elapsed:.1f}s"

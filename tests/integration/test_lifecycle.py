@@ -1,0 +1,476 @@
+"""The container lifecycle on real containers: statuses, transitions, exit records, exec, signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+
+import psutil
+import pytest
+
+from conftest import unique_id, wait_for
+from declarative_ct.configs import Config, Mount
+from declarative_ct.configs.mountflags import MS_BIND, MS_REC
+from declarative_ct.errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
+                                   ContainerRunning, InvalidStateTransition)
+from declarative_ct.runtime import ExecProcess, Process, Status, procfs, store
+
+pytestmark = pytest.mark.integration
+
+SLEEP = ["/bin/sleep", "1000"]
+
+
+def _start(runtime, config, prefix, args=SLEEP, release=True, **process_fields):
+    """Create and start a container (released with exec() unless ``release`` is False)."""
+    c = runtime.create(unique_id(prefix), config)
+    c.start(Process(list(args), **process_fields))
+    if release:
+        c.exec()
+    return c
+
+
+def _init(c):
+    st = c.state()
+    return st.init_process_pid, st.init_process_start
+
+
+def _stopped(c):
+    return c.status() is Status.STOPPED
+
+
+def _exec(c, args, **fields):
+    """Run ``args`` in ``c`` (``init=False``) with stdout on a pipe; ``(exit code, stdout)``."""
+    r, w = os.pipe()
+    try:
+        p = c.start(Process(list(args), init=False, stdout=w, **fields))
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    assert isinstance(p, ExecProcess)
+    with os.fdopen(r, "rb") as f:
+        out = f.read()
+    return p.wait(), out.decode()
+
+
+def _bind(host_dir, destination="/out", flags=MS_BIND | MS_REC):
+    return Mount(source=str(host_dir), destination=destination, device="bind", flags=flags)
+
+
+# -- the status machine ---------------------------------------------------------------------------
+
+
+def test_every_status_transition(runtime, busybox_config):
+    c = runtime.create(unique_id("trans"), busybox_config())
+    assert c.status() is Status.STOPPED  # before start
+    c.start(Process(SLEEP))
+    assert c.status() is Status.CREATED
+    assert runtime.load(c.id).status() is Status.CREATED  # derived from disk and the kernel too
+    c.exec()
+    assert c.status() is Status.RUNNING
+    assert runtime.load(c.id).status() is Status.RUNNING
+    c.pause()
+    assert c.status() is Status.PAUSED
+    assert runtime.load(c.id).status() is Status.PAUSED
+    c.resume()
+    assert c.status() is Status.RUNNING
+    c.signal(signal.SIGKILL)
+    wait_for(lambda: _stopped(c), message="stopped after SIGKILL")
+    assert runtime.load(c.id).status() is Status.STOPPED
+    c.destroy()
+    assert not os.path.exists(c.state_dir)
+
+
+def test_stopped_after_the_process_exits(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "exit0", ["/bin/sh", "-c", "sleep 0.2"])
+    assert c.status() is Status.RUNNING
+    wait_for(lambda: _stopped(c), message="stopped after exit")
+    record = wait_for(c.exit_status)
+    assert record["exit_code"] == 0 and record["signal"] is None
+
+
+def test_exec_on_running_raises_invalid_transition(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "execrun")
+    with pytest.raises(InvalidStateTransition) as info:
+        c.exec()
+    assert info.value.from_status is Status.RUNNING and info.value.to_status is Status.RUNNING
+    assert c.status() is Status.RUNNING
+
+
+def test_exec_on_stopped_raises(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "execstop", ["/bin/true"])
+    wait_for(lambda: _stopped(c))
+    with pytest.raises(InvalidStateTransition) as info:
+        c.exec()
+    assert info.value.from_status is Status.STOPPED
+
+
+def test_exec_before_start_raises(runtime, busybox_config):
+    c = runtime.create(unique_id("execnew"), busybox_config())
+    with pytest.raises(InvalidStateTransition):
+        c.exec()
+    assert c.status() is Status.STOPPED
+
+
+def test_resume_on_running_raises_not_paused(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "resrun")
+    with pytest.raises(ContainerNotPaused):
+        c.resume()
+    assert c.status() is Status.RUNNING
+
+
+def test_pause_on_stopped_raises_not_running(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "pausestop", ["/bin/true"])
+    wait_for(lambda: _stopped(c))
+    with pytest.raises(ContainerNotRunning):
+        c.pause()
+    assert c.status() is Status.STOPPED
+
+
+def test_destroy_on_running_raises_and_it_keeps_running(runtime, busybox_config, cgroup_dirs):
+    c = _start(runtime, busybox_config(), "destrun")
+    pid, start = _init(c)
+    with pytest.raises(ContainerRunning):
+        c.destroy()
+    assert c.status() is Status.RUNNING
+    assert procfs.is_alive(pid, start)
+    assert os.path.exists(os.path.join(c.state_dir, store.STATE_FILE))
+    assert cgroup_dirs(c.id)
+    assert pid in c.processes()
+
+
+def test_destroy_on_paused_raises_paused(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "destpause")
+    pid, start = _init(c)
+    c.pause()
+    with pytest.raises(ContainerPaused):
+        c.destroy()
+    assert c.status() is Status.PAUSED
+    assert procfs.is_alive(pid, start)
+    c.resume()
+    assert c.status() is Status.RUNNING
+
+
+@pytest.mark.parametrize("release", [False, True], ids=["created", "running"])
+def test_start_twice_raises(runtime, busybox_config, release):
+    c = _start(runtime, busybox_config(), "twice", release=release)
+    before = store.read_json(os.path.join(c.state_dir, store.STATE_FILE))
+    with pytest.raises(ContainerError, match="already"):
+        c.start(Process(SLEEP))
+    assert c.status() is (Status.RUNNING if release else Status.CREATED)
+    assert store.read_json(os.path.join(c.state_dir, store.STATE_FILE)) == before
+    assert procfs.is_alive(before["init_process_pid"], before["init_process_start"])
+
+
+def test_destroy_of_created_kills_init_and_removes_everything(runtime, busybox_config, cgroup_dirs):
+    c = _start(runtime, busybox_config(), "destcreated", release=False)
+    pid, start = _init(c)
+    paths = list(c.state().cgroup_paths.values())
+    assert paths and all(os.path.isdir(p) for p in paths)
+    assert procfs.is_alive(pid, start)
+    c.destroy()
+    assert not procfs.is_alive(pid, start)
+    wait_for(lambda: procfs.stat(pid) is None or procfs.stat(pid)[1] != start, message=f"pid {pid} to disappear")
+    assert not os.path.exists(c.state_dir)
+    assert [p for p in paths if os.path.exists(p)] == []
+    assert cgroup_dirs(c.id) == []
+    assert c.status() is Status.STOPPED
+    c.destroy()  # idempotent
+
+
+# -- exit records -----------------------------------------------------------------------------------
+
+
+def test_exit_code_is_recorded(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "exit3", ["/bin/sh", "-c", "exit 3"])
+    pid, _ = _init(c)
+    record = wait_for(c.exit_status, message="exit.json")
+    assert record["exit_code"] == 3
+    assert record["signal"] is None
+    assert record["pid"] == pid
+    assert record["exited_at"].endswith("Z")
+    assert runtime.load(c.id).exit_status() == record
+
+
+def test_sigkilled_init_records_signal_9(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "kill9")
+    c.signal(signal.SIGKILL)
+    record = wait_for(c.exit_status, message="exit.json")
+    assert record["signal"] == 9
+    assert record["exit_code"] == 137
+    assert c.status() is Status.STOPPED
+
+
+def test_no_exit_record_while_running(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "noexit")
+    time.sleep(0.1)
+    assert c.exit_status() is None
+
+
+# -- PID reuse -----------------------------------------------------------------------------------
+
+
+def test_pid_reuse_guard(runtime, busybox_config):
+    # A TERM trap makes a wrongly delivered SIGTERM visible (PID 1 ignores unhandled signals).
+    c = _start(runtime, busybox_config(), "pidreuse",
+               ["/bin/sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.05; done"])
+    path = os.path.join(c.state_dir, store.STATE_FILE)
+    raw = store.read_json(path)
+    pid, start = raw["init_process_pid"], raw["init_process_start"]
+    assert runtime.load(c.id).status() is Status.RUNNING
+    store.write_json_atomic(path, dict(raw, init_process_start=start + 1))
+    try:
+        stale = runtime.load(c.id)
+        assert stale.status() is Status.STOPPED
+        assert "pid" not in stale.oci_state()
+        with pytest.raises(ContainerNotRunning):
+            stale.signal(signal.SIGTERM)
+        with pytest.raises(ContainerNotRunning):
+            stale.signal(signal.SIGKILL)
+        time.sleep(0.3)
+        assert procfs.is_alive(pid, start), "the real process was signalled through a stale state"
+        assert c.exit_status() is None
+    finally:
+        store.write_json_atomic(path, raw)
+    restored = runtime.load(c.id)
+    assert restored.status() is Status.RUNNING
+    # The trap works: the same signal through a correct state ends the container with 42.
+    restored.signal(signal.SIGTERM)
+    record = wait_for(restored.exit_status, message="exit after SIGTERM")
+    assert record["exit_code"] == 42
+
+
+# -- create/start split, pause --------------------------------------------------------------------
+
+
+def test_create_does_not_run_the_program(runtime, busybox_config, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    cfg = busybox_config()
+    cfg.mounts.append(_bind(out))
+    c = _start(runtime, cfg, "split", ["/bin/sh", "-c", "touch /out/marker"], release=False)
+    time.sleep(0.3)
+    assert not (out / "marker").exists(), "the program ran before exec()"
+    assert c.status() is Status.CREATED
+    c.exec()
+    wait_for((out / "marker").exists, message="marker after exec()")
+
+
+def _counter(path):
+    try:
+        return int(path.read_text() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def test_pause_stops_progress(runtime, busybox_config, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    cfg = busybox_config()
+    cfg.mounts.append(_bind(out))
+    loop = "i=0; while :; do i=$((i+1)); echo $i > /out/c.tmp; mv /out/c.tmp /out/c; usleep 10000; done"
+    c = _start(runtime, cfg, "pause", ["/bin/sh", "-c", loop])
+    counter = out / "c"
+    wait_for(lambda: _counter(counter) >= 3, message="counter to advance")
+    c.pause()
+    frozen = _counter(counter)
+    time.sleep(0.4)
+    assert _counter(counter) == frozen, "the counter advanced while paused"
+    c.resume()
+    wait_for(lambda: _counter(counter) > frozen + 2, message="counter to advance after resume")
+
+
+# -- signals and processes ---------------------------------------------------------------------------
+
+
+def _child_of(init_pid, argv):
+    def find():
+        try:
+            kids = psutil.Process(init_pid).children()
+        except psutil.NoSuchProcess:
+            return None
+        for k in kids:
+            try:
+                if k.cmdline() == argv:
+                    return k.pid
+            except psutil.NoSuchProcess:
+                continue
+        return None
+
+    return wait_for(find, message=f"a child {argv} of {init_pid}")
+
+
+def test_processes_lists_init_and_child(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "procs", ["/bin/sh", "-c", "sleep 1000 & wait"])
+    init, _ = _init(c)
+    child = _child_of(init, ["sleep", "1000"])
+    assert sorted(c.processes()) == sorted([init, child])
+
+
+def test_signal_all_kills_background_child(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "sigall", ["/bin/sh", "-c", "sleep 1000 & while :; do sleep 1; done"])
+    init, init_start = _init(c)
+    child = _child_of(init, ["sleep", "1000"])
+    child_start = procfs.stat(child)[1]
+    assert {init, child} <= set(c.processes())
+    c.signal(signal.SIGKILL, all=True)
+    wait_for(lambda: c.processes() == [], message="cgroup to empty")
+    assert not procfs.is_alive(child, child_start)
+    assert not procfs.is_alive(init, init_start)
+    wait_for(lambda: _stopped(c))
+    with pytest.raises(ContainerNotRunning):
+        c.signal(signal.SIGKILL, all=True)
+    with pytest.raises(ContainerNotRunning):
+        c.signal(signal.SIGTERM)
+
+
+def test_processes_empty_after_destroy(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "procsgone", ["/bin/true"])
+    wait_for(lambda: _stopped(c))
+    c.destroy()
+    assert c.processes() == []
+
+
+def test_oci_state(runtime, busybox_config):
+    cfg = busybox_config(labels=["bundle=/srv/bundles/web", "org.example.tier=front"])
+    c = runtime.create(unique_id("oci"), cfg)
+    assert c.oci_state() == {"ociVersion": "1.2.0", "id": c.id, "status": "stopped",
+                             "bundle": "/srv/bundles/web", "annotations": {"org.example.tier": "front"}}
+    c.start(Process(SLEEP))
+    pid, _ = _init(c)
+    assert c.oci_state() == {"ociVersion": "1.2.0", "id": c.id, "status": "created", "pid": pid,
+                             "bundle": "/srv/bundles/web", "annotations": {"org.example.tier": "front"}}
+    c.exec()
+    st = runtime.load(c.id).oci_state()
+    assert st["status"] == "running" and st["pid"] == pid and st["bundle"] == "/srv/bundles/web"
+    c.pause()
+    assert c.oci_state()["status"] == "paused"
+    c.resume()
+    c.signal(signal.SIGKILL)
+    wait_for(lambda: _stopped(c))
+    st = c.oci_state()
+    assert st["status"] == "stopped" and "pid" not in st
+
+
+def test_oci_state_without_labels(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "ocibare", release=False)
+    st = c.oci_state()
+    assert set(st) == {"ociVersion", "id", "status", "pid", "bundle"}
+    assert st["bundle"] == "" and st["status"] == "created"
+
+
+# -- exec of extra processes -----------------------------------------------------------------------
+
+
+def test_exec_process_output_and_exit_code(runtime, busybox_config):
+    c = _start(runtime, busybox_config(hostname="exechost"), "exec")
+    code, out = _exec(c, ["/bin/hostname"])
+    assert (code, out) == (0, "exechost\n")
+    code, out = _exec(c, ["/bin/sh", "-c", "echo $$; exit 7"])
+    assert code == 7
+    assert int(out) > 1  # a new process in the container's PID namespace, not init
+    assert c.status() is Status.RUNNING
+
+
+def test_exec_killed_by_signal(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "execkill")
+    code, _ = _exec(c, ["/bin/sh", "-c", "kill -9 $$"])
+    assert code == 137
+
+
+def test_exec_cat_etc_hostname_in_host_rootfs(runtime):
+    c = _start(runtime, Config(rootfs="host", hostname="hostview"), "exechostfs")
+    code, out = _exec(c, ["/bin/cat", "/etc/hostname"])
+    assert (code, out) == (0, "hostview\n")
+
+
+def test_exec_joins_the_namespaces(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "execns")
+    init, _ = _init(c)
+    names = ["pid", "mnt", "net", "uts", "ipc"]
+    script = "for n in " + " ".join(names) + "; do readlink /proc/self/ns/$n; done"
+    code, out = _exec(c, ["/bin/sh", "-c", script])
+    assert code == 0
+    inside = out.split()
+    expected = [os.readlink(f"/proc/{init}/ns/{n}") for n in names]
+    assert inside == expected
+    host = [os.readlink(f"/proc/self/ns/{n}") for n in names]
+    assert all(a != b for a, b in zip(expected, host)), "the container shares a namespace with the host"
+
+
+def test_exec_process_is_in_the_cgroup(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "execcg")
+    r, w = os.pipe()
+    try:
+        p = c.start(Process(["/bin/sh", "-c", "echo ready; exec sleep 1000"], init=False, stdout=w))
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as f:
+        assert f.readline() == b"ready\n"
+        wait_for(lambda: p.pid in c.processes(), message="exec'd pid in the cgroup")
+        os.kill(p.pid, signal.SIGTERM)
+        assert p.wait() == 128 + signal.SIGTERM
+
+
+def test_exec_into_paused_raises_paused(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "execpause")
+    c.pause()
+    with pytest.raises(ContainerPaused):
+        c.start(Process(["/bin/true"], init=False))
+    assert c.status() is Status.PAUSED
+
+
+def test_exec_into_stopped_raises_not_running(runtime, busybox_config):
+    c = _start(runtime, busybox_config(), "execstopped", ["/bin/true"])
+    wait_for(lambda: _stopped(c))
+    with pytest.raises(ContainerNotRunning):
+        c.start(Process(["/bin/true"], init=False))
+
+
+# -- rootfs "host" -----------------------------------------------------------------------------------
+
+
+def test_host_rootfs_runs_python(run_container):
+    res = run_container(Config(rootfs="host", hostname="pyhost"), ["/usr/bin/python3", "-c", "print(1)"], "hostpy")
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout == "1\n"
+
+
+def test_host_rootfs_tmp_is_private(run_container):
+    name = f"dct-private-{uuid.uuid4().hex}"
+    res = run_container(Config(rootfs="host", hostname="tmphost"),
+                        ["/bin/sh", "-c", f"echo inside > /tmp/{name} && cat /tmp/{name}"], "hosttmp")
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout == "inside\n"
+    assert not os.path.exists(f"/tmp/{name}")
+
+
+# -- robustness to scheduling ---------------------------------------------------------------------
+
+
+def test_start_survives_a_slow_stage1(runtime, busybox_config, monkeypatch):
+    """Stage 1 descheduled between fork() and sending init's pid: init's "ready" may then come first.
+
+    Seen for real under load ("unexpected sync message {'type': 'ready'}, wanted 'pid'"); the delay
+    makes that interleaving deterministic (the forked stage 1 inherits the patched ``send``).
+    """
+    from declarative_ct.runtime import init as init_module
+
+    real_send = init_module.send
+
+    def slow_pid_send(sock, msg):
+        if msg.get("type") == "pid":
+            time.sleep(0.3)
+        real_send(sock, msg)
+
+    monkeypatch.setattr(init_module, "send", slow_pid_send)
+    c = runtime.create(unique_id("slowstage1"), busybox_config())
+    c.start(Process(["/bin/sh", "-c", "trap 'exit 6' TERM; while :; do usleep 20000; done"]))
+    assert c.status() is Status.CREATED
+    c.exec()
+    assert _exec(c, ["/bin/sh", "-c", "exit 5"])[0] == 5
+    c.signal(signal.SIGTERM)
+    assert wait_for(c.exit_status)["exit_code"] == 6
