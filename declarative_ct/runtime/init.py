@@ -125,14 +125,23 @@ def stage1(ctx: InitContext) -> None:
         _join(ctx.join)
         if ctx.unshare:
             linux.unshare(ctx.unshare)
+        # The child waits on this gate until our "pid" message is out: the parent reads that before
+        # anything the child sends, since both share the sync socket.
+        gate_r, gate_w = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(gate_w)
+            os.read(gate_r, 1)
+            os.close(gate_r)
             _init(ctx) if ctx.process.init else _exec_child(ctx)
+        os.close(gate_r)
         if ctx.detach:
+            os.close(gate_w)
             # The detached process reports its own pid (see _exec_child); we only reap the middle fork.
             os.waitpid(pid, 0)
             os._exit(0)
         send(ctx.sync, {"type": "pid", "pid": pid})
+        os.close(gate_w)
         if ctx.process.init:
             os._exit(0)  # init is re-parented to the monitor (or to the caller's subreaper)
         # An exec'd process we wait for: stay and hand its exit status up to the caller.
@@ -140,7 +149,8 @@ def stage1(ctx: InitContext) -> None:
         _, status = os.waitpid(pid, 0)
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            signal.signal(sig, signal.SIG_DFL)
+            if sig not in (signal.SIGKILL, signal.SIGSTOP):  # these cannot be (and need not be) reset
+                signal.signal(sig, signal.SIG_DFL)
             os.kill(os.getpid(), sig)
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
     except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
@@ -239,6 +249,17 @@ def finalize_namespace(process: Process, caps: Capabilities) -> None:
         linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_RAISE, CAPABILITIES[name])
 
 
+def _reset_signals() -> None:
+    """Default dispositions and an empty mask for the program: Python ignores SIGPIPE and SIGXFSZ."""
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass  # signals the C library reserves for itself
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def _close_fds_except(keep: set[int]) -> None:
     """Close every fd above stdio not in ``keep`` (CVE-2024-21626: no host fd may reach the program)."""
     for name in os.listdir("/proc/self/fd"):
@@ -297,6 +318,7 @@ def _init(ctx: InitContext) -> None:
         os.write(fd, b"0")
         os.close(fd)
         os.close(ctx.fifo_fd)
+        _reset_signals()
         os.execve(program, proc.args, env)
     except BaseException as err:  # noqa: BLE001
         _fail(ctx, err)
@@ -326,6 +348,7 @@ def _exec_child(ctx: InitContext) -> None:
         finalize_namespace(proc, proc.capabilities or cfg.capabilities)
         ctx.sync.close()
         _close_fds_except(set())
+        _reset_signals()
         os.execve(program, proc.args, env)
     except BaseException as err:  # noqa: BLE001
         _fail(ctx, err)

@@ -32,12 +32,17 @@ def exit_record(pid: int, status: int) -> dict:
 
 
 def record_exit(state_dir: str, pid: int, status: int) -> None:
-    """Write ``exit.json`` if ``pid`` is the init recorded in ``state.json`` (a failed create writes nothing)."""
+    """Write ``exit.json`` if ``pid`` is the init recorded in ``state.json`` (a failed create writes nothing).
+
+    Holds the container's lock, so a concurrent ``destroy()`` either finishes first (and we write
+    nothing) or waits for us; never does the write recreate a half-deleted directory.
+    """
     try:
-        saved = store.read_json(os.path.join(state_dir, store.STATE_FILE))
-        if saved.get("init_process_pid") != pid:
-            return
-        store.write_json_atomic(os.path.join(state_dir, store.EXIT_FILE), exit_record(pid, status), 0o644)
+        with store.locked(state_dir, create=False):
+            saved = store.read_json(os.path.join(state_dir, store.STATE_FILE))
+            if saved.get("init_process_pid") != pid:
+                return
+            store.write_json_atomic(os.path.join(state_dir, store.EXIT_FILE), exit_record(pid, status), 0o644)
     except (OSError, ValueError):
         pass  # the container was destroyed meanwhile: nobody will ask
 

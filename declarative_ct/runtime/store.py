@@ -61,13 +61,15 @@ def read_json(path: str) -> Any:
 
 
 @contextlib.contextmanager
-def locked(state_dir: str) -> Iterator[None]:
+def locked(state_dir: str, create: bool = True) -> Iterator[None]:
     """Hold the exclusive ``flock`` of a container's state directory.
 
     The lock file lives inside the directory, so a waiter that gets it after a destroy must
-    re-check that the directory still exists.
+    re-check that the directory still exists. With ``create=False`` a missing lock file raises
+    FileNotFoundError instead of being made (for writers that must not revive a deleted dir).
     """
-    fd = os.open(os.path.join(state_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    fd = os.open(os.path.join(state_dir, LOCK_FILE), flags, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
