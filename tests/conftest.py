@@ -56,6 +56,38 @@ _ISSUED_IDS: set[str] = set()
 
 
 # -- plain helpers -------------------------------------------------------------------------
+def exec_in(container: Container, args: list[str], **fields: Any) -> tuple[int, str]:
+    """Run ``args`` in a running ``container`` (``Process(init=False)``) with stdout on a pipe.
+
+    Returns ``(exit code, stdout)``.
+    """
+    r, w = os.pipe()
+    try:
+        handle = container.start(Process(list(args), init=False, stdout=w, **fields))
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as f:
+        out = f.read()
+    return handle.wait(), out.decode()
+
+
+def live_descendants() -> set[int]:
+    """PIDs of the live (non-zombie) descendants of the test process."""
+    import psutil
+
+    out = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                out.add(p.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
 def unique_id(prefix: str = "c") -> str:
     """A container id unique across runs: ``t-<prefix>-<8 hex>`` (cgroups live at global paths)."""
     cid = f"{TEST_ID_PREFIX}{prefix}-{uuid.uuid4().hex[:8]}"

@@ -22,7 +22,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
-from ..configs.mountflags import *  # noqa: F401,F403 - MS_* flags live with the config
+from ..configs.mountflags import *  # noqa: E402,F401,F403 - MS_* flags live with the config
 
 MNT_DETACH = 2
 

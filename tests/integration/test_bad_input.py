@@ -5,36 +5,26 @@ from __future__ import annotations
 import os
 import signal
 
-import psutil
 import pytest
 
-from conftest import cgroup_dirs, unique_id, wait_for
+from conftest import cgroup_dirs, live_descendants, unique_id, wait_for
 from declarative_ct.configs import Config, Mount, Namespace
 from declarative_ct.errors import ConfigInvalid, ContainerError, ContainerExists, ContainerNotExists, InvalidID
 from declarative_ct.runtime import Process, Status
 from declarative_ct.runtime.signals import parse_signal
 
 
-def _live_descendants() -> set[int]:
-    out = set()
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE:
-                out.add(p.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return out
 
 
 @pytest.fixture
 def nothing_left(runtime):
     """``nothing_left(id)`` asserts no state dir, no cgroup dir and no new process remain for ``id``."""
-    before = _live_descendants()
+    before = live_descendants()
 
     def check(container_id: str) -> None:
         assert not os.path.exists(os.path.join(runtime.root, container_id)), "state dir left"
         assert cgroup_dirs(container_id) == [], "cgroup dirs left"
-        wait_for(lambda: _live_descendants() <= before, message="processes started by the failed create to exit")
+        wait_for(lambda: live_descendants() <= before, message="processes started by the failed create to exit")
 
     return check
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import unique_id
+from conftest import exec_in, unique_id
 from declarative_ct.configs import CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, Capabilities, Mount
 from declarative_ct.configs.mountflags import MS_BIND, MS_NODEV, MS_NOSUID, MS_RDONLY, MS_REC
 from declarative_ct.runtime import Process
@@ -23,18 +23,6 @@ def _status_fields(text: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()) if v}
 
 
-def _exec(c, args, **fields):
-    r, w = os.pipe()
-    try:
-        p = c.start(Process(list(args), init=False, stdout=w, **fields))
-    except BaseException:
-        os.close(r)
-        raise
-    finally:
-        os.close(w)
-    with os.fdopen(r, "rb") as f:
-        out = f.read()
-    return p.wait(), out.decode()
 
 
 def _running(runtime, config, prefix):
@@ -125,7 +113,7 @@ def test_capabilities_and_no_new_privs(run_container, busybox_config):
 
 def test_exec_process_gets_the_same_capabilities(runtime, busybox_config):
     c = _running(runtime, busybox_config(), "execcaps")
-    code, out = _exec(c, ["/bin/cat", "/proc/self/status"])
+    code, out = exec_in(c, ["/bin/cat", "/proc/self/status"])
     assert code == 0
     st = _status_fields(out)
     assert int(st["CapEff"], 16) == DEFAULT_CAP_MASK
@@ -139,7 +127,7 @@ def test_signal_dispositions_are_reset(run_container, busybox_config, runtime):
     st = _status_fields(res.stdout)
     assert (st["SigIgn"], st["SigBlk"]) == ("0" * 16, "0" * 16), "init inherited ignored/blocked signals"
     c = _running(runtime, busybox_config(), "sigignexec")
-    code, out = _exec(c, ["/bin/cat", "/proc/self/status"])
+    code, out = exec_in(c, ["/bin/cat", "/proc/self/status"])
     st = _status_fields(out)
     assert (st["SigIgn"], st["SigBlk"]) == ("0" * 16, "0" * 16), "exec'd process inherited ignored/blocked signals"
 
@@ -162,7 +150,7 @@ def test_user_and_groups_switch(run_container, busybox_config):
 
 def test_exec_as_user(runtime, busybox_config):
     c = _running(runtime, busybox_config(), "execuid")
-    code, out = _exec(c, ["/bin/sh", "-c", "id -u; id -g; id -G"], uid=1000, gid=1000, additional_groups=[10])
+    code, out = exec_in(c, ["/bin/sh", "-c", "id -u; id -g; id -G"], uid=1000, gid=1000, additional_groups=[10])
     assert code == 0
     assert out.split("\n")[:2] == ["1000", "1000"]
     assert set(out.split("\n")[2].split()) == {"1000", "10"}
@@ -227,7 +215,7 @@ def test_manager_fds_do_not_leak_into_init(run_container, busybox_config, manage
 
 def test_manager_fds_do_not_leak_into_exec(runtime, busybox_config, manager_fd):
     c = _running(runtime, busybox_config(), "fdleakexec")
-    code, out = _exec(c, ["/bin/ls", "/proc/self/fd"])
+    code, out = exec_in(c, ["/bin/ls", "/proc/self/fd"])
     assert code == 0
     fds = set(out.split())
     assert str(manager_fd) not in fds
@@ -266,7 +254,7 @@ def test_cwd_is_honoured_and_created(run_container, busybox_config):
 
 def test_exec_cwd(runtime, busybox_config):
     c = _running(runtime, busybox_config(), "execcwd")
-    assert _exec(c, ["/bin/pwd"], cwd="/etc") == (0, "/etc\n")
+    assert exec_in(c, ["/bin/pwd"], cwd="/etc") == (0, "/etc\n")
 
 
 def test_env_is_passed_and_nothing_else(run_container, busybox_config):

@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from conftest import BUSYBOX, cgroup_dirs, reap_zombies, unique_id, wait_for
+from conftest import BUSYBOX, cgroup_dirs, live_descendants, reap_zombies, unique_id, wait_for
 from declarative_ct.errors import ContainerNotExists
 from declarative_ct.runtime import Process, Runtime, Status, cgroups, procfs, store
 
@@ -43,15 +43,6 @@ def _gone(pid, start):
     return st is None or st[1] != start
 
 
-def _live_descendants():
-    out = set()
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE:
-                out.add(p.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return out
 
 
 def _zombie_children():
@@ -182,7 +173,7 @@ def test_many_lifecycles_leave_nothing(runtime, busybox_config, tmp_path_factory
     cycles = 200
     base = str(tmp_path_factory.getbasetemp())
     reap_zombies()
-    procs_before = _live_descendants()
+    procs_before = live_descendants()
     fds_before = sorted(os.listdir("/proc/self/fd"))
     mounts_before = _mounts_mentioning(base)
     cfg = busybox_config()
@@ -200,7 +191,7 @@ def test_many_lifecycles_leave_nothing(runtime, busybox_config, tmp_path_factory
         if i % 10 == 0:
             reap_zombies()
     elapsed = time.monotonic() - t0
-    wait_for(lambda: _live_descendants() <= procs_before, message="monitors of the cycles to exit")
+    wait_for(lambda: live_descendants() <= procs_before, message="monitors of the cycles to exit")
     reap_zombies()
     assert _zombie_children() == []
     assert os.listdir(runtime.root) == []

@@ -10,12 +10,12 @@ import uuid
 import psutil
 import pytest
 
-from conftest import unique_id, wait_for
+from conftest import exec_in, unique_id, wait_for
 from declarative_ct.configs import Config, Mount
 from declarative_ct.configs.mountflags import MS_BIND, MS_REC
 from declarative_ct.errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
                                    ContainerRunning, InvalidStateTransition)
-from declarative_ct.runtime import ExecProcess, Process, Status, procfs, store
+from declarative_ct.runtime import Process, Status, procfs, store
 
 pytestmark = pytest.mark.integration
 
@@ -40,20 +40,6 @@ def _stopped(c):
     return c.status() is Status.STOPPED
 
 
-def _exec(c, args, **fields):
-    """Run ``args`` in ``c`` (``init=False``) with stdout on a pipe; ``(exit code, stdout)``."""
-    r, w = os.pipe()
-    try:
-        p = c.start(Process(list(args), init=False, stdout=w, **fields))
-    except BaseException:
-        os.close(r)
-        raise
-    finally:
-        os.close(w)
-    assert isinstance(p, ExecProcess)
-    with os.fdopen(r, "rb") as f:
-        out = f.read()
-    return p.wait(), out.decode()
 
 
 def _bind(host_dir, destination="/out", flags=MS_BIND | MS_REC):
@@ -367,9 +353,9 @@ def test_oci_state_without_labels(runtime, busybox_config):
 
 def test_exec_process_output_and_exit_code(runtime, busybox_config):
     c = _start(runtime, busybox_config(hostname="exechost"), "exec")
-    code, out = _exec(c, ["/bin/hostname"])
+    code, out = exec_in(c, ["/bin/hostname"])
     assert (code, out) == (0, "exechost\n")
-    code, out = _exec(c, ["/bin/sh", "-c", "echo $$; exit 7"])
+    code, out = exec_in(c, ["/bin/sh", "-c", "echo $$; exit 7"])
     assert code == 7
     assert int(out) > 1  # a new process in the container's PID namespace, not init
     assert c.status() is Status.RUNNING
@@ -377,13 +363,13 @@ def test_exec_process_output_and_exit_code(runtime, busybox_config):
 
 def test_exec_killed_by_signal(runtime, busybox_config):
     c = _start(runtime, busybox_config(), "execkill")
-    code, _ = _exec(c, ["/bin/sh", "-c", "kill -9 $$"])
+    code, _ = exec_in(c, ["/bin/sh", "-c", "kill -9 $$"])
     assert code == 137
 
 
 def test_exec_cat_etc_hostname_in_host_rootfs(runtime):
     c = _start(runtime, Config(rootfs="host", hostname="hostview"), "exechostfs")
-    code, out = _exec(c, ["/bin/cat", "/etc/hostname"])
+    code, out = exec_in(c, ["/bin/cat", "/etc/hostname"])
     assert (code, out) == (0, "hostview\n")
 
 
@@ -392,7 +378,7 @@ def test_exec_joins_the_namespaces(runtime, busybox_config):
     init, _ = _init(c)
     names = ["pid", "mnt", "net", "uts", "ipc"]
     script = "for n in " + " ".join(names) + "; do readlink /proc/self/ns/$n; done"
-    code, out = _exec(c, ["/bin/sh", "-c", script])
+    code, out = exec_in(c, ["/bin/sh", "-c", script])
     assert code == 0
     inside = out.split()
     expected = [os.readlink(f"/proc/{init}/ns/{n}") for n in names]
@@ -471,6 +457,18 @@ def test_start_survives_a_slow_stage1(runtime, busybox_config, monkeypatch):
     c.start(Process(["/bin/sh", "-c", "trap 'exit 6' TERM; while :; do usleep 20000; done"]))
     assert c.status() is Status.CREATED
     c.exec()
-    assert _exec(c, ["/bin/sh", "-c", "exit 5"])[0] == 5
+    assert exec_in(c, ["/bin/sh", "-c", "exit 5"])[0] == 5
     c.signal(signal.SIGTERM)
     assert wait_for(c.exit_status)["exit_code"] == 6
+
+
+def test_set_and_stats_say_not_supported_yet(runtime, busybox_config):
+    """Never a silent no-op: both raise until cgroup resource control lands."""
+    from declarative_ct.errors import NotSupported
+
+    c = runtime.create(unique_id("nosup"), busybox_config())
+    with pytest.raises(NotSupported, match="not supported yet"):
+        c.set(c.config)
+    with pytest.raises(NotSupported, match="not supported yet"):
+        c.stats()
+    c.destroy()

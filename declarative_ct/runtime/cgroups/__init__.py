@@ -64,10 +64,11 @@ def _mountinfo() -> list[tuple[str, str, list[str]]]:
 
 
 def detect() -> tuple[str, dict[str, str]]:
-    """Return ``("v2", {"": mountpoint})`` when ``/sys/fs/cgroup`` is cgroup2, else ``("v1", {controller: mountpoint})``.
+    """``("v2", {"": mountpoint})`` when ``/sys/fs/cgroup`` is cgroup2, else ``("v1", {controller: mountpoint})``.
 
     ``$DCT_CGROUP_V2_MOUNT`` forces the v2 driver on that mount (tests use the hybrid host's
-    ``/sys/fs/cgroup/unified``). v1 controllers are read from the mount options (``cpu``, ``memory``, ``name=systemd``…);
+    ``/sys/fs/cgroup/unified``). v1 controllers are read from the mount options (``cpu``,
+    ``memory``, ``name=systemd``…);
     a mount carrying several (``cpu,cpuacct``) appears once per controller.
     """
     forced = os.environ.get(V2_MOUNT_ENV)
