@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..errors import ConfigInvalid
 from .mountflags import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_STRICTATIME
@@ -179,12 +178,12 @@ class Config:
         prefix = key + "="
         return next((lb[len(prefix):] for lb in self.labels if lb.startswith(prefix)), None)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """The config as libcontainer's JSON object (what ``state.json`` stores under ``config``)."""
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "Config":
+    def from_dict(cls, raw: dict[str, object]) -> "Config":
         """Rebuild a Config saved by :meth:`to_dict`. Raises ConfigInvalid on a malformed object."""
         try:
             raw = dict(raw)

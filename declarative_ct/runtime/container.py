@@ -10,7 +10,6 @@ import signal as _signal
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from ..configs import HOST_ROOTFS, Config
 from ..errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused, ContainerRunning,
@@ -110,10 +109,10 @@ class Container:
             raise ContainerNotRunning(f"container {self._id} has not been started")
         return self._state
 
-    def oci_state(self) -> dict[str, Any]:
+    def oci_state(self) -> dict[str, object]:
         """The runtime-spec state: ``{ociVersion, id, status, pid (not when stopped), bundle, annotations}``."""
         status = self.status()
-        out: dict[str, Any] = {"ociVersion": self._config.version or OCI_VERSION, "id": self._id,
+        out: dict[str, object] = {"ociVersion": self._config.version or OCI_VERSION, "id": self._id,
                                "status": str(status)}
         if status != Status.STOPPED and self._state is not None:
             out["pid"] = self._state.init_process_pid
@@ -123,7 +122,7 @@ class Container:
             out["annotations"] = annotations
         return out
 
-    def exit_status(self) -> dict[str, Any] | None:
+    def exit_status(self) -> dict[str, object] | None:
         """Our extension: ``{"pid", "exit_code", "signal", "exited_at"}`` once the monitor saw init exit."""
         try:
             return store.read_json(os.path.join(self._dir, store.EXIT_FILE))
@@ -139,7 +138,7 @@ class Container:
         raise NotSupported("Container.set() is not supported yet: live resource updates arrive with cgroup "
                            "resource control")
 
-    def stats(self) -> Any:
+    def stats(self) -> object:
         """Container statistics (libcontainer ``Stats()``): not supported until the resources issue."""
         raise NotSupported("Container.stats() is not supported yet: statistics arrive with cgroup resource control")
 

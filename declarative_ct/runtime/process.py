@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import IO, Union
+from io import IOBase
 
 from ..configs import Capabilities, Rlimit
 
-Stdio = Union[int, IO, None]
+Stdio = int | IOBase | None
 """A file descriptor, an open file, or None (detached default: /dev/null in, log files out)."""
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-from typing import Any
 
 from ..configs import (CAPABILITIES, HOST_ROOTFS, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, Capabilities,
                        Config, DeviceRule, Mount, Namespace, Rlimit, default_device_rules)
@@ -55,7 +54,7 @@ ACCEPTED_ROOTFS_PROPAGATION = ("", "slave", "rslave", "private", "rprivate")
 EXTRA_RLIMITS = {"RLIMIT_LOCKS": 10}
 
 
-def example_spec() -> dict[str, Any]:
+def example_spec() -> dict[str, object]:
     """The default OCI ``config.json`` that ``dct spec`` writes (runc's ``specconv.Example``).
 
     Differences from runc: ``terminal`` is false (no console support), the hostname is ``dct``,
@@ -129,7 +128,7 @@ def load_bundle(bundle: str) -> tuple[Config, Process]:
 
 # -- conversion --------------------------------------------------------------------------------
 
-def _convert(spec: Any, bundle: str) -> tuple[Config, Process]:
+def _convert(spec: object, bundle: str) -> tuple[Config, Process]:
     if not isinstance(spec, dict):
         raise ConfigInvalid("the top-level value must be a JSON object")
     for key in spec:
@@ -163,7 +162,7 @@ def _convert(spec: Any, bundle: str) -> tuple[Config, Process]:
     return cfg, process
 
 
-def _process(raw: Any, cfg: Config) -> Process:
+def _process(raw: object, cfg: Config) -> Process:
     if not isinstance(raw, dict):
         raise ConfigInvalid("process: must be an object (with at least args)")
     _reject_unknown(raw, PROCESS_KEYS, "process.")
@@ -215,7 +214,7 @@ def _process(raw: Any, cfg: Config) -> Process:
     )
 
 
-def _capabilities(raw: Any) -> Capabilities:
+def _capabilities(raw: object) -> Capabilities:
     # Absent means no capabilities at all, as in runc: the spec is explicit.
     caps = Capabilities(Bounding=[], Effective=[], Permitted=[], Inheritable=[], Ambient=[])
     if raw is None:
@@ -232,7 +231,7 @@ def _capabilities(raw: Any) -> Capabilities:
     return caps
 
 
-def _rlimits(raw: Any) -> list[Rlimit]:
+def _rlimits(raw: object) -> list[Rlimit]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -258,14 +257,14 @@ def _rlimits(raw: Any) -> list[Rlimit]:
     return out
 
 
-def _rlimit_number(name: Any) -> int | None:
+def _rlimit_number(name: object) -> int | None:
     if not isinstance(name, str) or not name.startswith("RLIMIT_"):
         return None
     number = getattr(resource, name, EXTRA_RLIMITS.get(name))
     return number if isinstance(number, int) else None
 
 
-def _mounts(raw: Any, bundle: str) -> list[Mount]:
+def _mounts(raw: object, bundle: str) -> list[Mount]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -273,7 +272,7 @@ def _mounts(raw: Any, bundle: str) -> list[Mount]:
     return [_mount(m, bundle, f"mounts[{i}]") for i, m in enumerate(raw)]
 
 
-def _mount(raw: Any, bundle: str, where: str) -> Mount:
+def _mount(raw: object, bundle: str, where: str) -> Mount:
     """runc's ``createLibcontainerMount`` + ``parseMountOptions``."""
     if not isinstance(raw, dict):
         raise ConfigInvalid(f"{where}: must be an object")
@@ -300,7 +299,7 @@ def _mount(raw: Any, bundle: str, where: str) -> Mount:
             data.append(opt)
 
     if fstype == "bind" or flags & MS_BIND:
-        # Any fs type is meaningless for a bind mount; "bind" alone is non-recursive, "rbind" adds MS_REC.
+        # object fs type is meaningless for a bind mount; "bind" alone is non-recursive, "rbind" adds MS_REC.
         if not source:
             raise ConfigInvalid(f"{where}.source: a bind mount needs a source")
         if data:
@@ -313,7 +312,7 @@ def _mount(raw: Any, bundle: str, where: str) -> Mount:
     return Mount(source or fstype, dest, fstype, flags, ",".join(data), propagation)
 
 
-def _annotations(raw: Any) -> list[str]:
+def _annotations(raw: object) -> list[str]:
     if raw is None:
         return []
     if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
@@ -324,7 +323,7 @@ def _annotations(raw: Any) -> list[str]:
     return [f"{k}={v}" for k, v in raw.items()]
 
 
-def _linux(linux: dict[str, Any], cfg: Config) -> None:
+def _linux(linux: dict[str, object], cfg: Config) -> None:
     _reject_unknown(linux, LINUX_KEYS, "linux.")
     cfg.namespaces = _namespaces(linux.get("namespaces"))
     # Absent lists mean none (as runc): the spec, not our defaults, is the source of truth.
@@ -343,7 +342,7 @@ def _linux(linux: dict[str, Any], cfg: Config) -> None:
                             "(the root is always kept slave/private)")
 
 
-def _namespaces(raw: Any) -> list[Namespace]:
+def _namespaces(raw: object) -> list[Namespace]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -371,7 +370,7 @@ def _namespaces(raw: Any) -> list[Namespace]:
     return out
 
 
-def _resources(res: dict[str, Any], cfg: Config) -> None:
+def _resources(res: dict[str, object], cfg: Config) -> None:
     for key, value in res.items():
         if key != "devices" and _present(value):
             raise ConfigInvalid(f"linux.resources.{key}: not supported yet "
@@ -386,7 +385,7 @@ def _resources(res: dict[str, Any], cfg: Config) -> None:
     cfg.cgroups.resources.devices = rules + default_device_rules()[1:]
 
 
-def _device_rule(raw: Any, where: str) -> DeviceRule:
+def _device_rule(raw: object, where: str) -> DeviceRule:
     if not isinstance(raw, dict):
         raise ConfigInvalid(f"{where}: must be an object")
     _reject_unknown(raw, ("allow", "type", "major", "minor", "access"), f"{where}.")
@@ -408,19 +407,19 @@ def _device_rule(raw: Any, where: str) -> DeviceRule:
 
 # -- small field helpers -----------------------------------------------------------------------
 
-def _present(value: Any) -> bool:
+def _present(value: object) -> bool:
     """True unless the value is absent or empty (an empty field asks for nothing)."""
     return value not in (None, "", [], {}, False)
 
 
-def _reject_unknown(obj: dict[str, Any], known: tuple[str, ...], prefix: str) -> None:
+def _reject_unknown(obj: dict[str, object], known: tuple[str, ...], prefix: str) -> None:
     # Unknown non-empty fields are refused rather than ignored: they might be promises we cannot keep.
     for key, value in obj.items():
         if key not in known and _present(value):
             raise ConfigInvalid(f"{prefix}{key}: not supported")
 
 
-def _hooks_present(hooks: dict[str, Any]) -> bool:
+def _hooks_present(hooks: dict[str, object]) -> bool:
     return any(_present(v) for v in hooks.values())
 
 
@@ -428,7 +427,7 @@ def _resolve(bundle: str, path: str) -> str:
     return os.path.normpath(os.path.join(bundle, path))
 
 
-def _obj(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+def _obj(parent: dict[str, object], key: str, where: str) -> dict[str, object]:
     value = parent.get(key)
     if value is None:
         return {}
@@ -437,21 +436,21 @@ def _obj(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
-def _str(parent: dict[str, Any], key: str, where: str) -> str:
+def _str(parent: dict[str, object], key: str, where: str) -> str:
     value = parent.get(key, "")
     if not isinstance(value, str):
         raise ConfigInvalid(f"{where}: must be a string")
     return value
 
 
-def _bool(parent: dict[str, Any], key: str, where: str) -> bool:
+def _bool(parent: dict[str, object], key: str, where: str) -> bool:
     value = parent.get(key, False)
     if not isinstance(value, bool):
         raise ConfigInvalid(f"{where}: must be true or false")
     return value
 
 
-def _str_list(parent: dict[str, Any], key: str, where: str) -> list[str]:
+def _str_list(parent: dict[str, object], key: str, where: str) -> list[str]:
     value = parent.get(key)
     if value is None:
         return []
@@ -460,7 +459,7 @@ def _str_list(parent: dict[str, Any], key: str, where: str) -> list[str]:
     return list(value)
 
 
-def _path_list(parent: dict[str, Any], key: str, where: str) -> list[str]:
+def _path_list(parent: dict[str, object], key: str, where: str) -> list[str]:
     paths = _str_list(parent, key, where)
     for p in paths:
         if not os.path.isabs(p):
@@ -468,15 +467,15 @@ def _path_list(parent: dict[str, Any], key: str, where: str) -> list[str]:
     return paths
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not a number
 
 
-def _is_uint(value: Any) -> bool:
+def _is_uint(value: object) -> bool:
     return _is_int(value) and value >= 0
 
 
-def _uint(parent: dict[str, Any], key: str, where: str, default: int | None = 0) -> Any:
+def _uint(parent: dict[str, object], key: str, where: str, default: int | None = 0) -> object:
     value = parent.get(key, default)
     if value is not None and not _is_uint(value):
         raise ConfigInvalid(f"{where}: {value!r} must be a non-negative integer")

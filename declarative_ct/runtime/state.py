@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..errors import InvalidStateTransition
 
@@ -52,16 +51,16 @@ class State:
     init_process_pid: int
     init_process_start: int
     created: str
-    config: dict[str, Any]
+    config: dict[str, object]
     cgroup_paths: dict[str, str] = field(default_factory=dict)
     namespace_paths: dict[str, str] = field(default_factory=dict)
     external_descriptors: list[str] = field(default_factory=list)
     rootless: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "State":
+    def from_dict(cls, raw: dict[str, object]) -> "State":
         known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
         return cls(**known)

@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
 
 from ..errors import InvalidID
 
@@ -37,7 +37,7 @@ def validate_id(container_id: str) -> None:
                         "(not '.' or '..')")
 
 
-def write_json_atomic(path: str, data: Any, mode: int = 0o600) -> None:
+def write_json_atomic(path: str, data: object, mode: int = 0o600) -> None:
     """Write ``data`` as JSON to ``path`` atomically: temp file in the same dir, fsync, rename."""
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
@@ -54,7 +54,7 @@ def write_json_atomic(path: str, data: Any, mode: int = 0o600) -> None:
         raise
 
 
-def read_json(path: str) -> Any:
+def read_json(path: str) -> object:
     """Read a JSON file; raises FileNotFoundError or ValueError."""
     with open(path) as f:
         return json.load(f)

@@ -8,7 +8,6 @@ Resource limits, ``set()`` and ``stats()`` belong to the resources issue.
 from __future__ import annotations
 
 import os
-from typing import Protocol
 
 V2_MOUNT_ENV = "DCT_CGROUP_V2_MOUNT"
 
@@ -17,38 +16,52 @@ FREEZING = "FREEZING"
 THAWED = "THAWED"
 
 
-class Manager(Protocol):
-    """What the runtime needs from a cgroup driver (runc's ``cgroups.Manager``, trimmed)."""
+class Manager:
+    """What the runtime needs from a cgroup driver (runc's ``cgroups.Manager``, trimmed).
+
+    The base class of :class:`~.v1.V1Manager` and :class:`~.v2.V2Manager`; every method is
+    implemented by both (a plain base class, not ``typing.Protocol``: the CLI must start fast).
+    """
 
     def create(self) -> None:
         """Make the cgroup (every hierarchy); raises SystemError if it exists with processes."""
+        raise NotImplementedError
 
     def add(self, pid: int) -> None:
         """Move ``pid`` into the cgroup (``cgroup.procs``)."""
+        raise NotImplementedError
 
     def paths(self) -> dict[str, str]:
         """``{controller: dir}`` on v1, ``{"": dir}`` on v2: libcontainer's ``cgroup_paths``."""
+        raise NotImplementedError
 
     def exists(self) -> bool:
         """True while the cgroup directory exists."""
+        raise NotImplementedError
 
     def get_all_pids(self) -> list[int]:
         """Host PIDs in the cgroup and its descendants; ``[]`` if it is gone."""
+        raise NotImplementedError
 
     def freeze(self) -> None:
         """Freeze every task; raises SystemError if the freezer never settles (it thaws first)."""
+        raise NotImplementedError
 
     def thaw(self) -> None:
         """Thaw every task."""
+        raise NotImplementedError
 
     def freezer_state(self) -> str:
         """``FROZEN``, ``FREEZING`` or ``THAWED`` (THAWED if the cgroup is gone)."""
+        raise NotImplementedError
 
     def kill_all(self, sig: int) -> None:
         """Send ``sig`` to every process of the cgroup, freezing around it so none can fork away."""
+        raise NotImplementedError
 
     def destroy(self) -> None:
         """Remove the cgroup directories (the caller has killed every process)."""
+        raise NotImplementedError
 
 
 def _mountinfo() -> list[tuple[str, str, list[str]]]:

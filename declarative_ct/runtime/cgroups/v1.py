@@ -6,14 +6,14 @@ import os
 import time
 
 from ...errors import SystemError
-from . import FREEZING, FROZEN, THAWED, fs
+from . import FREEZING, FROZEN, THAWED, Manager, fs
 
 # runc's fs/freezer.go: retry while FREEZING, thawing now and then to unstick it.
 _FREEZE_ATTEMPTS = 1000
 _THAW_EVERY = 50
 
 
-class V1Manager:
+class V1Manager(Manager):
     """cgroup v1 :class:`~declarative_ct.runtime.cgroups.Manager` over ``{controller: dir}``.
 
     ``device_rules`` (``DeviceRule`` objects) are written to ``devices.deny``/``devices.allow``

@@ -7,13 +7,13 @@ import signal
 import time
 
 from ...errors import SystemError
-from . import FREEZING, FROZEN, THAWED, fs
+from . import FREEZING, FROZEN, THAWED, Manager, fs
 
 _FREEZE_POLLS = 1000  # runc's fs2/freezer.go: 10 ms x 1000
 _WANTED_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
 
 
-class V2Manager:
+class V2Manager(Manager):
     """cgroup v2 :class:`~declarative_ct.runtime.cgroups.Manager` over one directory.
 
     Controllers are enabled in ``cgroup.subtree_control`` of every ancestor below the mount,
