@@ -34,6 +34,7 @@ def _write_pid_file(path: str | None, pid: int) -> None:
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
+    """``dct spec``: write ``specconv.example_spec()`` as ``<bundle>/config.json`` (refuses to overwrite)."""
     path = os.path.join(args.bundle, "config.json")
     if os.path.exists(path):
         raise ContainerError(f"{path} exists: remove it first")
@@ -64,11 +65,13 @@ def _create(args: argparse.Namespace, detached: bool) -> Container:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
+    """``dct create``: runc's create; the container is left ``created`` with a monitor."""
     _create(args, detached=True)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``dct run``: create + start; in the foreground we reap init, exit with its code and delete it (unless --keep)."""
     if args.detach:
         container = _create(args, detached=True)
         container.exec()
@@ -127,6 +130,7 @@ def _restore_signals() -> None:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    """``dct start``: release a created container (libcontainer ``Exec()``), with runc's refusals."""
     container = _runtime(args).load(args.id)
     status = container.status()
     if status == Status.STOPPED:
@@ -161,6 +165,7 @@ def _bundle_process(container: Container) -> Process | None:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
+    """``dct exec``: runc's exec, a new process in the container's namespaces and cgroup; exit code passes."""
     command = list(args.command)
     if not command:
         raise ConfigInvalid("exec: give the command after the id, e.g. dct exec ID -- sh -c 'echo hi'")
@@ -189,12 +194,14 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
+    """``dct kill``: signal init (or every process with --all); default SIGTERM."""
     sig = parse_signal(args.signal)
     _runtime(args).load(args.id).signal(sig, all=args.all)
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
+    """``dct delete``: runc's delete rules (created is killed; running/paused need --force)."""
     rt = _runtime(args)
     try:
         container = rt.load(args.id)
@@ -228,11 +235,13 @@ def _kill_and_wait(container: Container, timeout: float = 10.0) -> None:
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
+    """``dct pause``: freeze the container's cgroup."""
     _runtime(args).load(args.id).pause()
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    """``dct resume``: thaw the container's cgroup."""
     _runtime(args).load(args.id).resume()
     return 0
 
@@ -251,6 +260,7 @@ def _state_json(container: Container, owner: str = "") -> dict:
 
 
 def cmd_state(args: argparse.Namespace) -> int:
+    """``dct state``: runc's state JSON, indented, no trailing newline."""
     sys.stdout.write(json.dumps(_state_json(_runtime(args).load(args.id)), indent=2))
     return 0
 
@@ -264,6 +274,7 @@ def _owner(container: Container) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """``dct list``: runc's table (ID PID STATUS BUNDLE CREATED OWNER), or a JSON array (``null`` when empty)."""
     containers = _runtime(args).list()
     if args.quiet:
         for c in containers:
@@ -282,6 +293,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
+    """``dct ps``: the cgroup's host PIDs as JSON, or the host's ``ps`` rows for them."""
     pids = _runtime(args).load(args.id).processes()
     if args.format == "json":
         print(json.dumps(pids))
@@ -307,6 +319,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    """``dct logs``: a detached container's stdout.log to stdout and stderr.log to stderr; -f follows."""
     rt = _runtime(args)
     store.validate_id(args.id)
     if not rt.exists(args.id):

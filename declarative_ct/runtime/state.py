@@ -58,9 +58,11 @@ class State:
     rootless: bool = False
 
     def to_dict(self) -> dict[str, object]:
+        """The state.json object (libcontainer's keys)."""
         return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> "State":
+        """Rebuild from a state.json object; unknown keys (e.g. written by a newer release) are ignored."""
         known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
         return cls(**known)
