@@ -274,3 +274,22 @@ def test_home_comes_from_etc_passwd(run_container, busybox_config):
 def test_default_env_when_none_given(run_container, busybox_config):
     res = run_container(busybox_config(), ["/bin/env"], "envdefault")
     assert sorted(res.stdout.splitlines()) == sorted([DEFAULT_ENV[0], "HOME=/root"])
+
+
+def test_joining_another_containers_namespaces_by_path(runtime, busybox_config):
+    """configs.Namespace with a path joins that namespace (setns) instead of creating one."""
+    from declarative_ct.configs import Namespace
+
+    first = _running(runtime, busybox_config(hostname="first"), "nsowner")
+    pid = first.state().init_process_pid
+    cfg = busybox_config(hostname="")
+    cfg.namespaces = [Namespace("NEWNS"), Namespace("NEWPID"), Namespace("NEWIPC"), Namespace("NEWCGROUP"),
+                      Namespace("NEWNET", f"/proc/{pid}/ns/net"), Namespace("NEWUTS", f"/proc/{pid}/ns/uts")]
+    second = _running(runtime, cfg, "nsjoiner")
+    code, out = exec_in(second, ["/bin/sh", "-c", "hostname; readlink /proc/self/ns/net; readlink /proc/self/ns/pid"])
+    assert code == 0
+    hostname, net, pid_ns = out.split()
+    assert hostname == "first"
+    assert net == os.readlink(f"/proc/{pid}/ns/net")
+    assert pid_ns != os.readlink(f"/proc/{pid}/ns/pid")  # a new one: only net and uts were joined
+    assert second.state().namespace_paths["NEWNET"].endswith("/ns/net")
