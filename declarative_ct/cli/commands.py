@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import time
 
 from ..configs import DEFAULT_ENV
 from ..errors import ConfigInvalid, ContainerError, ContainerNotExists, ContainerNotRunning
+from ..errors import SystemError as ContainerSystemError
 from ..runtime import Container, Process, Runtime, Status
 from ..runtime import linux, monitor, specconv, store
 from ..runtime.factory import default_root
@@ -25,12 +27,19 @@ def _runtime(args: argparse.Namespace) -> Runtime:
 
 
 def _write_pid_file(path: str | None, pid: int) -> None:
-    if path:
-        path = os.path.abspath(path)
-        tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    """Write ``pid`` to ``path`` atomically (temp file + rename, as runc's createPidFile)."""
+    if not path:
+        return
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    try:
         with open(tmp, "w") as f:
             f.write(str(pid))
-        os.rename(tmp, path)  # atomic, as runc's createPidFile
+        os.rename(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise ContainerError(f"--pid-file {path}: {err.strerror}") from None
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
@@ -38,9 +47,12 @@ def cmd_spec(args: argparse.Namespace) -> int:
     path = os.path.join(args.bundle, "config.json")
     if os.path.exists(path):
         raise ContainerError(f"{path} exists: remove it first")
-    with open(path, "w") as f:
-        json.dump(specconv.example_spec(), f, indent="\t")
-        f.write("\n")
+    try:
+        with open(path, "w") as f:
+            json.dump(specconv.example_spec(), f, indent="\t")
+            f.write("\n")
+    except OSError as err:
+        raise ContainerError(f"cannot write {path}: {err.strerror}") from None
     return 0
 
 
@@ -57,10 +69,13 @@ def _create(args: argparse.Namespace, detached: bool) -> Container:
     container = rt.create(args.id, config)
     try:
         container.start(process, monitor=detached and not args.no_monitor)
+        _write_pid_file(args.pid_file, container.state().init_process_pid)
     except BaseException:
         rt.cleanup(args.id)
+        if os.path.isdir(container.state_dir):  # started: state.json exists, so cleanup left it
+            _kill_and_wait(container)
+            container.destroy()
         raise
-    _write_pid_file(args.pid_file, container.state().init_process_pid)
     return container
 
 
@@ -143,12 +158,11 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_user(value: str | None) -> tuple[int, int]:
-    if not value:
-        return 0, 0
-    uid, _, gid = value.partition(":")
+def _parse_user(value: str) -> tuple[int, int | None]:
+    """``"uid[:gid]"`` as numbers; gid None when absent."""
+    uid, sep, gid = value.partition(":")
     try:
-        return int(uid), int(gid or uid)
+        return int(uid), int(gid) if sep else None
     except ValueError:
         raise ConfigInvalid(f"--user {value!r}: expected uid[:gid] as numbers") from None
 
@@ -170,15 +184,13 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if not command:
         raise ConfigInvalid("exec: give the command after the id, e.g. dct exec ID -- sh -c 'echo hi'")
     container = _runtime(args).load(args.id)
-    base = _bundle_process(container)
-    process = Process(args=command, env=(base.env if base else list(DEFAULT_ENV)) + list(args.env),
-                      cwd=args.cwd or (base.cwd if base else "/"),
-                      uid=base.uid if base else 0, gid=base.gid if base else 0,
-                      additional_groups=base.additional_groups if base else [], init=False)
+    base = _bundle_process(container) or Process(args=command, env=list(DEFAULT_ENV), init=False)
+    uid, gid = base.uid, base.gid
     if args.user:
-        process.uid, process.gid = _parse_user(args.user)
-    if args.additional_gids:
-        process.additional_groups = list(args.additional_gids)
+        uid, user_gid = _parse_user(args.user)
+        gid = gid if user_gid is None else user_gid  # as runc: without ":gid" the bundle's gid stays
+    process = Process(args=command, env=base.env + list(args.env), cwd=args.cwd or base.cwd, uid=uid, gid=gid,
+                      additional_groups=list(args.additional_gids) or base.additional_groups, init=False)
     if args.detach:
         null = os.open("/dev/null", os.O_RDWR)
         process.stdin = process.stdout = process.stderr = null
@@ -206,12 +218,18 @@ def cmd_delete(args: argparse.Namespace) -> int:
     try:
         container = rt.load(args.id)
     except ContainerNotExists:
-        if rt.exists(args.id):
-            rt.cleanup(args.id)  # an aborted create: no state.json, clean what is there
+        if rt.exists(args.id) and rt.cleanup(args.id):  # an aborted create: no state.json
             return 0
-        if args.force:
-            return 0
-        raise
+        if not rt.exists(args.id):
+            if args.force:
+                return 0
+            raise
+        container = rt.load(args.id)  # a create finished while we waited for its lock
+    except ContainerSystemError:
+        if not args.force:
+            raise
+        rt.cleanup(args.id, force=True)  # corrupt state.json: fall back to what the id tells
+        return 0
     status = container.status()
     if args.force or status == Status.CREATED:
         _kill_and_wait(container)
@@ -332,18 +350,22 @@ def cmd_logs(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             continue
     if not streams:
-        raise ContainerError(f"container {args.id} has no logs (it was not started detached)")
+        raise ContainerError(f"container {args.id} has no log files: its output went to the caller's stdio "
+                             "(foreground run or --no-monitor)")
     while True:
-        wrote = False
+        stopped = not args.follow or _stopped(rt, args.id)  # read once more after it stopped
         for f, out in streams:
             data = f.read()
             if data:
                 out.write(data)
                 out.flush()
-                wrote = True
-        if not args.follow:
+        if stopped:
             return 0
-        if not wrote:
-            if not os.path.isdir(state_dir):
-                return 0
-            time.sleep(0.2)
+        time.sleep(0.2)
+
+
+def _stopped(rt: Runtime, container_id: str) -> bool:
+    try:
+        return rt.load(container_id).status() == Status.STOPPED
+    except ContainerError:
+        return True

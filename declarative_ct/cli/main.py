@@ -35,49 +35,49 @@ def _args_create(p: argparse.ArgumentParser, run: bool = False) -> None:
     if run:
         p.add_argument("-d", "--detach", action="store_true", help="detach; output goes to the log files")
         p.add_argument("--keep", action="store_true", help="keep the container after it exits (foreground)")
-    p.add_argument("id")
+    p.add_argument("id", help="container id")
 
 
 def _args_id(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id")
+    p.add_argument("id", help="container id")
 
 
 def _args_exec(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cwd", help="working directory inside the container")
     p.add_argument("-e", "--env", action="append", default=[], help="KEY=value (repeatable)")
     p.add_argument("-u", "--user", help="uid[:gid]")
-    p.add_argument("-g", "--additional-gids", action="append", type=int, default=[], help="extra group id")
+    p.add_argument("-g", "--additional-gids", action="append", type=int, default=[], help="extra group id (repeatable)")
     p.add_argument("-d", "--detach", action="store_true", help="do not wait for the process")
     p.add_argument("--pid-file", help="write the process's host PID to this file")
-    p.add_argument("id")
-    p.add_argument("command", nargs="*", help="the program and its arguments; put them after '--'")
+    p.add_argument("id", help="container id")
+    p.add_argument("command", nargs="*", help="the program and its arguments (after '--' if they look like options)")
 
 
 def _args_kill(p: argparse.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="signal every process in the container's cgroup")
-    p.add_argument("id")
+    p.add_argument("id", help="container id")
     p.add_argument("signal", nargs="?", default="SIGTERM")
 
 
 def _args_delete(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="kill it first, whatever its status")
-    p.add_argument("id")
+    p.add_argument("id", help="container id")
 
 
 def _args_list(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    p.add_argument("-f", "--format", choices=("table", "json"), default="table", help="output format (default table)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the ids")
 
 
 def _args_ps(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--format", choices=("table", "json"), default="table")
-    p.add_argument("id")
-    p.add_argument("ps_args", nargs="*", help="arguments for ps(1) after '--' (default -ef)")
+    p.add_argument("-f", "--format", choices=("table", "json"), default="table", help="output format (default table)")
+    p.add_argument("id", help="container id")
+    p.add_argument("ps_args", nargs="*", help="arguments for ps(1) after the id (default -ef)")
 
 
 def _args_logs(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
-    p.add_argument("id")
+    p.add_argument("id", help="container id")
 
 
 VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
@@ -97,39 +97,100 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
 }
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser: one sub-command per runc verb (only ``only``'s, to start faster)."""
-    parser = argparse.ArgumentParser(prog=PROG, description="declarative-ct: run and manage Linux containers")
+class _Parser(argparse.ArgumentParser):
+    """argparse with exit status 1 on a usage error, as for any other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser (every verb as a sub-command): used for ``dct --help`` and unknown verbs."""
+    parser = _Parser(prog=PROG, description="declarative-ct: run and manage Linux containers")
     _add_root(parser, None)
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND", parser_class=_Parser)
     for name, (help_, add_args) in VERBS.items():
-        if only is not None and name != only:
-            continue
         p = sub.add_parser(name, help=help_, description=help_)
         _add_root(p, argparse.SUPPRESS)
         add_args(p)
     return parser
 
 
-def _verb(argv: Sequence[str]) -> str | None:
-    """The sub-command named in ``argv`` (skipping ``--root DIR``), if it is a known one."""
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--root":
-            skip = True
-        elif not arg.startswith("-"):
-            return arg if arg in VERBS else None
-        elif arg in ("-h", "--help"):
-            return None
-    return None
+def verb_parser(verb: str) -> argparse.ArgumentParser:
+    """The parser of one verb alone (building all of them costs start-up time)."""
+    help_, add_args = VERBS[verb]
+    p = _Parser(prog=f"{PROG} {verb}", description=help_)
+    _add_root(p, None)
+    add_args(p)
+    return p
+
+
+def _split_verb(argv: list[str]) -> tuple[list[str], str | None, list[str]]:
+    """``(global options, verb, the verb's arguments)``; verb None when there is no known one."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--root":
+            i += 2
+            continue
+        if arg.startswith("-"):
+            i += 1
+            continue
+        return (argv[:i], arg, argv[i + 1:]) if arg in VERBS else (argv, None, [])
+    return argv, None, []
+
+
+def _split_tail(parser: argparse.ArgumentParser, args: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``exec ID [opts] [--] CMD...`` / ``ps ID [PS_ARGS]``: options may sit on both sides of
+    the id, and the first word after the id (or everything after ``--``) starts the tail."""
+    if "--" in args:
+        i = args.index("--")
+        return args[:i], args[i + 1:]
+    takes_value = {o for a in parser._actions if a.option_strings and a.nargs != 0 for o in a.option_strings}
+    positionals = 0
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("-") and positionals == 1 and parser.prog.endswith(" ps"):
+            return args[:i], args[i:]  # runc ps: everything after the id goes to ps(1)
+        if arg.startswith("-") and arg != "-":
+            i += 2 if arg in takes_value else 1
+            continue
+        positionals += 1
+        if positionals == 2:
+            return args[:i], args[i:]
+        i += 1
+    return args, []
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``dct`` arguments; exits 1 with a usage message on bad ones."""
+    argv = list(argv)
+    global_args, verb, rest = _split_verb(argv)
+    if verb is None:
+        return build_parser().parse_args(argv)
+    root = _Parser(prog=PROG, add_help=False)
+    _add_root(root, None)
+    known, unknown = root.parse_known_args(global_args)
+    parser = verb_parser(verb)
+    if unknown:
+        parser.error("unrecognized arguments before the command: " + " ".join(unknown))
+    if verb in ("exec", "ps"):
+        opts, tail = _split_tail(parser, rest)
+        args = parser.parse_args(opts)
+        setattr(args, "command" if verb == "exec" else "ps_args", tail)
+    else:
+        args = parser.parse_intermixed_args(rest)
+    args.verb = verb
+    if args.root is None:
+        args.root = known.root
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``dct``; returns the exit status (``exec``/``run`` pass the container's through)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(_verb(argv)).parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else argv)
     from . import commands
     handler = getattr(commands, "cmd_" + args.verb)
     try:

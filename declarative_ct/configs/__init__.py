@@ -112,10 +112,14 @@ class Resources:
 
 @dataclass
 class Cgroup:
-    """``cgroups.Cgroup``: the cgroup is ``<mount>/<parent>/<name>`` (v1 per controller, v2 once)."""
+    """``cgroups.Cgroup``: the cgroup is ``<mount>/<parent>/<id>`` (v1 per controller, v2 once).
+
+    A non-empty ``path`` (OCI ``linux.cgroupsPath``, absolute) is used instead, below each mount.
+    """
 
     name: str = ""
     parent: str = "dct"
+    path: str = ""
     resources: Resources = field(default_factory=Resources)
 
 
@@ -224,6 +228,9 @@ class Config:
             seen.add(ns.type)
             if ns.path and not os.path.exists(ns.path):
                 raise ConfigInvalid(f"namespaces: {ns.type} path {ns.path} does not exist")
+        for name in ("hostname", "domainname"):
+            if len(getattr(self, name).encode()) > 64:  # HOST_NAME_MAX
+                raise ConfigInvalid(f"{name}: {getattr(self, name)!r} is longer than 64 bytes")
         if (self.hostname or self.domainname) and not self.private_namespace("NEWUTS"):
             raise ConfigInvalid("hostname: setting a hostname needs a new UTS namespace")
         if not self.private_namespace("NEWNS"):

@@ -62,7 +62,8 @@ class Container:
         if state is not None and state.cgroup_paths:
             self._cgroup = cgroups.manager_from_paths(state.cgroup_paths, config.cgroups.resources.devices)
         else:
-            self._cgroup = cgroups.new_manager(container_id, config.cgroups.parent, config.cgroups.resources.devices)
+            self._cgroup = cgroups.new_manager(container_id, config.cgroups.parent, config.cgroups.resources.devices,
+                                               config.cgroups.path)
 
     # -- accessors -----------------------------------------------------------------------
     @property

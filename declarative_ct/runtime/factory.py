@@ -30,6 +30,8 @@ class Runtime:
         self.root = os.path.abspath(root or default_root())
         if self.root == "/":
             raise SystemError("refusing '/' as the state root")
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise SystemError(f"state root {self.root} exists and is not a directory")
 
     def create(self, container_id: str, config: Config) -> Container:
         """libcontainer ``Create``: validate the id and config and make ``<root>/<id>`` (mode 0711).
@@ -85,15 +87,30 @@ class Runtime:
         store.validate_id(container_id)
         return os.path.isdir(os.path.join(self.root, container_id))
 
-    def cleanup(self, container_id: str, parent: str = "dct") -> None:
+    def cleanup(self, container_id: str, parent: str = "dct", force: bool = False) -> bool:
         """Remove what an aborted create left (no state.json): its processes, cgroup and directory.
 
         The cgroup path is derived from the id, so this works even when the manager was killed
-        before it saved anything (runc's ``delete`` of an ``ErrNotExist`` container).
+        before it saved anything (runc's ``delete`` of an ``ErrNotExist`` container). It waits for
+        the container's lock, so a create in progress finishes first; if that create saved a
+        state.json meanwhile, nothing is removed and False is returned (load and delete it instead).
+        ``force`` removes it all the same (a corrupt state.json that cannot be loaded).
         """
         store.validate_id(container_id)
+        state_dir = os.path.join(self.root, container_id)
+        try:
+            with store.locked(state_dir, create=False):
+                if os.path.exists(os.path.join(state_dir, store.STATE_FILE)) and not force:
+                    return False
+                self._remove_leftovers(container_id, parent, state_dir)
+        except FileNotFoundError:
+            self._remove_leftovers(container_id, parent, state_dir)
+        return True
+
+    @staticmethod
+    def _remove_leftovers(container_id: str, parent: str, state_dir: str) -> None:
         cg = cgroups.new_manager(container_id, parent)
         if cg.exists():
             _kill_cgroup(cg)
             cg.destroy()
-        shutil.rmtree(os.path.join(self.root, container_id), ignore_errors=True)
+        shutil.rmtree(state_dir, ignore_errors=True)

@@ -207,6 +207,8 @@ def lookup(program: str, path_env: str) -> str:
 
 
 def _enter_cwd(cwd: str) -> None:
+    if os.path.exists(cwd) and not os.path.isdir(cwd):
+        raise NotADirectoryError(f"cwd {cwd} is not a directory")
     if not os.path.isdir(cwd):
         try:
             os.makedirs(cwd)  # runc creates a missing cwd
@@ -247,6 +249,10 @@ def finalize_namespace(process: Process, caps: Capabilities) -> None:
     linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
     for name in caps.Ambient:
         linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_RAISE, CAPABILITIES[name])
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    os._exit(128 + signum)
 
 
 def _reset_signals() -> None:
@@ -313,6 +319,10 @@ def _init(ctx: InitContext) -> None:
         finalize_namespace(proc, proc.capabilities or cfg.capabilities)
         ctx.sync.close()
         _close_fds_except({ctx.fifo_fd})
+        # A created container must die on SIGTERM & co. as runc's does; as PID 1 of its namespace
+        # it would ignore them with the default disposition. _reset_signals undoes this.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(sig, _exit_on_signal)
         # Block here until Container.exec() opens the fifo for reading: the create/start split.
         fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")

@@ -8,6 +8,8 @@ from io import IOBase
 from ..configs import Capabilities, Rlimit
 
 Stdio = int | IOBase | None
+
+MAX_ID = 2**32 - 1
 """A file descriptor, an open file, or None (detached default: /dev/null in, log files out)."""
 
 
@@ -37,6 +39,19 @@ class Process:
     init: bool = True
 
     def __post_init__(self) -> None:
+        from ..errors import ConfigInvalid
+
         if not self.args:
-            from ..errors import ConfigInvalid
             raise ConfigInvalid("process.args: at least the program to run is required")
+        if not self.cwd.startswith("/"):
+            raise ConfigInvalid(f"process.cwd: {self.cwd!r} must be an absolute path")
+        # 2**32 - 1 is (uid_t)-1, which set*id(2) read as "leave unchanged": never a real id.
+        for name, value in (("uid", self.uid), ("gid", self.gid)):
+            if not isinstance(value, int) or not 0 <= value < MAX_ID:
+                raise ConfigInvalid(f"process.{name}: {value!r} is not a valid id (0 to {MAX_ID - 1})")
+        for value in self.additional_groups:
+            if not isinstance(value, int) or not 0 <= value < MAX_ID:
+                raise ConfigInvalid(f"process.additional_groups: {value!r} is not a valid group id")
+        for item in self.env:
+            if "=" not in item or item.startswith("="):
+                raise ConfigInvalid(f"process.env: {item!r} must be KEY=value with a non-empty KEY")

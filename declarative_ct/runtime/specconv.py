@@ -111,6 +111,9 @@ def load_bundle(bundle: str) -> tuple[Config, Process]:
     """
     bundle = os.path.abspath(bundle)
     path = os.path.join(bundle, "config.json")
+    if not os.path.isdir(bundle):
+        raise ConfigInvalid(f"bundle {bundle}: no such directory" if not os.path.exists(bundle)
+                            else f"bundle {bundle}: not a directory")
     try:
         with open(path, encoding="utf-8") as f:
             spec = json.load(f)
@@ -118,8 +121,10 @@ def load_bundle(bundle: str) -> tuple[Config, Process]:
         raise ConfigInvalid(f"{path}: no such file (run 'dct spec' in the bundle to write one)") from None
     except json.JSONDecodeError as err:
         raise ConfigInvalid(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigInvalid(f"{path}: cannot read: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigInvalid(f"{path}: not UTF-8 text (is it a JSON file?)") from None
+    except OSError as err:
+        raise ConfigInvalid(f"{path}: cannot read: {err.strerror}") from None
     try:
         return _convert(spec, bundle)
     except ConfigInvalid as err:
@@ -241,6 +246,7 @@ def _rlimits(raw: object) -> list[Rlimit]:
         where = f"process.rlimits[{i}]"
         if not isinstance(rl, dict):
             raise ConfigInvalid(f"{where}: must be an object")
+        _reject_unknown(rl, ("type", "hard", "soft"), where + ".")
         name = rl.get("type")
         number = _rlimit_number(name)
         if number is None:
@@ -334,12 +340,27 @@ def _linux(linux: dict[str, object], cfg: Config) -> None:
         raise ConfigInvalid("linux.sysctl: must be an object of string values")
     cfg.sysctl = dict(sysctl)
     _resources(_obj(linux, "resources", "linux.resources"), cfg)
-    # linux.cgroupsPath is accepted and ignored: the runtime always places the cgroup at
-    # <mount>/dct/<id>, so a user-chosen path cannot escape or collide with another container's.
+    cfg.cgroups.path = _cgroups_path(linux.get("cgroupsPath", ""))
     propagation = linux.get("rootfsPropagation", "")
     if propagation not in ACCEPTED_ROOTFS_PROPAGATION:
         raise ConfigInvalid(f"linux.rootfsPropagation: {propagation!r} is not supported "
                             "(the root is always kept slave/private)")
+
+
+def _cgroups_path(raw: object) -> str:
+    """``linux.cgroupsPath``: an absolute path below each hierarchy's mount, as runc's fs drivers take it.
+
+    Relative paths (placed under runc's own cgroup) and systemd's ``slice:prefix:name`` are refused.
+    """
+    if raw in ("", None):
+        return ""
+    if not isinstance(raw, str) or not raw.startswith("/") or ":" in raw:
+        raise ConfigInvalid(f"linux.cgroupsPath: {raw!r} is not supported: give an absolute path such as "
+                            "/dct/<name> (relative and systemd slice:prefix:name paths are not)")
+    parts = [p for p in raw.split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise ConfigInvalid(f"linux.cgroupsPath: {raw!r} must name a cgroup without '.' or '..'")
+    return "/" + "/".join(parts)
 
 
 def _namespaces(raw: object) -> list[Namespace]:

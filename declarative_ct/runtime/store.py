@@ -32,6 +32,8 @@ def validate_id(container_id: str) -> None:
     Raises:
         InvalidID: with the offending id quoted.
     """
+    if isinstance(container_id, str) and len(container_id) > 255:
+        raise InvalidID(f"invalid container id {container_id[:20]!r}…: longer than 255 characters")
     if not isinstance(container_id, str) or not _ID_RE.match(container_id) or container_id in (".", ".."):
         raise InvalidID(f"invalid container id {container_id!r}: use letters, digits and _ + . - "
                         "(not '.' or '..')")

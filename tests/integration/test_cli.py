@@ -711,3 +711,104 @@ def test_exec_without_command_on_running_container(dct: Dct, running) -> None:
     cid, _ = running
     dct.fails("exec", cid, needles=("command",))
     assert dct.status(cid) == "running"
+
+
+# -- regressions found by a new user's trial -------------------------------------------------------
+def _no_trace_of(dct: Dct, cid: str, cgroup_dirs) -> None:
+    assert cid not in dct.entries()
+    assert cgroup_dirs(cid) == []
+
+
+@pytest.mark.parametrize("verb", [["create"], ["run", "-d"]])
+def test_bad_pid_file_leaves_nothing(dct: Dct, bundle, cgroup_dirs, tmp_path, verb) -> None:
+    b = bundle(sh("sleep 100"))
+    for pid_file in (tmp_path / "nodir" / "p.pid", tmp_path):  # missing directory; a directory
+        cid = dct.new_id("pidf")
+        dct.fails(*verb, "--bundle", b, "--pid-file", pid_file, cid, needles=("--pid-file",))
+        _no_trace_of(dct, cid, cgroup_dirs)
+    assert not list(tmp_path.glob(".*"))  # no stray temp file
+
+
+def test_ids_users_and_env_out_of_range_are_refused(dct: Dct, running, bundle, cgroup_dirs) -> None:
+    cid, _ = running
+    dct.fails("exec", "-u", "4294967295:4294967295", cid, "--", "id", needles=("process.uid", "not a valid id"))
+    dct.fails("exec", "-u", "5:-1", cid, "--", "id", needles=("process.gid",))
+    dct.fails("exec", "-e", "=x", cid, "--", "true", needles=("process.env", "'=x'"))
+    dct.fails("exec", "--cwd", "rel", cid, "--", "true", needles=("process.cwd", "absolute"))
+    dct.fails("exec", "--cwd", "/bin/busybox", cid, "--", "true", needles=("not a directory",))
+    b = bundle(["true"], name="uidmax", edit=lambda s: s["process"]["user"].update(uid=4294967295))
+    new = dct.new_id("uidmax")
+    dct.fails("create", "--bundle", b, new, needles=("uid",))
+    _no_trace_of(dct, new, cgroup_dirs)
+    dct.fails("create", "--bundle", bundle(["true"], name="ok"), "x" * 256, needles=("longer than 255",))
+    dct.fails("state", "x" * 256, needles=("longer than 255",))
+
+
+def test_hostile_paths_give_one_line_errors(dct: Dct, tmp_path, bundle) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    r = subprocess.run([*DCT, "--root", str(a_file), "list"], capture_output=True, text=True)
+    assert r.returncode == 1 and "not a directory" in r.stderr and "Traceback" not in r.stderr
+    dct.fails("spec", "-b", tmp_path / "missing", needles=("cannot write",))
+    dct.fails("create", "--bundle", a_file, dct.new_id("bf"), needles=("not a directory",))
+    b = bundle(["true"], name="longhost", hostname="h" * 65)
+    dct.fails("create", "--bundle", b, dct.new_id("lh"), needles=("hostname", "64"))
+
+
+def test_options_after_the_id_and_commands_without_dashes(dct: Dct, running) -> None:
+    cid, hostname = running
+    assert dct.ok("exec", cid, "-e", "A=1", "--", "sh", "-c", "echo $A").stdout == "1\n"
+    assert dct.ok("exec", cid, "--cwd", "/bin", "pwd").stdout == "/bin\n"
+    assert dct.ok("exec", cid, "sh", "-c", "hostname").stdout == hostname + "\n"  # runc style, no --
+    header = dct.ok("ps", cid, "-o", "pid,comm").stdout.splitlines()[0].split()
+    assert header == ["PID", "COMMAND"]
+    dct.ok("kill", cid, "--all", "KILL")
+
+
+def test_usage_errors_exit_1(dct: Dct) -> None:
+    r = dct("kill")
+    assert r.returncode == 1 and "usage: dct kill" in r.stderr
+    r = dct("nosuchverb")
+    assert r.returncode == 1
+
+
+def test_sigterm_stops_a_created_container(dct: Dct, bundle, wait_for) -> None:
+    """runc's created container dies on SIGTERM; our init is PID 1 of its namespace and must not ignore it."""
+    cid = dct.new_id("termc")
+    dct.ok("create", "--bundle", bundle(["true"]), cid)
+    dct.ok("kill", cid)
+    wait_for(lambda: dct.status(cid) == "stopped", timeout=3)
+    assert dct.exit_record(cid)["exit_code"] == 128 + signal.SIGTERM
+
+
+def test_logs_follow_ends_when_the_container_stops(dct: Dct, bundle) -> None:
+    cid = dct.new_id("logf")
+    dct.ok("run", "-d", "--bundle", bundle(sh("echo one; sleep 0.5; echo two")), cid)
+    r = dct.ok("logs", "-f", cid, timeout=10)
+    assert r.stdout == "one\ntwo\n"
+
+
+def test_delete_force_with_a_corrupt_state_json(dct: Dct, bundle, cgroup_dirs, wait_for) -> None:
+    cid = dct.new_id("corrupt")
+    dct.ok("run", "-d", "--bundle", bundle(sh("sleep 100")), cid)
+    pid = dct.state(cid)["pid"]
+    with open(os.path.join(dct.root, cid, "state.json"), "w") as f:
+        f.write("{not json")
+    dct.fails("delete", cid, needles=("corrupt",))
+    dct.ok("delete", "--force", cid)
+    _no_trace_of(dct, cid, cgroup_dirs)
+    wait_for(lambda: not proc_alive(pid))
+
+
+def test_absolute_cgroups_path_is_honoured_and_relative_refused(dct: Dct, bundle, cgroup_dirs) -> None:
+    cid = dct.new_id("cgp")
+    path = "/dct/custom-" + cid
+    b = bundle(sh("sleep 100"), name="cgp", edit=lambda s: s["linux"].update(cgroupsPath=path))
+    dct.ok("run", "-d", "--bundle", b, cid)
+    pid = dct.state(cid)["pid"]
+    with open(f"/sys/fs/cgroup/pids{path}/cgroup.procs") as f:
+        assert str(pid) in f.read().split()
+    dct.ok("delete", "--force", cid)
+    assert not os.path.exists(f"/sys/fs/cgroup/pids{path}")
+    rel = bundle(["true"], name="cgrel", edit=lambda s: s["linux"].update(cgroupsPath="rel/x"))
+    dct.fails("create", "--bundle", rel, dct.new_id("cgrel"), needles=("linux.cgroupsPath",))

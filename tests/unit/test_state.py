@@ -231,3 +231,23 @@ def test_read_json_errors(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError):
         store.read_json(str(bad))
+
+
+def test_process_validates_ids_cwd_and_env():
+    """Regression: uid 2**32-1 is (uid_t)-1, which setresuid reads as "unchanged": it ran as root."""
+    from declarative_ct.errors import ConfigInvalid
+    from declarative_ct.runtime import Process
+
+    for bad in (dict(uid=2**32 - 1), dict(gid=-1), dict(additional_groups=[2**32]), dict(cwd="rel"),
+                dict(env=["=x"]), dict(env=["NOEQ"])):
+        with pytest.raises(ConfigInvalid):
+            Process(["true"], **bad)
+    assert Process(["true"], uid=2**32 - 2, env=["A="]).uid == 2**32 - 2
+
+
+def test_cgroups_path_replaces_parent_and_id(monkeypatch):
+    from declarative_ct.runtime import cgroups
+
+    monkeypatch.setattr(cgroups, "detect", lambda: ("v1", {"pids": "/sys/fs/cgroup/pids"}))
+    assert cgroups.new_manager("c1").paths() == {"pids": "/sys/fs/cgroup/pids/dct/c1"}
+    assert cgroups.new_manager("c1", path="/my/own").paths() == {"pids": "/sys/fs/cgroup/pids/my/own"}

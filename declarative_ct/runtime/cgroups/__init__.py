@@ -106,10 +106,12 @@ def detect() -> tuple[str, dict[str, str]]:
     return "v1", controllers
 
 
-def new_manager(container_id: str, parent: str = "dct", device_rules: list | None = None) -> Manager:
-    """The manager for ``<parent>/<container_id>`` on whatever this host mounts (see :func:`detect`)."""
+def new_manager(container_id: str, parent: str = "dct", device_rules: list | None = None,
+                path: str = "") -> Manager:
+    """The manager for ``<parent>/<container_id>`` (or the absolute ``path``) on each mount of :func:`detect`."""
     _, mounts = detect()
-    return manager_from_paths({k: os.path.join(v, parent, container_id) for k, v in mounts.items()}, device_rules)
+    rel = path.lstrip("/") if path else os.path.join(parent, container_id)
+    return manager_from_paths({k: os.path.join(v, rel) for k, v in mounts.items()}, device_rules)
 
 
 def manager_from_paths(paths: dict[str, str], device_rules: list | None = None) -> Manager:
