@@ -199,22 +199,23 @@ class Container:
         return (fds[0], fds[1], fds[2]), opened
 
     def _start_init(self, process: Process, use_monitor: bool) -> None:
-        fifo = self._fifo()
-        os.mkfifo(fifo, 0o622)
-        os.chmod(fifo, 0o622)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        stdio, opened = self._open_stdio(process, detached=True)
-        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-        rootfs = self._config.rootfs
-        if rootfs == HOST_ROOTFS:
-            rootfs = os.path.join(self._dir, "rootfs")
-            os.makedirs(rootfs, exist_ok=True)
-        joins, flags = init.plan_namespaces(self._config)
-        ctx = init.InitContext(config=self._config, process=process, sync=child_sock, cgroup=self._cgroup,
-                               stdio=stdio, rootfs=rootfs, fifo_fd=fifo_fd, join=joins, unshare=flags)
+        opened: list[int] = []
         init_pid = -1
         stage1_pid = -1
         try:
+            fifo = self._fifo()
+            os.mkfifo(fifo, 0o622)
+            os.chmod(fifo, 0o622)
+            stdio, opened = self._open_stdio(process, detached=True)
+            opened.append(os.open(fifo, os.O_PATH | os.O_CLOEXEC))
+            rootfs = self._config.rootfs
+            if rootfs == HOST_ROOTFS:
+                rootfs = os.path.join(self._dir, "rootfs")
+                os.makedirs(rootfs, exist_ok=True)
+            joins, flags = init.plan_namespaces(self._config)
+            ctx = init.InitContext(config=self._config, process=process, sync=child_sock, cgroup=self._cgroup,
+                                   stdio=stdio, rootfs=rootfs, fifo_fd=opened[-1], join=joins, unshare=flags)
             self._cgroup.create()
 
             def fork_stage1() -> int:
@@ -254,7 +255,8 @@ class Container:
             raise
         finally:
             parent_sock.close()
-            for fd in opened + [fifo_fd]:
+            child_sock.close()
+            for fd in opened:
                 os.close(fd)
 
     @staticmethod
