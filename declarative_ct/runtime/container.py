@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import select
 import shutil
@@ -11,7 +12,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from ..configs import HOST_ROOTFS, Config
+from ..configs import HOST_ROOTFS, Capabilities, Config
 from ..errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused, ContainerRunning,
                       InvalidStateTransition, NotSupported, SystemError)
 from . import cgroups, init, monitor, procfs, store
@@ -178,6 +179,19 @@ class Container:
         self.start(process, monitor)
         self.exec()
 
+    def _guarded(self, process: Process) -> Process:
+        """``process`` without CAP_MKNOD when device rules exist but the cgroup driver cannot enforce them.
+
+        Without a device cgroup (v2 needs eBPF, not done yet) a container holding CAP_MKNOD could
+        create a node for a host disk and read it; dropping the capability closes that door.
+        """
+        if self._cgroup.enforces_devices() or not self._config.cgroups.resources.devices:
+            return process
+        caps = process.capabilities or self._config.capabilities
+        return dataclasses.replace(process, capabilities=Capabilities(
+            *([c for c in getattr(caps, s) if c != "CAP_MKNOD"]
+              for s in ("Bounding", "Effective", "Permitted", "Inheritable", "Ambient"))))
+
     def _open_stdio(self, process: Process, detached: bool) -> tuple[tuple[int, int, int], list[int]]:
         opened: list[int] = []
         fds = []
@@ -214,8 +228,9 @@ class Container:
                 rootfs = os.path.join(self._dir, "rootfs")
                 os.makedirs(rootfs, exist_ok=True)
             joins, flags = init.plan_namespaces(self._config)
-            ctx = init.InitContext(config=self._config, process=process, sync=child_sock, cgroup=self._cgroup,
-                                   stdio=stdio, rootfs=rootfs, fifo_fd=opened[-1], join=joins, unshare=flags)
+            ctx = init.InitContext(config=self._config, process=self._guarded(process), sync=child_sock,
+                                   cgroup=self._cgroup, stdio=stdio, rootfs=rootfs, fifo_fd=opened[-1], join=joins,
+                                   unshare=flags)
             self._cgroup.create()
 
             def fork_stage1() -> int:
@@ -340,8 +355,8 @@ class Container:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         parent_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # host pid of a detached exec
         stdio, _ = self._open_stdio(process, detached=False)
-        ctx = init.InitContext(config=self._config, process=process, sync=child_sock, cgroup=self._cgroup,
-                               stdio=stdio, join=joins, detach=detach)
+        ctx = init.InitContext(config=self._config, process=self._guarded(process), sync=child_sock,
+                               cgroup=self._cgroup, stdio=stdio, join=joins, detach=detach)
         stage1_pid = os.fork()
         if stage1_pid == 0:
             parent_sock.close()

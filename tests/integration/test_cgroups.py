@@ -82,8 +82,9 @@ def test_v1_device_allow_list_denies_block_devices(run_container, busybox_config
     """CAP_MKNOD is in the default set; the devices cgroup is what keeps the host's disks out."""
     if "devices" not in cgroups.detect()[1]:
         pytest.skip("no v1 devices controller")
-    script = ("mknod /tmp/blk b 7 0 && (head -c1 /tmp/blk >/dev/null 2>&1 && echo READ || echo DENIED); "
-              "head -c1 /dev/zero | wc -c")
+    node = f"/tmp/blk-{os.getpid()}-{os.urandom(4).hex()}"  # the busybox rootfs is shared by the session
+    script = (f"mknod {node} b 7 0 && (head -c1 {node} >/dev/null 2>&1 && echo READ || echo DENIED); "
+              f"rm -f {node}; head -c1 /dev/zero | wc -c")
     done = run_container(busybox_config(), ["/bin/sh", "-c", script])
     assert done.stdout.split() == ["DENIED", "1"], done.stderr
 
@@ -95,3 +96,15 @@ def test_detect_reads_mountinfo():
         assert os.path.isdir(path)
     if kind == "v1":
         assert "freezer" in mounts and "pids" in mounts
+
+
+@needs_unified
+def test_v2_without_device_enforcement_drops_cap_mknod(monkeypatch, run_container, busybox_config):
+    """The v2 driver cannot apply device rules yet (eBPF), so CAP_MKNOD goes: no node for a host disk."""
+    monkeypatch.setenv(cgroups.V2_MOUNT_ENV, UNIFIED)
+    node = f"/tmp/blk-{os.getpid()}-{os.urandom(4).hex()}"
+    done = run_container(busybox_config(), ["/bin/sh", "-c",
+                                            f"grep CapEff /proc/self/status; mknod {node} b 7 0 && echo MADE"])
+    cap_eff = int(done.stdout.split()[1], 16)
+    assert not cap_eff & (1 << 27)  # CAP_MKNOD
+    assert "MADE" not in done.stdout and "Operation not permitted" in done.stderr

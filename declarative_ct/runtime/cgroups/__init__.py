@@ -23,6 +23,10 @@ class Manager:
     implemented by both (a plain base class, not ``typing.Protocol``: the CLI must start fast).
     """
 
+    def enforces_devices(self) -> bool:
+        """True when the driver applies the config's device rules (v1 ``devices`` controller)."""
+        raise NotImplementedError
+
     def create(self) -> None:
         """Make the cgroup (every hierarchy); raises SystemError if it exists with processes."""
         raise NotImplementedError

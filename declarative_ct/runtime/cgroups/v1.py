@@ -27,6 +27,9 @@ class V1Manager(Manager):
     def paths(self) -> dict[str, str]:
         return dict(self._paths)
 
+    def enforces_devices(self) -> bool:
+        return "devices" in self._paths
+
     def _any(self) -> str:
         # freezer or pids list every task; any hierarchy would do.
         for name in ("freezer", "pids", "memory", "cpu"):

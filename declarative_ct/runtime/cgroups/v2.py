@@ -28,6 +28,9 @@ class V2Manager(Manager):
     def paths(self) -> dict[str, str]:
         return {"": self._path}
 
+    def enforces_devices(self) -> bool:
+        return False  # needs a BPF_CGROUP_DEVICE program
+
     def exists(self) -> bool:
         return os.path.isdir(self._path)
 
