@@ -89,7 +89,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``dct run``: create + start; in the foreground we reap init, exit with its code and delete it (unless --keep)."""
     if args.detach:
         container = _create(args, detached=True)
-        container.exec()
+        try:
+            container.exec()
+        except ContainerError:
+            _kill_and_wait(container)
+            container.destroy()
+            raise
         return 0
     # Foreground, like runc run: we are the subreaper and monitor, forward signals, reap, record.
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
@@ -99,6 +104,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         container.exec()
         status = _wait_for(pid)
+    except BaseException:
+        _kill_and_wait(container)  # never leave a container behind a failed foreground run
+        if not args.keep:
+            container.destroy()
+        raise
     finally:
         _restore_signals()
     monitor.record_exit(container.state_dir, pid, status)
@@ -111,10 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _wait_for(pid: int) -> int:
     """Reap children (orphans of the container reach us as subreaper) until ``pid`` exits."""
     while True:
-        try:
-            reaped, status = os.waitpid(-1, 0)
-        except InterruptedError:
-            continue
+        reaped, status = os.waitpid(-1, 0)
         if reaped == pid:
             return status
 
@@ -170,12 +177,13 @@ def _parse_user(value: str) -> tuple[int, int | None]:
 def _bundle_process(container: Container) -> Process | None:
     """The init process of the bundle's config.json: runc exec takes its defaults (user, env, cwd) there."""
     bundle = container.config.label("bundle")
-    if bundle:
-        try:
-            return specconv.load_bundle(bundle)[1]
-        except ContainerError:
-            pass
-    return None
+    if not bundle:
+        return None  # made through the library: no bundle, the defaults apply
+    try:
+        return specconv.load_bundle(bundle)[1]
+    except ContainerError as err:
+        # As runc: without the bundle we do not know the user to run as; never guess root.
+        raise ContainerError(f"exec needs the container's bundle for its defaults: {err}") from None
 
 
 def cmd_exec(args: argparse.Namespace) -> int:

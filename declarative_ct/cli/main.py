@@ -198,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ContainerError as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # e.g. not root, a read-only or vanished state root
+        print(f"{PROG}: {err.strerror or err}{': ' + str(err.filename) if err.filename else ''}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 1
     except KeyboardInterrupt:

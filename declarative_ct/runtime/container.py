@@ -21,6 +21,7 @@ from .state import State, Status, check_transition
 
 OCI_VERSION = "1.2.0"
 _KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to leave the cgroup
+SYNC_TIMEOUT = 60.0  # seconds for stage 1 and init to report each step of the set-up
 
 
 @dataclass
@@ -37,12 +38,7 @@ class ExecProcess:
         """Block until the process ends; its exit code (0 at once for a detached process)."""
         if self._waiter < 0:
             return 0
-        while True:
-            try:
-                _, status = os.waitpid(self._waiter, 0)
-                break
-            except InterruptedError:
-                continue
+        _, status = os.waitpid(self._waiter, 0)
         return monitor.exit_record(self.pid, status)["exit_code"]
 
 
@@ -214,6 +210,7 @@ class Container:
 
     def _start_init(self, process: Process, use_monitor: bool) -> None:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        parent_sock.settimeout(SYNC_TIMEOUT)  # a wedged init must not hold the container lock forever
         opened: list[int] = []
         init_pid = -1
         stage1_pid = -1
@@ -231,6 +228,8 @@ class Container:
             ctx = init.InitContext(config=self._config, process=self._guarded(process), sync=child_sock,
                                    cgroup=self._cgroup, stdio=stdio, rootfs=rootfs, fifo_fd=opened[-1], join=joins,
                                    unshare=flags)
+            # Saved first so that delete finds a custom (cgroupsPath) cgroup even if we die now.
+            store.write_json_atomic(os.path.join(self._dir, store.CGROUP_FILE), self._cgroup.paths())
             self._cgroup.create()
 
             def fork_stage1() -> int:
@@ -402,9 +401,19 @@ class Container:
                 raise ContainerNotRunning(f"container {self._id} is not running")
             self._cgroup.kill_all(sig)
             return
-        if not self._init_alive():
+        # Signal through a pidfd taken while init is known alive: a reused PID can't be hit.
+        try:
+            pidfd = os.pidfd_open(self._state.init_process_pid) if self._state else -1
+        except ProcessLookupError:
+            pidfd = -1
+        if pidfd < 0 or not self._init_alive():
+            if pidfd >= 0:
+                os.close(pidfd)
             raise ContainerNotRunning(f"container {self._id} is not running (init is gone)")
-        os.kill(self._state.init_process_pid, sig)
+        try:
+            _signal.pidfd_send_signal(pidfd, sig)
+        finally:
+            os.close(pidfd)
         if sig == _signal.SIGKILL and status in (Status.PAUSED, Status.PAUSING):
             self._cgroup.thaw()
 

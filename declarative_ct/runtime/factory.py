@@ -109,7 +109,10 @@ class Runtime:
 
     @staticmethod
     def _remove_leftovers(container_id: str, parent: str, state_dir: str) -> None:
-        cg = cgroups.new_manager(container_id, parent)
+        try:
+            cg = cgroups.manager_from_paths(store.read_json(os.path.join(state_dir, store.CGROUP_FILE)))
+        except (OSError, ValueError):
+            cg = cgroups.new_manager(container_id, parent)
         if cg.exists():
             _kill_cgroup(cg)
             cg.destroy()

@@ -99,12 +99,12 @@ def exec_joins(config: Config, init_pid: int) -> list[tuple[str, str]]:
 
 def _join(joins: list[tuple[str, str]]) -> None:
     # Open every namespace file before joining any: joining mnt changes what paths mean.
-    fds = [os.open(path, os.O_RDONLY | os.O_CLOEXEC) for _, path in joins]
+    fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), _CLONE_FLAGS[ns_type]) for ns_type, path in joins]
     try:
-        for fd in fds:
-            linux.setns(fd, 0)
+        for fd, nstype in fds:
+            linux.setns(fd, nstype)  # the kernel refuses a file of another namespace type
     finally:
-        for fd in fds:
+        for fd, _ in fds:
             os.close(fd)
 
 
@@ -117,6 +117,10 @@ def stage1(ctx: InitContext) -> None:
     Never returns.
     """
     try:
+        # Not dumpable and no stray fds before entering the container: a process in it must not
+        # reach our fds through /proc/<pid>/fd (CVE-2016-9962). execve makes it dumpable again.
+        linux.prctl(linux.PR_SET_DUMPABLE, 0)
+        _close_fds_except({ctx.sync.fileno(), *ctx.stdio, ctx.fifo_fd})
         if ctx.process.init:
             ctx.cgroup.add(os.getpid())
         else:
@@ -147,12 +151,8 @@ def stage1(ctx: InitContext) -> None:
         # An exec'd process we wait for: stay and hand its exit status up to the caller.
         ctx.sync.close()
         _, status = os.waitpid(pid, 0)
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            if sig not in (signal.SIGKILL, signal.SIGSTOP):  # these cannot be (and need not be) reset
-                signal.signal(sig, signal.SIG_DFL)
-            os.kill(os.getpid(), sig)
-        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+        # The shell's convention (128 + signal) rather than re-raising the signal on ourselves.
+        os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
     except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
         _fail(ctx, err)
 

@@ -31,20 +31,22 @@ def exit_record(pid: int, status: int) -> dict:
     return {"pid": pid, "exit_code": code, "signal": sig, "exited_at": rfc3339_now()}
 
 
-def record_exit(state_dir: str, pid: int, status: int) -> None:
+def record_exit(state_dir: str, pid: int, status: int) -> bool:
     """Write ``exit.json`` if ``pid`` is the init recorded in ``state.json`` (a failed create writes nothing).
 
     Holds the container's lock, so a concurrent ``destroy()`` either finishes first (and we write
-    nothing) or waits for us; never does the write recreate a half-deleted directory.
+    nothing) or waits for us; never does the write recreate a half-deleted directory. Returns
+    False when ``pid`` is not the recorded init (an orphan re-parented to us).
     """
     try:
         with store.locked(state_dir, create=False):
             saved = store.read_json(os.path.join(state_dir, store.STATE_FILE))
             if saved.get("init_process_pid") != pid:
-                return
+                return False
             store.write_json_atomic(os.path.join(state_dir, store.EXIT_FILE), exit_record(pid, status), 0o644)
     except (OSError, ValueError):
         pass  # the container was destroyed meanwhile: nobody will ask
+    return True
 
 
 def detach() -> None:
@@ -87,14 +89,15 @@ def spawn(state_dir: str, start_stage1) -> None:
 
 
 def watch(state_dir: str, stage1_pid: int) -> None:
-    """Reap stage 1, then init (re-parented to us as subreaper), and record init's exit."""
+    """Reap stage 1, then init (re-parented to us as subreaper), and record init's exit.
+
+    Without a private PID namespace, the container's orphans come to us too: reap them and go
+    on until init's exit is recorded (or no child is left).
+    """
     while True:
         try:
             pid, status = os.waitpid(-1, 0)
         except ChildProcessError:
             return
-        except InterruptedError:
-            continue
-        if pid != stage1_pid:
-            record_exit(state_dir, pid, status)
+        if pid != stage1_pid and record_exit(state_dir, pid, status):
             return

@@ -14,11 +14,12 @@ import os
 import re
 from collections.abc import Iterator
 
-from ..errors import InvalidID
+from ..errors import ContainerNotExists, InvalidID
 
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
 EXIT_FILE = "exit.json"
+CGROUP_FILE = "cgroup.json"  # the cgroup paths, written before the cgroup is made
 LOCK_FILE = ".lock"
 STDOUT_LOG = "stdout.log"
 STDERR_LOG = "stderr.log"
@@ -71,7 +72,12 @@ def locked(state_dir: str, create: bool = True) -> Iterator[None]:
     FileNotFoundError instead of being made (for writers that must not revive a deleted dir).
     """
     flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
-    fd = os.open(os.path.join(state_dir, LOCK_FILE), flags, 0o600)
+    try:
+        fd = os.open(os.path.join(state_dir, LOCK_FILE), flags, 0o600)
+    except FileNotFoundError:
+        if create:
+            raise ContainerNotExists(f"container state directory {state_dir} is gone") from None
+        raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

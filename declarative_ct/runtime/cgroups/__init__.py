@@ -59,9 +59,30 @@ class Manager:
         """``FROZEN``, ``FREEZING`` or ``THAWED`` (THAWED if the cgroup is gone)."""
         raise NotImplementedError
 
+    def can_freeze(self) -> bool:
+        """True when this cgroup has a freezer (v1 ``freezer`` controller, v2 always)."""
+        return True
+
     def kill_all(self, sig: int) -> None:
-        """Send ``sig`` to every process of the cgroup, freezing around it so none can fork away."""
-        raise NotImplementedError
+        """Send ``sig`` to every process of the cgroup, frozen meanwhile so none can fork away.
+
+        A paused cgroup stays paused, except after SIGKILL, which frozen tasks only act on once
+        thawed (runc's ``signalAllProcesses``).
+        """
+        import signal
+
+        was = self.freezer_state() if self.can_freeze() and self.exists() else None
+        if was == THAWED:
+            self.freeze()
+        try:
+            for pid in self.get_all_pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if was is not None and (was == THAWED or sig == signal.SIGKILL):
+                self.thaw()
 
     def destroy(self) -> None:
         """Remove the cgroup directories (the caller has killed every process)."""

@@ -109,19 +109,8 @@ class V1Manager(Manager):
                               "(mount it at /sys/fs/cgroup/freezer)")
         return self._paths["freezer"]
 
-    def kill_all(self, sig: int) -> None:
-        frozen = "freezer" in self._paths and self.exists()
-        if frozen:
-            self.freeze()
-        try:
-            for pid in self.get_all_pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-        finally:
-            if frozen:
-                self.thaw()
+    def can_freeze(self) -> bool:
+        return "freezer" in self._paths
 
     def destroy(self) -> None:
         errors = []

@@ -104,17 +104,11 @@ class V2Manager(Manager):
 
     def kill_all(self, sig: int) -> None:
         if sig == signal.SIGKILL and os.path.exists(os.path.join(self._path, "cgroup.kill")):
-            fs.write(self._path, "cgroup.kill", "1")
+            fs.write(self._path, "cgroup.kill", "1")  # kernel >= 5.14: atomic, no freeze needed
+            if self.freezer_state() != THAWED:
+                self.thaw()  # killed tasks of a frozen cgroup only die once it thaws
             return
-        self.freeze()
-        try:
-            for pid in self.get_all_pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-        finally:
-            self.thaw()
+        super().kill_all(sig)
 
     def destroy(self) -> None:
         fs.remove_tree(self._path)
