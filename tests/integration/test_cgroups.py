@@ -53,14 +53,23 @@ def test_v2_manager_on_the_real_unified_hierarchy(sleeper, unique_id):
         assert not mgr.exists()
     finally:
         if mgr.exists():
-            mgr.kill_all(signal.SIGKILL)
-            sleeper.wait(timeout=5)
-            mgr.destroy()
+            try:
+                mgr.kill_all(signal.SIGKILL)
+                sleeper.wait(timeout=5)
+            finally:
+                mgr.destroy()
+
+
+@pytest.fixture
+def v2_runtime(monkeypatch, runtime):
+    """``runtime`` on the v2 driver; the variable stays set until its cleanup has run (it depends on us)."""
+    monkeypatch.setenv(cgroups.V2_MOUNT_ENV, UNIFIED)
+    return runtime
 
 
 @needs_unified
-def test_container_on_the_v2_driver(monkeypatch, runtime, busybox_config, unique_id, wait_for):
-    monkeypatch.setenv(cgroups.V2_MOUNT_ENV, UNIFIED)
+def test_container_on_the_v2_driver(v2_runtime, busybox_config, unique_id, wait_for):
+    runtime = v2_runtime
     c = runtime.create(unique_id("v2c"), busybox_config())
     c.run(Process(["/bin/sh", "-c", "sleep 60 & sleep 60"]))
     path = c.state().cgroup_paths[""]
@@ -108,3 +117,46 @@ def test_v2_without_device_enforcement_drops_cap_mknod(monkeypatch, run_containe
     cap_eff = int(done.stdout.split()[1], 16)
     assert not cap_eff & (1 << 27)  # CAP_MKNOD
     assert "MADE" not in done.stdout and "Operation not permitted" in done.stderr
+
+
+@needs_unified
+def test_v2_sigkill_all_of_a_paused_container_stops_it(v2_runtime, busybox_config, unique_id, wait_for):
+    """Regression: cgroup.kill left cgroup.freeze at 1, so a paused container never died (delete --force hung)."""
+    c = v2_runtime.create(unique_id("v2kp"), busybox_config())
+    c.run(Process(["/bin/sh", "-c", "sleep 60 & sleep 60"]))
+    c.pause()
+    c.signal(signal.SIGKILL, all=True)
+    wait_for(lambda: c.status() == Status.STOPPED, timeout=3)
+    c.destroy()
+    assert not os.path.exists(os.path.join(UNIFIED, "dct", c.id))
+
+
+def test_signal_all_keeps_a_paused_container_paused(runtime, busybox_config, unique_id, wait_for):
+    """Regression: kill --all with a non-fatal signal used to thaw a paused container."""
+    c = runtime.create(unique_id("kap"), busybox_config())
+    c.run(Process(["/bin/sh", "-c", "trap '' USR2; sleep 60"]))
+    c.pause()
+    c.signal(signal.SIGUSR2, all=True)
+    assert c.status() == Status.PAUSED
+    c.signal(signal.SIGKILL, all=True)
+    wait_for(lambda: c.status() == Status.STOPPED, timeout=3)
+
+
+def test_cleanup_finds_a_custom_cgroup_of_an_aborted_create(runtime, sleeper, unique_id):
+    """Regression: cleanup derived dct/<id>, so an aborted create with linux.cgroupsPath leaked its cgroup."""
+    from declarative_ct.runtime import store
+
+    cid = unique_id("abrt")
+    mgr = cgroups.new_manager(cid, path=f"/dct/{cid}-custom")
+    os.makedirs(os.path.join(runtime.root, cid))
+    store.write_json_atomic(os.path.join(runtime.root, cid, store.CGROUP_FILE), mgr.paths())
+    try:
+        mgr.create()
+        mgr.add(sleeper.pid)
+        assert runtime.cleanup(cid) is True
+        assert sleeper.wait(timeout=5) == -signal.SIGKILL
+        assert not mgr.exists() and not os.path.exists(os.path.join(runtime.root, cid))
+    finally:
+        if mgr.exists():
+            mgr.kill_all(signal.SIGKILL)
+            mgr.destroy()

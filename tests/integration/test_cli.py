@@ -802,7 +802,7 @@ def test_delete_force_with_a_corrupt_state_json(dct: Dct, bundle, cgroup_dirs, w
 
 def test_absolute_cgroups_path_is_honoured_and_relative_refused(dct: Dct, bundle, cgroup_dirs) -> None:
     cid = dct.new_id("cgp")
-    path = "/dct/custom-" + cid
+    path = f"/dct/{cid}-custom"  # starts with the id, so the session leak check sees it
     b = bundle(sh("sleep 100"), name="cgp", edit=lambda s: s["linux"].update(cgroupsPath=path))
     dct.ok("run", "-d", "--bundle", b, cid)
     pid = dct.state(cid)["pid"]
@@ -812,3 +812,13 @@ def test_absolute_cgroups_path_is_honoured_and_relative_refused(dct: Dct, bundle
     assert not os.path.exists(f"/sys/fs/cgroup/pids{path}")
     rel = bundle(["true"], name="cgrel", edit=lambda s: s["linux"].update(cgroupsPath="rel/x"))
     dct.fails("create", "--bundle", rel, dct.new_id("cgrel"), needles=("linux.cgroupsPath",))
+
+
+def test_exec_without_the_bundle_refuses_rather_than_run_as_root(dct: Dct, bundle) -> None:
+    """Regression: with config.json gone, exec fell back to uid 0; runc refuses."""
+    b = bundle(sh("sleep 100"), name="gone", edit=lambda s: s["process"]["user"].update(uid=1000, gid=1000))
+    cid = dct.new_id("nob")
+    dct.ok("run", "-d", "--bundle", b, cid)
+    assert dct.ok("exec", cid, "--", "id", "-u").stdout == "1000\n"
+    os.unlink(os.path.join(b, "config.json"))
+    dct.fails("exec", cid, "--", "id", "-u", needles=("bundle",))

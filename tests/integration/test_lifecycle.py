@@ -472,3 +472,28 @@ def test_set_and_stats_say_not_supported_yet(runtime, busybox_config):
     with pytest.raises(NotSupported, match="not supported yet"):
         c.stats()
     c.destroy()
+
+
+def test_exit_recorded_without_a_private_pid_namespace(runtime, busybox_config, wait_for):
+    """Regression: an orphan re-parented to the monitor was taken for init, and the exit code was lost."""
+    from declarative_ct.configs import Namespace
+
+    cfg = busybox_config()
+    cfg.namespaces = [Namespace(t) for t in ("NEWNS", "NEWUTS", "NEWIPC", "NEWNET", "NEWCGROUP")]
+    c = runtime.create(unique_id("hostpid"), cfg)
+    c.run(Process(["/bin/sh", "-c", "(sleep 0.1 &); sleep 0.5; exit 3"]))
+    record = wait_for(c.exit_status, timeout=5)
+    assert record["exit_code"] == 3
+
+
+def test_joining_a_namespace_of_the_wrong_type_is_refused(runtime, busybox_config):
+    """setns is given the expected type: a mount-namespace file listed as the network namespace fails."""
+    from declarative_ct.configs import Namespace
+    from declarative_ct.errors import ContainerError
+
+    cfg = busybox_config()
+    cfg.namespaces = [ns for ns in cfg.namespaces if ns.type != "NEWNET"] + [Namespace("NEWNET", f"/proc/{os.getpid()}/ns/mnt")]
+    c = runtime.create(unique_id("nstype"), cfg)
+    with pytest.raises(ContainerError, match="setns"):
+        c.start(Process(["/bin/true"]))
+    assert not os.path.exists(c.state_dir)
