@@ -48,6 +48,9 @@ DEFAULT_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/p
 
 DEFAULT_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
 
+OCI_VERSION = "1.2.0"
+"""The runtime-spec version we write (``dct spec``) and report when a config has none."""
+
 HOST_ROOTFS = "host"
 """Special ``rootfs`` value: a read-only view of the host's /usr, /bin, /lib*, a minimal /etc, private /tmp."""
 
@@ -156,6 +159,7 @@ class Config:
 
     rootfs: str
     readonlyfs: bool = False
+    root_propagation: int = 0  # MS_SLAVE/MS_PRIVATE (|MS_REC) for "/" after pivot_root; 0 keeps rslave
     hostname: str = ""
     domainname: str = ""
     mounts: list[Mount] = field(default_factory=default_mounts)
@@ -170,7 +174,7 @@ class Config:
     no_new_privileges: bool = True
     cgroups: Cgroup = field(default_factory=Cgroup)
     labels: list[str] = field(default_factory=list)
-    version: str = "1.2.0"
+    version: str = OCI_VERSION
 
     # -- helpers -------------------------------------------------------------------------
     def namespace(self, ns_type: str) -> Namespace | None:

@@ -12,14 +12,13 @@ import socket
 import time
 from dataclasses import dataclass
 
-from ..configs import HOST_ROOTFS, Capabilities, Config
+from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
 from ..errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused, ContainerRunning,
                       InvalidStateTransition, NotSupported, SystemError)
 from . import cgroups, init, monitor, procfs, store
 from .process import Process
 from .state import State, Status, check_transition
 
-OCI_VERSION = "1.2.0"
 _KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to leave the cgroup
 SYNC_TIMEOUT = 60.0  # seconds for stage 1 and init to report each step of the set-up
 
@@ -323,18 +322,10 @@ class Container:
                     poller = select.poll()
                     poller.register(fd, select.POLLIN)
                     poller.register(pidfd, select.POLLIN)
-                    data = b""
-                    for _ in range(2):
-                        ready = dict(poller.poll())
-                        if fd in ready:
-                            data = os.read(fd, 1)
-                            break
-                        if pidfd in ready:
-                            # init may have written just before dying; look once more.
-                            poller.unregister(pidfd)
-                            ready = dict(poller.poll(0))
-                            data = os.read(fd, 1) if fd in ready else b""
-                            break
+                    ready = dict(poller.poll())
+                    if fd not in ready:  # init died; it may still have written just before
+                        ready = dict(poller.poll(0))
+                    data = os.read(fd, 1) if fd in ready else b""
                 finally:
                     os.close(pidfd)
             finally:

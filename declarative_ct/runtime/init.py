@@ -267,14 +267,8 @@ def _reset_signals() -> None:
 
 
 def _close_fds_except(keep: set[int]) -> None:
-    """Close every fd above stdio not in ``keep`` (CVE-2024-21626: no host fd may reach the program)."""
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    """CVE-2024-21626: no host fd may reach the container's program."""
+    linux.close_fds_except(keep)
 
 
 def _apply_process_limits(config: Config, process: Process) -> None:
@@ -296,7 +290,7 @@ def _init(ctx: InitContext) -> None:
         if cfg.private_namespace("NEWNET"):
             _loopback_up()
         rootfs.prepare_rootfs(cfg, ctx.rootfs)
-        rootfs.pivot_root(ctx.rootfs)
+        rootfs.pivot_root(ctx.rootfs, cfg.root_propagation)
         if cfg.hostname:
             linux.sethostname(cfg.hostname)
         if cfg.domainname:

@@ -121,6 +121,17 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
     _check(_libc.capset(hbuf, dbuf), "capset")
 
 
+def close_fds_except(keep: set[int]) -> None:
+    """Close every fd above stdio not in ``keep`` (listed from ``/proc/self/fd``)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own fd, already gone
+
+
 def last_cap() -> int:
     """The highest capability number the running kernel knows (``/proc/sys/kernel/cap_last_cap``)."""
     with open("/proc/sys/kernel/cap_last_cap") as f:

@@ -52,13 +52,7 @@ def record_exit(state_dir: str, pid: int, status: int) -> bool:
 def detach() -> None:
     """Become a daemon-like process: own session, no fds, cwd ``/``, stdio on /dev/null."""
     os.chdir("/")
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    linux.close_fds_except(set())
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)

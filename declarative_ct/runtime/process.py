@@ -8,9 +8,10 @@ from io import IOBase
 from ..configs import Capabilities, Rlimit
 
 Stdio = int | IOBase | None
+"""A file descriptor, an open file, or None (detached default: /dev/null in, log files out)."""
 
 MAX_ID = 2**32 - 1
-"""A file descriptor, an open file, or None (detached default: /dev/null in, log files out)."""
+"""Ids are below this: it is ``(uid_t)-1``, which the set*id(2) calls read as "leave unchanged"."""
 
 
 @dataclass

@@ -158,14 +158,20 @@ def prepare_rootfs(config: Config, rootfs: str) -> None:
         _mount_one(rootfs, m, private_net)
 
 
-def pivot_root(rootfs: str) -> None:
-    """``pivot_root(".", ".")`` into ``rootfs``, then detach the old root (runc's ``pivotRoot``)."""
+def pivot_root(rootfs: str, propagation: int = 0) -> None:
+    """``pivot_root(".", ".")`` into ``rootfs``, then detach the old root (runc's ``pivotRoot``).
+
+    ``propagation`` (MS_* flags, OCI ``linux.rootfsPropagation``) is applied to the new ``/``
+    afterwards, so it never touches the host's mounts.
+    """
     os.chdir(rootfs)
     linux.pivot_root(".", ".")
     # Make the old root rslave first, so the detach does not propagate to the host.
     linux.mount(None, ".", None, MS_SLAVE | MS_REC)
     linux.umount2(".", MNT_DETACH)
     os.chdir("/")
+    if propagation:
+        linux.mount(None, "/", None, propagation)
 
 
 def finalize_rootfs(config: Config) -> None:

@@ -15,8 +15,8 @@ import json
 import os
 import resource
 
-from ..configs import (CAPABILITIES, HOST_ROOTFS, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, Capabilities,
-                       Config, DeviceRule, Mount, Namespace, Rlimit, default_device_rules)
+from ..configs import (CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, HOST_ROOTFS,
+                       OCI_VERSION, Capabilities, Config, DeviceRule, Mount, Namespace, Rlimit, default_device_rules)
 from ..configs.mountflags import MS_BIND, OPTION_FLAGS, PROPAGATION_FLAGS
 from ..errors import ConfigInvalid
 from .process import Process
@@ -47,7 +47,7 @@ UNSUPPORTED_MOUNT_OPTIONS = frozenset({
 
 LINUX_KEYS = ("namespaces", "maskedPaths", "readonlyPaths", "sysctl", "resources", "cgroupsPath",
               "rootfsPropagation")
-# What we do anyway: `/` is made rslave before mounting and stays so (rootfs.py).
+# Applied to `/` after pivot_root (rootfs.py); shared/unbindable are not offered.
 ACCEPTED_ROOTFS_PROPAGATION = ("", "slave", "rslave", "private", "rprivate")
 
 # Python's resource module lacks RLIMIT_LOCKS (Linux number 10).
@@ -63,7 +63,7 @@ def example_spec() -> dict[str, object]:
     nse = ["nosuid", "noexec", "nodev"]
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
     return {
-        "ociVersion": "1.2.0",
+        "ociVersion": OCI_VERSION,
         "process": {
             "terminal": False,
             "user": {"uid": 0, "gid": 0},
@@ -344,7 +344,8 @@ def _linux(linux: dict[str, object], cfg: Config) -> None:
     propagation = linux.get("rootfsPropagation", "")
     if propagation not in ACCEPTED_ROOTFS_PROPAGATION:
         raise ConfigInvalid(f"linux.rootfsPropagation: {propagation!r} is not supported "
-                            "(the root is always kept slave/private)")
+                            f"(use one of {', '.join(p for p in ACCEPTED_ROOTFS_PROPAGATION if p)})")
+    cfg.root_propagation = PROPAGATION_FLAGS.get(propagation, 0)
 
 
 def _cgroups_path(raw: object) -> str:

@@ -293,3 +293,4 @@ def test_joining_another_containers_namespaces_by_path(runtime, busybox_config):
     assert net == os.readlink(f"/proc/{pid}/ns/net")
     assert pid_ns != os.readlink(f"/proc/{pid}/ns/pid")  # a new one: only net and uts were joined
     assert second.state().namespace_paths["NEWNET"].endswith("/ns/net")
+

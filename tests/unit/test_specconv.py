@@ -9,7 +9,7 @@ import pytest
 
 from declarative_ct.configs import (DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, Capabilities, DeviceRule,
                                     default_device_rules)
-from declarative_ct.configs.mountflags import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
+from declarative_ct.configs.mountflags import (MS_BIND, MS_PRIVATE, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
                                                MS_SLAVE, MS_STRICTATIME)
 from declarative_ct.errors import ConfigInvalid
 from declarative_ct.runtime.specconv import example_spec, load_bundle
@@ -169,6 +169,8 @@ def test_device_rules_come_first_then_allow_list(tmp_path):
     assert devices[:2] == [DeviceRule("a", -1, -1, "rwm", False), DeviceRule("c", 10, 200, "rw", True)]
     assert devices[2:] == default_device_rules()[1:]
     assert cfg.sysctl == {"net.ipv4.ip_forward": "1"}
+    assert cfg.cgroups.path == "/whatever"
+    assert cfg.root_propagation == MS_PRIVATE | MS_REC
 
 
 def test_namespace_path_is_joined(tmp_path):
