@@ -294,14 +294,10 @@ class Container:
         if stage1_pid > 0:
             with contextlib.suppress(OSError):
                 os.waitpid(stage1_pid, 0)
-        self._remove(kill=True)
+        self._remove()
 
-    def _remove(self, kill: bool) -> None:
-        if self._cgroup.exists():
-            if kill:
-                _kill_cgroup(self._cgroup)
-            self._cgroup.destroy()
-        shutil.rmtree(self._dir, ignore_errors=True)
+    def _remove(self) -> None:
+        teardown(self._cgroup, self._dir)
 
     def exec(self) -> None:
         """libcontainer ``Exec()``: release a created container's init through the exec fifo.
@@ -444,8 +440,19 @@ class Container:
                 raise ContainerPaused(f"cannot destroy container {self._id}: it is paused")
             check_transition(status, Status.STOPPED)
             # Leftovers survive init when the PID namespace is shared, and a created init must go too.
-            self._remove(kill=True)
+            self._remove()
             self._state = None
+
+
+def teardown(cg: cgroups.Manager, state_dir: str) -> None:
+    """Kill whatever is left in ``cg``, remove it and ``state_dir`` (libcontainer's ``destroy(c)``).
+
+    Safe to repeat after a crash half-way: missing cgroup directories are skipped, present ones
+    (on any hierarchy) removed.
+    """
+    _kill_cgroup(cg)
+    cg.destroy()
+    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _kill_cgroup(cg: cgroups.Manager) -> None:

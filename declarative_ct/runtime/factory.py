@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 from ..configs import Config
 from ..errors import ContainerExists, ContainerNotExists, SystemError
 from . import cgroups, store
-from .container import Container, _kill_cgroup
+from .container import Container, teardown
 from .state import State
 
 DEFAULT_ROOT = "/run/dct"
@@ -113,7 +112,4 @@ class Runtime:
             cg = cgroups.manager_from_paths(store.read_json(os.path.join(state_dir, store.CGROUP_FILE)))
         except (OSError, ValueError):
             cg = cgroups.new_manager(container_id, parent)
-        if cg.exists():
-            _kill_cgroup(cg)
-            cg.destroy()
-        shutil.rmtree(state_dir, ignore_errors=True)
+        teardown(cg, state_dir)

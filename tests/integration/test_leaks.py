@@ -200,3 +200,17 @@ def test_many_lifecycles_leave_nothing(runtime, busybox_config, tmp_path_factory
     assert _mounts_mentioning(base) == mounts_before
     assert sorted(os.listdir("/proc/self/fd")) == fds_before, "the manager leaked file descriptors"
     assert elapsed < 30, f"{cycles} cycles took {elapsed:.1f}s"
+
+
+def test_destroy_after_a_crash_half_way_removes_every_hierarchy(run_container, busybox_config, cgroup_dirs):
+    """Regression: with the first controller's dir already gone, exists() was False and the rest leaked."""
+    done = run_container(busybox_config(), ["/bin/true"])
+    c = done.container
+    paths = list(c.state().cgroup_paths.values())
+    if len(paths) < 2:
+        pytest.skip("needs several cgroup hierarchies (v1)")
+    freezer = c.state().cgroup_paths.get("freezer", paths[0])
+    os.rmdir(freezer)  # as if a destroy had died after its first rmdir
+    c.destroy()
+    assert cgroup_dirs(c.id) == []
+    assert not os.path.exists(c.state_dir)
