@@ -239,6 +239,9 @@ class Config:
             raise ConfigInvalid("hostname: setting a hostname needs a new UTS namespace")
         if not self.private_namespace("NEWNS"):
             raise ConfigInvalid("namespaces: a new mount namespace (NEWNS) is required")
+        if not any(m.device == "proc" and os.path.normpath(m.destination) == "/proc" for m in self.mounts):
+            raise ConfigInvalid("mounts: a proc mount at /proc is required (init reopens the exec fifo "
+                                "and closes inherited fds through it)")
         for m in self.mounts:
             if not os.path.isabs(m.destination):
                 raise ConfigInvalid(f"mounts: destination {m.destination!r} must be absolute")

@@ -48,6 +48,7 @@ class InitContext:
     join: list[tuple[str, str]] = field(default_factory=list)  # (NEWxxx, /proc/.../ns/...)
     unshare: int = 0
     detach: bool = False  # exec only: do not wait for the process
+    last_cap: int = -1  # the kernel's highest capability, read on the host side
     cgroup_fds: list[int] = field(default_factory=list)  # exec only: cgroup.procs to join
 
 
@@ -129,6 +130,7 @@ def stage1(ctx: InitContext) -> None:
         _join(ctx.join)
         if ctx.unshare:
             linux.unshare(ctx.unshare)
+        ctx.last_cap = linux.last_cap()
         # The child waits on this gate until our "pid" message is out: the parent reads that before
         # anything the child sends, since both share the sync socket.
         gate_r, gate_w = os.pipe()
@@ -231,13 +233,13 @@ def _cap_mask(names: list[str]) -> int:
     return mask
 
 
-def finalize_namespace(process: Process, caps: Capabilities) -> None:
+def finalize_namespace(process: Process, caps: Capabilities, last_cap: int) -> None:
     """Drop the bounding set, switch user and groups, then set E/P/I and ambient caps (runc's order).
 
     KEEPCAPS keeps the permitted set across ``setuid`` so the final ``capset`` can pick from it.
     """
     keep = _cap_mask(caps.Bounding)
-    for cap in range(linux.last_cap() + 1):
+    for cap in range(last_cap + 1):
         if not keep & (1 << cap):
             linux.prctl(linux.PR_CAPBSET_DROP, cap)
     linux.prctl(linux.PR_SET_KEEPCAPS, 1)
@@ -310,7 +312,7 @@ def _init(ctx: InitContext) -> None:
         send(ctx.sync, {"type": "ready"})
         if recv(ctx.sync) != {"type": "run"}:
             os._exit(1)  # the parent gave up (or died): it cleans up
-        finalize_namespace(proc, proc.capabilities or cfg.capabilities)
+        finalize_namespace(proc, proc.capabilities or cfg.capabilities, ctx.last_cap)
         ctx.sync.close()
         _close_fds_except({ctx.fifo_fd})
         # A created container must die on SIGTERM & co. as runc's does; as PID 1 of its namespace
@@ -349,7 +351,7 @@ def _exec_child(ctx: InitContext) -> None:
         program = lookup(proc.args[0], env["PATH"])
         _enter_cwd(proc.cwd)
         _apply_process_limits(cfg, proc)
-        finalize_namespace(proc, proc.capabilities or cfg.capabilities)
+        finalize_namespace(proc, proc.capabilities or cfg.capabilities, ctx.last_cap)
         ctx.sync.close()
         _close_fds_except(set())
         _reset_signals()
