@@ -203,7 +203,12 @@ def cmd_exec(args: argparse.Namespace) -> int:
         null = os.open("/dev/null", os.O_RDWR)
         process.stdin = process.stdout = process.stderr = null
     handle = container.start(process, detach=args.detach)
-    _write_pid_file(args.pid_file, handle.pid)
+    try:
+        _write_pid_file(args.pid_file, handle.pid)
+    except ContainerError:
+        os.kill(handle.pid, signal.SIGKILL)  # as runc: a process we cannot report must not run on
+        handle.wait()
+        raise
     if args.detach:
         return 0
     _forward_signals(handle.pid)

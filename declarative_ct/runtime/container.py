@@ -213,6 +213,7 @@ class Container:
         opened: list[int] = []
         init_pid = -1
         stage1_pid = -1
+        cgroup_made = False
         try:
             fifo = self._fifo()
             os.mkfifo(fifo, 0o622)
@@ -228,8 +229,10 @@ class Container:
                                    cgroup=self._cgroup, stdio=stdio, rootfs=rootfs, fifo_fd=opened[-1], join=joins,
                                    unshare=flags)
             # Saved first so that delete finds a custom (cgroupsPath) cgroup even if we die now.
+            self._cgroup.create()  # refuses a cgroup that holds processes: it is someone else's
+            cgroup_made = True
+            # Recorded at once, so that delete finds a custom (cgroupsPath) cgroup even if we die now.
             store.write_json_atomic(os.path.join(self._dir, store.CGROUP_FILE), self._cgroup.paths())
-            self._cgroup.create()
 
             def fork_stage1() -> int:
                 pid = os.fork()
@@ -264,7 +267,7 @@ class Container:
                 raise ContainerError(f"container init failed: {msg.get('message', msg)}")
         except BaseException:
             self._state = None
-            self._abort(init_pid, stage1_pid)
+            self._abort(init_pid, stage1_pid, cgroup_made)
             raise
         finally:
             parent_sock.close()
@@ -283,8 +286,8 @@ class Container:
             raise SystemError(f"unexpected sync message {msg!r}, wanted {kind!r}")
         return msg
 
-    def _abort(self, init_pid: int, stage1_pid: int) -> None:
-        """Undo a failed start: kill what we started, remove the cgroup and the state directory."""
+    def _abort(self, init_pid: int, stage1_pid: int, cgroup_made: bool) -> None:
+        """Undo a failed start: kill what we started, remove our cgroup (never another's) and the state dir."""
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(self._dir, store.STATE_FILE))
         for pid in (init_pid, stage1_pid):
@@ -294,7 +297,7 @@ class Container:
         if stage1_pid > 0:
             with contextlib.suppress(OSError):
                 os.waitpid(stage1_pid, 0)
-        self._remove()
+        teardown(self._cgroup if cgroup_made else None, self._dir)
 
     def _remove(self) -> None:
         teardown(self._cgroup, self._dir)
@@ -444,14 +447,15 @@ class Container:
             self._state = None
 
 
-def teardown(cg: cgroups.Manager, state_dir: str) -> None:
+def teardown(cg: cgroups.Manager | None, state_dir: str) -> None:
     """Kill whatever is left in ``cg``, remove it and ``state_dir`` (libcontainer's ``destroy(c)``).
 
-    Safe to repeat after a crash half-way: missing cgroup directories are skipped, present ones
-    (on any hierarchy) removed.
+    ``cg`` None leaves cgroups alone (none of them is ours). Safe to repeat after a crash half-way:
+    missing cgroup directories are skipped, present ones (on any hierarchy) removed.
     """
-    _kill_cgroup(cg)
-    cg.destroy()
+    if cg is not None:
+        _kill_cgroup(cg)
+        cg.destroy()
     shutil.rmtree(state_dir, ignore_errors=True)
 
 

@@ -89,27 +89,27 @@ class Runtime:
     def cleanup(self, container_id: str, parent: str = "dct", force: bool = False) -> bool:
         """Remove what an aborted create left (no state.json): its processes, cgroup and directory.
 
-        The cgroup path is derived from the id, so this works even when the manager was killed
-        before it saved anything (runc's ``delete`` of an ``ErrNotExist`` container). It waits for
-        the container's lock, so a create in progress finishes first; if that create saved a
-        state.json meanwhile, nothing is removed and False is returned (load and delete it instead).
-        ``force`` removes it all the same (a corrupt state.json that cannot be loaded).
+        Only a cgroup this container recorded as made (``cgroup.json``) is touched: one that
+        belongs to another container with the same id or cgroupsPath (another state root) never
+        is. It waits for the container's lock, so a create in progress finishes first; if that
+        create saved a state.json meanwhile, nothing is removed and False is returned (load and
+        delete it instead). ``force`` removes it all the same (a corrupt state.json), falling back
+        to the cgroup path derived from the id when cgroup.json is unreadable too.
         """
         store.validate_id(container_id)
         state_dir = os.path.join(self.root, container_id)
+        if not os.path.isdir(state_dir):
+            return True  # nothing of ours is left
         try:
-            with store.locked(state_dir, create=False):
+            with store.locked(state_dir):
                 if os.path.exists(os.path.join(state_dir, store.STATE_FILE)) and not force:
                     return False
-                self._remove_leftovers(container_id, parent, state_dir)
-        except FileNotFoundError:
-            self._remove_leftovers(container_id, parent, state_dir)
+                try:
+                    paths = store.read_json(os.path.join(state_dir, store.CGROUP_FILE))
+                    cg = cgroups.manager_from_paths(paths)
+                except (OSError, ValueError):
+                    cg = cgroups.new_manager(container_id, parent) if force else None
+                teardown(cg, state_dir)
+        except ContainerNotExists:
+            pass  # it went while we waited for the lock
         return True
-
-    @staticmethod
-    def _remove_leftovers(container_id: str, parent: str, state_dir: str) -> None:
-        try:
-            cg = cgroups.manager_from_paths(store.read_json(os.path.join(state_dir, store.CGROUP_FILE)))
-        except (OSError, ValueError):
-            cg = cgroups.new_manager(container_id, parent)
-        teardown(cg, state_dir)

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -822,3 +823,25 @@ def test_exec_without_the_bundle_refuses_rather_than_run_as_root(dct: Dct, bundl
     assert dct.ok("exec", cid, "--", "id", "-u").stdout == "1000\n"
     os.unlink(os.path.join(b, "config.json"))
     dct.fails("exec", cid, "--", "id", "-u", needles=("bundle",))
+
+
+def test_a_create_that_collides_never_touches_the_other_container(dct: Dct, bundle, tmp_path, unique_id) -> None:
+    """Regression: a create refused for a populated cgroup (same id in another root) killed its owner."""
+    cid = dct.new_id("clash")
+    b = bundle(sh("sleep 100"), name="clash")
+    dct.ok("run", "-d", "--bundle", b, cid)
+    other_root = str(tmp_path / "other-root")
+    r = subprocess.run([*DCT, "--root", other_root, "run", "-d", "--bundle", b, cid], capture_output=True, text=True)
+    assert r.returncode == 1 and "not empty" in r.stderr
+    assert dct.status(cid) == "running"
+    assert not os.path.exists(os.path.join(other_root, cid))
+
+
+def test_exec_pid_file_failure_kills_the_process(dct: Dct, running, tmp_path) -> None:
+    """Regression: exec reported failure for a bad --pid-file while the process went on running."""
+    cid, _ = running
+    marker = f"/dev/shm/ran-{cid}"
+    dct.fails("exec", "--pid-file", tmp_path / "nodir" / "p", cid, "--", "sh", "-c", f"sleep 0.3; touch {marker}",
+              needles=("--pid-file",))
+    time.sleep(0.5)
+    assert dct("exec", cid, "--", "test", "-e", marker).returncode == 1

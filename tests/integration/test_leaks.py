@@ -103,6 +103,8 @@ def test_manager_killed_before_state_json_is_cleaned(state_root):
     os.mkfifo(os.path.join(state_root, cid, store.EXEC_FIFO))
     cg = cgroups.new_manager(cid)
     cg.create()
+    # As start() does right after making the cgroup, before any process can be in it:
+    store.write_json_atomic(os.path.join(state_root, cid, store.CGROUP_FILE), cg.paths())
     orphan = subprocess.Popen([BUSYBOX, "sleep", "1000"])
     try:
         cg.add(orphan.pid)
@@ -118,6 +120,8 @@ def test_manager_killed_before_state_json_is_cleaned(state_root):
         if orphan.poll() is None:
             orphan.kill()
             orphan.wait()
+        if cg.exists():
+            cg.destroy()
     assert cgroup_dirs(cid) == []
     assert not os.path.exists(os.path.join(state_root, cid))
     assert not rt.exists(cid)
@@ -214,3 +218,21 @@ def test_destroy_after_a_crash_half_way_removes_every_hierarchy(run_container, b
     c.destroy()
     assert cgroup_dirs(c.id) == []
     assert not os.path.exists(c.state_dir)
+
+
+def test_cleanup_never_touches_a_cgroup_it_did_not_record(state_root):
+    """A bare state dir whose id matches another root's running container: its cgroup is not ours."""
+    cid = unique_id("foreign")
+    cg = cgroups.new_manager(cid)
+    cg.create()
+    owner = subprocess.Popen([BUSYBOX, "sleep", "1000"])
+    try:
+        cg.add(owner.pid)
+        os.makedirs(os.path.join(state_root, cid))
+        Runtime(state_root).cleanup(cid)
+        assert not os.path.exists(os.path.join(state_root, cid))
+        assert owner.poll() is None and cg.get_all_pids() == [owner.pid]
+    finally:
+        owner.kill()
+        owner.wait()
+        cg.destroy()

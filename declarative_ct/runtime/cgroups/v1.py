@@ -41,9 +41,11 @@ class V1Manager(Manager):
         return os.path.isdir(self._any())
 
     def create(self) -> None:
-        for controller, path in self._paths.items():
+        # Check every hierarchy before making anything: a populated cgroup is another container's.
+        for path in self._paths.values():
             if os.path.isdir(path) and fs.pids_recursive(path):
                 raise SystemError(f"container's cgroup is not empty: {path} has processes")
+        for controller, path in self._paths.items():
             os.makedirs(path, exist_ok=True)
             if controller == "cpuset":
                 self._inherit_cpuset(path)
