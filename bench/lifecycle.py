@@ -45,13 +45,17 @@ def build_bundle(directory: str) -> str:
     return directory
 
 
-def time_runs(n: int, once) -> list[float]:
-    once()  # warm-up (page cache, imports)
-    out = []
+def interleaved(n: int, variants: dict) -> dict[str, list[float]]:
+    """Milliseconds per run of each variant, run in turn (A B C A B C…) so drift hits all alike."""
+    for once in variants.values():
+        once()  # warm-up (page cache, imports)
+    out: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(n):
-        t = time.perf_counter()
-        once()
-        out.append((time.perf_counter() - t) * 1000)
+        for name, once in variants.items():
+            t = time.perf_counter()
+            once()
+            out[name].append((time.perf_counter() - t) * 1000)
+        _reap()
     return out
 
 
@@ -80,20 +84,18 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="dct-bench-")
     try:
         bundle = build_bundle(os.path.join(work, "bundle"))
-        results = {}
-        results["library"] = time_runs(args.n, lambda: library_once(os.path.join(work, "lib"), bundle))
-        _reap()
-        dct = [sys.executable, "-m", "declarative_ct.cli.main", "--root", os.path.join(work, "cli")]
+        variants = {"library": lambda: library_once(os.path.join(work, "lib"), bundle)}
         exe = shutil.which("dct", path=os.path.dirname(sys.executable))
-        if exe:
-            dct = [exe, "--root", os.path.join(work, "cli")]
-        results["cli"] = time_runs(args.n, lambda: subprocess.run(
-            dct + ["run", "--bundle", bundle, "bench-" + uuid.uuid4().hex[:8]], check=True))
+        dct = [exe] if exe else [sys.executable, "-m", "declarative_ct.cli.main"]
+        variants["cli"] = lambda: subprocess.run(
+            dct + ["--root", os.path.join(work, "cli"), "run", "--bundle", bundle, "bench-" + uuid.uuid4().hex[:8]],
+            check=True)
         runc = shutil.which("runc")
         if runc:
-            results["runc"] = time_runs(args.n, lambda: subprocess.run(
+            variants["runc"] = lambda: subprocess.run(
                 [runc, "--root", os.path.join(work, "runc"), "run", "--bundle", bundle,
-                 "bench-" + uuid.uuid4().hex[:8]], check=True))
+                 "bench-" + uuid.uuid4().hex[:8]], check=True)
+        results = interleaved(args.n, variants)
         _reap()
         base = statistics.median(results["runc"]) if "runc" in results else None
         print(f"{'variant':<10} {'median ms':>10} {'min':>8} {'max':>8} {'vs runc':>8}   (n={args.n})")
