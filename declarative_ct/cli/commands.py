@@ -103,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _forward_signals(pid)
     try:
         container.exec()
-        status = _wait_for(pid)
+        status = monitor.reap_until(pid)
     except BaseException:
         _kill_and_wait(container)  # never leave a container behind a failed foreground run
         if not args.keep:
@@ -116,14 +116,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.keep:
         container.destroy()
     return code
-
-
-def _wait_for(pid: int) -> int:
-    """Reap children (orphans of the container reach us as subreaper) until ``pid`` exits."""
-    while True:
-        reaped, status = os.waitpid(-1, 0)
-        if reaped == pid:
-            return status
 
 
 def _forward_signals(pid: int) -> None:

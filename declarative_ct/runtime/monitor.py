@@ -82,6 +82,17 @@ def spawn(state_dir: str, start_stage1) -> None:
     os.waitpid(pid, 0)
 
 
+def reap_until(pid: int) -> int:
+    """As a subreaper, reap every child (a shared PID namespace's orphans reach us) until ``pid`` exits.
+
+    Returns ``pid``'s ``waitpid`` status. Used by a foreground ``dct run``, which is its own monitor.
+    """
+    while True:
+        reaped, status = os.waitpid(-1, 0)
+        if reaped == pid:
+            return status
+
+
 def watch(state_dir: str, stage1_pid: int) -> None:
     """Reap stage 1, then init (re-parented to us as subreaper), and record init's exit.
 
