@@ -167,10 +167,10 @@ class Config:
         Namespace(t) for t in ("NEWNS", "NEWUTS", "NEWIPC", "NEWPID", "NEWNET", "NEWCGROUP")])
     capabilities: Capabilities = field(default_factory=Capabilities)
     rlimits: list[Rlimit] = field(default_factory=list)
-    oom_score_adj: int | None = None
-    mask_paths: list[str] = field(default_factory=lambda: list(DEFAULT_MASK_PATHS))
-    readonly_paths: list[str] = field(default_factory=lambda: list(DEFAULT_READONLY_PATHS))
-    sysctl: dict[str, str] = field(default_factory=dict)
+    oom_score_adj: int | None = None  # -1000..1000, written to /proc/self/oom_score_adj (OCI oomScoreAdj)
+    mask_paths: list[str] = field(default_factory=lambda: list(DEFAULT_MASK_PATHS))  # linux.maskedPaths
+    readonly_paths: list[str] = field(default_factory=lambda: list(DEFAULT_READONLY_PATHS))  # linux.readonlyPaths
+    sysctl: dict[str, str] = field(default_factory=dict)  # dotted keys ("net.ipv4.ip_forward"), namespaced only
     no_new_privileges: bool = True
     cgroups: Cgroup = field(default_factory=Cgroup)
     labels: list[str] = field(default_factory=list)

@@ -63,9 +63,10 @@ def detach() -> None:
 
 
 def spawn(state_dir: str, start_stage1) -> None:
-    """Double-fork a monitor that forks stage 1 (via ``start_stage1()``) and waits for init.
+    """Double-fork a monitor that forks stage 1 (via ``start_stage1() -> pid``) and waits for init.
 
-    Returns in the caller once the intermediate process is reaped; the monitor lives on.
+    The monitor is a child subreaper, so init (stage 1's child) is re-parented to it. Returns in
+    the caller once the intermediate process is reaped; the monitor lives on until init exits.
     """
     pid = os.fork()
     if pid == 0:

@@ -130,6 +130,12 @@ def bundle(tmp_path: Path, busybox_rootfs: str) -> Callable[..., str]:
     return make
 
 
+def _no_trace_of(dct: Dct, cid: str, cgroup_dirs) -> None:
+    """Nothing of ``cid`` is left: no state directory, no cgroup directory."""
+    assert cid not in dct.entries()
+    assert cgroup_dirs(cid) == []
+
+
 def proc_alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie."""
     try:
@@ -462,8 +468,7 @@ def test_pause_resume_and_delete_rules(dct: Dct, bundle, cgroup_dirs, wait_for) 
 
     dct.ok("delete", "--force", cid)
     dct.fails("state", cid, needles=("does not exist",))
-    assert dct.entries() == []
-    assert cgroup_dirs(cid) == []
+    _no_trace_of(dct, cid, cgroup_dirs)
     wait_for(lambda: not proc_alive(pid), message=f"init {pid} to die")
 
 
@@ -477,8 +482,7 @@ def test_delete_force_paused(dct: Dct, bundle, cgroup_dirs, wait_for) -> None:
     assert dct.status(cid) == "paused"
     dct.ok("delete", "--force", cid)
     dct.fails("state", cid, needles=("does not exist",))
-    assert dct.entries() == []
-    assert cgroup_dirs(cid) == []
+    _no_trace_of(dct, cid, cgroup_dirs)
     for p in (pid, child):
         wait_for(lambda p=p: not proc_alive(p), message=f"pid {p} to die")
 
@@ -715,11 +719,6 @@ def test_exec_without_command_on_running_container(dct: Dct, running) -> None:
 
 
 # -- regressions found by a new user's trial -------------------------------------------------------
-def _no_trace_of(dct: Dct, cid: str, cgroup_dirs) -> None:
-    assert cid not in dct.entries()
-    assert cgroup_dirs(cid) == []
-
-
 @pytest.mark.parametrize("verb", [["create"], ["run", "-d"]])
 def test_bad_pid_file_leaves_nothing(dct: Dct, bundle, cgroup_dirs, tmp_path, verb) -> None:
     b = bundle(sh("sleep 100"))

@@ -57,7 +57,7 @@ class V1Manager(Manager):
         # A new v1 cpuset starts empty; a task cannot join it until cpus and mems are set.
         chain = []
         cur = path
-        while fs.read(cur, "cpuset.cpus") == "" if os.path.exists(os.path.join(cur, "cpuset.cpus")) else False:
+        while os.path.exists(os.path.join(cur, "cpuset.cpus")) and fs.read(cur, "cpuset.cpus") == "":
             chain.append(cur)
             cur = os.path.dirname(cur)
         for d in reversed(chain):
