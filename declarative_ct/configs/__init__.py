@@ -107,10 +107,137 @@ class DeviceRule:
 
 
 @dataclass
+class ThrottleDevice:
+    """``configs.ThrottleDevice``: ``rate`` (bytes/s or IO/s) for the block device ``major:minor``; 0 removes it."""
+
+    major: int
+    minor: int
+    rate: int
+
+
+THROTTLE_FIELDS = ("blkio_throttle_read_bps_device", "blkio_throttle_write_bps_device",
+                   "blkio_throttle_read_iops_device", "blkio_throttle_write_iops_device")
+"""The ``Resources`` fields holding :class:`ThrottleDevice` lists."""
+
+LIMIT_FIELDS = ("memory", "memory_reservation", "memory_swap", "cpu_shares", "cpu_weight", "cpu_quota",
+                "cpu_period", "cpuset_cpus", "cpuset_mems", "pids_limit", "blkio_weight") + THROTTLE_FIELDS
+"""Every ``Resources`` field that :meth:`Container.set` applies live (all but ``devices``)."""
+
+MAX_CPU_SHARES = 262144  # the kernel's MAX_SHARES (v1 clamps silently; runc reports it)
+
+
+@dataclass
 class Resources:
-    """``cgroups.Resources``. Only the device rules are applied by this release; the rest is the resources issue."""
+    """``cgroups.Resources``: the limits of the container's cgroup, with libcontainer's names and units.
+
+    ``None`` means "not set": at create the kernel default stays, on :meth:`Container.set` the
+    current value is kept. ``-1`` (:data:`~declarative_ct.units.UNLIMITED`) removes a limit.
+
+    - ``memory``, ``memory_reservation`` (bytes): v1 ``memory.limit_in_bytes``/``soft_limit_in_bytes``,
+      v2 ``memory.max``/``memory.low``.
+    - ``memory_swap`` (bytes, memory + swap as runc counts it): v1 ``memory.memsw.limit_in_bytes``,
+      v2 ``memory.swap.max`` = swap − memory.
+    - ``cpu_shares`` (2..262144, v1 ``cpu.shares``); ``cpu_weight`` (1..10000, v2 ``cpu.weight``,
+      derived from the shares when unset); ``cpu_quota``/``cpu_period`` (µs per period: v1
+      ``cpu.cfs_*_us``, v2 ``cpu.max``).
+    - ``cpuset_cpus``/``cpuset_mems``: lists such as ``"0-1,3"``.
+    - ``pids_limit``: tasks (``pids.max``).
+    - ``blkio_weight`` (10..1000): v1 ``blkio.weight`` or ``blkio.bfq.weight``, v2 ``io.bfq.weight`` or
+      ``io.weight``; throttles: v1 ``blkio.throttle.*_device``, v2 ``io.max``.
+    - ``devices``: the device allow-list, fixed at create.
+    """
 
     devices: list[DeviceRule] = field(default_factory=lambda: default_device_rules())
+    memory: int | None = None
+    memory_reservation: int | None = None
+    memory_swap: int | None = None
+    cpu_shares: int | None = None
+    cpu_weight: int | None = None
+    cpu_quota: int | None = None
+    cpu_period: int | None = None
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
+    pids_limit: int | None = None
+    blkio_weight: int | None = None
+    blkio_throttle_read_bps_device: list[ThrottleDevice] | None = None
+    blkio_throttle_write_bps_device: list[ThrottleDevice] | None = None
+    blkio_throttle_read_iops_device: list[ThrottleDevice] | None = None
+    blkio_throttle_write_iops_device: list[ThrottleDevice] | None = None
+
+    def limits(self) -> dict[str, object]:
+        """``{field: value}`` of the live-settable fields that are set (not None)."""
+        return {name: getattr(self, name) for name in LIMIT_FIELDS if getattr(self, name) is not None}
+
+    def merged(self, update: "Resources") -> "Resources":
+        """A copy of ``self`` with every field that ``update`` sets taken from ``update`` (devices kept)."""
+        return dataclasses.replace(self, **update.limits())
+
+    def validate(self) -> None:
+        """Check values and their relations, as runc's update and the kernel would.
+
+        Raises:
+            ConfigInvalid: naming the field (``resources.memory_swap: 32Mi is below memory 64Mi``…).
+        """
+        def bad(name: str, message: str) -> ConfigInvalid:
+            return ConfigInvalid(f"resources.{name}: {getattr(self, name)!r} {message}")
+
+        for name in ("memory", "memory_reservation", "memory_swap", "cpu_quota", "pids_limit"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not _is_int(value) or (value < 0 and value != -1):
+                raise bad(name, "must be a non-negative integer, or -1 for unlimited")
+            if value == 0 and name in ("memory", "memory_swap", "pids_limit"):
+                raise bad(name, "must be positive (-1 means unlimited)")
+        if self.memory is not None and 0 < self.memory < 1 << 20:
+            raise bad("memory", "bytes is below 1Mi: the container could not even start (a unit missing? 64Mi)")
+        if self.memory_swap not in (None, -1):
+            if self.memory is None:
+                raise bad("memory_swap", "needs memory to be set too (it counts memory + swap)")
+            if self.memory == -1 or self.memory_swap < self.memory:
+                raise ConfigInvalid(f"resources.memory_swap: {self.memory_swap} is below memory {self.memory} "
+                                    "(memory_swap counts memory + swap; use -1 for unlimited swap)")
+        ranges = {"cpu_shares": (2, MAX_CPU_SHARES), "cpu_weight": (1, 10000), "cpu_period": (1000, 1000000),
+                  "blkio_weight": (10, 1000)}
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or not low <= value <= high):
+                raise bad(name, f"must be an integer in [{low}, {high}]")
+        if self.cpu_quota is not None and 0 <= self.cpu_quota < 1000:
+            raise bad("cpu_quota", "must be at least 1000 µs, or -1 for unlimited")
+        for name in ("cpuset_cpus", "cpuset_mems"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    parse_cpu_list(value)
+                except ValueError as err:
+                    raise bad(name, str(err)) from None
+        for name in THROTTLE_FIELDS:
+            for dev in getattr(self, name) or []:
+                if not all(_is_int(v) and v >= 0 for v in (dev.major, dev.minor, dev.rate)):
+                    raise ConfigInvalid(f"resources.{name}: {dev.major}:{dev.minor} {dev.rate!r} must be "
+                                        "non-negative integers")
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """``"0-2,5"`` → ``{0, 1, 2, 5}`` (the kernel's cpuset list format). Raises ValueError."""
+    if not isinstance(text, str):
+        raise ValueError("must be a list such as \"0-1,3\"")
+    out: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        low, sep, high = part.partition("-")
+        if not low.isdigit() or (sep and not high.isdigit()):
+            raise ValueError("must be a list such as \"0-1,3\"")
+        if sep and int(high) < int(low):
+            raise ValueError(f"has a reversed range {part}")
+        out.update(range(int(low), int(high if sep else low) + 1))
+    return out
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -202,6 +329,9 @@ class Config:
             cg = dict(raw.get("cgroups", {}))
             res = dict(cg.get("resources", {}))
             res["devices"] = [DeviceRule(**d) for d in res.get("devices", [])]
+            for name in THROTTLE_FIELDS:
+                if res.get(name) is not None:
+                    res[name] = [ThrottleDevice(**t) for t in res[name]]
             cg["resources"] = Resources(**res)
             raw["cgroups"] = Cgroup(**cg)
             return cls(**raw)
@@ -259,6 +389,7 @@ class Config:
                 raise ConfigInvalid(f"sysctl: {key} needs a new network namespace")
         if self.oom_score_adj is not None and not -1000 <= self.oom_score_adj <= 1000:
             raise ConfigInvalid(f"oom_score_adj: {self.oom_score_adj} is outside [-1000, 1000]")
+        self.cgroups.resources.validate()
 
     def private_namespace(self, ns_type: str) -> bool:
         """True when the container gets a new namespace of ``ns_type`` (listed, without a path)."""

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
 from ..errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused, ContainerRunning,
-                      InvalidStateTransition, NotSupported, SystemError)
+                      InvalidStateTransition, SystemError)
 from . import cgroups, init, monitor, procfs, store
 from .process import Process
 from .state import State, Status, check_transition
+from .stats import Stats
 
 _KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to leave the cgroup
 SYNC_TIMEOUT = 60.0  # seconds for stage 1 and init to report each step of the set-up
@@ -131,13 +132,42 @@ class Container:
         return self._cgroup.get_all_pids()
 
     def set(self, config: Config) -> None:
-        """Apply resources live (libcontainer ``Set()``): not supported until the resources issue."""
-        raise NotSupported("Container.set() is not supported yet: live resource updates arrive with cgroup "
-                           "resource control")
+        """Apply ``config.cgroups.resources`` live and persist it (libcontainer ``Set()``).
 
-    def stats(self) -> object:
-        """Container statistics (libcontainer ``Stats()``): not supported until the resources issue."""
-        raise NotSupported("Container.stats() is not supported yet: statistics arrive with cgroup resource control")
+        Only the resource limits change: fields left None keep their value, device rules and every
+        other part of ``config`` are ignored (they are fixed at create). The cgroup files are read
+        back; if one write fails, every file already written is restored before raising. The
+        merged config is saved in state.json only after all writes succeeded.
+
+        Raises:
+            ContainerNotRunning: the container is stopped (or was never started).
+            ConfigInvalid: a bad value, or a controller that is not available (named, with the fix).
+            SystemError: the kernel refused a value; the previous values are back in force.
+        """
+        with store.locked(self._dir):
+            status = self.status()
+            if self._state is None or status == Status.STOPPED:
+                raise ContainerNotRunning(f"cannot update container {self._id}: it is {status}")
+            update = config.cgroups.resources
+            self._cgroup.set(update)
+            new = dataclasses.replace(self._config, cgroups=dataclasses.replace(
+                self._config.cgroups, resources=self._config.cgroups.resources.merged(update)))
+            state = dataclasses.replace(self._state, config=new.to_dict())
+            store.write_json_atomic(os.path.join(self._dir, store.STATE_FILE), state.to_dict())
+            self._config, self._state = new, state
+
+    def stats(self) -> Stats:
+        """libcontainer ``Stats()``: :class:`~declarative_ct.runtime.stats.Stats` read from the cgroup files now.
+
+        CPU times are ns, memory bytes; a controller that is not mounted leaves its part None.
+        ``interfaces`` stays empty until networking fills it.
+
+        Raises:
+            ContainerNotRunning: the container is stopped and its cgroup is gone.
+        """
+        if not self._cgroup.exists():
+            raise ContainerNotRunning(f"container {self._id} is not running (its cgroup is gone)")
+        return Stats(cgroup_stats=self._cgroup.stats())
 
     # -- start / run / exec --------------------------------------------------------------
     def start(self, process: Process, monitor: bool = True, detach: bool = False) -> ExecProcess | None:
@@ -225,6 +255,7 @@ class Container:
                 rootfs = os.path.join(self._dir, "rootfs")
                 os.makedirs(rootfs, exist_ok=True)
             joins, flags = init.plan_namespaces(self._config)
+            self._cgroup.check(self._config.cgroups.resources)  # before anything exists
             ctx = init.InitContext(config=self._config, process=self._guarded(process), sync=child_sock,
                                    cgroup=self._cgroup, stdio=stdio, rootfs=rootfs, fifo_fd=opened[-1], join=joins,
                                    unshare=flags)
@@ -251,6 +282,8 @@ class Container:
                 os.waitpid(stage1_pid, 0)  # after this, init is re-parented to our subreaper
                 stage1_pid = -1
             self._expect(parent_sock, "ready")
+            # runc applies limits at procReady: after init's own setup, before the program runs.
+            self._cgroup.set(self._config.cgroups.resources)
             st = procfs.stat(init_pid)
             if st is None:
                 raise SystemError("container init exited during setup")

@@ -24,6 +24,8 @@ def rfc3339_now() -> str:
 def exit_record(pid: int, status: int) -> dict:
     """``{"pid", "exit_code", "signal", "exited_at"}`` from a ``waitpid`` status.
 
+    The monitor adds ``oom_killed`` (docker's ``OOMKilled``) to what it saves.
+
     ``exit_code`` follows the shell's convention (128 + signal number when killed by a signal).
     """
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
@@ -43,10 +45,23 @@ def record_exit(state_dir: str, pid: int, status: int) -> bool:
             saved = store.read_json(os.path.join(state_dir, store.STATE_FILE))
             if saved.get("init_process_pid") != pid:
                 return False
-            store.write_json_atomic(os.path.join(state_dir, store.EXIT_FILE), exit_record(pid, status), 0o644)
+            record = exit_record(pid, status)
+            record["oom_killed"] = _oom_killed(saved.get("cgroup_paths") or {})
+            store.write_json_atomic(os.path.join(state_dir, store.EXIT_FILE), record, 0o644)
     except (OSError, ValueError):
         pass  # the container was destroyed meanwhile: nobody will ask
     return True
+
+
+def _oom_killed(cgroup_paths: dict[str, str]) -> bool:
+    """True when the OOM killer killed any process of the container (v1 oom_control, v2 memory.events)."""
+    if not cgroup_paths:
+        return False
+    from . import cgroups
+    try:
+        return bool(cgroups.manager_from_paths(cgroup_paths).oom_kill_count())
+    except (OSError, ValueError):
+        return False
 
 
 def detach() -> None:

@@ -16,7 +16,8 @@ import os
 import resource
 
 from ..configs import (CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, HOST_ROOTFS,
-                       OCI_VERSION, Capabilities, Config, DeviceRule, Mount, Namespace, Rlimit, default_device_rules)
+                       OCI_VERSION, Capabilities, Config, DeviceRule, Mount, Namespace, Rlimit, ThrottleDevice,
+                       default_device_rules)
 from ..configs.mountflags import MS_BIND, OPTION_FLAGS, PROPAGATION_FLAGS
 from ..errors import ConfigInvalid
 from .process import Process
@@ -392,19 +393,72 @@ def _namespaces(raw: object) -> list[Namespace]:
     return out
 
 
+# OCI linux.resources → libcontainer Resources fields (runc's specconv.CreateCgroupConfig).
+_OCI_RESOURCES = {
+    "memory": {"limit": "memory", "reservation": "memory_reservation", "swap": "memory_swap"},
+    "cpu": {"shares": "cpu_shares", "quota": "cpu_quota", "period": "cpu_period", "cpus": "cpuset_cpus",
+            "mems": "cpuset_mems"},
+    "pids": {"limit": "pids_limit"},
+    "blockIO": {"weight": "blkio_weight"},
+}
+_OCI_THROTTLES = {"throttleReadBpsDevice": "blkio_throttle_read_bps_device",
+                  "throttleWriteBpsDevice": "blkio_throttle_write_bps_device",
+                  "throttleReadIOPSDevice": "blkio_throttle_read_iops_device",
+                  "throttleWriteIOPSDevice": "blkio_throttle_write_iops_device"}
+
+
 def _resources(res: dict[str, object], cfg: Config) -> None:
-    for key, value in res.items():
-        if key != "devices" and _present(value):
-            raise ConfigInvalid(f"linux.resources.{key}: not supported yet "
-                                "(resource limits arrive with cgroup resource control)")
-    if "devices" not in res:
-        return  # keep Config's default (deny all + the standard allow-list)
-    raw = res["devices"]
+    _reject_unknown(res, ("devices",) + tuple(_OCI_RESOURCES), "linux.resources.")
+    resources = cfg.cgroups.resources
+    for group, names in _OCI_RESOURCES.items():
+        section = _obj(res, group, f"linux.resources.{group}")
+        known = tuple(names) + (tuple(_OCI_THROTTLES) if group == "blockIO" else ())
+        _reject_unknown(section, known, f"linux.resources.{group}.")
+        for key, attr in names.items():
+            value = section.get(key)
+            where = f"linux.resources.{group}.{key}"
+            if value is None:
+                continue
+            if attr.startswith("cpuset_"):
+                if not isinstance(value, str):
+                    raise ConfigInvalid(f"{where}: must be a string such as \"0-1\"")
+            elif not _is_int(value):
+                raise ConfigInvalid(f"{where}: {value!r} must be an integer")
+            elif attr == "pids_limit" and value <= 0:
+                value = -1  # runc: zero or negative is unlimited
+            elif value == 0:
+                continue  # runc treats 0 as "not set"
+            setattr(resources, attr, value)
+        if group == "blockIO":
+            for key, attr in _OCI_THROTTLES.items():
+                if section.get(key) is not None:
+                    setattr(resources, attr, _throttles(section[key], f"linux.resources.blockIO.{key}"))
+    if "devices" in res:
+        raw = res["devices"]
+        if not isinstance(raw, list):
+            raise ConfigInvalid("linux.resources.devices: must be a list")
+        rules = [_device_rule(d, f"linux.resources.devices[{i}]") for i, d in enumerate(raw)]
+        # runc's specconv appends AllowedDevices after the user's rules; ours minus its deny-all head.
+        resources.devices = rules + default_device_rules()[1:]
+    try:
+        resources.validate()
+    except ConfigInvalid as err:
+        raise ConfigInvalid(f"linux.{err}") from None
+
+
+def _throttles(raw: object, where: str) -> list[ThrottleDevice]:
     if not isinstance(raw, list):
-        raise ConfigInvalid("linux.resources.devices: must be a list")
-    rules = [_device_rule(d, f"linux.resources.devices[{i}]") for i, d in enumerate(raw)]
-    # runc's specconv appends AllowedDevices after the user's rules; ours minus its deny-all head.
-    cfg.cgroups.resources.devices = rules + default_device_rules()[1:]
+        raise ConfigInvalid(f"{where}: must be a list of {{major, minor, rate}}")
+    out = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise ConfigInvalid(f"{where}[{i}]: must be an object")
+        _reject_unknown(entry, ("major", "minor", "rate"), f"{where}[{i}].")
+        values = [_uint(entry, k, f"{where}[{i}].{k}", None) for k in ("major", "minor", "rate")]
+        if None in values:
+            raise ConfigInvalid(f"{where}[{i}]: major, minor and rate are required")
+        out.append(ThrottleDevice(*values))
+    return out
 
 
 def _device_rule(raw: object, where: str) -> DeviceRule:

@@ -462,16 +462,18 @@ def test_start_survives_a_slow_stage1(runtime, busybox_config, monkeypatch):
     assert wait_for(c.exit_status)["exit_code"] == 6
 
 
-def test_set_and_stats_say_not_supported_yet(runtime, busybox_config):
-    """Never a silent no-op: both raise until cgroup resource control lands."""
-    from declarative_ct.errors import NotSupported
+def test_set_refused_before_start_and_stats_of_a_created_container(runtime, busybox_config):
+    """set() needs a live init (runc: "container not running"); stats() of a created one reads its cgroup."""
+    from declarative_ct.errors import ContainerNotRunning
 
-    c = runtime.create(unique_id("nosup"), busybox_config())
-    with pytest.raises(NotSupported, match="not supported yet"):
+    c = runtime.create(unique_id("setcreated"), busybox_config())
+    with pytest.raises(ContainerNotRunning):
         c.set(c.config)
-    with pytest.raises(NotSupported, match="not supported yet"):
-        c.stats()
+    c.start(Process(args=["/bin/true"]))
+    assert c.stats().cgroup_stats.pids_stats.current == 1  # init, blocked on the exec fifo
     c.destroy()
+    with pytest.raises(ContainerNotRunning):
+        c.stats()
 
 
 def test_exit_recorded_without_a_private_pid_namespace(runtime, busybox_config, wait_for):

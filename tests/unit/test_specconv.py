@@ -8,7 +8,7 @@ import resource
 import pytest
 
 from declarative_ct.configs import (DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, Capabilities, DeviceRule,
-                                    default_device_rules)
+                                    ThrottleDevice, default_device_rules)
 from declarative_ct.configs.mountflags import (MS_BIND, MS_PRIVATE, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
                                                MS_SLAVE, MS_STRICTATIME)
 from declarative_ct.errors import ConfigInvalid
@@ -235,8 +235,17 @@ def edit(path: str, value):
     ("hooks", {"prestart": [{"path": "/bin/true"}]}, ["hooks: not supported yet"]),
     ("linux.seccomp", {"defaultAction": "SCMP_ACT_ERRNO"}, ["linux.seccomp: not supported"]),
     ("linux.uidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}], ["linux.uidMappings: not supported"]),
-    ("linux.resources.memory", {"limit": 1000000}, ["linux.resources.memory: not supported yet"]),
-    ("linux.resources.pids", {"limit": 10}, ["linux.resources.pids: not supported yet"]),
+    ("linux.resources.memory", {"limit": 1000000}, ["linux.resources.memory", "below 1Mi"]),
+    ("linux.resources.memory", {"limit": 64 << 20, "swap": 32 << 20}, ["memory_swap", "below memory"]),
+    ("linux.resources.memory", {"limit": "64m"}, ["linux.resources.memory.limit", "integer"]),
+    ("linux.resources.memory", {"kernel": 1 << 20}, ["linux.resources.memory.kernel: not supported"]),
+    ("linux.resources.cpu", {"shares": 1}, ["cpu_shares", "[2, 262144]"]),
+    ("linux.resources.cpu", {"cpus": "1-0"}, ["cpuset_cpus", "reversed"]),
+    ("linux.resources.cpu", {"quota": 500}, ["cpu_quota", "1000"]),
+    ("linux.resources.cpu", {"realtimeRuntime": 100}, ["linux.resources.cpu.realtimeRuntime: not supported"]),
+    ("linux.resources.hugepageLimits", [{"pageSize": "2MB", "limit": 1}], ["linux.resources.hugepageLimits"]),
+    ("linux.resources.blockIO", {"weight": 5}, ["blkio_weight", "[10, 1000]"]),
+    ("linux.resources.blockIO", {"throttleReadBpsDevice": [{"major": 8}]}, ["throttleReadBpsDevice[0]", "required"]),
     ("linux.resources.devices", [{"allow": True, "type": "x"}], ["linux.resources.devices[0].type"]),
     ("linux.rootfsPropagation", "shared", ["linux.rootfsPropagation", "shared"]),
     ("linux.namespaces", [{"type": "user"}], ["linux.namespaces[0].type", "user namespaces are not supported yet"]),
@@ -259,6 +268,24 @@ def test_unknown_top_level_key(tmp_path):
     spec = example_spec()
     spec["vm"] = {}
     rejects(tmp_path, spec, "vm: unknown top-level field")
+
+
+def test_resources_map_to_libcontainer_fields(tmp_path):
+    spec = example_spec()
+    spec["linux"]["resources"].update({
+        "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swap": 128 << 20},
+        "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 0},
+        "blockIO": {"weight": 500, "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}]},
+    })
+    res = load(tmp_path, spec)[0].cgroups.resources
+    assert (res.memory, res.memory_reservation, res.memory_swap) == (64 << 20, 32 << 20, 128 << 20)
+    assert (res.cpu_shares, res.cpu_quota, res.cpu_period, res.cpuset_cpus, res.cpuset_mems) == (
+        512, 20000, 100000, "0", "0")
+    assert res.pids_limit == -1  # runc: 0 means unlimited
+    assert res.blkio_weight == 500
+    assert res.blkio_throttle_write_bps_device == [ThrottleDevice(8, 0, 1048576)]
+    assert res.devices == default_device_rules()
 
 
 def test_empty_unsupported_fields_are_accepted(tmp_path):

@@ -1,8 +1,8 @@
 """cgroup managers: one protocol, a v1 and a v2 driver, chosen from ``/proc/self/mountinfo``.
 
-This release creates the container's cgroup, places init in it before it runs any code, lists
-its processes, freezes/thaws it and removes it; it also applies the v1 device allow-list.
-Resource limits, ``set()`` and ``stats()`` belong to the resources issue.
+A manager creates the container's cgroup, places init in it before it runs any code, applies
+resource limits (all or nothing: :meth:`Manager.set`), reads statistics, lists processes,
+freezes/thaws and removes the cgroup; the v1 driver also applies the device allow-list.
 """
 
 from __future__ import annotations
@@ -87,6 +87,96 @@ class Manager:
     def destroy(self) -> None:
         """Remove the cgroup directories (the caller has killed every process)."""
         raise NotImplementedError
+
+    # -- resources -----------------------------------------------------------------------
+    def set(self, resources) -> None:
+        """Apply every limit that ``resources`` (a ``configs.Resources``) sets, all or nothing.
+
+        Each file is read back after its write; if a write is refused or reads back differently,
+        the files already written get their previous content again (libcontainer ``Set``, plus
+        the rollback runc lacks). Fields left None are not touched; devices are not re-applied.
+
+        Raises:
+            ConfigInvalid: a value is invalid or its controller/file is not available here.
+            SystemError: the kernel refused a value (previous values restored, the message says so).
+        """
+        from ...errors import SystemError
+        from .fs import Transaction
+
+        resources.validate()
+        self.check(resources)
+        tx = Transaction()
+        try:
+            self._apply(resources, tx)
+        except SystemError as err:
+            errors = tx.rollback()
+            if errors:
+                raise SystemError(f"{err}; restoring the previous values failed too: {'; '.join(errors)}") from err
+            raise SystemError(f"{err} (previous values restored)") from err
+
+    def check(self, resources) -> None:
+        """Raise ConfigInvalid if a field of ``resources`` that is set needs a controller or file not here."""
+        raise NotImplementedError
+
+    def _apply(self, resources, tx) -> None:
+        raise NotImplementedError
+
+    @property
+    def files(self):
+        """The :class:`~.fs.FileCache` that :meth:`stats` reads through (fds kept open between calls)."""
+        cache = self.__dict__.get("_files")
+        if cache is None:
+            from .fs import FileCache
+            cache = self.__dict__["_files"] = FileCache()
+        return cache
+
+    def close(self) -> None:
+        """Close the files :meth:`stats` keeps open (they are closed at garbage collection too)."""
+        cache = self.__dict__.pop("_files", None)
+        if cache is not None:
+            cache.close()
+
+    def stats(self):
+        """``runtime.stats.CgroupStats`` read from the cgroup files; absent controllers give None fields."""
+        raise NotImplementedError
+
+    def oom_kill_count(self) -> int | None:
+        """Processes of the cgroup killed by the OOM killer so far (``oom_kill``); None if unknown."""
+        raise NotImplementedError
+
+
+def online_cpus(kind: str = "cpu") -> set[int]:
+    """The online CPUs (``kind="cpu"``) or memory nodes (``"node"``) from /sys/devices/system; node 0 if unknown."""
+    from ...configs import parse_cpu_list
+
+    try:
+        with open(f"/sys/devices/system/{kind}/online") as f:
+            return parse_cpu_list(f.read().strip())
+    except OSError:
+        return {0}
+
+
+def check_cpuset(resources, allowed_cpus: str | None, allowed_mems: str | None) -> None:
+    """Raise ConfigInvalid if ``cpuset_cpus``/``cpuset_mems`` name CPUs or nodes outside the allowed lists."""
+    from ...configs import parse_cpu_list
+    from ...errors import ConfigInvalid
+
+    for name, allowed, kind in (("cpuset_cpus", allowed_cpus, "cpu"), ("cpuset_mems", allowed_mems, "node")):
+        value = getattr(resources, name)
+        if value is None:
+            continue
+        wanted = parse_cpu_list(value)
+        avail = parse_cpu_list(allowed) if allowed else online_cpus(kind)
+        if not wanted:
+            raise ConfigInvalid(f"resources.{name}: {value!r} is empty")
+        if not wanted <= avail:
+            missing = ",".join(str(c) for c in sorted(wanted - avail))
+            raise ConfigInvalid(f"resources.{name}: {value!r} includes {missing}, not available here "
+                                f"(available: {allowed or _format_list(avail)})")
+
+
+def _format_list(values: set[int]) -> str:
+    return ",".join(str(v) for v in sorted(values))
 
 
 def _mountinfo() -> list[tuple[str, str, list[str]]]:

@@ -5,8 +5,33 @@ from __future__ import annotations
 import os
 import time
 
-from ...errors import SystemError
-from . import FREEZING, FROZEN, THAWED, Manager, fs
+import errno
+
+from ...errors import ConfigInvalid, SystemError
+from . import FREEZING, FROZEN, THAWED, Manager, check_cpuset, fs
+
+# Which controller (and, where the kernel may lack it, which file) each Resources field needs.
+_NEEDS = {
+    "memory": ("memory", "memory.limit_in_bytes", ""),
+    "memory_reservation": ("memory", "memory.soft_limit_in_bytes", ""),
+    "memory_swap": ("memory", "memory.memsw.limit_in_bytes",
+                    "swap accounting is off: boot the kernel with swapaccount=1"),
+    "cpu_shares": ("cpu", "cpu.shares", ""),
+    "cpu_weight": ("cpu", "", "cpu_weight is a cgroup v2 setting; use cpu_shares on v1"),
+    "cpu_quota": ("cpu", "cpu.cfs_quota_us", "the kernel lacks CONFIG_CFS_BANDWIDTH"),
+    "cpu_period": ("cpu", "cpu.cfs_period_us", "the kernel lacks CONFIG_CFS_BANDWIDTH"),
+    "cpuset_cpus": ("cpuset", "cpuset.cpus", ""),
+    "cpuset_mems": ("cpuset", "cpuset.mems", ""),
+    "pids_limit": ("pids", "pids.max", ""),
+    "blkio_weight": ("blkio", "", ""),  # blkio.weight (CFQ) or blkio.bfq.weight (BFQ), checked below
+}
+_THROTTLE_FILES = {
+    "blkio_throttle_read_bps_device": "blkio.throttle.read_bps_device",
+    "blkio_throttle_write_bps_device": "blkio.throttle.write_bps_device",
+    "blkio_throttle_read_iops_device": "blkio.throttle.read_iops_device",
+    "blkio_throttle_write_iops_device": "blkio.throttle.write_iops_device",
+}
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # runc's fs/freezer.go: retry while FREEZING, thawing now and then to unstick it.
 _FREEZE_ATTEMPTS = 1000
@@ -114,6 +139,148 @@ class V1Manager(Manager):
     def can_freeze(self) -> bool:
         return "freezer" in self._paths
 
+    # -- resources -----------------------------------------------------------------------
+    def check(self, resources) -> None:
+        for name, value in resources.limits().items():
+            controller, filename, why = _NEEDS.get(name) or ("blkio", _THROTTLE_FILES[name], "")
+            path = self._paths.get(controller)
+            if path is None:
+                raise ConfigInvalid(f"resources.{name}: the {controller} cgroup controller is not mounted here "
+                                    f"(mount it at /sys/fs/cgroup/{controller}, or leave {name} unset)")
+            base = fs.nearest_existing(path)
+            if name == "blkio_weight":
+                if self._weight_file(base) is None:
+                    raise ConfigInvalid("resources.blkio_weight: no blkio.weight or blkio.bfq.weight here "
+                                        "(the disk's IO scheduler must be BFQ or CFQ)")
+            elif not filename or not os.path.exists(os.path.join(base, filename)):
+                raise ConfigInvalid(f"resources.{name}: {filename or name} is not available "
+                                    f"({why or 'kernel too old'})")
+        if "cpuset" in self._paths and (resources.cpuset_cpus or resources.cpuset_mems):
+            parent = os.path.dirname(self._paths["cpuset"])
+            check_cpuset(resources, _read_or_none(parent, "cpuset.cpus"), _read_or_none(parent, "cpuset.mems"))
+
+    @staticmethod
+    def _weight_file(path: str) -> str | None:
+        for name in ("blkio.weight", "blkio.bfq.weight"):
+            if os.path.exists(os.path.join(path, name)):
+                return name
+        return None
+
+    def _apply(self, r, tx) -> None:
+        self._apply_memory(r, tx)
+        cpu = self._paths.get("cpu")
+        if r.cpu_shares is not None:
+            tx.write(cpu, "cpu.shares", str(r.cpu_shares))
+        # runc's fs/cpu.go: a smaller period can be refused (EINVAL) while the old quota is in force.
+        pending_period = r.cpu_period
+        if r.cpu_period is not None:
+            try:
+                tx.write(cpu, "cpu.cfs_period_us", str(r.cpu_period))
+                pending_period = None
+            except SystemError as err:
+                if getattr(err, "errno", None) != errno.EINVAL or r.cpu_quota is None:
+                    raise
+        if r.cpu_quota is not None:
+            tx.write(cpu, "cpu.cfs_quota_us", str(r.cpu_quota))
+        if pending_period is not None:
+            tx.write(cpu, "cpu.cfs_period_us", str(pending_period))
+        for name, filename in (("cpuset_cpus", "cpuset.cpus"), ("cpuset_mems", "cpuset.mems")):
+            if getattr(r, name) is not None:
+                tx.write(self._paths["cpuset"], filename, getattr(r, name))
+        if r.pids_limit is not None:
+            tx.write(self._paths["pids"], "pids.max", "max" if r.pids_limit == -1 else str(r.pids_limit))
+        blkio = self._paths.get("blkio")
+        if r.blkio_weight is not None:
+            tx.write(blkio, self._weight_file(blkio), str(r.blkio_weight))
+        for name, filename in _THROTTLE_FILES.items():
+            devices = getattr(r, name)
+            if devices is None:
+                continue
+            wanted = {f"{d.major}:{d.minor}": d.rate for d in devices}
+            for dev in fs.device_entries(fs.read(blkio, filename)):
+                wanted.setdefault(dev, 0)  # the list is the whole set: others go
+            for dev, rate in wanted.items():
+                tx.write(blkio, filename, f"{dev} {rate}")
+
+    def _apply_memory(self, r, tx) -> None:
+        mem = self._paths.get("memory")
+        memory, swap = r.memory, r.memory_swap
+        if memory == -1 and swap is None and os.path.exists(os.path.join(mem, "memory.memsw.limit_in_bytes")):
+            swap = -1  # runc: unlimited memory lifts the memory+swap limit too
+        order = []
+        if memory is not None and swap is not None:
+            # memsw must stay >= memory at every step: raise memsw first, lower memory first.
+            current = int(fs.read(mem, "memory.limit_in_bytes"))
+            order = [("memory.memsw.limit_in_bytes", swap), ("memory.limit_in_bytes", memory)]
+            if swap != -1 and current >= swap:
+                order.reverse()
+        elif memory is not None:
+            order = [("memory.limit_in_bytes", memory)]
+        elif swap is not None:
+            order = [("memory.memsw.limit_in_bytes", swap)]
+        for filename, value in order:
+            try:
+                tx.write(mem, filename, str(value))
+            except SystemError as err:
+                raise SystemError(_memory_hint(err, filename, value, mem)) from err
+        if r.memory_reservation is not None:
+            tx.write(mem, "memory.soft_limit_in_bytes", str(r.memory_reservation))
+
+    def oom_kill_count(self) -> int | None:
+        path = self._paths.get("memory")
+        raw = fs.read_raw(os.path.join(path, "memory.oom_control")) if path else None
+        if raw is None:
+            return None
+        return _flat_keyed(raw).get("oom_kill")
+
+    def stats(self):
+        from ..stats import (BlkioStatEntry, BlkioStats, CgroupStats, CpuStats, CpuUsage, MemoryStats, PidsStats,
+                             ThrottlingData)
+
+        read = self.files.read
+        out = CgroupStats()
+        cpuacct = self._paths.get("cpuacct")
+        if cpuacct:
+            raw = read(f"{cpuacct}/cpuacct.usage")
+            if raw is not None:
+                usage = CpuUsage(total_usage=int(raw))
+                per = read(f"{cpuacct}/cpuacct.usage_all")
+                if per:  # "cpu user system" then one line per CPU, ns
+                    rows = [line.split() for line in per.decode().splitlines()[1:]]
+                    usage.percpu_usage_in_usermode = [int(r[1]) for r in rows]
+                    usage.percpu_usage_in_kernelmode = [int(r[2]) for r in rows]
+                    usage.percpu_usage = [int(r[1]) + int(r[2]) for r in rows]
+                ticks = _flat_keyed(read(f"{cpuacct}/cpuacct.stat") or b"")
+                usage.usage_in_usermode = ticks.get("user", 0) * 1_000_000_000 // _CLK_TCK
+                usage.usage_in_kernelmode = ticks.get("system", 0) * 1_000_000_000 // _CLK_TCK
+                out.cpu_stats = CpuStats(cpu_usage=usage)
+        cpu = self._paths.get("cpu")
+        raw = read(f"{cpu}/cpu.stat") if cpu else None
+        if raw is not None:
+            st = _flat_keyed(raw)
+            out.cpu_stats = out.cpu_stats or CpuStats()
+            out.cpu_stats.throttling_data = ThrottlingData(st.get("nr_periods", 0), st.get("nr_throttled", 0),
+                                                           st.get("throttled_time", 0))
+        mem = self._paths.get("memory")
+        raw = read(f"{mem}/memory.stat") if mem else None
+        if raw is not None:
+            raw_stats = _flat_keyed(raw)
+            out.memory_stats = MemoryStats(cache=raw_stats.get("cache", 0), usage=_memory_data(read, mem, "memory"),
+                                           swap_usage=_memory_data(read, mem, "memory.memsw"),
+                                           kernel_usage=_memory_data(read, mem, "memory.kmem"),
+                                           stats=raw_stats)
+        pids = self._paths.get("pids")
+        raw = read(f"{pids}/pids.current") if pids else None
+        if raw is not None:
+            limit = read(f"{pids}/pids.max") or b"max"
+            out.pids_stats = PidsStats(int(raw), 0 if limit.strip() == b"max" else int(limit))
+        blkio = self._paths.get("blkio")
+        if blkio:
+            out.blkio_stats = BlkioStats(*(
+                [BlkioStatEntry(*e) for e in _blkio_entries(read, blkio, kind)] for kind in ("io_service_bytes",
+                                                                                        "io_serviced")))
+        return out
+
     def destroy(self) -> None:
         errors = []
         for path in self._paths.values():
@@ -123,3 +290,58 @@ class V1Manager(Manager):
                 errors.append(str(err))
         if errors:
             raise SystemError("; ".join(errors))
+
+
+def _read_or_none(directory: str, name: str) -> str | None:
+    raw = fs.read_raw(os.path.join(directory, name))
+    return raw.decode().strip() if raw is not None else None
+
+
+def _flat_keyed(raw: bytes) -> dict[str, int]:
+    """``{"key": int}`` from a "key value" per line file (memory.stat, cpu.stat, memory.oom_control)."""
+    words = raw.decode().split()
+    return dict(zip(words[::2], map(int, words[1::2])))
+
+
+def _memory_data(read, path: str, prefix: str):
+    """``MemoryData`` from ``<prefix>.usage_in_bytes`` and its siblings; None when absent (no swap accounting)."""
+    from ..stats import MemoryData
+
+    usage = read(f"{path}/{prefix}.usage_in_bytes")
+    if usage is None:
+        return None
+    values = [read(f"{path}/{prefix}.{n}") for n in ("max_usage_in_bytes", "failcnt",
+                                                                         "limit_in_bytes")]
+    return MemoryData(int(usage), *(int(v) if v else 0 for v in values))
+
+
+def _blkio_entries(read, path: str, kind: str) -> list[tuple[int, int, str, int]]:
+    """``(major, minor, op, value)`` from the richest ``<kind>_recursive`` file present (runc's order)."""
+    for prefix in ("blkio.", "blkio.bfq.", "blkio.throttle."):
+        raw = read(f"{path}/{prefix}{kind}_recursive")
+        if raw is None:
+            continue
+        out = []
+        for line in raw.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 3 and ":" in parts[0]:
+                major, minor = parts[0].split(":")
+                out.append((int(major), int(minor), parts[1], int(parts[2])))
+        return out
+    return []
+
+
+def _memory_hint(err: SystemError, filename: str, value: int, path: str) -> str:
+    """The kernel's refusal of a memory limit, with what it means for the user."""
+    code = getattr(err, "errno", None)
+    if filename == "memory.limit_in_bytes" and code == errno.EBUSY:
+        usage = _read_or_none(path, "memory.usage_in_bytes")
+        return f"resources.memory: {value} bytes is below what the container uses now ({usage} bytes) " \
+               "and the kernel could not reclaim enough"
+    if code == errno.EINVAL and filename == "memory.limit_in_bytes":
+        return f"resources.memory: {value} bytes is above memory_swap (memory+swap limit " \
+               f"{_read_or_none(path, 'memory.memsw.limit_in_bytes')}); raise memory_swap too"
+    if code == errno.EINVAL:
+        return f"resources.memory_swap: {value} bytes is below memory " \
+               f"({_read_or_none(path, 'memory.limit_in_bytes')} bytes)"
+    return str(err)

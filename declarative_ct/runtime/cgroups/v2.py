@@ -6,8 +6,54 @@ import os
 import signal
 import time
 
-from ...errors import SystemError
-from . import FREEZING, FROZEN, THAWED, Manager, fs
+import math
+
+from ...errors import ConfigInvalid, SystemError
+from . import FREEZING, FROZEN, THAWED, Manager, check_cpuset, fs
+from .v1 import _flat_keyed, _read_or_none
+
+# The controller each Resources field needs on v2.
+_CONTROLLER = {"memory": "memory", "memory_reservation": "memory", "memory_swap": "memory",
+               "cpu_shares": "cpu", "cpu_weight": "cpu", "cpu_quota": "cpu", "cpu_period": "cpu",
+               "cpuset_cpus": "cpuset", "cpuset_mems": "cpuset", "pids_limit": "pids", "blkio_weight": "io"}
+_IO_MAX_KEYS = {"blkio_throttle_read_bps_device": "rbps", "blkio_throttle_write_bps_device": "wbps",
+                "blkio_throttle_read_iops_device": "riops", "blkio_throttle_write_iops_device": "wiops"}
+DEFAULT_CPU_PERIOD = 100000  # µs, the kernel's default for cpu.max
+MAX_UINT64 = (1 << 64) - 1  # runc reports an unlimited v2 memory.max as math.MaxUint64
+
+
+def cpu_shares_to_weight(shares: int) -> int:
+    """v1 ``cpu.shares`` (2..262144) → v2 ``cpu.weight`` (1..10000), runc's ``ConvertCPUSharesToCgroupV2Value``.
+
+    The log-quadratic map runc uses since 1.3: it keeps 2 → 1, 1024 → 100 (both defaults) and
+    262144 → 10000, where the older linear formula sent the default 1024 to 39.
+    """
+    if shares <= 2:
+        return 1
+    if shares >= 262144:
+        return 10000
+    exp = math.log2(shares)
+    return math.ceil(10 ** ((exp * exp + 125 * exp) / 612.0 - 7.0 / 34.0))
+
+
+def blkio_weight_to_io_weight(weight: int) -> int:
+    """v1 ``blkio.weight`` (10..1000) → v2 ``io.weight`` (1..10000): runc's ``1 + (w - 10) * 9999 / 990``."""
+    return 1 + (weight - 10) * 9999 // 990
+
+
+def swap_to_v2(memory: int, memory_swap: int) -> str:
+    """``memory.swap.max`` from runc's memory+swap figure: swap − memory; ``max`` when unlimited.
+
+    Raises:
+        ConfigInvalid: memory_swap below memory (runc's ``ConvertMemorySwapToCgroupV2Value``).
+    """
+    if memory_swap == -1:
+        return "max"
+    if memory == -1:
+        raise ConfigInvalid("resources.memory_swap: a swap limit needs a memory limit (memory is unlimited)")
+    if memory_swap < memory:
+        raise ConfigInvalid(f"resources.memory_swap: {memory_swap} is below memory {memory}")
+    return str(memory_swap - memory)
 
 _FREEZE_POLLS = 1000  # runc's fs2/freezer.go: 10 ms x 1000
 _WANTED_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
@@ -112,3 +158,139 @@ class V2Manager(Manager):
 
     def destroy(self) -> None:
         fs.remove_tree(self._path)
+
+    # -- resources -----------------------------------------------------------------------
+    def _controllers(self) -> tuple[str, set[str]]:
+        """(the directory whose controllers count, the controllers it has): our own cgroup once made."""
+        directory = fs.nearest_existing(self._path)
+        return directory, set((_read_or_none(directory, "cgroup.controllers") or "").split())
+
+    def check(self, resources) -> None:
+        directory, available = self._controllers()
+        for name in resources.limits():
+            controller = _CONTROLLER.get(name, "io")
+            if controller not in available:
+                parent = os.path.dirname(self._path)
+                raise ConfigInvalid(
+                    f"resources.{name}: the {controller} controller is not enabled for {directory} "
+                    f"(it has: {' '.join(sorted(available)) or 'none'}); enable it with "
+                    f"'echo +{controller} > {parent}/cgroup.subtree_control' in every ancestor, or under "
+                    f"systemd give the unit Delegate=yes")
+        if resources.memory_swap is not None and resources.memory_swap != -1:
+            swap_to_v2(resources.memory if resources.memory is not None else -1, resources.memory_swap)
+        if resources.cpuset_cpus or resources.cpuset_mems:
+            parent = os.path.dirname(self._path)
+            check_cpuset(resources, _read_or_none(parent, "cpuset.cpus.effective"),
+                         _read_or_none(parent, "cpuset.mems.effective"))
+
+    def _apply(self, r, tx) -> None:
+        d = self._path
+        memory = r.memory
+        if memory is not None:
+            tx.write(d, "memory.max", "max" if memory == -1 else str(memory))
+        swap = r.memory_swap if r.memory_swap is not None else (-1 if memory == -1 else None)
+        if swap is not None and os.path.exists(os.path.join(d, "memory.swap.max")):
+            tx.write(d, "memory.swap.max", swap_to_v2(memory if memory is not None else -1, swap))
+        if r.memory_reservation is not None:  # "no reservation" is 0 protection, not "max"
+            tx.write(d, "memory.low", "0" if r.memory_reservation == -1 else str(r.memory_reservation))
+        weight = r.cpu_weight if r.cpu_weight is not None else (
+            cpu_shares_to_weight(r.cpu_shares) if r.cpu_shares is not None else None)
+        if weight is not None:
+            tx.write(d, "cpu.weight", str(weight))
+        if r.cpu_quota is not None or r.cpu_period is not None:
+            quota, period = (fs.read(d, "cpu.max").split() + [str(DEFAULT_CPU_PERIOD)])[:2]
+            if r.cpu_quota is not None:
+                quota = "max" if r.cpu_quota == -1 else str(r.cpu_quota)
+            if r.cpu_period is not None:
+                period = str(r.cpu_period)
+            tx.write(d, "cpu.max", f"{quota} {period}")
+        for name, filename in (("cpuset_cpus", "cpuset.cpus"), ("cpuset_mems", "cpuset.mems")):
+            if getattr(r, name) is not None:
+                tx.write(d, filename, getattr(r, name))
+        if r.pids_limit is not None:
+            tx.write(d, "pids.max", "max" if r.pids_limit == -1 else str(r.pids_limit))
+        if r.blkio_weight is not None:
+            if os.path.exists(os.path.join(d, "io.bfq.weight")):
+                tx.write(d, "io.bfq.weight", str(r.blkio_weight))
+            else:
+                tx.write(d, "io.weight", f"default {blkio_weight_to_io_weight(r.blkio_weight)}")
+        self._apply_io_max(r, tx)
+
+    def _apply_io_max(self, r, tx) -> None:
+        per_device: dict[str, dict[str, str]] = {}
+        current = fs.device_entries(fs.read(self._path, "io.max")) if any(
+            getattr(r, name) is not None for name in _IO_MAX_KEYS) else {}
+        for name, key in _IO_MAX_KEYS.items():
+            devices = getattr(r, name)
+            if devices is None:
+                continue
+            for dev in current:  # the list is the whole set: devices left out lose this limit
+                per_device.setdefault(dev, {})[key] = "max"
+            for d in devices:
+                per_device.setdefault(f"{d.major}:{d.minor}", {})[key] = str(d.rate) if d.rate else "max"
+        for dev, keys in per_device.items():
+            tx.write(self._path, "io.max", f"{dev} " + " ".join(f"{k}={v}" for k, v in keys.items()))
+
+    def oom_kill_count(self) -> int | None:
+        raw = fs.read_raw(os.path.join(self._path, "memory.events"))
+        return None if raw is None else _flat_keyed(raw).get("oom_kill")
+
+    def stats(self):
+        from ..stats import (BlkioStatEntry, BlkioStats, CgroupStats, CpuStats, CpuUsage, MemoryData,
+                             MemoryStats, PidsStats, ThrottlingData)
+
+        d = self._path
+        read = self.files.read
+        out = CgroupStats()
+        raw = read(f"{d}/cpu.stat")  # always there: core accounting, no controller needed
+        if raw is not None:
+            st = _flat_keyed(raw)
+            out.cpu_stats = CpuStats(
+                CpuUsage(total_usage=st.get("usage_usec", 0) * 1000, usage_in_usermode=st.get("user_usec", 0) * 1000,
+                         usage_in_kernelmode=st.get("system_usec", 0) * 1000),
+                ThrottlingData(st.get("nr_periods", 0), st.get("nr_throttled", 0), st.get("throttled_usec", 0) * 1000))
+        raw = read(f"{d}/memory.stat")
+        if raw is not None:
+            raw_stats = _flat_keyed(raw)
+            usage = int(read(f"{d}/memory.current") or 0)
+            peak = read(f"{d}/memory.peak")  # kernel >= 5.19
+            events = _flat_keyed(read(f"{d}/memory.events") or b"")
+            mem = MemoryData(usage, int(peak) if peak else 0, events.get("max", 0), _limit(read, d, "memory.max"))
+            swap = None
+            swap_raw = read(f"{d}/memory.swap.current")
+            if swap_raw is not None:  # runc reports memory + swap, as v1's memsw did
+                swap_limit = _limit(read, d, "memory.swap.max")
+                swap = MemoryData(usage + int(swap_raw), 0, 0,
+                                  swap_limit if swap_limit == MAX_UINT64 or mem.limit == MAX_UINT64
+                                  else swap_limit + mem.limit)
+            out.memory_stats = MemoryStats(cache=raw_stats.get("file", 0), usage=mem, swap_usage=swap,
+                                           stats=raw_stats)
+        raw = read(f"{d}/pids.current")
+        if raw is not None:
+            limit = read(f"{d}/pids.max") or b"max"
+            out.pids_stats = PidsStats(int(raw), 0 if limit.strip() == b"max" else int(limit))
+        raw = read(f"{d}/io.stat")
+        if raw is not None:
+            out.blkio_stats = _io_stats(raw, BlkioStats, BlkioStatEntry)
+        return out
+
+
+def _limit(read, directory: str, name: str) -> int:
+    raw = (read(f"{directory}/{name}") or b"max").strip()
+    return MAX_UINT64 if raw == b"max" else int(raw)
+
+
+def _io_stats(raw: bytes, stats_type, entry_type):
+    """``io.stat`` lines ``MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=..`` as runc's Read/Write entries."""
+    out = stats_type()
+    for line in raw.decode().splitlines():
+        dev, *pairs = line.split()
+        major, minor = (int(x) for x in dev.split(":"))
+        values = dict(p.split("=", 1) for p in pairs)
+        for key, op, target in (("rbytes", "Read", out.io_service_bytes_recursive),
+                                ("wbytes", "Write", out.io_service_bytes_recursive),
+                                ("rios", "Read", out.io_serviced_recursive),
+                                ("wios", "Write", out.io_serviced_recursive)):
+            if key in values:
+                target.append(entry_type(major, minor, op, int(values[key])))
+    return out
