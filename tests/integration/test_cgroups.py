@@ -160,3 +160,36 @@ def test_cleanup_finds_a_custom_cgroup_of_an_aborted_create(runtime, sleeper, un
         if mgr.exists():
             mgr.kill_all(signal.SIGKILL)
             mgr.destroy()
+
+
+@needs_unified
+def test_v2_stats_and_limits_on_the_real_unified_hierarchy(v2_runtime, busybox_config, unique_id, wait_for):
+    """What this hybrid host's cgroup2 offers: core cpu.stat accounting, no controllers to enable."""
+    from declarative_ct.configs import Config, Resources
+    from declarative_ct.errors import ConfigInvalid
+
+    runtime = v2_runtime
+    cfg = busybox_config()
+    cfg.cgroups.resources.memory = 64 << 20
+    with pytest.raises(ConfigInvalid, match=r"resources.memory: the memory controller is not enabled .*"
+                                            r"cgroup.subtree_control"):
+        runtime.create(unique_id("v2lim"), cfg).run(Process(["/bin/true"]))
+    assert not [d for d in os.listdir(os.path.join(UNIFIED, "dct")) if d.startswith("t-v2lim")]
+    c = runtime.create(unique_id("v2stats"), busybox_config())
+    c.run(Process(["/bin/sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 60"]))
+    try:
+        path = c.state().cgroup_paths[""]
+        wait_for(lambda: c.stats().cgroup_stats.cpu_stats.cpu_usage.total_usage > 0)
+        with open(os.path.join(path, "cpu.stat")) as f:
+            usec = int(f.readline().split()[1])
+        st = c.stats().cgroup_stats
+        assert st.cpu_stats.cpu_usage.total_usage >= usec * 1000
+        assert st.memory_stats is None and st.pids_stats is None  # controllers not enabled here
+        update = Config(rootfs=c.config.rootfs)
+        update.cgroups.resources = Resources(pids_limit=10)
+        with pytest.raises(ConfigInvalid, match="the pids controller is not enabled"):
+            c.set(update)
+    finally:
+        c.signal(signal.SIGKILL)
+        wait_for(lambda: c.status() == Status.STOPPED)
+        c.destroy()
