@@ -43,11 +43,14 @@ import pytest
 
 from declarative_ct.configs import Config
 from declarative_ct.errors import InvalidID
-from declarative_ct.runtime import Container, Process, Runtime, Status, linux, store
+from declarative_ct.runtime import Container, Process, Runtime, Status, linux, monitord, store
 
 BUSYBOX = "/bin/busybox"
 CGROUP_PARENT = "dct"
 TEST_ID_PREFIX = "t-"
+
+# Monitors exit soon after their last container, so none outlives the session (PID 1 never reaps).
+os.environ.setdefault(monitord.LINGER_ENV, "0.2")
 
 # Every state root handed out by the fixtures, checked at session end.
 _STATE_ROOTS: list[str] = []
@@ -219,6 +222,8 @@ def cleanup_state_root(root: str) -> list[str]:
         return problems
     rt = Runtime(root)
     for name in sorted(os.listdir(root)):
+        if name in monitord.FILES:
+            continue
         try:
             store.validate_id(name)
         except InvalidID:
@@ -264,7 +269,7 @@ def cleanup_state_root(root: str) -> list[str]:
             with contextlib.suppress(Exception):
                 rt.cleanup(name, c.config.cgroups.parent)
     reap_zombies()
-    left = os.listdir(root) if os.path.isdir(root) else []
+    left = [n for n in os.listdir(root) if n not in monitord.FILES] if os.path.isdir(root) else []
     if left:
         problems.append(f"state dirs still in {root}: {left}")
     return problems
@@ -294,9 +299,16 @@ def _session_leak_check(tmp_path_factory: pytest.TempPathFactory, _child_subreap
     yield
     reap_zombies()
     leaks: list[str] = []
+    deadline = time.monotonic() + 5.0  # the monitors linger a moment after their last container
+    while live_descendants() and time.monotonic() < deadline:
+        time.sleep(0.05)
+        reap_zombies()
+    if live_descendants():
+        leaks.append(f"processes left running: {sorted(live_descendants())}")
     for root in _STATE_ROOTS:
-        if os.path.isdir(root) and os.listdir(root):
-            leaks.append(f"state dirs left in {root}: {sorted(os.listdir(root))}")
+        left = [n for n in os.listdir(root) if n not in monitord.FILES] if os.path.isdir(root) else []
+        if left:
+            leaks.append(f"state dirs left in {root}: {sorted(left)}")
     new_cgroups = _test_cgroup_dirs() - before
     ours = {p for p in new_cgroups if os.path.basename(p) in _ISSUED_IDS}
     others = new_cgroups - ours

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
 from ..errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused, ContainerRunning,
                       InvalidStateTransition, SystemError)
-from . import cgroups, init, monitor, procfs, store
+from . import cgroups, init, monitor, monitord, procfs, store
 from .process import Process
 from .state import State, Status, check_transition
 from .stats import Stats
@@ -259,23 +259,17 @@ class Container:
             ctx = init.InitContext(config=self._config, process=self._guarded(process), sync=child_sock,
                                    cgroup=self._cgroup, stdio=stdio, rootfs=rootfs, fifo_fd=opened[-1], join=joins,
                                    unshare=flags)
-            # Saved first so that delete finds a custom (cgroupsPath) cgroup even if we die now.
             self._cgroup.create()  # refuses a cgroup that holds processes: it is someone else's
             cgroup_made = True
             # Recorded at once, so that delete finds a custom (cgroupsPath) cgroup even if we die now.
             store.write_json_atomic(os.path.join(self._dir, store.CGROUP_FILE), self._cgroup.paths())
-
-            def fork_stage1() -> int:
-                pid = os.fork()
-                if pid == 0:
+            if use_monitor:  # the root's shared monitor forks stage 1 and will reap init
+                monitord.request_stage1(self._root, self._dir, ctx)
+            else:
+                stage1_pid = os.fork()
+                if stage1_pid == 0:
                     parent_sock.close()
                     init.stage1(ctx)
-                return pid
-
-            if use_monitor:
-                monitor.spawn(self._dir, fork_stage1)
-            else:
-                stage1_pid = fork_stage1()
             child_sock.close()
             init_pid = self._expect(parent_sock, "pid")["pid"]
             if stage1_pid > 0:

@@ -1,9 +1,8 @@
-"""The monitor: outlives the CLI, reaps the container's init and records its exit status.
+"""Exit records: what the monitor (``monitord``) or a foreground ``dct run`` writes when init exits.
 
-runc never persists exit codes; we must not lose them. The monitor is a double-forked child
-subreaper: stage 1 exits after forking init, so init is re-parented to the monitor, which
-waits for it and writes ``exit.json`` beside ``state.json``. It holds no fds and no memory of
-its own beyond the forked interpreter's pages (measured in the resources issue).
+runc never persists exit codes; we must not lose them. Stage 1 exits after forking init, so init
+is re-parented to the nearest child subreaper — the shared monitor of the state root — which
+reaps it and writes ``exit.json`` beside ``state.json`` with :func:`record_exit`.
 """
 
 from __future__ import annotations
@@ -77,27 +76,6 @@ def detach() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
-def spawn(state_dir: str, start_stage1) -> None:
-    """Double-fork a monitor that forks stage 1 (via ``start_stage1() -> pid``) and waits for init.
-
-    The monitor is a child subreaper, so init (stage 1's child) is re-parented to it. Returns in
-    the caller once the intermediate process is reaped; the monitor lives on until init exits.
-    """
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            if os.fork():
-                os._exit(0)
-            linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
-            stage1_pid = start_stage1()
-            detach()
-            watch(state_dir, stage1_pid)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-
-
 def reap_until(pid: int) -> int:
     """As a subreaper, reap every child (a shared PID namespace's orphans reach us) until ``pid`` exits.
 
@@ -107,18 +85,3 @@ def reap_until(pid: int) -> int:
         reaped, status = os.waitpid(-1, 0)
         if reaped == pid:
             return status
-
-
-def watch(state_dir: str, stage1_pid: int) -> None:
-    """Reap stage 1, then init (re-parented to us as subreaper), and record init's exit.
-
-    Without a private PID namespace, the container's orphans come to us too: reap them and go
-    on until init's exit is recorded (or no child is left).
-    """
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            return
-        if pid != stage1_pid and record_exit(state_dir, pid, status):
-            return

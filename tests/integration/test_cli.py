@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import pytest
 
-from declarative_ct.runtime import specconv
+from declarative_ct.runtime import monitord, specconv
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +85,7 @@ class Dct:
 
     def entries(self) -> list[str]:
         """What is in the state root (nothing when it does not even exist)."""
-        return sorted(os.listdir(self.root)) if os.path.isdir(self.root) else []
+        return sorted(set(os.listdir(self.root)) - set(monitord.FILES)) if os.path.isdir(self.root) else []
 
 
 @pytest.fixture

@@ -130,6 +130,10 @@ class Manager:
             cache = self.__dict__["_files"] = FileCache()
         return cache
 
+    def __getstate__(self) -> dict:
+        # Pickled to the monitor with the init context: open files stay behind.
+        return {k: v for k, v in self.__dict__.items() if k != "_files"}
+
     def close(self) -> None:
         """Close the files :meth:`stats` keeps open (they are closed at garbage collection too)."""
         cache = self.__dict__.pop("_files", None)

@@ -244,12 +244,14 @@ class V1Manager(Manager):
             raw = read(f"{cpuacct}/cpuacct.usage")
             if raw is not None:
                 usage = CpuUsage(total_usage=int(raw))
-                per = read(f"{cpuacct}/cpuacct.usage_all")
-                if per:  # "cpu user system" then one line per CPU, ns
-                    rows = [line.split() for line in per.decode().splitlines()[1:]]
+                per = read(f"{cpuacct}/cpuacct.usage_percpu")  # exact ns, as runc reads it
+                if per:
+                    usage.percpu_usage = [int(v) for v in per.split()]
+                split = read(f"{cpuacct}/cpuacct.usage_all")
+                if split:  # "cpu user system" then one line per CPU, ns (tick-sampled split)
+                    rows = [line.split() for line in split.decode().splitlines()[1:]]
                     usage.percpu_usage_in_usermode = [int(r[1]) for r in rows]
                     usage.percpu_usage_in_kernelmode = [int(r[2]) for r in rows]
-                    usage.percpu_usage = [int(r[1]) + int(r[2]) for r in rows]
                 ticks = _flat_keyed(read(f"{cpuacct}/cpuacct.stat") or b"")
                 usage.usage_in_usermode = ticks.get("user", 0) * 1_000_000_000 // _CLK_TCK
                 usage.usage_in_kernelmode = ticks.get("system", 0) * 1_000_000_000 // _CLK_TCK
