@@ -374,3 +374,152 @@ def _stopped(rt: Runtime, container_id: str) -> bool:
         return rt.load(container_id).status() == Status.STOPPED
     except ContainerError:
         return True
+
+
+# -- update / events -------------------------------------------------------------------------------
+# dct update's flags, by Resources field (argparse dest == field): how the value is read.
+_UPDATE_FLAGS = {"memory": "size", "memory_reservation": "size", "memory_swap": "size", "cpu_shares": "int",
+                 "cpu_quota": "limit", "cpu_period": "int", "cpuset_cpus": "list", "cpuset_mems": "list",
+                 "pids_limit": "limit", "blkio_weight": "int"}
+# The same fields as an OCI linux.resources object names them (update -r).
+_OCI_NAMES = {"memory": "memory.limit", "memory_reservation": "memory.reservation", "memory_swap": "memory.swap",
+              "cpu_shares": "cpu.shares", "cpu_quota": "cpu.quota", "cpu_period": "cpu.period",
+              "cpuset_cpus": "cpu.cpus", "cpuset_mems": "cpu.mems", "pids_limit": "pids.limit",
+              "blkio_weight": "blockIO.weight"}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _update_value(name: str, text: str) -> object:
+    """The value of ``--<name> text`` in Resources' units; ConfigInvalid naming the flag."""
+    from ..units import parse_size
+
+    kind = _UPDATE_FLAGS[name]
+    if kind != "list" and text.strip().startswith("-") and text.strip() != "-1":
+        raise ConfigInvalid(f"{_flag(name)}: {text!r} is negative (-1 means unlimited where a limit can be lifted)")
+    if kind == "size":
+        try:
+            return parse_size(text, _flag(name))
+        except ValueError as err:
+            raise ConfigInvalid(str(err)) from None
+    if kind == "list":
+        return text
+    if kind == "limit" and text.strip().lower() in ("unlimited", "max"):
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        hint = " or -1 for unlimited" if kind == "limit" else ""
+        raise ConfigInvalid(f"{_flag(name)}: {text!r} is not an integer{hint}") from None
+
+
+def _read_resources_file(path: str) -> object:
+    """The JSON of ``-r FILE`` (``-`` is stdin); ConfigInvalid naming the file."""
+    where = f"--resources {path}"
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+    except OSError as err:
+        raise ConfigInvalid(f"{where}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigInvalid(f"{where}: not UTF-8 text (is it a JSON file?)") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigInvalid(f"{where}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+
+
+def _renamed(message: str, names: dict[str, str]) -> str:
+    """``message`` with ``resources.<field>`` replaced by the name the user typed (a flag or an OCI key)."""
+    import re
+
+    return re.sub(r"\bresources\.([a-z_]+)", lambda m: names.get(m.group(1), m.group(0)), message)
+
+
+def _merge_memory(update, current, names: dict[str, str]) -> None:
+    """Complete a memory/swap update from the container's limits, as runc passes both to ``Set``.
+
+    ``memory_swap`` counts memory + swap, so it is only meaningful next to a memory limit: a
+    swap update alone takes the current memory limit, and a memory update alone keeps the
+    current memory + swap limit (which v2's ``memory.swap.max`` is computed from).
+    """
+    if update.memory_swap not in (None, -1) and update.memory is None:
+        if current.memory in (None, -1):
+            raise ConfigInvalid(f"{names['memory_swap']}: the container has no memory limit; "
+                                f"give {names['memory']} too (memory + swap needs both)")
+        update.memory = current.memory
+    elif update.memory not in (None, -1) and update.memory_swap is None and current.memory_swap not in (None, -1):
+        if update.memory > current.memory_swap:
+            from ..units import format_size
+
+            raise ConfigInvalid(f"{names['memory']}: {format_size(update.memory)} is above the container's memory + "
+                                f"swap limit {format_size(current.memory_swap)}; give {names['memory_swap']} too "
+                                "(-1 for unlimited swap)")
+        update.memory_swap = current.memory_swap
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    """``dct update``: runc's update, the given limits applied live through ``Container.set``.
+
+    Either flags (``--memory 64m`` …) or ``-r FILE`` (an OCI ``linux.resources`` object, ``-``
+    for stdin), not both. Only the limits given change; every value is checked before any
+    cgroup file is written, and a kernel refusal restores what was written. Errors name the
+    flag (or the ``linux.resources`` key) and change nothing.
+    """
+    from ..configs import Config, Resources
+
+    given = {name: getattr(args, name) for name in _UPDATE_FLAGS if getattr(args, name) is not None}
+    if not given and args.resources is None:
+        from .main import verb_parser
+        verb_parser("update").error("give the limits to change (e.g. --memory 64m) or -r FILE")
+    if given and args.resources is not None:
+        raise ConfigInvalid(f"update: give either -r/--resources or flags ({', '.join(map(_flag, given))}), "
+                            "not both")
+    if args.resources is not None:
+        names = {k: f"--resources {args.resources}: linux.resources.{v}" for k, v in _OCI_NAMES.items()}
+        try:
+            update = specconv.resources_from_oci(_read_resources_file(args.resources), devices=False,
+                                                 validate=False)
+        except ConfigInvalid as err:
+            message = str(err)
+            if not message.startswith("--resources"):
+                message = f"--resources {args.resources}: {message}"
+            raise ConfigInvalid(message) from None
+        if not update.limits():
+            raise ConfigInvalid(f"--resources {args.resources}: sets no limit (e.g. {{\"memory\": {{\"limit\": "
+                                "67108864}})")
+    else:
+        names = {k: _flag(k) for k in _UPDATE_FLAGS}
+        update = Resources(**{name: _update_value(name, text) for name, text in given.items()})
+    container = _runtime(args).load(args.id)
+    try:
+        _merge_memory(update, container.config.cgroups.resources, names)
+        update.validate()
+        change = Config(rootfs=container.config.rootfs)
+        change.cgroups.resources = update
+        container.set(change)
+    except (ConfigInvalid, ContainerSystemError) as err:
+        raise type(err)(_renamed(str(err), names)) from None
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """``dct events``: runc's JSON lines, ``{"type":"stats","id","data"}`` every --interval and ``oom`` at once.
+
+    With ``--stats`` one stats line and exit. Otherwise it ends (exit 0) when the container
+    stops; a stopped container is refused at the start, as by runc.
+    """
+    from ..runtime import events
+
+    interval = events.parse_duration(args.interval, "--interval")
+    container = _runtime(args).load(args.id)
+    stream = [events.stats_event(container)] if args.stats else events.events(container, interval)
+    for event in stream:
+        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+    return 0

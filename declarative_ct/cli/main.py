@@ -80,6 +80,29 @@ def _args_logs(p: argparse.ArgumentParser) -> None:
     p.add_argument("id", help="container id")
 
 
+def _args_update(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-r", "--resources", metavar="FILE",
+                   help="an OCI linux.resources JSON object (as runc update -r); '-' reads stdin")
+    p.add_argument("--memory", metavar="SIZE", help="memory limit: bytes, 64m, 64Mi, 1g; -1 or unlimited: none")
+    p.add_argument("--memory-reservation", metavar="SIZE", help="memory soft limit (same units)")
+    p.add_argument("--memory-swap", metavar="SIZE", help="memory + swap limit (same units); -1: unlimited swap")
+    p.add_argument("--cpu-shares", "--cpu-share", dest="cpu_shares", metavar="N", help="CPU shares (2..262144)")
+    p.add_argument("--cpu-quota", metavar="USEC", help="CFS quota per period in microseconds; -1: none")
+    p.add_argument("--cpu-period", metavar="USEC", help="CFS period in microseconds (1000..1000000)")
+    p.add_argument("--cpuset-cpus", metavar="LIST", help="CPUs to run on, e.g. 0-1,3")
+    p.add_argument("--cpuset-mems", metavar="LIST", help="memory nodes, e.g. 0")
+    p.add_argument("--pids-limit", metavar="N", help="maximum number of tasks; -1: unlimited")
+    p.add_argument("--blkio-weight", metavar="N", help="block IO weight (10..1000)")
+    p.add_argument("id", help="container id")
+
+
+def _args_events(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--interval", default="5s", metavar="DURATION",
+                   help="time between stats events: 5s, 500ms, 1m or seconds (default 5s)")
+    p.add_argument("--stats", action="store_true", help="print one stats event and exit")
+    p.add_argument("id", help="container id")
+
+
 VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "spec": ("write a default OCI config.json in the bundle (like 'runc spec')", _args_spec),
     "create": ("create a container: set up, with the program not yet run", _args_create),
@@ -94,6 +117,8 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "list": ("list containers", _args_list),
     "ps": ("list the processes of a container", _args_ps),
     "logs": ("print a detached container's stdout and stderr", _args_logs),
+    "update": ("change the resource limits of a running container", _args_update),
+    "events": ("print stats (every interval) and OOM events of a container as JSON lines", _args_events),
 }
 
 
@@ -198,10 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ContainerError as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader left (dct events | head -1): quietly, no flush error at exit
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as err:  # e.g. not root, a read-only or vanished state root
         print(f"{PROG}: {err.strerror or err}{': ' + str(err.filename) if err.filename else ''}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:
         return 1
     except KeyboardInterrupt:
         return 128 + signal.SIGINT

@@ -16,8 +16,8 @@ import os
 import resource
 
 from ..configs import (CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, HOST_ROOTFS,
-                       OCI_VERSION, Capabilities, Config, DeviceRule, Mount, Namespace, Rlimit, ThrottleDevice,
-                       default_device_rules)
+                       OCI_VERSION, Capabilities, Config, DeviceRule, Mount, Namespace, Resources, Rlimit,
+                       ThrottleDevice, default_device_rules)
 from ..configs.mountflags import MS_BIND, OPTION_FLAGS, PROPAGATION_FLAGS
 from ..errors import ConfigInvalid
 from .process import Process
@@ -408,22 +408,50 @@ _OCI_THROTTLES = {"throttleReadBpsDevice": "blkio_throttle_read_bps_device",
 
 
 def _resources(res: dict[str, object], cfg: Config) -> None:
-    _reject_unknown(res, ("devices",) + tuple(_OCI_RESOURCES), "linux.resources.")
-    resources = cfg.cgroups.resources
+    resources_from_oci(res, into=cfg.cgroups.resources)
+
+
+def resources_from_oci(res: object, where: str = "linux.resources", into: Resources | None = None,
+                       devices: bool = True, validate: bool = True) -> Resources:
+    """An OCI ``linux.resources`` object (parsed JSON) as :class:`Resources` (runc's ``CreateCgroupConfig``).
+
+    ``memory.{limit,reservation,swap}`` (bytes), ``cpu.{shares,quota,period,cpus,mems}``,
+    ``pids.limit``, ``blockIO.{weight,throttle*Device}`` and ``devices``; the fields it does not
+    hold are left as they are in ``into`` (None in a new :class:`Resources`). As runc does, a
+    0 means "not set" and a ``pids.limit`` of 0 or below means unlimited (-1). ``runc update -r``
+    takes the same object (``dct update -r``: ``devices=False``, ``validate=False``, as the
+    update is checked against the container's current limits).
+
+    Args:
+        where: the prefix of the field names in error messages (``linux.resources.memory.limit``).
+        into: the Resources to fill (e.g. the config's); a new one when None.
+        devices: False refuses a ``devices`` list (it cannot change after create).
+        validate: run :meth:`Resources.validate` at the end (its field names get ``where``).
+
+    Raises:
+        ConfigInvalid: naming the field: a wrong type, an unknown non-empty field, a bad value.
+    """
+    if not isinstance(res, dict):
+        raise ConfigInvalid(f"{where}: must be an object")
+    resources = into if into is not None else Resources()
+    known = (("devices",) if devices else ()) + tuple(_OCI_RESOURCES)
+    if not devices and _present(res.get("devices")):
+        raise ConfigInvalid(f"{where}.devices: the device rules are fixed at create and cannot be updated")
+    _reject_unknown(res, known, f"{where}.")
     for group, names in _OCI_RESOURCES.items():
-        section = _obj(res, group, f"linux.resources.{group}")
+        section = _obj(res, group, f"{where}.{group}")
         known = tuple(names) + (tuple(_OCI_THROTTLES) if group == "blockIO" else ())
-        _reject_unknown(section, known, f"linux.resources.{group}.")
+        _reject_unknown(section, known, f"{where}.{group}.")
         for key, attr in names.items():
             value = section.get(key)
-            where = f"linux.resources.{group}.{key}"
+            field_name = f"{where}.{group}.{key}"
             if value is None:
                 continue
             if attr.startswith("cpuset_"):
                 if not isinstance(value, str):
-                    raise ConfigInvalid(f"{where}: must be a string such as \"0-1\"")
+                    raise ConfigInvalid(f"{field_name}: must be a string such as \"0-1\"")
             elif not _is_int(value):
-                raise ConfigInvalid(f"{where}: {value!r} must be an integer")
+                raise ConfigInvalid(f"{field_name}: {value!r} must be an integer")
             elif attr == "pids_limit" and value <= 0:
                 value = -1  # runc: zero or negative is unlimited
             elif value == 0:
@@ -432,18 +460,23 @@ def _resources(res: dict[str, object], cfg: Config) -> None:
         if group == "blockIO":
             for key, attr in _OCI_THROTTLES.items():
                 if section.get(key) is not None:
-                    setattr(resources, attr, _throttles(section[key], f"linux.resources.blockIO.{key}"))
-    if "devices" in res:
+                    setattr(resources, attr, _throttles(section[key], f"{where}.blockIO.{key}"))
+    if devices and "devices" in res:
         raw = res["devices"]
         if not isinstance(raw, list):
-            raise ConfigInvalid("linux.resources.devices: must be a list")
-        rules = [_device_rule(d, f"linux.resources.devices[{i}]") for i, d in enumerate(raw)]
+            raise ConfigInvalid(f"{where}.devices: must be a list")
+        rules = [_device_rule(d, f"{where}.devices[{i}]") for i, d in enumerate(raw)]
         # runc's specconv appends AllowedDevices after the user's rules; ours minus its deny-all head.
         resources.devices = rules + default_device_rules()[1:]
-    try:
-        resources.validate()
-    except ConfigInvalid as err:
-        raise ConfigInvalid(f"linux.{err}") from None
+    if validate:
+        try:
+            resources.validate()
+        except ConfigInvalid as err:  # "resources.memory_swap: ..." -> "<where>.memory_swap: ..."
+            message = str(err)
+            if message.startswith("resources."):
+                message = f"{where}.{message[len('resources.'):]}"
+            raise ConfigInvalid(message) from None
+    return resources
 
 
 def _throttles(raw: object, where: str) -> list[ThrottleDevice]:
