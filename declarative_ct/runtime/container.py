@@ -148,7 +148,7 @@ class Container:
             status = self.status()
             if self._state is None or status == Status.STOPPED:
                 raise ContainerNotRunning(f"cannot update container {self._id}: it is {status}")
-            update = config.cgroups.resources
+            update = _paired_memory(config.cgroups.resources, self._config.cgroups.resources)
             self._cgroup.set(update)
             new = dataclasses.replace(self._config, cgroups=dataclasses.replace(
                 self._config.cgroups, resources=self._config.cgroups.resources.merged(update)))
@@ -472,6 +472,20 @@ class Container:
             # Leftovers survive init when the PID namespace is shared, and a created init must go too.
             self._remove()
             self._state = None
+
+
+def _paired_memory(update, current):
+    """``update`` with memory/memory_swap completed from ``current``: they are one pair (swap counts memory).
+
+    Changing one keeps the other as it was, as ``runc update`` users expect; unlimited memory
+    lifts the swap limit too (runc).
+    """
+    if update.memory is not None and update.memory != -1 and update.memory_swap is None \
+            and current.memory_swap not in (None, -1):
+        return dataclasses.replace(update, memory_swap=current.memory_swap)
+    if update.memory_swap is not None and update.memory is None and current.memory is not None:
+        return dataclasses.replace(update, memory=current.memory)
+    return update
 
 
 def teardown(cg: cgroups.Manager | None, state_dir: str) -> None:

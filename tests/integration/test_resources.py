@@ -142,7 +142,7 @@ def test_a_refused_write_rolls_back_what_was_written(runtime, busybox_config):
     ({"memory": 64 * MiB, "memory_swap": 32 * MiB}, "below memory"),
     ({"memory": -5}, "non-negative integer, or -1"),
     ({"cpu_shares": 1}, "[2, 262144]"),
-    ({"memory_swap": 64 * MiB}, "needs memory to be set too"),
+    ({"memory_swap": 32 * MiB}, "below memory"),  # the kept memory limit is 48Mi
 ])
 def test_bad_updates_change_nothing(runtime, busybox_config, limits, message):
     cfg = busybox_config()
@@ -170,16 +170,18 @@ def test_set_on_a_stopped_container_is_refused(runtime, busybox_config):
     c.destroy()
 
 
-def test_a_create_with_limits_below_setup_usage_leaves_nothing(runtime, busybox_config, cgroup_dirs):
-    """The limit applies at "ready" (runc's procReady); refused there, the create is undone."""
+def test_a_limit_refused_at_create_leaves_nothing(runtime, busybox_config, cgroup_dirs):
+    """Limits apply at "ready" (runc's procReady); refused there, the create is undone."""
+    from declarative_ct.configs import ThrottleDevice
+
     cfg = busybox_config()
-    cfg.cgroups.resources.memory = cfg.cgroups.resources.memory_swap = 1 * MiB
-    cid = unique_id("tiny")
+    cfg.cgroups.resources.blkio_throttle_read_bps_device = [ThrottleDevice(254, 99, 1000)]  # no such disk
+    cid = unique_id("refused")
     c = runtime.create(cid, cfg)
-    with pytest.raises(SystemError, match="resources.memory"):
+    with pytest.raises(SystemError, match="254:99 1000.*No such device"):
         c.run(Process(["/bin/true"]))
     assert cgroup_dirs(cid) == []
-    assert not os.path.exists(os.path.join(runtime.root, cid, "state.json"))
+    assert not os.path.exists(os.path.join(runtime.root, cid))
 
 
 def test_stats_match_the_cgroup_files(runtime, busybox_config):
@@ -203,5 +205,24 @@ def test_stats_match_the_cgroup_files(runtime, busybox_config):
         assert (st.pids_stats.current, st.pids_stats.limit) == (2, 30)
         assert st.blkio_stats is not None
         assert c.stats().to_dict()["cgroup_stats"]["pids_stats"] == {"current": 2, "limit": 30}
+    finally:
+        _stop(c)
+
+
+def test_memory_and_swap_change_as_a_pair(runtime, busybox_config):
+    """Updating one of memory/memory_swap keeps the other (v2's swap.max is their difference)."""
+    cfg = busybox_config()
+    cfg.cgroups.resources.memory, cfg.cgroups.resources.memory_swap = 64 * MiB, 128 * MiB
+    c = _running(runtime, cfg, "pair", "sleep 60")
+    try:
+        _update(c, memory_swap=96 * MiB)
+        assert _file(c, "memory", "memory.limit_in_bytes") == str(64 * MiB)
+        assert _file(c, "memory", "memory.memsw.limit_in_bytes") == str(96 * MiB)
+        _update(c, memory=80 * MiB)
+        assert _file(c, "memory", "memory.memsw.limit_in_bytes") == str(96 * MiB)
+        with pytest.raises(ConfigInvalid, match="below memory"):
+            _update(c, memory=100 * MiB)  # above the kept memory+swap limit
+        assert runtime.load(c.id).config.cgroups.resources.limits() == {"memory": 80 * MiB,
+                                                                        "memory_swap": 96 * MiB}
     finally:
         _stop(c)
