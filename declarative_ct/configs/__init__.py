@@ -194,7 +194,9 @@ class Resources:
         if self.memory_swap not in (None, -1):
             if self.memory is None:
                 raise bad("memory_swap", "needs memory to be set too (it counts memory + swap)")
-            if self.memory == -1 or self.memory_swap < self.memory:
+            if self.memory == -1:
+                raise bad("memory_swap", "limits memory + swap, so it needs a memory limit (memory is unlimited)")
+            if self.memory_swap < self.memory:
                 raise ConfigInvalid(f"resources.memory_swap: {self.memory_swap} is below memory {self.memory} "
                                     "(memory_swap counts memory + swap; use -1 for unlimited swap)")
         ranges = {"cpu_shares": (2, MAX_CPU_SHARES), "cpu_weight": (1, 10000), "cpu_period": (1000, 1000000),
@@ -209,7 +211,8 @@ class Resources:
             value = getattr(self, name)
             if value is not None:
                 try:
-                    parse_cpu_list(value)
+                    if not parse_cpu_list(value):
+                        raise ValueError("is empty")
                 except ValueError as err:
                     raise bad(name, str(err)) from None
         for name in THROTTLE_FIELDS:

@@ -616,9 +616,6 @@ def test_v2_swap_without_memory_is_refused_before_any_write(v2_tree, kernel):
     assert kernel.writes == []
 
 
-@pytest.mark.xfail(strict=True, reason="v2 silently skips a finite memory_swap when memory.swap.max is absent "
-                                       "(swap accounting off): set() succeeds without any swap limit, where v1 "
-                                       "refuses ('swap accounting is off') and runc fails the write")
 def test_v2_finite_swap_without_swap_accounting_is_refused(v2_tree, kernel):
     root, path = v2_tree
     _set_files(path, **{"memory.swap.max": None, "memory.swap.current": None})
@@ -628,10 +625,6 @@ def test_v2_finite_swap_without_swap_accounting_is_refused(v2_tree, kernel):
     assert _snapshot(root) == before
 
 
-@pytest.mark.xfail(strict=True, reason="v2 check() does not look for the files a field needs: without io.weight "
-                                       "(no iocost, no BFQ), cpu.max (no CONFIG_CFS_BANDWIDTH) or io.max (no "
-                                       "CONFIG_BLK_DEV_THROTTLING) _apply's fs.read raises a bare FileNotFoundError, "
-                                       "which Manager.set does not catch: no rollback, memory.max keeps the new value")
 @pytest.mark.parametrize("missing, fields", [
     ("io.weight", {"blkio_weight": 500}),
     ("cpu.max", {"cpu_quota": 50000}),
@@ -1026,10 +1019,6 @@ def test_v1_stats_throttle_files_total_line_ignored(v1_tree):
     assert len(st.blkio_stats.io_serviced_recursive) == 6
 
 
-@pytest.mark.xfail(strict=True, reason="v1 _blkio_entries stops at the first *_recursive file that exists even "
-                                       "when it holds only the 'Total 0' line; runc (fs/blkio.go GetStats) moves on "
-                                       "to the next group, so BFQ loaded but the disk on another scheduler hides "
-                                       "the throttle statistics")
 def test_v1_stats_empty_bfq_files_fall_back_to_throttle(v1_tree):
     _, paths = v1_tree
     for name in ("blkio.bfq.io_service_bytes_recursive", "blkio.bfq.io_serviced_recursive"):

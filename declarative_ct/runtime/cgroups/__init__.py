@@ -107,7 +107,10 @@ class Manager:
         self.check(resources)
         tx = Transaction()
         try:
-            self._apply(resources, tx)
+            try:
+                self._apply(resources, tx)
+            except OSError as err:  # a file that vanished or never was: same as a refused write
+                raise SystemError(f"cgroup file {err.filename}: {err.strerror}") from err
         except SystemError as err:
             errors = tx.rollback()
             if errors:

@@ -318,8 +318,12 @@ def _memory_data(read, path: str, prefix: str):
 
 
 def _blkio_entries(read, path: str, kind: str) -> list[tuple[int, int, str, int]]:
-    """``(major, minor, op, value)`` from the richest ``<kind>_recursive`` file present (runc's order)."""
-    for prefix in ("blkio.", "blkio.bfq.", "blkio.throttle."):
+    """``(major, minor, op, value)`` from the first ``<kind>_recursive`` file with device lines.
+
+    runc's order (fs/blkio.go): BFQ, then CFQ, then the throttle counters; a file holding only
+    ``Total 0`` (a scheduler loaded but not used by any disk) is skipped.
+    """
+    for prefix in ("blkio.bfq.", "blkio.", "blkio.throttle."):
         raw = read(f"{path}/{prefix}{kind}_recursive")
         if raw is None:
             continue
@@ -329,7 +333,8 @@ def _blkio_entries(read, path: str, kind: str) -> list[tuple[int, int, str, int]
             if len(parts) == 3 and ":" in parts[0]:
                 major, minor = parts[0].split(":")
                 out.append((int(major), int(minor), parts[1], int(parts[2])))
-        return out
+        if out:
+            return out
     return []
 
 

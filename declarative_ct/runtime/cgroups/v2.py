@@ -178,10 +178,30 @@ class V2Manager(Manager):
                     f"systemd give the unit Delegate=yes")
         if resources.memory_swap is not None and resources.memory_swap != -1:
             swap_to_v2(resources.memory if resources.memory is not None else -1, resources.memory_swap)
+        if self.exists():  # a cgroup not made yet has no files to look at (set() checks again at create)
+            self._check_files(resources)
         if resources.cpuset_cpus or resources.cpuset_mems:
             parent = os.path.dirname(self._path)
             check_cpuset(resources, _read_or_none(parent, "cpuset.cpus.effective"),
                          _read_or_none(parent, "cpuset.mems.effective"))
+
+    def _check_files(self, r) -> None:
+        """Refuse fields whose file the kernel does not offer although the controller is enabled."""
+        needs = []
+        if r.memory_swap not in (None, -1):
+            needs.append(("memory_swap", ("memory.swap.max",), "swap accounting is off (boot with swapaccount=1)"))
+        if r.cpu_quota is not None or r.cpu_period is not None:
+            needs.append(("cpu_quota" if r.cpu_quota is not None else "cpu_period", ("cpu.max",),
+                          "the kernel lacks CONFIG_CFS_BANDWIDTH"))
+        if r.blkio_weight is not None:
+            needs.append(("blkio_weight", ("io.bfq.weight", "io.weight"),
+                          "the disk's IO scheduler must be BFQ, or io.cost must be enabled"))
+        for name in _IO_MAX_KEYS:
+            if getattr(r, name) is not None:
+                needs.append((name, ("io.max",), "the kernel lacks CONFIG_BLK_DEV_THROTTLING"))
+        for name, files, why in needs:
+            if not any(os.path.exists(os.path.join(self._path, f)) for f in files):
+                raise ConfigInvalid(f"resources.{name}: {' or '.join(files)} is not available here ({why})")
 
     def _apply(self, r, tx) -> None:
         d = self._path
@@ -189,7 +209,7 @@ class V2Manager(Manager):
         if memory is not None:
             tx.write(d, "memory.max", "max" if memory == -1 else str(memory))
         swap = r.memory_swap if r.memory_swap is not None else (-1 if memory == -1 else None)
-        if swap is not None and os.path.exists(os.path.join(d, "memory.swap.max")):
+        if swap is not None and (swap != -1 or os.path.exists(os.path.join(d, "memory.swap.max"))):
             tx.write(d, "memory.swap.max", swap_to_v2(memory if memory is not None else -1, swap))
         if r.memory_reservation is not None:  # "no reservation" is 0 protection, not "max"
             tx.write(d, "memory.low", "0" if r.memory_reservation == -1 else str(r.memory_reservation))
