@@ -441,28 +441,6 @@ def _renamed(message: str, names: dict[str, str]) -> str:
     return re.sub(r"\bresources\.([a-z_]+)", lambda m: names.get(m.group(1), m.group(0)), message)
 
 
-def _merge_memory(update, current, names: dict[str, str]) -> None:
-    """Complete a memory/swap update from the container's limits, as runc passes both to ``Set``.
-
-    ``memory_swap`` counts memory + swap, so it is only meaningful next to a memory limit: a
-    swap update alone takes the current memory limit, and a memory update alone keeps the
-    current memory + swap limit (which v2's ``memory.swap.max`` is computed from).
-    """
-    if update.memory_swap not in (None, -1) and update.memory is None:
-        if current.memory in (None, -1):
-            raise ConfigInvalid(f"{names['memory_swap']}: the container has no memory limit; "
-                                f"give {names['memory']} too (memory + swap needs both)")
-        update.memory = current.memory
-    elif update.memory not in (None, -1) and update.memory_swap is None and current.memory_swap not in (None, -1):
-        if update.memory > current.memory_swap:
-            from ..units import format_size
-
-            raise ConfigInvalid(f"{names['memory']}: {format_size(update.memory)} is above the container's memory + "
-                                f"swap limit {format_size(current.memory_swap)}; give {names['memory_swap']} too "
-                                "(-1 for unlimited swap)")
-        update.memory_swap = current.memory_swap
-
-
 def cmd_update(args: argparse.Namespace) -> int:
     """``dct update``: runc's update, the given limits applied live through ``Container.set``.
 
@@ -498,8 +476,6 @@ def cmd_update(args: argparse.Namespace) -> int:
         update = Resources(**{name: _update_value(name, text) for name, text in given.items()})
     container = _runtime(args).load(args.id)
     try:
-        _merge_memory(update, container.config.cgroups.resources, names)
-        update.validate()
         change = Config(rootfs=container.config.rootfs)
         change.cgroups.resources = update
         container.set(change)

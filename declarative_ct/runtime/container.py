@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 
 from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
-from ..errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused, ContainerRunning,
-                      InvalidStateTransition, SystemError)
+from ..errors import (ConfigInvalid, ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
+                      ContainerRunning, InvalidStateTransition, SystemError)
 from . import cgroups, init, monitor, monitord, procfs, store
 from .process import Process
 from .state import State, Status, check_transition
@@ -477,13 +477,24 @@ class Container:
 def _paired_memory(update, current):
     """``update`` with memory/memory_swap completed from ``current``: they are one pair (swap counts memory).
 
-    Changing one keeps the other as it was, as ``runc update`` users expect; unlimited memory
-    lifts the swap limit too (runc).
+    Changing one keeps the other as it was, as ``runc update`` users expect (v2's
+    ``memory.swap.max`` is their difference); unlimited memory lifts the swap limit too (runc).
+
+    Raises:
+        ConfigInvalid: the kept half makes the pair impossible (named, with what to give).
     """
-    if update.memory is not None and update.memory != -1 and update.memory_swap is None \
-            and current.memory_swap not in (None, -1):
+    from ..units import format_size
+
+    if update.memory not in (None, -1) and update.memory_swap is None and current.memory_swap not in (None, -1):
+        if update.memory > current.memory_swap:
+            raise ConfigInvalid(f"resources.memory: {format_size(update.memory)} is above the container's memory + "
+                                f"swap limit {format_size(current.memory_swap)}; give resources.memory_swap too "
+                                "(-1 for unlimited swap)")
         return dataclasses.replace(update, memory_swap=current.memory_swap)
-    if update.memory_swap is not None and update.memory is None and current.memory is not None:
+    if update.memory_swap not in (None, -1) and update.memory is None:
+        if current.memory in (None, -1):
+            raise ConfigInvalid("resources.memory_swap: the container has no memory limit; give resources.memory "
+                                "too (memory + swap needs both)")
         return dataclasses.replace(update, memory=current.memory)
     return update
 

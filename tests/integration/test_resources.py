@@ -220,8 +220,8 @@ def test_memory_and_swap_change_as_a_pair(runtime, busybox_config):
         assert _file(c, "memory", "memory.memsw.limit_in_bytes") == str(96 * MiB)
         _update(c, memory=80 * MiB)
         assert _file(c, "memory", "memory.memsw.limit_in_bytes") == str(96 * MiB)
-        with pytest.raises(ConfigInvalid, match="below memory"):
-            _update(c, memory=100 * MiB)  # above the kept memory+swap limit
+        with pytest.raises(ConfigInvalid, match="100Mi is above the container's memory . swap limit 96Mi"):
+            _update(c, memory=100 * MiB)
         assert runtime.load(c.id).config.cgroups.resources.limits() == {"memory": 80 * MiB,
                                                                         "memory_swap": 96 * MiB}
     finally:
