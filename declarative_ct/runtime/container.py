@@ -165,9 +165,10 @@ class Container:
         Raises:
             ContainerNotRunning: the container is stopped and its cgroup is gone.
         """
-        if not self._cgroup.exists():
+        cgroup_stats = self._cgroup.stats()
+        if cgroup_stats.cpu_stats is None and cgroup_stats.memory_stats is None and not self._cgroup.exists():
             raise ContainerNotRunning(f"container {self._id} is not running (its cgroup is gone)")
-        return Stats(cgroup_stats=self._cgroup.stats())
+        return Stats(cgroup_stats=cgroup_stats)
 
     # -- start / run / exec --------------------------------------------------------------
     def start(self, process: Process, monitor: bool = True, detach: bool = False) -> ExecProcess | None:

@@ -189,13 +189,18 @@ class FileCache:
     """
 
     def __init__(self) -> None:
-        self._fds: dict[str, int] = {}
+        self._fds: dict[object, int] = {}
         self._finalizer = weakref.finalize(self, _close_all, self._fds)
 
-    def read(self, path: str) -> bytes | None:
-        """The content of ``path`` now, or None if it does not exist (or the cgroup was removed)."""
-        fd = self._fds.get(path)
+    def read(self, directory: str, name: str = "") -> bytes | None:
+        """The content of ``<directory>/<name>`` (or of the path ``directory``) now; None if absent or removed.
+
+        Keyed by the (directory, name) pair, so a hot loop builds no path string.
+        """
+        key = (directory, name) if name else directory
+        fd = self._fds.get(key)
         if fd is None:
+            path = f"{directory}/{name}" if name else directory
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
@@ -204,7 +209,7 @@ class FileCache:
                 if err.errno in (errno.EMFILE, errno.ENFILE):
                     return read_raw(path)
                 raise
-            self._fds[path] = fd
+            self._fds[key] = fd
         if fd < 0:
             return None
         try:

@@ -262,22 +262,22 @@ class V2Manager(Manager):
         d = self._path
         read = self.files.read
         out = CgroupStats()
-        raw = read(f"{d}/cpu.stat")  # always there: core accounting, no controller needed
+        raw = read(d, "cpu.stat")  # always there: core accounting, no controller needed
         if raw is not None:
             st = _flat_keyed(raw)
             out.cpu_stats = CpuStats(
                 CpuUsage(total_usage=st.get("usage_usec", 0) * 1000, usage_in_usermode=st.get("user_usec", 0) * 1000,
                          usage_in_kernelmode=st.get("system_usec", 0) * 1000),
                 ThrottlingData(st.get("nr_periods", 0), st.get("nr_throttled", 0), st.get("throttled_usec", 0) * 1000))
-        raw = read(f"{d}/memory.stat")
+        raw = read(d, "memory.stat")
         if raw is not None:
             raw_stats = _flat_keyed(raw)
-            usage = int(read(f"{d}/memory.current") or 0)
-            peak = read(f"{d}/memory.peak")  # kernel >= 5.19
-            events = _flat_keyed(read(f"{d}/memory.events") or b"")
+            usage = int(read(d, "memory.current") or 0)
+            peak = read(d, "memory.peak")  # kernel >= 5.19
+            events = _flat_keyed(read(d, "memory.events") or b"")
             mem = MemoryData(usage, int(peak) if peak else 0, events.get("max", 0), _limit(read, d, "memory.max"))
             swap = None
-            swap_raw = read(f"{d}/memory.swap.current")
+            swap_raw = read(d, "memory.swap.current")
             if swap_raw is not None:  # runc reports memory + swap, as v1's memsw did
                 swap_limit = _limit(read, d, "memory.swap.max")
                 swap = MemoryData(usage + int(swap_raw), 0, 0,
@@ -285,18 +285,18 @@ class V2Manager(Manager):
                                   else swap_limit + mem.limit)
             out.memory_stats = MemoryStats(cache=raw_stats.get("file", 0), usage=mem, swap_usage=swap,
                                            stats=raw_stats)
-        raw = read(f"{d}/pids.current")
+        raw = read(d, "pids.current")
         if raw is not None:
-            limit = read(f"{d}/pids.max") or b"max"
+            limit = read(d, "pids.max") or b"max"
             out.pids_stats = PidsStats(int(raw), 0 if limit.strip() == b"max" else int(limit))
-        raw = read(f"{d}/io.stat")
+        raw = read(d, "io.stat")
         if raw is not None:
             out.blkio_stats = _io_stats(raw, BlkioStats, BlkioStatEntry)
         return out
 
 
 def _limit(read, directory: str, name: str) -> int:
-    raw = (read(f"{directory}/{name}") or b"max").strip()
+    raw = (read(directory, name) or b"max").strip()
     return MAX_UINT64 if raw == b"max" else int(raw)
 
 
