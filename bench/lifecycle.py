@@ -26,7 +26,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from declarative_ct.runtime import Process, Runtime, specconv  # noqa: E402
+from declarative_ct.runtime import Runtime, specconv  # noqa: E402
 
 
 def build_bundle(directory: str) -> str:
