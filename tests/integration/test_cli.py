@@ -17,88 +17,22 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 
-from declarative_ct.runtime import monitord, specconv
+from dct_cli import DCT, REPO, UNTIL_TERM, Dct, runner
+from declarative_ct.runtime import specconv
 
 pytestmark = pytest.mark.integration
 
-DCT = [sys.executable, "-m", "declarative_ct.cli.main"]
 STATE_KEYS = {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"}
-# A program that runs until SIGTERM, then exits 0 (a PID-namespace init ignores an untrapped TERM).
-UNTIL_TERM = 'trap "exit 0" TERM; while :; do sleep 0.1; done'
-# Repository root, so that ``python -m declarative_ct...`` works whatever the subprocess's cwd.
-REPO = str(Path(__file__).resolve().parents[2])
 
 
 # -- helpers ---------------------------------------------------------------------------------
-class Dct:
-    """Runs ``dct --root <state root> ...`` and remembers the ids to delete at teardown."""
-
-    def __init__(self, root: str, unique_id: Callable[[str], str]) -> None:
-        self.root = root
-        self._unique_id = unique_id
-        self.ids: list[str] = []
-
-    def new_id(self, prefix: str = "cli") -> str:
-        cid = self._unique_id(prefix)
-        self.ids.append(cid)
-        return cid
-
-    def __call__(self, *args: Any, cwd: str | os.PathLike | None = None,
-                 timeout: float = 30.0) -> subprocess.CompletedProcess:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-        return subprocess.run([*DCT, "--root", self.root, *map(str, args)], capture_output=True, text=True,
-                              cwd=cwd, env=env, timeout=timeout, stdin=subprocess.DEVNULL)
-
-    def ok(self, *args: Any, **kw: Any) -> subprocess.CompletedProcess:
-        r = self(*args, **kw)
-        assert r.returncode == 0, f"dct {' '.join(map(str, args))}: rc {r.returncode}\n{r.stdout}\n{r.stderr}"
-        assert "Traceback" not in r.stderr, r.stderr
-        return r
-
-    def fails(self, *args: Any, needles: tuple[str, ...] = (), **kw: Any) -> subprocess.CompletedProcess:
-        """Assert exit 1, no traceback, and every needle in stderr."""
-        r = self(*args, **kw)
-        assert r.returncode == 1, f"dct {' '.join(map(str, args))}: rc {r.returncode}\n{r.stdout}\n{r.stderr}"
-        assert "Traceback" not in r.stderr, r.stderr
-        assert r.stderr.startswith("dct: "), r.stderr
-        for needle in needles:
-            assert needle in r.stderr, f"{needle!r} not in stderr: {r.stderr!r}"
-        return r
-
-    def state(self, cid: str) -> dict:
-        return json.loads(self.ok("state", cid).stdout)
-
-    def status(self, cid: str) -> str:
-        return self.state(cid)["status"]
-
-    def exit_record(self, cid: str) -> dict | None:
-        try:
-            with open(os.path.join(self.root, cid, "exit.json")) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
-
-    def entries(self) -> list[str]:
-        """What is in the state root (nothing when it does not even exist)."""
-        return sorted(set(os.listdir(self.root)) - set(monitord.FILES)) if os.path.isdir(self.root) else []
-
-
 @pytest.fixture
 def dct(state_root: str, unique_id: Callable[[str], str]) -> Dct:
-    runner = Dct(state_root, unique_id)
-    yield runner
-    problems = []
-    for cid in runner.ids:
-        r = runner("delete", "--force", cid)
-        if r.returncode != 0:
-            problems.append(f"dct delete --force {cid}: rc {r.returncode}: {r.stderr.strip()}")
-    if problems:
-        pytest.fail("teardown: " + "; ".join(problems), pytrace=False)
+    yield from runner(Dct, state_root, unique_id)
 
 
 @pytest.fixture

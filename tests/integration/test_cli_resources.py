@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,16 +19,14 @@ from typing import Any, Callable
 
 import pytest
 
+import dct_cli
+from dct_cli import UNTIL_TERM
 from declarative_ct.runtime import cgroups, specconv
 from declarative_ct.runtime.events import parse_duration
 
 integration = pytest.mark.integration
 
-DCT = [sys.executable, "-m", "declarative_ct.cli.main"]
-REPO = str(Path(__file__).resolve().parents[2])
 UNIFIED = "/sys/fs/cgroup/unified"
-# Runs until SIGTERM, then exits 0 (a PID-namespace init ignores an untrapped TERM).
-UNTIL_TERM = 'trap "exit 0" TERM; while :; do sleep 0.1; done'
 # Doubles a string until the memory limit stops it (busybox has no allocator tool).
 HOG = "x=a; while :; do x=$x$x; done"
 MI = 1 << 20
@@ -43,52 +40,11 @@ needs_v1 = pytest.mark.skipif(not _v1(), reason="checks cgroup v1 files (this ho
 
 
 # -- helpers ---------------------------------------------------------------------------------
-class Dct:
-    """Runs ``dct --root <state root> ...``; remembers the ids to delete at teardown."""
+class Dct(dct_cli.Dct):
+    """The CLI runner, strict about bad input (one line, nothing on stdout), with resource helpers."""
 
-    def __init__(self, root: str, unique_id: Callable[[str], str]) -> None:
-        self.root = root
-        self._unique_id = unique_id
-        self.ids: list[str] = []
-
-    def new_id(self, prefix: str) -> str:
-        cid = self._unique_id(prefix)
-        self.ids.append(cid)
-        return cid
-
-    def argv(self, *args: Any) -> list[str]:
-        return [*DCT, "--root", self.root, *map(str, args)]
-
-    @staticmethod
-    def env() -> dict[str, str]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-        return env
-
-    def __call__(self, *args: Any, input: str | None = None, timeout: float = 30.0) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(*args), capture_output=True, text=True, env=self.env(), timeout=timeout,
-                              input=input, stdin=None if input is not None else subprocess.DEVNULL)
-
-    def ok(self, *args: Any, **kw: Any) -> subprocess.CompletedProcess:
-        r = self(*args, **kw)
-        assert r.returncode == 0, f"dct {' '.join(map(str, args))}: rc {r.returncode}\n{r.stdout}\n{r.stderr}"
-        assert "Traceback" not in r.stderr, r.stderr
-        return r
-
-    def fails(self, *args: Any, needles: tuple[str, ...] = (), **kw: Any) -> subprocess.CompletedProcess:
-        """Assert exit 1, one line on stderr starting ``dct: ``, every needle in it, nothing on stdout."""
-        r = self(*args, **kw)
-        assert r.returncode == 1, f"dct {' '.join(map(str, args))}: rc {r.returncode}\n{r.stdout}\n{r.stderr}"
-        assert "Traceback" not in r.stderr, r.stderr
-        assert r.stderr.startswith("dct: ") and r.stderr.count("\n") == 1, r.stderr
-        assert r.stdout == ""
-        for needle in needles:
-            assert needle in r.stderr, f"{needle!r} not in stderr: {r.stderr!r}"
-        return r
-
-    def state_json(self, cid: str) -> dict:
-        with open(os.path.join(self.root, cid, "state.json")) as f:
-            return json.load(f)
+    def fails(self, *args: Any, **kw: Any) -> subprocess.CompletedProcess:
+        return super().fails(*args, one_line=True, **kw)
 
     def resources(self, cid: str) -> dict:
         """The resources saved in state.json's config."""
@@ -98,21 +54,10 @@ class Dct:
         with open(os.path.join(self.state_json(cid)["cgroup_paths"][controller], name)) as f:
             return f.read().strip()
 
-    def status(self, cid: str) -> str:
-        return json.loads(self.ok("state", cid).stdout)["status"]
-
 
 @pytest.fixture
 def dct(state_root: str, unique_id: Callable[[str], str]) -> Dct:
-    runner = Dct(state_root, unique_id)
-    yield runner
-    problems = []
-    for cid in runner.ids:
-        r = runner("delete", "--force", cid)
-        if r.returncode != 0:
-            problems.append(f"dct delete --force {cid}: rc {r.returncode}: {r.stderr.strip()}")
-    if problems:
-        pytest.fail("teardown: " + "; ".join(problems), pytrace=False)
+    yield from dct_cli.runner(Dct, state_root, unique_id)
 
 
 @pytest.fixture
