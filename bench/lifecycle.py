@@ -26,6 +26,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from _fleet import reap  # noqa: E402
 from declarative_ct.runtime import Runtime, specconv  # noqa: E402
 
 
@@ -55,7 +56,7 @@ def interleaved(n: int, variants: dict) -> dict[str, list[float]]:
             t = time.perf_counter()
             once()
             out[name].append((time.perf_counter() - t) * 1000)
-        _reap()
+        reap()
     return out
 
 
@@ -96,7 +97,7 @@ def main() -> int:
                 [runc, "--root", os.path.join(work, "runc"), "run", "--bundle", bundle,
                  "bench-" + uuid.uuid4().hex[:8]], check=True)
         results = interleaved(args.n, variants)
-        _reap()
+        reap()
         base = statistics.median(results["runc"]) if "runc" in results else None
         print(f"{'variant':<10} {'median ms':>10} {'min':>8} {'max':>8} {'vs runc':>8}   (n={args.n})")
         for name, runs in results.items():
@@ -108,15 +109,6 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
-
-
-def _reap() -> None:
-    while True:
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                return
-        except ChildProcessError:
-            return
 
 
 if __name__ == "__main__":
