@@ -145,6 +145,7 @@ class Container:
             SystemError: the kernel refused a value; the previous values are back in force.
         """
         with store.locked(self._dir):
+            self._reload()  # another handle (dct update, the TUI) may have changed the limits since
             status = self.status()
             if self._state is None or status == Status.STOPPED:
                 raise ContainerNotRunning(f"cannot update container {self._id}: it is {status}")
@@ -156,6 +157,19 @@ class Container:
             store.write_json_atomic(os.path.join(self._dir, store.STATE_FILE), state.to_dict())
             self._config, self._state = new, state
 
+    def _reload(self) -> None:
+        """Re-read state.json (the caller holds the lock): the saved config is the one in force."""
+        try:
+            raw = store.read_json(os.path.join(self._dir, store.STATE_FILE))
+        except FileNotFoundError:
+            return  # not started yet, or destroyed: status() says which
+        self._state = State.from_dict(raw)
+        self._config = Config.from_dict(self._state.config)
+
+    def close(self) -> None:
+        """Release the cgroup files that :meth:`stats` keeps open (also done by :meth:`destroy` and at GC)."""
+        self._cgroup.close()
+
     def stats(self) -> Stats:
         """libcontainer ``Stats()``: :class:`~declarative_ct.runtime.stats.Stats` read from the cgroup files now.
 
@@ -163,8 +177,10 @@ class Container:
         ``interfaces`` stays empty until networking fills it.
 
         Raises:
-            ContainerNotRunning: the container is stopped and its cgroup is gone.
+            ContainerNotRunning: the container was never started, or is stopped and its cgroup is gone.
         """
+        if self._state is None:
+            raise ContainerNotRunning(f"container {self._id} has not been started")
         cgroup_stats = self._cgroup.stats()
         if cgroup_stats.cpu_stats is None and cgroup_stats.memory_stats is None and not self._cgroup.exists():
             raise ContainerNotRunning(f"container {self._id} is not running (its cgroup is gone)")
@@ -471,6 +487,7 @@ class Container:
                 raise ContainerPaused(f"cannot destroy container {self._id}: it is paused")
             check_transition(status, Status.STOPPED)
             # Leftovers survive init when the PID namespace is shared, and a created init must go too.
+            self._cgroup.close()
             self._remove()
             self._state = None
 
@@ -492,6 +509,8 @@ def _paired_memory(update, current):
                                 f"swap limit {format_size(current.memory_swap)}; give resources.memory_swap too "
                                 "(-1 for unlimited swap)")
         return dataclasses.replace(update, memory_swap=current.memory_swap)
+    if update.memory == -1 and update.memory_swap is None:
+        return dataclasses.replace(update, memory_swap=-1)  # what the kernel does too; keep the config in step
     if update.memory_swap not in (None, -1) and update.memory is None:
         if current.memory in (None, -1):
             raise ConfigInvalid("resources.memory_swap: the container has no memory limit; give resources.memory "

@@ -226,3 +226,43 @@ def test_memory_and_swap_change_as_a_pair(runtime, busybox_config):
                                                                         "memory_swap": 96 * MiB}
     finally:
         _stop(c)
+
+
+def test_set_through_two_handles_keeps_both_updates(runtime, busybox_config):
+    """Regression: set() merged into the handle's stale config, losing another handle's update."""
+    c = _running(runtime, busybox_config(), "handles", "sleep 60")
+    other = runtime.load(c.id)
+    try:
+        _update(c, pids_limit=10)
+        _update(other, memory=64 * MiB)
+        assert runtime.load(c.id).config.cgroups.resources.limits() == {"memory": 64 * MiB, "pids_limit": 10}
+        assert _file(c, "pids", "pids.max") == "10"
+    finally:
+        _stop(c)
+
+
+def test_unlimited_memory_lifts_swap_in_the_saved_config_too(runtime, busybox_config):
+    """Regression: the kernel's memsw was lifted but state.json kept the old swap, re-imposed later."""
+    cfg = busybox_config()
+    cfg.cgroups.resources.memory, cfg.cgroups.resources.memory_swap = 64 * MiB, 128 * MiB
+    c = _running(runtime, cfg, "unlim", "sleep 60")
+    try:
+        _update(c, memory=-1)
+        assert runtime.load(c.id).config.cgroups.resources.limits() == {"memory": -1, "memory_swap": -1}
+        _update(c, memory=32 * MiB)
+        assert int(_file(c, "memory", "memory.memsw.limit_in_bytes")) >= 1 << 62
+    finally:
+        _stop(c)
+
+
+def test_stats_before_start_raises_and_the_same_handle_reads_after_start(runtime, busybox_config):
+    """Regression: files read before the cgroup existed were remembered as absent for good."""
+    c = runtime.create(unique_id("early"), busybox_config())
+    with pytest.raises(ContainerNotRunning, match="has not been started"):
+        c.stats()
+    c.run(Process(["/bin/sleep", "60"]))
+    try:
+        st = c.stats().cgroup_stats
+        assert st.memory_stats.usage.usage > 0 and st.pids_stats.current == 1
+    finally:
+        _stop(c)

@@ -669,7 +669,7 @@ def test_v2_refused_io_max_write_restores_devices(v2_tree, kernel):
         V2Manager(path).set(Resources(cpuset_cpus="1", blkio_throttle_read_bps_device=[ThrottleDevice(8, 16, 5)]))
     assert str(info.value) == (f"failed to write '1' to {path}/cpuset.cpus: Invalid argument "
                                "(previous values restored)")
-    assert kernel.writes == [("cpuset.cpus", "1"), ("cpuset.cpus", "")]
+    assert kernel.writes == [("cpuset.cpus", "1")]  # refused: nothing to undo
     assert _snapshot(root) == before
 
     kernel.writes.clear()
@@ -677,10 +677,9 @@ def test_v2_refused_io_max_write_restores_devices(v2_tree, kernel):
     with pytest.raises(errors.SystemError, match=r"\(previous values restored\)$"):
         V2Manager(path).set(Resources(pids_limit=9, blkio_throttle_read_bps_device=[ThrottleDevice(8, 16, 5)]))
     assert kernel.writes[:3] == [("pids.max", "9"), ("io.max", "8:0 rbps=max"), ("io.max", "8:16 rbps=5")]
-    # 8:0 gets its old line back, 8:16 (not there before) is reset to no limit, then pids.max
-    assert sorted(kernel.writes[3:5]) == [("io.max", "8:0 rbps=1048576 wbps=max riops=max wiops=max"),
-                                          ("io.max", "8:16 rbps=max wbps=max riops=max wiops=max")]
-    assert kernel.writes[5:] == [("pids.max", "max")]
+    # the refused 8:16 write is not undone; 8:0 gets its old line back, then pids.max
+    assert kernel.writes[3:] == [("io.max", "8:0 rbps=1048576 wbps=max riops=max wiops=max"),
+                                 ("pids.max", "max")]
     assert _snapshot(root) == before
 
 
@@ -888,8 +887,8 @@ def test_v1_refused_write_restores_every_file_written_before(v1_tree, kernel):
         ("memory.soft_limit_in_bytes", "134217728"), ("cpu.shares", "512"), ("cpu.cfs_quota_us", "50000"),
         ("cpuset.cpus", "1-2"), ("pids.max", "100"), ("blkio.bfq.weight", "200"),
         ("blkio.throttle.read_bps_device", "8:0 1048576"),
-        # rollback, newest first: memory goes down before memory+swap does
-        ("blkio.throttle.read_bps_device", "8:0 0"), ("blkio.bfq.weight", "100"), ("pids.max", "max"),
+        # rollback of the accepted writes, newest first: memory goes down before memory+swap does
+        ("blkio.bfq.weight", "100"), ("pids.max", "max"),
         ("cpuset.cpus", "0-3"), ("cpu.cfs_quota_us", "-1"), ("cpu.shares", "1024"),
         ("memory.soft_limit_in_bytes", str(V1_UNLIMITED)), ("memory.limit_in_bytes", "67108864"),
         ("memory.memsw.limit_in_bytes", "134217728"),
@@ -906,7 +905,7 @@ def test_v1_rollback_after_lowering_restores_in_a_valid_order(v1_tree, kernel):
         V1Manager(paths).set(Resources(memory=64 * MI, memory_swap=128 * MI, pids_limit=5))
     assert kernel.writes == [
         ("memory.limit_in_bytes", "67108864"), ("memory.memsw.limit_in_bytes", "134217728"), ("pids.max", "5"),
-        ("pids.max", "max"), ("memory.memsw.limit_in_bytes", "536870912"), ("memory.limit_in_bytes", "268435456"),
+        ("memory.memsw.limit_in_bytes", "536870912"), ("memory.limit_in_bytes", "268435456"),
     ]
     assert _snapshot(root) == before
 
@@ -926,13 +925,13 @@ def test_v1_read_back_mismatch_rolls_back(v1_tree, kernel):
 
 def test_v1_failed_restore_is_reported(v1_tree, kernel):
     _, paths = v1_tree
-    kernel.refuse["pids.max"] = errno.EACCES
+    kernel.refuse_once["pids.max"] = errno.EINVAL
+    kernel.refuse_value[("cpu.shares", "1024")] = errno.EACCES  # 512 is accepted, the way back is refused
     with pytest.raises(errors.SystemError) as info:
         V1Manager(paths).set(Resources(cpu_shares=512, pids_limit=10))
-    pids = f"{paths['pids']}/pids.max"
-    assert str(info.value) == (f"failed to write '10' to {pids}: Permission denied; restoring the previous values "
-                               f"failed too: failed to write 'max' to {pids}: Permission denied")
-    assert _read(paths["cpu"], "cpu.shares") == "1024\n"
+    cpu, pids = f"{paths['cpu']}/cpu.shares", f"{paths['pids']}/pids.max"
+    assert str(info.value) == (f"failed to write '10' to {pids}: Invalid argument; restoring the previous values "
+                               f"failed too: failed to write '1024' to {cpu}: Permission denied")
 
 
 # == v1 driver: cpu period EINVAL retry ==============================================================
@@ -956,8 +955,7 @@ def test_v1_period_refused_without_a_quota_fails(v1_tree, kernel):
         V1Manager(paths).set(Resources(cpu_shares=512, cpu_period=10000))
     assert str(info.value) == (f"failed to write '10000' to {paths['cpu']}/cpu.cfs_period_us: Invalid argument "
                                "(previous values restored)")
-    assert kernel.writes == [("cpu.shares", "512"), ("cpu.cfs_period_us", "10000"),
-                             ("cpu.cfs_period_us", "100000"), ("cpu.shares", "1024")]
+    assert kernel.writes == [("cpu.shares", "512"), ("cpu.cfs_period_us", "10000"), ("cpu.shares", "1024")]
     assert _snapshot(root) == before
 
 
@@ -967,7 +965,7 @@ def test_v1_period_refused_for_another_reason_is_not_retried(v1_tree, kernel):
     kernel.refuse_once["cpu.cfs_period_us"] = errno.EBUSY
     with pytest.raises(errors.SystemError, match=r"Device or resource busy \(previous values restored\)$"):
         V1Manager(paths).set(Resources(cpu_period=10000, cpu_quota=5000))
-    assert kernel.writes == [("cpu.cfs_period_us", "10000"), ("cpu.cfs_period_us", "100000")]
+    assert kernel.writes == [("cpu.cfs_period_us", "10000")]
     assert _snapshot(root) == before
 
 
@@ -1232,3 +1230,20 @@ def test_events_data_from_a_v2_stats_read(v2_tree):
     assert data["blkio"]["ioServiceBytesRecursive"][0] == {"major": 8, "minor": 0, "op": "Read", "value": 1459200}
     assert stats_mod.Stats(mgr.stats()).to_dict()["cgroup_stats"]["pids_stats"] == {"current": 4, "limit": 0}
     mgr.close()
+
+
+def test_v1_rollback_after_the_period_retry_undoes_writes_in_exact_reverse_order(v1_tree, kernel):
+    """Regression: the journal was per file, so quota was restored before period (a combination the
+    kernel had just refused); and a refused write was "undone" too."""
+    root, paths = v1_tree
+    before = _snapshot(root)
+    kernel.refuse_once["cpu.cfs_period_us"] = errno.EINVAL
+    kernel.refuse_once["pids.max"] = errno.EINVAL
+    with pytest.raises(errors.SystemError, match=r"pids.max: Invalid argument \(previous values restored\)$"):
+        V1Manager(paths).set(Resources(cpu_period=10000, cpu_quota=5000, pids_limit=3))
+    assert kernel.writes == [
+        ("cpu.cfs_period_us", "10000"),  # refused: old quota / new period
+        ("cpu.cfs_quota_us", "5000"), ("cpu.cfs_period_us", "10000"), ("pids.max", "3"),  # pids refused
+        ("cpu.cfs_period_us", "100000"), ("cpu.cfs_quota_us", "-1"),  # undone newest first
+    ]
+    assert _snapshot(root) == before

@@ -116,6 +116,9 @@ class Manager:
             if errors:
                 raise SystemError(f"{err}; restoring the previous values failed too: {'; '.join(errors)}") from err
             raise SystemError(f"{err} (previous values restored)") from err
+        except BaseException:  # interrupted (Ctrl-C…): never leave limits half-applied
+            tx.rollback()
+            raise
 
     def check(self, resources) -> None:
         """Raise ConfigInvalid if a field of ``resources`` that is set needs a controller or file not here."""

@@ -120,7 +120,7 @@ def matches(name: str, written: str, shown: str) -> bool:
             return parse_cpu_list(written) == parse_cpu_list(shown)
         except ValueError:
             return False
-    if name in DEVICE_FILES or name.endswith("weight_device"):
+    if name in DEVICE_FILES:
         dev, _, value = written.partition(" ")
         entry = device_entries(shown).get(dev)
         if name == "io.max":
@@ -137,44 +137,39 @@ def matches(name: str, written: str, shown: str) -> bool:
 
 
 class Transaction:
-    """Writes cgroup files, checking each one back; :meth:`rollback` restores what they held before.
+    """Writes cgroup files, checking each one back; :meth:`rollback` undoes them, newest first.
 
-    Each file's content is read before its first write; rollback writes it back, newest file
-    first (undoing memory before memory+swap keeps the kernel's ordering rules satisfied, as the
-    forward order did). Device files get one write per device, removals included.
+    A journal entry is kept per write the kernel accepted, with what the file held just before
+    it; rollback replays them in exact reverse order, so every intermediate state it passes
+    through is one the kernel accepted on the way forward (memory vs memory+swap, CFS period vs
+    quota). Device files (one line per device) are undone per device, removals included.
     """
 
     def __init__(self) -> None:
-        self._saved: list[tuple[str, str, str, set[str]]] = []  # (dir, name, old text, devices written)
-        self._index: dict[tuple[str, str], int] = {}
+        self._journal: list[tuple[str, str, str, str]] = []  # (dir, name, old text, device or "")
 
     def write(self, directory: str, name: str, value: str) -> None:
         """Write ``value`` and read it back. Raises SystemError on a refused write or a differing read."""
-        key = (directory, name)
-        if key not in self._index:
-            self._index[key] = len(self._saved)
-            self._saved.append((directory, name, read(directory, name), set()))
-        if name in DEVICE_FILES:
-            self._saved[self._index[key]][3].add(value.split(" ", 1)[0])
-        write(directory, name, value)
+        old = read(directory, name)
+        write(directory, name, value)  # refused: nothing happened, nothing to undo
+        self._journal.append((directory, name, old, value.split(" ", 1)[0] if name in DEVICE_FILES else ""))
         shown = read(directory, name)
         if not matches(name, value, shown):
             raise SystemError(f"{os.path.join(directory, name)}: wrote {value!r} but it reads {shown!r}")
 
     def rollback(self) -> list[str]:
-        """Restore every file written; returns the errors (empty when all old values are back)."""
+        """Undo every accepted write, newest first; returns the errors (empty when all old values are back)."""
         errors = []
-        for directory, name, old, devices in reversed(self._saved):
+        for directory, name, old, device in reversed(self._journal):
             try:
-                if name in DEVICE_FILES:
-                    entries = device_entries(old)
+                if device:
                     reset = "rbps=max wbps=max riops=max wiops=max" if name == "io.max" else "0"
-                    for dev in devices:
-                        write(directory, name, f"{dev} {entries.get(dev, reset)}")
+                    write(directory, name, f"{device} {device_entries(old).get(device, reset)}")
                 else:
                     write(directory, name, old)
             except SystemError as err:
                 errors.append(str(err))
+        self._journal.clear()
         return errors
 
 
@@ -183,9 +178,9 @@ class FileCache:
 
     Re-reading an open cgroup file costs about 1 µs against 9 µs for open+read+close by path, and
     stats read ~25 files per container per tick. An open fd does not stop the cgroup's removal
-    (reads then fail with ENODEV: the cache empties itself). Files found absent are remembered
-    as absent. At EMFILE it falls back to reading by path. :meth:`close` (or garbage collection)
-    closes every fd.
+    (reads then fail with ENODEV: the cache empties itself). A file absent from an existing
+    cgroup directory is remembered as absent. At EMFILE it falls back to reading by path.
+    :meth:`close` (or garbage collection) closes every fd. Not thread-safe: one thread per cache.
     """
 
     def __init__(self) -> None:
@@ -204,7 +199,9 @@ class FileCache:
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
-                fd = -1
+                if not os.path.isdir(os.path.dirname(path)):
+                    return None  # no cgroup (yet): nothing to remember
+                fd = -1  # the controller does not offer this file: it never will
             except OSError as err:
                 if err.errno in (errno.EMFILE, errno.ENFILE):
                     return read_raw(path)
