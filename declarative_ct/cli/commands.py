@@ -381,13 +381,6 @@ def _stopped(rt: Runtime, container_id: str) -> bool:
 _UPDATE_FLAGS = {"memory": "size", "memory_reservation": "size", "memory_swap": "size", "cpu_shares": "int",
                  "cpu_quota": "limit", "cpu_period": "int", "cpuset_cpus": "list", "cpuset_mems": "list",
                  "pids_limit": "limit", "blkio_weight": "int"}
-# The same fields as an OCI linux.resources object names them (update -r).
-_OCI_NAMES = {"memory": "memory.limit", "memory_reservation": "memory.reservation", "memory_swap": "memory.swap",
-              "cpu_shares": "cpu.shares", "cpu_quota": "cpu.quota", "cpu_period": "cpu.period",
-              "cpuset_cpus": "cpu.cpus", "cpuset_mems": "cpu.mems", "pids_limit": "pids.limit",
-              "blkio_weight": "blockIO.weight"}
-
-
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -459,7 +452,8 @@ def cmd_update(args: argparse.Namespace) -> int:
         raise ConfigInvalid(f"update: give either -r/--resources or flags ({', '.join(map(_flag, given))}), "
                             "not both")
     if args.resources is not None:
-        names = {k: f"--resources {args.resources}: linux.resources.{v}" for k, v in _OCI_NAMES.items()}
+        names = {k: f"--resources {args.resources}: linux.resources.{v}"
+                 for k, v in specconv.OCI_RESOURCE_NAMES.items()}
         try:
             update = specconv.resources_from_oci(_read_resources_file(args.resources), devices=False,
                                                  validate=False)

@@ -3,15 +3,17 @@
 Why one process and not one per container: a Python monitor costs ~8 MiB RSS (2.7 MiB of it
 private) however little it does, against conmon's 1–2 MiB; shared by N containers the cost per
 container is that divided by N. And since it is a fresh interpreter (exec'd, single-threaded),
-creating containers from a multi-threaded caller such as the TUI never forks that caller.
+stage 1 and init are forks of the monitor, never of a multi-threaded caller such as the TUI (which
+only starts the monitor, as ``subprocess`` does). ``exec`` and ``monitor=False`` still fork the caller.
 
-Protocol (``<root>/#monitor.sock``, SOCK_SEQPACKET, peers must be root or our own uid):
-the client sends one pickled request ``{"state_dir", "ctx"}`` with the fds of stage 1 attached
-(SCM_RIGHTS: stdio, the sync socket, the exec fifo); the monitor forks, the child runs
-``init.stage1`` with those fds, and the monitor replies ``{"pid": stage1_pid}`` or
-``{"error": message}``. As a child subreaper it inherits each init when stage 1 exits, reaps it
-and writes ``exit.json`` (:func:`monitor.record_exit`). It exits once it has had nothing to
-watch for :data:`LINGER` seconds; a flock on the root directory keeps one monitor per root.
+Protocol (``<root>/#monitor.sock``, SOCK_SEQPACKET; each side checks the other's SO_PEERCRED is
+root or its own uid): the client sends one pickled request ``{"state_dir", "ctx", "inherit"}``
+with the fds of stage 1 attached (SCM_RIGHTS: stdio, the sync socket, the exec fifo); the monitor
+forks, the child takes on the caller's rlimits/umask/oom_score_adj and runs ``init.stage1`` with
+those fds, and the monitor replies in JSON ``{"pid": stage1_pid}`` or ``{"error": message}``.
+As a child subreaper it inherits each init when stage 1 exits, reaps it and writes ``exit.json``
+(:func:`monitor.record_exit`). It exits once it has had nothing to watch for :data:`LINGER` s;
+a flock on the root directory keeps one monitor per root.
 
 If the monitor is killed, running containers keep running (their inits go to the nearest
 subreaper); only their exit codes are lost. The next create starts a new monitor.
@@ -23,8 +25,11 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import json
 import os
 import pickle
+import resource
+import select
 import selectors
 import signal
 import socket
@@ -39,9 +44,14 @@ SOCKET_FILE = "#monitor.sock"
 FILES = (SOCKET_FILE,)
 LINGER = 10.0  # seconds the monitor stays with nothing to watch (saves a start for the next create)
 LINGER_ENV = "DCT_MONITOR_LINGER"  # overrides LINGER (tests use a short one)
-_CONNECT_TIMEOUT = 5.0
+_CONNECT_TIMEOUT = 5.0  # seconds for a request to arrive whole once connected
+_START_TIMEOUT = 10.0  # seconds for a new monitor to listen (an exiting one may hold the root a moment)
+_REPLY_TIMEOUT = 60.0  # seconds for the fork of stage 1 to be answered
+_SETUP_TIMEOUT = 120.0  # seconds after which a create that never saved state.json is forgotten
 _RECHECK = 1.0  # seconds between looks for containers that went away without an exit to reap
 _MAX_REQUEST = 1 << 20
+# Not "-m declarative_ct.runtime.monitord": the package imports this module first (a warning on stderr).
+_ENTRY = "import sys; from declarative_ct.runtime.monitord import main; main(sys.argv[1])"
 
 
 # -- client side ---------------------------------------------------------------------------
@@ -50,7 +60,9 @@ def request_stage1(root: str, state_dir: str, ctx) -> int:
     """Have the monitor of ``root`` fork stage 1 for ``ctx`` (an ``init.InitContext``); its pid.
 
     The fds of ``ctx`` (stdio, sync socket, fifo) are passed over the socket; the caller keeps
-    and closes its own copies. Starts the monitor if none runs.
+    and closes its own copies. The caller's rlimits, umask and oom_score_adj go along, so that
+    init inherits them from the caller as with runc, not from the monitor. Starts the monitor if
+    none runs.
 
     Raises:
         SystemError: the monitor could not be reached or started, or refused the request.
@@ -61,65 +73,150 @@ def request_stage1(root: str, state_dir: str, ctx) -> int:
     # Sent without live objects: the child gets the fds back by position.
     plain = dataclasses.replace(ctx, sync=None, stdio=(0, 1, 2), fifo_fd=4,
                                 process=dataclasses.replace(ctx.process, stdin=None, stdout=None, stderr=None))
-    payload = pickle.dumps({"state_dir": state_dir, "ctx": plain})
+    payload = pickle.dumps({"state_dir": state_dir, "ctx": plain, "inherit": _caller_context()})
     for attempt in range(2):
         sock = _connect(root)
         try:
-            socket.send_fds(sock, [payload], fds)
-            reply = sock.recv(65536)
+            sock.settimeout(_REPLY_TIMEOUT)
+            try:
+                socket.send_fds(sock, [payload], fds)
+            except OSError as err:
+                if attempt == 0 and err.errno in (errno.ECONNRESET, errno.EPIPE):
+                    continue  # the monitor was closing as we came: nothing was done, start another
+                raise
+            reply = sock.recv(65536)  # no retry from here on: stage 1 may already be forked
         except OSError as err:
-            if attempt == 0 and err.errno in (errno.ECONNRESET, errno.EPIPE):
-                continue  # the monitor was exiting as we came: start another
-            raise SystemError(f"container monitor of {root}: {err.strerror}") from err
+            raise SystemError(f"container monitor of {root}: {err.strerror or err}") from err
         finally:
             sock.close()
-        if not reply and attempt == 0:
-            continue
-        answer = pickle.loads(reply) if reply else {"error": "the monitor closed the connection"}
-        if "error" in answer:
-            raise SystemError(f"container monitor of {root}: {answer['error']}")
-        return answer["pid"]
-    raise SystemError(f"container monitor of {root}: no answer")
+        try:
+            answer = json.loads(reply)
+            if "error" in answer:
+                raise SystemError(f"container monitor of {root}: {answer['error']}")
+            return int(answer["pid"])
+        except (ValueError, TypeError, KeyError):
+            raise SystemError(f"container monitor of {root}: no valid answer ({reply[:80]!r})") from None
+    raise SystemError(f"container monitor of {root}: it kept closing connections")
+
+
+def _caller_context() -> dict:
+    limits = {}
+    for name in dir(resource):
+        if name.startswith("RLIMIT_"):
+            with contextlib.suppress(ValueError, OSError):
+                limits[getattr(resource, name)] = resource.getrlimit(getattr(resource, name))
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        with open("/proc/self/oom_score_adj") as f:
+            oom_score_adj = f.read().strip()
+    except OSError:
+        oom_score_adj = ""
+    return {"rlimits": limits, "umask": umask, "oom_score_adj": oom_score_adj}
+
+
+def _apply_caller_context(inherit: dict) -> None:
+    """In stage 1 (a fork of the monitor): take on the caller's rlimits, umask and oom_score_adj.
+
+    Best effort: without CAP_SYS_RESOURCE a hard limit cannot be raised above the monitor's, nor
+    oom_score_adj lowered; the soft limit is then kept within the hard one.
+    """
+    for res, (soft, hard) in inherit.get("rlimits", {}).items():
+        try:
+            resource.setrlimit(res, (soft, hard))
+        except (ValueError, OSError):
+            cur_hard = resource.getrlimit(res)[1]
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(res, (soft if cur_hard == resource.RLIM_INFINITY or
+                                         (soft != resource.RLIM_INFINITY and soft <= cur_hard) else cur_hard,
+                                         cur_hard))
+    os.umask(inherit.get("umask", 0o022))
+    if inherit.get("oom_score_adj"):
+        with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
+            f.write(inherit["oom_score_adj"])
 
 
 def _connect(root: str) -> socket.socket:
+    """A connection to the monitor of ``root``, started if needed; refuses a server not run by us or root."""
     from ..errors import SystemError
 
     dirfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         # Through /proc/self/fd: a deep root would not fit in sun_path's 108 bytes.
         path = f"/proc/self/fd/{dirfd}/{SOCKET_FILE}"
-        deadline = time.monotonic() + _CONNECT_TIMEOUT
-        started = False
-        while True:
+        for attempt in range(3):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
             try:
                 sock.connect(path)
-                return sock
             except (FileNotFoundError, ConnectionRefusedError):
                 sock.close()
-            if not started:
-                _start(root)
-                started = True
-            if time.monotonic() > deadline:
-                raise SystemError(f"the container monitor of {root} did not start")
-            time.sleep(0.002)
+                if attempt == 2:
+                    break
+                _start(root)  # returns once a monitor listens (or another one holds the root)
+                continue
+            uid = _peer_uid(sock)
+            if uid not in (0, os.geteuid()):
+                sock.close()
+                raise SystemError(f"{os.path.join(root, SOCKET_FILE)} is served by uid {uid}, not by root: "
+                                  f"refusing to hand it a container (is {root} writable by others?)")
+            return sock
     finally:
         os.close(dirfd)
+    raise SystemError(f"the container monitor of {root} did not start")
+
+
+def _started(words: bytes) -> bool:
+    lines = words.splitlines(keepends=True)
+    return b"ready\n" in lines or b"busy\n" in lines
+
+
+def _peer_uid(sock: socket.socket) -> int:
+    return struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
 
 
 def _start(root: str) -> None:
-    """Start a monitor for ``root``: double fork, own session, exec a fresh interpreter."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                monitor.detach()
-                os.execv(sys.executable, [sys.executable, "-m", "declarative_ct.runtime.monitord", root])
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+    """Start a monitor for ``root`` and wait until it listens.
+
+    A fresh interpreter in its own session, started as subprocess does (fork+exec done in C, safe
+    from a multi-threaded caller); it forks once to leave us (we reap that middle process at once) and
+    reports on its stderr, a pipe to us: ``ready``, ``busy`` (another monitor holds the root),
+    or the error that stopped it.
+
+    Raises:
+        SystemError: the monitor failed to start (with its last words), or said nothing in time.
+    """
+    from ..errors import SystemError
+
+    import declarative_ct
+
+    import subprocess
+
+    r, w = os.pipe()
+    env = dict(os.environ)
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(declarative_ct.__file__)))
+    env["PYTHONPATH"] = package_dir + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        # subprocess, not posix_spawn: glibc's posix_spawn leaves its internal signals (32, 33)
+        # ignored in the child, and ignored signals would reach every container's init.
+        middle = subprocess.Popen([sys.executable, "-c", _ENTRY, root], env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=w, start_new_session=True, cwd="/")
+    finally:
+        os.close(w)
+    try:
+        middle.wait()
+        words = b""
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([r], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(r, 4096) if ready else b""
+            words += chunk
+            if _started(words) or not chunk:
+                break
+    finally:
+        os.close(r)
+    if not _started(words):
+        last = words.decode(errors="replace").strip().splitlines()[-1:] or ["it said nothing"]
+        raise SystemError(f"the container monitor of {root} failed to start: {last[0]}")
 
 
 # -- the monitor ---------------------------------------------------------------------------
@@ -129,15 +226,23 @@ class _Monitor:
         self.root = root
         self.stage1: set[int] = set()
         self.watched: dict[str, tuple[int, int]] = {}  # state dir -> (init pid, start); 0s until state.json
+        self.requested: dict[str, float] = {}  # state dir -> when its stage 1 was forked
         self.idle_since = time.monotonic()
         self.linger = float(os.environ.get(LINGER_ENV, LINGER))
 
     def serve(self) -> None:
+        """Take the root's lock, listen, tell the starter (``ready``/``busy`` on stderr), serve until idle."""
         lock = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # held until we exit
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return  # another monitor serves this root
+        deadline = time.monotonic() + _START_TIMEOUT / 2
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:  # a live monitor serves this root: use it
+                    _report(b"busy\n")
+                    return
+                time.sleep(0.01)  # or one is on its way out: wait for its lock
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         path = os.path.join(self.root, SOCKET_FILE)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -151,6 +256,7 @@ class _Monitor:
             os.umask(old_umask)
             os.chdir("/")
         listener.listen(64)
+        _report(b"ready\n")
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -184,8 +290,8 @@ class _Monitor:
             conn.settimeout(_CONNECT_TIMEOUT)
             try:
                 uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
-                if uid not in (0, os.getuid()):
-                    conn.send(pickle.dumps({"error": f"uid {uid} may not create containers here"}))
+                if uid not in (0, os.geteuid()):  # only then is unpickling its request safe
+                    conn.send(json.dumps({"error": f"uid {uid} may not create containers here"}).encode())
                     return
                 payload, fds, _, _ = socket.recv_fds(conn, _MAX_REQUEST, 8)
             except OSError:
@@ -200,7 +306,7 @@ class _Monitor:
                 for fd in fds:
                     os.close(fd)
             try:
-                conn.send(pickle.dumps(reply))
+                conn.send(json.dumps(reply).encode())
             except OSError:
                 pass
 
@@ -217,6 +323,7 @@ class _Monitor:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 sel.close()
                 listener.close()
+                _apply_caller_context(request.get("inherit", {}))
                 ctx = dataclasses.replace(ctx, stdio=tuple(fds[:3]), fifo_fd=fds[4],
                                           sync=socket.socket(fileno=os.dup(fds[3])))
                 init.stage1(ctx)
@@ -224,6 +331,7 @@ class _Monitor:
                 os._exit(1)
         self.stage1.add(pid)
         self.watched[request["state_dir"]] = (0, 0)
+        self.requested[request["state_dir"]] = time.monotonic()
         return pid
 
     def _reap(self) -> None:
@@ -257,10 +365,12 @@ class _Monitor:
     def _forget_gone(self) -> None:
         """Drop containers destroyed meanwhile (or aborted creates), and inits that were never our children."""
         for state_dir in list(self.watched):
-            if not os.path.isdir(state_dir):
-                del self.watched[state_dir]
-                continue
             pid = self._init_pid(state_dir)
+            started = self.requested.get(state_dir, 0.0)
+            if not os.path.isdir(state_dir) or (not pid and time.monotonic() - started > _SETUP_TIMEOUT):
+                del self.watched[state_dir]  # destroyed, or a create whose caller died before saving state
+                self.requested.pop(state_dir, None)
+                continue
             if pid and not procfs.is_alive(pid, self.watched[state_dir][1]):
                 try:  # it may have died since _reap looked
                     reaped, status = os.waitpid(pid, os.WNOHANG)
@@ -272,10 +382,29 @@ class _Monitor:
                     del self.watched[state_dir]
 
 
-def main() -> None:
-    """``python -m declarative_ct.runtime.monitord ROOT``: serve ``ROOT`` until idle."""
-    _Monitor(os.path.abspath(sys.argv[1])).serve()
+def _report(words: bytes) -> None:
+    """Tell the starter how we fared (our stderr is its pipe), then let go of it."""
+    with contextlib.suppress(OSError):
+        os.write(2, words)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
 
 
-if __name__ == "__main__":
-    main()
+def main(root: str) -> None:
+    """The monitor process (started by :func:`_start`): leave the starter, serve ``root`` until idle.
+
+    stdin/stdout are /dev/null and stderr is the starter's pipe (see :func:`_start`).
+    """
+    if os.fork():
+        os._exit(0)  # the starter reaps this middle process; the monitor is re-parented away
+    os.chdir("/")
+    linux.close_fds_except({0, 1, 2})
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_IGN)  # containers outlive a terminal; SIGKILL still works
+    try:
+        _Monitor(os.path.abspath(root)).serve()
+    except BaseException as err:  # noqa: BLE001 - the starter shows it
+        _report(f"{type(err).__name__}: {err}\n".encode())
+        raise SystemExit(1) from None
+

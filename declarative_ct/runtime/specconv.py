@@ -405,6 +405,9 @@ _OCI_THROTTLES = {"throttleReadBpsDevice": "blkio_throttle_read_bps_device",
                   "throttleWriteBpsDevice": "blkio_throttle_write_bps_device",
                   "throttleReadIOPSDevice": "blkio_throttle_read_iops_device",
                   "throttleWriteIOPSDevice": "blkio_throttle_write_iops_device"}
+OCI_RESOURCE_NAMES = {attr: f"{group}.{key}" for group, names in _OCI_RESOURCES.items() for key, attr in names.items()}
+OCI_RESOURCE_NAMES.update({attr: f"blockIO.{key}" for key, attr in _OCI_THROTTLES.items()})
+"""``Resources`` field → its name in an OCI ``linux.resources`` object (``memory_swap`` → ``memory.swap``)."""
 
 
 def _resources(res: dict[str, object], cfg: Config) -> None:
@@ -417,8 +420,8 @@ def resources_from_oci(res: object, where: str = "linux.resources", into: Resour
 
     ``memory.{limit,reservation,swap}`` (bytes), ``cpu.{shares,quota,period,cpus,mems}``,
     ``pids.limit``, ``blockIO.{weight,throttle*Device}`` and ``devices``; the fields it does not
-    hold are left as they are in ``into`` (None in a new :class:`Resources`). As runc does, a
-    0 means "not set" and a ``pids.limit`` of 0 or below means unlimited (-1). ``runc update -r``
+    hold are left as they are in ``into`` (None in a new :class:`Resources`). As runc 1.1 does,
+    0 and an empty cpu list mean "not set"; a negative ``pids.limit`` means unlimited (-1). ``runc update -r``
     takes the same object (``dct update -r``: ``devices=False``, ``validate=False``, as the
     update is checked against the container's current limits).
 
@@ -450,12 +453,14 @@ def resources_from_oci(res: object, where: str = "linux.resources", into: Resour
             if attr.startswith("cpuset_"):
                 if not isinstance(value, str):
                     raise ConfigInvalid(f"{field_name}: must be a string such as \"0-1\"")
+                if not value:
+                    continue  # runc: an empty list is "not set"
             elif not _is_int(value):
                 raise ConfigInvalid(f"{field_name}: {value!r} must be an integer")
-            elif attr == "pids_limit" and value <= 0:
-                value = -1  # runc: zero or negative is unlimited
+            elif attr == "pids_limit" and value < 0:
+                value = -1  # unlimited
             elif value == 0:
-                continue  # runc treats 0 as "not set"
+                continue  # runc 1.1 treats 0 as "not set" (a pids limit of 0 too: never lift one by accident)
             setattr(resources, attr, value)
         if group == "blockIO":
             for key, attr in _OCI_THROTTLES.items():
@@ -471,12 +476,18 @@ def resources_from_oci(res: object, where: str = "linux.resources", into: Resour
     if validate:
         try:
             resources.validate()
-        except ConfigInvalid as err:  # "resources.memory_swap: ..." -> "<where>.memory_swap: ..."
-            message = str(err)
-            if message.startswith("resources."):
-                message = f"{where}.{message[len('resources.'):]}"
-            raise ConfigInvalid(message) from None
+        except ConfigInvalid as err:  # "resources.memory_swap: ..." -> "<where>.memory.swap: ..."
+            raise ConfigInvalid(oci_names(str(err), where)) from None
     return resources
+
+
+def oci_names(message: str, where: str = "linux.resources") -> str:
+    """``message`` with each ``resources.<field>`` written as the OCI key: ``<where>.memory.swap``."""
+    import re
+
+    return re.sub(r"\bresources\.([a-z_]+)",
+                  lambda m: f"{where}.{OCI_RESOURCE_NAMES[m.group(1)]}" if m.group(1) in OCI_RESOURCE_NAMES
+                  else m.group(0), message)
 
 
 def _throttles(raw: object, where: str) -> list[ThrottleDevice]:

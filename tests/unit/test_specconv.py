@@ -239,12 +239,12 @@ def edit(path: str, value):
     ("linux.resources.memory", {"limit": 64 << 20, "swap": 32 << 20}, ["memory_swap", "below memory"]),
     ("linux.resources.memory", {"limit": "64m"}, ["linux.resources.memory.limit", "integer"]),
     ("linux.resources.memory", {"kernel": 1 << 20}, ["linux.resources.memory.kernel: not supported"]),
-    ("linux.resources.cpu", {"shares": 1}, ["cpu_shares", "[2, 262144]"]),
-    ("linux.resources.cpu", {"cpus": "1-0"}, ["cpuset_cpus", "reversed"]),
-    ("linux.resources.cpu", {"quota": 500}, ["cpu_quota", "1000"]),
+    ("linux.resources.cpu", {"shares": 1}, ["linux.resources.cpu.shares: 1", "[2, 262144]"]),
+    ("linux.resources.cpu", {"cpus": "1-0"}, ["linux.resources.cpu.cpus", "reversed"]),
+    ("linux.resources.cpu", {"quota": 500}, ["linux.resources.cpu.quota", "1000"]),
     ("linux.resources.cpu", {"realtimeRuntime": 100}, ["linux.resources.cpu.realtimeRuntime: not supported"]),
     ("linux.resources.hugepageLimits", [{"pageSize": "2MB", "limit": 1}], ["linux.resources.hugepageLimits"]),
-    ("linux.resources.blockIO", {"weight": 5}, ["blkio_weight", "[10, 1000]"]),
+    ("linux.resources.blockIO", {"weight": 5}, ["linux.resources.blockIO.weight", "[10, 1000]"]),
     ("linux.resources.blockIO", {"throttleReadBpsDevice": [{"major": 8}]}, ["throttleReadBpsDevice[0]", "required"]),
     ("linux.resources.devices", [{"allow": True, "type": "x"}], ["linux.resources.devices[0].type"]),
     ("linux.rootfsPropagation", "shared", ["linux.rootfsPropagation", "shared"]),
@@ -275,17 +275,26 @@ def test_resources_map_to_libcontainer_fields(tmp_path):
     spec["linux"]["resources"].update({
         "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swap": 128 << 20},
         "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
-        "pids": {"limit": 0},
+        "pids": {"limit": -1},
         "blockIO": {"weight": 500, "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}]},
     })
     res = load(tmp_path, spec)[0].cgroups.resources
     assert (res.memory, res.memory_reservation, res.memory_swap) == (64 << 20, 32 << 20, 128 << 20)
     assert (res.cpu_shares, res.cpu_quota, res.cpu_period, res.cpuset_cpus, res.cpuset_mems) == (
         512, 20000, 100000, "0", "0")
-    assert res.pids_limit == -1  # runc: 0 means unlimited
+    assert res.pids_limit == -1
     assert res.blkio_weight == 500
     assert res.blkio_throttle_write_bps_device == [ThrottleDevice(8, 0, 1048576)]
     assert res.devices == default_device_rules()
+
+
+def test_zero_and_empty_resources_mean_not_set(tmp_path):
+    """runc 1.1: 0 is "not set" (a pids limit of 0 never lifts a limit by accident), "" cpus too."""
+    spec = example_spec()
+    spec["linux"]["resources"].update({"pids": {"limit": 0}, "cpu": {"cpus": "", "mems": "", "shares": 0},
+                                       "memory": {"limit": 0}})
+    res = load(tmp_path, spec)[0].cgroups.resources
+    assert res.limits() == {}
 
 
 def test_empty_unsupported_fields_are_accepted(tmp_path):

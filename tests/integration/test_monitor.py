@@ -1,0 +1,94 @@
+"""The shared monitor of a state root (monitord): what it inherits, who it trusts, surviving its death."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import socket
+import tempfile
+
+import pytest
+
+from conftest import reap_zombies, unique_id, wait_for
+from declarative_ct.errors import SystemError
+from declarative_ct.runtime import Process, Runtime, Status, monitord, procfs
+
+pytestmark = pytest.mark.integration
+
+
+def _monitor_of(container) -> int:
+    """The monitor is init's parent (its subreaper): field 4 of /proc/<init>/stat."""
+    with open(f"/proc/{container.state().init_process_pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def _limits(pid: int, name: str) -> tuple[str, str]:
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith(name):
+                return tuple(line[len(name):].split()[:2])
+    raise AssertionError(f"{name} not in /proc/{pid}/limits")
+
+
+def test_init_inherits_the_callers_rlimits_not_the_monitors(runtime, busybox_config):
+    first = runtime.create(unique_id("mon1"), busybox_config())
+    first.run(Process(["/bin/sleep", "60"]))  # starts the monitor with our limits
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (500, hard))
+    try:
+        second = runtime.create(unique_id("mon2"), busybox_config())
+        second.run(Process(["/bin/sleep", "60"]))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert _monitor_of(first) == _monitor_of(second)  # one monitor for the root
+    assert _limits(second.state().init_process_pid, "Max open files")[0] == "500"
+    assert _limits(first.state().init_process_pid, "Max open files")[0] == str(soft)
+
+
+def test_a_socket_served_by_another_uid_is_refused(register_state_root, busybox_config):
+    """Regression: the client handed its fds to, and unpickled the reply of, whoever bound the socket."""
+    runtime = Runtime(register_state_root(tempfile.mkdtemp(prefix="dct-evil-", dir="/tmp")))
+    os.chmod(runtime.root, 0o777)  # a careless root: anyone can bind the socket first
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            sock.bind(os.path.join(runtime.root, monitord.SOCKET_FILE))
+            sock.listen(1)
+            os.write(w, b"x")
+            sock.accept()[0].recv(1)
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        assert os.read(r, 1) == b"x"
+        c = runtime.create(unique_id("evil"), busybox_config())
+        with pytest.raises(SystemError, match=r"served by uid 65534, not by root: refusing"):
+            c.run(Process(["/bin/true"]))
+    finally:
+        os.close(r)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.unlink(os.path.join(runtime.root, monitord.SOCKET_FILE))
+
+
+def test_containers_outlive_a_killed_monitor_and_the_next_create_starts_another(runtime, busybox_config):
+    c = runtime.create(unique_id("orphan"), busybox_config())
+    c.run(Process(["/bin/sleep", "60"]))
+    mon = _monitor_of(c)
+    os.kill(mon, signal.SIGKILL)
+    wait_for(lambda: (reap_zombies(), procfs.stat(mon) is None)[1], message="the monitor to die")
+    assert c.status() == Status.RUNNING  # init now belongs to the nearest subreaper (this test)
+    d = runtime.create(unique_id("after"), busybox_config())
+    d.run(Process(["/bin/sh", "-c", "exit 7"]))
+    assert wait_for(d.exit_status, message="the new monitor's record")["exit_code"] == 7
+    assert _monitor_of(c) != mon
+    c.signal(signal.SIGKILL)
+    wait_for(lambda: (reap_zombies(), c.status() == Status.STOPPED)[1], message="the orphan to stop")
+    assert c.exit_status() is None  # its monitor was gone: the exit code is lost, the container is not
+    c.destroy()
+    d.destroy()
