@@ -151,8 +151,10 @@ def _stream(container, interval: float) -> Iterator[dict[str, object]]:
                 return
             kills = watcher.check()
             if notified and not kills:
-                if watcher.counter_known:
-                    confirm_until = time.monotonic() + CONFIRM_WINDOW  # the kill may not be counted yet
+                if watcher.counter_known and watcher.poll_events == select.POLLIN:
+                    # v1 notifies before the OOM killer picks a victim: the kill may not be counted yet
+                    # (v2 counts first, and memory.events also changes for high/max events).
+                    confirm_until = time.monotonic() + CONFIRM_WINDOW
                 elif watcher.poll_events == select.POLLIN:
                     kills = 1  # v1 without an oom_kill counter (kernel < 4.13): trust it, as runc does
             if kills:

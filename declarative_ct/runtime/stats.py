@@ -119,7 +119,8 @@ class Stats:
     interfaces: list[NetworkInterface] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        """libcontainer's JSON (``cgroup_stats``, ``interfaces``), absent parts left out."""
+        """A JSON-ready dict with these field names (Go's ``Stats`` has no tags: runc's own JSON says
+        ``CgroupStats``/``Interfaces``); absent parts left out."""
         return _plain(self)
 
 
