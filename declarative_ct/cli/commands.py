@@ -70,11 +70,14 @@ def _create(args: argparse.Namespace, detached: bool) -> Container:
     try:
         container.start(process, monitor=detached and not args.no_monitor)
         _write_pid_file(args.pid_file, container.state().init_process_pid)
-    except BaseException:
+    except BaseException as err:
         rt.cleanup(args.id)
         if os.path.isdir(container.state_dir):  # started: state.json exists, so cleanup left it
             _kill_and_wait(container)
             container.destroy()
+        if isinstance(err, ContainerError) and "resources." in str(err):  # name the bundle's field
+            where = f"{os.path.join(os.path.abspath(args.bundle), 'config.json')}: linux.resources"
+            raise type(err)(specconv.oci_names(str(err), where)) from None
         raise
     return container
 

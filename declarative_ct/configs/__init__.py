@@ -124,6 +124,8 @@ LIMIT_FIELDS = ("memory", "memory_reservation", "memory_swap", "cpu_shares", "cp
 """Every ``Resources`` field that :meth:`Container.set` applies live (all but ``devices``)."""
 
 MAX_CPU_SHARES = 262144  # the kernel's MAX_SHARES (v1 clamps silently; runc reports it)
+MAX_INT64 = (1 << 63) - 1  # libcontainer's int64 fields; the kernel parses limits as signed 64-bit
+_MAX_LIMITS = {"pids_limit": 4194304}  # PID_MAX_LIMIT: pids.max accepts no more
 
 
 @dataclass
@@ -187,8 +189,10 @@ class Resources:
                 continue
             if not _is_int(value) or (value < 0 and value != -1):
                 raise bad(name, "must be a non-negative integer, or -1 for unlimited")
-            if value == 0 and name in ("memory", "memory_swap", "pids_limit"):
+            if value == 0 and name != "cpu_quota":
                 raise bad(name, "must be positive (-1 means unlimited)")
+            if value > _MAX_LIMITS.get(name, MAX_INT64):
+                raise bad(name, f"is too large (at most {_MAX_LIMITS.get(name, MAX_INT64)})")
         if self.memory is not None and 0 < self.memory < 1 << 20:
             raise bad("memory", "bytes is below 1Mi: the container could not even start (a unit missing? 64Mi)")
         if self.memory_swap not in (None, -1):
@@ -197,8 +201,10 @@ class Resources:
             if self.memory == -1:
                 raise bad("memory_swap", "limits memory + swap, so it needs a memory limit (memory is unlimited)")
             if self.memory_swap < self.memory:
-                raise ConfigInvalid(f"resources.memory_swap: {self.memory_swap} is below memory {self.memory} "
-                                    "(memory_swap counts memory + swap; use -1 for unlimited swap)")
+                from ..units import format_size
+                raise ConfigInvalid(f"resources.memory_swap: {format_size(self.memory_swap)} is below memory "
+                                    f"{format_size(self.memory)} (memory_swap counts memory + swap; use -1 for "
+                                    "unlimited swap)")
         ranges = {"cpu_shares": (2, MAX_CPU_SHARES), "cpu_weight": (1, 10000), "cpu_period": (1000, 1000000),
                   "blkio_weight": (10, 1000)}
         for name, (low, high) in ranges.items():
@@ -227,9 +233,8 @@ def parse_cpu_list(text: str) -> set[int]:
     if not isinstance(text, str):
         raise ValueError("must be a list such as \"0-1,3\"")
     out: set[int] = set()
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
+    text = text.replace(" ", "")
+    for part in text.split(",") if text else []:
         low, sep, high = part.partition("-")
         if not low.isdigit() or (sep and not high.isdigit()):
             raise ValueError("must be a list such as \"0-1,3\"")

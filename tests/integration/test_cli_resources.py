@@ -318,7 +318,7 @@ def test_update_names_a_controller_that_is_not_available(dct: Dct, bundle, monke
     cid = dct.new_id("v2upd")
     dct.ok("run", "-d", "--bundle", bundle(UNTIL_TERM, "v2"), cid)
     before = dct.resources(cid)
-    dct.fails("update", cid, "--pids-limit", "10", needles=("--pids-limit", "pids controller is not enabled"))
+    dct.fails("update", cid, "--pids-limit", "10", needles=("--pids-limit", "has no pids controller at all"))
     assert dct.resources(cid) == before
     assert dct.status(cid) == "running"
 
@@ -417,3 +417,12 @@ def test_parse_duration_refuses(text: str) -> None:
 
     with pytest.raises(ConfigInvalid, match="--interval"):
         parse_duration(text, "--interval")
+
+
+@needs_v1
+def test_a_limit_refused_at_create_names_the_bundle_field(dct: Dct, bundle) -> None:
+    b = bundle(UNTIL_TERM, "cpus", resources={"cpu": {"cpus": "0-63"}})
+    cid = dct.new_id("cpus")
+    dct.fails("run", "-d", "--bundle", b, cid,
+              needles=(f"{b}/config.json: linux.resources.cpu.cpus: '0-63' includes", "available: 0-"))
+    assert dct.entries() == []

@@ -356,7 +356,7 @@ def test_validate_accepts_a_full_valid_set():
     {"memory": 1 << 20},
     {"memory": 64 * MI, "memory_swap": 64 * MI},  # no swap at all
     {"memory_swap": -1},  # unlimited swap needs no memory limit
-    {"memory_reservation": 0},
+    {"memory_reservation": 1}, {"pids_limit": 4194304}, {"memory": (1 << 63) - 1},
     {"cpu_shares": 2}, {"cpu_shares": 262144},
     {"cpu_weight": 1}, {"cpu_weight": 10000},
     {"cpu_period": 1000}, {"cpu_period": 1000000},
@@ -394,7 +394,7 @@ def test_validate_accepts_boundaries(fields):
     ({"pids_limit": -5}, "resources.pids_limit: -5 must be a non-negative integer, or -1 for unlimited"),
     ({"memory": 64 * MI, "memory_swap": 0}, "resources.memory_swap: 0 must be positive (-1 means unlimited)"),
     ({"memory": 64 * MI, "memory_swap": 32 * MI},
-     "resources.memory_swap: 33554432 is below memory 67108864 (memory_swap counts memory + swap; "
+     "resources.memory_swap: 32Mi is below memory 64Mi (memory_swap counts memory + swap; "
      "use -1 for unlimited swap)"),
     ({"memory_swap": 128 * MI}, "resources.memory_swap: 134217728 needs memory to be set too "
                                 "(it counts memory + swap)"),
@@ -426,9 +426,21 @@ def test_validate_refuses_limited_swap_with_unlimited_memory():
 
 
 @pytest.mark.parametrize("text, cpus", [("0-2,5", {0, 1, 2, 5}), ("", set()), (" 0 - 1 ", {0, 1}), ("7", {7}),
-                                        ("0,0-1", {0, 1}), ("1,,3", {1, 3})])
+                                        ("0,0-1", {0, 1})])
 def test_parse_cpu_list(text, cpus):
     assert parse_cpu_list(text) == cpus
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"memory": 1 << 63}, "resources.memory: 9223372036854775808 is too large (at most 9223372036854775807)"),
+    ({"pids_limit": 4194305}, "resources.pids_limit: 4194305 is too large (at most 4194304)"),
+    ({"memory_reservation": 0}, "resources.memory_reservation: 0 must be positive (-1 means unlimited)"),
+    ({"cpuset_cpus": "1,,3"}, "resources.cpuset_cpus: '1,,3' must be a list such as \"0-1,3\""),
+])
+def test_validate_refuses_out_of_range_values_before_the_kernel_sees_them(fields, message):
+    with pytest.raises(ConfigInvalid) as info:
+        Resources(**fields).validate()
+    assert str(info.value) == message
 
 
 def test_check_cpuset_refuses_an_empty_list():

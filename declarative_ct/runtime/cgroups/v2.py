@@ -170,6 +170,11 @@ class V2Manager(Manager):
         for name in resources.limits():
             controller = _CONTROLLER.get(name, "io")
             if controller not in available:
+                root = self._mount_root()
+                if controller not in (_read_or_none(root, "cgroup.controllers") or "").split():
+                    raise ConfigInvalid(
+                        f"resources.{name}: this cgroup2 mount ({root}) has no {controller} controller at all: "
+                        f"it is bound to a cgroup v1 hierarchy or disabled at boot (cgroup_disable=)")
                 parent = os.path.dirname(self._path)
                 raise ConfigInvalid(
                     f"resources.{name}: the {controller} controller is not enabled for {directory} "
