@@ -1,0 +1,228 @@
+"""The desired-state document: one YAML document describes one container (pydantic models).
+
+These models are the user-facing contract (``dct schema`` prints their JSON Schema). They are
+strict: unknown keys are errors, a string is never coerced from a number or a boolean, sizes
+and signals are read once into canonical values (bytes, signal names), so that two specs that
+mean the same thing compare equal (:meth:`ContainerSpec.normalized`). Paths are kept as
+written; :mod:`declarative_ct.spec.load` resolves them against the file's directory.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from ..units import UNLIMITED, parse_size
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$"
+NAMESPACES = ("pid", "mount", "uts", "ipc", "net", "cgroup")
+DEFAULT_NAMESPACES = ["pid", "mount", "uts", "ipc", "net"]
+RESTART_PATTERN = r"^(never|always|on-failure(:[1-9][0-9]*)?)$"
+
+
+def _size(value: object) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value, "size")
+    except ValueError as err:
+        raise ValueError(str(err).removeprefix("size: ")) from None
+
+
+def _signal_name(value: object) -> str:
+    import signal
+
+    from ..errors import ConfigInvalid
+    from ..runtime.signals import parse_signal
+
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise ValueError("must be a signal name such as SIGHUP")
+    try:
+        return signal.Signals(parse_signal(value)).name
+    except (ConfigInvalid, ValueError):
+        raise ValueError(f"{value!r} is not a signal (e.g. SIGHUP, SIGUSR1)") from None
+
+
+Size = Annotated[int | None, BeforeValidator(_size), Field(json_schema_extra={
+    "type": ["integer", "string", "null"], "description": "bytes, or 64Mi/1Gi/64m/1g, or \"unlimited\""})]
+SignalName = Annotated[str, BeforeValidator(_signal_name)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ProcessSpec(_Strict):
+    """What runs: ``args`` (argv), ``env`` (string values), ``cwd``, ``user`` as ``"uid[:gid]"``."""
+
+    args: list[str] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str = "/"
+    user: str = Field("0:0", pattern=r"^[0-9]+(:[0-9]+)?$")
+
+    @field_validator("cwd")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"{value!r} must be an absolute path inside the container")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not key or "=" in key:
+                raise ValueError(f"{key!r} is not a variable name")
+        return value
+
+    def uid_gid(self) -> tuple[int, int]:
+        """``(uid, gid)``; the gid defaults to the uid."""
+        uid, _, gid = self.user.partition(":")
+        return int(uid), int(gid or uid)
+
+
+class MountSpec(_Strict):
+    """A bind mount of a host path (relative to the spec file) at ``destination`` in the container."""
+
+    source: str
+    destination: str
+    readonly: bool = False
+
+    @field_validator("destination")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"{value!r} must be an absolute path inside the container")
+        return value
+
+
+class ResourcesSpec(_Strict):
+    """Limits, in libcontainer's units once read: bytes, CPU shares, µs; "unlimited" removes one.
+
+    ``cpus`` is the docker/compose convenience: ``cpu_quota = cpus × cpu_period`` (period 100000 µs
+    unless given); it cannot be combined with ``cpu_quota``.
+    """
+
+    memory: Size = None
+    memory_reservation: Size = None
+    memory_swap: Size = None
+    cpus: float | None = Field(None, gt=0)
+    cpu_shares: int | None = Field(None, ge=2, le=262144)
+    cpu_quota: int | None = Field(None, ge=-1)
+    cpu_period: int | None = Field(None, ge=1000, le=1000000)
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
+    pids: int | Literal["unlimited"] | None = None
+    blkio_weight: int | None = Field(None, ge=10, le=1000)
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _cpus_number(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+    @field_validator("pids")
+    @classmethod
+    def _pids(cls, value: object) -> object:
+        if isinstance(value, int) and value < 1 and value != UNLIMITED:
+            raise ValueError("must be at least 1, or \"unlimited\"")
+        return value
+
+    @model_validator(mode="after")
+    def _relations(self) -> "ResourcesSpec":
+        if self.cpus is not None and self.cpu_quota is not None:
+            raise ValueError("give either cpus or cpu_quota, not both")
+        return self
+
+    def to_libcontainer(self) -> dict[str, object]:
+        """The ``configs.Resources`` fields this spec sets (unset ones left out): bytes, shares, µs."""
+        out: dict[str, object] = {}
+        for name in ("memory", "memory_reservation", "memory_swap", "cpu_shares", "cpu_period", "cpuset_cpus",
+                     "cpuset_mems", "blkio_weight"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.cpus is not None:
+            period = self.cpu_period or 100000
+            out["cpu_quota"], out["cpu_period"] = max(1000, round(self.cpus * period)), period
+        elif self.cpu_quota is not None:
+            out["cpu_quota"] = self.cpu_quota
+        if self.pids is not None:
+            out["pids_limit"] = UNLIMITED if self.pids in ("unlimited", UNLIMITED) else self.pids
+        return out
+
+
+class NetworkSpec(_Strict):
+    """``mode``: ``none`` (own namespace, lo up; the default) or ``host``.
+
+    ``bridge`` and ``container:<name>`` arrive with networking and are refused until then.
+    """
+
+    mode: str = "none"
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        if value in ("none", "host"):
+            return value
+        if value == "bridge" or value.startswith("container:"):
+            raise ValueError(f"{value!r} is not supported yet (networking is not implemented; use none or host)")
+        raise ValueError(f"{value!r} must be none or host")
+
+
+class ContainerSpec(_Strict):
+    """One container, as a user writes it; ``name`` becomes the container id."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    rootfs: str = "host"
+    process: ProcessSpec
+    hostname: str | None = Field(None, max_length=64)
+    namespaces: list[Literal["pid", "mount", "uts", "ipc", "net", "cgroup"]] = Field(
+        default_factory=lambda: list(DEFAULT_NAMESPACES))
+    mounts: list[MountSpec] = Field(default_factory=list)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    restart: str = Field("never", pattern=RESTART_PATTERN)
+    reload_signal: SignalName = "SIGHUP"
+    reload_on: list[str] = Field(default_factory=list)
+    depends_on: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    state: Literal["running", "paused", "stopped", "absent"] = "running"
+    stop_signal: SignalName = "SIGTERM"
+    stop_timeout: float = Field(10.0, ge=0)
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a namespace twice")
+        if "mount" not in value:
+            raise ValueError("must include mount (every container gets its own mount namespace)")
+        return sorted(value, key=NAMESPACES.index)  # order does not matter: one canonical order
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$", key) or key.startswith("dct."):
+                raise ValueError(f"{key!r} is not a label name (letters, digits, . _ - /; dct.* is reserved)")
+        return value
+
+    @model_validator(mode="after")
+    def _relations(self) -> "ContainerSpec":
+        if self.name in self.depends_on:
+            raise ValueError("depends_on: a container cannot depend on itself")
+        if self.hostname and "uts" not in self.namespaces:
+            raise ValueError("hostname: needs the uts namespace")
+        return self
+
+    def normalized(self) -> dict[str, object]:
+        """Every field with its default filled in and in canonical form (JSON-ready): equal specs compare equal."""
+        data = self.model_dump(mode="json")
+        data["hostname"] = self.hostname or self.name
+        data["resources"] = self.resources.to_libcontainer()
+        data["depends_on"] = sorted(set(self.depends_on))
+        data["reload_on"] = sorted(set(self.reload_on))
+        return data
