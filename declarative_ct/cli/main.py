@@ -122,6 +122,10 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
 }
 
 
+# Verbs of the desired-state side (YAML specs, the reconciler): their handlers live in cli/desired.py.
+DESIRED_STATE_VERBS = frozenset({"validate", "schema", "plan", "apply", "status", "watch"})
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with exit status 1 on a usage error, as for any other bad input."""
 
@@ -216,7 +220,10 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``dct``; returns the exit status (``exec``/``run`` pass the container's through)."""
     args = parse(sys.argv[1:] if argv is None else argv)
-    from . import commands
+    if args.verb in DESIRED_STATE_VERBS:  # pydantic/yaml are imported only for these
+        from . import desired as commands
+    else:
+        from . import commands
     handler = getattr(commands, "cmd_" + args.verb)
     try:
         return handler(args) or 0
