@@ -222,7 +222,7 @@ def cleanup_state_root(root: str) -> list[str]:
         return problems
     rt = Runtime(root)
     for name in sorted(os.listdir(root)):
-        if name in monitord.FILES:
+        if name.startswith(store.MANAGER_PREFIX):
             continue
         try:
             store.validate_id(name)
@@ -269,7 +269,7 @@ def cleanup_state_root(root: str) -> list[str]:
             with contextlib.suppress(Exception):
                 rt.cleanup(name, c.config.cgroups.parent)
     reap_zombies()
-    left = [n for n in os.listdir(root) if n not in monitord.FILES] if os.path.isdir(root) else []
+    left = store.container_entries(root)
     if left:
         problems.append(f"state dirs still in {root}: {left}")
     return problems
@@ -306,7 +306,7 @@ def _session_leak_check(tmp_path_factory: pytest.TempPathFactory, _child_subreap
     if live_descendants():
         leaks.append(f"processes left running: {sorted(live_descendants())}")
     for root in _STATE_ROOTS:
-        left = [n for n in os.listdir(root) if n not in monitord.FILES] if os.path.isdir(root) else []
+        left = store.container_entries(root)
         if left:
             leaks.append(f"state dirs left in {root}: {sorted(left)}")
     new_cgroups = _test_cgroup_dirs() - before

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from declarative_ct.runtime import monitord
+from declarative_ct.runtime import store
 
 DCT = [sys.executable, "-m", "declarative_ct.cli.main"]
 # Repository root, so that ``python -m declarative_ct...`` works whatever the subprocess's cwd.
@@ -95,7 +95,7 @@ class Dct:
 
     def entries(self) -> list[str]:
         """What is in the state root (nothing when it does not even exist)."""
-        return sorted(set(os.listdir(self.root)) - set(monitord.FILES)) if os.path.isdir(self.root) else []
+        return store.container_entries(self.root)
 
 
 def runner(cls: type[Dct], state_root: str, unique_id: Callable[[str], str]) -> Iterator[Dct]:

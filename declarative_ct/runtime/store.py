@@ -24,6 +24,19 @@ LOCK_FILE = ".lock"
 STDOUT_LOG = "stdout.log"
 STDERR_LOG = "stderr.log"
 
+MANAGER_PREFIX = "#"
+"""Entries of a state root named ``#…`` belong to the manager (monitor socket, apply lock, journal):
+no container id can contain ``#``, so they never collide with a container's directory."""
+
+
+def container_entries(root: str) -> list[str]:
+    """The names in ``root`` that are containers' directories (not the manager's ``#…`` files); [] if no root."""
+    try:
+        return sorted(n for n in os.listdir(root) if not n.startswith(MANAGER_PREFIX))
+    except FileNotFoundError:
+        return []
+
+
 _ID_RE = re.compile(r"^[A-Za-z0-9_+.-]+\Z")
 
 

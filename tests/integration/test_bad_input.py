@@ -10,7 +10,7 @@ import pytest
 from conftest import cgroup_dirs, live_descendants, unique_id, wait_for
 from declarative_ct.configs import Config, Mount, Namespace
 from declarative_ct.errors import ConfigInvalid, ContainerError, ContainerExists, ContainerNotExists, InvalidID
-from declarative_ct.runtime import Process, Status, monitord
+from declarative_ct.runtime import Process, Status, store
 from declarative_ct.runtime.signals import parse_signal
 
 
@@ -39,7 +39,7 @@ BAD_IDS = ["../x", "a/b", "", ".", "..", "a b", "x\n", "/abs"]
 def test_invalid_id_is_refused(runtime, busybox_config, tmp_path, cid):
     with pytest.raises(InvalidID):
         runtime.create(cid, busybox_config())
-    assert not os.path.exists(runtime.root) or set(os.listdir(runtime.root)) <= set(monitord.FILES)
+    assert not os.path.exists(runtime.root) or store.container_entries(runtime.root) == []
     assert not os.path.exists(tmp_path / "x")
 
 

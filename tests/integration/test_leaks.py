@@ -12,7 +12,7 @@ import pytest
 
 from conftest import BUSYBOX, cgroup_dirs, live_descendants, reap_zombies, unique_id, wait_for
 from declarative_ct.errors import ContainerNotExists
-from declarative_ct.runtime import Process, Runtime, Status, cgroups, monitord, procfs, store
+from declarative_ct.runtime import Process, Runtime, Status, cgroups, procfs, store
 
 pytestmark = pytest.mark.integration
 
@@ -198,7 +198,7 @@ def test_many_lifecycles_leave_nothing(runtime, busybox_config, tmp_path_factory
     wait_for(lambda: live_descendants() <= procs_before, message="monitors of the cycles to exit")
     reap_zombies()
     assert _zombie_children() == []
-    assert set(os.listdir(runtime.root)) <= set(monitord.FILES)
+    assert store.container_entries(runtime.root) == []
     leaked_cgroups = [d for cid in ids for d in cgroup_dirs(cid)]
     assert leaked_cgroups == []
     assert _mounts_mentioning(base) == mounts_before

@@ -1,0 +1,187 @@
+"""Apply: execute a plan's actions in dependency order, in parallel where independent, journaled.
+
+Teardowns (destroy, prune) run first, dependents before what they depend on; then the other
+actions in waves of containers whose dependencies are done (``depends_on``), each wave on up to
+``parallel`` threads (the runtime forks nothing in this process: the state root's monitor does).
+A failed action fails only its container and skips the containers that depend on it. Every
+action is appended to ``<root>/#journal.jsonl``; two applies on one root are serialised by a
+flock on ``<root>/#apply.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..configs import Config, Resources
+from ..errors import ContainerError
+from ..runtime import Runtime, Status, monitor
+from .convert import to_runtime
+from .plan import Action
+
+JOURNAL_FILE = "#journal.jsonl"
+LOCK_FILE = "#apply.lock"
+_POLL = 0.01
+
+
+@dataclass
+class Outcome:
+    """What became of one action: ``result`` is ``ok``, ``failed`` or ``skipped``."""
+
+    action: Action
+    result: str
+    error: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.action}: {self.result}"
+        return f"{text}: {self.error}" if self.error else text
+
+
+@contextlib.contextmanager
+def locked(root: str):
+    """Hold ``<root>/#apply.lock`` (blocking): one apply at a time per state root."""
+    os.makedirs(root, mode=0o711, exist_ok=True)
+    fd = os.open(os.path.join(root, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> list[Outcome]:
+    """Execute ``plan.actions`` for the specs ``docs`` (``.spec``, ``.source``); the outcome of each.
+
+    ``parallel``: threads per wave (0: the CPU count). ``on_outcome(outcome)`` is called as each
+    action ends (the CLI prints, the TUI streams). Never raises for a container's failure.
+    """
+    specs = {d.spec.name: d for d in docs}
+    parallel = parallel or os.cpu_count() or 1
+    outcomes: list[Outcome] = []
+    failed: set[str] = set()
+
+    def run(action: Action) -> Outcome:
+        deps = set(specs[action.container].spec.depends_on) if action.container in specs else set()
+        if deps & failed:
+            outcome = Outcome(action, "skipped", f"depends on {', '.join(sorted(deps & failed))}, which failed")
+        else:
+            try:
+                _execute(action, specs.get(action.container), runtime)
+                outcome = Outcome(action, "ok")
+            except (ContainerError, OSError, ValueError) as err:
+                outcome = Outcome(action, "failed", str(err))
+        if outcome.result != "ok":
+            failed.add(action.container)
+        _journal(runtime.root, outcome)
+        outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+        return outcome
+
+    teardown = [a for a in plan.actions if a.kind in ("destroy", "prune")]
+    rest = [a for a in plan.actions if a.kind not in ("destroy", "prune")]
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        for wave in reversed(_waves(teardown, specs)):  # dependents go first
+            list(pool.map(run, wave))
+        for wave in _waves(rest, specs):
+            list(pool.map(run, wave))
+    return outcomes
+
+
+def _waves(actions: list[Action], specs: dict) -> list[list[Action]]:
+    """Actions grouped so that each one comes after the actions of the containers it depends on."""
+    by_name = {a.container: a for a in actions}
+    level: dict[str, int] = {}
+
+    def depth(name: str, seen: tuple[str, ...] = ()) -> int:
+        if name in level:
+            return level[name]
+        deps = [d for d in (specs[name].spec.depends_on if name in specs else []) if d in by_name and d not in seen]
+        level[name] = 1 + max((depth(d, seen + (name,)) for d in deps), default=-1)
+        return level[name]
+
+    waves: list[list[Action]] = []
+    for name in sorted(by_name):
+        d = depth(name)
+        while len(waves) <= d:
+            waves.append([])
+        waves[d].append(by_name[name])
+    return waves
+
+
+def _execute(action: Action, doc, runtime: Runtime) -> None:
+    name = action.container
+    container = runtime.load(name) if runtime.exists(name) and action.steps[0] != "create" else None
+    for step in action.steps:
+        if step == "stop":
+            _stop(container, doc.spec if doc is not None else None)
+        elif step == "destroy":
+            _stop(container, doc.spec if doc is not None else None)
+            container.destroy()
+            container = None
+        elif step == "create":
+            config, process = to_runtime(doc.spec, doc.source)
+            config.validate()  # before anything else of the container is touched
+            container = runtime.create(name, config)
+            container.start(process)
+        elif step == "start":
+            container.exec()
+        elif step == "pause":
+            container.pause()
+        elif step == "resume":
+            container.resume()
+        elif step == "set":
+            update = Config(rootfs=container.config.rootfs)
+            update.cgroups.resources = Resources(**action.resources)
+            container.set(update)
+        else:
+            raise ValueError(f"unknown step {step!r}")
+
+
+def _stop(container, spec) -> None:
+    """Stop: the spec's stop signal, ``stop_timeout`` seconds, then SIGKILL to every process (docker stop)."""
+    if container is None or container.status() == Status.STOPPED:
+        return
+    if container.status() in (Status.PAUSED, Status.PAUSING):
+        container.resume()  # a frozen process cannot act on SIGTERM
+    if container.status() == Status.CREATED:
+        container.signal(signal.SIGKILL, all=True)
+    else:
+        sig = signal.Signals[spec.stop_signal] if spec is not None else signal.SIGTERM
+        timeout = spec.stop_timeout if spec is not None else 10.0
+        with contextlib.suppress(ContainerError):
+            container.signal(sig)
+        deadline = time.monotonic() + timeout
+        while container.status() != Status.STOPPED and time.monotonic() < deadline:
+            time.sleep(_POLL)
+        if container.status() != Status.STOPPED:
+            with contextlib.suppress(ContainerError):
+                container.signal(signal.SIGKILL, all=True)
+    deadline = time.monotonic() + 10.0
+    while container.status() != Status.STOPPED:
+        if time.monotonic() > deadline:
+            raise ContainerError(f"container {container.id} did not stop after SIGKILL")
+        time.sleep(_POLL)
+    # Give the monitor a moment to record the exit before the directory goes.
+    deadline = time.monotonic() + 1.0
+    while container.exit_status() is None and time.monotonic() < deadline:
+        time.sleep(_POLL)
+
+
+def _journal(root: str, outcome: Outcome) -> None:
+    """Append one JSON line: time, container, class, cause, steps, result, error."""
+    entry = {"time": monitor.rfc3339_now(), "container": outcome.action.container, "class": outcome.action.kind,
+             "cause": outcome.action.cause, "steps": list(outcome.action.steps), "result": outcome.result}
+    if outcome.error:
+        entry["error"] = outcome.error
+    fd = os.open(os.path.join(root, JOURNAL_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        os.write(fd, (json.dumps(entry, separators=(",", ":")) + "\n").encode())
+    finally:
+        os.close(fd)

@@ -1,0 +1,64 @@
+"""A spec as the runtime's ``Config`` and ``Process``, with the labels that make the container ours.
+
+Labels (libcontainer ``labels``, ``key=value``; saved in state.json):
+
+- ``dct.manager=declarative-ct``: made by the reconciler (prune and recreate touch only these);
+- ``dct.source=<absolute spec file>``: which file declared it (prune is scoped to the given paths);
+- ``dct.hash=<sha256>``: of the fields that can only change by recreating the container;
+- ``dct.spec=<json>``: the normalized spec as applied (field-level diffs, the TUI's spec view).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from ..configs import DEFAULT_ENV, Config, Mount, Namespace, Resources, default_mounts
+from ..configs.mountflags import MS_BIND, MS_RDONLY, MS_REC
+from ..runtime.process import Process
+
+MANAGER = "declarative-ct"
+LABEL_MANAGER, LABEL_SOURCE, LABEL_HASH, LABEL_SPEC = "dct.manager", "dct.source", "dct.hash", "dct.spec"
+
+# Fields a running container can take without being recreated: the rest needs a new container.
+MUTABLE_FIELDS = frozenset({"resources", "state", "restart", "reload_signal", "reload_on", "depends_on",
+                            "stop_signal", "stop_timeout"})
+_NAMESPACE_TYPES = {"pid": "NEWPID", "mount": "NEWNS", "uts": "NEWUTS", "ipc": "NEWIPC", "net": "NEWNET",
+                    "cgroup": "NEWCGROUP"}
+
+
+def immutable_part(normalized: dict[str, object]) -> dict[str, object]:
+    """The fields of a normalized spec that only a recreate can change."""
+    return {k: v for k, v in normalized.items() if k not in MUTABLE_FIELDS}
+
+
+def spec_hash(normalized: dict[str, object]) -> str:
+    """sha256 of :func:`immutable_part` in canonical JSON (sorted keys)."""
+    text = json.dumps(immutable_part(normalized), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def to_runtime(spec, source: str) -> tuple[Config, Process]:
+    """``(Config, Process)`` for a :class:`~declarative_ct.spec.model.ContainerSpec` with absolute paths.
+
+    Namespaces map to libcontainer's (``mount`` → NEWNS…; ``network.mode: host`` drops NEWNET);
+    mounts are recursive binds (``readonly`` adds MS_RDONLY) after runc's default mounts;
+    resources are libcontainer's fields (bytes, shares, µs); env gets the default PATH unless set.
+    """
+    normalized = spec.normalized()
+    namespaces = [Namespace(_NAMESPACE_TYPES[n]) for n in spec.namespaces
+                  if not (n == "net" and spec.network.mode == "host")]
+    mounts = default_mounts() + [
+        Mount(m.source, m.destination, "bind", MS_BIND | MS_REC | (MS_RDONLY if m.readonly else 0))
+        for m in spec.mounts]
+    labels = [f"{k}={v}" for k, v in sorted(spec.labels.items())] + [
+        f"{LABEL_MANAGER}={MANAGER}", f"{LABEL_SOURCE}={source}", f"{LABEL_HASH}={spec_hash(normalized)}",
+        f"{LABEL_SPEC}={json.dumps(normalized, sort_keys=True, separators=(',', ':'))}"]
+    config = Config(rootfs=spec.rootfs, hostname=normalized["hostname"] if "uts" in spec.namespaces else "",
+                    mounts=mounts, namespaces=namespaces, labels=labels)
+    config.cgroups.resources = Resources(**spec.resources.to_libcontainer())
+    env = [f"{k}={v}" for k, v in spec.process.env.items()]
+    if "PATH" not in spec.process.env:
+        env = DEFAULT_ENV + env
+    uid, gid = spec.process.uid_gid()
+    return config, Process(args=list(spec.process.args), env=env, cwd=spec.process.cwd, uid=uid, gid=gid)

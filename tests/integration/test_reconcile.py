@@ -1,0 +1,142 @@
+"""The reconciler on real containers: plan → apply → plan is empty; live, recreate, lifecycle, prune."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import unique_id, wait_for
+from declarative_ct.reconcile import apply as applying
+from declarative_ct.reconcile.plan import make_plan, observe
+from declarative_ct.runtime import Process, Status
+from declarative_ct.spec.model import ContainerSpec
+
+pytestmark = pytest.mark.integration
+SLEEP = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+
+
+@pytest.fixture
+def reconcile(runtime, busybox_rootfs, tmp_path):
+    """``reconcile(*specs, prune=False)``: plan and apply dicts as spec documents; ``(plan, outcomes)``."""
+    source = str(tmp_path / "specs.yaml")
+
+    def doc(fields: dict) -> SimpleNamespace:
+        fields = {"rootfs": busybox_rootfs, "process": {"args": SLEEP}, **fields}
+        return SimpleNamespace(spec=ContainerSpec.model_validate(fields), source=source)
+
+    def run(*specs: dict, prune: bool = False, dry: bool = False):
+        docs = [doc(s) for s in specs]
+        plan = make_plan(docs, observe(runtime), prune=prune, scope=[source])
+        if dry:
+            return plan, []
+        with applying.locked(runtime.root):
+            return plan, applying.apply(plan, docs, runtime)
+
+    run.doc = doc
+    return run
+
+
+def _plan_lines(plan) -> list[str]:
+    return [str(a) for a in plan.actions]
+
+
+def _pid(runtime, name) -> int:
+    return runtime.load(name).state().init_process_pid
+
+
+def test_apply_then_plan_is_empty_and_a_memory_change_is_live(reconcile, runtime):
+    web = unique_id("web")
+    plan, out = reconcile({"name": web, "resources": {"memory": "64Mi"}})
+    assert _plan_lines(plan) == [f"{web}: create (not created yet)"]
+    assert [o.result for o in out] == ["ok"]
+    assert runtime.load(web).status() == Status.RUNNING
+    assert reconcile({"name": web, "resources": {"memory": "64Mi"}}, dry=True)[0].actions == []
+    pid = _pid(runtime, web)
+    plan, out = reconcile({"name": web, "resources": {"memory": "128Mi", "pids": 20}})
+    assert _plan_lines(plan) == [f"{web}: live update resources.memory 64Mi → 128Mi, resources.pids_limit unset → 20"]
+    assert _pid(runtime, web) == pid  # same init: updated in place
+    limits = runtime.load(web).config.cgroups.resources.limits()
+    assert (limits["memory"], limits["pids_limit"]) == (128 << 20, 20)
+    plan, _ = reconcile({"name": web})  # every limit removed: lifted, then nothing to do
+    assert _plan_lines(plan) == [f"{web}: live update resources.memory 128Mi → unlimited, "
+                                 "resources.pids_limit 20 → unlimited"]
+    assert reconcile({"name": web}, dry=True)[0].actions == []
+
+
+def test_an_args_change_recreates(reconcile, runtime):
+    web = unique_id("web")
+    reconcile({"name": web})
+    pid = _pid(runtime, web)
+    args = SLEEP[:2] + [SLEEP[2] + " # v2"]
+    plan, out = reconcile({"name": web, "process": {"args": args}})
+    assert _plan_lines(plan) == [f"{web}: recreate (process.args changed)"]
+    assert [o.result for o in out] == ["ok"]
+    assert _pid(runtime, web) != pid and runtime.load(web).status() == Status.RUNNING
+    assert reconcile({"name": web, "process": {"args": args}}, dry=True)[0].actions == []
+
+
+def test_lifecycle_states(reconcile, runtime):
+    c = unique_id("life")
+    reconcile({"name": c, "state": "paused"})
+    assert runtime.load(c).status() == Status.PAUSED
+    plan, _ = reconcile({"name": c, "state": "running"})
+    assert _plan_lines(plan) == [f"{c}: lifecycle (paused → running)"]
+    assert runtime.load(c).status() == Status.RUNNING
+    reconcile({"name": c, "state": "stopped"})
+    assert runtime.load(c).status() == Status.STOPPED
+    assert reconcile({"name": c, "state": "stopped"}, dry=True)[0].actions == []
+    reconcile({"name": c, "state": "absent"})
+    assert not runtime.exists(c)
+
+
+def test_a_container_that_died_is_restarted(reconcile, runtime):
+    c = unique_id("dies")
+    reconcile({"name": c})
+    runtime.load(c).signal(signal.SIGKILL)
+    wait_for(lambda: runtime.load(c).status() == Status.STOPPED)
+    plan, out = reconcile({"name": c})
+    assert _plan_lines(plan) == [f"{c}: lifecycle (restart: it exited)"]
+    assert runtime.load(c).status() == Status.RUNNING
+
+
+def test_prune_touches_only_ours_from_the_given_specs(reconcile, runtime, busybox_config):
+    ours, kept, other = unique_id("ours"), unique_id("kept"), unique_id("other")
+    reconcile({"name": ours}, {"name": kept})
+    foreign = runtime.create(other, busybox_config())
+    foreign.run(Process(SLEEP))
+    plan, _ = reconcile({"name": kept}, dry=True)
+    assert plan.actions == []
+    assert f"{ours}: no longer in specs (apply --prune removes it)" in plan.notes
+    assert f"{other}: unmanaged (not made by declarative-ct), left alone" in plan.notes
+    plan, out = reconcile({"name": kept}, prune=True)
+    assert _plan_lines(plan) == [f"{ours}: prune (no longer in specs)"]
+    assert not runtime.exists(ours) and runtime.exists(kept) and runtime.exists(other)
+
+
+def test_a_name_taken_by_an_unmanaged_container_is_an_error_and_the_rest_goes_on(reconcile, runtime,
+                                                                                busybox_config):
+    taken, fine = unique_id("taken"), unique_id("fine")
+    runtime.create(taken, busybox_config()).run(Process(SLEEP))
+    plan, out = reconcile({"name": taken}, {"name": fine})
+    assert plan.errors == [f"{taken}: a container with this name exists and was not made by declarative-ct "
+                           "(delete it or rename the spec)"]
+    assert [str(o) for o in out] == [f"{fine}: create (not created yet): ok"]
+
+
+def test_dependents_wait_for_and_skip_a_failed_dependency(reconcile, runtime, tmp_path):
+    db, web, alone = unique_id("db"), unique_id("web"), unique_id("alone")
+    plan, out = reconcile({"name": db, "process": {"args": ["/no/such/program"]}},
+                          {"name": web, "depends_on": [db]}, {"name": alone})
+    results = {o.action.container: (o.result, o.error) for o in out}
+    assert results[db][0] == "failed" and "/no/such/program" in results[db][1]
+    assert results[web] == ("skipped", f"depends on {db}, which failed")
+    assert results[alone] == ("ok", "")
+    assert not runtime.exists(db) and not runtime.exists(web)  # a failed create leaves nothing
+    with open(os.path.join(runtime.root, applying.JOURNAL_FILE)) as f:
+        journal = [json.loads(line) for line in f]
+    assert {(e["container"], e["class"], e["result"]) for e in journal} == {
+        (db, "create", "failed"), (web, "create", "skipped"), (alone, "create", "ok")}
