@@ -103,6 +103,15 @@ def _args_events(p: argparse.ArgumentParser) -> None:
     p.add_argument("id", help="container id")
 
 
+def _args_validate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="spec files and directories (their *.yaml/*.yml files)")
+
+
+def _args_schema(p: argparse.ArgumentParser) -> None:
+    pass
+
+
 VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "spec": ("write a default OCI config.json in the bundle (like 'runc spec')", _args_spec),
     "create": ("create a container: set up, with the program not yet run", _args_create),
@@ -119,6 +128,8 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "logs": ("print a detached container's stdout and stderr", _args_logs),
     "update": ("change the resource limits of a running container", _args_update),
     "events": ("print stats (every interval) and OOM events of a container as JSON lines", _args_events),
+    "validate": ("check YAML container specs; print every error as file:line:col: field: message", _args_validate),
+    "schema": ("print the JSON Schema of a YAML container spec", _args_schema),
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from ..units import UNLIMITED, parse_size
 
@@ -45,7 +45,9 @@ def _signal_name(value: object) -> str:
         raise ValueError(f"{value!r} is not a signal (e.g. SIGHUP, SIGUSR1)") from None
 
 
-Size = Annotated[int | None, BeforeValidator(_size), Field(json_schema_extra={
+# WithJsonSchema, not json_schema_extra: an extra "type" would sit beside pydantic's anyOf [integer, null],
+# and JSON Schema requires both, so editors would reject "64Mi".
+Size = Annotated[int | None, BeforeValidator(_size), WithJsonSchema({
     "type": ["integer", "string", "null"], "description": "bytes, or 64Mi/1Gi/64m/1g, or \"unlimited\""})]
 SignalName = Annotated[str, BeforeValidator(_signal_name)]
 
@@ -108,7 +110,7 @@ class ResourcesSpec(_Strict):
     memory: Size = None
     memory_reservation: Size = None
     memory_swap: Size = None
-    cpus: float | None = Field(None, gt=0)
+    cpus: float | None = Field(None, gt=0, allow_inf_nan=False)
     cpu_shares: int | None = Field(None, ge=2, le=262144)
     cpu_quota: int | None = Field(None, ge=-1)
     cpu_period: int | None = Field(None, ge=1000, le=1000000)
@@ -191,7 +193,7 @@ class ContainerSpec(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     state: Literal["running", "paused", "stopped", "absent"] = "running"
     stop_signal: SignalName = "SIGTERM"
-    stop_timeout: float = Field(10.0, ge=0)
+    stop_timeout: float = Field(10.0, ge=0, allow_inf_nan=False)
 
     @field_validator("namespaces")
     @classmethod
