@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+
+PROG = "dct"
 
 SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
 
@@ -28,13 +31,8 @@ def schema_text() -> str:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``dct validate PATH…``: load every spec; print a summary (exit 0) or every error on stderr (exit 1)."""
-    from ..spec.load import SpecErrors, load_paths
-
-    try:
-        docs = load_paths(args.paths)
-    except SpecErrors as err:
-        for error in err.errors:
-            print(error, file=sys.stderr)
+    docs = _docs(args.paths)
+    if docs is None:
         return 1
     containers, files = len(docs), len({doc.source for doc in docs})
     print(f"{containers} container{'s' if containers != 1 else ''} in {files} file{'s' if files != 1 else ''}: valid")
@@ -44,4 +42,159 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     """``dct schema``: print the JSON Schema of a spec document."""
     sys.stdout.write(schema_text())
+    return 0
+
+
+def _docs(paths: list[str]):
+    """The spec documents of ``paths``, or None after printing every error (``file:line:col: field: message``)."""
+    from ..spec.load import SpecErrors, load_paths
+
+    try:
+        return load_paths(paths)
+    except SpecErrors as err:
+        for error in err.errors:
+            print(error, file=sys.stderr)
+        return None
+
+
+def _plan(args: argparse.Namespace, docs):
+    from ..reconcile.plan import make_plan, observe, scope_of
+    from ..runtime import Runtime
+
+    runtime = Runtime(args.root)
+    return runtime, make_plan(docs, observe(runtime), prune=args.prune, scope=scope_of(args.paths))
+
+
+def _print_plan(plan) -> None:
+    for action in plan.actions:
+        print(action)
+    for note in plan.notes:
+        print(f"# {note}")
+    for error in plan.errors:
+        print(f"{PROG}: {error}", file=sys.stderr)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``dct plan PATH…``: the actions ``apply`` would take, one per line with class and cause.
+
+    Exit 0: nothing to do; 2: changes; 1: an error (invalid specs, a name taken by a container we
+    did not make). ``--json``: the plan object (``apply --plan FILE`` executes it).
+    """
+    docs = _docs(args.paths)
+    if docs is None:
+        return 1
+    _, plan = _plan(args, docs)
+    if args.json:
+        data = plan.to_dict()
+        data["paths"] = [os.path.abspath(p) for p in args.paths]
+        data["prune"] = args.prune
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        _print_plan(plan)
+    return 1 if plan.errors else 2 if plan.actions else 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    """``dct apply PATH… [--prune] [--dry-run] [--parallel N] | --plan FILE``: converge, print what was done.
+
+    One apply per state root at a time. With ``--plan FILE`` (a ``plan --json`` output) the same
+    specs are planned again and the actions run only if nothing moved since (same observed state,
+    same actions). Exit 1 if any action failed or any container could not be reconciled.
+    """
+    from ..reconcile import apply as applying
+
+    saved = None
+    if args.plan:
+        saved = _saved_plan(args)
+        if saved is None:
+            return 1
+    if not args.paths:
+        print(f"{PROG} apply: give spec paths or --plan FILE", file=sys.stderr)
+        return 1
+    docs = _docs(args.paths)
+    if docs is None:
+        return 1
+    runtime = None
+    from ..runtime import Runtime
+    with applying.locked(Runtime(args.root).root):
+        runtime, plan = _plan(args, docs)
+        if saved is not None and (saved.get("fingerprint") != plan.fingerprint
+                                  or saved.get("actions") != [a.to_dict() for a in plan.actions]):
+            print(f"{PROG}: the containers changed since {args.plan} was made; make a new plan", file=sys.stderr)
+            return 1
+        if args.dry_run or not plan.actions:
+            _print_plan(plan)
+            if not plan.actions and not plan.errors:
+                print("nothing to do")
+            return 1 if plan.errors else 0
+        for note in plan.notes:
+            print(f"# {note}")
+        for error in plan.errors:
+            print(f"{PROG}: {error}", file=sys.stderr)
+        outcomes = applying.apply(plan, docs, runtime, parallel=args.parallel, on_outcome=print)
+    failed = [o for o in outcomes if o.result != "ok"]
+    print(f"{len(outcomes) - len(failed)} done, {sum(o.result == 'failed' for o in failed)} failed, "
+          f"{sum(o.result == 'skipped' for o in failed)} skipped")
+    return 1 if failed or plan.errors else 0
+
+
+def _saved_plan(args: argparse.Namespace) -> dict | None:
+    try:
+        with open(args.plan, encoding="utf-8") as f:
+            saved = json.load(f)
+        paths, prune = saved["paths"], saved["prune"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        print(f"{PROG}: {args.plan}: not a plan saved by 'dct plan --json' ({err})", file=sys.stderr)
+        return None
+    if args.paths and [os.path.abspath(p) for p in args.paths] != paths:
+        print(f"{PROG}: {args.plan} was made for {' '.join(paths)}, not these paths", file=sys.stderr)
+        return None
+    args.paths, args.prune = paths, prune
+    return saved
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``dct status [PATH…] [--json]``: per container, desired vs observed, drift, pid, last exit, OOM.
+
+    Drift: ``in-sync`` (nothing to do), ``drifted`` (the plan has an action), ``missing``
+    (declared, not created), ``unmanaged`` (not made by declarative-ct), ``undeclared`` (ours,
+    no longer in the given specs). Without paths, only what runs is shown.
+    """
+    from ..reconcile.plan import observe
+
+    docs = _docs(args.paths) if args.paths else []
+    if docs is None:
+        return 1
+    runtime, plan = _plan(args, docs)
+    observed = observe(runtime)
+    pending = {a.container: a for a in plan.actions}
+    rows = []
+    declared = {d.spec.name: d.spec for d in docs}
+    for name in sorted(set(declared) | set(observed)):
+        spec, obs = declared.get(name), observed.get(name)
+        exit_record = obs.container.exit_status() if obs is not None else None
+        if obs is None:
+            drift = "missing" if spec.state != "absent" else "in-sync"
+        elif not obs.owned:
+            drift = "unmanaged"
+        elif spec is None:
+            drift = "undeclared" if docs else "-"
+        else:
+            drift = "drifted" if name in pending else "in-sync"
+        rows.append({
+            "name": name, "desired": spec.state if spec else None, "status": obs.status.value if obs else "absent",
+            "drift": drift, "cause": pending[name].cause if name in pending else "",
+            "pid": obs.container.state().init_process_pid if obs and obs.status.value != "stopped" else None,
+            "exit_code": exit_record.get("exit_code") if exit_record else None,
+            "oom_killed": exit_record.get("oom_killed") if exit_record else None,
+            "source": obs.source if obs else (next(d.source for d in docs if d.spec.name == name)),
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'NAME':<20} {'DESIRED':<9} {'STATUS':<9} {'DRIFT':<11} {'PID':>7} {'EXIT':>5}  CAUSE")
+    for r in rows:
+        exit_code = "" if r["exit_code"] is None else str(r["exit_code"]) + (" oom" if r["oom_killed"] else "")
+        print(f"{r['name']:<20} {r['desired'] or '-':<9} {r['status']:<9} {r['drift']:<11} "
+              f"{r['pid'] or '':>7} {exit_code:>5}  {r['cause']}")
     return 0

@@ -112,6 +112,29 @@ def _args_schema(p: argparse.ArgumentParser) -> None:
     pass
 
 
+def _args_plan(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="spec files and directories")
+    p.add_argument("--prune", action="store_true",
+                   help="plan to remove our containers from these paths that no spec names any more")
+    p.add_argument("--json", action="store_true", help="the plan as JSON (apply --plan FILE runs it)")
+
+
+def _args_apply(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH", help="spec files and directories")
+    p.add_argument("--prune", action="store_true",
+                   help="remove our containers from these paths that no spec names any more")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--parallel", type=int, default=0, metavar="N",
+                   help="containers set up at once (default: the CPU count)")
+    p.add_argument("--plan", metavar="FILE", help="run a plan saved with 'dct plan --json' if nothing moved since")
+
+
+def _args_status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH", help="spec files and directories (desired state)")
+    p.add_argument("--json", action="store_true", help="one JSON object per container")
+    p.set_defaults(prune=False)
+
+
 VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "spec": ("write a default OCI config.json in the bundle (like 'runc spec')", _args_spec),
     "create": ("create a container: set up, with the program not yet run", _args_create),
@@ -130,6 +153,10 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "events": ("print stats (every interval) and OOM events of a container as JSON lines", _args_events),
     "validate": ("check YAML container specs; print every error as file:line:col: field: message", _args_validate),
     "schema": ("print the JSON Schema of a YAML container spec", _args_schema),
+    "plan": ("show what apply would do: one action per line with its class and cause (exit 2: changes)",
+             _args_plan),
+    "apply": ("make the containers match the YAML specs; print what was done", _args_apply),
+    "status": ("desired vs observed state, drift, pid and last exit of each container", _args_status),
 }
 
 
