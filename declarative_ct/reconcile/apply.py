@@ -115,33 +115,51 @@ def _waves(actions: list[Action], specs: dict) -> list[list[Action]]:
     return waves
 
 
+FAULT_ENV = "DCT_FAULT_POINT"
+"""Tests set it to ``before:<step>`` or ``after:<step>`` to have apply SIGKILL itself there."""
+
+
+def _fault(point: str) -> None:
+    if os.environ.get(FAULT_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _execute(action: Action, doc, runtime: Runtime) -> None:
+    """Run the action's steps in order, reloading the container after each (it changes under us)."""
     name = action.container
     container = runtime.load(name) if runtime.exists(name) and action.steps[0] != "create" else None
     for step in action.steps:
-        if step == "stop":
-            _stop(container, doc.spec if doc is not None else None)
-        elif step == "destroy":
-            _stop(container, doc.spec if doc is not None else None)
-            container.destroy()
-            container = None
-        elif step == "create":
-            config, process = to_runtime(doc.spec, doc.source)
-            config.validate()  # before anything else of the container is touched
-            container = runtime.create(name, config)
-            container.start(process)
-        elif step == "start":
-            container.exec()
-        elif step == "pause":
-            container.pause()
-        elif step == "resume":
-            container.resume()
-        elif step == "set":
-            update = Config(rootfs=container.config.rootfs)
-            update.cgroups.resources = Resources(**action.resources)
-            container.set(update)
-        else:
-            raise ValueError(f"unknown step {step!r}")
+        _fault(f"before:{step}")
+        _step(step, action, doc, runtime, container)
+        container = runtime.load(name) if step != "destroy" and runtime.exists(name) else None
+        _fault(f"after:{step}")
+
+
+def _step(step: str, action: Action, doc, runtime: Runtime, container) -> None:
+    """One runtime operation of an action (``container`` is None before ``create``)."""
+    spec = doc.spec if doc is not None else None
+    if step == "stop":
+        _stop(container, spec)
+    elif step == "destroy":
+        _stop(container, spec)
+        container.destroy()
+    elif step == "create":
+        config, process = to_runtime(spec, doc.source)
+        config.validate()  # before anything else of the container is touched
+        runtime.cleanup(action.container)  # what a create killed half-way left (no state.json); never a live one
+        runtime.create(action.container, config).start(process)
+    elif step == "start":
+        container.exec()
+    elif step == "pause":
+        container.pause()
+    elif step == "resume":
+        container.resume()
+    elif step == "set":
+        update = Config(rootfs=container.config.rootfs)
+        update.cgroups.resources = Resources(**action.resources)
+        container.set(update)
+    else:
+        raise ValueError(f"unknown step {step!r}")
 
 
 def _stop(container, spec) -> None:
