@@ -239,10 +239,11 @@ class _Monitor:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:  # a live monitor serves this root: use it
+                # Held: by a monitor that serves (use it), or one on its way out (wait for its lock).
+                if _serving(self.root) or time.monotonic() > deadline:
                     _report(b"busy\n")
                     return
-                time.sleep(0.01)  # or one is on its way out: wait for its lock
+                time.sleep(0.01)
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         path = os.path.join(self.root, SOCKET_FILE)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -380,6 +381,20 @@ class _Monitor:
                     monitor.record_exit(state_dir, pid, status)
                 if reaped or procfs.stat(pid) is None or procfs.stat(pid)[1] != self.watched[state_dir][1]:
                     del self.watched[state_dir]
+
+
+def _serving(root: str) -> bool:
+    """True when a monitor accepts connections on ``root``'s socket (another create started it first)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    try:
+        os.chdir(root)  # a relative name: the full path may not fit in sun_path
+        sock.connect(SOCKET_FILE)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.chdir("/")
+        sock.close()
 
 
 def _report(words: bytes) -> None:
