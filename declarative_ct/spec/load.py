@@ -484,20 +484,21 @@ class _Loader:
                                        for d, n in places if n is not node)
                     self.error(doc.file, *_pos(node), "name", f"duplicate name `{name}` (also at {others})", doc.order)
         edges: dict[str, list[tuple[str, Node, int]]] = {}
-        for name, ((doc, _), *_) in by_name.items():
-            deps = doc.data.get("depends_on")
+        for name, places in by_name.items():
             edges[name] = []
-            if not isinstance(deps, list):
-                continue
-            for i, dep in enumerate(deps):
-                if not isinstance(dep, str) or dep == name:
+            for doc, _ in places:  # every document of a duplicated name is checked too
+                deps = doc.data.get("depends_on")
+                if not isinstance(deps, list):
                     continue
-                node, _, _ = doc.builder.locate(doc.root, ("depends_on", i))
-                if dep not in by_name:
-                    self.error(doc.file, *_pos(node), f"depends_on[{i}]",
-                               f"unknown container `{dep}` (no spec names it)", doc.order)
-                else:
-                    edges[name].append((dep, node, i))
+                for i, dep in enumerate(deps):
+                    if not isinstance(dep, str) or dep == name:
+                        continue
+                    node, _, _ = doc.builder.locate(doc.root, ("depends_on", i))
+                    if dep not in by_name:
+                        self.error(doc.file, *_pos(node), f"depends_on[{i}]",
+                                   f"unknown container `{dep}` (no spec names it)", doc.order)
+                    elif doc is places[0][0]:  # the cycle check follows one document per name
+                        edges[name].append((dep, node, i))
         self.check_cycles(by_name, edges)
 
     def check_cycles(self, by_name: dict[str, list[tuple[_Doc, Node]]],

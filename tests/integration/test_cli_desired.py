@@ -291,9 +291,6 @@ def test_apply_waits_for_the_lock_of_its_state_root(dct: Dct) -> None:
     assert out.splitlines() == [f"{a}: create (not created yet): ok", "1 done, 0 failed, 0 skipped"]
 
 
-@pytest.mark.xfail(strict=True, reason="two creates on a root with no monitor yet both start one; the second "
-                                       "monitor waits _START_TIMEOUT/2 = 5 s for the root's flock before saying "
-                                       "'busy', so a parallel first apply takes ~5.4 s instead of ~0.4 s")
 def test_a_parallel_first_apply_is_not_held_up_by_the_monitor(dct: Dct) -> None:
     a, b = dct.new_id("a"), dct.new_id("b")
     path = dct.write("ab.yaml", dct.spec(a), dct.spec(b))
@@ -353,8 +350,6 @@ def test_a_directory_whose_spec_files_are_empty_is_an_error(dct: Dct) -> None:
     assert dct.entries() == []
 
 
-@pytest.mark.xfail(strict=True, reason="check_across takes depends_on only from the first document of a "
-                                       "duplicated name: an unknown depends_on in the second one is not reported")
 def test_every_error_is_reported_even_beside_a_duplicate_name(dct: Dct) -> None:
     a = dct.new_id("a")
     first = dct.write("1.yaml", dct.spec(a))
