@@ -244,6 +244,19 @@ def parse_cpu_list(text: str) -> set[int]:
     return out
 
 
+def format_cpu_list(cpus: set[int]) -> str:
+    """``{0, 1, 2, 5}`` → ``"0-2,5"`` (the kernel's own spelling of a cpuset list)."""
+    out, ordered = [], sorted(cpus)
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from ..configs import format_cpu_list, parse_cpu_list
 from ..units import UNLIMITED, parse_size
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$"
@@ -137,15 +138,26 @@ class ResourcesSpec(_Strict):
     def _relations(self) -> "ResourcesSpec":
         if self.cpus is not None and self.cpu_quota is not None:
             raise ValueError("give either cpus or cpu_quota, not both")
+        if self.cpus is not None and self.cpus * (self.cpu_period or 100000) < 1000:
+            raise ValueError(f"cpus: {self.cpus} of a {self.cpu_period or 100000} µs period is below the kernel's "
+                             "minimum quota of 1000 µs")
+        for name in ("cpuset_cpus", "cpuset_mems"):
+            if getattr(self, name) is not None:
+                try:
+                    parse_cpu_list(getattr(self, name))
+                except ValueError as err:
+                    raise ValueError(f"{name}: {err}") from None
         return self
 
     def to_libcontainer(self) -> dict[str, object]:
         """The ``configs.Resources`` fields this spec sets (unset ones left out): bytes, shares, µs."""
         out: dict[str, object] = {}
-        for name in ("memory", "memory_reservation", "memory_swap", "cpu_shares", "cpu_period", "cpuset_cpus",
-                     "cpuset_mems", "blkio_weight"):
+        for name in ("memory", "memory_reservation", "memory_swap", "cpu_shares", "cpu_period", "blkio_weight"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
+        for name in ("cpuset_cpus", "cpuset_mems"):  # one spelling: "0,1" and "0-1" are the same set
+            if getattr(self, name) is not None:
+                out[name] = format_cpu_list(parse_cpu_list(getattr(self, name)))
         if self.cpus is not None:
             period = self.cpu_period or 100000
             out["cpu_quota"], out["cpu_period"] = max(1000, round(self.cpus * period)), period
@@ -224,6 +236,7 @@ class ContainerSpec(_Strict):
         """Every field with its default filled in and in canonical form (JSON-ready): equal specs compare equal."""
         data = self.model_dump(mode="json")
         data["hostname"] = self.hostname or self.name
+        data["process"]["user"] = "%d:%d" % self.process.uid_gid()  # "1000" is "1000:1000"
         data["resources"] = self.resources.to_libcontainer()
         data["depends_on"] = sorted(set(self.depends_on))
         data["reload_on"] = sorted(set(self.reload_on))

@@ -826,24 +826,22 @@ STOPPED_THEN_RUNNING = ("a container that state: stopped stopped is not started 
 _RESTART_POLICY = importlib.util.find_spec("declarative_ct.reconcile.restart") is not None
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=USER_SPELLING)
 @pytest.mark.parametrize("old, new", [("1000:1000", "1000"), ("0:0", "0"), (None, "0")])
-def test_known_bug_user_spellings_plan_a_recreate(old, new):
+def test_user_spellings_plan_nothing(old, new):
+    """Regression: "1000" and "1000:1000" planned a recreate."""
     before = copy.deepcopy(BASE)
     if old is not None:
         before["process"]["user"] = old
     after = copy.deepcopy(BASE)
     after["process"]["user"] = new
     assert meaning(before) == meaning(after)
-    # got: ['web: recreate (process.user changed)']
     assert [str(a) for a in plan_for(after, applied_state(before)).actions] == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=CPUSET_SPELLING)
-def test_known_bug_cpuset_spellings_plan_a_live_update():
+def test_cpuset_spellings_plan_nothing():
+    """Regression: "0-1" and "0,1" planned a live update."""
     before = {**BASE, "resources": {"cpuset_cpus": "0-1"}}
     after = {**BASE, "resources": {"cpuset_cpus": "0,1"}}
-    # got: ['web: live update resources.cpuset_cpus 0-1 → 0,1']
     assert [str(a) for a in plan_for(after, applied_state(before)).actions] == []
 
 
