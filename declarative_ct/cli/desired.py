@@ -100,6 +100,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
     One apply per state root at a time. With ``--plan FILE`` (a ``plan --json`` output) the same
     specs are planned again and the actions run only if nothing moved since (same observed state,
     same actions). Exit 1 if any action failed or any container could not be reconciled.
+
+    A container that exited is restarted only as its ``restart`` policy says, like ``dct watch``
+    would (``never``: left exited; ``on-failure[:N]``; ``always``; a restart whose backoff has not
+    run out is a note, not an action): an explicit apply does not override the policy. A spec
+    change (recreate) always applies.
     """
     from ..reconcile import apply as applying
 
@@ -123,6 +128,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print(f"{PROG}: the containers changed since {args.plan} was made; make a new plan", file=sys.stderr)
             return 1
         if args.dry_run or not plan.actions:
+            if not args.dry_run:
+                applying.record_restarts(plan, runtime.root)  # exits seen, backoffs scheduled
             _print_plan(plan)
             if not plan.actions and not plan.errors:
                 print("nothing to do")
@@ -154,12 +161,20 @@ def _saved_plan(args: argparse.Namespace) -> dict | None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """``dct status [PATH…] [--json]``: per container, desired vs observed, drift, pid, last exit, OOM.
+    """``dct status [PATH…] [--json]``: per container, desired vs observed, drift, pid, last exit, OOM,
+    restart count and next restart.
 
     Drift: ``in-sync`` (nothing to do), ``drifted`` (the plan has an action), ``missing``
     (declared, not created), ``unmanaged`` (not made by declarative-ct), ``undeclared`` (ours,
-    no longer in the given specs). Without paths, only what runs is shown.
+    no longer in the given specs), ``exited`` (should run, but its restart policy keeps it down),
+    ``backoff`` (should run, restarts when its backoff runs out). Without paths, only what runs
+    is shown. The exit shown is the current run's, else the last one the reconciler recorded.
+    JSON keys ``restarts`` (restarts since the count was last reset) and ``next_restart`` (RFC
+    3339 UTC, or null).
     """
+    import time
+
+    from ..reconcile import restart as restarting
     from ..reconcile.plan import observe
 
     docs = _docs(args.paths) if args.paths else []
@@ -170,31 +185,71 @@ def cmd_status(args: argparse.Namespace) -> int:
     pending = {a.container: a for a in plan.actions}
     rows = []
     declared = {d.spec.name: d.spec for d in docs}
+    now = time.time()
     for name in sorted(set(declared) | set(observed)):
         spec, obs = declared.get(name), observed.get(name)
-        exit_record = obs.container.exit_status() if obs is not None else None
+        record = plan.restarts.get(name, obs.restart if obs is not None else None) or {}
+        exit_record = (obs.container.exit_status() or record.get("last_exit")) if obs is not None else None
+        next_restart = record.get("next_restart") if obs is not None and obs.status.value == "stopped" else None
         if obs is None:
             drift = "missing" if spec.state != "absent" else "in-sync"
         elif not obs.owned:
             drift = "unmanaged"
         elif spec is None:
             drift = "undeclared" if docs else "-"
+        elif name in pending:
+            drift = "drifted"
+        elif obs.status.value == "stopped" and spec.state in ("running", "paused"):
+            drift = "backoff" if next_restart is not None else "exited"
         else:
-            drift = "drifted" if name in pending else "in-sync"
+            drift = "in-sync"
+        cause = pending[name].cause if name in pending else ""
+        if drift in ("exited", "backoff"):  # the restart policy's note: why not, or when
+            cause = next((n.removeprefix(f"{name}: ") for n in plan.notes if n.startswith(f"{name}: ")), "")
         rows.append({
             "name": name, "desired": spec.state if spec else None, "status": obs.status.value if obs else "absent",
-            "drift": drift, "cause": pending[name].cause if name in pending else "",
+            "drift": drift, "cause": cause,
             "pid": obs.container.state().init_process_pid if obs and obs.status.value != "stopped" else None,
             "exit_code": exit_record.get("exit_code") if exit_record else None,
             "oom_killed": exit_record.get("oom_killed") if exit_record else None,
+            "restarts": record.get("restarts", 0) if obs is not None and obs.owned else None,
+            "next_restart": restarting.format_time(next_restart),
             "source": obs.source if obs else (next(d.source for d in docs if d.spec.name == name)),
         })
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'NAME':<20} {'DESIRED':<9} {'STATUS':<9} {'DRIFT':<11} {'PID':>7} {'EXIT':>5}  CAUSE")
+    print(f"{'NAME':<20} {'DESIRED':<9} {'STATUS':<9} {'DRIFT':<11} {'PID':>7} {'EXIT':>5} {'RESTARTS':>8} "
+          f"{'NEXT':>9}  CAUSE")
     for r in rows:
         exit_code = "" if r["exit_code"] is None else str(r["exit_code"]) + (" oom" if r["oom_killed"] else "")
+        due = restarting.parse_time(r["next_restart"])
+        nxt = "" if due is None else "now" if due <= now else f"in {due - now:.1f}s"
         print(f"{r['name']:<20} {r['desired'] or '-':<9} {r['status']:<9} {r['drift']:<11} "
-              f"{r['pid'] or '':>7} {exit_code:>5}  {r['cause']}")
+              f"{r['pid'] or '':>7} {exit_code:>5} {'' if r['restarts'] is None else r['restarts']:>8} "
+              f"{nxt:>9}  {r['cause']}")
     return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """``dct watch PATH… [--prune] [--resync S] [--debounce S] [--parallel N]``: apply on every change.
+
+    Runs :func:`declarative_ct.reconcile.watch.watch` until SIGINT or SIGTERM (then exit 0).
+    Exit 1 at once if a path does not exist or the options are out of range.
+    """
+    import signal
+    import threading
+
+    from ..reconcile.watch import WatchOptions, watch
+
+    if args.resync <= 0 or args.debounce < 0 or args.parallel < 0:
+        print(f"{PROG} watch: --resync must be > 0, --debounce >= 0 and --parallel >= 0", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        options = WatchOptions(prune=args.prune, resync=args.resync, debounce=args.debounce, parallel=args.parallel)
+        return watch(args.paths, args.root, options, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

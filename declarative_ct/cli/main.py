@@ -135,6 +135,18 @@ def _args_status(p: argparse.ArgumentParser) -> None:
     p.set_defaults(prune=False)
 
 
+def _args_watch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="spec files and directories (their *.yaml/*.yml files)")
+    p.add_argument("--prune", action="store_true",
+                   help="remove our containers whose spec file was deleted or no longer names them")
+    p.add_argument("--resync", type=float, default=10.0, metavar="SECONDS",
+                   help="plan and apply at least this often, to catch drift and exited containers (default 10)")
+    p.add_argument("--debounce", type=float, default=0.3, metavar="SECONDS",
+                   help="a changed file is read once it stayed the same this long (default 0.3)")
+    p.add_argument("--parallel", type=int, default=0, metavar="N",
+                   help="containers set up at once (default: the CPU count)")
+
+
 VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "spec": ("write a default OCI config.json in the bundle (like 'runc spec')", _args_spec),
     "create": ("create a container: set up, with the program not yet run", _args_create),
@@ -156,7 +168,9 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "plan": ("show what apply would do: one action per line with its class and cause (exit 2: changes)",
              _args_plan),
     "apply": ("make the containers match the YAML specs; print what was done", _args_apply),
-    "status": ("desired vs observed state, drift, pid and last exit of each container", _args_status),
+    "status": ("desired vs observed state, drift, pid, last exit and restarts of each container", _args_status),
+    "watch": ("apply the YAML specs on every change to them, and every --resync seconds (Ctrl-C stops)",
+              _args_watch),
 }
 
 

@@ -6,6 +6,12 @@ actions in waves of containers whose dependencies are done (``depends_on``), eac
 A failed action fails only its container and skips the containers that depend on it. Every
 action is appended to ``<root>/#journal.jsonl``; two applies on one root are serialised by a
 flock on ``<root>/#apply.lock``.
+
+Restart records (:mod:`.restart`, ``<root>/#reconcile/<name>.json``): the plan's are stored
+first (:func:`record_restarts`); a restart under the policy stores its count before it runs (an
+attempt counts even if it fails); a destroy, prune, create or recreate that succeeds forgets the
+container's record (a spec change starts a new count); a stop (``state: stopped``) notes that run
+as stopped on purpose (``stopped_run``), so that it is no exit for the policy.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 from ..configs import Config, Resources
 from ..errors import ContainerError
 from ..runtime import Runtime, Status, monitor
+from . import restart as restarting
 from .convert import to_runtime
 from .plan import Action
 
@@ -60,7 +67,9 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
 
     ``parallel``: threads per wave (0: the CPU count). ``on_outcome(outcome)`` is called as each
     action ends (the CLI prints, the TUI streams). Never raises for a container's failure.
+    The plan's restart records are stored first (:func:`record_restarts`).
     """
+    record_restarts(plan, runtime.root)
     specs = {d.spec.name: d for d in docs}
     parallel = parallel or os.cpu_count() or 1
     outcomes: list[Outcome] = []
@@ -72,7 +81,13 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
             outcome = Outcome(action, "skipped", f"depends on {', '.join(sorted(deps & failed))}, which failed")
         else:
             try:
+                if action.restart is not None:
+                    restarting.save_record(runtime.root, action.container, action.restart)
                 _execute(action, specs.get(action.container), runtime)
+                if action.kind in _FRESH_START:
+                    restarting.remove_record(runtime.root, action.container)
+                elif action.kind == "lifecycle" and "stop" in action.steps:
+                    _stopped_on_purpose(runtime, action.container)
                 outcome = Outcome(action, "ok")
             except (ContainerError, OSError, ValueError) as err:
                 outcome = Outcome(action, "failed", str(err))
@@ -92,6 +107,25 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
         for wave in _waves(rest, specs):
             list(pool.map(run, wave))
     return outcomes
+
+
+_FRESH_START = ("destroy", "prune", "create", "recreate")  # actions after which no restart count remains
+
+
+def record_restarts(plan, root: str) -> None:
+    """Store the restart records the plan computed (``plan.restarts``: exits seen, backoffs
+    scheduled, counts reset): ``dct apply`` and ``dct watch`` call it even when there is no action,
+    ``dct plan`` never does. OSError (an unwritable root) propagates."""
+    for name, record in plan.restarts.items():
+        restarting.save_record(root, name, record)
+
+
+def _stopped_on_purpose(runtime: Runtime, name: str) -> None:
+    """Note in the restart record that this run was stopped by apply (``state: stopped``): its
+    exit is not one for the restart policy, and a later ``state: running`` starts it again."""
+    record = restarting.load_record(runtime.root, name) or {}
+    restarting.save_record(runtime.root, name, {**record, "stopped_run": runtime.load(name).state().created,
+                                                "next_restart": None})
 
 
 def _waves(actions: list[Action], specs: dict) -> list[list[Action]]:

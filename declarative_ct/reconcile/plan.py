@@ -9,7 +9,9 @@ with its class and cause:
   paths, no longer declared (acted on only with ``--prune``);
 - ``recreate``: a field only a new container can change (rootfs, process, mounts, namespaces…);
 - ``live``: resources, applied in place through ``Container.set()``;
-- ``lifecycle``: start, pause, resume, stop, or restart of a container that exited.
+- ``lifecycle``: start, pause, resume, stop, or restart of a container that exited, as its
+  restart policy says (:mod:`.restart`: ``never`` leaves it exited, a restart waiting for its
+  backoff is a note; the records to keep go in ``Plan.restarts``).
 
 Stdlib only beyond the spec models; nothing here changes a container.
 """
@@ -20,9 +22,10 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from ..configs import LIMIT_FIELDS
+from ..configs import LIMIT_FIELDS, format_cpu_list
 from ..runtime import Runtime, Status
 from ..units import UNLIMITED, format_size
+from . import restart as restarting
 from .convert import LABEL_MANAGER, LABEL_SOURCE, LABEL_SPEC, MANAGER, MUTABLE_FIELDS, spec_hash
 
 KINDS = ("create", "recreate", "live", "lifecycle", "destroy", "prune")
@@ -38,7 +41,10 @@ class Action:
 
     ``kind`` is one of :data:`KINDS`; ``steps`` the runtime operations in order (``stop``,
     ``destroy``, ``create``, ``start``, ``pause``, ``resume``, ``set``); ``resources`` the
-    libcontainer fields a ``set`` writes (bytes, shares, µs; -1 lifts a limit).
+    libcontainer fields a ``set`` writes (bytes, shares, µs; -1 lifts a limit). ``restart``: the
+    restart record apply stores before it runs the steps (a restart under the policy, with its
+    count; a start after ``state: stopped``, a fresh count), else None; not in :meth:`to_dict`,
+    not compared.
     """
 
     container: str
@@ -46,6 +52,7 @@ class Action:
     cause: str
     steps: tuple[str, ...]
     resources: dict = field(default_factory=dict)
+    restart: dict | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         if self.kind == "live":
@@ -69,6 +76,9 @@ class Observed:
     applied: dict  # the normalized spec it was created with ({} when not ours)
     resources: dict  # libcontainer Resources fields in force (what set() saved)
     container: object = None
+    created: str = ""  # state.json's created (RFC 3339): identifies this run of the container
+    exit: dict | None = None  # exit.json when stopped (exit_code, signal, oom_killed, exited_at)
+    restart: dict | None = None  # the reconciler's restart record (restart.load_record)
 
 
 @dataclass
@@ -76,14 +86,19 @@ class Plan:
     """Actions in no particular order (apply orders them), plus problems and notes.
 
     ``errors``: containers that cannot be reconciled (a name taken by a container we did not
-    make); ``notes``: things left alone (unmanaged containers, prune candidates without ``--prune``).
+    make); ``notes``: things left alone (unmanaged containers, prune candidates without ``--prune``,
+    exited containers the restart policy keeps down or holds back for now).
     ``fingerprint``: the observed state the plan was made from (``apply --plan`` refuses if it moved).
+    ``restarts``: restart records to store now (``apply.record_restarts``), by container;
+    ``next_restart``: the earliest restart held back by its backoff (epoch seconds), or None.
     """
 
     actions: list[Action] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     fingerprint: str = ""
+    restarts: dict[str, dict] = field(default_factory=dict)
+    next_restart: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {"actions": [a.to_dict() for a in self.actions], "errors": self.errors, "notes": self.notes,
@@ -91,7 +106,8 @@ class Plan:
 
 
 def observe(runtime: Runtime) -> dict[str, Observed]:
-    """Every container of the root, by id, with its status and what it was created from."""
+    """Every container of the root, by id, with its status, what it was created from, its exit
+    record when stopped and, for ours, the reconciler's restart record."""
     out = {}
     for c in runtime.list():
         owned = c.config.label(LABEL_MANAGER) == MANAGER
@@ -99,8 +115,11 @@ def observe(runtime: Runtime) -> dict[str, Observed]:
             applied = json.loads(c.config.label(LABEL_SPEC) or "{}") if owned else {}
         except ValueError:
             applied = {}
-        out[c.id] = Observed(c.id, c.status(), owned, c.config.label(LABEL_SOURCE) or "", applied,
-                             c.config.cgroups.resources.limits(), c)
+        status = c.status()
+        out[c.id] = Observed(c.id, status, owned, c.config.label(LABEL_SOURCE) or "", applied,
+                             c.config.cgroups.resources.limits(), c, created=c.state().created,
+                             exit=c.exit_status() if status == Status.STOPPED else None,
+                             restart=restarting.load_record(runtime.root, c.id) if owned else None)
     return out
 
 
@@ -113,12 +132,18 @@ def fingerprint(observed: dict[str, Observed]) -> str:
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
 
 
-def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: list[str] | None = None) -> Plan:
+def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: list[str] | None = None,
+              now: float | None = None, verb: str = "apply") -> Plan:
     """The plan that makes ``observed`` match ``docs`` (``SpecDocument``-likes: ``.spec``, ``.source``).
 
     ``scope``: absolute files/directories the specs came from; prune candidates are our
-    containers whose source lies in them and which no spec names any more.
+    containers whose source lies in them and which no spec names any more. ``now``: the wall
+    clock (epoch seconds; default ``time.time()``) against which restart backoffs are measured.
+    ``verb``: the command named in the note about prune candidates (``apply`` or ``watch``).
     """
+    import time
+
+    now = time.time() if now is None else now
     plan = Plan(fingerprint=fingerprint(observed))
     declared = set()
     for doc in docs:
@@ -129,7 +154,7 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
             plan.errors.append(f"{spec.name}: a container with this name exists and was not made by declarative-ct "
                                "(delete it or rename the spec)")
             continue
-        action = _plan_one(spec, obs)
+        action = _plan_one(spec, obs, plan, now)
         if action is not None:
             plan.actions.append(action)
     for obs in sorted(observed.values(), key=lambda o: o.id):
@@ -141,7 +166,7 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
             if prune:
                 plan.actions.append(Action(obs.id, "prune", "no longer in specs", _teardown(obs.status)))
             else:
-                plan.notes.append(f"{obs.id}: no longer in specs (apply --prune removes it)")
+                plan.notes.append(f"{obs.id}: no longer in specs ({verb} --prune removes it)")
     return plan
 
 
@@ -157,7 +182,7 @@ def _startup(state: str) -> tuple[str, ...]:
     return {"running": ("create", "start"), "paused": ("create", "start", "pause"), "stopped": ("create",)}[state]
 
 
-def _plan_one(spec, obs: Observed | None) -> Action | None:
+def _plan_one(spec, obs: Observed | None, plan: Plan, now: float) -> Action | None:
     name, state = spec.name, spec.state
     if state == "absent":
         return None if obs is None else Action(name, "destroy", "state: absent", _teardown(obs.status))
@@ -171,7 +196,15 @@ def _plan_one(spec, obs: Observed | None) -> Action | None:
                       _teardown(obs.status) + _startup(state))
     status = Status.PAUSED if obs.status == Status.PAUSING else obs.status
     if status == Status.STOPPED and state in ("running", "paused"):
-        return Action(name, "lifecycle", "restart: it exited", _teardown(status) + _startup(state))
+        if obs.created and (obs.restart or {}).get("stopped_run") == obs.created:
+            # stopped by apply (state: stopped), not an exit: the spec asks for it again, a fresh count
+            return Action(name, "lifecycle", f"stopped → {state}", _teardown(status) + _startup(state),
+                          restart={"restarts": 0})
+        return _restart(spec, obs, plan, now)
+    if status in (Status.RUNNING, Status.PAUSED):
+        reset = restarting.reset_if_ran(obs.restart, restarting.parse_time(obs.created), now)
+        if reset is not None:
+            plan.restarts[name] = reset
     live = _resource_changes(desired["resources"], obs.resources)
     lifecycle = {
         (Status.CREATED, "running"): ("start",), (Status.CREATED, "paused"): ("start", "pause"),
@@ -187,6 +220,23 @@ def _plan_one(spec, obs: Observed | None) -> Action | None:
             cause += "; resources " + ", ".join(_describe(k, obs.resources.get(k), v) for k, v in live.items())
         return Action(name, "lifecycle", cause, (("set",) if live and status != Status.STOPPED else ()) + lifecycle,
                       live)
+    return None
+
+
+def _restart(spec, obs: Observed, plan: Plan, now: float) -> Action | None:
+    """A container that should run has exited: what its restart policy says (:func:`restart.decide`)."""
+    name = spec.name
+    decision = restarting.decide(spec.restart, obs.restart, obs.created, obs.exit,
+                                 restarting.parse_time(obs.created), now)
+    if decision.record != obs.restart:
+        plan.restarts[name] = decision.record
+    if decision.kind == "restart":
+        return Action(name, "lifecycle", "restart: " + decision.describe(name),
+                      _teardown(obs.status) + _startup(spec.state), restart=decision.after)
+    plan.notes.append(decision.describe(name))
+    if decision.kind == "wait":
+        due = decision.record["next_restart"]
+        plan.next_restart = due if plan.next_restart is None else min(plan.next_restart, due)
     return None
 
 
@@ -229,7 +279,7 @@ def _reset_value(name: str) -> object:
     from ..runtime.cgroups import online_cpus
 
     if name in ("cpuset_cpus", "cpuset_mems"):
-        return ",".join(str(c) for c in sorted(online_cpus("cpu" if name == "cpuset_cpus" else "node")))
+        return format_cpu_list(online_cpus("cpu" if name == "cpuset_cpus" else "node"))
     return 100  # blkio_weight: the BFQ / io.weight default
 
 

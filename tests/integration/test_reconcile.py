@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -89,18 +90,28 @@ def test_lifecycle_states(reconcile, runtime):
     reconcile({"name": c, "state": "stopped"})
     assert runtime.load(c).status() == Status.STOPPED
     assert reconcile({"name": c, "state": "stopped"}, dry=True)[0].actions == []
+    # stopped on purpose, not an exit: running again starts it, whatever the restart policy (never here)
+    plan, _ = reconcile({"name": c, "state": "running"})
+    assert _plan_lines(plan) == [f"{c}: lifecycle (stopped → running)"]
+    assert runtime.load(c).status() == Status.RUNNING
+    reconcile({"name": c, "state": "stopped"})
     reconcile({"name": c, "state": "absent"})
     assert not runtime.exists(c)
 
 
-def test_a_container_that_died_is_restarted(reconcile, runtime):
-    c = unique_id("dies")
-    reconcile({"name": c})
-    runtime.load(c).signal(signal.SIGKILL)
-    wait_for(lambda: runtime.load(c).status() == Status.STOPPED)
-    plan, out = reconcile({"name": c})
-    assert _plan_lines(plan) == [f"{c}: lifecycle (restart: it exited)"]
+def test_a_container_that_died_is_restarted_as_its_policy_says(reconcile, runtime):
+    c, never = unique_id("dies"), unique_id("never")
+    specs = ({"name": c, "restart": "always"}, {"name": never})  # restart: never is the default
+    reconcile(*specs)
+    for name in (c, never):
+        runtime.load(name).signal(signal.SIGKILL)
+        wait_for(lambda: runtime.load(name).exit_status(), message=f"{name}'s exit record")
+    time.sleep(0.6)  # the first restart waits 0.5 s after the exit
+    plan, out = reconcile(*specs)
+    assert _plan_lines(plan) == [f"{c}: lifecycle (restart: it exited (code 137; always, attempt 1))"]
+    assert f"{never}: exited (code 137), not restarted (restart: never)" in plan.notes
     assert runtime.load(c).status() == Status.RUNNING
+    assert runtime.load(never).status() == Status.STOPPED
 
 
 def test_prune_touches_only_ours_from_the_given_specs(reconcile, runtime, busybox_config):

@@ -1,0 +1,202 @@
+"""The restart policy, pure: decisions, backoff, the reset window, and how plan uses them (fake clock)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from declarative_ct.reconcile import restart
+from declarative_ct.reconcile.plan import Observed, make_plan
+from declarative_ct.runtime import Status
+from declarative_ct.spec.model import ContainerSpec
+
+T0 = 1_700_000_000.0  # a fixed wall-clock time (epoch seconds)
+RUN = "2023-11-14T22:13:10.000000000Z"  # the run's created time = T0 - 10 s
+EXITED = "2023-11-14T22:13:20.000000000Z"  # = T0
+
+
+def _exit(code: int = 1, at: str = EXITED, oom: bool = False) -> dict:
+    return {"pid": 42, "exit_code": code, "signal": code - 128 if code > 128 else None, "exited_at": at,
+            "oom_killed": oom}
+
+
+def _decide(policy: str, stored=None, code: int = 1, now: float = T0 + 100, created: float | None = T0 - 10,
+            run: str = RUN, exit_record: dict | None = None):
+    return restart.decide(policy, stored, run, exit_record if exit_record is not None else _exit(code), created, now)
+
+
+def test_times_round_trip():
+    assert restart.parse_time(EXITED) == T0
+    assert restart.parse_time("2023-11-14T22:13:20.250000000Z") == T0 + 0.25
+    assert restart.parse_time("garbage") is None and restart.parse_time(None) is None
+    assert restart.format_time(T0 + 0.5) == "2023-11-14T22:13:20.500Z"
+    assert restart.format_time(None) is None
+
+
+@pytest.mark.parametrize("text, kind, count", [("never", "never", None), ("always", "always", None),
+                                               ("on-failure", "on-failure", None), ("on-failure:3", "on-failure", 3)])
+def test_policy_parse(text, kind, count):
+    assert restart.Policy.parse(text) == restart.Policy(kind, count)
+
+
+@pytest.mark.parametrize("text", ["sometimes", "on-failure:0", "always:3", "on-failure:x", "never:1"])
+def test_policy_parse_refuses(text):
+    with pytest.raises(ValueError):
+        restart.Policy.parse(text)
+
+
+def test_backoff_doubles_from_half_a_second_and_is_capped():
+    assert [restart.backoff(n) for n in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+    assert restart.backoff(10_000) == restart.BACKOFF_MAX
+    with pytest.raises(ValueError):
+        restart.backoff(-1)
+
+
+def test_never_is_not_restarted():
+    d = _decide("never", code=137)
+    assert d.kind == "none" and d.after is None
+    assert d.describe("web") == "web: exited (code 137), not restarted (restart: never)"
+    assert d.record["last_exit"]["exit_code"] == 137 and d.record["next_restart"] is None
+
+
+def test_on_failure_restarts_only_a_failure():
+    assert _decide("on-failure", code=0).kind == "none"
+    assert _decide("on-failure", code=0).reason == "restart: on-failure, and it exited with code 0"
+    assert _decide("on-failure", code=1).kind == "restart"
+    assert _decide("always", code=0).kind == "restart"
+
+
+def test_an_unknown_exit_code_counts_as_a_failure():
+    d = restart.decide("on-failure", None, RUN, None, T0 - 10, now=T0)
+    assert d.kind == "wait" and d.record["exit_time"] == T0  # first seen now: the backoff counts from here
+    assert d.record["last_exit"] is None and d.describe("w") == "w: restart in 0.5 s (on-failure, attempt 1)"
+    later = restart.decide("on-failure", d.record, RUN, None, T0 - 10, now=T0 + 0.6)
+    assert later.kind == "restart"  # the stored first-seen time is kept: due 0.5 s after it
+
+
+def test_backoff_from_the_exit_with_a_fake_clock():
+    stored = None
+    created = T0 - 10
+    exit_time = T0
+    for attempt, delay in enumerate([0.5, 1, 2, 4, 8, 16, 30, 30], start=1):
+        run = f"run-{attempt}"
+        record = _exit(1, restart.format_time(exit_time))
+        early = restart.decide("on-failure", stored, run, record, created, now=exit_time + delay - 0.1)
+        assert early.kind == "wait", attempt
+        assert early.attempt == attempt and early.remaining == pytest.approx(0.1)
+        assert early.record["next_restart"] == pytest.approx(exit_time + delay)
+        assert early.describe("w") == f"w: restart in 0.1 s (on-failure, attempt {attempt})"
+        due = restart.decide("on-failure", early.record, run, record, created, now=exit_time + delay)
+        assert due.kind == "restart" and due.attempt == attempt
+        assert due.after["restarts"] == attempt and due.after["next_restart"] is None
+        stored = due.after
+        created = exit_time + delay  # the new run starts and crashes 1 s later
+        exit_time = created + 1
+
+
+def test_on_failure_n_gives_up_after_n_restarts():
+    stored = {"policy": "on-failure:2", "restarts": 2, "exited_run": "older", "restarted_at": T0 - 20}
+    d = _decide("on-failure:2", stored)
+    assert d.kind == "none" and d.reason == "restart: on-failure:2, gave up after 2 restarts"
+    stored["restarts"] = 1
+    d = _decide("on-failure:2", stored)
+    assert d.kind == "restart" and d.attempt == 2
+    assert "(code 1; on-failure, attempt 2 of 2)" in d.describe("w")
+
+
+def test_the_count_resets_after_a_long_run():
+    stored = {"policy": "always", "restarts": 5, "exited_run": "older", "restarted_at": T0 - 100}
+    short = _decide("always", stored, created=T0 - 59)  # ran 59 s: keeps counting
+    assert short.attempt == 6 and short.record["next_restart"] == T0 + 16
+    long = _decide("always", stored, created=T0 - 60)  # ran 60 s: starts again
+    assert long.attempt == 1 and long.record["next_restart"] == T0 + 0.5
+    # while it runs: reset once it has run 60 s
+    assert restart.reset_if_ran(stored, T0, T0 + 59) is None
+    assert restart.reset_if_ran(stored, T0, T0 + 60)["restarts"] == 0
+    assert restart.reset_if_ran({"restarts": 0}, T0, T0 + 600) is None
+
+
+def test_an_exit_seen_before_keeps_its_count_and_time():
+    first = _decide("always", None, now=T0 + 0.1)
+    assert first.kind == "wait"
+    again = _decide("always", first.record, now=T0 + 0.2)
+    assert again.record == first.record  # stable: nothing new to store
+
+
+def test_records_on_disk(tmp_path):
+    root = str(tmp_path)
+    assert restart.load_record(root, "web") is None
+    restart.save_record(root, "web", {"restarts": 2, "next_restart": T0})
+    assert restart.load_record(root, "web") == {"restarts": 2, "next_restart": T0}
+    assert (tmp_path / "#reconcile" / "web.json").is_file()
+    (tmp_path / "#reconcile" / "bad.json").write_text("{not json")
+    assert restart.load_record(root, "bad") is None
+    restart.remove_record(root, "web")
+    restart.remove_record(root, "web")  # gone already: fine
+    assert restart.load_record(root, "web") is None
+
+
+# --- plan: the policy for an exited container ---------------------------------------------------------
+
+def _spec(restart_policy: str, state: str = "running") -> SimpleNamespace:
+    spec = ContainerSpec.model_validate({"name": "w", "rootfs": "host", "process": {"args": ["/bin/true"]},
+                                         "restart": restart_policy, "state": state})
+    return SimpleNamespace(spec=spec, source="/specs/w.yaml")
+
+
+def _observed(doc, status=Status.STOPPED, exit_record=None, stored=None, created=RUN) -> dict:
+    return {"w": Observed("w", status, True, doc.source, doc.spec.normalized(), {}, None, created=created,
+                          exit=exit_record, restart=stored)}
+
+
+def test_plan_follows_the_policy():
+    doc = _spec("on-failure")
+    plan = make_plan([doc], _observed(doc, exit_record=_exit(137)), now=T0 + 0.2)
+    assert plan.actions == [] and plan.notes == ["w: restart in 0.3 s (on-failure, attempt 1)"]
+    assert plan.next_restart == T0 + 0.5 and plan.restarts["w"]["next_restart"] == T0 + 0.5
+    plan = make_plan([doc], _observed(doc, exit_record=_exit(137), stored=plan.restarts["w"]), now=T0 + 0.5)
+    assert [str(a) for a in plan.actions] == ["w: lifecycle (restart: it exited (code 137; on-failure, attempt 1))"]
+    assert plan.actions[0].steps == ("destroy", "create", "start")
+    assert plan.actions[0].restart["restarts"] == 1
+    assert "restart" not in plan.actions[0].to_dict()
+    plan = make_plan([doc], _observed(doc, exit_record=_exit(0)), now=T0 + 5)
+    assert plan.actions == [] and plan.notes == ["w: exited (code 0), not restarted (restart: on-failure, and "
+                                                 "it exited with code 0)"]
+
+
+def test_plan_never_and_paused():
+    doc = _spec("never")
+    plan = make_plan([doc], _observed(doc, exit_record=_exit(1)), now=T0 + 5)
+    assert plan.actions == [] and plan.next_restart is None
+    paused = _spec("always", state="paused")
+    plan = make_plan([paused], _observed(paused, exit_record=_exit(1)), now=T0 + 5)
+    assert plan.actions[0].steps == ("destroy", "create", "start", "pause")
+
+
+def test_plan_a_spec_change_recreates_whatever_the_policy():
+    doc = _spec("never")
+    observed = _observed(doc, exit_record=_exit(1))
+    observed["w"].applied = {**observed["w"].applied, "hostname": "old"}
+    plan = make_plan([doc], observed, now=T0 + 5)
+    assert [a.kind for a in plan.actions] == ["recreate"]
+
+
+def test_plan_resets_the_count_of_a_container_that_ran_long_enough():
+    doc = _spec("always")
+    stored = {"policy": "always", "restarts": 3, "exited_run": "x", "restarted_at": T0 - 100, "next_restart": None}
+    plan = make_plan([doc], _observed(doc, status=Status.RUNNING, stored=stored, created=EXITED), now=T0 + 61)
+    assert plan.actions == [] and plan.restarts["w"]["restarts"] == 0
+    plan = make_plan([doc], _observed(doc, status=Status.RUNNING, stored=stored, created=EXITED), now=T0 + 30)
+    assert plan.restarts == {}
+
+
+def test_plan_starts_a_container_that_apply_stopped_whatever_the_policy():
+    doc = _spec("never")
+    stored = {"restarts": 2, "stopped_run": RUN, "next_restart": None}
+    plan = make_plan([doc], _observed(doc, exit_record=_exit(143), stored=stored), now=T0 + 5)
+    assert [str(a) for a in plan.actions] == ["w: lifecycle (stopped → running)"]
+    assert plan.actions[0].restart == {"restarts": 0}  # a fresh count
+    other_run = {**stored, "stopped_run": "an earlier run"}
+    plan = make_plan([doc], _observed(doc, exit_record=_exit(143), stored=other_run), now=T0 + 5)
+    assert plan.actions == []  # this run exited by itself: the policy (never) decides
