@@ -171,7 +171,8 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
 
 
 def _in_scope(source: str, scope: list[str]) -> bool:
-    return bool(source) and any(source == p or source.startswith(p.rstrip("/") + "/") for p in scope)
+    """True when ``source`` is one of the given files or directly in a given directory (loading is not recursive)."""
+    return bool(source) and any(source == p or os.path.dirname(source) == p.rstrip("/") for p in scope)
 
 
 def _teardown(status: Status) -> tuple[str, ...]:
@@ -205,7 +206,8 @@ def _plan_one(spec, obs: Observed | None, plan: Plan, now: float) -> Action | No
         reset = restarting.reset_if_ran(obs.restart, restarting.parse_time(obs.created), now)
         if reset is not None:
             plan.restarts[name] = reset
-    live = _resource_changes(desired["resources"], obs.resources)
+    # A stopped container takes no limits (set() needs a live init); it gets the spec's when it is started.
+    live = _resource_changes(desired["resources"], obs.resources) if status != Status.STOPPED else {}
     lifecycle = {
         (Status.CREATED, "running"): ("start",), (Status.CREATED, "paused"): ("start", "pause"),
         (Status.RUNNING, "paused"): ("pause",), (Status.RUNNING, "stopped"): ("stop",),
@@ -218,8 +220,7 @@ def _plan_one(spec, obs: Observed | None, plan: Plan, now: float) -> Action | No
         cause = f"{status.value} → {state}"
         if live:  # resources first, while the container is in a state that takes them
             cause += "; resources " + ", ".join(_describe(k, obs.resources.get(k), v) for k, v in live.items())
-        return Action(name, "lifecycle", cause, (("set",) if live and status != Status.STOPPED else ()) + lifecycle,
-                      live)
+        return Action(name, "lifecycle", cause, (("set",) if live else ()) + lifecycle, live)
     return None
 
 

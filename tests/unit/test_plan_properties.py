@@ -22,16 +22,15 @@ What the properties say:
 "Means the same" is decided by :func:`meaning`, a reference written here from the spec format
 (issue 5), independent of ``ContainerSpec.normalized()`` and ``plan._effective``.
 
-Known bugs are kept as ``xfail(strict=True)`` examples at the end, and the generators avoid them:
-``process.user`` is always written ``uid:gid``, cpusets in their canonical ``a,b`` form, and a chain
-ends (:func:`known_bug`) where it would change the resources of, or start again, a container that a
-``state: stopped`` left STOPPED.
+The bugs these properties found are kept as regression examples at the end. A chain of edits ends
+(:func:`known_bug`) at a container that a ``state: stopped`` left STOPPED when the edit changes its
+limits (they wait for its next start: no action, by design) or starts it again (apply records that
+stop in the reconciler's restart record, which the runtime model here does not keep).
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import re
@@ -322,12 +321,12 @@ def transition(status: Status | None, old: dict | None, observed: dict, new: dic
 
 
 def known_bug(status: Status | None, old: dict | None, new: dict) -> str | None:
-    """The transitions kept out of the properties (each has an xfail example below)."""
+    """The transitions the runtime model does not follow (see the module docstring)."""
     if status != Status.STOPPED or old is None or immutable_changes(old, new):
         return None
     state = new.get("state", "running")
     if state == "stopped" and resource_changes(old, new):
-        return "live set on a STOPPED container"
+        return "limits of a STOPPED container wait for its next start (by design: no action)"
     if state in ("running", "paused"):
         return "state: stopped → running/paused left to the restart policy"
     return None
@@ -810,21 +809,9 @@ def test_apply_converges_over_a_chain_of_edits(d, fields, data):
         old = new  # what the container now answers to: created from it, or brought to it live / by lifecycle
 
 
-# -- known bugs (kept failing on purpose; declarative_ct/ is not changed here) ---------------
+# -- regressions: bugs these properties found ----------------------------------------------
 
 BASE = {"name": "web", "process": {"args": ["/bin/sh", "-c", "sleep 1000"]}}
-
-USER_SPELLING = ("process.user is compared as written: 'uid' and 'uid:uid' (the gid defaults to the uid, "
-                 "ProcessSpec.uid_gid) plan a recreate of a running container")
-CPUSET_SPELLING = "cpuset_cpus is compared as a string: '0-1' and '0,1' plan a live update"
-SET_ON_STOPPED = ("a resources change of a state: stopped container that a stop left STOPPED plans a live set, "
-                  "which Container.set refuses (ContainerNotRunning): apply fails every time and never converges")
-STOPPED_THEN_RUNNING = ("a container that state: stopped stopped is not started again when the spec says running "
-                        "(or paused): the plan takes it for an exit and asks the restart policy, which with "
-                        "restart: never (the default) leaves it stopped")
-# That one came with the restart policy (reconcile/restart.py): before it, an exited container was always started.
-_RESTART_POLICY = importlib.util.find_spec("declarative_ct.reconcile.restart") is not None
-
 
 @pytest.mark.parametrize("old, new", [("1000:1000", "1000"), ("0:0", "0"), (None, "0")])
 def test_user_spellings_plan_nothing(old, new):
@@ -845,8 +832,8 @@ def test_cpuset_spellings_plan_nothing():
     assert [str(a) for a in plan_for(after, applied_state(before)).actions] == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SET_ON_STOPPED)
-def test_known_bug_resources_of_a_stopped_container():
+def test_resources_of_a_stopped_container_wait_for_its_start():
+    """Regression: a live set was planned on a STOPPED container; set() refuses those, so apply never converged."""
     running = {**BASE, "resources": {"memory": "64Mi"}}
     stopped = {**running, "state": "stopped"}
     observed = transition(None, None, {}, running)
@@ -854,16 +841,19 @@ def test_known_bug_resources_of_a_stopped_container():
     assert observed["web"].status == Status.STOPPED
     bigger = {**stopped, "resources": {"memory": "128Mi"}}
     plan = plan_for(bigger, observed)
-    # got: [web: live update resources.memory 64Mi → 128Mi], steps ('set',), on the STOPPED container
+    assert plan.actions == []  # the new limits come with the next start (a new container)
     execute(plan, {"web": bigger}, observed)
 
 
-@pytest.mark.xfail(_RESTART_POLICY, strict=True, raises=AssertionError, reason=STOPPED_THEN_RUNNING)
 @pytest.mark.parametrize("state", ["running", "paused"])
-def test_known_bug_stopped_then_running_is_not_started(state):
+def test_stopped_then_running_is_started_whatever_the_policy(state):
+    """Regression: a container apply stopped (state: stopped) was taken for an exit under restart: never."""
     stopped = {**BASE, "state": "stopped"}
     observed = transition(None, None, {}, BASE)
     observed = transition(Status.RUNNING, BASE, observed, stopped)  # stop → STOPPED
+    web = observed["web"]  # what apply records when it stops a container on purpose
+    web.created = web.created or "2026-01-01T00:00:00Z"
+    web.restart = {"stopped_run": web.created}
     again = {**BASE, "state": state}
     plan = plan_for(again, observed)
     # got: no action; a note 'web: exited (exit code unknown), not restarted (restart: never)'
