@@ -112,6 +112,17 @@ def _args_schema(p: argparse.ArgumentParser) -> None:
     pass
 
 
+def _workers(text: str) -> int:
+    """``--parallel N``: 0 (the CPU count) or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 0 (the CPU count) or a positive number")
+    return value
+
+
 def _args_plan(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files and directories")
     p.add_argument("--prune", action="store_true",
@@ -124,7 +135,7 @@ def _args_apply(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prune", action="store_true",
                    help="remove our containers from these paths that no spec names any more")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    p.add_argument("--parallel", type=int, default=0, metavar="N",
+    p.add_argument("--parallel", type=_workers, default=0, metavar="N",
                    help="containers set up at once (default: the CPU count)")
     p.add_argument("--plan", metavar="FILE", help="run a plan saved with 'dct plan --json' if nothing moved since")
 
@@ -143,7 +154,7 @@ def _args_watch(p: argparse.ArgumentParser) -> None:
                    help="plan and apply at least this often, to catch drift and exited containers (default 10)")
     p.add_argument("--debounce", type=float, default=0.3, metavar="SECONDS",
                    help="a changed file is read once it stayed the same this long (default 0.3)")
-    p.add_argument("--parallel", type=int, default=0, metavar="N",
+    p.add_argument("--parallel", type=_workers, default=0, metavar="N",
                    help="containers set up at once (default: the CPU count)")
 
 

@@ -360,7 +360,10 @@ class Container:
                                              "only a created container can be started (its exec fifo is gone)")
             fd = os.open(self._fifo(), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             try:
-                pidfd = os.pidfd_open(self._state.init_process_pid)
+                try:
+                    pidfd = os.pidfd_open(self._state.init_process_pid)
+                except ProcessLookupError:  # init died (and was reaped) since status() looked
+                    raise ContainerNotRunning(f"container {self._id}: init died before it was released") from None
                 try:
                     poller = select.poll()
                     poller.register(fd, select.POLLIN)
