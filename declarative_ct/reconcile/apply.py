@@ -188,6 +188,8 @@ def _step(step: str, action: Action, doc, runtime: Runtime, container) -> None:
         container.pause()
     elif step == "resume":
         container.resume()
+    elif step == "signal":
+        container.signal(signal.Signals[spec.reload_signal])
     elif step == "set":
         update = Config(rootfs=container.config.rootfs)
         update.cgroups.resources = Resources(**action.resources)

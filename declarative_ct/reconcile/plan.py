@@ -28,7 +28,7 @@ from ..units import UNLIMITED, format_size
 from . import restart as restarting
 from .convert import LABEL_MANAGER, LABEL_SOURCE, LABEL_SPEC, MANAGER, MUTABLE_FIELDS, spec_hash
 
-KINDS = ("create", "recreate", "live", "lifecycle", "destroy", "prune")
+KINDS = ("create", "recreate", "live", "lifecycle", "signal", "destroy", "prune")
 # Resources whose "no limit" value the kernel shows: equal to an absent field.
 _RESOURCE_DEFAULTS = {"memory": UNLIMITED, "memory_reservation": UNLIMITED, "memory_swap": UNLIMITED,
                       "cpu_quota": UNLIMITED, "pids_limit": UNLIMITED, "cpu_shares": 1024, "cpu_period": 100000}
@@ -155,6 +155,9 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
                                "(delete it or rename the spec)")
             continue
         action = _plan_one(spec, obs, plan, now)
+        if spec.reload_on and obs is not None and obs.status == Status.RUNNING and (
+                action is None or action.kind == "live"):
+            action = _reload(spec, obs, plan, action)
         if action is not None:
             plan.actions.append(action)
     for obs in sorted(observed.values(), key=lambda o: o.id):
@@ -168,6 +171,42 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
             else:
                 plan.notes.append(f"{obs.id}: no longer in specs ({verb} --prune removes it)")
     return plan
+
+
+def reload_hash(paths: list[str]) -> str:
+    """sha256 over the files' paths and contents (a missing or unreadable file counts as such)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.encode() + b"\0")
+        try:
+            with open(path, "rb") as f:
+                digest.update(hashlib.sha256(f.read()).digest())
+        except OSError as err:
+            digest.update(f"unreadable: {err.errno}".encode())
+    return digest.hexdigest()
+
+
+def _reload(spec, obs: Observed, plan: Plan, action: Action | None) -> Action | None:
+    """A ``signal`` (reload) when a ``reload_on`` file changed since this run of the container saw it.
+
+    The first look at a run only records the files' hash (in the reconciler's record for the
+    container); later changes send ``reload_signal``, merged into a live update if there is one.
+    """
+    now_hash = reload_hash(spec.reload_on)
+    record = plan.restarts.get(spec.name) or obs.restart or {}
+    if record.get("reload_run") != obs.created:
+        plan.restarts[spec.name] = {**record, "reload_run": obs.created, "reload_hash": now_hash}
+        return action
+    if record.get("reload_hash") == now_hash:
+        return action
+    changed = {**record, "reload_hash": now_hash}
+    cause = f"reload_on changed: {spec.reload_signal}"
+    if action is None:
+        return Action(spec.name, "signal", cause, ("signal",), restart=changed)
+    return Action(spec.name, "live", f"{action.cause}; {cause}", action.steps + ("signal",), action.resources,
+                  restart=changed)
 
 
 def _in_scope(source: str, scope: list[str]) -> bool:

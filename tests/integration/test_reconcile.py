@@ -151,3 +151,22 @@ def test_dependents_wait_for_and_skip_a_failed_dependency(reconcile, runtime, tm
         journal = [json.loads(line) for line in f]
     assert {(e["container"], e["class"], e["result"]) for e in journal} == {
         (db, "create", "failed"), (web, "create", "skipped"), (alone, "create", "ok")}
+
+
+def test_a_changed_reload_on_file_sends_the_reload_signal(reconcile, runtime, tmp_path):
+    c = unique_id("reload")
+    conf, out = tmp_path / "app.ini", tmp_path / "out"
+    conf.write_text("v=1\n")
+    out.mkdir()
+    spec = {"name": c, "reload_on": [str(conf)], "reload_signal": "SIGHUP",
+            "mounts": [{"source": str(out), "destination": "/out"}],
+            "process": {"args": ["/bin/sh", "-c", "trap 'echo reloaded >> /out/log' HUP; "
+                                 "trap 'exit 0' TERM; while :; do sleep 0.1; done"]}}
+    reconcile(spec)
+    assert reconcile(spec)[0].actions == []  # the first look records the files' hash, nothing to send
+    conf.write_text("v=2\n")
+    plan, out_ = reconcile(spec)
+    assert _plan_lines(plan) == [f"{c}: signal (reload_on changed: SIGHUP)"]
+    assert [o.result for o in out_] == ["ok"]
+    wait_for(lambda: (out / "log").exists() and (out / "log").read_text() == "reloaded\n")
+    assert reconcile(spec, dry=True)[0].actions == []
