@@ -409,3 +409,13 @@ def summary(values: list[float], digits: int = 3) -> dict[str, float]:
     """``{min, median, max, mean}`` rounded to ``digits``."""
     return {"min": round(min(values), digits), "median": round(statistics.median(values), digits),
             "max": round(max(values), digits), "mean": round(statistics.fmean(values), digits)}
+
+
+def finish(report: dict, cleanup: dict, as_json: bool, print_table) -> int:
+    """Print ``report`` (with its clean-up) as one JSON object or as ``print_table(report)``; exit status."""
+    report["cleanup"] = cleanup
+    if as_json:
+        print(json.dumps(report))
+    else:
+        print_table(report)
+    return 1 if cleanup["problems"] else 0

@@ -38,7 +38,7 @@ import time
 import uuid
 
 from _fleet import DctFleet, RuncFleet, build_rootfs, dct_command, final_cleanup, log, reap, run_cmd, setup_process
-from _fleet import children, shielded, summary, write_bundle
+from _fleet import children, finish, shielded, summary, write_bundle
 from declarative_ct.runtime import Runtime, Status
 from declarative_ct.runtime.monitord import LINGER, LINGER_ENV
 
@@ -299,12 +299,7 @@ def main() -> int:
                 except Exception as err:  # noqa: BLE001 - the fleet clean-up below kills what is left
                     log(f"state: absent apply failed: {err}")
         cleanup = final_cleanup(fleets, work, f"dct/{tag}-*")
-    report["cleanup"] = cleanup
-    if args.json:
-        print(json.dumps(report))
-    else:
-        _print_table(report)
-    return 1 if cleanup["problems"] else 0
+    return finish(report, cleanup, args.json, _print_table)
 
 
 def _print_table(report: dict) -> None:

@@ -20,7 +20,6 @@ Every container, cgroup and process started is removed on exit, Ctrl-C and failu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import time
 import uuid
 
 from _fleet import SLEEP_LOOP, DctFleet, build_rootfs, cmdline, final_cleanup, log, ppid, reap, setup_process
-from _fleet import summary, write_bundle
+from _fleet import finish, summary, write_bundle
 
 from declarative_ct.runtime import procfs
 
@@ -122,12 +121,7 @@ def main() -> int:
         report["benchmark_process"] = {k: round(v, 3) for k, v in report["benchmark_process"].items()}
     finally:
         cleanup = final_cleanup(list(fleets.values()), work, f"dct/{tag}-*")
-    report["cleanup"] = cleanup
-    if args.json:
-        print(json.dumps(report))
-    else:
-        _print_table(report)
-    return 1 if cleanup["problems"] else 0
+    return finish(report, cleanup, args.json, _print_table)
 
 
 def _print_table(r: dict) -> None:

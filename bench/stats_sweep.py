@@ -22,7 +22,6 @@ Every container, cgroup and process started is removed on exit, Ctrl-C and failu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -33,7 +32,7 @@ import time
 import uuid
 
 from _fleet import DctFleet, RuncFleet, build_rootfs, final_cleanup, log, reap, setup_process, summary, write_bundle
-from _fleet import SLEEP_LOOP
+from _fleet import SLEEP_LOOP, finish
 
 TARGET_US_PER_CONTAINER = 100.0  # 10 ms per sweep of 100
 
@@ -125,12 +124,7 @@ def main() -> int:
         report = _report(args, runs, first_ms, runc, runc_version)
     finally:
         cleanup = final_cleanup(fleets, work, f"dct/{tag}-*")
-    report["cleanup"] = cleanup
-    if args.json:
-        print(json.dumps(report))
-    else:
-        _print_table(report)
-    return 1 if cleanup["problems"] else 0
+    return finish(report, cleanup, args.json, _print_table)
 
 
 def _runc_version(runc: str) -> str:

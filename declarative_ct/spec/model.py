@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator,
+                      model_validator)
 
 from ..configs import format_cpu_list, parse_cpu_list
 from ..units import UNLIMITED, parse_size
@@ -53,6 +54,15 @@ Size = Annotated[int | None, BeforeValidator(_size), WithJsonSchema({
 SignalName = Annotated[str, BeforeValidator(_signal_name)]
 
 
+def _container_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} must be an absolute path inside the container")
+    return value
+
+
+ContainerPath = Annotated[str, AfterValidator(_container_path)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -62,15 +72,8 @@ class ProcessSpec(_Strict):
 
     args: list[str] = Field(min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
-    cwd: str = "/"
+    cwd: ContainerPath = "/"
     user: str = Field("0:0", pattern=r"^[0-9]+(:[0-9]+)?$")
-
-    @field_validator("cwd")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"{value!r} must be an absolute path inside the container")
-        return value
 
     @field_validator("env")
     @classmethod
@@ -90,15 +93,8 @@ class MountSpec(_Strict):
     """A bind mount of a host path (relative to the spec file) at ``destination`` in the container."""
 
     source: str
-    destination: str
+    destination: ContainerPath
     readonly: bool = False
-
-    @field_validator("destination")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"{value!r} must be an absolute path inside the container")
-        return value
 
 
 class ResourcesSpec(_Strict):
