@@ -45,16 +45,32 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _docs(paths: list[str]):
-    """The spec documents of ``paths``, or None after printing every error (``file:line:col: field: message``)."""
-    from ..spec.load import SpecErrors, load_paths
+def _docs(paths: list[str], cached_in: str | None = None):
+    """The spec documents of ``paths``, or None after printing every error (``file:line:col: field: message``).
+
+    ``cached_in``: a state root whose spec cache may answer when no file changed (plan, status:
+    they only read the specs; apply and validate always load them).
+    """
+    from ..errors import ContainerError
 
     try:
+        if cached_in is not None:
+            from ..spec import cache
+            return cache.load(paths, cached_in)
+        from ..spec.load import load_paths
         return load_paths(paths)
-    except SpecErrors as err:
+    except ContainerError as err:  # SpecErrors
+        if not hasattr(err, "errors"):
+            raise
         for error in err.errors:
             print(error, file=sys.stderr)
         return None
+
+
+def _root(args: argparse.Namespace) -> str:
+    from ..runtime.factory import default_root
+
+    return os.path.abspath(args.root or default_root())
 
 
 def _plan(args: argparse.Namespace, docs):
@@ -80,7 +96,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     Exit 0: nothing to do; 2: changes; 1: an error (invalid specs, a name taken by a container we
     did not make). ``--json``: the plan object (``apply --plan FILE`` executes it).
     """
-    docs = _docs(args.paths)
+    docs = _docs(args.paths, cached_in=_root(args))
     if docs is None:
         return 1
     _, plan = _plan(args, docs)
@@ -177,7 +193,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from ..reconcile import restart as restarting
     from ..reconcile.plan import observe
 
-    docs = _docs(args.paths) if args.paths else []
+    docs = _docs(args.paths, cached_in=_root(args)) if args.paths else []
     if docs is None:
         return 1
     runtime, plan = _plan(args, docs)

@@ -29,10 +29,9 @@ from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ContainerError
+from .files import is_spec_file
 from .model import NAME_PATTERN, RESTART_PATTERN, ContainerSpec
 
-SPEC_SUFFIXES = (".yaml", ".yml")
-IGNORED_SUFFIXES = ("~", ".swp", ".bak")
 
 NO_FIELD = "-"
 
@@ -76,12 +75,6 @@ class SpecErrors(ContainerError):
     def __init__(self, errors: list[SpecError]) -> None:
         self.errors = list(errors)
         super().__init__("\n".join(str(e) for e in self.errors))
-
-
-def is_spec_file(name: str) -> bool:
-    """Whether a directory entry named ``name`` is read as a spec file (``*.yaml``/``*.yml``, not
-    a dotfile nor an editor's backup or swap file)."""
-    return name.endswith(SPEC_SUFFIXES) and not name.startswith(".") and not name.endswith(IGNORED_SUFFIXES)
 
 
 def load_paths(paths: list[str]) -> list[SpecDocument]:

@@ -1,0 +1,112 @@
+"""Validated specs kept in the state root, so that ``plan``/``status`` on unchanged files skip YAML and pydantic.
+
+Loading and validating costs ~150 ms of imports (pydantic, its models, PyYAML) before any work;
+a steady-state ``dct plan`` has to be cheaper than that. The cache (``<root>/#spec-cache.json``)
+holds, for the last set of paths loaded, every document's ``model_dump`` and normalized form,
+keyed by the paths, each file's identity and times (inode, size, mtime, ctime) and those of the
+spec code itself. A hit still checks that the host paths the specs name exist (rootfs, mount
+sources); anything else (a miss, a changed file, a vanished path) falls back to the full load,
+which reports every error as usual and refreshes the cache. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+from ..runtime import store
+from .files import spec_files
+
+CACHE_FILE = "#spec-cache.json"
+_CODE = [os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+         for name in ("model.py", "load.py", "files.py", "cache.py")]
+
+
+class CachedSpec:
+    """A validated spec read back from the cache: the top-level fields as attributes, ``normalized()``.
+
+    Enough for planning (``name``, ``state``, ``restart``, ``depends_on``, ``reload_on``…); code
+    that builds a container (``to_runtime``) needs a real ContainerSpec: :meth:`full`.
+    """
+
+    def __init__(self, dump: dict, normalized: dict) -> None:
+        self._dump, self._normalized = dump, normalized
+
+    def __getattr__(self, name: str) -> object:
+        try:
+            return self.__dict__["_dump"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def normalized(self) -> dict[str, object]:
+        """The normalized spec, as ``ContainerSpec.normalized()`` gave it."""
+        return copy.deepcopy(self._normalized)
+
+    def full(self):
+        """The ContainerSpec itself (imports pydantic)."""
+        from .model import ContainerSpec
+
+        return ContainerSpec.model_validate(self._dump)
+
+
+class CachedDocument:
+    """A ``SpecDocument`` read back from the cache."""
+
+    def __init__(self, entry: dict) -> None:
+        self.spec = CachedSpec(entry["spec"], entry["normalized"])
+        self.source, self.line = entry["source"], entry["line"]
+
+
+def _identity(path: str) -> list[int]:
+    st = os.stat(path)
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _key(paths: list[str], files: list[str]) -> dict | None:
+    try:
+        return {"paths": [os.path.abspath(p) for p in paths], "files": [[f, *_identity(f)] for f in files],
+                "code": [_identity(f) for f in _CODE]}
+    except OSError:
+        return None
+
+
+def _host_paths_exist(entries: list[dict]) -> bool:
+    for entry in entries:
+        spec = entry["spec"]
+        if spec["rootfs"] != "host" and not os.path.isdir(spec["rootfs"]):
+            return False
+        if not all(os.path.exists(m["source"]) for m in spec["mounts"]):
+            return False
+    return True
+
+
+def load(paths: list[str], root: str) -> list:
+    """The spec documents of ``paths``, from the cache in ``root`` when nothing changed, else loaded.
+
+    Returns ``CachedDocument``s on a hit, ``SpecDocument``s otherwise (both have ``.spec``,
+    ``.source``, ``.line``). The cache is written only into an existing root.
+
+    Raises:
+        SpecErrors: from the full load (every error of every file).
+    """
+    files = spec_files(paths)
+    key = _key(paths, files) if files is not None else None
+    path = os.path.join(root, CACHE_FILE)
+    if key is not None:
+        try:
+            cached = store.read_json(path)
+            if cached.get("key") == key and _host_paths_exist(cached["docs"]):
+                return [CachedDocument(entry) for entry in cached["docs"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    from .load import load_paths
+
+    docs = load_paths(paths)
+    if key is not None and os.path.isdir(root):
+        entries = [{"source": d.source, "line": d.line, "spec": d.spec.model_dump(mode="json"),
+                    "normalized": d.spec.normalized()} for d in docs]
+        try:
+            store.write_json_atomic(path, {"key": key, "docs": entries})
+        except OSError:
+            pass  # a read-only root: no cache, no harm
+    return docs
