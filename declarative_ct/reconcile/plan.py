@@ -23,7 +23,8 @@ import os
 from dataclasses import dataclass, field
 
 from ..configs import LIMIT_FIELDS, format_cpu_list
-from ..runtime import Runtime, Status
+from ..errors import ContainerError
+from ..runtime import Runtime, Status, store
 from ..units import UNLIMITED, format_size
 from . import restart as restarting
 from .convert import LABEL_MANAGER, LABEL_SOURCE, LABEL_SPEC, MANAGER, MUTABLE_FIELDS, spec_hash
@@ -105,21 +106,43 @@ class Plan:
                 "fingerprint": self.fingerprint}
 
 
-def observe(runtime: Runtime) -> dict[str, Observed]:
+def observe(runtime: Runtime, cache: dict | None = None) -> dict[str, Observed]:
     """Every container of the root, by id, with its status, what it was created from, its exit
-    record when stopped and, for ours, the reconciler's restart record."""
+    record when stopped and, for ours, the reconciler's restart record.
+
+    ``cache``: a dict kept by a long-running caller (``watch``) between calls; a container whose
+    state.json is unchanged (inode, size, mtime) is not parsed again, only its status derived anew.
+    """
     out = {}
-    for c in runtime.list():
-        owned = c.config.label(LABEL_MANAGER) == MANAGER
+    for name in store.container_entries(runtime.root):
         try:
-            applied = json.loads(c.config.label(LABEL_SPEC) or "{}") if owned else {}
-        except ValueError:
-            applied = {}
+            st = os.stat(os.path.join(runtime.root, name, store.STATE_FILE))
+        except OSError:
+            continue  # not created yet (or half-created): not a container to plan against
+        identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+        hit = cache.get(name) if cache is not None else None
+        if hit is not None and hit[0] == identity:
+            _, c, owned, applied = hit
+        else:
+            try:
+                c = runtime.load(name)
+            except ContainerError:
+                continue
+            owned = c.config.label(LABEL_MANAGER) == MANAGER
+            try:
+                applied = json.loads(c.config.label(LABEL_SPEC) or "{}") if owned else {}
+            except ValueError:
+                applied = {}
+            if cache is not None:
+                cache[name] = (identity, c, owned, applied)
         status = c.status()
         out[c.id] = Observed(c.id, status, owned, c.config.label(LABEL_SOURCE) or "", applied,
                              c.config.cgroups.resources.limits(), c, created=c.state().created,
                              exit=c.exit_status() if status == Status.STOPPED else None,
                              restart=restarting.load_record(runtime.root, c.id) if owned else None)
+    if cache is not None:
+        for gone in set(cache) - set(out):
+            del cache[gone]
     return out
 
 

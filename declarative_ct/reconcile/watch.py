@@ -118,6 +118,7 @@ class _Watcher:
         self.stop = stop
         self.clock, self.wall = clock, wall
         self.runtime = Runtime(root)
+        self.observed_cache: dict = {}  # plan.observe: containers whose state.json did not change
         self.paths = [os.path.abspath(p) for p in paths]
         self.dirs = sorted({p for p in self.paths if os.path.isdir(p)})  # every spec file in them
         self.given = {p for p in self.paths if not os.path.isdir(p)}  # these files, whatever their name
@@ -275,7 +276,7 @@ class _Watcher:
         restart held back by its backoff, or None."""
         docs = self.docs()
         with applying.locked(self.runtime.root):
-            observed = observe(self.runtime)
+            observed = observe(self.runtime, self.observed_cache)
             plan = make_plan(docs, observed, prune=self.options.prune, scope=self.scope(observed), now=self.wall(),
                              verb="watch")
             shown = set()

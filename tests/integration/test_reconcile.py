@@ -170,3 +170,19 @@ def test_a_changed_reload_on_file_sends_the_reload_signal(reconcile, runtime, tm
     assert [o.result for o in out_] == ["ok"]
     wait_for(lambda: (out / "log").exists() and (out / "log").read_text() == "reloaded\n")
     assert reconcile(spec, dry=True)[0].actions == []
+
+
+def test_observe_with_a_cache_parses_only_changed_containers(reconcile, runtime, monkeypatch):
+    c = unique_id("obs")
+    reconcile({"name": c, "resources": {"memory": "64Mi"}})
+    kept: dict = {}
+    observe(runtime, kept)
+    loads = []
+    real_load = type(runtime).load
+    monkeypatch.setattr(type(runtime), "load", lambda self, name: loads.append(name) or real_load(self, name))
+    assert observe(runtime, kept)[c].status == Status.RUNNING and loads == []
+    reconcile({"name": c, "resources": {"memory": "128Mi"}})  # set() rewrites state.json
+    loads.clear()
+    assert observe(runtime, kept)[c].resources["memory"] == 128 << 20 and loads == [c]
+    reconcile({"name": c, "state": "absent"})
+    assert observe(runtime, kept) == {} and kept == {}
