@@ -191,7 +191,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     import time
 
     from ..reconcile import restart as restarting
-    from ..reconcile.plan import observe
+    from ..reconcile.plan import in_scope, observe, scope_of
 
     docs = _docs(args.paths, cached_in=_root(args)) if args.paths else []
     if docs is None:
@@ -212,7 +212,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         elif not obs.owned:
             drift = "unmanaged"
         elif spec is None:
-            drift = "undeclared" if docs else "-"
+            # ours from these paths but no longer named; a container of another spec set is none of theirs
+            drift = "undeclared" if docs and in_scope(obs.source, scope_of(args.paths)) else "-"
         elif name in pending:
             drift = "drifted"
         elif obs.status.value == "stopped" and spec.state in ("running", "paused"):

@@ -29,8 +29,8 @@ from ..configs import Config, Resources
 from ..errors import ContainerError
 from ..runtime import Runtime, Status, monitor
 from . import restart as restarting
-from .convert import to_runtime
-from .plan import Action
+from .convert import LABEL_SPEC, to_runtime
+from .plan import Action, reload_hash
 
 JOURNAL_FILE = "#journal.jsonl"
 LOCK_FILE = "#apply.lock"
@@ -86,6 +86,8 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
                 _execute(action, specs.get(action.container), runtime)
                 if action.kind in _FRESH_START:
                     restarting.remove_record(runtime.root, action.container)
+                if "create" in action.steps and action.container in specs:
+                    _reload_baseline(runtime, specs[action.container].spec)
                 elif action.kind == "lifecycle" and "stop" in action.steps:
                     _stopped_on_purpose(runtime, action.container)
                 outcome = Outcome(action, "ok")
@@ -118,6 +120,15 @@ def record_restarts(plan, root: str) -> None:
     ``dct plan`` never does. OSError (an unwritable root) propagates."""
     for name, record in plan.restarts.items():
         restarting.save_record(root, name, record)
+
+
+def _reload_baseline(runtime: Runtime, spec) -> None:
+    """Record the ``reload_on`` files as a new run of the container finds them: later changes signal it."""
+    if not spec.reload_on:
+        return
+    record = restarting.load_record(runtime.root, spec.name) or {}
+    restarting.save_record(runtime.root, spec.name, {**record, "reload_run": runtime.load(spec.name).state().created,
+                                                     "reload_hash": reload_hash(spec.reload_on)})
 
 
 def _stopped_on_purpose(runtime: Runtime, name: str) -> None:
@@ -159,8 +170,14 @@ def _fault(point: str) -> None:
 
 
 def _execute(action: Action, doc, runtime: Runtime) -> None:
-    """Run the action's steps in order, reloading the container after each (it changes under us)."""
+    """Run the action's steps in order, reloading the container after each (it changes under us).
+
+    An action that creates a container first checks everything create would refuse, so that a
+    recreate never stops the old container for a new one that cannot be made.
+    """
     name = action.container
+    if "create" in action.steps:
+        runtime.check(name, to_runtime(doc.spec, doc.source)[0])
     container = runtime.load(name) if runtime.exists(name) and action.steps[0] != "create" else None
     for step in action.steps:
         _fault(f"before:{step}")
@@ -207,8 +224,14 @@ def _stop(container, spec) -> None:
     if container.status() == Status.CREATED:
         container.signal(signal.SIGKILL, all=True)
     else:
-        sig = signal.Signals[spec.stop_signal] if spec is not None else signal.SIGTERM
-        timeout = spec.stop_timeout if spec is not None else 10.0
+        if spec is None:  # pruned: no spec any more, but the one it was created from says how to stop it
+            try:
+                applied = json.loads(container.config.label(LABEL_SPEC) or "{}")
+            except ValueError:
+                applied = {}
+            sig, timeout = signal.Signals[applied.get("stop_signal", "SIGTERM")], applied.get("stop_timeout", 10.0)
+        else:
+            sig, timeout = signal.Signals[spec.stop_signal], spec.stop_timeout
         with contextlib.suppress(ContainerError):
             container.signal(sig)
         deadline = time.monotonic() + timeout

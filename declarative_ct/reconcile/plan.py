@@ -188,7 +188,7 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
             continue
         if not obs.owned:
             plan.notes.append(f"{obs.id}: unmanaged (not made by declarative-ct), left alone")
-        elif _in_scope(obs.source, scope or []):
+        elif in_scope(obs.source, scope or []):
             if prune:
                 plan.actions.append(Action(obs.id, "prune", "no longer in specs", _teardown(obs.status)))
             else:
@@ -232,7 +232,7 @@ def _reload(spec, obs: Observed, plan: Plan, action: Action | None) -> Action | 
                   restart=changed)
 
 
-def _in_scope(source: str, scope: list[str]) -> bool:
+def in_scope(source: str, scope: list[str]) -> bool:
     """True when ``source`` is one of the given files or directly in a given directory (loading is not recursive)."""
     return bool(source) and any(source == p or os.path.dirname(source) == p.rstrip("/") for p in scope)
 

@@ -50,6 +50,21 @@ class Runtime:
             raise ContainerExists(f"container {container_id!r} already exists in {self.root}") from None
         return Container(self.root, container_id, config)
 
+    def check(self, container_id: str, config: Config) -> None:
+        """What :meth:`create` and ``start`` would refuse about ``config``, checked without touching anything.
+
+        The id, :meth:`Config.validate` and the cgroup driver's check of the resources (controllers
+        and files available, cpusets within the allowed CPUs). A recreate runs it before it stops
+        the old container.
+
+        Raises:
+            InvalidID, ConfigInvalid.
+        """
+        store.validate_id(container_id)
+        config.validate()
+        cgroups.new_manager(container_id, config.cgroups.parent, config.cgroups.resources.devices,
+                            config.cgroups.path).check(config.cgroups.resources)
+
     def load(self, container_id: str) -> Container:
         """libcontainer ``Load``: read ``state.json``.
 

@@ -9,6 +9,7 @@ written; :mod:`declarative_ct.spec.load` resolves them against the file's direct
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated, Literal
 
@@ -16,6 +17,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       model_validator)
 
 from ..configs import format_cpu_list, parse_cpu_list
+from ..runtime.process import MAX_ID
 from ..units import UNLIMITED, parse_size
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$"
@@ -78,9 +80,25 @@ class ProcessSpec(_Strict):
     @field_validator("env")
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            if not key or "=" in key:
+        for key, text in value.items():
+            if not key or "=" in key or "\0" in key:
                 raise ValueError(f"{key!r} is not a variable name")
+            if "\0" in text:
+                raise ValueError(f"{key}: the value holds a NUL character")
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _ids(cls, value: str) -> str:
+        if any(int(part) >= MAX_ID for part in value.split(":")):
+            raise ValueError(f"{value!r}: ids must be below {MAX_ID}")
+        return value
+
+    @field_validator("args")
+    @classmethod
+    def _no_nul(cls, value: list[str]) -> list[str]:
+        if any("\0" in arg for arg in value):
+            raise ValueError("an argument holds a NUL character")
         return value
 
     def uid_gid(self) -> tuple[int, int]:
@@ -95,6 +113,13 @@ class MountSpec(_Strict):
     source: str
     destination: ContainerPath
     readonly: bool = False
+
+    @field_validator("destination")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if os.path.normpath(value) in ("/", "/proc"):
+            raise ValueError(f"{value!r} cannot be a mount destination (the root and /proc are the container's own)")
+        return value
 
 
 class ResourcesSpec(_Strict):
@@ -143,6 +168,13 @@ class ResourcesSpec(_Strict):
                     parse_cpu_list(getattr(self, name))
                 except ValueError as err:
                     raise ValueError(f"{name}: {err}") from None
+        from ..configs import Resources
+        from ..errors import ConfigInvalid
+        try:  # the runtime's own rules (below 1Mi, above int64, pids above PID_MAX_LIMIT…), in spec names
+            Resources(**self.to_libcontainer()).validate()
+        except ConfigInvalid as err:
+            message = str(err).removeprefix("resources.").replace("pids_limit", "pids")
+            raise ValueError(message) from None
         return self
 
     def to_libcontainer(self) -> dict[str, object]:

@@ -162,8 +162,7 @@ def test_a_changed_reload_on_file_sends_the_reload_signal(reconcile, runtime, tm
             "mounts": [{"source": str(out), "destination": "/out"}],
             "process": {"args": ["/bin/sh", "-c", "trap 'echo reloaded >> /out/log' HUP; "
                                  "trap 'exit 0' TERM; while :; do sleep 0.1; done"]}}
-    reconcile(spec)
-    assert reconcile(spec)[0].actions == []  # the first look records the files' hash, nothing to send
+    reconcile(spec)  # the create records the files' hash: the next change is noticed
     conf.write_text("v=2\n")
     plan, out_ = reconcile(spec)
     assert _plan_lines(plan) == [f"{c}: signal (reload_on changed: SIGHUP)"]
@@ -186,3 +185,14 @@ def test_observe_with_a_cache_parses_only_changed_containers(reconcile, runtime,
     assert observe(runtime, kept)[c].resources["memory"] == 128 << 20 and loads == [c]
     reconcile({"name": c, "state": "absent"})
     assert observe(runtime, kept) == {} and kept == {}
+
+
+def test_a_recreate_the_new_config_cannot_pass_leaves_the_old_container_running(reconcile, runtime):
+    """Regression: the old container was stopped and destroyed before create refused the new one."""
+    c = unique_id("keep")
+    reconcile({"name": c})
+    pid = _pid(runtime, c)
+    plan, out = reconcile({"name": c, "process": {"args": SLEEP[:2] + [SLEEP[2] + " # v2"]},
+                           "resources": {"cpuset_cpus": "0-63"}})  # valid YAML, but not on this host
+    assert [o.result for o in out] == ["failed"] and "cpuset_cpus: '0-63' includes" in out[0].error
+    assert runtime.load(c).status() == Status.RUNNING and _pid(runtime, c) == pid

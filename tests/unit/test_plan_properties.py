@@ -347,7 +347,8 @@ label_keys = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,10}", fullmatch=True)
 SIGNALS = ["SIGHUP", "HUP", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGINT", "SIGQUIT", 1, 10, 15]
 RESTARTS = ["never", "always", "on-failure", "on-failure:1", "on-failure:3", "on-failure:10"]
 signals, restarts = st.sampled_from(SIGNALS), st.sampled_from(RESTARTS)
-mounts = st.fixed_dictionaries({"source": st.sampled_from(MOUNT_SOURCES), "destination": paths},
+destinations = paths.filter(lambda p: p not in ("/", "/proc"))  # the root and /proc are the container's own
+mounts = st.fixed_dictionaries({"source": st.sampled_from(MOUNT_SOURCES), "destination": destinations},
                                optional={"readonly": st.booleans()})
 
 
@@ -562,7 +563,7 @@ def mutate(draw, d: dict, field: str) -> dict | None:
         else:
             m = ms[draw(st.integers(0, len(ms) - 1))]
             if how == "destination":
-                m["destination"] = draw(_different(paths, m["destination"]))
+                m["destination"] = draw(_different(destinations, m["destination"]))
             elif how == "readonly":
                 m["readonly"] = not m.get("readonly", False)
             else:
