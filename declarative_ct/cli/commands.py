@@ -173,12 +173,24 @@ def _bundle_process(container: Container) -> Process | None:
     """The init process of the bundle's config.json: runc exec takes its defaults (user, env, cwd) there."""
     bundle = container.config.label("bundle")
     if not bundle:
-        return None  # made through the library: no bundle, the defaults apply
+        return _spec_process(container)
     try:
         return specconv.load_bundle(bundle)[1]
     except ContainerError as err:
         # As runc: without the bundle we do not know the user to run as; never guess root.
         raise ContainerError(f"exec needs the container's bundle for its defaults: {err}") from None
+
+
+def _spec_process(container: Container) -> Process | None:
+    """For a container made by ``dct apply``: the process of the spec it was created from (label ``dct.spec``)."""
+    try:
+        process = json.loads(container.config.label("dct.spec") or "null")["process"]
+        uid, _, gid = process["user"].partition(":")
+        env = list(DEFAULT_ENV) if "PATH" not in process["env"] else []
+        return Process(args=list(process["args"]), env=env + [f"{k}={v}" for k, v in process["env"].items()],
+                       cwd=process["cwd"], uid=int(uid), gid=int(gid or uid), init=False)
+    except (TypeError, KeyError, ValueError):
+        return None  # made through the library: no bundle, no spec, the defaults apply
 
 
 def cmd_exec(args: argparse.Namespace) -> int:

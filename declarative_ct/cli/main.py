@@ -150,8 +150,8 @@ def _args_watch(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files and directories (their *.yaml/*.yml files)")
     p.add_argument("--prune", action="store_true",
                    help="remove our containers whose spec file was deleted or no longer names them")
-    p.add_argument("--resync", type=float, default=10.0, metavar="SECONDS",
-                   help="plan and apply at least this often, to catch drift and exited containers (default 10)")
+    p.add_argument("--resync", type=float, default=2.0, metavar="SECONDS",
+                   help="plan and apply at least this often, to catch drift and exited containers (default 2)")
     p.add_argument("--debounce", type=float, default=0.3, metavar="SECONDS",
                    help="a changed file is read once it stayed the same this long (default 0.3)")
     p.add_argument("--parallel", type=_workers, default=0, metavar="N",

@@ -58,7 +58,7 @@ class WatchOptions:
     CPU count)."""
 
     prune: bool = False
-    resync: float = 10.0
+    resync: float = 2.0  # cheap (observe+plan of 100 containers ~12 ms) and exits are noticed soon
     debounce: float = 0.3
     parallel: int = 0
 

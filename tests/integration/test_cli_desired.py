@@ -422,3 +422,15 @@ def test_status_drift_and_an_unmanaged_container_left_alone(dct: Dct, tmp_path: 
     assert r.stdout.splitlines() == [f"{extra}: create (not created yet): ok", "1 done, 0 failed, 0 skipped"]
     assert dct.pid(other) == other_pid and dct.status(other) == "running"
     assert not [label for label in dct.state_json(other)["config"].get("labels") or [] if label.startswith("dct.")]
+
+
+def test_exec_in_an_applied_container_takes_the_specs_user_env_and_cwd(dct: Dct, busybox_rootfs, tmp_path) -> None:
+    """Regression: dct exec ran as root in / with no env in a container declared as another user."""
+    name = dct.new_id("ex")
+    (tmp_path / "s.yaml").write_text(
+        f"name: {name}\nrootfs: {busybox_rootfs}\nstop_timeout: 1\n"
+        "process: {args: [/bin/sh, -c, \"trap 'exit 0' TERM; while :; do sleep 0.1; done\"], "
+        "user: '65534:65534', cwd: /tmp, env: {FOO: bar}}\n")
+    dct.ok("apply", tmp_path / "s.yaml")
+    out = dct.ok("exec", name, "--", "/bin/sh", "-c", "id -u; id -g; pwd; echo $FOO").stdout.split()
+    assert out == ["65534", "65534", "/tmp", "bar"]
