@@ -412,10 +412,16 @@ def summary(values: list[float], digits: int = 3) -> dict[str, float]:
 
 
 def finish(report: dict, cleanup: dict, as_json: bool, print_table) -> int:
-    """Print ``report`` (with its clean-up) as one JSON object or as ``print_table(report)``; exit status."""
+    """Print ``report`` (with its clean-up) as one JSON object or as ``print_table(report)`` and the
+    clean-up lines; the exit status (1 when something was left behind)."""
     report["cleanup"] = cleanup
     if as_json:
         print(json.dumps(report))
     else:
         print_table(report)
+        for k in cleanup["killed_children"]:
+            print(f"clean-up: child {k['pid']} was still alive (idle) after every container was gone, "
+                  f"SIGKILLed: {k['cmdline']}")
+        if cleanup["problems"]:
+            print(f"clean-up problems: {len(cleanup['problems'])} (see stderr)")
     return 1 if cleanup["problems"] else 0

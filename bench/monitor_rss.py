@@ -146,11 +146,6 @@ def _print_table(r: dict) -> None:
         print(f"{way} monitor: {cmds[0]}{more}")
     b = r["benchmark_process"]
     print(f"this benchmark process: RSS {b['rss']:.1f}, PSS {b['pss']:.1f}, USS {b['uss']:.1f} MiB")
-    for k in r["cleanup"]["killed_children"]:
-        print(f"clean-up: child {k['pid']} was still alive (idle) after every container was gone, "
-              f"SIGKILLed: {k['cmdline']}")
-    if r["cleanup"]["problems"]:
-        print(f"clean-up problems: {len(r['cleanup']['problems'])} (see stderr)")
 
 
 if __name__ == "__main__":

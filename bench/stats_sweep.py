@@ -165,15 +165,6 @@ def _print_table(r: dict) -> None:
         print(f"runc: {r['runc']}")
     else:
         print("runc: not compared (--no-runc, or not installed: apt-get install runc)")
-    _print_cleanup(r["cleanup"])
-
-
-def _print_cleanup(cleanup: dict) -> None:
-    for k in cleanup["killed_children"]:
-        print(f"clean-up: child {k['pid']} was still alive (idle) after every container was gone, "
-              f"SIGKILLed: {k['cmdline']}")
-    if cleanup["problems"]:
-        print(f"clean-up problems: {len(cleanup['problems'])} (see stderr)")
 
 
 if __name__ == "__main__":
