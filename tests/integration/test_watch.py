@@ -204,7 +204,9 @@ def test_restart_policy_on_failure_with_backoff_and_never(watching, spec, runtim
         new_created = restart.parse_time(runtime.load(flaky).state().created)
         # not before its backoff: 0.5 s after the first exit, 1 s after the second
         assert new_created - restart.parse_time(exit_record["exited_at"]) >= restart.backoff(attempt - 1) - 0.01
-        assert loop.saw(f"{flaky}: lifecycle (restart: it exited (code 137; on-failure, attempt {attempt})): ok")
+        # the new container can run before the outcome line is out: wait for it
+        outcome = f"{flaky}: lifecycle (restart: it exited (code 137; on-failure, attempt {attempt})): ok"
+        wait_for(lambda: loop.saw(outcome), message="the restart's outcome line")
         record = restart.load_record(runtime.root, flaky)
         assert record["restarts"] == attempt and record["last_exit"]["exit_code"] == 137
         rows = _status_json(runtime.root, specs, capsys)
