@@ -32,6 +32,8 @@ from ..errors import ContainerError
 from .files import is_spec_file
 from .model import NAME_PATTERN, RESTART_PATTERN, ContainerSpec
 
+MAX_FILE_SIZE = 16 << 20  # bytes: a spec file is a few KiB; refuse what would only exhaust memory
+
 
 NO_FIELD = "-"
 
@@ -362,11 +364,14 @@ class _Loader:
             return False
         self.seen.add(real)
         self.order += 1
-        if in_directory and not os.path.isfile(file):
+        if not os.path.isfile(file):  # a FIFO or device given by name would block or never end
             kind = "a directory" if os.path.isdir(file) else "not a regular file"
             if not os.path.exists(file):
                 kind = "a dangling symbolic link"
             self.error(file, 0, 0, NO_FIELD, f"cannot read: {kind}")
+            return True
+        if os.path.getsize(file) > MAX_FILE_SIZE:
+            self.error(file, 0, 0, NO_FIELD, f"cannot read: larger than {MAX_FILE_SIZE >> 20} MiB")
             return True
         try:
             with open(file, "rb") as f:

@@ -23,6 +23,8 @@ from ..units import UNLIMITED, parse_size
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$"
 NAMESPACES = ("pid", "mount", "uts", "ipc", "net", "cgroup")
 DEFAULT_NAMESPACES = ["pid", "mount", "uts", "ipc", "net"]
+MAX_ARG_STRLEN = 131072  # bytes: the kernel's limit on one argument or environment string
+MAX_ARGS = 1 << 20  # bytes of arguments: well within ARG_MAX, and within what the monitor's socket carries
 RESTART_PATTERN = r"^(never|always|on-failure(:[1-9][0-9]*)?)$"
 
 
@@ -99,6 +101,10 @@ class ProcessSpec(_Strict):
     def _no_nul(cls, value: list[str]) -> list[str]:
         if any("\0" in arg for arg in value):
             raise ValueError("an argument holds a NUL character")
+        if any(len(arg.encode()) >= MAX_ARG_STRLEN for arg in value):
+            raise ValueError(f"an argument is {MAX_ARG_STRLEN} bytes or longer (the kernel's MAX_ARG_STRLEN)")
+        if sum(len(arg.encode()) + 1 for arg in value) > MAX_ARGS:
+            raise ValueError(f"the arguments take more than {MAX_ARGS >> 10} KiB (execve would refuse them)")
         return value
 
     def uid_gid(self) -> tuple[int, int]:

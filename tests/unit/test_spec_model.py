@@ -23,3 +23,22 @@ def test_values_create_would_refuse(fields, message):
     with pytest.raises(ValidationError) as info:
         ContainerSpec.model_validate({"name": "x", "process": {"args": ["/bin/true"]}, **fields})
     assert message in str(info.value)
+
+
+def test_arguments_execve_would_refuse():
+    with pytest.raises(ValidationError, match="MAX_ARG_STRLEN"):
+        ContainerSpec.model_validate({"name": "x", "process": {"args": ["/bin/echo", "a" * 131072]}})
+    with pytest.raises(ValidationError, match="more than 1024 KiB"):
+        ContainerSpec.model_validate({"name": "x", "process": {"args": ["/bin/echo"] + ["a" * 100000] * 11}})
+
+
+def test_a_fifo_given_by_name_is_refused_not_read(tmp_path):
+    """Regression: validate blocked forever opening a FIFO given as a spec path."""
+    import os
+
+    from declarative_ct.spec.load import SpecErrors, load_paths
+
+    fifo = tmp_path / "p.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(SpecErrors, match="not a regular file"):
+        load_paths([str(fifo)])
