@@ -87,6 +87,10 @@ class ProcessSpec(_Strict):
                 raise ValueError(f"{key!r} is not a variable name")
             if "\0" in text:
                 raise ValueError(f"{key}: the value holds a NUL character")
+            if len(key.encode()) + len(text.encode()) + 1 >= MAX_ARG_STRLEN:
+                raise ValueError(f"{key}: {MAX_ARG_STRLEN} bytes or longer (the kernel's MAX_ARG_STRLEN)")
+        if sum(len(k.encode()) + len(v.encode()) + 2 for k, v in value.items()) > MAX_ARGS:
+            raise ValueError(f"the environment takes more than {MAX_ARGS >> 10} KiB (execve would refuse it)")
         return value
 
     @field_validator("user")

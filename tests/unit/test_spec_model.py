@@ -42,3 +42,8 @@ def test_a_fifo_given_by_name_is_refused_not_read(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(SpecErrors, match="not a regular file"):
         load_paths([str(fifo)])
+
+
+def test_an_environment_execve_would_refuse():
+    with pytest.raises(ValidationError, match="MAX_ARG_STRLEN"):
+        ContainerSpec.model_validate({"name": "x", "process": {"args": ["x"], "env": {"A": "a" * 131072}}})
