@@ -11,14 +11,17 @@ import signal as _signal
 import socket
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
 from ..errors import (ConfigInvalid, ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
                       ContainerRunning, InvalidStateTransition, SystemError)
-from . import cgroups, init, monitor, monitord, procfs, store
+from . import cgroups, init, monitor, procfs, store
 from .process import Process
 from .state import State, Status, check_transition
-from .stats import Stats
+
+if TYPE_CHECKING:
+    from .stats import Stats
 
 _KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to leave the cgroup
 SYNC_TIMEOUT = 60.0  # seconds for stage 1 and init to report each step of the set-up
@@ -184,6 +187,8 @@ class Container:
         cgroup_stats = self._cgroup.stats()
         if cgroup_stats.cpu_stats is None and cgroup_stats.memory_stats is None and not self._cgroup.exists():
             raise ContainerNotRunning(f"container {self._id} is not running (its cgroup is gone)")
+        from .stats import Stats  # here: the stats classes cost every other CLI verb ~5 ms of start-up
+
         return Stats(cgroup_stats=cgroup_stats)
 
     # -- start / run / exec --------------------------------------------------------------
@@ -281,6 +286,7 @@ class Container:
             # Recorded at once, so that delete finds a custom (cgroupsPath) cgroup even if we die now.
             store.write_json_atomic(os.path.join(self._dir, store.CGROUP_FILE), self._cgroup.paths())
             if use_monitor:  # the root's shared monitor forks stage 1 and will reap init
+                from . import monitord
                 monitord.request_stage1(self._root, self._dir, ctx)
             else:
                 stage1_pid = os.fork()

@@ -8,10 +8,9 @@ reaps it and writes ``exit.json`` beside ``state.json`` with :func:`record_exit`
 from __future__ import annotations
 
 import os
-import signal
 import time
 
-from . import linux, store
+from . import store
 
 
 def rfc3339_now() -> str:
@@ -61,19 +60,6 @@ def _oom_killed(cgroup_paths: dict[str, str]) -> bool:
         return bool(cgroups.manager_from_paths(cgroup_paths).oom_kill_count())
     except (OSError, ValueError):
         return False
-
-
-def detach() -> None:
-    """Become a daemon-like process: own session, no fds, cwd ``/``, stdio on /dev/null."""
-    os.chdir("/")
-    linux.close_fds_except(set())
-    null = os.open("/dev/null", os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    if null > 2:
-        os.close(null)
-    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_IGN)
 
 
 def reap_until(pid: int) -> int:
