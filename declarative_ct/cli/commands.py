@@ -311,6 +311,13 @@ def _owner(container: Container) -> str:
         return ""
 
 
+def _print_table(table: list[tuple[str, ...]]) -> None:
+    """Rows as left-aligned columns three spaces apart (runc's tabwriter look)."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """``dct list``: runc's table (ID PID STATUS BUNDLE CREATED OWNER), or a JSON array (``null`` when empty)."""
     containers = _runtime(args).list()
@@ -324,9 +331,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     table = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
     table += [(r["id"], str(r["pid"]), r["status"], r["bundle"], r["created"], r["owner"]) for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        print("   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    _print_table(table)
     return 0
 
 
@@ -507,4 +512,25 @@ def cmd_events(args: argparse.Namespace) -> int:
     for event in stream:
         sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
         sys.stdout.flush()
+    return 0
+
+
+def cmd_network(args: argparse.Namespace) -> int:
+    """``dct network ls`` (NAME SUBNET GATEWAY CONTAINERS PRESENT, or JSON) / ``dct network rm NAME``."""
+    from ..runtime import network
+
+    root = _runtime(args).root
+    if args.action == "rm":
+        if not args.name:
+            raise ContainerError("network rm: give the bridge's name")
+        network.remove_bridge(root, args.name)
+        print(args.name)
+        return 0
+    rows = network.bridges(root)
+    if args.format == "json":
+        print(json.dumps(rows))
+        return 0
+    table = [("NAME", "SUBNET", "GATEWAY", "CONTAINERS", "PRESENT")]
+    table += [(r["name"], r["subnet"], r["gateway"], str(r["leases"]), "yes" if r["present"] else "no") for r in rows]
+    _print_table(table)
     return 0

@@ -158,6 +158,12 @@ def _args_watch(p: argparse.ArgumentParser) -> None:
                    help="containers set up at once (default: the CPU count)")
 
 
+def _args_network(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("ls", "rm"), help="ls: the bridges made here; rm NAME: delete an unused one")
+    p.add_argument("name", nargs="?", help="bridge name (rm)")
+    p.add_argument("-f", "--format", choices=("table", "json"), default="table", help="output format of ls")
+
+
 VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "spec": ("write a default OCI config.json in the bundle (like 'runc spec')", _args_spec),
     "create": ("create a container: set up, with the program not yet run", _args_create),
@@ -174,6 +180,8 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "logs": ("print a detached container's stdout and stderr", _args_logs),
     "update": ("change the resource limits of a running container", _args_update),
     "events": ("print stats (every interval) and OOM events of a container as JSON lines", _args_events),
+    "network": ("list the bridges declarative-ct made (ls), or delete one no container uses (rm NAME)",
+                _args_network),
     "validate": ("check YAML container specs; print every error as file:line:col: field: message", _args_validate),
     "schema": ("print the JSON Schema of a YAML container spec", _args_schema),
     "plan": ("show what apply would do: one action per line with its class and cause (exit 2: changes)",

@@ -274,6 +274,60 @@ class Cgroup:
     resources: Resources = field(default_factory=Resources)
 
 
+@dataclass
+class Network:
+    """libcontainer ``configs.Network`` of type ``veth``: one interface inside the container.
+
+    The host end (``host_interface_name``, default ``veth`` + 8 hex of the id) is attached to
+    ``bridge``; the container end is renamed ``name`` (``eth0``). ``address`` is CIDR
+    (``10.88.0.5/16``); empty means "lease one from ``subnet``" (our addition: libcontainer
+    takes addresses as given). ``gateway`` empty means the subnet's first host (the bridge's
+    address). ``mtu`` 0 keeps the kernel's (1500); ``mac_address`` empty lets the kernel pick.
+    Interface names are at most 15 bytes (IFNAMSIZ - 1).
+    """
+
+    bridge: str = "dct0"
+    subnet: str = "10.88.0.0/16"
+    address: str = ""
+    gateway: str = ""
+    ipv6_address: str = ""
+    ipv6_gateway: str = ""
+    mac_address: str = ""
+    mtu: int = 0
+    name: str = "eth0"
+    host_interface_name: str = ""
+    type: str = "veth"
+
+
+@dataclass
+class Route:
+    """libcontainer ``configs.Route``, added inside the container's network namespace.
+
+    ``destination`` is CIDR (``0.0.0.0/0`` for a default route), ``gateway`` and ``source``
+    are addresses (empty: none), ``interface_name`` defaults to the container's interface.
+    """
+
+    destination: str
+    gateway: str = ""
+    source: str = ""
+    interface_name: str = ""
+
+
+@dataclass
+class PortMapping:
+    """A published port (docker's ``-p host_ip:host_port:container_port/protocol``; not in libcontainer).
+
+    Traffic to ``host_ip:host_port`` (``0.0.0.0``: any local address) in the namespace that created
+    the container is DNATed to the container's address and ``container_port``. ``protocol`` is
+    ``tcp`` or ``udp``.
+    """
+
+    host_port: int
+    container_port: int
+    protocol: str = "tcp"
+    host_ip: str = "0.0.0.0"
+
+
 def default_mounts() -> list[Mount]:
     """The standard mounts of ``runc spec`` (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys read-only)."""
     nse = MS_NOSUID | MS_NOEXEC | MS_NODEV
@@ -323,6 +377,9 @@ class Config:
     cgroups: Cgroup = field(default_factory=Cgroup)
     labels: list[str] = field(default_factory=list)
     version: str = OCI_VERSION
+    networks: list[Network] = field(default_factory=list)  # veth interfaces (needs a new NEWNET)
+    routes: list[Route] = field(default_factory=list)
+    ports: list[PortMapping] = field(default_factory=list)  # published ports (needs networks)
 
     # -- helpers -------------------------------------------------------------------------
     def namespace(self, ns_type: str) -> Namespace | None:
@@ -347,6 +404,9 @@ class Config:
             raw["namespaces"] = [Namespace(**n) for n in raw.get("namespaces", [])]
             raw["capabilities"] = Capabilities(**raw.get("capabilities", {}))
             raw["rlimits"] = [Rlimit(**r) for r in raw.get("rlimits", [])]
+            raw["networks"] = [Network(**n) for n in raw.get("networks", [])]
+            raw["routes"] = [Route(**r) for r in raw.get("routes", [])]
+            raw["ports"] = [PortMapping(**p) for p in raw.get("ports", [])]
             cg = dict(raw.get("cgroups", {}))
             res = dict(cg.get("resources", {}))
             res["devices"] = [DeviceRule(**d) for d in res.get("devices", [])]
@@ -411,6 +471,14 @@ class Config:
         if self.oom_score_adj is not None and not -1000 <= self.oom_score_adj <= 1000:
             raise ConfigInvalid(f"oom_score_adj: {self.oom_score_adj} is outside [-1000, 1000]")
         self.cgroups.resources.validate()
+        if self.networks or self.routes or self.ports:
+            self.validate_network_only()
+
+    def validate_network_only(self) -> None:
+        """:meth:`validate` of ``networks``/``routes``/``ports`` alone. Raises ConfigInvalid."""
+        from .network import validate_network  # ipaddress: only for configs that have networks
+
+        validate_network(self)
 
     def private_namespace(self, ns_type: str) -> bool:
         """True when the container gets a new namespace of ``ns_type`` (listed, without a path)."""

@@ -59,6 +59,7 @@ class Container:
         self._config = config
         self._state = state
         self._dir = os.path.join(root, container_id)
+        self._network: dict | None = None  # network.json, read once by stats()
         if state is not None and state.cgroup_paths:
             self._cgroup = cgroups.manager_from_paths(state.cgroup_paths, config.cgroups.resources.devices)
         else:
@@ -177,7 +178,8 @@ class Container:
         """libcontainer ``Stats()``: :class:`~declarative_ct.runtime.stats.Stats` read from the cgroup files now.
 
         CPU times are ns, memory bytes; a controller that is not mounted leaves its part None.
-        ``interfaces`` stays empty until networking fills it.
+        ``interfaces``: the veth of a bridge network (libcontainer's NetworkInterface, rx/tx as the
+        container sees them), empty for other network modes.
 
         Raises:
             ContainerNotRunning: the container was never started, or is stopped and its cgroup is gone.
@@ -187,9 +189,19 @@ class Container:
         cgroup_stats = self._cgroup.stats()
         if cgroup_stats.cpu_stats is None and cgroup_stats.memory_stats is None and not self._cgroup.exists():
             raise ContainerNotRunning(f"container {self._id} is not running (its cgroup is gone)")
-        from .stats import Stats  # here: the stats classes cost every other CLI verb ~5 ms of start-up
+        from .stats import NetworkInterface, Stats  # here: the stats classes cost other CLI verbs ~5 ms
 
-        return Stats(cgroup_stats=cgroup_stats)
+        interfaces = []
+        if self._config.networks:
+            from . import network
+
+            if self._network is None:
+                self._network = network.load(self._dir)
+            counters = network.interface_counters(self._network, self._state.init_process_pid) \
+                if self._network else None
+            if counters is not None:
+                interfaces.append(NetworkInterface(Name=self._network["host_interface_name"], **counters))
+        return Stats(cgroup_stats=cgroup_stats, interfaces=interfaces)
 
     # -- start / run / exec --------------------------------------------------------------
     def start(self, process: Process, monitor: bool = True, detach: bool = False) -> ExecProcess | None:
@@ -278,6 +290,11 @@ class Container:
                 os.makedirs(rootfs, exist_ok=True)
             joins, flags = init.plan_namespaces(self._config)
             self._cgroup.check(self._config.cgroups.resources)  # before anything exists
+            net_record = None
+            if self._config.networks:  # lease and ports first: a conflict refuses before any process exists
+                from . import network
+
+                net_record = network.reserve(self._root, self._dir, self._id, self._config)
             ctx = init.InitContext(config=self._config, process=self._guarded(process), sync=child_sock,
                                    cgroup=self._cgroup, stdio=stdio, rootfs=rootfs, fifo_fd=opened[-1], join=joins,
                                    unshare=flags)
@@ -301,6 +318,8 @@ class Container:
             self._expect(parent_sock, "ready")
             # runc applies limits at procReady: after init's own setup, before the program runs.
             self._cgroup.set(self._config.cgroups.resources)
+            if net_record is not None:
+                network.attach(net_record, init_pid)
             st = procfs.stat(init_pid)
             if st is None:
                 raise SystemError("container init exited during setup")
@@ -537,6 +556,10 @@ def teardown(cg: cgroups.Manager | None, state_dir: str) -> None:
     if cg is not None:
         _kill_cgroup(cg)
         cg.destroy()
+    if os.path.exists(os.path.join(state_dir, "network.json")):  # network.NETWORK_FILE, without its import
+        from . import network
+
+        network.release(state_dir)  # after the kill: the container end of the veth is gone with its namespace
     shutil.rmtree(state_dir, ignore_errors=True)
 
 

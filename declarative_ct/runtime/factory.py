@@ -53,8 +53,9 @@ class Runtime:
     def check(self, container_id: str, config: Config) -> None:
         """What :meth:`create` and ``start`` would refuse about ``config``, checked without touching anything.
 
-        The id, :meth:`Config.validate` and the cgroup driver's check of the resources (controllers
-        and files available, cpusets within the allowed CPUs). A recreate runs it before it stops
+        The id, :meth:`Config.validate`, the cgroup driver's check of the resources (controllers
+        and files available, cpusets within the allowed CPUs) and the network's (address free
+        and inside the bridge's subnet, ports not published, no overlapping route). A recreate runs it before it stops
         the old container.
 
         Raises:
@@ -64,6 +65,10 @@ class Runtime:
         config.validate()
         cgroups.new_manager(container_id, config.cgroups.parent, config.cgroups.resources.devices,
                             config.cgroups.path).check(config.cgroups.resources)
+        if config.networks:
+            from . import network
+
+            network.check(self.root, container_id, config)
 
     def load(self, container_id: str) -> Container:
         """libcontainer ``Load``: read ``state.json``.
