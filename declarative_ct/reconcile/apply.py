@@ -76,7 +76,7 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
     failed: set[str] = set()
 
     def run(action: Action) -> Outcome:
-        deps = set(specs[action.container].spec.depends_on) if action.container in specs else set()
+        deps = set(specs[action.container].spec.dependencies()) if action.container in specs else set()
         if deps & failed:
             outcome = Outcome(action, "skipped", f"depends on {', '.join(sorted(deps & failed))}, which failed")
         else:
@@ -147,7 +147,7 @@ def _waves(actions: list[Action], specs: dict) -> list[list[Action]]:
     def depth(name: str, seen: tuple[str, ...] = ()) -> int:
         if name in level:
             return level[name]
-        deps = [d for d in (specs[name].spec.depends_on if name in specs else []) if d in by_name and d not in seen]
+        deps = [d for d in (specs[name].spec.dependencies() if name in specs else []) if d in by_name and d not in seen]
         level[name] = 1 + max((depth(d, seen + (name,)) for d in deps), default=-1)
         return level[name]
 
@@ -177,7 +177,7 @@ def _execute(action: Action, doc, runtime: Runtime) -> None:
     """
     name = action.container
     if "create" in action.steps:
-        runtime.check(name, to_runtime(doc.spec, doc.source)[0])
+        runtime.check(name, to_runtime(doc.spec, doc.source, runtime)[0])
     container = runtime.load(name) if runtime.exists(name) and action.steps[0] != "create" else None
     for step in action.steps:
         _fault(f"before:{step}")
@@ -195,7 +195,7 @@ def _step(step: str, action: Action, doc, runtime: Runtime, container) -> None:
         _stop(container, spec)
         container.destroy()
     elif step == "create":
-        config, process = to_runtime(spec, doc.source)
+        config, process = to_runtime(spec, doc.source, runtime)
         config.validate()  # before anything else of the container is touched
         runtime.cleanup(action.container)  # what a create killed half-way left (no state.json); never a live one
         runtime.create(action.container, config).start(process)

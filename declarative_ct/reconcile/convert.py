@@ -14,6 +14,7 @@ import hashlib
 import json
 
 from ..configs import DEFAULT_ENV, Config, Mount, Namespace, Resources, default_mounts
+from ..errors import ConfigInvalid
 from ..configs.mountflags import MS_BIND, MS_RDONLY, MS_REC
 from ..runtime.process import Process
 
@@ -38,15 +39,23 @@ def spec_hash(normalized: dict[str, object]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def to_runtime(spec, source: str) -> tuple[Config, Process]:
+def to_runtime(spec, source: str, runtime=None) -> tuple[Config, Process]:  # noqa: ANN001 - Runtime
     """``(Config, Process)`` for a :class:`~declarative_ct.spec.model.ContainerSpec` with absolute paths.
 
-    Namespaces map to libcontainer's (``mount`` → NEWNS…; ``network.mode: host`` drops NEWNET);
-    mounts are recursive binds (``readonly`` adds MS_RDONLY) after runc's default mounts;
-    resources are libcontainer's fields (bytes, shares, µs); env gets the default PATH unless set.
+    Namespaces map to libcontainer's (``mount`` → NEWNS…; ``network.mode: host`` drops NEWNET,
+    ``container:<name>`` joins that container's ``/proc/<init pid>/ns/net``, looked up in
+    ``runtime``); ``bridge`` gives one ``Network`` with its routes and ports; mounts are recursive
+    binds (``readonly`` adds MS_RDONLY) after runc's default mounts; resources are libcontainer's
+    fields (bytes, shares, µs); env gets the default PATH unless set.
+
+    Raises:
+        ConfigInvalid: ``container:<name>`` names a container that is missing or not running
+            (or no ``runtime`` was given to look it up).
     """
     normalized = spec.normalized()
-    namespaces = [Namespace(_NAMESPACE_TYPES[n]) for n in spec.namespaces
+    joined = spec.network.container()
+    netns_path = _netns_of(runtime, joined) if joined else ""
+    namespaces = [Namespace(_NAMESPACE_TYPES[n], netns_path if n == "net" else "") for n in spec.namespaces
                   if not (n == "net" and spec.network.mode == "host")]
     mounts = default_mounts() + [
         Mount(m.source, m.destination, "bind", MS_BIND | MS_REC | (MS_RDONLY if m.readonly else 0))
@@ -57,8 +66,28 @@ def to_runtime(spec, source: str) -> tuple[Config, Process]:
     config = Config(rootfs=spec.rootfs, hostname=normalized["hostname"] if "uts" in spec.namespaces else "",
                     mounts=mounts, namespaces=namespaces, labels=labels)
     config.cgroups.resources = Resources(**spec.resources.to_libcontainer())
+    if spec.network.mode == "bridge":
+        config.networks = [spec.network.to_network()]
+        config.routes, config.ports = spec.network.to_routes(), spec.network.to_ports()
     env = [f"{k}={v}" for k, v in spec.process.env.items()]
     if "PATH" not in spec.process.env:
         env = DEFAULT_ENV + env
     uid, gid = spec.process.uid_gid()
     return config, Process(args=list(spec.process.args), env=env, cwd=spec.process.cwd, uid=uid, gid=gid)
+
+
+def _netns_of(runtime, name: str) -> str:  # noqa: ANN001 - Runtime
+    """``/proc/<pid>/ns/net`` of container ``name``'s init. Raises ConfigInvalid when it is missing or stopped."""
+    from ..errors import ContainerNotExists
+    from ..runtime.state import Status
+
+    where = f"network.mode: container:{name}"
+    if runtime is None:
+        raise ConfigInvalid(f"{where}: no runtime to look the container up in")
+    try:
+        container = runtime.load(name)
+    except ContainerNotExists:
+        raise ConfigInvalid(f"{where}: no such container") from None
+    if container.status() in (Status.STOPPED,):
+        raise ConfigInvalid(f"{where}: the container is stopped (its network namespace is gone)")
+    return f"/proc/{container.state().init_process_pid}/ns/net"

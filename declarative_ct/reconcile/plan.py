@@ -183,6 +183,7 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
             action = _reload(spec, obs, plan, action)
         if action is not None:
             plan.actions.append(action)
+    _follow_network_owners(docs, observed, plan)
     for obs in sorted(observed.values(), key=lambda o: o.id):
         if obs.id in declared:
             continue
@@ -194,6 +195,32 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
             else:
                 plan.notes.append(f"{obs.id}: no longer in specs ({verb} --prune removes it)")
     return plan
+
+
+def _follow_network_owners(docs, observed: dict[str, Observed], plan: Plan) -> None:
+    """A container made anew takes a new network namespace: those joined to the old one
+    (``network.mode: container:<name>``) are recreated after it, as compose does for
+    ``network_mode: service:<name>``."""
+    by_name = {a.container: i for i, a in enumerate(plan.actions)}
+    remade = {a.container for a in plan.actions if "create" in a.steps}
+    changed = True
+    while changed:
+        changed = False
+        for doc in docs:
+            spec, obs = doc.spec, observed.get(doc.spec.name)
+            mode = spec.network["mode"] if isinstance(spec.network, dict) else spec.network.mode  # cached or model
+            owner = mode.removeprefix("container:") if mode.startswith("container:") else None
+            if owner not in remade or spec.name in remade or obs is None or not obs.owned or spec.state == "absent":
+                continue
+            action = Action(spec.name, "recreate", f"network namespace owner {owner} is made anew",
+                            _teardown(obs.status) + _startup(spec.state))
+            if spec.name in by_name:
+                plan.actions[by_name[spec.name]] = action
+            else:
+                by_name[spec.name] = len(plan.actions)
+                plan.actions.append(action)
+            remade.add(spec.name)
+            changed = True
 
 
 def reload_hash(paths: list[str]) -> str:

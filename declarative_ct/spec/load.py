@@ -481,14 +481,12 @@ class _Loader:
                     others = ", ".join(f"{d.file}:{n.start_mark.line + 1}:{n.start_mark.column + 1}"
                                        for d, n in places if n is not node)
                     self.error(doc.file, *_pos(node), "name", f"duplicate name `{name}` (also at {others})", doc.order)
-        edges: dict[str, list[tuple[str, Node, int]]] = {}
+        edges: dict[str, list[tuple[str, Node, str]]] = {}
         for name, places in by_name.items():
             edges[name] = []
             for doc, _ in places:  # every document of a duplicated name is checked too
                 deps = doc.data.get("depends_on")
-                if not isinstance(deps, list):
-                    continue
-                for i, dep in enumerate(deps):
+                for i, dep in enumerate(deps if isinstance(deps, list) else []):
                     if not isinstance(dep, str) or dep == name:
                         continue
                     node, _, _ = doc.builder.locate(doc.root, ("depends_on", i))
@@ -496,11 +494,21 @@ class _Loader:
                         self.error(doc.file, *_pos(node), f"depends_on[{i}]",
                                    f"unknown container `{dep}` (no spec names it)", doc.order)
                     elif doc is places[0][0]:  # the cycle check follows one document per name
-                        edges[name].append((dep, node, i))
+                        edges[name].append((dep, node, f"depends_on[{i}]"))
+                network = doc.data.get("network")
+                mode = network.get("mode") if isinstance(network, dict) else None
+                if isinstance(mode, str) and mode.startswith("container:") and mode != f"container:{name}":
+                    node, _, _ = doc.builder.locate(doc.root, ("network", "mode"))
+                    joined = mode.removeprefix("container:")
+                    if joined not in by_name:
+                        self.error(doc.file, *_pos(node), "network.mode",
+                                   f"unknown container `{joined}` (no spec names it)", doc.order)
+                    elif doc is places[0][0]:
+                        edges[name].append((joined, node, "network.mode"))
         self.check_cycles(by_name, edges)
 
     def check_cycles(self, by_name: dict[str, list[tuple[_Doc, Node]]],
-                     edges: dict[str, list[tuple[str, Node, int]]]) -> None:
+                     edges: dict[str, list[tuple[str, Node, str]]]) -> None:
         """One error per dependency edge that closes a cycle (iterative depth-first search)."""
         state: dict[str, int] = {}  # 1: on the current path, 2: done
         for start in edges:
@@ -510,7 +518,7 @@ class _Loader:
             path, stack = [start], [(start, iter(edges[start]))]
             while stack:
                 name, it = stack[-1]
-                for dep, node, i in it:
+                for dep, node, field in it:
                     if dep not in state:
                         state[dep] = 1
                         path.append(dep)
@@ -519,7 +527,7 @@ class _Loader:
                     if state[dep] == 1:
                         cycle = " → ".join(path[path.index(dep):] + [dep])
                         doc = by_name[name][0][0]
-                        self.error(doc.file, *_pos(node), f"depends_on[{i}]", f"dependency cycle: {cycle}", doc.order)
+                        self.error(doc.file, *_pos(node), field, f"dependency cycle: {cycle}", doc.order)
                 else:
                     state[name] = 2
                     path.pop()

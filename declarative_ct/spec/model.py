@@ -206,22 +206,126 @@ class ResourcesSpec(_Strict):
         return out
 
 
-class NetworkSpec(_Strict):
-    """``mode``: ``none`` (own namespace, lo up; the default) or ``host``.
+_PORT_RE = re.compile(r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?:(?P<host>\d{1,5}):)?(?P<ct>\d{1,5})"
+                      r"(?:/(?P<proto>tcp|udp))?\Z")
 
-    ``bridge`` and ``container:<name>`` arrive with networking and are refused until then.
+
+def _port(value: object) -> str:
+    """docker's ``[host_ip:][host_port:]container_port[/tcp|udp]`` → canonical ``ip:host:ct/proto``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError("must be a string such as \"127.0.0.1:8080:80/tcp\"")
+    m = _PORT_RE.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not [host_ip:][host_port:]container_port[/tcp|udp]")
+    ct = int(m["ct"])
+    host = int(m["host"]) if m["host"] else ct
+    for port in (ct, host):
+        if not 1 <= port <= 65535:
+            raise ValueError(f"{value!r}: port {port} is outside 1..65535")
+    ip = m["ip"] or "0.0.0.0"
+    from ..configs.network import address
+
+    try:
+        address(ip, "host_ip")
+    except Exception as err:  # noqa: BLE001 - ConfigInvalid, re-worded for the spec
+        raise ValueError(f"{value!r}: {ip} is not an IPv4 address") from err
+    return f"{ip}:{host}:{ct}/{m['proto'] or 'tcp'}"
+
+
+PortText = Annotated[str, BeforeValidator(_port), WithJsonSchema({
+    "type": "string", "description": "[host_ip:][host_port:]container_port[/tcp|udp], e.g. 127.0.0.1:8080:80/tcp"})]
+
+
+class RouteSpec(_Strict):
+    """An extra route inside the container (libcontainer ``Route``)."""
+
+    destination: str
+    gateway: str | None = None
+    source: str | None = None
+    interface: str | None = None
+
+
+class NetworkSpec(_Strict):
+    """``mode``: ``none`` (own namespace, lo up; the default), ``host``, ``bridge`` or ``container:<name>``.
+
+    ``bridge``: a veth on ``bridge`` (created if missing with ``subnet``), ``address`` static or
+    leased from the subnet, ``gateway`` (default: the subnet's first host), ``mtu``, ``mac``,
+    ``ipv6_address``/``ipv6_gateway`` (CIDR / address), ``ports`` published, extra ``routes``.
+    ``container:<name>`` joins the network namespace of that container (named in the specs).
     """
 
     mode: str = "none"
+    bridge: str = "dct0"
+    subnet: str = "10.88.0.0/16"
+    address: str | None = None
+    gateway: str | None = None
+    mtu: int | None = Field(None, ge=68, le=65535)
+    mac: str | None = None
+    ipv6_address: str | None = None
+    ipv6_gateway: str | None = None
+    ports: list[PortText] = Field(default_factory=list)
+    routes: list[RouteSpec] = Field(default_factory=list)
 
     @field_validator("mode")
     @classmethod
     def _mode(cls, value: str) -> str:
-        if value in ("none", "host"):
+        if value in ("none", "host", "bridge"):
             return value
-        if value == "bridge" or value.startswith("container:"):
-            raise ValueError(f"{value!r} is not supported yet (networking is not implemented; use none or host)")
-        raise ValueError(f"{value!r} must be none or host")
+        if value.startswith("container:") and re.match(NAME_PATTERN, value.removeprefix("container:")):
+            return value
+        raise ValueError(f"{value!r} must be none, host, bridge or container:<name>")
+
+    @model_validator(mode="after")
+    def _bridge_fields(self) -> "NetworkSpec":
+        bridge_only = [f for f in ("address", "gateway", "mtu", "mac", "ipv6_address", "ipv6_gateway", "ports",
+                                   "routes") if getattr(self, f) not in (None, [])]
+        if self.mode != "bridge":
+            if bridge_only:
+                raise ValueError(f"{', '.join(bridge_only)}: only for mode bridge (mode is {self.mode})")
+            return self
+        from ..configs import Config
+        from ..errors import ConfigInvalid
+
+        try:
+            Config(rootfs="host", networks=[self.to_network()], routes=self.to_routes(),
+                   ports=self.to_ports()).validate_network_only()
+        except ConfigInvalid as err:
+            raise ValueError(str(err).replace("networks[0].", "").replace("mac_address", "mac")) from None
+        return self
+
+    def container(self) -> str | None:
+        """The name given by ``container:<name>``, else None."""
+        return self.mode.removeprefix("container:") if self.mode.startswith("container:") else None
+
+    def to_network(self):  # noqa: ANN201 - configs.Network
+        """The libcontainer ``Network`` of a bridge spec (address as CIDR with the subnet's prefix)."""
+        from ..configs import Network
+
+        address = self.address or ""
+        if address and "/" not in address:
+            address += "/" + self.subnet.rpartition("/")[2]
+        return Network(bridge=self.bridge, subnet=self.subnet, address=address, gateway=self.gateway or "",
+                       mtu=self.mtu or 0, mac_address=(self.mac or "").lower(), ipv6_address=self.ipv6_address or "",
+                       ipv6_gateway=self.ipv6_gateway or "")
+
+    def to_routes(self) -> list:
+        """libcontainer ``Route`` entries."""
+        from ..configs import Route
+
+        return [Route(r.destination, r.gateway or "", r.source or "", r.interface or "") for r in self.routes]
+
+    def to_ports(self) -> list:
+        """``PortMapping`` entries from the canonical ``ip:host:ct/proto`` strings."""
+        from ..configs import PortMapping
+
+        out = []
+        for text in self.ports:
+            rest, proto = text.split("/")
+            ip, host, ct = rest.split(":")
+            out.append(PortMapping(int(host), int(ct), proto, ip))
+        return out
 
 
 class ContainerSpec(_Strict):
@@ -268,7 +372,17 @@ class ContainerSpec(_Strict):
             raise ValueError("depends_on: a container cannot depend on itself")
         if self.hostname and "uts" not in self.namespaces:
             raise ValueError("hostname: needs the uts namespace")
+        if self.network.mode in ("bridge",) or self.network.container():
+            if "net" not in self.namespaces:
+                raise ValueError(f"network: mode {self.network.mode} needs the net namespace in namespaces")
+        if self.network.container() == self.name:
+            raise ValueError("network: a container cannot join its own network namespace")
         return self
+
+    def dependencies(self) -> list[str]:
+        """Containers that must exist first: ``depends_on`` and a ``container:<name>`` network."""
+        joined = self.network.container()
+        return sorted(set(self.depends_on) | ({joined} if joined else set()))
 
     def normalized(self) -> dict[str, object]:
         """Every field with its default filled in and in canonical form (JSON-ready): equal specs compare equal."""
@@ -278,4 +392,10 @@ class ContainerSpec(_Strict):
         data["resources"] = self.resources.to_libcontainer()
         data["depends_on"] = sorted(set(self.depends_on))
         data["reload_on"] = sorted(set(self.reload_on))
+        net = data["network"]
+        if self.network.mode != "bridge":  # bridge settings mean nothing in the other modes
+            data["network"] = {"mode": net["mode"]}
+        else:
+            net["ports"] = sorted(set(net["ports"]))
+            net["mac"] = net["mac"].lower() if net["mac"] else None
         return data

@@ -553,3 +553,20 @@ def test_cli_schema() -> None:
     out = dct("schema")
     assert out.returncode == 0 and out.stdout == schema_text()
     assert json.loads(out.stdout)["properties"]["name"]["pattern"]
+
+
+def test_network_errors_point_at_their_field(tmp_path: Path) -> None:
+    f = write(tmp_path / "web.yaml", """\
+        name: web
+        process: {args: [a]}
+        network:
+          mode: bridge
+          address: 10.1.2.3
+        """)
+    assert one_error(f) == (f"{f}:5:12: network.address: 10.1.2.3/16 is not a host address of the subnet "
+                            f"10.88.0.0/16")
+    g = write(tmp_path / "side.yaml", "name: side\nprocess: {args: [a]}\nnetwork: {mode: 'container:ghost'}\n")
+    assert one_error(g) == f"{g}:3:17: network.mode: unknown container `ghost` (no spec names it)"
+    h = write(tmp_path / "loop" / "a.yaml", "name: a\nprocess: {args: [a]}\nnetwork: {mode: 'container:b'}\n"
+                                             "---\nname: b\nprocess: {args: [a]}\ndepends_on: [a]\n")
+    assert any("dependency cycle" in e for e in errors(h))

@@ -47,3 +47,46 @@ def test_a_fifo_given_by_name_is_refused_not_read(tmp_path):
 def test_an_environment_execve_would_refuse():
     with pytest.raises(ValidationError, match="MAX_ARG_STRLEN"):
         ContainerSpec.model_validate({"name": "x", "process": {"args": ["x"], "env": {"A": "a" * 131072}}})
+
+
+# -- network -------------------------------------------------------------------------------------------
+def _net(**network: object) -> ContainerSpec:
+    return ContainerSpec.model_validate({"name": "x", "process": {"args": ["/bin/true"]}, "network": network})
+
+
+@pytest.mark.parametrize("network, message", [
+    ({"mode": "bridge", "subnet": "10.88.0.0/33"}, "subnet: '10.88.0.0/33' is not a valid CIDR subnet"),
+    ({"mode": "bridge", "address": "10.99.0.5"}, "address: 10.99.0.5/16 is not a host address of the subnet 10.88"),
+    ({"mode": "bridge", "bridge": "sixteen-chars-xx"}, "bridge: 'sixteen-chars-xx' must be 1 to 15 characters"),
+    ({"mode": "bridge", "ports": ["70000:80"]}, "port 70000 is outside 1..65535"),
+    ({"mode": "bridge", "ports": ["localhost:80:80"]}, "is not [host_ip:][host_port:]container_port"),
+    ({"mode": "bridge", "ports": ["80", "80/tcp"]}, "host port 80/tcp is published twice"),
+    ({"mode": "bridge", "mac": "zz:00:00:00:00:01"}, "is not a unicast MAC"),
+    ({"mode": "none", "ports": ["80:80"]}, "ports: only for mode bridge (mode is none)"),
+    ({"mode": "container:"}, "must be none, host, bridge or container:<name>"),
+    ({"mode": "container:x"}, "a container cannot join its own network namespace"),
+])
+def test_bad_network_specs(network, message):
+    with pytest.raises(ValidationError) as info:
+        _net(**network)
+    assert message in str(info.value)
+
+
+def test_ports_and_addresses_normalize_so_equal_specs_compare_equal():
+    a = _net(mode="bridge", ports=["8080:80", "127.0.0.1:9000:9000/udp"], address="10.88.0.5", mac="02:AA:00:00:00:01")
+    b = _net(mode="bridge", ports=["127.0.0.1:9000:9000/udp", "0.0.0.0:8080:80/tcp"], address="10.88.0.5",
+             mac="02:aa:00:00:00:01")
+    assert a.normalized() == b.normalized()
+    assert a.normalized()["network"]["ports"] == ["0.0.0.0:8080:80/tcp", "127.0.0.1:9000:9000/udp"]
+    net = a.network.to_network()
+    assert (net.address, net.bridge, net.subnet) == ("10.88.0.5/16", "dct0", "10.88.0.0/16")
+    assert [(p.host_ip, p.host_port, p.container_port, p.protocol) for p in a.network.to_ports()] == [
+        ("0.0.0.0", 8080, 80, "tcp"), ("127.0.0.1", 9000, 9000, "udp")]
+    # Outside bridge mode the bridge defaults do not count: none/host compare as before networking.
+    assert _net(mode="none").normalized()["network"] == {"mode": "none"}
+
+
+def test_container_mode_is_a_dependency():
+    spec = ContainerSpec.model_validate({"name": "side", "process": {"args": ["a"]}, "depends_on": ["db"],
+                                         "network": {"mode": "container:web"}})
+    assert spec.dependencies() == ["db", "web"]
