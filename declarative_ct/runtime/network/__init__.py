@@ -136,8 +136,9 @@ def _plan(records: dict, root: str, container_id: str, config) -> dict:  # noqa:
     bridge = records["bridges"].get(net.bridge)
     leases = records["leases"].get(net.bridge, {})
     others = {ip: owner for ip, owner in leases.items() if owner != container_id}
-    if bridge is not None and (bridge["netns"] != here or not _link_exists(net.bridge)) and not others:
-        bridge = None  # a record left by a bridge that no longer exists here: start afresh
+    if bridge is not None and not others and (bridge["netns"] != here or (
+            net.subnet != bridge["subnet"] and not _link_exists(net.bridge))):
+        bridge = None  # a record left by a bridge that is gone (or elsewhere) and unused: start afresh
     if bridge is None:
         if _link_exists(net.bridge):
             raise ConfigInvalid(f"networks[0].bridge: {net.bridge} exists but was not made by declarative-ct "
@@ -326,7 +327,8 @@ def release(state_dir: str) -> None:
     path = netns.find(record["netns"])
     if path is not None:
         with netns.entered(path):
-            nat.remove(record["tag"])
+            if record["ports"]:
+                nat.remove(record["tag"])
             with contextlib.suppress(OSError, ImportError), _ipr() as ipr:
                 from pyroute2 import NetlinkError
 
