@@ -319,7 +319,7 @@ class Container:
             # runc applies limits at procReady: after init's own setup, before the program runs.
             self._cgroup.set(self._config.cgroups.resources)
             if net_record is not None:
-                network.attach(net_record, init_pid)
+                network.attach(self._dir, net_record, init_pid)
             st = procfs.stat(init_pid)
             if st is None:
                 raise SystemError("container init exited during setup")
@@ -378,6 +378,19 @@ class Container:
             InvalidStateTransition: the container is not ``created``.
             ContainerNotRunning: init died before it could be released.
         """
+        try:
+            self._release()
+        except ContainerNotRunning as err:
+            # Say how it died: the monitor records the exit once our lock is released.
+            deadline = time.monotonic() + 0.5
+            while (died := self.exit_status()) is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if died is not None:
+                raise ContainerNotRunning(f"{err} (exit code {died.get('exit_code')}, signal "
+                                          f"{died.get('signal')})") from None
+            raise
+
+    def _release(self) -> None:
         with store.locked(self._dir):
             status = self.status()
             if status != Status.CREATED:

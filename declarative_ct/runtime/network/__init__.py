@@ -229,7 +229,7 @@ def load(state_dir: str) -> dict | None:
 
 
 # -- attach ---------------------------------------------------------------------------------------
-def attach(record: dict, init_pid: int) -> None:
+def attach(state_dir: str, record: dict, init_pid: int) -> None:
     """Wire the container whose init is ``init_pid`` as ``record`` says (after :func:`reserve`).
 
     Bridge (made with the gateway address if missing, up, route_localnet for 127.0.0.1 ports,
@@ -249,7 +249,9 @@ def attach(record: dict, init_pid: int) -> None:
         if record["ports"]:
             from ...configs import PortMapping
 
-            nat.publish(record["tag"], [PortMapping(**p) for p in record["ports"]], record["address"].split("/")[0])
+            record["nat_handles"] = nat.publish(record["tag"], [PortMapping(**p) for p in record["ports"]],
+                                                record["address"].split("/")[0])
+            store.write_json_atomic(os.path.join(state_dir, NETWORK_FILE), record)  # delete needs no listing
     except (NetlinkError, OSError) as err:
         raise SystemError(f"network setup failed: {err}") from None
 
@@ -328,7 +330,7 @@ def release(state_dir: str) -> None:
     if path is not None:
         with netns.entered(path):
             if record["ports"]:
-                nat.remove(record["tag"])
+                nat.remove(record["tag"], record.get("nat_handles"))
             with contextlib.suppress(OSError, ImportError), _ipr() as ipr:
                 from pyroute2 import NetlinkError
 

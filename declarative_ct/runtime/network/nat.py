@@ -40,12 +40,13 @@ def _comment(owner: str) -> str:
     return json.dumps(owner)  # nft takes a double-quoted string
 
 
-def publish(owner: str, ports: list, address: str) -> None:
+def publish(owner: str, ports: list, address: str) -> list[list]:
     """DNAT each of ``ports`` (configs.PortMapping) to ``address`` (the container's IPv4), in one batch.
 
     ``0.0.0.0`` matches any local address (``fib daddr type local``); connections from the host
     itself (``output``) are DNATed too, and those from 127.0.0.0/8 masqueraded so that replies
-    come back. Raises SystemError with nft's message.
+    come back. Returns the rules as ``[chain, handle]`` (nft's echo), so that :func:`remove` needs
+    no listing. Raises SystemError with nft's message.
     """
     lines = [f"add table ip {TABLE}\n", _CHAINS]
     for p in ports:
@@ -56,7 +57,9 @@ def publish(owner: str, ports: list, address: str) -> None:
         lines.append(f"add rule ip {TABLE} output {dnat}\n")
         lines.append(f"add rule ip {TABLE} postrouting ip saddr 127.0.0.0/8 ip daddr {address} "
                      f"{p.protocol} dport {p.container_port} masquerade comment {_comment(owner)}\n")
-    _run(["-f", "-"], "".join(lines))
+    out = _run(["--echo", "--handle", "-f", "-"], "".join(lines))
+    return [[line.split()[3], int(line.rsplit("# handle ", 1)[1])]
+            for line in out.splitlines() if line.startswith(f"add rule ip {TABLE} ") and "# handle " in line]
 
 
 def masquerade(owner: str, subnet: str, bridge: str) -> None:
@@ -81,8 +84,18 @@ def rules(owner: str | None = None) -> list[tuple[str, int, str]]:
     return out
 
 
-def remove(owner: str) -> int:
-    """Delete every rule of ``owner`` (one batch); the number deleted. Raises SystemError."""
+def remove(owner: str, handles: list[list] | None = None) -> int:
+    """Delete every rule of ``owner`` (one batch); the number deleted. Raises SystemError.
+
+    ``handles`` (from :func:`publish`) are deleted at once; if that fails (a rule is gone, the
+    table was flushed), the table is listed and the owner's rules deleted by their comment.
+    """
+    if handles:
+        try:
+            _run(["-f", "-"], "".join(f"delete rule ip {TABLE} {chain} handle {handle}\n" for chain, handle in handles))
+            return len(handles)
+        except SystemError:
+            pass  # one of them is gone: find what is left by its comment
     found = rules(owner)
     if found:
         _run(["-f", "-"], "".join(f"delete rule ip {TABLE} {chain} handle {handle}\n" for chain, handle, _ in found))
