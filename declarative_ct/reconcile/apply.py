@@ -29,7 +29,7 @@ from ..configs import Config, Resources
 from ..errors import ContainerError
 from ..runtime import Runtime, Status, monitor
 from . import restart as restarting
-from .convert import LABEL_SPEC, to_runtime
+from .convert import LABEL_SPEC, process_of, to_runtime
 from .plan import Action, reload_hash
 
 JOURNAL_FILE = "#journal.jsonl"
@@ -179,11 +179,49 @@ def _execute(action: Action, doc, runtime: Runtime) -> None:
     if "create" in action.steps:
         runtime.check(name, to_runtime(doc.spec, doc.source, runtime)[0])
     container = runtime.load(name) if runtime.exists(name) and action.steps[0] != "create" else None
+    previous = _restorable(container) if action.kind == "recreate" else None
+    destroyed = False
     for step in action.steps:
         _fault(f"before:{step}")
-        _step(step, action, doc, runtime, container)
+        try:
+            _step(step, action, doc, runtime, container)
+        except (ContainerError, OSError, ValueError) as err:
+            if destroyed and previous is not None:
+                raise ContainerError(f"{err}; {_restore(runtime, name, previous)}") from err
+            raise
+        destroyed = destroyed or step == "destroy"
         container = runtime.load(name) if step != "destroy" and runtime.exists(name) else None
         _fault(f"after:{step}")
+
+
+def _restorable(container) -> tuple | None:
+    """``(config, process, paused)`` of a running or paused container made from a spec, to bring it
+    back if its replacement cannot be made; None otherwise."""
+    if container is None or container.status() not in (Status.RUNNING, Status.PAUSED, Status.PAUSING):
+        return None
+    try:
+        applied = json.loads(container.config.label(LABEL_SPEC) or "")
+        return container.config, process_of(applied), container.status() != Status.RUNNING
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _restore(runtime: Runtime, name: str, previous: tuple) -> str:
+    """The replacement failed after the old container went: make the old one again (same config and
+    process, a new init); what became of it, for the error. The next apply tries the replacement again."""
+    config, process, paused = previous
+    try:
+        if runtime.exists(name):  # what the failed create left
+            if os.path.exists(os.path.join(runtime.root, name, "state.json")):
+                runtime.load(name).destroy()
+            runtime.cleanup(name)
+        restored = runtime.create(name, config)
+        restored.run(process)
+        if paused:
+            restored.pause()
+    except (ContainerError, OSError) as again:
+        return f"bringing the previous container back failed too: {again}"
+    return "the previous container was brought back (its spec as before, a new init)"
 
 
 def _step(step: str, action: Action, doc, runtime: Runtime, container) -> None:

@@ -69,11 +69,18 @@ def to_runtime(spec, source: str, runtime=None) -> tuple[Config, Process]:  # no
     if spec.network.mode == "bridge":
         config.networks = [spec.network.to_network()]
         config.routes, config.ports = spec.network.to_routes(), spec.network.to_ports()
-    env = [f"{k}={v}" for k, v in spec.process.env.items()]
-    if "PATH" not in spec.process.env:
+    return config, process_of(normalized)
+
+
+def process_of(normalized: dict) -> Process:
+    """The init ``Process`` of a normalized spec (``process``: args, env, cwd, user ``"uid:gid"``);
+    env gets the default PATH unless it sets one. Also rebuilds a container's from its ``dct.spec`` label."""
+    proc = normalized["process"]
+    env = [f"{k}={v}" for k, v in proc["env"].items()]
+    if "PATH" not in proc["env"]:
         env = DEFAULT_ENV + env
-    uid, gid = spec.process.uid_gid()
-    return config, Process(args=list(spec.process.args), env=env, cwd=spec.process.cwd, uid=uid, gid=gid)
+    uid, _, gid = proc["user"].partition(":")
+    return Process(args=list(proc["args"]), env=env, cwd=proc["cwd"], uid=int(uid), gid=int(gid or uid))
 
 
 def _netns_of(runtime, name: str) -> str:  # noqa: ANN001 - Runtime

@@ -196,3 +196,22 @@ def test_a_recreate_the_new_config_cannot_pass_leaves_the_old_container_running(
                            "resources": {"cpuset_cpus": "0-63"}})  # valid YAML, but not on this host
     assert [o.result for o in out] == ["failed"] and "cpuset_cpus: '0-63' includes" in out[0].error
     assert runtime.load(c).status() == Status.RUNNING and _pid(runtime, c) == pid
+
+
+@pytest.mark.parametrize("paused", [False, True])
+def test_a_replacement_that_fails_to_start_brings_the_previous_container_back(reconcile, runtime, paused):
+    """It passes every check made before the old container stops (the program is looked up only
+    inside the new container), so the old one is gone when it fails: apply makes it again."""
+    c = unique_id("back")
+    reconcile({"name": c, "state": "paused" if paused else "running"})
+    old_pid = _pid(runtime, c)
+    bad = {"name": c, "process": {"args": ["/no/such/program"]}, "state": "paused" if paused else "running"}
+    plan, out = reconcile(bad)
+    assert _plan_lines(plan) == [f"{c}: recreate (process.args changed)"]
+    assert [o.result for o in out] == ["failed"]
+    assert "/no/such/program" in out[0].error
+    assert out[0].error.endswith("the previous container was brought back (its spec as before, a new init)")
+    back = runtime.load(c)
+    assert back.status() == (Status.PAUSED if paused else Status.RUNNING) and _pid(runtime, c) != old_pid
+    assert json.loads(back.config.label("dct.spec"))["process"]["args"] == SLEEP
+    assert _plan_lines(reconcile(bad, dry=True)[0]) == [f"{c}: recreate (process.args changed)"]  # tried again
