@@ -33,6 +33,7 @@ from .files import is_spec_file
 from .model import NAME_PATTERN, RESTART_PATTERN, ContainerSpec
 
 MAX_FILE_SIZE = 16 << 20  # bytes: a spec file is a few KiB; refuse what would only exhaust memory
+MAX_EXPANDED_SIZE = 16 << 20  # bytes of scalars in one document once its aliases are followed
 
 
 NO_FIELD = "-"
@@ -428,6 +429,11 @@ class _Loader:
         if doc.data is None and isinstance(doc.root, ScalarNode):
             return  # an empty document (or a lone null)
         self.docs.append(doc)
+        expanded = doc.builder.expanded_size(doc.root)
+        if expanded > MAX_EXPANDED_SIZE:  # a small file can repeat one big value by alias a million times
+            self.error(doc.file, *_pos(doc.root), NO_FIELD, f"the document expands to {expanded >> 20} MiB through "
+                       f"its aliases (at most {MAX_EXPANDED_SIZE >> 20} MiB)")
+            return
         if not isinstance(doc.data, dict):
             self.error(doc.file, *_pos(doc.root), NO_FIELD,
                        f"a container spec must be a mapping (key: value), not {_describe(doc.root, doc.data)}")
@@ -598,6 +604,24 @@ class _Builder:
             self.active.discard(id(node))
         self.values[id(node)] = value
         return value
+
+    def expanded_size(self, node: Node) -> int:
+        """Bytes of scalar text under ``node`` with every alias followed (what serializing it would
+        write), computed once per node."""
+        sizes: dict[int, int] = {}
+
+        def size(n: Node) -> int:
+            if id(n) not in sizes:
+                sizes[id(n)] = 0  # a cycle (reported by value()) counts once
+                if isinstance(n, ScalarNode):
+                    sizes[id(n)] = len(n.value) + 1
+                elif isinstance(n, SequenceNode):
+                    sizes[id(n)] = 1 + sum(size(item) for item in n.value)
+                else:
+                    sizes[id(n)] = 1 + sum(size(k) + size(v) for k, v in n.value)
+            return sizes[id(n)]
+
+        return size(node)
 
     def check_tag(self, node: Node, loc: Loc, expected: str) -> None:
         if node.tag != expected:

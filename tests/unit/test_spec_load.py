@@ -570,3 +570,15 @@ def test_network_errors_point_at_their_field(tmp_path: Path) -> None:
     h = write(tmp_path / "loop" / "a.yaml", "name: a\nprocess: {args: [a]}\nnetwork: {mode: 'container:b'}\n"
                                              "---\nname: b\nprocess: {args: [a]}\ndepends_on: [a]\n")
     assert any("dependency cycle" in e for e in errors(h))
+
+
+def test_a_document_inflated_through_aliases_is_refused(tmp_path: Path) -> None:
+    """A 1 MiB string repeated by alias 40 times: a 1 MiB file that would serialize to 41 MiB."""
+    big = "x" * (1 << 20)
+    f = tmp_path / "lol.yaml"
+    f.write_text(f"name: lol\nprocess: {{args: [a]}}\nlabels: {{a: &s {big}, "
+                 + ", ".join(f"k{i}: *s" for i in range(40)) + "}\n")
+    assert one_error(f) == f"{f}:1:1: -: the document expands to 41 MiB through its aliases (at most 16 MiB)"
+    # Aliases within the bound are fine.
+    g = write(tmp_path / "ok.yaml", "name: ok\nprocess: {args: [/bin/true]}\nlabels: {x: &v yes-no, z: *v}\n")
+    assert load(g)[0].spec.labels == {"x": "yes-no", "z": "yes-no"}
