@@ -19,6 +19,8 @@
   is due), it observes, plans and applies under :func:`.apply.locked`, as ``dct apply`` does, and
   prints each action's outcome; so drift and exited containers are caught (the restart policy
   decides what becomes of these: :mod:`.restart`).
+- An exit is acted on at once, not at the next resync: the state root is watched too (recursively)
+  for the ``exit.json`` the monitor writes when a container's init exits.
 
 Only watchdog besides the reconciler: no Textual, no Ansible.
 """
@@ -38,7 +40,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from ..errors import ContainerError
-from ..runtime import Runtime
+from ..runtime import Runtime, store
 from ..spec.load import SpecDocument, SpecError, SpecErrors, is_spec_file, load_paths
 from . import apply as applying
 from .plan import make_plan, observe
@@ -128,6 +130,7 @@ class _Watcher:
         self._lock = threading.Lock()
         self._print_lock = threading.Lock()
         self.wake = threading.Event()
+        self.exited = threading.Event()  # an exit.json appeared under the state root
         self._out, self._err = out, err
         self._shown: set[str] = set()  # notes and plan errors printed by the last reconcile
 
@@ -155,6 +158,11 @@ class _Watcher:
                 continue
             out.update(os.path.join(d, n) for n in names if is_spec_file(n) and not os.path.isdir(os.path.join(d, n)))
         return out
+
+    def note_exit(self, path: str) -> None:
+        """watchdog thread: a container's exit was recorded; reconcile without waiting for the resync."""
+        self.exited.set()
+        self.wake.set()
 
     def note_change(self, path: str) -> None:
         """From watchdog's thread: ``path`` changed (or appeared, or went)."""
@@ -311,6 +319,9 @@ class _Watcher:
         handler = _Handler(self.relevant, self.note_change)
         for d in sorted(set(self.dirs) | {os.path.dirname(p) for p in self.given}):
             observer.schedule(handler, d, recursive=False)
+        os.makedirs(self.runtime.root, mode=0o700, exist_ok=True)
+        observer.schedule(_Handler(lambda p: os.path.basename(p) == store.EXIT_FILE, self.note_exit),
+                          self.runtime.root, recursive=True)
         observer.start()
         try:
             self.reload()
@@ -323,6 +334,9 @@ class _Watcher:
                 self.wake.clear()
                 if self.stable_changes() and self.reload():
                     next_sync = self.clock()  # apply after each change
+                if self.exited.is_set():  # a container's init exited: its restart policy decides now
+                    self.exited.clear()
+                    next_sync = self.clock()
                 now = self.clock()
                 if now >= next_sync:
                     next_sync = now + self.options.resync

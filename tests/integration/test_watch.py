@@ -239,3 +239,18 @@ def test_cli_watch_exits_0_on_sigterm_and_sigint(tmp_path, state_root, unique_id
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_an_exit_is_acted_on_at_once_not_at_the_next_resync(watching, spec, runtime, tmp_path):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    name = unique_id("wexit")
+    spec(specs / "c.yaml", name, restart="on-failure")
+    loop = watching(specs, resync=600)  # no resync during the test: only the exit can trigger the restart
+    wait_for(_running(runtime, name), message="it to run")
+    old = runtime.load(name)
+    old.signal(signal.SIGKILL)
+    wait_for(_running(runtime, name, old.state().init_process_pid), timeout=5,
+             message="the restart, after its 0.5 s backoff")
+    wait_for(lambda: loop.saw(f"{name}: lifecycle (restart: it exited (code 137; on-failure, attempt 1)): ok"),
+             message="the restart's outcome line")
