@@ -294,8 +294,9 @@ def test_network_rm_refuses_a_bridge_in_use_then_removes_it(netns_host, runtime,
 
 def test_extra_routes_and_static_mac_mtu(netns_host, runtime, busybox_rootfs, unique_id):
     c = _run(runtime, unique_id("nx"), _bridge_config(
-        busybox_rootfs, mac_address="02:00:0a:e7:00:09", mtu=1400,
-        routes=[Route("192.0.2.0/24", gateway="10.231.0.1")]))
+        busybox_rootfs, mac_address="02:00:0a:e7:00:09", mtu=1400, ipv6_address="fd00:dc::5/64",
+        ipv6_gateway="fd00:dc::1", routes=[Route("192.0.2.0/24", gateway="10.231.0.1")]))
     code, out = exec_in(c, ["ip", "addr", "show", "eth0"])
-    assert "02:00:0a:e7:00:09" in out and "mtu 1400" in out
+    assert "02:00:0a:e7:00:09" in out and "mtu 1400" in out and "inet6 fd00:dc::5/64" in out
+    assert "default via fd00:dc::1 dev eth0" in exec_in(c, ["ip", "-6", "route"])[1]
     assert "192.0.2.0/24 via 10.231.0.1 dev eth0" in exec_in(c, ["ip", "route"])[1]
