@@ -279,15 +279,16 @@ class Network:
     """libcontainer ``configs.Network`` of type ``veth``: one interface inside the container.
 
     The host end (``host_interface_name``, default ``veth`` + 8 hex of the id) is attached to
-    ``bridge``; the container end is renamed ``name`` (``eth0``). ``address`` is CIDR
-    (``10.88.0.5/16``); empty means "lease one from ``subnet``" (our addition: libcontainer
-    takes addresses as given). ``gateway`` empty means the subnet's first host (the bridge's
-    address). ``mtu`` 0 keeps the kernel's (1500); ``mac_address`` empty lets the kernel pick.
-    Interface names are at most 15 bytes (IFNAMSIZ - 1).
+    ``bridge``; the container end is created as ``name`` (``eth0``). ``subnet`` (CIDR) is the
+    bridge's: empty means the existing bridge's, or ``10.88.0.0/16`` for a new one (our addition,
+    as is leasing: libcontainer takes addresses as given). ``address`` is ``10.88.0.5`` or
+    ``10.88.0.5/16``; empty means "lease one from the subnet". ``gateway`` empty means the
+    subnet's first host (the bridge's address). ``mtu`` 0 keeps the kernel's (1500);
+    ``mac_address`` empty lets the kernel pick. Interface names are at most 15 bytes (IFNAMSIZ - 1).
     """
 
     bridge: str = "dct0"
-    subnet: str = "10.88.0.0/16"
+    subnet: str = ""
     address: str = ""
     gateway: str = ""
     ipv6_address: str = ""

@@ -55,15 +55,39 @@ def address(text: str, field: str) -> ipaddress.IPv4Address | ipaddress.IPv6Addr
         raise ConfigInvalid(f"{field}: {text!r} is not an IP address") from None
 
 
+DEFAULT_SUBNET = "10.88.0.0/16"  # a new bridge's subnet when none is given (podman's default network)
+
+
+def host_address(text: str, subnet: ipaddress.IPv4Network, field: str) -> ipaddress.IPv4Address:
+    """``text`` (``10.88.0.5`` or ``10.88.0.5/16``) as a host address of ``subnet``.
+
+    Raises:
+        ConfigInvalid: naming ``field``: not an address, outside the subnet (or another prefix
+            length), or the subnet's network or broadcast address.
+    """
+    if "/" in text:
+        iface = interface(text, field)
+        ip, inside = iface.ip, iface.network == subnet
+    else:
+        ip = address(text, field)
+        inside = ip in subnet
+    if not inside or ip in (subnet.network_address, subnet.broadcast_address):
+        raise ConfigInvalid(f"{field}: {text} is not a host address of the subnet {subnet}")
+    return ip
+
+
 def validate_network(config) -> None:  # noqa: ANN001 - configs.Config (import cycle)
     """Check ``config.networks`` / ``routes`` / ``ports`` on their own.
+
+    An empty ``subnet`` means the bridge's own (or :data:`DEFAULT_SUBNET` for a new bridge): the
+    address is then checked against it at create time.
 
     Raises:
         ConfigInvalid: naming the field (``networks[0].address``…) and the reason: an invalid
             CIDR, an address or gateway outside the subnet (or the subnet's network/broadcast
-            address), a name longer than 15 bytes, a bad MAC or MTU, ports without a network,
-            a port out of 1..65535, the same host port twice, or networks without a new network
-            namespace.
+            address), an address that is the gateway's, a name longer than 15 bytes, a bad MAC or
+            MTU, an IPv6 gateway without an IPv6 address, ports without a network, a port out of
+            1..65535, the same host port twice, or networks without a new network namespace.
     """
     if (config.networks or config.routes) and not config.private_namespace("NEWNET"):
         raise ConfigInvalid("networks: a veth interface needs a new network namespace (NEWNET without a path)")
@@ -79,25 +103,31 @@ def validate_network(config) -> None:  # noqa: ANN001 - configs.Config (import c
         if net.host_interface_name:
             check_ifname(net.host_interface_name, f"{where}.host_interface_name")
         names.add(net.name)
-        subnet = network(net.subnet, f"{where}.subnet")
-        if subnet.version != 4 or subnet.prefixlen > 30:
+        subnet = network(net.subnet, f"{where}.subnet") if net.subnet else None
+        if subnet is not None and (subnet.version != 4 or subnet.prefixlen > 30):
             raise ConfigInvalid(f"{where}.subnet: {net.subnet} must be an IPv4 subnet of at least 4 addresses (/30)")
-        hosts = (subnet.network_address, subnet.broadcast_address)
+        addr = gw = None
         if net.address:
-            addr = interface(net.address, f"{where}.address")
-            if addr.network != subnet or addr.ip in hosts:
-                raise ConfigInvalid(f"{where}.address: {net.address} is not a host address of the subnet {subnet}")
+            addr = host_address(net.address, subnet, f"{where}.address") if subnet else \
+                (interface(net.address, f"{where}.address") if "/" in net.address
+                 else address(net.address, f"{where}.address"))
+            addr = getattr(addr, "ip", addr)
+            if addr.version != 4:
+                raise ConfigInvalid(f"{where}.address: {net.address} is not an IPv4 address")
         if net.gateway:
-            gw = address(net.gateway, f"{where}.gateway")
-            if gw not in subnet or gw in hosts:
-                raise ConfigInvalid(f"{where}.gateway: {net.gateway} is not a host address of the subnet {subnet}")
-            if net.address and gw == interface(net.address, f"{where}.address").ip:
-                raise ConfigInvalid(f"{where}.address: {net.address} is the gateway's address")
+            gw = host_address(net.gateway, subnet, f"{where}.gateway") if subnet else \
+                address(net.gateway, f"{where}.gateway")
+        elif subnet is not None:
+            gw = next(subnet.hosts())  # the bridge's address by default
+        if addr is not None and addr == gw:
+            raise ConfigInvalid(f"{where}.address: {net.address} is the gateway's (the bridge's own address)")
         if net.ipv6_address:
             interface(net.ipv6_address, f"{where}.ipv6_address", version=6)
         if net.ipv6_gateway:
             if address(net.ipv6_gateway, f"{where}.ipv6_gateway").version != 6:
                 raise ConfigInvalid(f"{where}.ipv6_gateway: {net.ipv6_gateway!r} is not an IPv6 address")
+            if not net.ipv6_address:
+                raise ConfigInvalid(f"{where}.ipv6_gateway: needs an ipv6_address (the route goes through it)")
         if net.mac_address and (not _MAC_RE.match(net.mac_address) or int(net.mac_address[:2], 16) & 1):
             raise ConfigInvalid(f"{where}.mac_address: {net.mac_address!r} is not a unicast MAC (aa:bb:cc:dd:ee:ff)")
         if net.mtu and not 68 <= net.mtu <= 65535:

@@ -9,6 +9,7 @@ import select
 import shutil
 import signal as _signal
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -289,6 +290,11 @@ class Container:
                 rootfs = os.path.join(self._dir, "rootfs")
                 os.makedirs(rootfs, exist_ok=True)
             joins, flags = init.plan_namespaces(self._config)
+            if use_monitor and self._config.namespace("NEWNET") is None:
+                # The host's network is the caller's: stage 1 comes from the monitor, which may have
+                # been started from another network namespace (nsenter --net=…), so join ours.
+                joins = init.ordered_joins(joins + [("NEWNET", f"/proc/{os.getpid()}/task/"
+                                                               f"{threading.get_native_id()}/ns/net")])
             self._cgroup.check(self._config.cgroups.resources)  # before anything exists
             net_record = None
             if self._config.networks:  # lease and ports first: a conflict refuses before any process exists
@@ -396,12 +402,18 @@ class Container:
             if status != Status.CREATED:
                 raise InvalidStateTransition(status, Status.RUNNING,
                                              "only a created container can be started (its exec fifo is gone)")
-            fd = os.open(self._fifo(), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            # The pidfd first: opening the fifo releases init at once, and a short program (true)
+            # can run, exit and be reaped before a pidfd_open made after it.
             try:
-                try:
-                    pidfd = os.pidfd_open(self._state.init_process_pid)
-                except ProcessLookupError:  # init died (and was reaped) since status() looked
-                    raise ContainerNotRunning(f"container {self._id}: init died before it was released") from None
+                pidfd = os.pidfd_open(self._state.init_process_pid)
+            except ProcessLookupError:  # init died (and was reaped) since status() looked
+                raise ContainerNotRunning(f"container {self._id}: init died before it was released") from None
+            try:
+                fd = os.open(self._fifo(), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except BaseException:
+                os.close(pidfd)
+                raise
+            try:
                 try:
                     poller = select.poll()
                     poller.register(fd, select.POLLIN)

@@ -92,6 +92,11 @@ def plan_namespaces(config: Config) -> tuple[list[tuple[str, str]], int]:
     return joins, flags
 
 
+def ordered_joins(joins: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``joins`` in the order stage 1 must join them (user first, mount last)."""
+    return sorted(joins, key=lambda join: _JOIN_ORDER.index(join[0]))
+
+
 def exec_joins(config: Config, init_pid: int) -> list[tuple[str, str]]:
     """The namespaces an exec'd process joins: every one the container has, through init's ``/proc/<pid>/ns``."""
     return [(ns.type, f"/proc/{init_pid}/ns/{NAMESPACE_PROC_NAMES[ns.type]}")

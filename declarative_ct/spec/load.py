@@ -449,10 +449,11 @@ class _Loader:
         for e in err.errors(include_url=False):
             loc = tuple(e["loc"])
             message = _message(e)
-            if e["type"] == "value_error":  # a model validator names its field: "depends_on: …"
+            if e["type"] == "value_error":  # a model validator names its field: "depends_on: …", "routes[0].gateway: …"
                 name, sep, rest = message.partition(": ")
-                if sep and doc.builder.locate(doc.root, loc + (name,))[2] == len(loc) + 1:
-                    loc, message = loc + (name,), rest
+                parts = _field_parts(name) if sep else ()
+                if parts and doc.builder.locate(doc.root, loc + parts)[2] == len(loc) + len(parts):
+                    loc, message = loc + parts, rest
             node, key_node, used = doc.builder.locate(doc.root, loc)
             field = _field(loc if e["type"] == "missing" else loc[:used])
             if key_node is not None and (e["type"] == "extra_forbidden" or loc[used:used + 1] == ("[key]",)):
@@ -512,6 +513,30 @@ class _Loader:
                     elif doc is places[0][0]:
                         edges[name].append((joined, node, "network.mode"))
         self.check_cycles(by_name, edges)
+        self.check_network_clashes()
+
+    def check_network_clashes(self) -> None:
+        """Two specs with the same static address on a bridge, or publishing the same host port:
+        both are named, as apply would fail the second only after making the first."""
+        claims: dict[tuple, list[tuple[_Doc, tuple, str]]] = {}
+        for doc in self.docs:
+            spec = getattr(doc, "spec", None)
+            if spec is None or spec.network.mode != "bridge" or spec.state == "absent":
+                continue
+            if spec.network.address:
+                ip = spec.network.address.split("/")[0]
+                claims.setdefault(("address", spec.network.bridge, ip), []).append(
+                    (doc, ("network", "address"), f"address {ip} on bridge {spec.network.bridge}"))
+            for i, port in enumerate(spec.network.to_ports()):
+                claims.setdefault(("port", port.protocol, port.host_port), []).append(
+                    (doc, ("network", "ports", i), f"host port {port.host_port}/{port.protocol}"))
+        for places in claims.values():
+            if len({d.spec.name for d, _, _ in places}) < 2:
+                continue
+            for doc, loc, what in places:
+                others = ", ".join(f"`{d.spec.name}`" for d, _, _ in places if d.spec.name != doc.spec.name)
+                node, _, _ = doc.builder.locate(doc.root, loc)
+                self.error(doc.file, *_pos(node), _field(loc), f"{what} is also claimed by {others}", doc.order)
 
     def check_cycles(self, by_name: dict[str, list[tuple[_Doc, Node]]],
                      edges: dict[str, list[tuple[str, Node, str]]]) -> None:
@@ -688,6 +713,13 @@ class _Builder:
 
 def _pos(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _field_parts(name: str) -> Loc:
+    """``routes[0].gateway`` → ``("routes", 0, "gateway")``; ``()`` when ``name`` is no field path."""
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\]|\.[A-Za-z_][A-Za-z0-9_]*)*$", name):
+        return ()
+    return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+", name))
 
 
 def _field(loc: Loc) -> str:

@@ -250,15 +250,16 @@ class RouteSpec(_Strict):
 class NetworkSpec(_Strict):
     """``mode``: ``none`` (own namespace, lo up; the default), ``host``, ``bridge`` or ``container:<name>``.
 
-    ``bridge``: a veth on ``bridge`` (created if missing with ``subnet``), ``address`` static or
-    leased from the subnet, ``gateway`` (default: the subnet's first host), ``mtu``, ``mac``,
+    ``bridge``: a veth on ``bridge`` (created if missing with ``subnet``, default 10.88.0.0/16;
+    an existing bridge keeps its own), ``address`` static (``10.88.0.5``) or leased from the
+    subnet, ``gateway`` (default: the subnet's first host), ``mtu``, ``mac``,
     ``ipv6_address``/``ipv6_gateway`` (CIDR / address), ``ports`` published, extra ``routes``.
     ``container:<name>`` joins the network namespace of that container (named in the specs).
     """
 
     mode: str = "none"
     bridge: str = "dct0"
-    subnet: str = "10.88.0.0/16"
+    subnet: str | None = None
     address: str | None = None
     gateway: str | None = None
     mtu: int | None = Field(None, ge=68, le=65535)
@@ -291,8 +292,9 @@ class NetworkSpec(_Strict):
         try:
             Config(rootfs="host", networks=[self.to_network()], routes=self.to_routes(),
                    ports=self.to_ports()).validate_network_only()
-        except ConfigInvalid as err:
-            raise ValueError(str(err).replace("networks[0].", "").replace("mac_address", "mac")) from None
+        except ConfigInvalid as err:  # the runtime's names → the spec's
+            text = str(err).replace("networks[0].", "").replace("mac_address", "mac")
+            raise ValueError(re.sub(r"^(routes\[\d+\])\.interface_name", r"\1.interface", text)) from None
         return self
 
     def container(self) -> str | None:
@@ -300,13 +302,11 @@ class NetworkSpec(_Strict):
         return self.mode.removeprefix("container:") if self.mode.startswith("container:") else None
 
     def to_network(self):  # noqa: ANN201 - configs.Network
-        """The libcontainer ``Network`` of a bridge spec (address as CIDR with the subnet's prefix)."""
+        """The libcontainer ``Network`` of a bridge spec."""
         from ..configs import Network
 
-        address = self.address or ""
-        if address and "/" not in address:
-            address += "/" + self.subnet.rpartition("/")[2]
-        return Network(bridge=self.bridge, subnet=self.subnet, address=address, gateway=self.gateway or "",
+        return Network(bridge=self.bridge, subnet=self.subnet or "", address=self.address or "",
+                       gateway=self.gateway or "",
                        mtu=self.mtu or 0, mac_address=(self.mac or "").lower(), ipv6_address=self.ipv6_address or "",
                        ipv6_gateway=self.ipv6_gateway or "")
 

@@ -65,7 +65,7 @@ def test_bad_network_specs_touch_nothing(dct: Dct) -> None:
     f = dct.write("bad.yaml", dct.spec(name, network={"mode": "bridge", "subnet": "10.233.0.0/24",
                                                       "address": "10.9.9.9"}))
     (line,) = dct.bad_input("apply", f)
-    assert line.endswith("network.address: 10.9.9.9/24 is not a host address of the subnet 10.233.0.0/24")
+    assert line.endswith("network.address: 10.9.9.9 is not a host address of the subnet 10.233.0.0/24")
     g = dct.write("bad2.yaml", dct.spec(name, network={"mode": "bridge", "bridge": "much-too-long-name"}))
     (line,) = dct.bad_input("validate", g)
     assert "network.bridge: 'much-too-long-name' must be 1 to 15 characters" in line

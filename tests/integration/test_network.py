@@ -231,12 +231,14 @@ def test_host_state_conflicts_are_refused_before_anything_exists(netns_host, run
                                                           ports=[PortMapping(18300, 9000)]))
     links = set(_links())
     cases = [
-        (_bridge_config(busybox_rootfs, address="10.231.0.7/24"), f"10.231.0.7 is already leased to {first.id}"),
-        (_bridge_config(busybox_rootfs, address="10.231.0.1/24"), "already leased to the bridge (gateway)"),
+        (_bridge_config(busybox_rootfs, address="10.231.0.7"), f"address: 10.231.0.7 is already leased to {first.id}"),
+        (_bridge_config(busybox_rootfs, address="10.231.0.1/24"), "10.231.0.1/24 is the gateway's (the bridge's own"),
+        (Config(rootfs=busybox_rootfs, networks=[Network(address="10.231.0.1")]),  # no subnet: the bridge's
+         "10.231.0.1 is already leased to the bridge (it is the gateway)"),
         (_bridge_config(busybox_rootfs, ports=[PortMapping(18300, 80)]),
          f"host port 18300/tcp is already published by {first.id}"),
         (Config(rootfs=busybox_rootfs, networks=[Network(subnet="10.232.0.0/24")]),
-         "bridge dct0 already has the subnet 10.231.0.0/24"),
+         f"bridge dct0 has the subnet 10.231.0.0/24, not 10.232.0.0/24, and containers use it ({first.id})"),
     ]
     for config, message in cases:
         cid = unique_id("nc")
@@ -300,3 +302,103 @@ def test_extra_routes_and_static_mac_mtu(netns_host, runtime, busybox_rootfs, un
     assert "02:00:0a:e7:00:09" in out and "mtu 1400" in out and "inet6 fd00:dc::5/64" in out
     assert "default via fd00:dc::1 dev eth0" in exec_in(c, ["ip", "-6", "route"])[1]
     assert "192.0.2.0/24 via 10.231.0.1 dev eth0" in exec_in(c, ["ip", "route"])[1]
+
+
+def test_host_mode_takes_the_callers_namespace_not_the_monitors(netns_host, runtime, busybox_rootfs, unique_id):
+    """The root's monitor starts in the namespace of the first create; a later host-network
+    container created from another namespace must still get its caller's."""
+    _run(runtime, unique_id("nh0"), _bridge_config(busybox_rootfs))  # the monitor starts in the test's namespace
+    here = os.stat("/proc/thread-self/ns/net").st_ino
+    other = f"t-{uuid.uuid4().hex[:10]}"
+    subprocess.run(["ip", "netns", "add", other], check=True)
+    try:
+        with netns.entered(f"/run/netns/{other}"):
+            host_cfg = Config(rootfs=busybox_rootfs, namespaces=[
+                Namespace(t) for t in ("NEWNS", "NEWUTS", "NEWIPC", "NEWPID")], hostname="box")
+            c = _run(runtime, unique_id("nh"), host_cfg)
+            inode = os.stat(f"/proc/{c.state().init_process_pid}/ns/net").st_ino
+            assert inode == os.stat(f"/run/netns/{other}").st_ino != here
+            c.signal(9, all=True)
+            wait_for(lambda: c.status() == Status.STOPPED)
+            c.destroy()
+    finally:
+        subprocess.run(["ip", "netns", "del", other], check=False)
+
+
+def test_a_bridge_of_another_root_is_never_used_nor_removed(netns_host, runtime, busybox_rootfs, unique_id, tmp_path,
+                                                            register_state_root):
+    other = Runtime(register_state_root(tmp_path / "other-root"))
+    mine = _run(other, unique_id("nb1"), _bridge_config(busybox_rootfs))
+    cid = unique_id("nb2")
+    with pytest.raises(ConfigInvalid, match="dct0 exists but was not made by declarative-ct \\(this state root\\)"):
+        runtime.create(cid, _bridge_config(busybox_rootfs)).run(Process(["true"]))
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    # Two roots racing to make the same new bridge: the loser is refused, never shares it.
+    ids = [unique_id("nrace") for _ in range(2)]
+    roots = [runtime, Runtime(register_state_root(tmp_path / "third-root"))]
+
+    def create(i: int) -> str:
+        with netns.entered(netns_host):
+            try:
+                _run(roots[i], ids[i], Config(rootfs=busybox_rootfs,
+                                              networks=[Network(bridge="dctr", subnet="10.235.0.0/24")]))
+                return "ok"
+            except (ConfigInvalid, ContainerError) as err:
+                return str(err)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(create, range(2)))
+    assert results.count("ok") == 1, results
+    assert any("another state root" in r or "not made by declarative-ct" in r for r in results), results
+    assert mine.status() == Status.RUNNING
+
+
+def test_a_changed_subnet_readdresses_a_bridge_no_one_else_uses(netns_host, runtime, busybox_rootfs, unique_id):
+    c = _run(runtime, unique_id("nsub"), _bridge_config(busybox_rootfs))
+    c.signal(9, all=True)
+    wait_for(lambda: c.status() == Status.STOPPED)
+    c.destroy()
+    d = _run(runtime, unique_id("nsub"), Config(rootfs=busybox_rootfs, networks=[Network(subnet="10.234.0.0/24")]))
+    assert _address(d).startswith("10.234.0.")
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "dct0"], capture_output=True, text=True).stdout
+    assert "10.234.0.1/24" in out and "10.231.0.1" not in out
+    assert [r[2] for r in nat.rules()] == ["bridge:dct0"]  # one masquerade rule, for the new subnet
+    assert network.bridges(runtime.root)[0]["subnet"] == "10.234.0.0/24"
+
+
+def test_an_unreachable_route_gateway_is_named(netns_host, runtime, busybox_rootfs, unique_id):
+    links = set(_links())
+    cid = unique_id("nrt")
+    config = _bridge_config(busybox_rootfs, routes=[Route("192.168.5.0/24", gateway="172.16.9.9")])
+    with pytest.raises(ConfigInvalid, match=r"routes\[0\]: 192.168.5.0/24 via 172.16.9.9: Network is unreachable"):
+        runtime.create(cid, config).run(Process(["true"]))
+    _assert_nothing_made(runtime, cid, links)
+
+
+def test_the_last_network_rm_leaves_no_table(netns_host, runtime, busybox_rootfs, unique_id):
+    c = _run(runtime, unique_id("ntb"), _bridge_config(busybox_rootfs, ports=[PortMapping(18400, 80)]))
+    c.signal(9, all=True)
+    wait_for(lambda: c.status() == Status.STOPPED)
+    c.destroy()
+    network.remove_bridge(runtime.root, "dct0")
+    assert subprocess.run(["nft", "list", "table", "ip", "dct"], capture_output=True).returncode != 0
+
+
+def test_a_bridge_left_in_another_namespace_is_not_orphaned(netns_host, runtime, busybox_rootfs, unique_id):
+    c = _run(runtime, unique_id("nn"), _bridge_config(busybox_rootfs))
+    c.signal(9, all=True)
+    wait_for(lambda: c.status() == Status.STOPPED)
+    c.destroy()  # no container on dct0 any more, but the bridge stays in the test's namespace
+    other = f"t-{uuid.uuid4().hex[:10]}"
+    subprocess.run(["ip", "netns", "add", other], check=True)
+    try:
+        with netns.entered(f"/run/netns/{other}"):
+            cid = unique_id("nn2")
+            with pytest.raises(ConfigInvalid, match="dct0 of this state root is in another network namespace; "
+                                                    "remove it there"):
+                runtime.create(cid, _bridge_config(busybox_rootfs)).run(Process(["true"]))
+            assert not os.path.exists(os.path.join(runtime.root, cid))
+            network.remove_bridge(runtime.root, "dct0")  # from here: it goes where it lives
+        assert "dct0" not in _links()
+    finally:
+        subprocess.run(["ip", "netns", "del", other], check=False)

@@ -561,10 +561,10 @@ def test_network_errors_point_at_their_field(tmp_path: Path) -> None:
         process: {args: [a]}
         network:
           mode: bridge
+          subnet: 10.88.0.0/16
           address: 10.1.2.3
         """)
-    assert one_error(f) == (f"{f}:5:12: network.address: 10.1.2.3/16 is not a host address of the subnet "
-                            f"10.88.0.0/16")
+    assert one_error(f) == f"{f}:6:12: network.address: 10.1.2.3 is not a host address of the subnet 10.88.0.0/16"
     g = write(tmp_path / "side.yaml", "name: side\nprocess: {args: [a]}\nnetwork: {mode: 'container:ghost'}\n")
     assert one_error(g) == f"{g}:3:17: network.mode: unknown container `ghost` (no spec names it)"
     h = write(tmp_path / "loop" / "a.yaml", "name: a\nprocess: {args: [a]}\nnetwork: {mode: 'container:b'}\n"
@@ -582,3 +582,18 @@ def test_a_document_inflated_through_aliases_is_refused(tmp_path: Path) -> None:
     # Aliases within the bound are fine.
     g = write(tmp_path / "ok.yaml", "name: ok\nprocess: {args: [/bin/true]}\nlabels: {x: &v yes-no, z: *v}\n")
     assert load(g)[0].spec.labels == {"x": "yes-no", "z": "yes-no"}
+
+
+def test_network_clashes_between_specs_are_named_at_both(tmp_path: Path) -> None:
+    a = write(tmp_path / "d" / "a.yaml", "name: a\nprocess: {args: [x]}\nnetwork:\n  mode: bridge\n"
+                                          "  address: 10.88.0.7\n  ports: ['9000:80']\n")
+    b = write(tmp_path / "d" / "b.yaml", "name: b\nprocess: {args: [x]}\nnetwork:\n  mode: bridge\n"
+                                          "  address: 10.88.0.7/16\n  ports: ['127.0.0.1:9000:81/tcp']\n")
+    assert errors(tmp_path / "d") == [
+        f"{a}:5:12: network.address: address 10.88.0.7 on bridge dct0 is also claimed by `b`",
+        f"{a}:6:11: network.ports[0]: host port 9000/tcp is also claimed by `b`",
+        f"{b}:5:12: network.address: address 10.88.0.7 on bridge dct0 is also claimed by `a`",
+        f"{b}:6:11: network.ports[0]: host port 9000/tcp is also claimed by `a`"]
+    c = write(tmp_path / "r.yaml", "name: r\nprocess: {args: [x]}\nnetwork:\n  mode: bridge\n  routes:\n"
+                                    "    - {destination: 10.1.0.0/16, gateway: nope}\n")
+    assert one_error(c) == f"{c}:6:43: network.routes[0].gateway: 'nope' is not an IP address"

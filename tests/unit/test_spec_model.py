@@ -56,7 +56,12 @@ def _net(**network: object) -> ContainerSpec:
 
 @pytest.mark.parametrize("network, message", [
     ({"mode": "bridge", "subnet": "10.88.0.0/33"}, "subnet: '10.88.0.0/33' is not a valid CIDR subnet"),
-    ({"mode": "bridge", "address": "10.99.0.5"}, "address: 10.99.0.5/16 is not a host address of the subnet 10.88"),
+    ({"mode": "bridge", "subnet": "10.88.0.0/16", "address": "10.99.0.5"},
+     "address: 10.99.0.5 is not a host address of the subnet 10.88"),
+    ({"mode": "bridge", "subnet": "10.88.0.0/16", "address": "10.88.0.1"}, "address: 10.88.0.1 is the gateway's"),
+    ({"mode": "bridge", "ipv6_gateway": "fd00::1"}, "ipv6_gateway: needs an ipv6_address"),
+    ({"mode": "bridge", "routes": [{"destination": "10.1.0.0/16", "interface": "eth9"}]},
+     "routes[0].interface: 'eth9' is not an interface of the container"),
     ({"mode": "bridge", "bridge": "sixteen-chars-xx"}, "bridge: 'sixteen-chars-xx' must be 1 to 15 characters"),
     ({"mode": "bridge", "ports": ["70000:80"]}, "port 70000 is outside 1..65535"),
     ({"mode": "bridge", "ports": ["localhost:80:80"]}, "is not [host_ip:][host_port:]container_port"),
@@ -79,7 +84,7 @@ def test_ports_and_addresses_normalize_so_equal_specs_compare_equal():
     assert a.normalized() == b.normalized()
     assert a.normalized()["network"]["ports"] == ["0.0.0.0:8080:80/tcp", "127.0.0.1:9000:9000/udp"]
     net = a.network.to_network()
-    assert (net.address, net.bridge, net.subnet) == ("10.88.0.5/16", "dct0", "10.88.0.0/16")
+    assert (net.address, net.bridge, net.subnet) == ("10.88.0.5", "dct0", "")  # subnet: the bridge's
     assert [(p.host_ip, p.host_port, p.container_port, p.protocol) for p in a.network.to_ports()] == [
         ("0.0.0.0", 8080, 80, "tcp"), ("127.0.0.1", 9000, 9000, "udp")]
     # Outside bridge mode the bridge defaults do not count: none/host compare as before networking.

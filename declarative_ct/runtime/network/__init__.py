@@ -34,7 +34,7 @@ import os
 import socket
 from typing import Iterator
 
-from ...configs.network import interface
+from ...configs.network import DEFAULT_SUBNET, host_address
 from ...errors import ConfigInvalid, ContainerError, SystemError
 from .. import store
 from . import nat, netns
@@ -94,9 +94,16 @@ def _ipr():  # noqa: ANN202 - pyroute2's IPRoute, imported here: ~150 ms that on
     return IPRoute()
 
 
-def _link_exists(name: str) -> bool:
+def bridge_alias(root: str) -> str:
+    """The ``ifalias`` a root sets on the bridges it makes: how it tells its own from others'."""
+    return "dct:" + hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:8]
+
+
+def _link_owner(name: str) -> str | None:
+    """The ``ifalias`` of link ``name`` in the caller's namespace ("" when unset), None when absent."""
     with _ipr() as ipr:
-        return bool(ipr.link_lookup(ifname=name))
+        found = ipr.link_lookup(ifname=name)
+        return (ipr.get_links(found[0])[0].get_attr("IFLA_IFALIAS") or "") if found else None
 
 
 def _overlapping_route(subnet: ipaddress.IPv4Network, bridge: str) -> str | None:
@@ -133,40 +140,39 @@ def _plan(records: dict, root: str, container_id: str, config) -> dict:  # noqa:
     but may update ``records`` (the caller decides whether to save)."""
     net = config.networks[0]
     here = list(netns.current())
+    requested = ipaddress.ip_network(net.subnet) if net.subnet else None
     bridge = records["bridges"].get(net.bridge)
     leases = records["leases"].get(net.bridge, {})
     others = {ip: owner for ip, owner in leases.items() if owner != container_id}
-    if bridge is not None and not others and (bridge["netns"] != here or (
-            net.subnet != bridge["subnet"] and not _link_exists(net.bridge))):
-        bridge = None  # a record left by a bridge that is gone (or elsewhere) and unused: start afresh
+    if bridge is not None and bridge["netns"] != here:
+        if others or netns.find(bridge["netns"]) is not None:
+            raise ConfigInvalid(f"networks[0].bridge: {net.bridge} of this state root is in another network "
+                                f"namespace; remove it there (dct network rm {net.bridge}) or choose another "
+                                f"bridge name")
+        bridge = None  # its namespace is gone, and the bridge with it: start afresh
+    readdress = False
     if bridge is None:
-        if _link_exists(net.bridge):
+        owner = _link_owner(net.bridge)
+        if owner is not None and owner != bridge_alias(root):
             raise ConfigInvalid(f"networks[0].bridge: {net.bridge} exists but was not made by declarative-ct "
                                 f"(this state root); choose another bridge name")
-        subnet = ipaddress.ip_network(net.subnet)
-        overlap = _overlapping_route(subnet, net.bridge)
-        if overlap:
-            raise ConfigInvalid(f"networks[0].subnet: {subnet} overlaps the host route {overlap}")
-        gateway = net.gateway or str(next(subnet.hosts()))
-        bridge = {"subnet": str(subnet), "gateway": gateway, "netns": here}
-    elif bridge["netns"] != here:
-        raise ConfigInvalid(f"networks[0].bridge: {net.bridge} of this state root lives in another network "
-                            f"namespace (containers use it there)")
+        bridge = _new_bridge(net, requested or ipaddress.ip_network(DEFAULT_SUBNET), here)
+    elif requested is not None and requested != ipaddress.ip_network(bridge["subnet"]):
+        if others:
+            raise ConfigInvalid(f"networks[0].subnet: bridge {net.bridge} has the subnet {bridge['subnet']}, not "
+                                f"{net.subnet}, and containers use it ({', '.join(sorted(set(others.values())))}); "
+                                f"choose another bridge name")
+        bridge, readdress = _new_bridge(net, requested, here), True  # no one else on it: give it the new subnet
     subnet = ipaddress.ip_network(bridge["subnet"])
-    if net.subnet and ipaddress.ip_network(net.subnet) != subnet:
-        raise ConfigInvalid(f"networks[0].subnet: bridge {net.bridge} already has the subnet {subnet}, "
-                            f"not {net.subnet}")
     if net.gateway and net.gateway != bridge["gateway"]:
         raise ConfigInvalid(f"networks[0].gateway: bridge {net.bridge} has the gateway {bridge['gateway']}")
     taken = set(others) | {bridge["gateway"]}
     if net.address:
-        addr = interface(net.address, "networks[0].address")
-        if addr.network != subnet:
-            raise ConfigInvalid(f"networks[0].address: {net.address} is outside the bridge's subnet {subnet}")
-        if str(addr.ip) in taken:
-            holder = others.get(str(addr.ip), "the bridge (gateway)")
-            raise ConfigInvalid(f"networks[0].address: {addr.ip} is already leased to {holder}")
-        address = str(addr.ip)
+        ip = str(host_address(net.address, subnet, "networks[0].address"))
+        if ip in taken:
+            holder = others.get(ip, "the bridge (it is the gateway)")
+            raise ConfigInvalid(f"networks[0].address: {net.address} is already leased to {holder}")
+        address = ip
     else:
         address = next((str(ip) for ip in subnet.hosts() if str(ip) not in taken), None)
         if address is None:
@@ -185,7 +191,16 @@ def _plan(records: dict, root: str, container_id: str, config) -> dict:  # noqa:
             "mtu": net.mtu, "ipv6_address": net.ipv6_address, "ipv6_gateway": net.ipv6_gateway,
             "host_interface_name": net.host_interface_name or host_interface_name(root, container_id),
             "routes": [vars(r) for r in config.routes], "ports": [vars(p) for p in config.ports],
-            "tag": owner_tag(root, container_id)}
+            "tag": owner_tag(root, container_id), "alias": bridge_alias(root), "readdress": readdress}
+
+
+def _new_bridge(net, subnet: ipaddress.IPv4Network, here: list[int]) -> dict:  # noqa: ANN001 - configs.Network
+    """The record of a bridge to make (or re-address) with ``subnet``; refuses one that overlaps a host route."""
+    overlap = _overlapping_route(subnet, net.bridge)
+    if overlap:
+        raise ConfigInvalid(f"networks[0].subnet: {subnet} overlaps the host route {overlap}")
+    gateway = host_address(net.gateway, subnet, "networks[0].gateway") if net.gateway else next(subnet.hosts())
+    return {"subnet": str(subnet), "gateway": str(gateway), "netns": here}
 
 
 def check(root: str, container_id: str, config) -> None:  # noqa: ANN001 - configs.Config
@@ -257,27 +272,55 @@ def attach(state_dir: str, record: dict, init_pid: int) -> None:
 
 
 def _attach_host(record: dict, init_pid: int) -> None:
+    from pyroute2 import NetlinkError
+
     bridge, host = record["bridge"], record["host_interface_name"]
+    prefix = ipaddress.ip_network(record["subnet"]).prefixlen
     with _ipr() as ipr:
         found = ipr.link_lookup(ifname=bridge)
+        made = False
         if not found:
-            prefix = ipaddress.ip_network(record["subnet"]).prefixlen
-            ipr.link("add", ifname=bridge, kind="bridge")
-            index = ipr.link_lookup(ifname=bridge)[0]
-            ipr.addr("add", index=index, address=record["gateway"], prefixlen=prefix)
-            ipr.link("set", index=index, state="up")
-            _sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")  # published 127.0.0.1 ports reach it
-            _sysctl("net/ipv4/ip_forward", "1")  # what docker and podman do: containers reach past the host
-            with contextlib.suppress(SystemError):  # no nft: the bridge works, the containers just stay local
-                nat.masquerade(f"bridge:{bridge}", record["subnet"], bridge)
-        else:
-            index = found[0]
+            # Made under a temporary name, marked ours, then renamed: the rename is atomic, so a
+            # bridge of this name always carries its maker's mark, and of two racing makers the
+            # loser finds the winner's (and leaves, or uses it when the winner is this same root).
+            tmp = "dctnew" + os.urandom(4).hex()
+            ipr.link("add", ifname=tmp, kind="bridge")
+            tmp_index = ipr.link_lookup(ifname=tmp)[0]
+            ipr.link("set", index=tmp_index, ifalias=record["alias"])
+            try:
+                ipr.link("set", index=tmp_index, ifname=bridge)
+                made = True
+            except NetlinkError as err:
+                ipr.link("del", index=tmp_index)
+                if err.code != errno.EEXIST:
+                    raise
+            found = ipr.link_lookup(ifname=bridge)
+        index = found[0]
+        if (ipr.get_links(index)[0].get_attr("IFLA_IFALIAS") or "") != record["alias"]:
+            raise SystemError(f"bridge {bridge} was just made by another state root; choose another bridge name")
+        if made:
+            _address_bridge(ipr, index, record, prefix)
+        elif record["readdress"]:  # its subnet changed while no container used it
+            ipr.flush_addr(index=index)
+            nat.remove(f"bridge:{bridge}")
+            _address_bridge(ipr, index, record, prefix)
         if ipr.link_lookup(ifname=host):  # a leftover of a killed create with the same id
             ipr.link("del", index=ipr.link_lookup(ifname=host)[0])
         ipr.link("add", ifname=host, kind="veth", peer={"ifname": record["name"], "net_ns_pid": init_pid})
         host_index = ipr.link_lookup(ifname=host)[0]
         extra = {"mtu": record["mtu"]} if record["mtu"] else {}
         ipr.link("set", index=host_index, master=index, state="up", **extra)
+
+
+def _address_bridge(ipr, index: int, record: dict, prefix: int) -> None:  # noqa: ANN001 - IPRoute
+    """The bridge's address (the gateway), up, and what published ports and outbound traffic need."""
+    bridge = record["bridge"]
+    ipr.addr("add", index=index, address=record["gateway"], prefixlen=prefix)
+    ipr.link("set", index=index, state="up")
+    _sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")  # published 127.0.0.1 ports reach it
+    _sysctl("net/ipv4/ip_forward", "1")  # what docker and podman do: containers reach past the host
+    with contextlib.suppress(SystemError):  # no nft: the bridge works, the containers just stay local
+        nat.masquerade(f"bridge:{bridge}", record["subnet"], bridge)
 
 
 def _configure_inside(record: dict) -> None:
@@ -298,8 +341,9 @@ def _configure_inside(record: dict) -> None:
         ipr.link("set", index=index, state="up")
         ipr.route("add", dst="0.0.0.0/0", gateway=record["gateway"], oif=index)
         if record["ipv6_gateway"]:
-            ipr.route("add", dst="::/0", gateway=record["ipv6_gateway"], oif=index, family=socket.AF_INET6)
-        for route in record["routes"]:
+            with _naming("networks[0].ipv6_gateway", record["ipv6_gateway"]):
+                ipr.route("add", dst="::/0", gateway=record["ipv6_gateway"], oif=index, family=socket.AF_INET6)
+        for i, route in enumerate(record["routes"]):
             oif = ipr.link_lookup(ifname=route["interface_name"])[0] if route["interface_name"] else index
             spec = {"dst": route["destination"], "oif": oif}
             if route["gateway"]:
@@ -307,7 +351,21 @@ def _configure_inside(record: dict) -> None:
             if route["source"]:
                 spec["prefsrc"] = route["source"]
             family = ipaddress.ip_network(route["destination"]).version
-            ipr.route("replace", family=socket.AF_INET6 if family == 6 else socket.AF_INET, **spec)
+            with _naming(f"routes[{i}]", f"{route['destination']}" + (f" via {route['gateway']}"
+                                                                      if route["gateway"] else "")):
+                ipr.route("replace", family=socket.AF_INET6 if family == 6 else socket.AF_INET, **spec)
+
+
+@contextlib.contextmanager
+def _naming(field: str, what: str) -> Iterator[None]:
+    """A netlink refusal inside the body becomes a ConfigInvalid naming the config's field."""
+    from pyroute2 import NetlinkError
+
+    try:
+        yield
+    except NetlinkError as err:
+        reason = os.strerror(err.code) if err.code else str(err)
+        raise ConfigInvalid(f"{field}: {what}: {reason} (from inside the container)") from None
 
 
 def _sysctl(name: str, value: str) -> None:
@@ -388,7 +446,7 @@ def bridges(root: str) -> list[dict]:
     records = _read_records(root)
     out = []
     for name, b in sorted(records["bridges"].items()):
-        present = b["netns"] == list(netns.current()) and _link_exists(name)
+        present = b["netns"] == list(netns.current()) and _link_owner(name) == bridge_alias(root)
         out.append({"name": name, "subnet": b["subnet"], "gateway": b["gateway"],
                     "leases": len(records["leases"].get(name, {})), "present": present})
     return out
@@ -406,13 +464,16 @@ def remove_bridge(root: str, name: str) -> None:
             raise ContainerError(f"network {name}: no such bridge made by declarative-ct in {root}")
         holders = sorted(set(records["leases"].get(name, {}).values()))
         if holders:
-            raise ContainerError(f"network {name}: still used by {', '.join(holders)}")
+            raise ContainerError(f"network {name}: still used by {', '.join(holders)} "
+                                 f"(dct delete --force removes a container, even one whose create was cut short)")
         path = netns.find(bridge["netns"])
         if path is not None:
             with netns.entered(path):
                 nat.remove(f"bridge:{name}")
+                nat.drop_if_empty()
                 with _ipr() as ipr:
                     for index in ipr.link_lookup(ifname=name):
-                        ipr.link("del", index=index)
+                        if (ipr.get_links(index)[0].get_attr("IFLA_IFALIAS") or "") == bridge_alias(root):
+                            ipr.link("del", index=index)  # never one that another root (or the admin) owns
         del records["bridges"][name]
         records["leases"].pop(name, None)

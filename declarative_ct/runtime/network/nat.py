@@ -100,3 +100,9 @@ def remove(owner: str, handles: list[list] | None = None) -> int:
     if found:
         _run(["-f", "-"], "".join(f"delete rule ip {TABLE} {chain} handle {handle}\n" for chain, handle, _ in found))
     return len(found)
+
+
+def drop_if_empty() -> None:
+    """Delete our table once no rule is left in it (after the last bridge goes); no table, no-op."""
+    if shutil.which("nft", path="/usr/sbin:/sbin:/usr/bin:/bin") is not None and not rules():
+        subprocess.run([nft_path(), "delete", "table", "ip", TABLE], capture_output=True)  # absent: fine
