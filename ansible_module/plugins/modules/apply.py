@@ -53,9 +53,10 @@ attributes:
     support: full
   platform:
     description: Linux targets.
+    support: full
     platforms: posix
 author:
-  - declarative-ct developers
+  - declarative-ct developers (!UNKNOWN)
 seealso:
   - module: declarative_ct.dct.container
   - module: declarative_ct.dct.info
@@ -101,7 +102,7 @@ actions:
 containers:
   description:
     - Each container the specs name, and each pruned one, after the task (in check mode, as it is now), by name;
-      see M(declarative_ct.dct.info) for the keys. A removed one has RV(containers.web.exists=false).
+      see M(declarative_ct.dct.info) for the keys. A removed one has C(exists) false.
   returned: always
   type: dict
   sample:

@@ -59,9 +59,10 @@ attributes:
     support: full
   platform:
     description: Linux targets.
+    support: full
     platforms: posix
 author:
-  - declarative-ct developers
+  - declarative-ct developers (!UNKNOWN)
 seealso:
   - module: declarative_ct.dct.apply
   - module: declarative_ct.dct.info

@@ -34,9 +34,10 @@ attributes:
     support: none
   platform:
     description: Linux targets.
+    support: full
     platforms: posix
 author:
-  - declarative-ct developers
+  - declarative-ct developers (!UNKNOWN)
 seealso:
   - module: declarative_ct.dct.container
   - module: declarative_ct.dct.apply
