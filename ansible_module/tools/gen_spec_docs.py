@@ -131,7 +131,7 @@ HEADER = '''# -*- coding: utf-8 -*-
 
 def fragment_text(schema: dict, missing: list[str]) -> str:
     options = doc_options(schema, schema["properties"], schema.get("required", []), "", missing)
-    body = yaml.safe_dump({"options": options}, sort_keys=False, width=110, allow_unicode=True)
+    body = yaml.safe_dump({"options": options}, sort_keys=False, width=96, allow_unicode=True)
     return (HEADER + '"""Documentation fragment: the fields of a declarative-ct spec document as module options."""\n\n'
             "from __future__ import annotations\n\n\n"
             "class ModuleDocFragment:\n"

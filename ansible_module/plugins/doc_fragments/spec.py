@@ -18,8 +18,8 @@ options:
     required: true
   rootfs:
     description:
-    - 'The root filesystem: C(host) (a read-only view of the host''s C(/usr), C(/bin), C(/lib*), a minimal C(/etc)
-      and a private C(/tmp)) or an absolute directory on the target.'
+    - 'The root filesystem: C(host) (a read-only view of the host''s C(/usr), C(/bin), C(/lib*), a
+      minimal C(/etc) and a private C(/tmp)) or an absolute directory on the target.'
     type: str
   process:
     description:
@@ -34,7 +34,8 @@ options:
         required: true
       env:
         description:
-        - Environment variables; values are strings (quote numbers). C(PATH) defaults to the usual one.
+        - Environment variables; values are strings (quote numbers). C(PATH) defaults to the usual
+          one.
         type: dict
       cwd:
         description:
@@ -86,8 +87,8 @@ options:
         default: false
   resources:
     description:
-    - Limits; changing them updates the running container in place (same init process), and a limit removed here
-      is lifted.
+    - Limits; changing them updates the running container in place (same init process), and a limit
+      removed here is lifted.
     - Sizes are bytes, C(64Mi), C(1Gi), C(64m), C(1g) or C(unlimited).
     type: dict
     suboptions:
@@ -147,8 +148,8 @@ options:
         default: none
   restart:
     description:
-    - 'What to do when the program exits while the container should run: C(never), C(always), C(on-failure) or C(on-failure:N)
-      (at most N restarts), with an exponential backoff.'
+    - 'What to do when the program exits while the container should run: C(never), C(always), C(on-failure)
+      or C(on-failure:N) (at most N restarts), with an exponential backoff.'
     - Defaults to C(never).
     type: str
   reload_signal:

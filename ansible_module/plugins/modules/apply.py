@@ -120,10 +120,10 @@ errors:
   sample: ["/etc/dct/specs/web.yaml:4:11: resources.memory: 'lots' is not a size (give bytes, 64Mi, ...)"]
 '''
 
-import os
+import os  # noqa: E402 - after the documentation, as Ansible modules do
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.declarative_ct.dct.plugins.module_utils import dct
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.declarative_ct.dct.plugins.module_utils import dct  # noqa: E402
 
 
 def main():

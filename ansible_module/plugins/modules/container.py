@@ -196,10 +196,10 @@ errors:
   sample: ["resources.memory: 'lots' is not a size (give bytes, 64Mi, 1Gi, 64m or \"unlimited\")"]
 '''
 
-import dataclasses
+import dataclasses  # noqa: E402 - after the documentation, as Ansible modules do
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.declarative_ct.dct.plugins.module_utils import dct
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.declarative_ct.dct.plugins.module_utils import dct  # noqa: E402
 
 # The spec's state for each of the module's; present is settled against the container found (PRESENT).
 SPEC_STATE = {"started": "running", "stopped": "stopped", "paused": "paused", "absent": "absent",

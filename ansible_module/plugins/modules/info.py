@@ -123,8 +123,8 @@ containers:
       returned: when O(stats=true)
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.declarative_ct.dct.plugins.module_utils import dct
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.declarative_ct.dct.plugins.module_utils import dct  # noqa: E402
 
 
 def main():
