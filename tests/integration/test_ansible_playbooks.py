@@ -11,7 +11,10 @@ start-up of ansible-playbook is ~1.5 s).
 from __future__ import annotations
 
 import glob
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,6 +154,11 @@ def test_converge_twice_check_diff_live_update_prune_and_absent(ansible: Ansible
     assert f"after: {web} (live: resources.memory 64Mi → 128Mi)" in run.stdout
     assert '-        "memory": 67108864' in run.stdout and '+        "memory": 134217728' in run.stdout
     assert snapshot(root, [web, a, b, other, unmanaged]) == before
+    # The apply module's check mode plan is the one dct plan gives.
+    cli = subprocess.run([sys.executable, "-m", "declarative_ct.cli.main", "--root", root, "plan", "--json", specs],
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 2, cli.stderr
+    assert {k: v for k, v in json.loads(cli.stdout).items() if k not in ("paths", "prune")} == specs_result["plan"]
 
     # 4. A memory change and a limit removed: a live update of the same init process.
     (Path(specs) / f"{a}.yaml").write_text(yaml.safe_dump({"name": a, "rootfs": busybox_rootfs, "stop_timeout": 1,
@@ -303,6 +311,8 @@ def test_bad_input_fails_naming_the_option(ansible: Ansible, tmp_path: Path, bus
     for task, msg in msgs.items():
         result = run.result(task)
         assert result["failed"] is True and result["changed"] is False, task
+        if task not in ("state", "option", "info name"):  # AnsibleModule's own checks; info has no actions
+            assert result["actions"] == [], task
         assert "Traceback" not in msg and "MODULE FAILURE" not in msg and "module_stderr" not in result, (task, msg)
     assert msgs["memory"] == "resources.memory: 'lots' is not a size (give bytes, 64Mi, 1Gi, 64m or \"unlimited\")"
     assert run.result("memory")["errors"] == [msgs["memory"]]
@@ -325,8 +335,6 @@ def test_bad_input_fails_naming_the_option(ansible: Ansible, tmp_path: Path, bus
 
 
 def test_collection_installs_from_the_directory_and_ansible_doc_renders(ansible: Ansible, tmp_path: Path) -> None:
-    import subprocess
-
     from ansible_collection import BIN, COLLECTION, ansible_env
 
     env = ansible_env(tmp_path, tmp_path / "from-dir")
@@ -345,9 +353,6 @@ def test_collection_installs_from_the_directory_and_ansible_doc_renders(ansible:
 
 def test_module_without_declarative_ct_says_what_is_missing(ansible: Ansible, tmp_path: Path) -> None:
     """A target whose Python lacks declarative_ct: the module fails with missing_required_lib, no traceback."""
-    import subprocess
-    import sys
-
     bare = tmp_path / "bare-python"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=60)
     # AnsiballZ ships the module_utils the module needs; declarative_ct is not in this Python.

@@ -60,7 +60,7 @@ def runtime(module, root):
     try:
         return Runtime(root)
     except ContainerError as err:
-        module.fail_json(msg="root: %s" % err)
+        module.fail_json(msg="root: %s" % err, actions=[])
 
 
 def spec_error_lines(err):
@@ -74,7 +74,7 @@ def validate(module, data, source):
         return load_mapping(data, source)
     except SpecErrors as err:
         lines = spec_error_lines(err)
-        module.fail_json(msg="; ".join(lines), errors=lines)
+        module.fail_json(msg="; ".join(lines), errors=lines, actions=[])
 
 
 @dataclasses.dataclass
@@ -114,7 +114,7 @@ def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parall
         with applying.locked(rt.root):
             return run()
     except (OSError, ContainerError) as err:
-        module.fail_json(msg="root %s: %s" % (rt.root, getattr(err, "strerror", None) or err))
+        module.fail_json(msg="root %s: %s" % (rt.root, getattr(err, "strerror", None) or err), actions=[])
 
 
 def action_results(done):

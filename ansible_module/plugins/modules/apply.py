@@ -103,14 +103,14 @@ containers:
   description:
     - Each container the specs name, and each pruned one, after the task (in check mode, as it is now), by name;
       see M(declarative_ct.dct.info) for the keys. A removed one has C(exists) false.
-  returned: always
+  returned: when the specs are valid
   type: dict
   sample:
     web: {name: web, exists: true, status: running, pid: 12345, managed: true, source: /etc/dct/specs/web.yaml}
     old: {name: old, exists: false, status: absent}
 plan:
   description: The plan as C(dct plan --json) gives it (actions, notes, errors, fingerprint).
-  returned: always
+  returned: when the specs are valid
   type: dict
 errors:
   description: Every error of the spec files, each as C(file:line:col:) then the field and the reason.
@@ -137,12 +137,13 @@ def main():
     dct.require_dct(module)
     paths = module.params["paths"]
     if not paths:
-        module.fail_json(msg="paths: give at least one spec file or directory")
+        module.fail_json(msg="paths: give at least one spec file or directory", actions=[])
     relative = [p for p in paths if not os.path.isabs(p)]
     if relative:
-        module.fail_json(msg="paths: %s: give absolute paths on the target" % ", ".join(relative))
+        module.fail_json(msg="paths: %s: give absolute paths on the target" % ", ".join(relative), actions=[])
     if module.params["parallel"] < 0:
-        module.fail_json(msg="parallel: must be 0 (the number of CPUs) or more, got %d" % module.params["parallel"])
+        module.fail_json(msg="parallel: must be 0 (the number of CPUs) or more, got %d" % module.params["parallel"],
+                         actions=[])
 
     from declarative_ct.reconcile.plan import scope_of
     from declarative_ct.spec.load import SpecErrors, load_paths
@@ -151,7 +152,7 @@ def main():
         docs = load_paths(paths)
     except SpecErrors as err:
         lines = [str(e) for e in err.errors]
-        module.fail_json(msg="invalid specs (nothing was changed): " + "; ".join(lines), errors=lines)
+        module.fail_json(msg="invalid specs (nothing was changed): " + "; ".join(lines), errors=lines, actions=[])
     rt = dct.runtime(module, module.params["root"])
     done = dct.converge(module, rt, lambda observed: docs, prune=module.params["prune"], scope=scope_of(paths),
                         parallel=module.params["parallel"])

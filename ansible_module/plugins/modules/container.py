@@ -153,7 +153,7 @@ actions:
 container:
   description:
     - The container after the task (in check mode, as it is now); see M(declarative_ct.dct.info) for the keys.
-  returned: always
+  returned: when the options are valid
   type: dict
   sample:
     name: web
@@ -170,7 +170,7 @@ container:
     restarts: 0
 plan:
   description: The plan as C(dct plan --json) gives it, limited to this container.
-  returned: always
+  returned: when the options are valid
   type: dict
   contains:
     actions:
