@@ -242,6 +242,31 @@ def test_states_present_started_paused_recreate(ansible: Ansible, register_state
     assert run.stats()["changed"] == 5
 
 
+def test_exited_container_follows_its_restart_policy(ansible: Ansible, register_state_root, unique_id,
+                                                     busybox_rootfs: str, tmp_path: Path) -> None:
+    """state: started on a container whose program exited: as dct apply, the policy decides (a warning
+    says why it stays down); recreate: true runs it anew."""
+    root = register_state_root(str(tmp_path / "state"))
+    name = unique_id("job")
+    inventory = ansible.inventory({"localhost": {"root": root, "rootfs": busybox_rootfs}})
+    job = {"name": name, "process": {"args": ["/bin/sh", "-c", "exit 3"]}}
+    run = ansible.playbook([play(
+        container_task(task="job", **job),
+        {"name": "exited", "declarative_ct.dct.info": {"root": "{{ root }}", "name": [name]}, "register": "exited",
+         "until": "exited.containers[0].exit is not none", "retries": 100, "delay": 0.1},
+        container_task(task="job again", **job),
+        container_task(task="job recreated", recreate=True, **job),
+    )], inventory)
+    assert run.rc == 0, run.stdout
+    assert run.result("exited")["containers"][0]["exit"]["exit_code"] == 3
+    again = run.result("job again")
+    assert again["changed"] is False and again["actions"] == []
+    assert again["plan"]["notes"] == [f"{name}: exited (code 3), not restarted (restart: never)"]
+    assert any(f"{name}: exited (code 3), not restarted" in w for w in again["warnings"]), again
+    recreated = run.result("job recreated")
+    assert [(x["class"], x["steps"]) for x in recreated["actions"]] == [("recreate", ["destroy", "create", "start"])]
+
+
 def test_many_hosts_converge_and_one_failing_host_does_not_stop_the_others(
         ansible: Ansible, register_state_root, unique_id, busybox_rootfs: str, tmp_path: Path) -> None:
     hosts = {}

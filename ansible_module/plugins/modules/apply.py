@@ -168,6 +168,9 @@ def main():
     if module._diff:
         result["diff"] = [dct.diff(a.container, a, done.observed.get(a.container), by_name.get(a.container))
                           for a in plan.actions]
+    for note in plan.notes:  # about the specs' containers: exited and kept down by their policy, restart pending
+        if note.partition(":")[0] in by_name:
+            module.warn(note)
     problems = dct.failures(done)
     if problems:
         module.fail_json(msg="; ".join(problems), **result)

@@ -31,7 +31,9 @@ extends_documentation_fragment:
 options:
   state:
     description:
-      - V(started) (the default) - the container exists and its program runs.
+      - V(started) (the default) - the container exists and its program runs. A container whose program exited
+        is started again only as its O(restart) policy says (as C(dct apply) does; the plan's note is a warning);
+        O(recreate=true) runs it anew whatever the policy.
       - V(present) - the container exists with this configuration; a new one is created and not started
         (its init waits, C(dct start) or V(started) runs the program); an existing one keeps its run state,
         also across a recreate.
@@ -256,6 +258,8 @@ def main():
         result["diff"] = dct.diff(name, plan.actions[0] if plan.actions else None, obs, done.docs[0])
         if state == "present" and obs is not None and result["diff"]["after"].get("state") != "absent":
             result["diff"]["after"]["state"] = result["diff"]["before"].get("state", obs.status.value)
+    for note in result["plan"]["notes"]:
+        module.warn(note)
     problems = dct.failures(done)
     if problems:
         module.fail_json(msg="; ".join(problems), **result)
