@@ -59,7 +59,25 @@ DESCRIPTIONS = {
     "resources.pids": "Maximum number of processes, or C(unlimited).",
     "resources.blkio_weight": "Block I/O weight (10 to 1000).",
     "network": "Networking of the container.",
-    "network.mode": "C(none) (its own network namespace with only C(lo) up) or C(host) (the host's network).",
+    "network.mode": ["C(none) (its own network namespace with only C(lo) up), C(host) (the host's network), "
+                     "C(bridge) (a veth pair on O(network.bridge)) or C(container:<name>) (the network namespace of "
+                     "that container, which must exist and run).",
+                     "The other suboptions are for C(bridge) only."],
+    "network.bridge": "The bridge (made with the first address of O(network.subnet) if missing; up to 15 characters).",
+    "network.subnet": "The bridge's IPv4 subnet (CIDR); addresses are leased from it.",
+    "network.address": "The container's static IPv4 address in the subnet; leased from the subnet when unset.",
+    "network.gateway": "The default route's gateway; defaults to the bridge's address (the subnet's first host).",
+    "network.mtu": "MTU of the container's interface (68 to 65535).",
+    "network.mac": "MAC address of the container's interface.",
+    "network.ipv6_address": "An IPv6 address of the container's interface (CIDR).",
+    "network.ipv6_gateway": "The IPv6 default route's gateway.",
+    "network.ports": ["Published ports in docker's form C([host_ip:][host_port:]container_port[/tcp|udp]), e.g. "
+                      "C(127.0.0.1:8080:80/tcp) (DNAT rules in an nftables table of declarative-ct's own)."],
+    "network.routes": "Extra routes inside the container.",
+    "network.routes.destination": "The destination (CIDR; C(0.0.0.0/0) for a default route).",
+    "network.routes.gateway": "The gateway.",
+    "network.routes.source": "The preferred source address.",
+    "network.routes.interface": "The interface inside the container.",
     "restart": ["What to do when the program exits while the container should run: C(never), C(always), "
                 "C(on-failure) or C(on-failure:N) (at most N restarts), with an exponential backoff.",
                 "Defaults to C(never)."],

@@ -143,9 +143,75 @@ options:
     suboptions:
       mode:
         description:
-        - C(none) (its own network namespace with only C(lo) up) or C(host) (the host's network).
+        - C(none) (its own network namespace with only C(lo) up), C(host) (the host's network), C(bridge)
+          (a veth pair on O(network.bridge)) or C(container:<name>) (the network namespace of that
+          container, which must exist and run).
+        - The other suboptions are for C(bridge) only.
         type: str
         default: none
+      bridge:
+        description:
+        - The bridge (made with the first address of O(network.subnet) if missing; up to 15 characters).
+        type: str
+        default: dct0
+      subnet:
+        description:
+        - The bridge's IPv4 subnet (CIDR); addresses are leased from it.
+        type: str
+        default: 10.88.0.0/16
+      address:
+        description:
+        - The container's static IPv4 address in the subnet; leased from the subnet when unset.
+        type: str
+      gateway:
+        description:
+        - The default route's gateway; defaults to the bridge's address (the subnet's first host).
+        type: str
+      mtu:
+        description:
+        - MTU of the container's interface (68 to 65535).
+        type: int
+      mac:
+        description:
+        - MAC address of the container's interface.
+        type: str
+      ipv6_address:
+        description:
+        - An IPv6 address of the container's interface (CIDR).
+        type: str
+      ipv6_gateway:
+        description:
+        - The IPv6 default route's gateway.
+        type: str
+      ports:
+        description:
+        - Published ports in docker's form C([host_ip:][host_port:]container_port[/tcp|udp]), e.g.
+          C(127.0.0.1:8080:80/tcp) (DNAT rules in an nftables table of declarative-ct's own).
+        type: list
+        elements: str
+      routes:
+        description:
+        - Extra routes inside the container.
+        type: list
+        elements: dict
+        suboptions:
+          destination:
+            description:
+            - The destination (CIDR; C(0.0.0.0/0) for a default route).
+            type: str
+            required: true
+          gateway:
+            description:
+            - The gateway.
+            type: str
+          source:
+            description:
+            - The preferred source address.
+            type: str
+          interface:
+            description:
+            - The interface inside the container.
+            type: str
   restart:
     description:
     - 'What to do when the program exits while the container should run: C(never), C(always), C(on-failure)
