@@ -330,9 +330,15 @@ def test_bad_input_fails_naming_the_option(ansible: Ansible, tmp_path: Path, bus
         {"name": "info name", "declarative_ct.dct.info": {"name": ["../x"], "root": "{{ root }}"},
          "ignore_errors": True},
     ]
+    # A valid task in check mode on a root that does not exist yet: planned, and the root is still not made.
+    tasks.append({"name": "check", "declarative_ct.dct.container": {"name": "t-check", "root": "{{ root }}",
+                                                                    "process": {"args": SLEEP}}, "check_mode": True})
     run = ansible.playbook([play(*tasks)], inventory)
     assert run.rc == 0, run.stdout
-    msgs = {t["task"]["name"]: t["hosts"]["localhost"]["msg"] for t in run.data["plays"][0]["tasks"]}
+    check = run.result("check")
+    assert check["changed"] is True and [(x["class"], x["result"]) for x in check["actions"]] == [("create", "planned")]
+    assert check["container"] == {"name": "t-check", "exists": False, "status": "absent"}
+    msgs = {t["task"]["name"]: t["hosts"]["localhost"]["msg"] for t in run.data["plays"][0]["tasks"][:-1]}
     for task, msg in msgs.items():
         result = run.result(task)
         assert result["failed"] is True and result["changed"] is False, task
