@@ -156,13 +156,16 @@ def fingerprint(observed: dict[str, Observed]) -> str:
 
 
 def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: list[str] | None = None,
-              now: float | None = None, verb: str = "apply") -> Plan:
+              now: float | None = None, verb: str = "apply", recreate: frozenset[str] | set[str] = frozenset()) -> Plan:
     """The plan that makes ``observed`` match ``docs`` (``SpecDocument``-likes: ``.spec``, ``.source``).
 
     ``scope``: absolute files/directories the specs came from; prune candidates are our
     containers whose source lies in them and which no spec names any more. ``now``: the wall
     clock (epoch seconds; default ``time.time()``) against which restart backoffs are measured.
     ``verb``: the command named in the note about prune candidates (``apply`` or ``watch``).
+    ``recreate``: names to recreate even when their spec did not change (the Ansible module's
+    ``recreate: true``, docker's ``--force-recreate``); a container to create, recreate anyway or
+    destroy keeps its action.
     """
     import time
 
@@ -178,6 +181,9 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
                                "(delete it or rename the spec)")
             continue
         action = _plan_one(spec, obs, plan, now)
+        if spec.name in recreate and obs is not None and spec.state != "absent" and (
+                action is None or action.kind not in ("create", "recreate")):
+            action = Action(spec.name, "recreate", "recreate requested", _teardown(obs.status) + _startup(spec.state))
         if spec.reload_on and obs is not None and obs.status == Status.RUNNING and (
                 action is None or action.kind == "live"):
             action = _reload(spec, obs, plan, action)
@@ -344,6 +350,13 @@ def _changed_fields(applied: dict, desired: dict, prefix: str = "") -> list[str]
         else:
             out.append(prefix + key)
     return out
+
+
+def effective(resources: dict) -> dict:
+    """The limits of ``resources`` (libcontainer ``Resources`` fields) as the plan compares them: a field
+    at its "no limit" or kernel default value (``-1``, 1024 shares, every CPU…) is left out, so that
+    "unset" and "the default" compare equal. For views of a container's limits (the Ansible diff)."""
+    return _effective(resources)
 
 
 def _effective(resources: dict) -> dict:

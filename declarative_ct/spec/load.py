@@ -109,6 +109,117 @@ def load_paths(paths: list[str]) -> list[SpecDocument]:
             for doc in loader.docs if doc.spec is not None]
 
 
+def load_mapping(data: object, source: str) -> SpecDocument:
+    """Validate one container spec given as Python data (JSON types), as :func:`load_paths` validates a document.
+
+    For front doors that take a spec without a file (the Ansible module's options). There is no
+    file to resolve relative paths against, so the host paths (``rootfs`` unless ``"host"``,
+    ``mounts[].source``, ``reload_on``) must be absolute, and the rootfs directory and mount
+    sources must exist. ``depends_on`` names are not checked against other specs (there are none).
+
+    Args:
+        data: the document's content (a mapping of the spec's fields).
+        source: what ``SpecDocument.source`` (and so the container's ``dct.source`` label) says,
+            e.g. ``ansible:web``; also the ``file`` of each error.
+
+    Returns:
+        A :class:`SpecDocument` with ``line`` 0.
+
+    Raises:
+        SpecErrors: every problem at once, each with ``line``/``col`` 0 and ``field`` dotted as in
+            files (``resources.memory``, ``process.args[0]``, ``mounts[1].source``).
+    """
+    errors: list[SpecError] = []
+    if not isinstance(data, dict):
+        raise SpecErrors([SpecError(source, 0, 0, NO_FIELD,
+                                    f"a container spec must be a mapping (key: value), not {_describe_value(data)}")])
+    spec = None
+    try:
+        spec = ContainerSpec.model_validate(data)
+    except ValidationError as err:
+        found: list[tuple[str, list[str]]] = []
+        for e in err.errors(include_url=False):
+            loc, message = tuple(e["loc"]), _message(e)
+            if e["type"] == "value_error":  # a model validator names its field: "depends_on: …"
+                name, sep, rest = message.partition(": ")
+                if sep and _walk(data, loc + (name,))[1] == len(loc) + 1:
+                    loc, message = loc + (name,), rest
+            value, used = _walk(data, loc)
+            field = _field(loc if e["type"] == "missing" else loc[:used])
+            if e["type"] == "extra_forbidden":
+                message += _suggest(loc)
+            elif e["type"] in _EXPECTED or e["type"] == "literal_error":
+                message += f", got {_describe_value(value)}"
+                if e["type"] == "string_type" and isinstance(value, (int, float)):
+                    message += ": quote it if it is meant as text"
+            if found and found[-1][0] == field and used < len(loc):  # another alternative of a union
+                found[-1][1].append(message)
+            else:
+                found.append((field, [message]))
+        errors += [SpecError(source, 0, 0, field, _join(messages)) for field, messages in found]
+    if isinstance(data, dict):
+        errors += _host_path_errors(data, source)
+    if errors:
+        raise SpecErrors(errors)
+    return SpecDocument(_resolve_paths(spec, "/"), source, 0)  # absolute already: normalized only
+
+
+def _walk(data: object, loc: Loc) -> tuple[object, int]:
+    """The value ``loc`` reaches in ``data`` (as deep as it goes) and how many parts were followed."""
+    for used, part in enumerate(loc):
+        if isinstance(data, dict) and isinstance(part, str) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return data, used
+    return data, len(loc)
+
+
+def _describe_value(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {'true' if value else 'false'}"
+    if isinstance(value, (int, float)):
+        return f"the number {_show(value)}"
+    return f'the string "{value}"'
+
+
+def _host_path_errors(data: dict, source: str) -> list[SpecError]:
+    """Absolute and existing: the rootfs directory and mount sources; absolute: reload_on (may not exist yet)."""
+    out = []
+    relative = "must be an absolute path on the host (there is no spec file to resolve it against)"
+    rootfs = data.get("rootfs")
+    if isinstance(rootfs, str) and rootfs != "host":
+        if not rootfs:
+            out.append(SpecError(source, 0, 0, "rootfs", 'must be "host" or a directory'))
+        elif not os.path.isabs(rootfs):
+            out.append(SpecError(source, 0, 0, "rootfs", relative))
+        elif not os.path.isdir(rootfs):
+            what = "not a directory" if os.path.exists(rootfs) else "directory does not exist"
+            out.append(SpecError(source, 0, 0, "rootfs", f"{what}: {rootfs}"))
+    mounts = data.get("mounts")
+    for i, mount in enumerate(mounts if isinstance(mounts, list) else []):
+        path = mount.get("source") if isinstance(mount, dict) else None
+        if isinstance(path, str):
+            if not path:
+                out.append(SpecError(source, 0, 0, f"mounts[{i}].source", "must not be empty"))
+            elif not os.path.isabs(path):
+                out.append(SpecError(source, 0, 0, f"mounts[{i}].source", relative))
+            elif not os.path.exists(path):
+                out.append(SpecError(source, 0, 0, f"mounts[{i}].source", f"does not exist: {path}"))
+    reload_on = data.get("reload_on")
+    for i, path in enumerate(reload_on if isinstance(reload_on, list) else []):
+        if isinstance(path, str) and not os.path.isabs(path):
+            out.append(SpecError(source, 0, 0, f"reload_on[{i}]", relative))
+    return out
+
+
 # --- scalars: YAML 1.2 core, and what YAML 1.1 would make of them -------------------------------------
 
 _PLAIN_TAG = "tag:dct:plain"  # our resolver's tag for every plain scalar; read by _core()

@@ -1,0 +1,238 @@
+# -*- coding: utf-8 -*-
+# Copyright: declarative-ct developers
+# Apache License 2.0 (see LICENSE of declarative-ct)
+"""What the declarative_ct.dct modules share: a thin layer over declarative_ct, which must be installed on the target.
+
+The modules validate with ``declarative_ct.spec`` (``load_mapping`` for inline options,
+``load_paths`` for files), plan with ``declarative_ct.reconcile.plan.make_plan`` (the plan
+``dct plan`` prints) and apply with ``declarative_ct.reconcile.apply.apply`` under the state
+root's apply lock (what ``dct apply`` runs). In check mode they only observe and plan: no lock,
+no file, no cgroup, no state is touched.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.declarative_ct.dct.plugins.module_utils.schema import options_from_schema
+from ansible_collections.declarative_ct.dct.plugins.module_utils.spec_options import SPEC_OPTIONS
+
+try:
+    from declarative_ct.errors import ContainerError, ContainerNotExists
+    from declarative_ct.reconcile import apply as applying
+    from declarative_ct.reconcile import restart as restarting
+    from declarative_ct.reconcile.convert import LABEL_MANAGER, LABEL_SOURCE, LABEL_SPEC, MANAGER, MUTABLE_FIELDS
+    from declarative_ct.reconcile.plan import effective, make_plan, observe
+    from declarative_ct.runtime import Runtime, Status, store
+    from declarative_ct.spec.load import SpecErrors, load_mapping
+    from declarative_ct.spec.model import ContainerSpec
+except ImportError:
+    HAS_DCT = False
+    IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_DCT = True
+    IMPORT_ERROR = None
+
+ROOT_OPTION = {"root": {"type": "path"}}
+ABSENT = "absent"
+
+
+def spec_options():
+    """The argument spec of a spec document's fields: from the installed ``ContainerSpec`` (new fields
+    are accepted at once), else the generated fallback (so that the module can say what is missing)."""
+    if HAS_DCT:
+        return options_from_schema(ContainerSpec.model_json_schema())
+    return copy.deepcopy(SPEC_OPTIONS)
+
+
+def require_dct(module):
+    """``fail_json`` unless declarative_ct imports on the target."""
+    if not HAS_DCT:
+        module.fail_json(msg=missing_required_lib("declarative_ct"), exception=IMPORT_ERROR)
+
+
+def runtime(module, root):
+    """A ``Runtime`` on ``root`` (None: ``$DCT_ROOT`` on the target, else ``/run/dct``); bad roots fail."""
+    try:
+        return Runtime(root)
+    except ContainerError as err:
+        module.fail_json(msg="root: %s" % err, actions=[])
+
+
+def spec_error_lines(err):
+    """``field: message`` per error of a ``SpecErrors`` from ``load_mapping`` (the option and the reason)."""
+    return ["%s: %s" % (e.field, e.message) for e in err.errors]
+
+
+def validate(module, data, source):
+    """The ``SpecDocument`` of inline options ``data``, or ``fail_json`` naming each bad option."""
+    try:
+        return load_mapping(data, source)
+    except SpecErrors as err:
+        lines = spec_error_lines(err)
+        module.fail_json(msg="; ".join(lines), errors=lines, actions=[])
+
+
+@dataclasses.dataclass
+class Converged:
+    """What :func:`converge` did: the docs and observation planned from, the plan, and the outcome of
+    each action in the order they ran (None in check mode: nothing ran)."""
+
+    docs: list
+    observed: dict
+    plan: object
+    outcomes: list | None
+
+
+def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parallel=0):
+    """Observe the root, plan ``make_docs(observed)`` and, unless in check mode, apply the plan.
+
+    Apply holds the root's apply lock from observation to the last action (one apply at a time
+    per root, ``dct apply`` and ``dct watch`` included). An action that fails does not raise: its
+    outcome says so. A root that cannot be used fails the module.
+    """
+    def run():
+        observed = observe(rt)
+        docs = make_docs(observed)
+        plan = make_plan(docs, observed, prune=prune, scope=scope, recreate=frozenset(recreate))
+        if module.check_mode:
+            return Converged(docs, observed, plan, None)
+        if plan.actions:
+            outcomes = applying.apply(plan, docs, rt, parallel=parallel)
+        else:
+            applying.record_restarts(plan, rt.root)  # exits seen, backoffs scheduled, as dct apply does
+            outcomes = []
+        return Converged(docs, observed, plan, outcomes)
+
+    try:
+        if module.check_mode:
+            return run()
+        with applying.locked(rt.root):
+            return run()
+    except (OSError, ContainerError) as err:
+        module.fail_json(msg="root %s: %s" % (rt.root, getattr(err, "strerror", None) or err), actions=[])
+
+
+def action_results(done):
+    """Each action as ``dct plan --json`` gives it (container, class, cause, steps, resources) plus its
+    ``result`` (``ok``, ``failed``, ``skipped``; ``planned`` in check mode) and ``error``."""
+    if done.outcomes is None:
+        return [dict(a.to_dict(), result="planned") for a in done.plan.actions]
+    out = []
+    for o in done.outcomes:
+        item = dict(o.action.to_dict(), result=o.result)
+        if o.error:
+            item["error"] = o.error
+        out.append(item)
+    return out
+
+
+def changed(done):
+    """True exactly when an action ran (or, in check mode, would run); a failed action may have done
+    some of its steps, so it counts; a skipped one does not."""
+    if done.outcomes is None:
+        return bool(done.plan.actions)
+    return any(o.result != "skipped" for o in done.outcomes)
+
+
+def failures(done):
+    """Messages for what went wrong: containers the plan could not reconcile, actions that failed or were skipped."""
+    out = list(done.plan.errors)
+    for o in done.outcomes or []:
+        if o.result != "ok":
+            out.append(str(o))
+    return out
+
+
+def spec_view(spec):
+    """A spec as the diff shows it: normalized (the form the plan compares), limits at their default left out."""
+    view = spec.normalized()
+    view["resources"] = effective(view["resources"])
+    return view
+
+
+def observed_view(obs, after):
+    """A container as the diff shows it: the spec it was made with, the limits and status in force now.
+
+    The fields that never need an action (restart, stop_timeout…) are shown as ``after`` has them.
+    """
+    view = copy.deepcopy(obs.applied) if obs.applied else {"name": obs.id}
+    view["resources"] = effective(obs.resources)
+    view["state"] = obs.status.value
+    for key in MUTABLE_FIELDS - {"resources", "state"}:
+        if key in after:
+            view[key] = after[key]
+    return view
+
+
+def diff(name, action, obs, doc):
+    """Ansible's ``diff`` (before/after as mappings, and headers) for one container: ``before`` is the
+    container as it is, ``after`` as the action leaves it; without an action both are the same."""
+    absent = {"name": name, "state": ABSENT}
+    wanted = spec_view(doc.spec) if doc is not None and doc.spec.state != ABSENT else absent
+    if action is None:
+        return {"before": wanted, "after": wanted, "before_header": name, "after_header": name}
+    after = absent if action.kind in ("destroy", "prune") else wanted
+    before = absent if obs is None else observed_view(obs, after)
+    return {"before": before, "after": after,
+            "before_header": "%s (%s)" % (name, before["state"]),
+            "after_header": "%s (%s: %s)" % (name, action.kind, action.cause)}
+
+
+def _labels(config):
+    return dict(label.partition("=")[::2] for label in config.labels)
+
+
+def facts(rt, name, stats=False):
+    """Facts about container ``name`` of ``rt``'s root (what the info module returns per container).
+
+    ``exists``, ``status`` (created, running, pausing, paused, stopped; ``absent`` when there is no
+    such container), ``pid`` (of init, None when stopped), ``created`` (RFC 3339), ``managed``
+    (made by declarative-ct), ``source`` (the spec file, or ``ansible:<name>``), ``labels`` (the
+    user's), ``spec`` (the normalized spec it was made with), ``resources`` (the limits in force,
+    libcontainer fields: bytes, shares, µs), ``exit`` (exit code, signal, oom_killed, exited_at when
+    stopped), ``restarts`` (by its restart policy); with ``stats``, ``stats`` as ``dct events
+    --stats`` prints it (cpu ns, memory bytes, pids, blkio), None when stopped.
+    """
+    try:
+        c = rt.load(name)
+    except ContainerNotExists:  # an invalid id raises InvalidID
+        return {"name": name, "exists": False, "status": ABSENT}
+    status = c.status()
+    labels = _labels(c.config)
+    managed = labels.get(LABEL_MANAGER) == MANAGER
+    try:
+        spec = json.loads(labels.get(LABEL_SPEC) or "{}") if managed else {}
+    except ValueError:
+        spec = {}
+    record = restarting.load_record(rt.root, name) if managed else None
+    out = {
+        "name": name, "exists": True, "status": status.value,
+        "pid": c.state().init_process_pid if status != Status.STOPPED else None,
+        "created": c.state().created, "managed": managed, "source": labels.get(LABEL_SOURCE),
+        "labels": {k: v for k, v in labels.items() if not k.startswith("dct.") and k != "bundle"},
+        "spec": spec, "resources": c.config.cgroups.resources.limits(),
+        "exit": c.exit_status() if status == Status.STOPPED else None,
+        "restarts": (record or {}).get("restarts", 0) if managed else None,
+    }
+    if stats:
+        out["stats"] = None
+        if status != Status.STOPPED:
+            from declarative_ct.runtime.stats import events_data
+            try:
+                out["stats"] = events_data(c.stats())
+            except ContainerError:
+                pass  # stopped meanwhile
+    c.close()
+    return out
+
+
+def container_names(rt):
+    """Every container id of the root (directories holding a state.json), sorted."""
+    import os
+
+    return [n for n in store.container_entries(rt.root) if os.path.exists(os.path.join(rt.root, n, store.STATE_FILE))]

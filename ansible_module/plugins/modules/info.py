@@ -1,0 +1,152 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: declarative-ct developers
+# Apache License 2.0 (see LICENSE of declarative-ct)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: info
+short_description: Facts about declarative-ct containers (state, pid, resources, stats)
+version_added: 0.1.0
+description:
+  - Reads the containers of a state root on the target, for O(ignore:register). Changes nothing.
+extends_documentation_fragment:
+  - declarative_ct.dct.common
+options:
+  name:
+    description:
+      - The containers to report, in this order; a name with no container is reported with
+        RV(containers[].exists=false). Without it, every container of the root, sorted by name.
+    type: list
+    elements: str
+  stats:
+    description:
+      - Also read each running container's statistics from its cgroup (RV(containers[].stats)).
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    description: The module only reads; it runs the same in check mode.
+    support: full
+  diff_mode:
+    description: Nothing changes, so there is no diff.
+    support: none
+  platform:
+    description: Linux targets.
+    support: full
+    platforms: posix
+author:
+  - declarative-ct developers (!UNKNOWN)
+seealso:
+  - module: declarative_ct.dct.container
+  - module: declarative_ct.dct.apply
+'''
+
+EXAMPLES = r'''
+- name: Every container of the default root
+  declarative_ct.dct.info:
+  register: dct
+
+- name: Memory use of web
+  declarative_ct.dct.info:
+    name: [web]
+    stats: true
+  register: web
+
+- name: Fail when web is not running
+  ansible.builtin.assert:
+    that: web.containers[0].status == 'running'
+'''
+
+RETURN = r'''
+containers:
+  description: One entry per container.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The container id.
+      type: str
+      sample: web
+    exists:
+      description: Whether there is such a container; when false, only RV(containers[].name) and
+        RV(containers[].status=absent) are there.
+      type: bool
+      sample: true
+    status:
+      description: V(created) (init waits for start), V(running), V(pausing), V(paused), V(stopped), or V(absent).
+      type: str
+      sample: running
+    pid:
+      description: The host PID of the container's init; null when stopped.
+      type: int
+      sample: 12345
+    created:
+      description: When this run of the container was created (RFC 3339, UTC).
+      type: str
+      sample: "2024-05-01T10:00:00.123456Z"
+    managed:
+      description: Made by declarative-ct (C(dct apply), these modules); false for C(dct run) and the like.
+      type: bool
+      sample: true
+    source:
+      description: The spec file that declared it, or C(ansible:<name>) for M(declarative_ct.dct.container); null
+        when not managed.
+      type: str
+      sample: /etc/dct/specs/web.yaml
+    labels:
+      description: The container's labels, without the reserved C(dct.*) ones.
+      type: dict
+      sample: {app: web}
+    spec:
+      description: The normalized spec the container was made with (empty when not managed).
+      type: dict
+    resources:
+      description: The limits in force (libcontainer fields; bytes, CPU shares, µs; -1 is no limit).
+      type: dict
+      sample: {memory: 134217728, pids_limit: 64}
+    exit:
+      description: How the program ended, when stopped (C(exit_code), C(signal), C(oom_killed), C(exited_at)).
+      type: dict
+      sample: {exit_code: 0, signal: null, oom_killed: false, exited_at: "2024-05-01T10:05:00Z"}
+    restarts:
+      description: Restarts by the restart policy since the count was last reset; null when not managed.
+      type: int
+      sample: 0
+    stats:
+      description:
+        - With O(stats=true), the statistics as C(dct events --stats) prints them (C(cpu) times in ns, C(memory)
+          in bytes, C(pids), C(blkio)); null when stopped.
+      type: dict
+      returned: when O(stats=true)
+'''
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.declarative_ct.dct.plugins.module_utils import dct  # noqa: E402
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type="list", elements="str"),
+        stats=dict(type="bool", default=False),
+    )
+    argument_spec.update(dct.ROOT_OPTION)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    dct.require_dct(module)
+    rt = dct.runtime(module, module.params["root"])
+    names = module.params["name"]
+    if names is None:
+        names = dct.container_names(rt)
+    from declarative_ct.errors import ContainerError
+
+    try:
+        containers = [dct.facts(rt, name, stats=module.params["stats"]) for name in names]
+    except ContainerError as err:  # a name that cannot be a container id
+        module.fail_json(msg="name: %s" % err)
+    module.exit_json(changed=False, containers=containers)
+
+
+if __name__ == "__main__":
+    main()
