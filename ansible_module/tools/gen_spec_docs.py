@@ -64,7 +64,8 @@ DESCRIPTIONS = {
                      "that container, which must exist and run).",
                      "The other suboptions are for C(bridge) only."],
     "network.bridge": "The bridge (made with the first address of O(network.subnet) if missing; up to 15 characters).",
-    "network.subnet": "The bridge's IPv4 subnet (CIDR); addresses are leased from it.",
+    "network.subnet": ("The bridge's IPv4 subnet (CIDR); addresses are leased from it. Unset: the existing "
+                       "bridge's, or 10.88.0.0/16 for a new one."),
     "network.address": "The container's static IPv4 address in the subnet; leased from the subnet when unset.",
     "network.gateway": "The default route's gateway; defaults to the bridge's address (the subnet's first host).",
     "network.mtu": "MTU of the container's interface (68 to 65535).",

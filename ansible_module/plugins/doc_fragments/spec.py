@@ -156,9 +156,9 @@ options:
         default: dct0
       subnet:
         description:
-        - The bridge's IPv4 subnet (CIDR); addresses are leased from it.
+        - 'The bridge''s IPv4 subnet (CIDR); addresses are leased from it. Unset: the existing bridge''s,
+          or 10.88.0.0/16 for a new one.'
         type: str
-        default: 10.88.0.0/16
       address:
         description:
         - The container's static IPv4 address in the subnet; leased from the subnet when unset.
