@@ -176,15 +176,16 @@ def _execute(action: Action, doc, runtime: Runtime) -> None:
     recreate never stops the old container for a new one that cannot be made.
     """
     name = action.container
-    if "create" in action.steps:
-        runtime.check(name, to_runtime(doc.spec, doc.source, runtime)[0])
+    built = to_runtime(doc.spec, doc.source, runtime) if "create" in action.steps else None
+    if built is not None:
+        runtime.check(name, built[0])
     container = runtime.load(name) if runtime.exists(name) and action.steps[0] != "create" else None
     previous = _restorable(container) if action.kind == "recreate" else None
     destroyed = False
     for step in action.steps:
         _fault(f"before:{step}")
         try:
-            _step(step, action, doc, runtime, container)
+            _step(step, action, doc, runtime, container, built)
         except (ContainerError, OSError, ValueError) as err:
             if destroyed and previous is not None:
                 raise ContainerError(f"{err}; {_restore(runtime, name, previous)}") from err
@@ -224,8 +225,9 @@ def _restore(runtime: Runtime, name: str, previous: tuple) -> str:
     return "the previous container was brought back (its spec as before, a new init)"
 
 
-def _step(step: str, action: Action, doc, runtime: Runtime, container) -> None:
-    """One runtime operation of an action (``container`` is None before ``create``)."""
+def _step(step: str, action: Action, doc, runtime: Runtime, container, built: tuple | None = None) -> None:
+    """One runtime operation of an action (``container`` is None before ``create``; ``built``: the
+    ``(Config, Process)`` that ``create`` makes, as checked before the first step)."""
     spec = doc.spec if doc is not None else None
     if step == "stop":
         _stop(container, spec)
@@ -233,8 +235,7 @@ def _step(step: str, action: Action, doc, runtime: Runtime, container) -> None:
         _stop(container, spec)
         container.destroy()
     elif step == "create":
-        config, process = to_runtime(spec, doc.source, runtime)
-        config.validate()  # before anything else of the container is touched
+        config, process = built
         runtime.cleanup(action.container)  # what a create killed half-way left (no state.json); never a live one
         runtime.create(action.container, config).start(process)
     elif step == "start":
