@@ -164,6 +164,13 @@ def _args_network(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--format", choices=("table", "json"), default="table", help="output format of ls")
 
 
+def _args_tui(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="spec files and directories: drift against them, plan → apply")
+    p.add_argument("--readonly", action="store_true", help="refuse every action that changes something")
+    p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="refresh every SECONDS (default 1)")
+
+
 VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "spec": ("write a default OCI config.json in the bundle (like 'runc spec')", _args_spec),
     "create": ("create a container: set up, with the program not yet run", _args_create),
@@ -190,6 +197,7 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "status": ("desired vs observed state, drift, pid, last exit and restarts of each container", _args_status),
     "watch": ("apply the YAML specs on every change to them, and every --resync seconds (Ctrl-C stops)",
               _args_watch),
+    "tui": ("the terminal UI: live containers, processes, stats, logs, actions, plan → apply", _args_tui),
 }
 
 
@@ -293,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.verb in DESIRED_STATE_VERBS:  # pydantic/yaml are imported only for these
         from . import desired as commands
+    elif args.verb == "tui":  # Textual is imported only for this one
+        from tui import cli as commands
     else:
         from . import commands
     handler = getattr(commands, "cmd_" + args.verb)

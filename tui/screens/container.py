@@ -1,0 +1,440 @@
+"""The container screen: tabs for processes, stats, logs, spec (and its diff) and events of one container."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Input, Log, Sparkline, Static, TabbedContent, TabPane
+
+from ..backend import LogCursor
+from ..model import (HISTORY_LEN, LogBuffer, Row, Snapshot, filter_lines, fmt_bytes, fmt_cores, fmt_event,
+                     fmt_pct, spec_diff, tree_label)
+from . import DRIFT_STYLE, STATUS_STYLE, DctScreen
+
+TABS = ("processes", "stats", "logs", "spec", "events")
+LOG_POLL = 0.5  # seconds between reads of the log files while following
+PROC_COLUMNS = (("pid", "PID", 7), ("user", "USER", 8), ("cpu", "CPU%", 6), ("rss", "RSS", 7),
+                ("threads", "THR", 4), ("state", "STATE", 9), ("command", "COMMAND", None))
+STAT_ROWS = (("cpu", "CPU"), ("mem", "Memory"), ("pids", "PIDs"), ("io_read", "IO read"), ("io_write", "IO write"),
+             ("net_rx", "Net rx"), ("net_tx", "Net tx"))
+
+
+class ContainerScreen(DctScreen):
+    """One container; the collector focuses on it (history, processes) while this screen is up."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("p", "pause", "Pause/resume"),
+        Binding("ctrl+k,f9", "signal", "Signal", key_display="^k"),
+        Binding("ctrl+d", "destroy", "Destroy", key_display="^d"),
+        Binding("t", "tab('processes')", "Procs", show=False),
+        Binding("i", "tab('stats')", "Stats", show=False),
+        Binding("l", "tab('logs')", "Logs"),
+        Binding("d", "tab('spec')", "Spec", show=False),
+        Binding("v", "tab('events')", "Events", show=False),
+        Binding("right_square_bracket", "next_tab", "Next tab", key_display="]"),
+        Binding("left_square_bracket", "prev_tab", "Prev tab", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("slash", "log_filter", "Filter", key_display="/"),
+        Binding("f", "follow", "Follow/pause"),
+        Binding("plus,equals_sign", "context(1)", "+ctx", show=False),
+        Binding("minus", "context(-1)", "-ctx", show=False),
+    ]
+
+    def __init__(self, container_id: str, tab: str = "processes") -> None:
+        super().__init__()
+        self.container_id = container_id
+        self.initial_tab = tab if tab in TABS else "processes"
+        self.following = True
+        self.log_pattern = ""
+        self.log_context = 0
+        self.logs = LogBuffer()
+        self._cursor = LogCursor()
+        self._log_reading = False
+        self._proc_order: list[str] = []
+        self._proc_cells: dict[str, tuple] = {}
+        self._events_shown = -1
+        self._spec_loaded = False
+        self._row: Row | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(self.container_id, id="detail-summary")
+        with TabbedContent(initial=self.initial_tab, id="tabs"):
+            with TabPane("Processes", id="processes"):
+                yield DataTable(id="procs", cursor_type="row", cell_padding=1)
+            with TabPane("Stats", id="stats"):
+                with VerticalScroll():
+                    for key, _ in STAT_ROWS:
+                        yield Static("", id=f"label-{key}", classes="stat-label")
+                        yield Sparkline([], id=f"spark-{key}", classes="stat-spark")
+            with TabPane("Logs", id="logs"):
+                yield Static("", id="log-status")
+                yield Log(id="log", max_lines=5000, auto_scroll=True)
+                yield Input(placeholder="filter: regex (esc: done); +/- context lines", id="log-filter")
+            with TabPane("Spec", id="spec"):
+                with VerticalScroll():
+                    yield Static("", id="spec-diff")
+                    yield Static("", id="spec-yaml")
+            with TabPane("Events", id="events"):
+                yield Log(id="events-log", max_lines=2000, auto_scroll=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.container_id
+        table = self.query_one("#procs", DataTable)
+        for key, label, width in PROC_COLUMNS:
+            table.add_column(label, key=key, width=width)
+        self.query_one("#log-filter", Input).display = False
+        self.app.collector.focus = self.container_id
+        self.app.collector.want_processes = True
+        self.app.refresh_now()
+        self.set_interval(LOG_POLL, self._poll_logs)
+        self._poll_logs()
+        self._log_status()
+        if self.app.snapshot is not None:
+            self.show_snapshot(self.app.snapshot)
+        self._on_tab(self.initial_tab)
+
+    def on_screen_resume(self) -> None:
+        self.app.collector.focus = self.container_id
+        self.app.collector.want_processes = True
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one("#tabs", TabbedContent).active
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._on_tab(event.pane.id)
+
+    def _on_tab(self, tab: str | None) -> None:
+        if tab == "processes":
+            self.query_one("#procs", DataTable).focus()
+        elif tab == "logs":
+            self.query_one("#log", Log).focus()
+        elif tab == "spec":
+            self._load_spec()
+        elif tab == "events":
+            self.show_events()
+        if self.app.snapshot is not None:
+            self.show_snapshot(self.app.snapshot)
+        self.refresh_bindings()
+
+    # -- snapshot ------------------------------------------------------------------------
+    def show_snapshot(self, snap: Snapshot) -> None:
+        row = snap.by_id.get(self.container_id)
+        self._row = row
+        self._summary(row, snap)
+        tab = self.active_tab
+        if tab == "processes" and snap.focus == self.container_id and snap.processes is not None:
+            self._show_processes(snap)
+        elif tab == "stats":
+            self._show_stats(row, snap)
+        elif tab == "spec":
+            self._show_diff(snap)
+        elif tab == "events":
+            self.show_events()
+
+    def _summary(self, row: Row | None, snap: Snapshot) -> None:
+        if row is None or row.reading is None:
+            self.query_one("#detail-summary", Static).update(
+                Text(f"{self.container_id}: gone (esc: back)", style="bold red"))
+            return
+        c = row.cells
+        text = Text()
+        text.append(self.container_id, style="bold")
+        text.append("  ")
+        text.append(c["status"], style=STATUS_STYLE.get(row.status, ""))
+        text.append(f"  pid {c['pid']}  cpu {c['cpu']} ({c['cpu_limit']} of limit)  mem {c['mem']}  "
+                    f"pids {c['pids']}  up {c['uptime']}")
+        if row.drift and snap.specs_given:
+            text.append("  drift ")
+            text.append(row.drift, style=DRIFT_STYLE.get(row.drift, ""))
+        if self.app.readonly:
+            text.append("  READ-ONLY", style="bold")
+        self.query_one("#detail-summary", Static).update(text)
+
+    def _show_processes(self, snap: Snapshot) -> None:
+        table = self.query_one("#procs", DataTable)
+        procs = snap.processes or ()
+        order = [str(p.pid) for _, p in procs]
+        cells = {str(p.pid): (str(p.pid), p.user, fmt_pct(p.cpu_pct), fmt_bytes(p.rss),
+                              "-" if p.threads is None else str(p.threads), p.state,
+                              tree_label(depth, p.cmdline)) for depth, p in procs}
+        keys = [k for k, _, _ in PROC_COLUMNS]
+        if order != self._proc_order:  # the tree changed: rebuild, the cursor stays on its process
+            keep = self.selected_process()
+            table.clear()
+            for pid in order:
+                table.add_row(*cells[pid], key=pid)
+            if keep is not None and str(keep[0]) in cells:
+                table.move_cursor(row=table.get_row_index(str(keep[0])), animate=False)
+        else:
+            for pid in order:
+                old = self._proc_cells.get(pid)
+                for i, key in enumerate(keys):
+                    if old is None or old[i] != cells[pid][i]:
+                        table.update_cell(pid, key, cells[pid][i], update_width=key == "command")
+        self._proc_order, self._proc_cells = order, cells
+        self._procs = {str(p.pid): p for _, p in procs}
+
+    def selected_process(self) -> tuple[int, float] | None:
+        """``(pid, create_time)`` under the processes cursor, or None."""
+        table = self.query_one("#procs", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001
+            return None
+        p = getattr(self, "_procs", {}).get(key)
+        return (p.pid, p.create_time) if p is not None else None
+
+    def _show_stats(self, row: Row | None, snap: Snapshot) -> None:
+        hist = snap.history if snap.focus == self.container_id else None
+        r = row.reading if row is not None else None
+        labels = stat_labels(row)
+        for key, _ in STAT_ROWS:
+            self.query_one(f"#label-{key}", Static).update(labels[key])
+            spark = self.query_one(f"#spark-{key}", Sparkline)
+            data = list(hist[key]) if hist is not None else []
+            if key.startswith("net") and (r is None or r.net_rx is None):
+                data = []
+            spark.data = spark_data(data)
+
+    # -- spec ----------------------------------------------------------------------------
+    @work(thread=True, group="spec", exclusive=True, exit_on_error=False)
+    def _load_spec(self) -> None:
+        try:
+            text = self.app.backend.spec_text(self.container_id)
+        except Exception as err:  # noqa: BLE001
+            text = ("error", f"# {err}")
+        self.app._post(self._show_yaml, text)
+
+    def _show_yaml(self, text: tuple[str, str] | None) -> None:
+        box = self.query_one("#spec-yaml", Static)
+        if text is None:
+            box.update(Text("No spec: this container was not made from a spec (unmanaged), or is gone.",
+                            style="dim"))
+            return
+        title, yaml_text = text
+        box.update(Group(Text(title, style="bold"), Syntax(yaml_text, "yaml", theme="ansi_dark",
+                                                           background_color="default", word_wrap=True)))
+
+    def _show_diff(self, snap: Snapshot) -> None:
+        box = self.query_one("#spec-diff", Static)
+        box.update(diff_renderable(snap, self.container_id, self._row))
+
+    # -- events --------------------------------------------------------------------------
+    def show_events(self) -> None:
+        events = self.app.events.for_container(self.container_id)
+        if len(events) == self._events_shown:
+            return
+        log = self.query_one("#events-log", Log)
+        log.clear()
+        log.write_lines([fmt_event(e, with_container=False) for e in events] or ["(no events yet)"])
+        self._events_shown = len(events)
+
+    # -- logs ----------------------------------------------------------------------------
+    def _poll_logs(self) -> None:
+        if self._log_reading:
+            return
+        self._log_reading = True
+        self._read_logs()
+
+    @work(thread=True, group="logs", exit_on_error=False)
+    def _read_logs(self) -> None:
+        try:
+            chunks = self.app.backend.read_logs(self.container_id, self._cursor)
+        except Exception:  # noqa: BLE001 - a vanished container: nothing more to read
+            chunks = []
+        self.app._post(self._got_logs, chunks)
+
+    def _got_logs(self, chunks: list[tuple[str, bytes]]) -> None:
+        self._log_reading = False
+        new: list[str] = []
+        for stream, data in chunks:
+            new += self.logs.feed(stream, data)
+        if not new or not self.following:
+            if new:
+                self._log_status()
+            return
+        log = self.query_one("#log", Log)
+        if self.log_pattern:
+            self._redraw_logs()
+        else:
+            log.write_lines(new)
+            self._log_status()
+
+    def _redraw_logs(self) -> None:
+        log = self.query_one("#log", Log)
+        log.clear()
+        log.write_lines(filter_lines(list(self.logs.lines), self.log_pattern, self.log_context))
+        self._log_status()
+
+    def _log_status(self) -> None:
+        state = "following" if self.following else "paused (f: follow)"
+        parts = [f"{len(self.logs.lines)} lines", state]
+        if self.log_pattern:
+            parts.append(f"filter /{self.log_pattern}/ with {self.log_context} context line(s) (+/-)")
+        parts.append("stderr lines start with '!'")
+        self.query_one("#log-status", Static).update(" · ".join(parts))
+
+    def action_follow(self) -> None:
+        self.following = not self.following
+        if self.following:
+            self._redraw_logs()
+        self._log_status()
+
+    def action_log_filter(self) -> None:
+        if self.active_tab != "logs":
+            self.action_tab("logs")
+        box = self.query_one("#log-filter", Input)
+        box.display = True
+        box.value = self.log_pattern
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "log-filter":
+            self.log_pattern = event.value
+            self._redraw_logs()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "log-filter":
+            event.input.display = bool(self.log_pattern)
+            self.query_one("#log", Log).focus()
+
+    def action_context(self, delta: int) -> None:
+        if self.active_tab != "logs":
+            return
+        self.log_context = max(0, min(20, self.log_context + delta))
+        self._redraw_logs()
+
+    # -- keys ----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("pause", "signal", "destroy") and self.app.readonly:
+            return None
+        if action in ("log_filter", "follow"):
+            return True if self.active_tab == "logs" else None
+        if action == "pause":
+            return True if self.app.status_of(self.container_id) in ("running", "created", "paused",
+                                                                      "pausing") else None
+        return True
+
+    def action_back(self) -> None:
+        box = self.query_one("#log-filter", Input)
+        if box.has_focus:
+            box.display = bool(self.log_pattern)
+            self.query_one("#log", Log).focus()
+            return
+        self.app.pop_screen()
+
+    def action_tab(self, tab: str) -> None:
+        # Focus leaves the old pane first: a focused widget left in it (the log filter) pulls the
+        # TabbedContent back to its pane (TabPane.Focused).
+        self.set_focus(None)
+        self.query_one("#tabs", TabbedContent).active = tab
+
+    def action_next_tab(self) -> None:
+        i = TABS.index(self.active_tab)
+        self.action_tab(TABS[(i + 1) % len(TABS)])
+
+    def action_prev_tab(self) -> None:
+        i = TABS.index(self.active_tab)
+        self.action_tab(TABS[(i - 1) % len(TABS)])
+
+    def action_cursor_down(self) -> None:
+        if self.active_tab == "processes":
+            self.query_one("#procs", DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self.active_tab == "processes":
+            self.query_one("#procs", DataTable).action_cursor_up()
+
+    def action_pause(self) -> None:
+        self.app.pause_or_resume([self.container_id])
+
+    def action_signal(self) -> None:
+        if self.active_tab == "processes":
+            chosen = self.selected_process()
+            if chosen is not None:
+                pid, created = chosen
+                self.app.ask_signal([self.container_id], pid, created)
+                return
+        self.app.ask_signal([self.container_id])
+
+    def action_destroy(self) -> None:
+        self.app.ask_destroy([self.container_id])
+
+
+def spark_data(data: list[float], window: int = HISTORY_LEN) -> list[float]:
+    """The series on a fixed time axis (zeros on the left until the ring is full) and a zero
+    baseline (the oldest point is 0), so that a flat line does not look like a spike."""
+    if not data:
+        return []
+    out = [0.0] * (window - len(data)) + data[-window:]
+    out[0] = 0.0
+    return out
+
+
+def stat_labels(row: Row | None) -> dict[str, str]:
+    """The line above each sparkline: value now, limit, throttling and OOM kills next to the limits."""
+    r = row.reading if row is not None else None
+    rates = row.rates if row is not None else None
+    if r is None or rates is None:
+        return {key: f"{label}: -" for key, label in STAT_ROWS}
+    limit = f"{r.cpu_limit:.2f} cores" if r.cpu_limit else "every CPU (no limit)"
+    throttled = ""
+    if r.throttled_periods is not None and r.periods:
+        throttled = (f" · throttled {r.throttled_periods} of {r.periods} periods "
+                     f"({(r.throttled_ns or 0) / 1e9:.1f} s)")
+    mem_pct = f" ({fmt_pct(r.mem_usage / r.mem_limit * 100)})" if r.mem_usage is not None and r.mem_limit else ""
+    out = {
+        "cpu": f"CPU: {fmt_cores(rates.cpu)} cores · {fmt_pct(row.cpu_limit_pct)} of limit {limit}{throttled}",
+        "mem": (f"Memory: {fmt_bytes(r.mem_usage)} of {fmt_bytes(r.mem_limit) if r.mem_limit else 'no limit'}"
+                f"{mem_pct} · page cache {fmt_bytes(r.mem_cache)} · OOM kills "
+                f"{'-' if r.oom_kills is None else r.oom_kills}"),
+        "pids": f"PIDs: {'-' if r.pids is None else r.pids} of {r.pids_limit or 'no limit'}",
+        "io_read": f"IO read: {fmt_bytes(rates.io_read)}/s (total {fmt_bytes(r.io_read)})",
+        "io_write": f"IO write: {fmt_bytes(rates.io_write)}/s (total {fmt_bytes(r.io_write)})",
+        "net_rx": (f"Net rx: {fmt_bytes(rates.net_rx)}/s (total {fmt_bytes(r.net_rx)})" if r.net_rx is not None
+                   else "Net rx: - (no network interface to count)"),
+        "net_tx": (f"Net tx: {fmt_bytes(rates.net_tx)}/s (total {fmt_bytes(r.net_tx)})" if r.net_tx is not None
+                   else "Net tx: -"),
+    }
+    return out
+
+
+def diff_renderable(snap: Snapshot, container_id: str, row: Row | None):
+    """The spec tab's top: drift and cause, then the field-level diff as a table."""
+    entry = snap.desired.entries.get(container_id) if snap.desired is not None else None
+    if not snap.specs_given:
+        return Text("No spec paths given (dct tui PATH…): no desired state to compare with.", style="dim")
+    if entry is None or entry.desired is None:
+        drift = entry.drift if entry is not None else "-"
+        return Text(f"drift: {drift} — no spec among the given paths names this container.", style="dim")
+    head = Text()
+    head.append("drift: ")
+    head.append(entry.drift, style=DRIFT_STYLE.get(entry.drift, ""))
+    if entry.cause:
+        head.append(f" — {entry.cause}")
+    if entry.action:
+        head.append(f"\nplan: {entry.action} ({' → '.join(entry.steps)})")
+    lines = spec_diff(entry, row.status if row is not None and row.reading is not None else None)
+    if not lines:
+        return Group(head, Text("desired and observed agree on every field.", style="green"))
+    table = Table(box=None, show_edge=False, pad_edge=False, expand=False)
+    table.add_column("FIELD")
+    table.add_column("OBSERVED")
+    table.add_column("DESIRED")
+    table.add_column("ACTION")
+    for d in lines:
+        table.add_row(d.field, Text(d.observed, style="red"), Text(d.desired, style="green"), d.klass)
+    return Group(head, Text(""), table)
