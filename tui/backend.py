@@ -21,6 +21,10 @@ from dataclasses import dataclass, field, replace
 
 from .model import DesiredEntry, DesiredView, PlanView, ProcInfo, Reading, classify_drift
 
+COLD_EVERY = 5
+"""A container off screen is read every this many ticks (5 s at the default refresh), each in its own
+turn so that every tick reads about the same number; on screen, every tick."""
+
 JOURNAL_TAIL = 256 << 10
 """Bytes of the journal (and of each log file) read at start: the recent past, not all of it."""
 
@@ -59,8 +63,13 @@ class Backend:
     specs_given: bool = False
     readonly: bool = False
 
-    def sample(self) -> list[Reading]:
-        """Every container's :class:`Reading`, in one pass (collector thread)."""
+    def sample(self, hot: set[str] | None = None, tick: int = 0) -> list[Reading]:
+        """Every container's :class:`Reading`, in one pass (collector thread).
+
+        ``hot``: the containers on screen, read every tick; the others may be read only every
+        :data:`COLD_EVERY` ticks (their previous Reading object is returned meanwhile, the very
+        same object). None: read all. ``tick``: the collector's tick count (spreads the cold reads).
+        """
         raise NotImplementedError
 
     def desired(self) -> DesiredView | None:
@@ -111,9 +120,9 @@ class Backend:
 class _Kept:
     """A container kept between ticks (its cgroup files stay open), with what does not change per run."""
 
-    __slots__ = ("container", "identity", "started", "cpu_limit", "owned", "oom", "exit")
+    __slots__ = ("container", "identity", "started", "cpu_limit", "owned", "oom", "exit", "last", "turn")
 
-    def __init__(self, container, identity: tuple) -> None:
+    def __init__(self, container, identity: tuple, turn: int = 0) -> None:
         from declarative_ct.reconcile.convert import LABEL_MANAGER, MANAGER
         from declarative_ct.reconcile.restart import parse_time
         from declarative_ct.runtime import cgroups
@@ -126,6 +135,8 @@ class _Kept:
         self.owned = container.config.label(LABEL_MANAGER) == MANAGER
         self.oom = cgroups.manager_from_paths(state.cgroup_paths) if state.cgroup_paths else None
         self.exit: dict | None = None
+        self.last: Reading | None = None
+        self.turn = turn
 
 
 def cpu_limit(resources) -> float | None:
@@ -207,15 +218,23 @@ class RealBackend(Backend):
         self._docs_key: object = None
         self._docs_errors: tuple[str, ...] = ()
         self._observe_cache: dict = {}
+        self._normalized_cache: dict[int, tuple[object, dict]] = {}
+        self._entries: dict[str, DesiredEntry] = {}
 
     # -- collector side --------------------------------------------------------------------
-    def sample(self) -> list[Reading]:
+    def sample(self, hot: set[str] | None = None, tick: int = 0) -> list[Reading]:
         from declarative_ct.runtime import store
 
         out = []
         names = store.container_entries(self.root)
         alive = set()
         for name in names:
+            kept = self._kept.get(name)
+            if (hot is not None and name not in hot and kept is not None and kept.last is not None
+                    and (tick + kept.turn) % COLD_EVERY):
+                out.append(kept.last)  # off screen, not its turn: the same object as last time
+                alive.add(name)
+                continue
             path = os.path.join(self.root, name, store.STATE_FILE)
             try:
                 st = os.stat(path)
@@ -227,12 +246,14 @@ class RealBackend(Backend):
                 if kept is not None:
                     kept.container.close()
                 try:
-                    kept = _Kept(self.runtime.load(name), identity)
+                    kept = _Kept(self.runtime.load(name), identity, turn=len(self._kept) % COLD_EVERY)
                 except Exception:  # noqa: BLE001 - gone or corrupt: not a row this tick
                     self._kept.pop(name, None)
                     continue
                 self._kept[name] = kept
-            reading = self._read(kept)
+            reading = self._read(kept, oom=hot is None or (tick + kept.turn) % COLD_EVERY == 0
+                                 or kept.last is None)
+            kept.last = reading
             if reading is not None:
                 out.append(reading)
                 alive.add(name)
@@ -240,8 +261,12 @@ class RealBackend(Backend):
             self._kept.pop(gone).container.close()
         return out
 
-    def _read(self, kept: _Kept) -> Reading | None:
-        """One container's reading; None when it vanished meanwhile (its state directory is gone)."""
+    def _read(self, kept: _Kept, oom: bool = True) -> Reading | None:
+        """One container's reading; None when it vanished meanwhile (its state directory is gone).
+
+        ``oom``: read the OOM kill counter now (else the last count is kept: it is read on the
+        container's turn, every :data:`COLD_EVERY` ticks, as it opens a file by path).
+        """
         from declarative_ct.errors import ContainerError
         from declarative_ct.runtime import Status
 
@@ -257,9 +282,12 @@ class RealBackend(Backend):
                                exit_code=e.get("exit_code"), exit_signal=e.get("signal"),
                                oom_killed=bool(e.get("oom_killed")))
             stats = c.stats()
-            oom = kept.oom.oom_kill_count() if kept.oom is not None else None
+            if not oom:
+                oom_kills = kept.last.oom_kills if kept.last is not None else None
+            else:
+                oom_kills = kept.oom.oom_kill_count() if kept.oom is not None else None
             return reading_from_stats(c.id, status.value, c.state().init_process_pid, stats, kept.started,
-                                      kept.cpu_limit, kept.owned, oom)
+                                      kept.cpu_limit, kept.owned, oom_kills)
         except (ContainerError, OSError, ValueError):
             if not os.path.isdir(c.state_dir):
                 return None
@@ -285,6 +313,7 @@ class RealBackend(Backend):
         try:
             self._docs = load_paths(self.paths)
             self._docs_errors = ()
+            self._normalized_cache.clear()
         except ContainerError as err:
             errors = getattr(err, "errors", None)
             self._docs_errors = tuple(str(e) for e in errors) if errors else (str(err),)
@@ -318,16 +347,27 @@ class RealBackend(Backend):
                 cause = next((n.removeprefix(f"{name}: ") for n in plan.notes if n.startswith(f"{name}: ")), "")
             if not self.paths:
                 drift = "-" if obs is None or obs.owned else "unmanaged"
-            entries[name] = DesiredEntry(
+            entry = DesiredEntry(
                 name=name, drift=drift, desired_state=doc.spec.state if doc else None, cause=cause,
                 action=action.kind if action else None, steps=tuple(action.steps) if action else (),
-                desired=doc.spec.normalized() if doc else None, applied=obs.applied if obs else {},
+                desired=self._normalized(doc) if doc else None, applied=obs.applied if obs else {},
                 observed_resources=obs.resources if obs else {},
                 live_changes=dict(action.resources) if action and action.kind in ("live", "lifecycle") else {},
                 source=doc.source if doc else (obs.source if obs else ""), line=doc.line if doc else 0,
                 restarts=record.get("restarts", 0) if obs is not None and obs.owned else None,
                 next_restart=next_restart)
+            previous = self._entries.get(name)
+            entries[name] = previous if previous == entry else entry  # the same object: its row stays cached
+        self._entries = entries
         return DesiredView(entries=entries, notes=tuple(plan.notes) if plan else (), errors=self._docs_errors)
+
+    def _normalized(self, doc) -> dict:
+        """``doc.spec.normalized()``, computed once per loaded document (the specs are reloaded on change)."""
+        key = id(doc)
+        hit = self._normalized_cache.get(key)
+        if hit is None or hit[0] is not doc:
+            hit = self._normalized_cache[key] = (doc, doc.spec.normalized())
+        return hit[1]
 
     def processes(self, container_id: str) -> list[ProcInfo] | None:
         import psutil
@@ -654,8 +694,10 @@ class FakeBackend(Backend):
         self.journal_lines: list[dict] = []
         self.procs: dict[str, list[ProcInfo]] = {}
         self.spec_texts: dict[str, tuple[str, str]] = {}
+        self.hot: set[str] | None = None
 
-    def sample(self) -> list[Reading]:
+    def sample(self, hot: set[str] | None = None, tick: int = 0) -> list[Reading]:
+        self.hot = hot
         out = []
         for c in self.containers.values():
             live = c.status in ("running", "paused", "pausing", "created")

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from .backend import Backend
 from .model import Model, Snapshot
 
-DRIFT_EVERY = 2.0
-"""Seconds between desired-state passes (observe + plan, ~12 ms for 100 containers), as ``dct watch``'s resync."""
+DRIFT_EVERY = 5.0
+"""Seconds between desired-state passes (observe + plan: ~10 ms for 100 containers); an action
+done from the TUI has the next tick make one at once."""
 
 
 class SelfUsage:
@@ -45,9 +46,11 @@ class SelfUsage:
 class Collector:
     """Reads the backend and updates the model; :meth:`collect` returns the new :class:`Snapshot`.
 
-    ``focus``/``want_processes`` are set by the UI thread (plain attribute writes) and read at the
-    next tick: the focused container's history and, when wanted, its processes go into the
-    snapshot. ``clock`` (monotonic) and ``wall`` (epoch) are injectable for deterministic tests;
+    ``focus``/``want_processes``/``visible`` are set by the UI thread (plain attribute writes) and
+    read at the next tick: the focused container's history and, when wanted, its processes go into
+    the snapshot; the containers in ``visible`` (the rows on screen) and the focused one are read
+    every tick, the others in turn (:data:`~tui.backend.COLD_EVERY`), which keeps the cost of a
+    tick near that of the rows shown. ``clock`` (monotonic) and ``wall`` (epoch) are injectable for deterministic tests;
     ``self_usage`` returns ``(cpu %, rss bytes)`` of the TUI, or ``(None, None)``.
     """
 
@@ -62,6 +65,8 @@ class Collector:
         self.self_usage = self_usage or SelfUsage()
         self.focus: str | None = None
         self.want_processes = False
+        self.visible: set[str] | None = None  # rows on screen (None: unknown, read everything)
+        self.ticks = 0
         self._lock = threading.Lock()
         self._last_drift: float | None = None
         self._desired = None
@@ -76,13 +81,17 @@ class Collector:
         and leave that part empty or as it was; never raises for them."""
         with self._lock:
             errors: list[str] = []
+            visible = self.visible
+            hot = None if visible is None else visible | ({self.focus} if self.focus else set())
             try:
-                readings = self.backend.sample()
+                readings = self.backend.sample(hot, self.ticks)
             except Exception as err:  # noqa: BLE001 - shown, the next tick tries again
                 readings = []
                 errors.append(f"reading containers: {err}")
             now, wall = self.clock(), self.wall()
-            if self._drift_due or self._last_drift is None or now - self._last_drift >= self.drift_every:
+            # Without specs the pass only brings restart counts: less often.
+            every = self.drift_every if self.backend.specs_given else 3 * self.drift_every
+            if self._drift_due or self._last_drift is None or now - self._last_drift >= every:
                 self._drift_due = False
                 self._last_drift = now
                 try:
@@ -102,6 +111,7 @@ class Collector:
                 except Exception as err:  # noqa: BLE001
                     errors.append(f"processes of {focus}: {err}")
             cpu, rss = self.self_usage()
+            self.ticks += 1
             return self.model.update(readings, now, wall, desired=self._desired, focus=focus, processes=procs,
                                      journal=journal, self_cpu=cpu, self_rss=rss, errors=errors,
                                      specs_given=self.backend.specs_given)

@@ -62,7 +62,7 @@ COLUMNS: tuple[Column, ...] = (
                                    "(- : none)"),
     Column("pids", "PIDS", 7, "tasks (threads included) / pids limit"),
     Column("net", "NET RX/TX", 13, "network receive / transmit per second (- : no interface to count)"),
-    Column("uptime", "UP", 6, "time since the container was created"),
+    Column("uptime", "UP", 7, "time since the container was created"),
     Column("restarts", "RST", 3, "restarts by the reconciler's restart policy (since its count was last reset)"),
     Column("drift", "DRIFT", 10, "desired vs observed, when specs were given: in-sync, drifted, missing, "
                                  "unmanaged, undeclared, exited, backoff"),
@@ -375,6 +375,8 @@ class Model:
         self.host_cpus = max(1, host_cpus)
         self.history_len = history_len
         self._prev: dict[str, tuple[float, Reading]] = {}
+        self._rates: dict[str, Rates] = {}
+        self._row_cache: dict[str, tuple[Reading, DesiredEntry | None, Row]] = {}
         self._history: dict[str, History] = {}
         self._ticks = 0
 
@@ -391,7 +393,8 @@ class Model:
 
         ``now``: monotonic seconds (the rate's elapsed time); ``wall``: epoch seconds (uptime,
         event times). A container missing from ``readings`` (destroyed, or vanished while being
-        read) loses its row, previous reading and history. ``journal``: new lines of the
+        read) loses its row, previous reading and history. A reading that is the very object of the
+        previous tick (not read again: off screen) keeps its rates. ``journal``: new lines of the
         reconciler's journal (dicts), turned into events.
         """
         events: list[Event] = []
@@ -400,20 +403,31 @@ class Model:
         for r in readings:
             seen.add(r.id)
             prev = self._prev.get(r.id)
-            rates = self._rates(prev, r, now)
-            self._prev[r.id] = (now, r)
+            if prev is not None and prev[1] is r:  # not read again this tick (off screen): as it was
+                rates = self._rates.get(r.id) or Rates()
+            else:
+                rates = self._rates[r.id] = self._rate(prev, r, now)
+                self._prev[r.id] = (now, r)
             hist = self._history.get(r.id)
             if hist is None:
                 hist = self._history[r.id] = History(self.history_len)
             hist.append({"cpu": rates.cpu, "mem": r.mem_usage, "pids": r.pids, "io_read": rates.io_read,
                          "io_write": rates.io_write, "net_rx": rates.net_rx, "net_tx": rates.net_tx})
-            if self._ticks:
+            if self._ticks and (prev is None or prev[1] is not r):
                 events.extend(_transition(prev[1] if prev else None, r, wall))
             entry = desired.entries.get(r.id) if desired is not None else None
-            rows[r.id] = self._row(r, rates, entry, wall)
+            cached = self._row_cache.get(r.id)
+            if (cached is not None and cached[0] is r and cached[1] is entry
+                    and cached[2].cells["uptime"] == fmt_duration(_uptime(r, wall))):
+                rows[r.id] = cached[2]  # nothing it shows changed: the same Row (the UI skips it)
+            else:
+                rows[r.id] = self._row(r, rates, entry, wall)
+                self._row_cache[r.id] = (r, entry, rows[r.id])
         for gone in set(self._prev) - seen:
             old = self._prev.pop(gone)[1]
             self._history.pop(gone, None)
+            self._rates.pop(gone, None)
+            self._row_cache.pop(gone, None)
             if self._ticks:
                 events.append(Event(wall, gone, "status", f"removed (was {old.status})"))
         if desired is not None:
@@ -433,7 +447,7 @@ class Model:
             errors=tuple(errors), specs_given=specs_given)
 
     @staticmethod
-    def _rates(prev: tuple[float, Reading] | None, r: Reading, now: float) -> Rates:
+    def _rate(prev: tuple[float, Reading] | None, r: Reading, now: float) -> Rates:
         if prev is None:
             return Rates()
         t0, p = prev
@@ -452,7 +466,7 @@ class Model:
         live = status in ("running", "pausing", "paused", "created")
         limit = (r.cpu_limit or float(self.host_cpus)) if r is not None else None
         cpu_pct = rates.cpu / limit * 100 if rates.cpu is not None and limit else None
-        uptime = wall - r.started if r is not None and r.started is not None and live else None
+        uptime = _uptime(r, wall)
         net_known = r is not None and r.net_rx is not None
         restarts = entry.restarts if entry is not None else None
         drift = entry.drift if entry is not None else None
@@ -489,6 +503,13 @@ class Model:
             "drift": _key(drift),
         }
         return Row(cid, status, MappingProxyType(cells), MappingProxyType(sort), r, rates, drift, cpu_pct)
+
+
+def _uptime(r: Reading | None, wall: float) -> float | None:
+    """Seconds since a live container was created (None: stopped, absent or unknown)."""
+    if r is None or r.started is None or r.status not in ("running", "pausing", "paused", "created"):
+        return None
+    return wall - r.started
 
 
 def _transition(prev: Reading | None, r: Reading, wall: float) -> list[Event]:

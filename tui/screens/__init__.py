@@ -6,7 +6,6 @@ word, so the table reads the same under ``NO_COLOR``.
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Static
@@ -19,17 +18,6 @@ STATUS_STYLE = {"running": "green", "paused": "yellow", "pausing": "yellow", "cr
 DRIFT_STYLE = {"in-sync": "green", "drifted": "yellow", "missing": "red", "unmanaged": "dim",
                "undeclared": "magenta", "exited": "red", "backoff": "yellow"}
 LEVEL_STYLE = {"error": "red", "warning": "yellow", "info": ""}
-
-
-def cell_text(key: str, value: str, status: str, drift: str | None, right: bool = False) -> Text | str:
-    """The renderable of one table cell: status and drift coloured, numbers right-aligned."""
-    if key == "status":
-        return Text(value, style=STATUS_STYLE.get(status, ""))
-    if key == "drift":
-        return Text(value, style=DRIFT_STYLE.get(drift or "", "dim"))
-    if right:
-        return Text(value, justify="right")
-    return value
 
 
 class DctScreen(Screen):

@@ -95,6 +95,7 @@ class ContainerScreen(DctScreen):
         self.query_one("#log-filter", Input).display = False
         self.app.collector.focus = self.container_id
         self.app.collector.want_processes = True
+        self.app.collector.visible = set()  # the table is hidden: only this container every tick
         self.app.refresh_now()
         self.set_interval(LOG_POLL, self._poll_logs)
         self._poll_logs()
@@ -106,6 +107,7 @@ class ContainerScreen(DctScreen):
     def on_screen_resume(self) -> None:
         self.app.collector.focus = self.container_id
         self.app.collector.want_processes = True
+        self.app.collector.visible = set()
 
     @property
     def active_tab(self) -> str:
@@ -145,7 +147,7 @@ class ContainerScreen(DctScreen):
     def _summary(self, row: Row | None, snap: Snapshot) -> None:
         if row is None or row.reading is None:
             self.query_one("#detail-summary", Static).update(
-                Text(f"{self.container_id}: gone (esc: back)", style="bold red"))
+                Text(f"{self.container_id}: gone (esc: back)", style="bold red"), layout=False)
             return
         c = row.cells
         text = Text()
@@ -159,7 +161,7 @@ class ContainerScreen(DctScreen):
             text.append(row.drift, style=DRIFT_STYLE.get(row.drift, ""))
         if self.app.readonly:
             text.append("  READ-ONLY", style="bold")
-        self.query_one("#detail-summary", Static).update(text)
+        self.query_one("#detail-summary", Static).update(text, layout=False)
 
     def _show_processes(self, snap: Snapshot) -> None:
         table = self.query_one("#procs", DataTable)
@@ -202,7 +204,7 @@ class ContainerScreen(DctScreen):
         r = row.reading if row is not None else None
         labels = stat_labels(row)
         for key, _ in STAT_ROWS:
-            self.query_one(f"#label-{key}", Static).update(labels[key])
+            self.query_one(f"#label-{key}", Static).update(labels[key], layout=False)
             spark = self.query_one(f"#spark-{key}", Sparkline)
             data = list(hist[key]) if hist is not None else []
             if key.startswith("net") and (r is None or r.net_rx is None):
@@ -285,7 +287,7 @@ class ContainerScreen(DctScreen):
         if self.log_pattern:
             parts.append(f"filter /{self.log_pattern}/ with {self.log_context} context line(s) (+/-)")
         parts.append("stderr lines start with '!'")
-        self.query_one("#log-status", Static).update(" · ".join(parts))
+        self.query_one("#log-status", Static).update(" · ".join(parts), layout=False)
 
     def action_follow(self) -> None:
         self.following = not self.following

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from ..model import COLUMNS, SORTABLE, Row, Snapshot, fmt_bytes, fmt_pct, row_matches
-from . import DctScreen, cell_text
+from ..widgets import LiveTable, TableColumn
+from . import DRIFT_STYLE, STATUS_STYLE, DctScreen
 
 NUMERIC = {"pid", "cpu", "cpu_limit", "mem", "pids", "net", "uptime", "restarts"}
 
@@ -16,8 +16,8 @@ NUMERIC = {"pid", "cpu", "cpu_limit", "mem", "pids", "net", "uptime", "restarts"
 class ContainersScreen(DctScreen):
     """The table (row key = container id), a one-line summary, a filter input shown by ``/``.
 
-    Rows are added, removed and updated cell by cell (never rebuilt), so the cursor stays on its
-    container; sorting remembers the container under the cursor and moves back to it.
+    Rows are added, removed and updated in place (never rebuilt; only changed rows are drawn
+    again), and the cursor stays on its container whatever the order (:class:`~tui.widgets.LiveTable`).
     """
 
     BINDINGS = [
@@ -45,23 +45,21 @@ class ContainersScreen(DctScreen):
         self._shown: dict[str, dict[str, str]] = {}
         self._drift_shown: bool | None = None
         self._snapshot: Snapshot | None = None
+        self._summary_text = ""
+        self._rows: dict[str, Row] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("starting…", id="summary")
-        table = DataTable(id="containers", cursor_type="row", zebra_stripes=False, fixed_columns=2, cell_padding=1)
-        yield table
+        columns = [TableColumn(c.key, c.label, None if c.key == "name" else c.width, right=c.key in NUMERIC)
+                   for c in COLUMNS if c.key != "drift"]
+        yield LiveTable(columns, fixed_columns=2, id="containers")
         yield Input(placeholder="filter: regex on name, status, drift (! inverts; esc clears)", id="filter")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for col in COLUMNS:
-            if col.key == "drift":
-                continue  # added when specs were given
-            table.add_column(col.label, key=col.key, width=None if col.key == "name" else col.width)
         self.query_one("#filter", Input).display = False
-        table.focus()
+        self.table.focus()
         if self.app.snapshot is not None:
             self.show_snapshot(self.app.snapshot)
 
@@ -73,18 +71,12 @@ class ContainersScreen(DctScreen):
 
     # -- rendering -----------------------------------------------------------------------
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#containers", DataTable)
+    def table(self) -> LiveTable:
+        return self.query_one("#containers", LiveTable)
 
     def selected(self) -> str | None:
         """The container id under the cursor (None: empty table)."""
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001 - cursor outside the rows
-            return None
+        return self.table.cursor_key
 
     def targets(self) -> list[str]:
         """The marked containers that are still shown, else the one under the cursor."""
@@ -98,51 +90,48 @@ class ContainersScreen(DctScreen):
         table = self.table
         if snap.specs_given and not self._drift_shown:
             col = next(c for c in COLUMNS if c.key == "drift")
-            table.add_column(col.label, key="drift", width=col.width)
+            table.add_column(TableColumn("drift", col.label, col.width))
             self._drift_shown = True
-            self._shown.clear()
-            table.clear()
-        cursor = self.selected()
+            self._rows.clear()
         visible = [r for r in snap.rows if row_matches(r, self.filter_text)]
         ids = {r.id for r in visible}
-        changed_order = False
-        sort_changed = False
+        reorder = False
         for cid in [c for c in self._shown if c not in ids]:
             table.remove_row(cid)
             del self._shown[cid]
-            changed_order = True
         self.marked &= {r.id for r in snap.rows}
+        last_rows = self._rows
+        self._rows = {}
         for r in visible:
+            self._rows[r.id] = r
+            if last_rows.get(r.id) is r and r.id in self._shown:
+                continue  # the very Row of the last tick: nothing changed
             cells = self._cells(r)
+            styles = {"status": STATUS_STYLE.get(r.status, ""), "drift": DRIFT_STYLE.get(r.drift or "", "dim")}
             old = self._shown.get(r.id)
             if old is None:
-                table.add_row(*(self._cell_renderable(k, cells[k], r) for k in self._keys()), key=r.id)
-                changed_order = True
+                table.add_row(r.id, cells, styles)
+                reorder = True
             else:
-                for k in self._keys():
-                    if old[k] != cells[k]:
-                        table.update_cell(r.id, k, self._cell_renderable(k, cells[k], r), update_width=k == "name")
-                        if k == self.sort_key:
-                            sort_changed = True
+                table.update_row(r.id, cells, styles)
+                if old.get(self.sort_key) != cells.get(self.sort_key):
+                    reorder = True
             self._shown[r.id] = cells
-        if changed_order or sort_changed:
-            self._sort(cursor)
+        if reorder:
+            self._sort()
         self._summary(snap, len(visible))
+        self.app.collector.visible = table.visible_keys()
 
-    def _keys(self) -> list[str]:
-        return [c.key for c in COLUMNS if c.key != "drift" or self._drift_shown]
+    def on_live_table_row_highlighted(self, event: LiveTable.RowHighlighted) -> None:
+        self.app.collector.visible = self.table.visible_keys()
+        self.refresh_bindings()
 
     def _cells(self, r: Row) -> dict[str, str]:
         cells = dict(r.cells)
         cells["mark"] = "*" if r.id in self.marked else ""
         return cells
 
-    @staticmethod
-    def _cell_renderable(key: str, value: str, r: Row) -> Text | str:
-        return cell_text(key, value, r.status, r.drift, right=key in NUMERIC)
-
-    def _sort(self, keep: str | None) -> None:
-        table = self.table
+    def _sort(self) -> None:
         snap = self._snapshot
         key = self.sort_key
 
@@ -150,9 +139,7 @@ class ContainersScreen(DctScreen):
             row = snap.by_id.get(name) if snap else None
             return row.sort[key] if row is not None else (1, 0)
 
-        table.sort("name", key=sort_key, reverse=self.sort_reverse)
-        if keep is not None and keep in self._shown:
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        self.table.sort(sort_key, reverse=self.sort_reverse)
 
     def _summary(self, snap: Snapshot, shown: int) -> None:
         counts = snap.counts()
@@ -168,7 +155,10 @@ class ContainersScreen(DctScreen):
             parts.append(f"tui {fmt_pct(snap.self_cpu)} cpu {fmt_bytes(snap.self_rss)}")
         if self.app.readonly:
             parts.append("READ-ONLY")
-        self.query_one("#summary", Static).update(" · ".join(parts))
+        text = " · ".join(parts)
+        if text != self._summary_text:  # one line, fixed size: no layout pass (it would redraw everything)
+            self._summary_text = text
+            self.query_one("#summary", Static).update(text, layout=False)
 
     # -- keys ----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -180,16 +170,14 @@ class ContainersScreen(DctScreen):
             return True if self.marked or status in ("running", "created", "paused", "pausing") else None
         return True
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:
         event.stop()
-        if event.row_key.value is not None:
-            self.app.open_container(event.row_key.value)
+        self.app.open_container(event.key)
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+    def on_live_table_header_selected(self, event: LiveTable.HeaderSelected) -> None:
         event.stop()
-        key = event.column_key.value
-        if key in SORTABLE:
-            self.sort_by(key)
+        if event.column in SORTABLE:
+            self.sort_by(event.column)
 
     def action_open(self) -> None:
         cid = self.selected()
@@ -212,7 +200,7 @@ class ContainersScreen(DctScreen):
         if not cid:
             return
         self.marked ^= {cid}
-        self.table.update_cell(cid, "mark", "*" if cid in self.marked else "")
+        self.table.update_row(cid, {"mark": "*" if cid in self.marked else ""})
         if cid in self._shown:
             self._shown[cid]["mark"] = "*" if cid in self.marked else ""
         self.table.action_cursor_down()
@@ -226,7 +214,7 @@ class ContainersScreen(DctScreen):
         elif self.marked:
             for cid in list(self.marked):
                 if cid in self._shown:
-                    self.table.update_cell(cid, "mark", "")
+                    self.table.update_row(cid, {"mark": ""})
                     self._shown[cid]["mark"] = ""
             self.marked.clear()
             if self._snapshot is not None:
@@ -274,7 +262,7 @@ class ContainersScreen(DctScreen):
         else:
             self.sort_key = key
             self.sort_reverse = key in ("cpu", "cpu_limit", "mem", "pids", "net", "restarts")  # biggest first
-        self._sort(self.selected())
+        self._sort()
         if self._snapshot is not None:
             self._summary(self._snapshot, len(self._shown))
 

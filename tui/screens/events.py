@@ -51,7 +51,7 @@ class EventsScreen(DctScreen):
         summary = f"{len(events)} events"
         if self.pattern:
             summary += f" · filter /{self.pattern}/: {len(lines)} shown"
-        self.query_one("#events-summary", Static).update(summary)
+        self.query_one("#events-summary", Static).update(summary, layout=False)
 
     def action_filter(self) -> None:
         box = self.query_one("#events-filter", Input)
