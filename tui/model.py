@@ -629,6 +629,17 @@ def _show(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _show_resource(name: str, value: object) -> str:
+    """A libcontainer resource value as the spec writes it: sizes in IEC units, -1 as unlimited."""
+    from declarative_ct.units import UNLIMITED, format_size
+
+    if isinstance(value, int) and name.startswith("memory"):
+        return format_size(value)
+    if value == UNLIMITED:
+        return "unlimited"
+    return _show(value)
+
+
 def spec_diff(entry: DesiredEntry | None, observed_status: str | None) -> list[DiffLine]:
     """Field-level differences, desired (the spec now) vs observed (what the container was created
     with, its live resources, its status), each with the reconciler's class for it.
@@ -658,7 +669,8 @@ def spec_diff(entry: DesiredEntry | None, observed_status: str | None) -> list[D
         top = key.split(".", 1)[0]
         out.append(DiffLine(key, _show(a), _show(d), "none" if top in MUTABLE_FIELDS else "recreate"))
     for name, value in entry.live_changes.items():
-        out.append(DiffLine(f"resources.{name}", _show(entry.observed_resources.get(name)), _show(value), "live"))
+        out.append(DiffLine(f"resources.{name}", _show_resource(name, entry.observed_resources.get(name)),
+                            _show_resource(name, value), "live"))
     want = desired.get("state")
     have = "paused" if observed_status == "pausing" else observed_status
     if want and want != have and not (want == "stopped" and have == "created"):

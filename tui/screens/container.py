@@ -30,7 +30,8 @@ class ContainerScreen(DctScreen):
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("p", "pause", "Pause/resume"),
+        Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("p", "pause", "Pause"),
         Binding("ctrl+k,f9", "signal", "Signal", key_display="^k"),
         Binding("ctrl+d", "destroy", "Destroy", key_display="^d"),
         Binding("t", "tab('processes')", "Procs", show=False),
@@ -43,7 +44,7 @@ class ContainerScreen(DctScreen):
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
         Binding("slash", "log_filter", "Filter", key_display="/"),
-        Binding("f", "follow", "Follow/pause"),
+        Binding("f", "follow", "Follow"),
         Binding("plus,equals_sign", "context(1)", "+ctx", show=False),
         Binding("minus", "context(-1)", "-ctx", show=False),
     ]
@@ -85,7 +86,7 @@ class ContainerScreen(DctScreen):
                     yield Static("", id="spec-yaml")
             with TabPane("Events", id="events"):
                 yield Log(id="events-log", max_lines=2000, auto_scroll=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = self.container_id

@@ -20,18 +20,22 @@ class ContainersScreen(DctScreen):
     again), and the cursor stays on its container whatever the order (:class:`~tui.widgets.LiveTable`).
     """
 
+    # Footer order = importance: at 80 columns the last ones are cut (? Help lists them all).
     BINDINGS = [
-        Binding("enter", "open", "Open", show=True),
+        Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("enter", "open", "Open", show=False),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("s", "sort", "Sort"),
         Binding("S", "reverse", "Reverse", show=False),
-        Binding("space", "mark", "Mark"),
-        Binding("p", "pause", "Pause/resume"),
+        Binding("p", "pause", "Pause"),
         Binding("ctrl+k,f9", "signal", "Signal", key_display="^k"),
         Binding("ctrl+d", "destroy", "Destroy", key_display="^d"),
+        Binding("a", "app.plan", "Plan"),
+        Binding("space", "mark", "Mark"),
         Binding("l", "logs", "Logs"),
+        Binding("e", "app.events", "Events"),
         Binding("escape", "clear", "Clear", show=False),
     ]
     SORT_CHOICES = tuple((c.key, c.label) for c in COLUMNS if c.key in SORTABLE)
@@ -55,7 +59,7 @@ class ContainersScreen(DctScreen):
                    for c in COLUMNS if c.key != "drift"]
         yield LiveTable(columns, fixed_columns=2, id="containers")
         yield Input(placeholder="filter: regex on name, status, drift (! inverts; esc clears)", id="filter")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
@@ -135,11 +139,15 @@ class ContainersScreen(DctScreen):
         snap = self._snapshot
         key = self.sort_key
 
+        reverse = self.sort_reverse
+
         def sort_key(name: str) -> tuple:
             row = snap.by_id.get(name) if snap else None
-            return row.sort[key] if row is not None else (1, 0)
+            k = row.sort[key] if row is not None else (1, 0)
+            # (0, value) for known values, (1, 0) for unknown ones: those stay last either way
+            return (k[0], _Descending(k[1:]) if reverse else k[1:], name)
 
-        self.table.sort(sort_key, reverse=self.sort_reverse)
+        self.table.sort(sort_key)
 
     def _summary(self, snap: Snapshot, shown: int) -> None:
         counts = snap.counts()
@@ -277,3 +285,18 @@ class ContainersScreen(DctScreen):
 
     def action_destroy(self) -> None:
         self.app.ask_destroy(self.targets())
+
+
+class _Descending:
+    """Wraps a sort key to order it the other way round (a descending key inside an ascending sort)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __lt__(self, other: "_Descending") -> bool:
+        return other.value < self.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and other.value == self.value

@@ -25,7 +25,7 @@ class EventsScreen(DctScreen):
         yield Static("", id="events-summary")
         yield Log(id="all-events", max_lines=5000, auto_scroll=True)
         yield Input(placeholder="filter: regex (esc: done)", id="events-filter")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "events"
