@@ -275,6 +275,8 @@ class RealBackend(Backend):
         try:
             status = c.status()
             if status == Status.STOPPED:
+                if not os.path.isdir(c.state_dir):
+                    return None  # destroyed since the directory was listed
                 if kept.exit is None:
                     kept.exit = c.exit_status()
                 e = kept.exit or {}

@@ -64,6 +64,7 @@ class ContainerScreen(DctScreen):
         self._events_shown = -1
         self._spec_loaded = False
         self._row: Row | None = None
+        self.spec_title: str | None = None  # the spec shown in the spec tab (None: not loaded yet)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -228,6 +229,7 @@ class ContainerScreen(DctScreen):
                             style="dim"))
             return
         title, yaml_text = text
+        self.spec_title = title
         box.update(Group(Text(title, style="bold"), Syntax(yaml_text, "yaml", theme="ansi_dark",
                                                            background_color="default", word_wrap=True)))
 
