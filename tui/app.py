@@ -35,7 +35,7 @@ class ActionsProvider(Provider):
 
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         app = self.app
-        return app.palette_commands() if isinstance(app, DctApp) else []
+        return app.palette_commands(self.screen) if isinstance(app, DctApp) else []
 
     async def discover(self) -> Hits:
         for title, help_, callback in self._commands():
@@ -83,6 +83,7 @@ class DctApp(App):
         self._last_errors: tuple[str, ...] = ()
         self._busy: set[str] = set()  # containers with an action in flight
         self._streamed: dict[tuple[str, str], float] = {}  # apply outcomes shown, by (container, text)
+        self._applying = False
         if self.readonly:
             self.sub_title = "read-only"
 
@@ -227,6 +228,9 @@ class DctApp(App):
         self.push_screen(ConfirmScreen("Destroy", body, confirm="Destroy"), confirmed)
 
     def _run_action(self, what: str, cid: str, fn: Callable, *args) -> None:
+        if cid in self._busy:
+            self.notify(f"{cid}: an action is still running; {what} not sent", severity="warning")
+            return
         self._busy.add(cid)
         self._action_worker(what, cid, fn, args)
 
@@ -266,11 +270,15 @@ class DctApp(App):
         """Apply ``plan`` in a worker; each action's outcome streams into the events view."""
         if self.refuse_readonly("apply"):
             return
+        if self._applying:
+            self.notify("an apply is still running", severity="warning")
+            return
+        self._applying = True
         self.add_event("", "apply", f"applying {len(plan.actions)} action(s)…")
         self.action_events()
         self._apply_worker(plan)
 
-    @work(thread=True, group="apply", exclusive=True, exit_on_error=False)
+    @work(thread=True, group="apply", exit_on_error=False)
     def _apply_worker(self, plan: PlanView) -> None:
         def progress(o: Outcome) -> None:
             self._post(self._apply_step, o)
@@ -294,6 +302,7 @@ class DctApp(App):
             self.notify(f"{o.container}: {o.kind} failed: {o.error}", severity="error", timeout=8)
 
     def _apply_done(self, outcomes: list[Outcome] | None, error: str | None) -> None:
+        self._applying = False
         if error is not None:
             self.add_event("", "apply", error, "error")
             self.notify(error, title="apply", severity="error", timeout=8)
@@ -325,14 +334,14 @@ class DctApp(App):
         self.push_screen(ContainerScreen(cid, tab))
 
     # -- command palette -------------------------------------------------------------------
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        """``(title, help, callback)`` of every action, for the command palette."""
+    def palette_commands(self, screen: Screen | None = None) -> list[tuple[str, str, Callable[[], object]]]:
+        """``(title, help, callback)`` of every action, for the command palette opened on ``screen``."""
         out: list[tuple[str, str, Callable[[], object]]] = []
         rows = self.snapshot.rows if self.snapshot else ()
         out.append(("Plan and apply…", "show the plan for the specs; apply on confirmation", self.action_plan))
         out.append(("Events", "the event timeline (status changes, journal, actions)", self.action_events))
         out.append(("Help", "keys and what each column means", self.action_help))
-        screen = self.screen
+        screen = screen or self.screen
         for key, label in getattr(screen, "SORT_CHOICES", ()):
             out.append((f"Sort by {label}", "sort the containers table (again: reverse)",
                         partial(screen.sort_by, key)))

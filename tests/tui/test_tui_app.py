@@ -106,6 +106,15 @@ def test_rows_cursor_navigation_open_and_back():
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, ContainersScreen))
         assert table(app).cursor_key == "c2"
+        await pilot.click("#containers", offset=(5, 3))  # the third row: the cursor goes there
+        assert t.cursor_key == "c3" and isinstance(app.screen, ContainersScreen)
+        await pilot.click("#containers", offset=(5, 3))  # clicked again: opened
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen) and app.screen.container_id == "c3")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ContainersScreen))
+        await pilot.click("#containers", offset=(10, 0))  # the STATUS header: sort by status
+        assert app.screen.sort_key == "status"
+        assert t.ordered_keys == ("c1", "c2", "c3") and t.cursor_key == "c3"  # running, paused, stopped
 
     run(scenario)
 
@@ -364,6 +373,12 @@ def test_command_palette_offers_the_actions():
         await pilot.pause(0.5)
         await pilot.press("enter")
         await until(pilot, lambda: ("pause", "c1") in backend.calls)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"sort by cpu")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ContainersScreen) and app.screen.sort_key == "cpu")
 
     run(scenario, make_app(backend))
 
