@@ -42,6 +42,7 @@ class Tmux:
 
     def __init__(self, tag: str) -> None:
         self.socket = f"dct-bench-{tag}"
+        self.path = ""
 
     def run(self, *args: str) -> str:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
@@ -51,6 +52,7 @@ class Tmux:
         """Start ``command`` (exec'd by the pane's shell, so the pane's pid is the command's); its pid."""
         subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-s", "b", "-x", str(width),
                         "-y", str(height), f"exec {command}"], check=True)
+        self.path = self.run("display-message", "-p", "#{socket_path}").strip()
         return int(self.run("display-message", "-p", "-t", "b", "#{pane_pid}").strip())
 
     def capture(self) -> str:
@@ -60,7 +62,11 @@ class Tmux:
         self.run("send-keys", "-t", "b", *keys)
 
     def kill(self) -> None:
+        path = self.path or self.run("display-message", "-p", "#{socket_path}").strip()
         self.run("kill-server")
+        if path.endswith(self.socket):
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # tmux leaves the socket file behind
         reap()
 
 

@@ -84,6 +84,7 @@ class DctApp(App):
         self._busy: set[str] = set()  # containers with an action in flight
         self._streamed: dict[tuple[str, str], float] = {}  # apply outcomes shown, by (container, text)
         self._applying = False
+        self._spec_errors: tuple[str, ...] = ()
         if self.readonly:
             self.sub_title = "read-only"
 
@@ -135,8 +136,11 @@ class DctApp(App):
         if snap.errors and snap.errors != self._last_errors:
             self.notify("\n".join(snap.errors), title="refresh", severity="warning")
         self._last_errors = snap.errors
-        if snap.desired is not None and snap.desired.errors and self.ticks == 1:
-            self.notify("\n".join(snap.desired.errors[:5]), title="spec errors", severity="error", timeout=10)
+        spec_errors = snap.desired.errors if snap.desired is not None else ()
+        if spec_errors and spec_errors != self._spec_errors:  # the last good specs stay in force meanwhile
+            self.notify("\n".join(spec_errors[:5]), title="spec errors (the last valid specs are used)",
+                        severity="error", timeout=10)
+        self._spec_errors = spec_errors
         for screen in reversed(self.screen_stack):
             show = getattr(screen, "show_snapshot", None)
             if show is not None:
@@ -342,6 +346,8 @@ class DctApp(App):
         out.append(("Events", "the event timeline (status changes, journal, actions)", self.action_events))
         out.append(("Help", "keys and what each column means", self.action_help))
         screen = screen or self.screen
+        if hasattr(screen, "set_filter"):
+            out.append(("Filter containers…", "a regex on name, status and drift (! inverts)", screen.action_filter))
         for key, label in getattr(screen, "SORT_CHOICES", ()):
             out.append((f"Sort by {label}", "sort the containers table (again: reverse)",
                         partial(screen.sort_by, key)))

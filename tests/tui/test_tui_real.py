@@ -3,6 +3,7 @@ drift, plan → apply) and one end-to-end run of ``dct tui`` in a real terminal 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -154,7 +155,11 @@ class Tmux:
         return self("capture-pane", "-p", "-t", "tui")
 
     def kill(self) -> None:
+        path = self("display-message", "-p", "#{socket_path}").strip()
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
+        if path.endswith(self.socket):
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # tmux leaves the socket file behind
 
 
 @pytest.fixture

@@ -123,6 +123,7 @@ class ContainerScreen(DctScreen):
             self.query_one("#procs", DataTable).focus()
         elif tab == "logs":
             self.query_one("#log", Log).focus()
+            self._poll_logs()
         elif tab == "spec":
             self._load_spec()
         elif tab == "events":
@@ -249,8 +250,8 @@ class ContainerScreen(DctScreen):
 
     # -- logs ----------------------------------------------------------------------------
     def _poll_logs(self) -> None:
-        if self._log_reading:
-            return
+        if self._log_reading or self.active_tab != "logs":
+            return  # read only while shown: the cursor keeps its place, nothing is lost meanwhile
         self._log_reading = True
         self._read_logs()
 
