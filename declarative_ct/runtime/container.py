@@ -541,8 +541,28 @@ class Container:
             check_transition(status, Status.STOPPED)
             # Leftovers survive init when the PID namespace is shared, and a created init must go too.
             self._cgroup.close()
-            self._remove()
+            if status == Status.STOPPED and not self._cgroup_still_ours():
+                teardown(None, self._dir)  # the cgroup is another container's now: leave it be
+            else:
+                self._remove()
             self._state = None
+
+    def _cgroup_still_ours(self) -> bool:
+        """False when, our init being dead, the cgroup holds processes that cannot be ours.
+
+        With a private PID namespace every process of the container dies with its init (the last
+        ones within milliseconds). Processes that stay are another container's that took the
+        same cgroup path after ours stopped (the same id in another state root): destroying
+        ours must neither kill them nor remove their cgroup.
+        """
+        if not self._config.private_namespace("NEWPID") or not self._cgroup.exists():
+            return True
+        deadline = time.monotonic() + _FOREIGN_WAIT
+        while self._cgroup.get_all_pids():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
 
 def _paired_memory(update, current):
@@ -570,6 +590,9 @@ def _paired_memory(update, current):
                                 "too (memory + swap needs both)")
         return dataclasses.replace(update, memory=current.memory)
     return update
+
+
+_FOREIGN_WAIT = 0.5  # seconds the processes of a stopped container's PID namespace get to be gone
 
 
 def teardown(cg: cgroups.Manager | None, state_dir: str) -> None:

@@ -236,3 +236,24 @@ def test_cleanup_never_touches_a_cgroup_it_did_not_record(state_root):
         owner.kill()
         owner.wait()
         cg.destroy()
+
+
+def test_destroying_a_stopped_container_spares_another_roots_container_in_its_cgroup(
+        runtime, busybox_config, unique_id, tmp_path, register_state_root, wait_for, cgroup_dirs):
+    """Regression (a new user's trial): the same id in two state roots shares the cgroup path; a
+    container of root B started after A's stopped was SIGKILLed when A's was destroyed."""
+    cid = unique_id("shared")
+    a = runtime.create(cid, busybox_config())
+    a.run(Process(["sleep", "1000"]))
+    a.signal(9)
+    wait_for(lambda: a.status() == Status.STOPPED)
+    other = Runtime(register_state_root(tmp_path / "root-b"))
+    b = other.create(cid, busybox_config())
+    b.run(Process(["sleep", "1000"]))
+    a.destroy()
+    assert b.status() == Status.RUNNING and cgroup_dirs(cid)
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    b.signal(9)
+    wait_for(lambda: b.status() == Status.STOPPED)
+    b.destroy()
+    assert not cgroup_dirs(cid)

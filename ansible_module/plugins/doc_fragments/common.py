@@ -13,8 +13,9 @@ options:
     description:
       - The state root on the target (C(dct --root)), the directory holding one subdirectory per container.
       - Defaults to the E(DCT_ROOT) environment variable of the module, else C(/run/dct).
-      - One root can hold several spec sets and containers made by other means; each root is independent,
-        so several roots on one machine stand for several machines.
+      - One root can hold several spec sets and containers made by other means. Roots keep separate
+        states, but a container's cgroup is named after the container (C(dct/<name>) under each hierarchy),
+        so the same name in two roots of one machine is refused while the other one runs.
     type: path
 requirements:
   - declarative_ct (the declarative-ct Python package, Python 3.11 or later) installed for the Python
