@@ -38,6 +38,8 @@ TARGET_ADDED_MS = 15.0
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=40, help="runs per variant (median reported)")
+    ap.add_argument("--state-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                    help="where the state root goes (default /dev/shm: a tmpfs, as /run is on most hosts)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root")
@@ -49,7 +51,7 @@ def main() -> int:
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
         bundle = build_bundle(os.path.join(work, "bundle"))
-        root = os.path.join(work, "root")
+        root = tempfile.mkdtemp(prefix="dct-bench-root-", dir=args.state_dir)
         with netns.entered(f"/run/netns/{name}"):
             subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 
@@ -83,6 +85,8 @@ def main() -> int:
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
         shutil.rmtree(work, ignore_errors=True)
+        if "root" in locals():
+            shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

@@ -402,3 +402,19 @@ def test_a_bridge_left_in_another_namespace_is_not_orphaned(netns_host, runtime,
         assert "dct0" not in _links()
     finally:
         subprocess.run(["ip", "netns", "del", other], check=False)
+
+
+def test_destroying_an_owner_whose_namespace_a_joiner_holds_still_removes_its_veth(
+        netns_host, runtime, busybox_rootfs, unique_id):
+    """The kernel removes a dead container's veth with its namespace; one held by a joined
+    container stays, and destroy deletes it after a grace period."""
+    owner = _run(runtime, unique_id("nho"), _bridge_config(busybox_rootfs))
+    pid = owner.state().init_process_pid
+    _run(runtime, unique_id("nhj"), Config(rootfs=busybox_rootfs, hostname="box", namespaces=[
+        Namespace(t, f"/proc/{pid}/ns/net" if t == "NEWNET" else "") for t in ("NEWNS", "NEWUTS", "NEWPID", "NEWNET")]))
+    host_end = network.load(os.path.join(runtime.root, owner.id))["host_interface_name"]
+    owner.signal(9, all=True)
+    wait_for(lambda: owner.status() == Status.STOPPED)
+    assert host_end in _links()  # the joiner keeps the namespace, and so the veth, alive
+    owner.destroy()
+    assert host_end not in _links() and _leases(runtime.root) == {}

@@ -32,6 +32,7 @@ import hashlib
 import ipaddress
 import os
 import socket
+import time
 from typing import Iterator
 
 from ...configs.network import DEFAULT_SUBNET, host_address
@@ -393,7 +394,7 @@ def release(state_dir: str) -> None:
                 from pyroute2 import NetlinkError
 
                 with contextlib.suppress(NetlinkError):
-                    for index in ipr.link_lookup(ifname=record["host_interface_name"]):
+                    for index in _outliving(ipr, record["host_interface_name"]):
                         ipr.link("del", index=index)
     root, container_id = os.path.dirname(os.path.abspath(state_dir)), os.path.basename(os.path.abspath(state_dir))
     with _records(root) as records:
@@ -404,6 +405,25 @@ def release(state_dir: str) -> None:
             del records["ports"][key]
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(state_dir, NETWORK_FILE))
+
+
+_VETH_GRACE = 0.2  # seconds the kernel gets to remove a dead container's veth itself
+
+
+def _outliving(ipr, name: str) -> list[int]:  # noqa: ANN001 - IPRoute
+    """The indexes of link ``name`` once the kernel had its chance to remove it.
+
+    A veth goes with the network namespace of its other end: when the container's processes are
+    dead, the kernel's namespace clean-up removes it within milliseconds, off our path. Deleting
+    it ourselves meanwhile would wait on that same clean-up (about 25 ms here). So: wait for it
+    to go, and delete only one that stays (its namespace is held: a container joined it).
+    """
+    deadline = time.monotonic() + _VETH_GRACE
+    while True:
+        found = ipr.link_lookup(ifname=name)
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.001)
 
 
 # -- stats ---------------------------------------------------------------------------------------
