@@ -131,15 +131,23 @@ def reap_zombies() -> list[tuple[int, int]]:
     return reaped
 
 
-def cgroup_dirs(container_id: str, parent: str = CGROUP_PARENT) -> list[str]:
-    """The existing cgroup directories of ``container_id`` in every hierarchy (v1 and v2)."""
+def cgroup_dirs(container_id: str, parent: str | None = None) -> list[str]:
+    """The existing cgroup directories of ``container_id`` in every hierarchy (v1 and v2), under
+    ``parent`` or, by default, under ``dct`` and every per-root ``dct-<hash>``."""
+    parent = parent or f"{CGROUP_PARENT}*"
     return sorted(p for p in glob.glob(f"/sys/fs/cgroup/*/{parent}/{glob.escape(container_id)}")
                   + glob.glob(f"/sys/fs/cgroup/{parent}/{glob.escape(container_id)}") if os.path.isdir(p))
 
 
 def _test_cgroup_dirs() -> set[str]:
-    return {p for p in glob.glob(f"/sys/fs/cgroup/*/{CGROUP_PARENT}/{TEST_ID_PREFIX}*")
-            + glob.glob(f"/sys/fs/cgroup/{CGROUP_PARENT}/{TEST_ID_PREFIX}*") if os.path.isdir(p)}
+    return {p for p in glob.glob(f"/sys/fs/cgroup/*/{CGROUP_PARENT}*/{TEST_ID_PREFIX}*")
+            + glob.glob(f"/sys/fs/cgroup/{CGROUP_PARENT}*/{TEST_ID_PREFIX}*") if os.path.isdir(p)}
+
+
+def root_cgroup_parents(root: str) -> list[str]:
+    """The per-root cgroup parents (``dct-<hash>``) of state root ``root`` that exist now."""
+    parent = Runtime(root).cgroup_parent
+    return sorted(glob.glob(f"/sys/fs/cgroup/*/{parent}") + glob.glob(f"/sys/fs/cgroup/{parent}"))
 
 
 def _other_pytest_sessions() -> list[int]:
@@ -309,6 +317,9 @@ def _session_leak_check(tmp_path_factory: pytest.TempPathFactory, _child_subreap
         left = store.container_entries(root)
         if left:
             leaks.append(f"state dirs left in {root}: {sorted(left)}")
+        parents = root_cgroup_parents(root)
+        if parents:
+            leaks.append(f"per-root cgroup parents left for {root}: {parents}")
     new_cgroups = _test_cgroup_dirs() - before
     ours = {p for p in new_cgroups if os.path.basename(p) in _ISSUED_IDS}
     others = new_cgroups - ours

@@ -266,6 +266,9 @@ def _is_int(value: object) -> bool:
 class Cgroup:
     """``cgroups.Cgroup``: the cgroup is ``<mount>/<parent>/<id>`` (v1 per controller, v2 once).
 
+    The default ``parent`` is replaced at create by the state root's (``Runtime.cgroup_parent``:
+    ``dct`` for /run/dct, ``dct-<hash>`` for others).
+
     A non-empty ``path`` (OCI ``linux.cgroupsPath``, absolute) is used instead, below each mount.
     """
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
-from ..configs import Config
+from ..configs import Cgroup, Config
 from ..errors import ContainerExists, ContainerNotExists, SystemError
 from . import cgroups, store
 from .container import Container, teardown
@@ -32,6 +33,22 @@ class Runtime:
         if os.path.exists(self.root) and not os.path.isdir(self.root):
             raise SystemError(f"state root {self.root} exists and is not a directory")
 
+    @property
+    def cgroup_parent(self) -> str:
+        """Where this root's containers get their cgroups (``<mount>/<parent>/<id>``) when their config
+        keeps the default parent: ``dct`` for :data:`DEFAULT_ROOT`, ``dct-<8 hex of the root>`` for any
+        other, so that the same id in two roots never shares a cgroup (a create of one refused, or
+        the destroy of one killing the other)."""
+        if self.root == DEFAULT_ROOT:
+            return Cgroup.parent
+        return cgroups.ROOT_PARENT_PREFIX + hashlib.sha256(self.root.encode()).hexdigest()[:8]
+
+    def _placed(self, config: Config) -> Config:
+        """``config`` with this root's cgroup parent when it asks for the default one (no path)."""
+        if not config.cgroups.path and config.cgroups.parent == Cgroup.parent:
+            config.cgroups.parent = self.cgroup_parent
+        return config
+
     def create(self, container_id: str, config: Config) -> Container:
         """libcontainer ``Create``: validate the id and config and make ``<root>/<id>`` (mode 0711).
 
@@ -42,6 +59,7 @@ class Runtime:
         """
         store.validate_id(container_id)
         config.validate()
+        config = self._placed(config)
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         path = os.path.join(self.root, container_id)
         try:
@@ -63,6 +81,7 @@ class Runtime:
         """
         store.validate_id(container_id)
         config.validate()
+        config = self._placed(config)
         cgroups.new_manager(container_id, config.cgroups.parent, config.cgroups.resources.devices,
                             config.cgroups.path).check(config.cgroups.resources)
         if config.networks:
@@ -106,7 +125,7 @@ class Runtime:
         store.validate_id(container_id)
         return os.path.isdir(os.path.join(self.root, container_id))
 
-    def cleanup(self, container_id: str, parent: str = "dct", force: bool = False) -> bool:
+    def cleanup(self, container_id: str, parent: str | None = None, force: bool = False) -> bool:
         """Remove what an aborted create left (no state.json): its processes, cgroup and directory.
 
         Only a cgroup this container recorded as made (``cgroup.json``) is touched: one that
@@ -128,7 +147,7 @@ class Runtime:
                     paths = store.read_json(os.path.join(state_dir, store.CGROUP_FILE))
                     cg = cgroups.manager_from_paths(paths)
                 except (OSError, ValueError):
-                    cg = cgroups.new_manager(container_id, parent) if force else None
+                    cg = cgroups.new_manager(container_id, parent or self.cgroup_parent) if force else None
                 teardown(cg, state_dir)
         except ContainerNotExists:
             pass  # it went while we waited for the lock

@@ -70,7 +70,7 @@ def snapshot(root: str, names: list[str]) -> dict:
             st = os.lstat(path)
             out[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns, st.st_mode)
     for name in names:
-        for cg in sorted(glob.glob(f"/sys/fs/cgroup/*/dct/{name}") + glob.glob(f"/sys/fs/cgroup/dct/{name}")):
+        for cg in sorted(glob.glob(f"/sys/fs/cgroup/*/dct*/{name}") + glob.glob(f"/sys/fs/cgroup/dct*/{name}")):
             limit = os.path.join(cg, "memory.limit_in_bytes")
             out[cg] = open(limit).read() if os.path.exists(limit) else sorted(os.listdir(cg))
     return out

@@ -238,9 +238,9 @@ def test_cleanup_never_touches_a_cgroup_it_did_not_record(state_root):
         cg.destroy()
 
 
-def test_destroying_a_stopped_container_spares_another_roots_container_in_its_cgroup(
+def test_the_same_id_in_two_roots_gets_two_cgroups_and_destroying_one_spares_the_other(
         runtime, busybox_config, unique_id, tmp_path, register_state_root, wait_for, cgroup_dirs):
-    """Regression (a new user's trial): the same id in two state roots shares the cgroup path; a
+    """Regression (a new user's trial): the same id in two state roots shared the cgroup path; a
     container of root B started after A's stopped was SIGKILLed when A's was destroyed."""
     cid = unique_id("shared")
     a = runtime.create(cid, busybox_config())

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from .fs import ROOT_PARENT_PREFIX  # noqa: F401 - the runtime names per-root parents with it
+
 V2_MOUNT_ENV = "DCT_CGROUP_V2_MOUNT"
 
 FROZEN = "FROZEN"

@@ -50,6 +50,32 @@ def nearest_existing(directory: str) -> str:
     return directory
 
 
+ROOT_PARENT_PREFIX = "dct-"  # per-state-root parents (dct-<hash>): removed once their last cgroup goes
+
+
+def prune_root_parent(directory: str) -> None:
+    """rmdir the parent of a removed container cgroup when it is a per-state-root parent left empty
+    (a create racing with this retries: see :func:`make_leaf`); any other parent is left alone."""
+    parent = os.path.dirname(directory.rstrip("/"))
+    if os.path.basename(parent).startswith(ROOT_PARENT_PREFIX):
+        try:
+            os.rmdir(parent)
+        except OSError:
+            pass  # not empty (another container of the root), or gone already
+
+
+def make_leaf(directory: str, attempts: int = 5) -> None:
+    """``makedirs(directory)``, again if a concurrent :func:`prune_root_parent` removed the parent
+    between its mkdirs."""
+    for i in range(attempts):
+        try:
+            os.makedirs(directory, exist_ok=True)
+            return
+        except FileNotFoundError:
+            if i == attempts - 1:
+                raise
+
+
 def remove_tree(directory: str, attempts: int = 50) -> None:
     """rmdir ``directory`` and its child cgroups, deepest first, retrying EBUSY while tasks exit.
 

@@ -71,7 +71,7 @@ class V1Manager(Manager):
             if os.path.isdir(path) and fs.pids_recursive(path):
                 raise SystemError(f"container's cgroup is not empty: {path} has processes")
         for controller, path in self._paths.items():
-            os.makedirs(path, exist_ok=True)
+            fs.make_leaf(path)
             if controller == "cpuset":
                 self._inherit_cpuset(path)
         if "devices" in self._paths and self._device_rules:
@@ -273,6 +273,7 @@ class V1Manager(Manager):
         for path in self._paths.values():
             try:
                 fs.remove_tree(path)
+                fs.prune_root_parent(path)
             except SystemError as err:
                 errors.append(str(err))
         if errors:

@@ -81,7 +81,7 @@ class V2Manager(Manager):
         return os.path.isdir(self._path)
 
     def _mount_root(self) -> str:
-        cur = self._path
+        cur = fs.nearest_existing(self._path)  # the cgroup (and a per-root parent) may not exist yet
         while True:
             parent = os.path.dirname(cur)
             if parent == cur or not os.path.exists(os.path.join(parent, "cgroup.controllers")):
@@ -91,7 +91,7 @@ class V2Manager(Manager):
     def create(self) -> None:
         if self.exists() and fs.pids_recursive(self._path):
             raise SystemError(f"container's cgroup is not empty: {self._path} has processes")
-        os.makedirs(self._path, exist_ok=True)
+        fs.make_leaf(self._path)
         root = self._mount_root()
         ancestors = [root]
         rel = os.path.relpath(os.path.dirname(self._path), root)
@@ -158,6 +158,7 @@ class V2Manager(Manager):
 
     def destroy(self) -> None:
         fs.remove_tree(self._path)
+        fs.prune_root_parent(self._path)
 
     # -- resources -----------------------------------------------------------------------
     def _controllers(self) -> tuple[str, set[str]]:
