@@ -120,7 +120,7 @@ def main() -> int:
                   "benchmark_process": smaps_rollup(os.getpid())}
         report["benchmark_process"] = {k: round(v, 3) for k, v in report["benchmark_process"].items()}
     finally:
-        cleanup = final_cleanup(list(fleets.values()), work, f"dct/{tag}-*")
+        cleanup = final_cleanup(list(fleets.values()), work, f"dct*/{tag}-*")
     return finish(report, cleanup, args.json, _print_table)
 
 

@@ -123,7 +123,7 @@ def main() -> int:
                 runs[name].append((time.perf_counter() - t) * 1000)
         report = _report(args, runs, first_ms, runc, runc_version)
     finally:
-        cleanup = final_cleanup(fleets, work, f"dct/{tag}-*")
+        cleanup = final_cleanup(fleets, work, f"dct*/{tag}-*")
     return finish(report, cleanup, args.json, _print_table)
 
 

@@ -185,7 +185,7 @@ def main() -> int:
                                     for r in results.values()),
                   "cpus": os.cpu_count(), "load_avg": [round(x, 2) for x in os.getloadavg()]}
     finally:
-        cleanup = final_cleanup(fleets, work, f"dct/{tag}-*")
+        cleanup = final_cleanup(fleets, work, f"dct*/{tag}-*")
     return finish(report, cleanup, args.json, _print_table)
 
 
