@@ -30,7 +30,7 @@ OPTIONS = os.path.join(COLLECTION, "plugins", "module_utils", "spec_options.py")
 
 DESCRIPTIONS = {
     "name": "The container id (1 to 63 letters, digits, C(_ . + -)); unique in the state root.",
-    "rootfs": ["The root filesystem: C(host) (a read-only view of the host's C(/usr), C(/bin), C(/lib*), a minimal "
+    "rootfs": ["The root filesystem: V(host) (a read-only view of the host's C(/usr), C(/bin), C(/lib*), a minimal "
                "C(/etc) and a private C(/tmp)) or an absolute directory on the target."],
     "process": "What runs in the container. Required unless O(state=absent).",
     "process.args": "The program and its arguments (argv).",
@@ -80,14 +80,14 @@ DESCRIPTIONS = {
     "network.routes.source": "The preferred source address.",
     "network.routes.interface": "The interface inside the container.",
     "restart": ["What to do when the program exits while the container should run: C(never), C(always), "
-                "C(on-failure) or C(on-failure:N) (at most N restarts), with an exponential backoff.",
-                "Defaults to C(never)."],
-    "reload_signal": "The signal sent when a file of O(reload_on) changes. Defaults to C(SIGHUP).",
+                "C(on-failure) or C(on-failure:N) (at most N restarts), with an exponential backoff."],
+    "reload_signal": "The signal sent when a file of O(reload_on) changes.",
     "reload_on": "Absolute paths on the target whose change sends O(reload_signal) to the running container.",
     "depends_on": ["Containers this one starts after and stops before, when they are applied together "
                    "(M(declarative_ct.dct.apply)); for this module, recorded only (tasks run in playbook order)."],
     "labels": "Labels of the container (names starting with C(dct.) are reserved).",
-    "stop_signal": "The signal that stops the program. Defaults to C(SIGTERM).",
+    "stop_signal": ["The signal that stops the program.",
+                    "Defaults to C(SIGTERM); for O(state=absent) without it, the signal the container was made with."],
     "stop_timeout": ["Seconds from O(stop_signal) to SIGKILL when the container is stopped, recreated or removed.",
                      "Defaults to C(10); for O(state=absent) without it, the value the container was made with."],
 }
@@ -130,7 +130,11 @@ def doc_options(schema: dict, props: dict, required: list[str], prefix: str, mis
         if path == "name" or (prefix and name in required):
             doc["required"] = True
         resolved = schema_utils.resolve(prop, defs)
-        if prefix and resolved.get("default") not in (None, [], {}):  # top level: no defaults (see options_from_schema)
+        if not prefix:  # the argument spec's default (options_from_schema), so that ansible-doc shows the truth
+            top = schema_utils.options_from_schema({"properties": {name: prop}, "$defs": defs})[name]
+            if "default" in top:
+                doc["default"] = top["default"]
+        elif resolved.get("default") not in (None, [], {}):
             doc["default"] = resolved["default"]
         target = resolved.get("items", resolved) if resolved.get("type") == "array" else resolved
         target = schema_utils.resolve(target, defs)

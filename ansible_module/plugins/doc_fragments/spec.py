@@ -18,9 +18,10 @@ options:
     required: true
   rootfs:
     description:
-    - 'The root filesystem: C(host) (a read-only view of the host''s C(/usr), C(/bin), C(/lib*), a
+    - 'The root filesystem: V(host) (a read-only view of the host''s C(/usr), C(/bin), C(/lib*), a
       minimal C(/etc) and a private C(/tmp)) or an absolute directory on the target.'
     type: str
+    default: host
   process:
     description:
     - What runs in the container. Required unless O(state=absent).
@@ -216,12 +217,13 @@ options:
     description:
     - 'What to do when the program exits while the container should run: C(never), C(always), C(on-failure)
       or C(on-failure:N) (at most N restarts), with an exponential backoff.'
-    - Defaults to C(never).
     type: str
+    default: never
   reload_signal:
     description:
-    - The signal sent when a file of O(reload_on) changes. Defaults to C(SIGHUP).
+    - The signal sent when a file of O(reload_on) changes.
     type: str
+    default: SIGHUP
   reload_on:
     description:
     - Absolute paths on the target whose change sends O(reload_signal) to the running container.
@@ -239,7 +241,8 @@ options:
     type: dict
   stop_signal:
     description:
-    - The signal that stops the program. Defaults to C(SIGTERM).
+    - The signal that stops the program.
+    - Defaults to C(SIGTERM); for O(state=absent) without it, the signal the container was made with.
     type: str
   stop_timeout:
     description:

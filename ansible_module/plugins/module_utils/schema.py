@@ -12,6 +12,9 @@ from __future__ import annotations
 
 # Spec fields that are not module options: the module's own ``state`` replaces the spec's.
 EXCLUDED = ("state",)
+# Fields whose default the module must not fill in: left out, O(state=absent) stops the container with
+# the values it was made with.
+UNSET_BY_DEFAULT = ("stop_signal", "stop_timeout")
 
 _SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
 
@@ -56,9 +59,11 @@ def ansible_type(prop, defs):
 def options_from_schema(schema):
     """The argument spec of the spec's top-level fields (without :data:`EXCLUDED`).
 
-    Only ``name`` is required (``state: absent`` needs nothing else); no defaults, so that what
-    a task leaves out stays "unset" (the spec's default) and ``ContainerSpec`` validates the inside
-    of every mapping and list.
+    Only ``name`` is required (``state: absent`` needs nothing else). A field whose schema default
+    is a scalar (``rootfs: host``, ``restart: never``…) has it as its default (what ansible-doc
+    shows), except :data:`UNSET_BY_DEFAULT`; the others have none, so that what a task leaves out
+    stays "unset" (the spec's default) and ``ContainerSpec`` validates the inside of every mapping
+    and list. Unset and the default compare equal in the plan either way.
     """
     defs = schema.get("$defs", {})
     out = {}
@@ -68,5 +73,8 @@ def options_from_schema(schema):
         option = ansible_type(prop, defs)
         if name == "name":
             option["required"] = True
+        default = resolve(prop, defs).get("default")
+        if isinstance(default, (str, int, float, bool)) and name not in UNSET_BY_DEFAULT:
+            option["default"] = default
         out[name] = option
     return out

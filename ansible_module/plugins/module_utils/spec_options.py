@@ -12,15 +12,15 @@ from __future__ import annotations
 
 SPEC_OPTIONS = {
     'name': {'type': 'str', 'required': True},
-    'rootfs': {'type': 'str'},
+    'rootfs': {'type': 'str', 'default': 'host'},
     'process': {'type': 'dict'},
     'hostname': {'type': 'str'},
     'namespaces': {'type': 'list', 'elements': 'str', 'choices': ['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup']},
     'mounts': {'type': 'list', 'elements': 'dict'},
     'resources': {'type': 'dict'},
     'network': {'type': 'dict'},
-    'restart': {'type': 'str'},
-    'reload_signal': {'type': 'str'},
+    'restart': {'type': 'str', 'default': 'never'},
+    'reload_signal': {'type': 'str', 'default': 'SIGHUP'},
     'reload_on': {'type': 'list', 'elements': 'str'},
     'depends_on': {'type': 'list', 'elements': 'str'},
     'labels': {'type': 'dict'},
