@@ -104,12 +104,13 @@ class Ansible:
         path.write_text(yaml.safe_dump({"all": {"hosts": {h: {**local, **v} for h, v in hosts.items()}}}))
         return path
 
-    def playbook(self, plays: list[dict], inventory: Path, *args: str, callback: str = "results_json",
+    def playbook(self, plays: list[dict] | str, inventory: Path, *args: str, callback: str = "results_json",
                  extra_vars: dict | None = None) -> Run:
-        """Run ``plays`` against ``inventory``; with the results_json callback, :attr:`Run.data` holds its output."""
+        """Run ``plays`` (data, or the text of a playbook) against ``inventory``; with the results_json callback,
+        :attr:`Run.data` holds its output."""
         self.count += 1
         path = self.work / f"playbook-{self.count}.yml"
-        path.write_text(yaml.safe_dump(plays, sort_keys=False))
+        path.write_text(plays if isinstance(plays, str) else yaml.safe_dump(plays, sort_keys=False))
         argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(path), *args]
         if extra_vars:
             argv += ["-e", json.dumps(extra_vars)]

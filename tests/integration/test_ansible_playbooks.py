@@ -2,8 +2,10 @@
 
 The collection is built and installed with ansible-galaxy once for the module; each playbook runs
 against local hosts (``connection: local``, the venv's Python), each host with its own state root
-standing in for a machine. Container names come from ``unique_id`` and every root is registered
-with ``register_state_root``, so whatever a playbook left is destroyed at teardown, pass or fail.
+standing in for a machine. Container names come from ``unique_id``, distinct across hosts too (the
+roots are on one machine, where they are not wholly independent: see the ``root`` option's doc), and
+every root is registered with ``register_state_root``, so whatever a playbook left is destroyed at
+teardown, pass or fail.
 The programs exit on SIGTERM and tasks say ``stop_timeout: 1``. Playbook runs are batched (one
 start-up of ansible-playbook is ~1.5 s).
 """
@@ -180,7 +182,12 @@ def test_converge_twice_check_diff_live_update_prune_and_absent(ansible: Ansible
     #    container and the unmanaged one stay. Then state: absent removes the module's container,
     #    a name taken by an unmanaged container is refused, and info reports what is left.
     (Path(specs) / f"{b}.yaml").unlink()
+    a_options = {"name": a, "process": {"args": SLEEP}, "resources": {"memory": "32Mi"}}
     run = ansible.playbook([play(
+        # a, made by apply, given to the container module with its own options: nothing to do, and its
+        # source stays its spec file (a warning says what that means for prune) until a recreate.
+        container_task(task="take over a", **a_options),
+        {**container_task(task="take over a check mode recreate", recreate=True, **a_options), "check_mode": True},
         {"name": "prune", "declarative_ct.dct.apply": {"paths": [specs], "root": "{{ root }}", "prune": True}},
         {"name": "absent", "declarative_ct.dct.container": {"name": web, "root": "{{ root }}", "state": "absent"}},
         {"name": "absent again", "declarative_ct.dct.container": {"name": web, "root": "{{ root }}",
@@ -192,6 +199,13 @@ def test_converge_twice_check_diff_live_update_prune_and_absent(ansible: Ansible
         {"name": "info by name", "declarative_ct.dct.info": {"root": "{{ root }}", "name": [a, web]}},
     )], inventory)
     assert run.rc == 0, run.stdout
+    takeover = run.result("take over a")
+    assert takeover["changed"] is False and takeover["container"]["source"] == os.path.join(specs, f"{a}.yaml")
+    assert [w for w in takeover["warnings"] if w.startswith(f"{a}: made from {specs}/{a}.yaml, which stays its "
+                                                            "source until this module recreates it")], takeover
+    planned = run.result("take over a check mode recreate")
+    assert [(x["class"], x["result"]) for x in planned["actions"]] == [("recreate", "planned")]
+    assert not [w for w in planned.get("warnings", []) if "stays its source" in w], planned  # the recreate relabels
     assert [(x["container"], x["class"], x["result"]) for x in run.result("prune")["actions"]] == [(b, "prune", "ok")]
     assert run.result("prune")["containers"][b] == {"name": b, "exists": False, "status": "absent"}
     assert [(x["class"], x["steps"]) for x in run.result("absent")["actions"]] == [("destroy", ["stop", "destroy"])]
@@ -206,7 +220,7 @@ def test_converge_twice_check_diff_live_update_prune_and_absent(ansible: Ansible
     assert info[a]["resources"]["memory"] == 32 * MI and info[a]["stats"]["memory"]["usage"]["limit"] == 32 * MI
     assert info[other]["source"] == os.path.join(other_specs, f"{other}.yaml")
     assert [(c["name"], c["exists"]) for c in run.result("info by name")["containers"]] == [(a, True), (web, False)]
-    assert run.stats()["changed"] == 2 and run.stats()["ignored"] == 1
+    assert run.stats()["changed"] == 3 and run.stats()["ignored"] == 1  # the check mode recreate counts
     assert Runtime(root).load(unmanaged).status() == Status.RUNNING
 
 
@@ -245,19 +259,25 @@ def test_states_present_started_paused_recreate(ansible: Ansible, register_state
 def test_exited_container_follows_its_restart_policy(ansible: Ansible, register_state_root, unique_id,
                                                      busybox_rootfs: str, tmp_path: Path) -> None:
     """state: started on a container whose program exited: as dct apply, the policy decides (a warning
-    says why it stays down); recreate: true runs it anew."""
+    says why it stays down); recreate: true runs it anew (and the warning, obsolete, is gone). The root
+    comes from module_defaults for the collection's action group."""
     root = register_state_root(str(tmp_path / "state"))
     name = unique_id("job")
     inventory = ansible.inventory({"localhost": {"root": root, "rootfs": busybox_rootfs}})
-    job = {"name": name, "process": {"args": ["/bin/sh", "-c", "exit 3"]}}
-    run = ansible.playbook([play(
-        container_task(task="job", **job),
-        {"name": "exited", "declarative_ct.dct.info": {"root": "{{ root }}", "name": [name]}, "register": "exited",
+    job = {"name": name, "rootfs": "{{ rootfs }}", "stop_timeout": 1, "process": {"args": ["/bin/sh", "-c", "exit 3"]}}
+
+    def task(name: str, **args) -> dict:
+        return {"name": name, "declarative_ct.dct.container": {**job, **args}}
+
+    run = ansible.playbook([{**play(
+        task("job"),
+        {"name": "exited", "declarative_ct.dct.info": {"name": [name]}, "register": "exited",
          "until": "exited.containers[0].exit is not none", "retries": 100, "delay": 0.1},
-        container_task(task="job again", **job),
-        container_task(task="job recreated", recreate=True, **job),
-    )], inventory)
+        task("job again"),
+        task("job recreated", recreate=True),
+    ), "module_defaults": {"group/declarative_ct.dct.all": {"root": "{{ root }}"}}}], inventory)
     assert run.rc == 0, run.stdout
+    assert run.result("job")["container"]["exists"] is True and os.path.isdir(os.path.join(root, name))
     assert run.result("exited")["containers"][0]["exit"]["exit_code"] == 3
     again = run.result("job again")
     assert again["changed"] is False and again["actions"] == []
@@ -265,6 +285,57 @@ def test_exited_container_follows_its_restart_policy(ansible: Ansible, register_
     assert any(f"{name}: exited (code 3), not restarted" in w for w in again["warnings"]), again
     recreated = run.result("job recreated")
     assert [(x["class"], x["steps"]) for x in recreated["actions"]] == [("recreate", ["destroy", "create", "start"])]
+    assert recreated["plan"]["notes"] == again["plan"]["notes"]  # the plan, as planned
+    assert not [w for w in recreated.get("warnings", []) if "not restarted" in w], recreated  # but not a warning
+
+
+def container_examples() -> str:
+    """The text of the container module's EXAMPLES."""
+    import ast
+
+    from ansible_collection import COLLECTION
+
+    tree = ast.parse((COLLECTION / "plugins" / "modules" / "container.py").read_text())
+    [text] = [n.value.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
+              and isinstance(n.targets[0], ast.Name) and n.targets[0].id == "EXAMPLES"]
+    return text
+
+
+def test_container_examples_run_as_written(ansible: Ansible, register_state_root, unique_id, busybox_rootfs: str,
+                                           tmp_path: Path) -> None:
+    """The container module's examples as a playbook, in order, with only the names, state roots and placeholder
+    paths replaced (the default root through module_defaults): each does what its name says (the pause is a
+    pause, not a recreate that drops limits), and Ansible finds no duplicate key (an error here)."""
+    import re
+
+    root, jobs = register_state_root(str(tmp_path / "state")), register_state_root(str(tmp_path / "jobs"))
+    (tmp_path / "data").mkdir()
+    web, job = unique_id("exweb"), unique_id("exjob")
+    text = re.sub(r"(?m)^(\s+name: )web$", rf"\g<1>{web}", container_examples())
+    text = re.sub(r"(?m)^(\s+name: )job$", rf"\g<1>{job}", text)
+    for placeholder, path in (("/srv/rootfs/job", busybox_rootfs), ("/srv/data", str(tmp_path / "data")),
+                              ("/run/dct-jobs", jobs)):
+        assert placeholder in text
+        text = text.replace(placeholder, path)
+    tasks = yaml.safe_load(text)
+    body = "\n".join("    " + line for line in text.splitlines())
+    playbook = ("- hosts: all\n  gather_facts: false\n  module_defaults:\n    group/declarative_ct.dct.all:\n"
+                f"      root: {root}\n  tasks:\n{body}\n")
+    ansible.env["ANSIBLE_DUPLICATE_YAML_DICT_KEY"] = "error"
+    run = ansible.playbook(playbook, ansible.inventory({"localhost": {}}))
+    assert run.rc == 0, run.stdout + run.stderr
+    made, more, frozen, removed, created = (run.result(t["name"]) for t in tasks)
+    steps = [[(x["class"], x["steps"]) for x in r["actions"]] for r in (made, more, frozen, removed, created)]
+    assert steps == [[("create", ["create", "start"])], [("live", ["set"])], [("lifecycle", ["pause"])],
+                     [("destroy", ["stop", "destroy"])], [("create", ["create"])]]
+    assert made["container"]["pid"] == more["container"]["pid"] == frozen["container"]["pid"]
+    limits = {"memory": 128 * MI, "cpu_quota": 50000, "cpu_period": 100000, "pids_limit": 64}
+    assert more["container"]["resources"] == limits == frozen["container"]["resources"]
+    assert more["container"]["spec"]["resources"] == dict(limits, memory=64 * MI)  # the spec it was created from
+    assert frozen["container"]["status"] == "paused"
+    assert (frozen["container"]["spec"]["restart"], frozen["container"]["spec"]["stop_timeout"]) == ("on-failure:3", 2)
+    assert removed["container"]["exists"] is False
+    assert created["container"]["status"] == "created" and os.path.isdir(os.path.join(jobs, job))
 
 
 def test_many_hosts_converge_and_one_failing_host_does_not_stop_the_others(
@@ -317,9 +388,10 @@ def test_bad_input_fails_naming_the_option(ansible: Ansible, tmp_path: Path, bus
         "state": {"name": "t-bad", "state": "running"},
         "option": {"name": "t-bad", "process": {"args": SLEEP}, "memory": "64Mi"},
         "root": {"name": "t-bad", "state": "absent", "root": "/"},
+        "templated env": {"name": "t-bad", "process": {"args": SLEEP, "env": {"PORT": "{{ port }}"}}},
     }
-    tasks = [{"name": case, "declarative_ct.dct.container": {"root": "{{ root }}", **args}, "ignore_errors": True}
-             for case, args in cases.items()]
+    tasks = [{"name": case, "declarative_ct.dct.container": {"root": "{{ root }}", **args}, "ignore_errors": True,
+              "vars": {"port": 8080}} for case, args in cases.items()]
     tasks += [
         {"name": "spec file", "declarative_ct.dct.apply": {"paths": [str(bad_file)], "root": "{{ root }}"},
          "ignore_errors": True},
@@ -331,8 +403,9 @@ def test_bad_input_fails_naming_the_option(ansible: Ansible, tmp_path: Path, bus
          "ignore_errors": True},
     ]
     # A valid task in check mode on a root that does not exist yet: planned, and the root is still not made.
-    tasks.append({"name": "check", "declarative_ct.dct.container": {"name": "t-check", "root": "{{ root }}",
-                                                                    "process": {"args": SLEEP}}, "check_mode": True})
+    tasks.append({"name": "check", "declarative_ct.dct.container": {
+        "name": "t-check", "root": "{{ root }}", "process": {"args": SLEEP, "env": {"PORT": "{{ port | string }}"}}},
+        "check_mode": True, "vars": {"port": 8080}})
     run = ansible.playbook([play(*tasks)], inventory)
     assert run.rc == 0, run.stdout
     check = run.result("check")
@@ -350,7 +423,10 @@ def test_bad_input_fails_naming_the_option(ansible: Ansible, tmp_path: Path, bus
     assert msgs["unknown"] == ("process.args: required field is missing; "
                                "process.argz: unknown field (did you mean `args`?)")
     assert msgs["missing"] == "process: required field is missing"
-    assert msgs["env"] == "process.env.A: expected a string, got the number 1: quote it if it is meant as text"
+    hint = ('quote it if it is meant as text (a template that gives a number, such as "{{ port }}" with port: 8080, '
+            'needs the string filter: "{{ port | string }}")')
+    assert msgs["env"] == f"process.env.A: expected a string, got the number 1: {hint}"
+    assert msgs["templated env"] == f"process.env.PORT: expected a string, got the number 8080: {hint}"
     assert msgs["relative"].startswith("rootfs: must be an absolute path on the host")
     assert msgs["name"].startswith("name: must be 1 to 63 letters")
     assert msgs["state"].startswith("value of state must be one of: present, started, stopped, paused, absent")

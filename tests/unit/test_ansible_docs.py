@@ -157,3 +157,46 @@ def test_every_spec_field_is_documented_with_its_suboptions(collection) -> None:
     for name, model in (("process", "ProcessSpec"), ("resources", "ResourcesSpec"), ("mounts", "MountSpec"),
                         ("network", "NetworkSpec")):
         assert set(options[name]["suboptions"]) == set(schema["$defs"][model]["properties"])
+
+
+def test_top_level_defaults_are_the_spec_defaults(collection) -> None:
+    """What ansible-doc shows as an option's default is the spec's (rootfs: host…), except the fields whose
+    absence means "as the container was made" for state: absent."""
+    from declarative_ct.spec.model import ContainerSpec
+
+    schema_utils = importlib.import_module(f"{PACKAGE}.module_utils.schema")
+    options = fragment("spec")["options"]
+    assert options["rootfs"]["default"] == "host" and options["restart"]["default"] == "never"
+    for name, field in ContainerSpec.model_fields.items():
+        if name in schema_utils.EXCLUDED or name in schema_utils.UNSET_BY_DEFAULT:
+            assert "default" not in options.get(name, {}), name
+        elif isinstance(field.default, (str, int, float, bool)):
+            assert options[name]["default"] == field.default, name
+
+
+def test_return_samples_are_ascii() -> None:
+    """ansible-doc prints samples as JSON, where a non-ASCII character shows as an escape (\\u2192)."""
+    for name in MODULES:
+        text = yaml.safe_dump(docs_of(COLLECTION / "plugins" / "modules" / f"{name}.py")["RETURN"])
+        samples = []
+
+        def walk(tree: object) -> None:
+            if isinstance(tree, dict):
+                for key, value in tree.items():
+                    if key == "sample":
+                        samples.append(value)
+                    else:
+                        walk(value)
+
+        walk(yaml.safe_load(text))
+        bad = [s for s in samples if not str(s).isascii()]
+        assert not bad, f"{name}: {bad}"
+
+
+def test_action_group_holds_every_module() -> None:
+    """module_defaults: {group/declarative_ct.dct.all: {root: …}} reaches the three modules."""
+    runtime = yaml.safe_load((COLLECTION / "meta" / "runtime.yml").read_text())
+    assert sorted(runtime["action_groups"]["all"]) == sorted(MODULES)
+    readme = (COLLECTION / "README.md").read_text()
+    assert "group/declarative_ct.dct.all" in readme
+    assert "](../" not in readme  # a relative link outside the collection breaks once it is installed

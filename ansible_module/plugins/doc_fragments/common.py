@@ -14,8 +14,10 @@ options:
       - The state root on the target (C(dct --root)), the directory holding one subdirectory per container.
       - Defaults to the E(DCT_ROOT) environment variable of the module, else C(/run/dct).
       - One root can hold several spec sets and containers made by other means. Roots keep separate
-        states, but a container's cgroup is named after the container (C(dct/<name>) under each hierarchy),
-        so the same name in two roots of one machine is refused while the other one runs.
+        states and cgroups (C(dct/<name>) under each hierarchy for C(/run/dct), C(dct-<hash of the root>/<name>)
+        for any other root), so the same name can run in two roots of one machine. They are not wholly
+        independent there all the same, as the host's network is shared; a bridge belongs to the root that
+        made it (another root refuses its name), and a host port one root publishes is in use for the others.
     type: path
 requirements:
   - declarative_ct (the declarative-ct Python package, Python 3.11 or later) installed for the Python

@@ -63,9 +63,19 @@ def runtime(module, root):
         module.fail_json(msg="root: %s" % err, actions=[])
 
 
+QUOTE_HINT = "quote it if it is meant as text"
+TEMPLATE_HINT = (QUOTE_HINT + ' (a template that gives a number, such as "{{ port }}" with port: 8080, '
+                 'needs the string filter: "{{ port | string }}")')
+
+
 def spec_error_lines(err):
-    """``field: message`` per error of a ``SpecErrors`` from ``load_mapping`` (the option and the reason)."""
-    return ["%s: %s" % (e.field, e.message) for e in err.errors]
+    """``field: message`` per error of a ``SpecErrors`` from ``load_mapping`` (the option and the reason).
+
+    A number where text is wanted (``process.env.*``, ``process.user``, ``labels.*``…) usually comes
+    from a template here (ansible-core 2.19 keeps the rendered value's type), so the loader's hint to
+    quote it gets the ``| string`` filter added.
+    """
+    return ["%s: %s" % (e.field, e.message.replace(QUOTE_HINT, TEMPLATE_HINT)) for e in err.errors]
 
 
 def validate(module, data, source):
@@ -131,6 +141,24 @@ def action_results(done):
     return out
 
 
+def warnings(done, names):
+    """The plan's notes about the containers ``names`` (``<name>: …``), to pass to ``module.warn``, without
+    those the actions made obsolete: a note about a container that this task created or started
+    (an action with a ``create`` or ``start`` step that ran, or is planned in check mode) is about
+    the container as it was before (an exit its restart policy left alone)."""
+    if done.outcomes is None:
+        acted = [(a, "ok") for a in done.plan.actions]
+    else:
+        acted = [(o.action, o.result) for o in done.outcomes]
+    renewed = {a.container for a, result in acted if result == "ok" and {"create", "start"} & set(a.steps)}
+    out = []
+    for note in done.plan.notes:
+        name = note.partition(":")[0]
+        if name in names and name not in renewed:
+            out.append(note)
+    return out
+
+
 def changed(done):
     """True exactly when an action ran (or, in check mode, would run); a failed action may have done
     some of its steps, so it counts; a skipped one does not."""
@@ -192,11 +220,12 @@ def facts(rt, name, stats=False):
 
     ``exists``, ``status`` (created, running, pausing, paused, stopped; ``absent`` when there is no
     such container), ``pid`` (of init, None when stopped), ``created`` (RFC 3339), ``managed``
-    (made by declarative-ct), ``source`` (the spec file, or ``ansible:<name>``), ``labels`` (the
-    user's), ``spec`` (the normalized spec it was made with), ``resources`` (the limits in force,
-    libcontainer fields: bytes, shares, µs), ``exit`` (exit code, signal, oom_killed, exited_at when
-    stopped), ``restarts`` (by its restart policy); with ``stats``, ``stats`` as ``dct events
-    --stats`` prints it (cpu ns, memory bytes, pids, blkio), None when stopped.
+    (made by declarative-ct), ``source`` (the spec file, or ``ansible:<name>``: set when the container
+    is created), ``labels`` (the user's), ``spec`` (the normalized spec it was created from: a live
+    update changes ``resources``, not this), ``resources`` (the limits in force, libcontainer
+    fields: bytes, shares, µs), ``exit`` (exit code, signal, oom_killed, exited_at when stopped),
+    ``restarts`` (by its restart policy); with ``stats``, ``stats`` as ``dct events --stats``
+    prints it (cpu ns, memory bytes, pids, blkio), None when stopped.
     """
     try:
         c = rt.load(name)

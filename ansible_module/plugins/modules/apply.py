@@ -36,6 +36,9 @@ options:
         or directly in one of the directories) but which no spec names any more.
       - Containers from other paths, made by M(declarative_ct.dct.container) or not made by declarative-ct are
         never touched.
+      - A container is "from" the spec file it was created from (its C(source), see M(declarative_ct.dct.info)).
+        One that M(declarative_ct.dct.container) took over from a file here keeps that file as its source until
+        the container module recreates it, and is pruned with the file's other containers until then.
     type: bool
     default: false
   parallel:
@@ -82,7 +85,6 @@ EXAMPLES = r'''
 - name: What would change (nothing is touched)
   declarative_ct.dct.apply:
     paths: [/etc/dct/specs/web.yaml, /etc/dct/specs/db.yaml]
-    root: /run/dct-staging
   check_mode: true
   diff: true
 '''
@@ -91,12 +93,13 @@ RETURN = r'''
 actions:
   description:
     - The actions taken, in the order they ran; in check mode, the actions that would run. Empty when every
-      container already matched (then RV(ignore:changed) is false). Keys as in M(declarative_ct.dct.container).
+      container already matched (then RV(ignore:changed) is false). Keys as in M(declarative_ct.dct.container);
+      in C(cause), a changed value is shown as C(old → new) (the arrow is U+2192).
   returned: always
   type: list
   elements: dict
   sample:
-    - {container: web, class: live, cause: "resources.memory 64Mi → 128Mi", steps: [set],
+    - {container: web, class: live, cause: "resources.memory 64Mi -> 128Mi", steps: [set],
        resources: {memory: 134217728}, result: ok}
     - {container: old, class: prune, cause: no longer in specs, steps: [stop, destroy], resources: {}, result: ok}
 containers:
@@ -168,9 +171,8 @@ def main():
     if module._diff:
         result["diff"] = [dct.diff(a.container, a, done.observed.get(a.container), by_name.get(a.container))
                           for a in plan.actions]
-    for note in plan.notes:  # about the specs' containers: exited and kept down by their policy, restart pending
-        if note.partition(":")[0] in by_name:
-            module.warn(note)
+    for note in dct.warnings(done, by_name):  # exited and kept down by their policy, restart pending
+        module.warn(note)
     problems = dct.failures(done)
     if problems:
         module.fail_json(msg="; ".join(problems), **result)

@@ -17,12 +17,21 @@ description:
     running container in place (same init process); a change of a field only a new container can take
     (O(rootfs), O(process), O(mounts), O(namespaces), O(hostname), O(network), O(labels)) recreates it; a change of
     O(state) starts, pauses, resumes or stops it.
+  - The options of a task are the whole spec of the container, as a spec file is; an option left out means
+    its default, not "as the container has it". Each task for a container repeats every option (a YAML anchor
+    or a variable helps, see the examples); a task that gives only O(process) and O(state) recreates the
+    container without the limits, restart policy and stop timeout of the earlier tasks.
   - Unset options and options set to the spec's default compare equal; an option, a key of O(process.env) or a
     limit removed from the task is noticed (a removed limit is lifted).
-  - The container is labelled as made by declarative-ct with the source C(ansible:<name>) instead of a spec
-    file, so M(declarative_ct.dct.apply) with O(declarative_ct.dct.apply#module:prune=true) never removes it.
-    A container of the same name made by C(dct apply) or M(declarative_ct.dct.apply) is taken over; one not made
-    by declarative-ct (C(dct run)) is refused.
+  - A container the module creates is labelled as made by declarative-ct with the source C(ansible:<name>)
+    instead of a spec file, so M(declarative_ct.dct.apply) with O(declarative_ct.dct.apply#module:prune=true)
+    never removes it.
+  - A container of the same name made by C(dct apply) or M(declarative_ct.dct.apply) is converged to the options,
+    but its source stays its spec file until the module recreates it (a changed field that needs a new
+    container, or O(recreate=true)); the module warns while it does. Until then C(dct apply --prune) or
+    M(declarative_ct.dct.apply) with O(declarative_ct.dct.apply#module:prune=true) of that file's paths removes it
+    once the file no longer names it, and applying the file converges it back to the file.
+    One not made by declarative-ct (C(dct run)) is refused.
   - Relative host paths have no spec file to resolve against here; O(rootfs), O(mounts[].source) and
     O(reload_on) take absolute paths on the target.
 extends_documentation_fragment:
@@ -50,6 +59,13 @@ options:
       - A recreate always has its cause in RV(actions); with V(false), only a changed field recreates.
     type: bool
     default: false
+notes:
+  - A change of O(resources) while the container is stopped (O(state=stopped), or its program exited) is
+    neither written nor reported (RV(actions) is empty), as a stopped container has no processes to limit. It
+    takes effect when the container is next started (O(state=started) creates it anew from the options), as
+    with C(dct apply).
+  - The C(spec) of RV(container) is the spec the container was created from; a live update shows in its
+    C(resources).
 attributes:
   check_mode:
     description: Returns the plan C(dct plan) would print, with the actions as RV(actions); nothing is touched
@@ -71,27 +87,39 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: A web server, 64 MiB, half a CPU
+# The tasks for one container repeat all its options (an option left out means its default). Here the
+# options that stay the same are a YAML anchor (&web) that the later tasks merge (<<: *web); each task
+# adds the others (a key both merged and given would make Ansible warn of a duplicate key).
+- name: A web server, 64 MiB, half a CPU (rootfs host - the host's /usr/bin/python3)
   declarative_ct.dct.container:
-    name: web
-    process:
-      args: [/usr/bin/python3, -m, http.server, "8080", --bind, 127.0.0.1]
-      env: {PYTHONUNBUFFERED: "1"}
+    <<: &web
+      name: web
+      process:
+        args: [/usr/bin/python3, -m, http.server, "8080", --bind, 127.0.0.1]
+        env: {PYTHONUNBUFFERED: "1"}
+      restart: on-failure:3
+      stop_timeout: 2
     resources: {memory: 64Mi, cpus: 0.5, pids: 64}
-    restart: on-failure:3
-    stop_timeout: 2
 
 - name: More memory (written to the running container, no restart)
   declarative_ct.dct.container:
-    name: web
-    process:
-      args: [/usr/bin/python3, -m, http.server, "8080", --bind, 127.0.0.1]
-      env: {PYTHONUNBUFFERED: "1"}
-    resources: {memory: 128Mi, cpus: 0.5, pids: 64}
-    restart: on-failure:3
-    stop_timeout: 2
+    <<: *web
+    resources: &web_resources {memory: 128Mi, cpus: 0.5, pids: 64}
 
-- name: A job in its own root filesystem, created but not started
+- name: Freeze it (the same options, state paused - only a pause)
+  declarative_ct.dct.container:
+    <<: *web
+    resources: *web_resources
+    state: paused
+
+- name: Remove it (stopped with the stop_timeout it was made with)
+  declarative_ct.dct.container:
+    name: web
+    state: absent
+
+# /srv/rootfs/job (a root filesystem holding /bin/sh and run-job) and /srv/data are placeholders
+# for directories of your own on the target: both must exist.
+- name: A job in its own root filesystem and state root, created but not started
   declarative_ct.dct.container:
     name: job
     rootfs: /srv/rootfs/job
@@ -100,17 +128,6 @@ EXAMPLES = r'''
       - {source: /srv/data, destination: /data, readonly: true}
     state: present
     root: /run/dct-jobs
-
-- name: Freeze it
-  declarative_ct.dct.container:
-    name: web
-    process: {args: [/usr/bin/python3, -m, http.server, "8080", --bind, 127.0.0.1]}
-    state: paused
-
-- name: Remove it (stopped with the stop_timeout it was made with)
-  declarative_ct.dct.container:
-    name: web
-    state: absent
 '''
 
 RETURN = r'''
@@ -132,9 +149,9 @@ actions:
       type: str
       sample: live
     cause:
-      description: Why, field by field.
+      description: Why, field by field; a changed value is shown as C(old → new) (the arrow is U+2192).
       type: str
-      sample: resources.memory 64Mi → 128Mi
+      sample: resources.memory 64Mi -> 128Mi
     steps:
       description: The runtime operations, in order (stop, destroy, create, start, pause, resume, set, signal).
       type: list
@@ -155,6 +172,9 @@ actions:
 container:
   description:
     - The container after the task (in check mode, as it is now); see M(declarative_ct.dct.info) for the keys.
+    - Its C(spec) is the spec the container was created from; a live update shows in its C(resources) (the
+      limits in force), not there. The sample (C(spec) abridged) is the container after the second example,
+      64 MiB at creation and 128 MiB now.
   returned: when the options are valid
   type: dict
   sample:
@@ -166,8 +186,9 @@ container:
     managed: true
     source: ansible:web
     labels: {}
-    spec: {name: web, state: running, resources: {memory: 134217728}}
-    resources: {memory: 134217728}
+    spec: {name: web, rootfs: host, state: running, restart: "on-failure:3", stop_timeout: 2.0,
+           resources: {memory: 67108864, cpu_quota: 50000, cpu_period: 100000, pids_limit: 64}}
+    resources: {memory: 134217728, cpu_quota: 50000, cpu_period: 100000, pids_limit: 64}
     exit: null
     restarts: 0
 plan:
@@ -258,8 +279,15 @@ def main():
         result["diff"] = dct.diff(name, plan.actions[0] if plan.actions else None, obs, done.docs[0])
         if state == "present" and obs is not None and result["diff"]["after"].get("state") != "absent":
             result["diff"]["after"]["state"] = result["diff"]["before"].get("state", obs.status.value)
-    for note in result["plan"]["notes"]:
+    for note in dct.warnings(done, [name]):
         module.warn(note)
+    after = result["container"]
+    # in check mode the facts are the container as it is: a planned create gives it this task's source
+    renewed = module.check_mode and any("create" in a["steps"] for a in result["actions"])
+    if after.get("managed") and after.get("source") != doc.source and not renewed:
+        module.warn("%s: made from %s, which stays its source until this module recreates it (recreate: true): "
+                    "prune of that file's paths (dct apply --prune, declarative_ct.dct.apply with prune: true) "
+                    "removes it once the file no longer names it" % (name, after["source"]))
     problems = dct.failures(done)
     if problems:
         module.fail_json(msg="; ".join(problems), **result)

@@ -92,8 +92,8 @@ containers:
       type: bool
       sample: true
     source:
-      description: The spec file that declared it, or C(ansible:<name>) for M(declarative_ct.dct.container); null
-        when not managed.
+      description: The spec file it was created from, or C(ansible:<name>) when M(declarative_ct.dct.container)
+        created it; null when not managed. It changes only when the container is created anew.
       type: str
       sample: /etc/dct/specs/web.yaml
     labels:
@@ -101,7 +101,10 @@ containers:
       type: dict
       sample: {app: web}
     spec:
-      description: The normalized spec the container was made with (empty when not managed).
+      description:
+        - The normalized spec the container was created from (empty when not managed).
+        - Fields that change without a new container (C(state), C(resources), C(restart), C(stop_timeout)…) keep
+          their values at creation here; RV(containers[].status) and RV(containers[].resources) are the live ones.
       type: dict
     resources:
       description: The limits in force (libcontainer fields; bytes, CPU shares, µs; -1 is no limit).
