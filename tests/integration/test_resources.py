@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import time
 
@@ -10,7 +11,7 @@ import pytest
 from conftest import exec_in, unique_id, wait_for
 from declarative_ct.configs import Config, Resources
 from declarative_ct.errors import ConfigInvalid, ContainerNotRunning, SystemError
-from declarative_ct.runtime import Process
+from declarative_ct.runtime import Process, Runtime
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20
@@ -266,3 +267,19 @@ def test_stats_before_start_raises_and_the_same_handle_reads_after_start(runtime
         assert st.memory_stats.usage.usage > 0 and st.pids_stats.current == 1
     finally:
         _stop(c)
+
+
+def test_the_first_container_of_a_new_root_takes_a_pids_limit(busybox_config, unique_id, tmp_path,
+                                                               register_state_root):
+    """Regression: the check looked for pids.max in the nearest existing cgroup, the hierarchy's
+    root (no per-root parent yet), which has none: 'pids.max is not available (kernel too old)'."""
+    runtime = Runtime(register_state_root(tmp_path / "fresh-root"))
+    assert not glob.glob(f"/sys/fs/cgroup/*/{runtime.cgroup_parent}")
+    cfg = busybox_config()
+    cfg.cgroups.resources = Resources(pids_limit=16)
+    runtime.check(unique_id("pfirst"), cfg)  # and no probe or parent cgroup is left by the check
+    assert not glob.glob("/sys/fs/cgroup/*/dct-probe-*")
+    assert not glob.glob(f"/sys/fs/cgroup/*/{runtime.cgroup_parent}")
+    c = runtime.create(unique_id("pfirst"), cfg)
+    c.run(Process(["sleep", "100"]))
+    assert c.stats().cgroup_stats.pids_stats.limit == 16

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
 import weakref
+from typing import Iterator
 
 from ...errors import SystemError
 
@@ -74,6 +76,28 @@ def make_leaf(directory: str, attempts: int = 5) -> None:
         except FileNotFoundError:
             if i == attempts - 1:
                 raise
+
+
+@contextlib.contextmanager
+def files_of(directory: str) -> Iterator[str]:
+    """A directory with the files ``directory`` will have once made: its nearest existing
+    ancestor, or, when that is the hierarchy's root (which lacks files such as ``pids.max``), a
+    probe cgroup made beside it for the check and removed at once."""
+    base = nearest_existing(directory)
+    if not os.path.ismount(base):
+        yield base
+        return
+    probe = os.path.join(base, f"dct-probe-{os.getpid()}-{os.urandom(3).hex()}")
+    try:
+        os.mkdir(probe)
+    except OSError:
+        yield base  # cannot make one (read-only?): the root's files are the best we have
+        return
+    try:
+        yield probe
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(probe)
 
 
 def remove_tree(directory: str, attempts: int = 50) -> None:

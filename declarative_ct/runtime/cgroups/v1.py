@@ -147,14 +147,14 @@ class V1Manager(Manager):
             if path is None:
                 raise ConfigInvalid(f"resources.{name}: the {controller} cgroup controller is not mounted here "
                                     f"(mount it at /sys/fs/cgroup/{controller}, or leave {name} unset)")
-            base = fs.nearest_existing(path)
-            if name == "blkio_weight":
-                if self._weight_file(base) is None:
-                    raise ConfigInvalid("resources.blkio_weight: no blkio.weight or blkio.bfq.weight here "
-                                        "(the disk's IO scheduler must be BFQ or CFQ)")
-            elif not filename or not os.path.exists(os.path.join(base, filename)):
-                raise ConfigInvalid(f"resources.{name}: {filename or name} is not available "
-                                    f"({why or 'kernel too old'})")
+            with fs.files_of(path) as base:
+                if name == "blkio_weight":
+                    if self._weight_file(base) is None:
+                        raise ConfigInvalid("resources.blkio_weight: no blkio.weight or blkio.bfq.weight here "
+                                            "(the disk's IO scheduler must be BFQ or CFQ)")
+                elif not filename or not os.path.exists(os.path.join(base, filename)):
+                    raise ConfigInvalid(f"resources.{name}: {filename or name} is not available "
+                                        f"({why or 'kernel too old'})")
         if "cpuset" in self._paths and (resources.cpuset_cpus or resources.cpuset_mems):
             parent = os.path.dirname(self._paths["cpuset"])
             check_cpuset(resources, _read_or_none(parent, "cpuset.cpus"), _read_or_none(parent, "cpuset.mems"))
