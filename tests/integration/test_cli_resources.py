@@ -21,6 +21,7 @@ import pytest
 
 import dct_cli
 from dct_cli import UNTIL_TERM
+from declarative_ct.configs import format_cpu_list, parse_cpu_list
 from declarative_ct.runtime import cgroups, specconv
 from declarative_ct.runtime.events import parse_duration
 
@@ -426,3 +427,11 @@ def test_a_limit_refused_at_create_names_the_bundle_field(dct: Dct, bundle) -> N
     dct.fails("run", "-d", "--bundle", b, cid,
               needles=(f"{b}/config.json: linux.resources.cpu.cpus: '0-63' includes", "available: 0-"))
     assert dct.entries() == []
+
+
+def test_cpus_outside_the_host_are_named_as_ranges(dct: Dct, bundle) -> None:
+    """Regression: a fresh root (no cgroup parent yet) gave 'includes 2,3,4,…,63 (available: 0,1)'."""
+    b = bundle(UNTIL_TERM, "cpus2", resources={"cpu": {"cpus": "0-63"}})
+    cid = dct.new_id("cpus2")
+    online = format_cpu_list(parse_cpu_list(open("/sys/devices/system/cpu/online").read().strip()))
+    dct.fails("run", "-d", "--bundle", b, cid, needles=(f"(available: {online})",))

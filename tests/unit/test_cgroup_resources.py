@@ -602,7 +602,7 @@ def test_v2_check_throttles_need_io(v2_tree, kernel):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"cpuset_cpus": "2-5"}, "resources.cpuset_cpus: '2-5' includes 4,5, not available here (available: 0-3)"),
+    ({"cpuset_cpus": "2-5"}, "resources.cpuset_cpus: '2-5' includes 4-5, not available here (available: 0-3)"),
     ({"cpuset_cpus": "0", "cpuset_mems": "0-1"},
      "resources.cpuset_mems: '0-1' includes 1, not available here (available: 0)"),
 ])

@@ -170,7 +170,7 @@ def online_cpus(kind: str = "cpu") -> set[int]:
 
 def check_cpuset(resources, allowed_cpus: str | None, allowed_mems: str | None) -> None:
     """Raise ConfigInvalid if ``cpuset_cpus``/``cpuset_mems`` name CPUs or nodes outside the allowed lists."""
-    from ...configs import parse_cpu_list
+    from ...configs import format_cpu_list, parse_cpu_list
     from ...errors import ConfigInvalid
 
     for name, allowed, kind in (("cpuset_cpus", allowed_cpus, "cpu"), ("cpuset_mems", allowed_mems, "node")):
@@ -182,13 +182,8 @@ def check_cpuset(resources, allowed_cpus: str | None, allowed_mems: str | None) 
         if not wanted:
             raise ConfigInvalid(f"resources.{name}: {value!r} is empty")
         if not wanted <= avail:
-            missing = ",".join(str(c) for c in sorted(wanted - avail))
-            raise ConfigInvalid(f"resources.{name}: {value!r} includes {missing}, not available here "
-                                f"(available: {allowed or _format_list(avail)})")
-
-
-def _format_list(values: set[int]) -> str:
-    return ",".join(str(v) for v in sorted(values))
+            raise ConfigInvalid(f"resources.{name}: {value!r} includes {format_cpu_list(wanted - avail)}, not "
+                                f"available here (available: {format_cpu_list(avail)})")
 
 
 def _mountinfo() -> list[tuple[str, str, list[str]]]:

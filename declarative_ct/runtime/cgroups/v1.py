@@ -157,6 +157,7 @@ class V1Manager(Manager):
                                         f"({why or 'kernel too old'})")
         if "cpuset" in self._paths and (resources.cpuset_cpus or resources.cpuset_mems):
             parent = os.path.dirname(self._paths["cpuset"])
+            parent = fs.nearest_existing(parent)  # a per-root parent is made with the first container
             check_cpuset(resources, _read_or_none(parent, "cpuset.cpus"), _read_or_none(parent, "cpuset.mems"))
 
     @staticmethod

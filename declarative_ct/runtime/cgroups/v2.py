@@ -187,7 +187,7 @@ class V2Manager(Manager):
         if self.exists():  # a cgroup not made yet has no files to look at (set() checks again at create)
             self._check_files(resources)
         if resources.cpuset_cpus or resources.cpuset_mems:
-            parent = os.path.dirname(self._path)
+            parent = fs.nearest_existing(os.path.dirname(self._path))  # a per-root parent may not exist yet
             check_cpuset(resources, _read_or_none(parent, "cpuset.cpus.effective"),
                          _read_or_none(parent, "cpuset.mems.effective"))
 
