@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 
+from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -22,7 +23,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from .backend import Backend, Outcome, PlanChanged
-from .collector import Collector
+from .collector import MIN_INTERVAL, Collector
 from .model import Event, EventLog, PlanView, Snapshot
 
 PAUSABLE = ("running", "created")
@@ -39,7 +40,7 @@ class ActionsProvider(Provider):
 
     async def discover(self) -> Hits:
         for title, help_, callback in self._commands():
-            yield DiscoveryHit(title, callback, help=help_)
+            yield DiscoveryHit(Text(title), callback, text=title, help=help_)  # Text: never markup
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -54,7 +55,7 @@ class DctApp(App):
 
     Args:
         backend: where containers are read and acted on (:class:`~tui.backend.RealBackend` or a fake).
-        interval: seconds between refreshes (default 1).
+        interval: seconds between refreshes (default 1; :data:`~tui.collector.MIN_INTERVAL` at least).
         readonly: refuse every action that changes something (``dct tui --readonly``).
         collector: a ready :class:`~tui.collector.Collector` (tests pass one with fixed clocks).
     """
@@ -73,7 +74,7 @@ class DctApp(App):
                  collector: Collector | None = None) -> None:
         super().__init__()
         self.backend = backend
-        self.interval = interval
+        self.interval = max(MIN_INTERVAL, interval)
         self.readonly = readonly or backend.readonly
         self.collector = collector or Collector(backend)
         self.events = EventLog()
@@ -85,8 +86,15 @@ class DctApp(App):
         self._streamed: dict[tuple[str, str], float] = {}  # apply outcomes shown, by (container, text)
         self._applying = False
         self._spec_errors: tuple[str, ...] = ()
+        self._notices: tuple[str, ...] = ()
         if self.readonly:
             self.sub_title = "read-only"
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """``App.notify`` with markup off by default: messages carry container names, errors and
+        spec text, where ``[`` is text (a markup error would end the app)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # -- refresh -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -141,6 +149,9 @@ class DctApp(App):
             self.notify("\n".join(spec_errors[:5]), title="spec errors (the last valid specs are used)",
                         severity="error", timeout=10)
         self._spec_errors = spec_errors
+        if snap.notices and snap.notices != self._notices:
+            self.notify("\n".join(snap.notices), severity="warning", timeout=10)
+        self._notices = snap.notices
         for screen in reversed(self.screen_stack):
             show = getattr(screen, "show_snapshot", None)
             if show is not None:

@@ -26,7 +26,15 @@ COLD_EVERY = 5
 turn so that every tick reads about the same number; on screen, every tick."""
 
 JOURNAL_TAIL = 256 << 10
-"""Bytes of the journal (and of each log file) read at start: the recent past, not all of it."""
+"""Bytes of the journal read at start: the recent past, not all of it."""
+
+LOG_TAIL = 128 << 10
+"""Bytes of each log file (stdout, stderr) read when the logs are opened: the recent past."""
+
+LOG_READ_MAX = 128 << 10
+"""Bytes of each log file read at most per read (the logs tab reads twice a second): when more was
+written meanwhile, the older part is skipped (and said), so that the view stays current and the
+memory a read takes stays bounded whatever a container writes."""
 
 SIGNALS: tuple[tuple[str, int], ...] = tuple((s.name, int(s)) for s in (
     _signal.SIGTERM, _signal.SIGKILL, _signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGUSR1,
@@ -51,9 +59,11 @@ class Outcome:
 
 @dataclass
 class LogCursor:
-    """Where a log reader is in each of a container's log files: ``{stream: (inode, offset)}``."""
+    """Where a log reader is in each of a container's log files: ``positions`` ``{stream: (inode,
+    offset)}``; ``skipped`` ``{stream: bytes}`` not read by the last read (see :data:`LOG_READ_MAX`)."""
 
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 class Backend:
@@ -85,8 +95,13 @@ class Backend:
         raise NotImplementedError
 
     def read_logs(self, container_id: str, cursor: LogCursor) -> list[tuple[str, bytes]]:
-        """New output of a container since ``cursor`` (updated in place): ``[(stream, bytes)]``."""
+        """New output of a container since ``cursor`` (updated in place): ``[(stream, bytes)]``,
+        bounded per stream; what was skipped is in ``cursor.skipped``."""
         raise NotImplementedError
+
+    def notices(self) -> tuple[str, ...]:
+        """Conditions worth a line on screen that are not errors (collector thread, every tick)."""
+        return ()
 
     def spec_text(self, container_id: str) -> tuple[str, str] | None:
         """``(title, YAML text)`` of the spec a container comes from, or None."""
@@ -154,8 +169,9 @@ def cpu_limit(resources) -> float | None:
 
 def reading_from_stats(cid: str, status: str, pid: int | None, stats, kept_started: float | None = None,
                        cpu_limit_cores: float | None = None, owned: bool = False,
-                       oom_kills: int | None = None) -> Reading:
-    """A :class:`Reading` from ``Container.stats()`` (``declarative_ct.runtime.stats.Stats``)."""
+                       oom_kills: int | None = None, at: float | None = None) -> Reading:
+    """A :class:`Reading` from ``Container.stats()`` (``declarative_ct.runtime.stats.Stats``) read at
+    ``at`` (monotonic seconds)."""
     from .model import UNLIMITED_FROM
 
     cg = stats.cgroup_stats
@@ -187,7 +203,7 @@ def reading_from_stats(cid: str, status: str, pid: int | None, stats, kept_start
         mem_cache=mem.cache if mem is not None else None,
         pids=pids.current if pids is not None else None,
         pids_limit=(pids.limit or None) if pids is not None else None,
-        io_read=io_read, io_write=io_write, net_rx=net_rx, net_tx=net_tx, oom_kills=oom_kills)
+        io_read=io_read, io_write=io_write, net_rx=net_rx, net_tx=net_tx, oom_kills=oom_kills, at=at)
 
 
 class RealBackend(Backend):
@@ -283,13 +299,15 @@ class RealBackend(Backend):
                 return Reading(c.id, "stopped", None, kept.started, kept.owned, cpu_limit=kept.cpu_limit,
                                exit_code=e.get("exit_code"), exit_signal=e.get("signal"),
                                oom_killed=bool(e.get("oom_killed")))
+            t0 = time.monotonic()
             stats = c.stats()
+            at = (t0 + time.monotonic()) / 2  # the rates' clock: when these counters were read
             if not oom:
                 oom_kills = kept.last.oom_kills if kept.last is not None else None
             else:
                 oom_kills = kept.oom.oom_kill_count() if kept.oom is not None else None
             return reading_from_stats(c.id, status.value, c.state().init_process_pid, stats, kept.started,
-                                      kept.cpu_limit, kept.owned, oom_kills)
+                                      kept.cpu_limit, kept.owned, oom_kills, at)
         except (ContainerError, OSError, ValueError):
             if not os.path.isdir(c.state_dir):
                 return None
@@ -453,9 +471,19 @@ class RealBackend(Backend):
 
     # -- any thread (files only) -----------------------------------------------------------
     def read_logs(self, container_id: str, cursor: LogCursor) -> list[tuple[str, bytes]]:
+        """What ``stdout.log``/``stderr.log`` gained since ``cursor``: ``[(stream, bytes)]``.
+
+        The first read gives the last :data:`LOG_TAIL` bytes of each file (from a line start);
+        later ones at most :data:`LOG_READ_MAX` bytes per file, the newest: the bytes skipped
+        before them are in ``cursor.skipped``. A file replaced or truncated is read anew. The two
+        files carry no timestamps: the chunks come in the order their files were last written
+        (mtime), so lines of one stream keep their order, and lines of both interleave as
+        they were read (to within one read).
+        """
         from declarative_ct.runtime import store
 
         out = []
+        cursor.skipped = {}
         for stream, name in (("stdout", store.STDOUT_LOG), ("stderr", store.STDERR_LOG)):
             path = os.path.join(self.root, container_id, name)
             try:
@@ -464,16 +492,28 @@ class RealBackend(Backend):
                 continue
             try:
                 st = os.fstat(fd)
-                inode, offset = cursor.positions.get(stream, (st.st_ino, max(0, st.st_size - JOURNAL_TAIL)))
+                first = stream not in cursor.positions
+                inode, offset = cursor.positions.get(stream, (st.st_ino, max(0, st.st_size - LOG_TAIL)))
                 if inode != st.st_ino or st.st_size < offset:
                     offset = 0
-                data = os.pread(fd, max(0, st.st_size - offset), offset) if st.st_size > offset else b""
+                if st.st_size - offset > LOG_READ_MAX:
+                    cursor.skipped[stream] = st.st_size - LOG_READ_MAX - offset
+                    offset = st.st_size - LOG_READ_MAX
+                data = os.pread(fd, st.st_size - offset, offset) if st.st_size > offset else b""
                 cursor.positions[stream] = (st.st_ino, offset + len(data))
+                if data and offset > 0 and (first or stream in cursor.skipped):
+                    data = data[data.find(b"\n") + 1:]  # begun mid-line: from the next line
             finally:
                 os.close(fd)
             if data:
-                out.append((stream, data))
-        return out
+                out.append((st.st_mtime_ns, stream, data))
+        return [(stream, data) for _, stream, data in sorted(out, key=lambda c: c[0])]
+
+    def notices(self) -> tuple[str, ...]:
+        """``no state root at …`` while the state root does not exist (nothing was made there yet)."""
+        if os.path.isdir(self.root):
+            return ()
+        return (f"no state root at {self.root} (no container was made there yet)",)
 
     def spec_text(self, container_id: str) -> tuple[str, str] | None:
         """The YAML document of the spec (from its file, at its line), or the applied spec as YAML."""
@@ -578,7 +618,8 @@ class RealBackend(Backend):
         from declarative_ct.errors import ContainerError
 
         if not self.paths:
-            return PlanView(errors=("no spec paths given: start with dct tui PATH…",), prune=prune)
+            return PlanView(errors=("no spec paths given, so there is nothing to plan: start dct tui with spec "
+                                    "files or directories (dct tui PATH…) to plan and apply",), prune=prune)
         try:
             _, plan = self._plan(prune)
         except ContainerError as err:
@@ -697,6 +738,10 @@ class FakeBackend(Backend):
         self.procs: dict[str, list[ProcInfo]] = {}
         self.spec_texts: dict[str, tuple[str, str]] = {}
         self.hot: set[str] | None = None
+        self.notices_now: tuple[str, ...] = ()
+
+    def notices(self) -> tuple[str, ...]:
+        return self.notices_now
 
     def sample(self, hot: set[str] | None = None, tick: int = 0) -> list[Reading]:
         self.hot = hot

@@ -22,6 +22,7 @@ second, times in seconds (``wall`` = epoch, ``now`` = a monotonic clock).
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -83,7 +84,8 @@ class Reading:
     bytes of page cache; ``pids``/``pids_limit`` tasks; ``io_read``/``io_write`` bytes;
     ``net_rx``/``net_tx`` bytes over every interface (None: no interface); ``oom_kills``:
     processes killed by the OOM killer; ``started``: epoch seconds of its creation;
-    ``exit_code``: of a stopped container, when recorded.
+    ``exit_code``: of a stopped container, when recorded; ``at``: when its counters were read
+    (monotonic seconds; None: at the end of the pass), the time its rates are computed over.
     """
 
     id: str
@@ -109,6 +111,7 @@ class Reading:
     exit_code: int | None = None
     exit_signal: int | None = None
     oom_killed: bool = False
+    at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +333,8 @@ class Snapshot:
 
     ``rows`` by id in id order; ``history`` and ``processes`` only for the focused container
     (``focus``); ``events``: the new ones since the previous snapshot; ``self_cpu`` the TUI's own
-    CPU (% of one core) and ``self_rss`` (bytes); ``errors``: problems of this tick (not fatal).
+    CPU (% of one core) and ``self_rss`` (bytes); ``errors``: problems of this tick (not fatal);
+    ``notices``: conditions worth a line on screen that are not errors (no state root yet).
     """
 
     wall: float
@@ -346,6 +350,7 @@ class Snapshot:
     host_cpus: int = 1
     errors: tuple[str, ...] = ()
     specs_given: bool = False
+    notices: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """Rows per status."""
@@ -388,14 +393,16 @@ class Model:
     def update(self, readings: Iterable[Reading], now: float, wall: float, desired: DesiredView | None = None,
                focus: str | None = None, processes: Sequence[ProcInfo] | None = None,
                journal: Iterable[Mapping] = (), self_cpu: float | None = None, self_rss: int | None = None,
-               errors: Iterable[str] = (), specs_given: bool = False) -> Snapshot:
+               errors: Iterable[str] = (), specs_given: bool = False, notices: Iterable[str] = ()) -> Snapshot:
         """One tick: rates against the previous readings, history appended, rows formatted.
 
-        ``now``: monotonic seconds (the rate's elapsed time); ``wall``: epoch seconds (uptime,
-        event times). A container missing from ``readings`` (destroyed, or vanished while being
-        read) loses its row, previous reading and history. A reading that is the very object of the
-        previous tick (not read again: off screen) keeps its rates. ``journal``: new lines of the
-        reconciler's journal (dicts), turned into events.
+        ``now``: monotonic seconds, the end of the pass; a rate's elapsed time is between the two
+        readings' own ``at`` (``now`` for a reading without one), never the nominal refresh
+        interval; ``wall``: epoch seconds (uptime, event times). A container missing from
+        ``readings`` (destroyed, or vanished while being read) loses its row, previous reading and
+        history. A reading that is the very object of the previous tick (not read again: off
+        screen) keeps its rates. ``journal``: new lines of the reconciler's journal (dicts),
+        turned into events; ``notices``: see :class:`Snapshot`.
         """
         events: list[Event] = []
         rows: dict[str, Row] = {}
@@ -406,8 +413,9 @@ class Model:
             if prev is not None and prev[1] is r:  # not read again this tick (off screen): as it was
                 rates = self._rates.get(r.id) or Rates()
             else:
-                rates = self._rates[r.id] = self._rate(prev, r, now)
-                self._prev[r.id] = (now, r)
+                at = now if r.at is None else r.at
+                rates = self._rates[r.id] = self._rate(prev, r, at)
+                self._prev[r.id] = (at, r)
             hist = self._history.get(r.id)
             if hist is None:
                 hist = self._history[r.id] = History(self.history_len)
@@ -444,7 +452,7 @@ class Model:
             history=hist.view() if hist is not None else None,
             processes=tuple(process_tree(processes)) if processes is not None else None,
             events=tuple(events), self_cpu=self_cpu, self_rss=self_rss, host_cpus=self.host_cpus,
-            errors=tuple(errors), specs_given=specs_given)
+            errors=tuple(errors), specs_given=specs_given, notices=tuple(notices))
 
     @staticmethod
     def _rate(prev: tuple[float, Reading] | None, r: Reading, now: float) -> Rates:
@@ -739,6 +747,16 @@ def compile_filter(pattern: str) -> re.Pattern[str] | None:
         return re.compile(re.escape(pattern), re.IGNORECASE)
 
 
+def pattern_error(pattern: str) -> str | None:
+    """Why ``pattern`` is not a valid regular expression (``re.error``'s message), or None.
+    :func:`compile_filter` then matches it as plain text, and the screens say so."""
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        return str(err)
+    return None
+
+
 def filter_lines(lines: Sequence[str], pattern: str, context: int = 0) -> list[str]:
     """Lines matching ``pattern`` (:func:`compile_filter`), each with ``context`` lines before and
     after it (as ``grep -C``); ``--`` separates groups that are not adjacent. All lines when the
@@ -774,29 +792,84 @@ def row_matches(row: Row, pattern: str) -> bool:
     return hit != invert
 
 
-class LogBuffer:
-    """The last ``maxlen`` lines of a container's output, each tagged with its stream
-    (``stdout``/``stderr``); partial lines are held until their newline arrives."""
+LOG_LINES = 5000
+"""Lines a :class:`LogBuffer` keeps (both streams together)."""
 
-    def __init__(self, maxlen: int = 5000) -> None:
-        self.lines: deque[str] = deque(maxlen=maxlen)
+
+class LogBuffer:
+    """The last lines of a container's output, both streams, bounded and fair.
+
+    At most ``maxlen`` lines in all; when full, the oldest line of the stream holding more lines
+    goes, so each stream keeps at least ``maxlen // 2`` of its last lines (a chatty stderr cannot
+    push stdout out). Lines are numbered as they arrive: :attr:`lines` gives them in that order.
+    stderr lines start with ``! ``; a partial line is held until its newline arrives.
+
+    :attr:`reordered` is set when a line went that was not the oldest of all (a view that drops
+    its oldest line when full then differs from :attr:`lines`: draw it again); the reader resets it.
+    """
+
+    def __init__(self, maxlen: int = LOG_LINES) -> None:
+        self.maxlen = max(2, maxlen)
+        self._streams: dict[str, deque[tuple[int, str]]] = {}
         self._partial: dict[str, str] = {}
+        self._seq = 0
+        self._count = 0
+        self.reordered = False
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def lines(self) -> list[str]:
+        """Every line kept, in arrival order."""
+        if len(self._streams) == 1:
+            return [t for _, t in next(iter(self._streams.values()))]
+        return [t for _, t in heapq.merge(*self._streams.values())]
 
     def feed(self, stream: str, data: bytes) -> list[str]:
         """Add raw bytes of one stream; returns the complete lines they finished (already stored)."""
         text = self._partial.pop(stream, "") + data.decode("utf-8", errors="replace")
         parts = text.split("\n")
         self._partial[stream] = parts.pop()
-        new = [_line(stream, p) for p in parts]
-        self.lines.extend(new)
-        return new
+        return self._add(stream, [_line(stream, p) for p in parts])
+
+    def skipped(self, stream: str, nbytes: int) -> list[str]:
+        """``nbytes`` of ``stream`` were not read (written faster than shown): the line held
+        without its newline goes, and a note takes the place of what was skipped."""
+        self._partial.pop(stream, None)
+        return self._add(stream, [f"… {fmt_bytes(nbytes)} of {stream} skipped (written faster than shown) …"])
 
     def flush(self) -> list[str]:
         """Complete lines from what is held without a newline yet (a stopped container's last words)."""
-        new = [_line(s, p) for s, p in self._partial.items() if p]
+        new: list[str] = []
+        for stream, p in list(self._partial.items()):
+            if p:
+                new += self._add(stream, [_line(stream, p)])
         self._partial.clear()
-        self.lines.extend(new)
         return new
+
+    def clear(self) -> None:
+        """Forget every line (and what is held)."""
+        self._streams = {}
+        self._partial = {}
+        self._count = 0
+        self.reordered = False
+
+    def _add(self, stream: str, lines: list[str]) -> list[str]:
+        if not lines:
+            return []
+        ring = self._streams.setdefault(stream, deque())
+        first = self._seq
+        ring.extend(zip(range(first, first + len(lines)), lines))
+        self._seq += len(lines)
+        self._count += len(lines)
+        while self._count > self.maxlen:
+            fullest = max(self._streams.values(), key=len)
+            seq, _ = fullest.popleft()
+            self._count -= 1
+            if any(r and r[0][0] < seq for r in self._streams.values()):
+                self.reordered = True
+        return lines[-self.maxlen:]
 
 
 def _line(stream: str, text: str) -> str:

@@ -168,7 +168,8 @@ def _args_tui(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="spec files and directories: drift against them, plan → apply")
     p.add_argument("--readonly", action="store_true", help="refuse every action that changes something")
-    p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="refresh every SECONDS (default 1)")
+    p.add_argument("--interval", default="1s", metavar="DURATION",
+                   help="refresh every DURATION: 1s, 500ms, 2 (seconds); 0.2s to 1h (default 1s)")
 
 
 VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {

@@ -193,7 +193,7 @@ def test_pause_key_calls_the_backend_only_when_the_state_allows():
         await pilot.press("down", "p")  # c3 stopped: refused before the backend
         await pilot.pause(0.1)
         assert len(backend.calls) == calls
-        assert app.screen.check_action("pause", ()) is None  # dimmed in the footer
+        assert any("c3: cannot pause or resume a container that is stopped" in m for m, _ in app.notes)
 
     run(scenario, make_app(backend))
 
@@ -282,8 +282,6 @@ def test_readonly_refuses_every_action():
     backend = FakeBackend(fake_fleet(3, started=WALL), plan_view=PLAN, specs_given=True)
 
     async def scenario(app, pilot):
-        screen = app.screen
-        assert screen.check_action("pause", ()) is None and screen.check_action("destroy", ()) is None
         await pilot.press("p", "ctrl+d", "ctrl+k", "a")
         app.pause_or_resume(["c1"])  # as the command palette would
         app.ask_destroy(["c1"])
@@ -447,3 +445,194 @@ def test_help_and_events_screens_open_and_close():
         await until(pilot, lambda: isinstance(app.screen, ContainersScreen))
 
     run(scenario)
+
+
+# -- a fresh user's trial ----------------------------------------------------------------------
+
+def test_markup_characters_in_filters_logs_and_processes_never_crash():
+    backend = FakeBackend(fake_fleet(3, started=WALL))
+    backend.containers["c1"].logs = [("stdout", "plain"), ("stderr", "[/red] not markup [b]x[/b]")]
+    backend.procs["c1"] = [ProcInfo(1001, 1, "root", 0.0, 1 << 20, 1, "sleeping", "sh -c 'echo [/x] [b]y'", 5.0)]
+
+    async def scenario(app, pilot):
+        await pilot.press("slash", "[")
+        summary = text_of(app.screen.query_one("#summary"))
+        assert "filter /[/" in summary and "bad pattern" in summary  # said, not a silent 0 rows
+        await pilot.press("/", "x", "]")  # "[/x]": a valid class (c3's "exit 0"), shown as typed
+        assert "filter /[/x]/: 1 shown" in text_of(app.screen.query_one("#summary"))
+        await pilot.press("escape")
+        assert table(app).ordered_keys == ("c1", "c2", "c3")
+        await pilot.press("home", "enter")  # c1: the processes tab, a command line with brackets
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        await tick(app, pilot)
+        assert "[/x] [b]y" in str(app.screen.query_one("#procs").get_row_at(0)[-1])
+        await pilot.press("l")
+        log = app.screen.query_one("#log")
+        await until(pilot, lambda: log.line_count == 2)
+        await pilot.press("slash", "[")
+        status = text_of(app.screen.query_one("#log-status"))
+        assert "filter /[/" in status and "bad pattern" in status
+        await pilot.press("/", "r", "e", "d", "]", "enter")
+        assert list(log.lines) == ["! [/red] not markup [b]x[/b]"]
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ContainersScreen))
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
+        await pilot.press("slash", "[", "/")
+        summary = text_of(app.screen.query_one("#events-summary"))
+        assert "filter /[//" in summary and "bad pattern" in summary
+        assert app.is_running
+
+    run(scenario, make_app(backend))
+
+
+def test_notifications_show_brackets_as_text():
+    app = DctApp(FakeBackend(fake_fleet(3, started=WALL)), interval=3600)
+
+    async def main() -> None:
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            app.notify("c1: pause failed: [/freezer] stuck [b]")
+            await pilot.pause(0.2)
+            assert app.is_running
+
+    asyncio.run(main())
+
+
+def test_leaving_the_logs_tab_releases_its_lines_and_coming_back_reads_the_tail_again():
+    backend = FakeBackend(fake_fleet(3, started=WALL))
+
+    async def scenario(app, pilot):
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        screen = app.screen
+        log = screen.query_one("#log")
+        await until(pilot, lambda: log.line_count == 5)
+        await pilot.press("i")  # the stats tab
+        await pilot.pause()
+        assert len(screen.logs) == 0 and log.line_count == 0
+        await pilot.press("l")
+        await until(pilot, lambda: log.line_count == 5)
+        assert list(log.lines)[0] == "c1 line 0"
+
+    run(scenario, make_app(backend))
+
+
+def test_spec_yaml_follows_the_spec_file():
+    first = DesiredView({"c1": DesiredEntry("c1", "in-sync", "running", desired={"name": "c1"})})
+    backend = FakeBackend(fake_fleet(3, started=WALL), specs_given=True, desired_view=first)
+    backend.spec_texts["c1"] = ("specs/c1.yaml:1", "name: c1\nstate: running\n")
+
+    async def scenario(app, pilot):
+        await pilot.press("enter", "d")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        screen = app.screen
+        await until(pilot, lambda: "state: running" in text_of(screen.query_one("#spec-yaml")))
+        backend.spec_texts["c1"] = ("specs/c1.yaml:1", "name: c1\nstate: paused\n")
+        backend.desired_view = DesiredView({"c1": DesiredEntry("c1", "drifted", "paused",
+                                                               desired={"name": "c1", "state": "paused"})})
+        app.collector.refresh_desired()
+        await tick(app, pilot)
+        await until(pilot, lambda: "state: paused" in text_of(screen.query_one("#spec-yaml")))
+
+    run(scenario, make_app(backend))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+def test_the_footer_reaches_the_last_column(size):
+    async def scenario(app, pilot):
+        key = app.screen.query_one("FooterKey.-command-palette")
+        assert key.region.right == size[0]  # nothing of the keys behind it shows in the last column
+
+    run(scenario, size=size)
+
+
+def test_plan_without_specs_gives_the_reason_and_no_apply():
+    backend = FakeBackend(fake_fleet(3, started=WALL),
+                          plan_view=PlanView(errors=("no spec paths given: start with dct tui PATH…",)))
+
+    async def scenario(app, pilot):
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, PlanScreen) and app.screen.plan is not None)
+        screen = app.screen
+        assert "no spec paths given" in text_of(screen.query_one("#plan-body"))
+        assert not screen.query_one("#apply").display
+        hint = text_of(screen.query_one(".dialog-hint"))
+        assert "apply" not in hint and "prune" not in hint
+        await pilot.press("x", "y")
+        await pilot.pause(0.1)
+        assert backend.calls == [("plan", False)] and isinstance(app.screen, PlanScreen)
+
+    run(scenario, make_app(backend))
+
+
+def test_readonly_keys_say_why_they_do_nothing():
+    backend = FakeBackend(fake_fleet(3, started=WALL))
+
+    async def scenario(app, pilot):
+        for key, what in (("p", "pause"), ("ctrl+k", "signal"), ("f9", "signal"), ("ctrl+d", "destroy")):
+            app.notes.clear()
+            await pilot.press(key)
+            await pilot.pause()
+            assert any(f"read-only: {what}" in m for m, _ in app.notes), key
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        for key, what in (("p", "pause"), ("ctrl+k", "signal"), ("ctrl+d", "destroy")):
+            app.notes.clear()
+            await pilot.press(key)
+            await pilot.pause()
+            assert any(f"read-only: {what}" in m for m, _ in app.notes), key
+        assert backend.calls == []
+
+    run(scenario, make_app(backend, readonly=True))
+
+
+def test_pause_on_a_stopped_container_says_why():
+    async def scenario(app, pilot):
+        await pilot.press("down", "down")  # c3: stopped
+        await pilot.press("p")
+        await pilot.pause()
+        assert any("c3" in m and "stopped" in m for m, _ in app.notes)
+
+    run(scenario)
+
+
+def test_j_and_k_move_in_the_pickers():
+    async def scenario(app, pilot):
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, SortScreen))
+        await pilot.press("j", "j", "j", "k", "enter")  # name → status → pid → cpu → pid
+        await until(pilot, lambda: isinstance(app.screen, ContainersScreen))
+        assert app.screen.sort_key == "pid"
+        await pilot.press("ctrl+k")
+        await until(pilot, lambda: isinstance(app.screen, SignalScreen))
+        await pilot.press("j", "j", "k", "enter")  # SIGTERM → SIGKILL → SIGHUP → SIGKILL
+        await until(pilot, lambda: any(c[0] == "signal" for c in app.backend.calls))
+        assert app.backend.calls[-1][2] == signal.SIGKILL
+
+    run(scenario)
+
+
+def test_process_state_is_shown_whole():
+    backend = FakeBackend(fake_fleet(3, started=WALL))
+    backend.procs["c1"] = [ProcInfo(1001, 1, "root", 0.0, 1 << 20, 1, "disk-sleep", "dd if=/dev/sda", 5.0),
+                           ProcInfo(1002, 1001, "root", 0.0, 1 << 20, 1, "tracing-stop", "gdb -p 1", 5.0)]
+
+    async def scenario(app, pilot):
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        await tick(app, pilot)
+        shot = app.export_screenshot()
+        assert "disk-sleep" in shot and "tracing-stop" in shot
+
+    run(scenario, make_app(backend), size=(80, 24))
+
+
+def test_a_missing_state_root_is_said():
+    backend = FakeBackend(fake_fleet(0, started=WALL))
+    backend.notices_now = ("no state root at /run/dct-nope (no container was made there yet)",)
+
+    async def scenario(app, pilot):
+        assert "no state root at /run/dct-nope" in text_of(app.screen.query_one("#summary"))
+        assert any("no state root" in m and sev == "warning" for m, sev in app.notes)
+
+    run(scenario, make_app(backend))

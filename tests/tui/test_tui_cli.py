@@ -19,8 +19,13 @@ def test_bad_input_is_one_clear_error_not_a_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: web\nrootfs: host\nprocess: {args: [sh]}\nstate: runing\n")
     for args, message in (
-            (("tui", "--interval", "0"), "dct tui: --interval must be between 0 and 3600 seconds"),
-            (("tui", "--interval", "soon"), "invalid float value: 'soon'"),
+            (("tui", "--interval", "0"), "dct tui: --interval 0: too short: 0.2s at least"),
+            (("tui", "--interval", "0.01"), "dct tui: --interval 0.01: too short: 0.2s at least"),
+            (("tui", "--interval", "-1"), "dct tui: --interval -1: too short: 0.2s at least"),
+            (("tui", "--interval", "2h"), "dct tui: --interval 2h: too long: 1h at most"),
+            (("tui", "--interval", "soon"), "dct tui: --interval: 'soon' is not a duration"),
+            (("tui", "--interval", "2s"), "dct tui: needs a terminal"),  # accepted, as dct events takes it
+            (("tui", "--interval", "500ms"), "dct tui: needs a terminal"),
             (("tui", str(tmp_path / "missing.yaml")), "missing.yaml:0:0: -: no such file or directory"),
             (("tui", str(bad)), "bad.yaml:4:8: state:"),
             (("tui",), "dct tui: needs a terminal"),

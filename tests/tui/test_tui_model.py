@@ -58,6 +58,14 @@ def test_cpu_rate_in_cores_and_percent_of_limit():
     assert s3.by_id["c1"].cells["cpu_limit"] == "25%"  # no quota: of the host's 4 CPUs
 
 
+def test_cpu_rate_uses_the_readings_own_timestamps():
+    m = Model(host_cpus=2)
+    m.update([Reading("c1", "running", 1, WALL, True, cpu_ns=0, at=10.0)], now=10.4, wall=WALL)
+    # read 0.5 s apart, though the passes ended only 0.1 s apart
+    snap = m.update([Reading("c1", "running", 1, WALL, True, cpu_ns=100_000_000, at=10.5)], now=10.5, wall=WALL)
+    assert snap.by_id["c1"].rates.cpu == pytest.approx(0.2)
+
+
 def test_counter_reset_gives_no_rate_never_a_negative_one():
     m = Model()
     m.update([reading(cpu_ns=5_000_000_000, net_rx=10_000, net_tx=0)], now=1.0, wall=WALL)
@@ -260,3 +268,65 @@ def test_model_backend_and_collector_load_without_textual():
             "sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_log_buffer_is_fair_to_both_streams_and_keeps_arrival_order():
+    buf = model.LogBuffer(maxlen=10)
+    buf.feed("stdout", b"out 1\nout 2\n")
+    buf.feed("stderr", b"".join(b"err %d\n" % i for i in range(100)))
+    buf.feed("stdout", b"out 3\n")
+    lines = list(buf.lines)
+    assert len(lines) == 10 and len(buf) == 10
+    assert lines[:2] == ["out 1", "out 2"] and lines[-1] == "out 3"  # stdout kept, in arrival order
+    assert lines[2:9] == [f"! err {i}" for i in range(93, 100)]
+    buf.clear()
+    assert len(buf) == 0 and list(buf.lines) == []
+
+
+def test_real_backend_reads_logs_bounded_tail_first_then_skips_what_it_cannot_show(tmp_path):
+    from tui.backend import LOG_READ_MAX, LOG_TAIL, LogCursor, RealBackend
+
+    root = tmp_path / "root"
+    (root / "c1").mkdir(parents=True)
+    out, err = root / "c1" / "stdout.log", root / "c1" / "stderr.log"
+    out.write_bytes(b"".join(b"out %06d\n" % i for i in range(100_000)))  # 1.1 MB
+    err.write_bytes(b"err\n" * 10)
+    os.utime(out, ns=(2_000_000_000, 2_000_000_000))
+    os.utime(err, ns=(1_000_000_000, 1_000_000_000))  # written before stdout's last line
+    backend = RealBackend(str(root))
+    cursor = LogCursor()
+    chunks = backend.read_logs("c1", cursor)
+    assert [s for s, _ in chunks] == ["stderr", "stdout"]  # the file written last comes last
+    assert len(chunks[1][1]) <= LOG_TAIL and chunks[1][1].endswith(b"out 099999\n")
+    with open(out, "ab") as f:
+        f.write(b"x" * (10 * LOG_READ_MAX) + b"\nnewest\n")
+    chunks = dict(backend.read_logs("c1", cursor))
+    assert len(chunks["stdout"]) <= LOG_READ_MAX and chunks["stdout"].endswith(b"newest\n")
+    assert cursor.skipped["stdout"] > 9 * LOG_READ_MAX  # said on screen, not silently lost
+    assert backend.read_logs("c1", cursor) == [] and not cursor.skipped
+
+
+def test_a_missing_state_root_is_a_notice_not_an_error(tmp_path):
+    from tui.backend import RealBackend
+
+    backend = RealBackend(str(tmp_path / "nope"))
+    assert backend.sample() == []
+    assert backend.notices() == (f"no state root at {tmp_path / 'nope'} (no container was made there yet)",)
+    (tmp_path / "nope").mkdir()
+    assert backend.notices() == ()
+
+
+def test_sparkline_scale_is_from_zero_to_the_limit():
+    from rich.console import Console
+
+    from tui.widgets import Bars
+
+    def render(bars: Bars) -> list[str]:
+        console = Console(width=10, record=True, file=open(os.devnull, "w"))
+        console.print(bars)
+        return console.export_text().splitlines()
+
+    assert render(Bars([5.0] * 10, top=10.0, height=2)) == [" " * 10, "█" * 10]  # half the limit: half the height
+    assert render(Bars([None] * 5 + [0.0] * 5, top=10.0, height=1)) == [" " * 5 + "▁" * 5]  # no data: blank
+    flat = render(Bars([7.0] * 10, top=None, height=2))  # no limit: a flat line is not a full block
+    assert flat[0] != "█" * 10

@@ -10,17 +10,19 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Input, Log, Sparkline, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Input, Log, Static, TabbedContent, TabPane
 
 from ..backend import LogCursor
-from ..model import (HISTORY_LEN, LogBuffer, Row, Snapshot, filter_lines, fmt_bytes, fmt_cores, fmt_event,
-                     fmt_pct, spec_diff, tree_label)
+from ..model import (HISTORY_LEN, LOG_LINES, LogBuffer, Row, Snapshot, filter_lines, fmt_bytes, fmt_cores,
+                     fmt_event, fmt_pct, pattern_error, spec_diff, tree_label)
+from ..widgets import BarChart
 from . import DRIFT_STYLE, STATUS_STYLE, DctScreen
 
 TABS = ("processes", "stats", "logs", "spec", "events")
 LOG_POLL = 0.5  # seconds between reads of the log files while following
 PROC_COLUMNS = (("pid", "PID", 7), ("user", "USER", 8), ("cpu", "CPU%", 6), ("rss", "RSS", 7),
-                ("threads", "THR", 4), ("state", "STATE", 9), ("command", "COMMAND", None))
+                ("threads", "THR", 4), ("state", "STATE", 12), ("command", "COMMAND", None))
+"""``(key, header, width)``; STATE is as wide as psutil's longest status (``tracing-stop``)."""
 STAT_ROWS = (("cpu", "CPU"), ("mem", "Memory"), ("pids", "PIDs"), ("io_read", "IO read"), ("io_write", "IO write"),
              ("net_rx", "Net rx"), ("net_tx", "Net tx"))
 
@@ -62,13 +64,15 @@ class ContainerScreen(DctScreen):
         self._proc_order: list[str] = []
         self._proc_cells: dict[str, tuple] = {}
         self._events_shown = -1
-        self._spec_loaded = False
+        self._log_generation = 0  # bumped when the logs are released: a read begun before is dropped
+        self._spec_seen: object = None  # the desired-state view the spec text was loaded for
+        self._spec_text: tuple[str, str] | None | bool = False  # the text shown (False: none yet)
         self._row: Row | None = None
         self.spec_title: str | None = None  # the spec shown in the spec tab (None: not loaded yet)
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(self.container_id, id="detail-summary")
+        yield Static(Text(self.container_id), id="detail-summary")
         with TabbedContent(initial=self.initial_tab, id="tabs"):
             with TabPane("Processes", id="processes"):
                 yield DataTable(id="procs", cursor_type="row", cell_padding=1)
@@ -76,10 +80,10 @@ class ContainerScreen(DctScreen):
                 with VerticalScroll():
                     for key, _ in STAT_ROWS:
                         yield Static("", id=f"label-{key}", classes="stat-label")
-                        yield Sparkline([], id=f"spark-{key}", classes="stat-spark")
+                        yield BarChart(id=f"spark-{key}", classes="stat-spark")
             with TabPane("Logs", id="logs"):
                 yield Static("", id="log-status")
-                yield Log(id="log", max_lines=5000, auto_scroll=True)
+                yield Log(id="log", max_lines=LOG_LINES, auto_scroll=True)
                 yield Input(placeholder="filter: regex (esc: done); +/- context lines", id="log-filter")
             with TabPane("Spec", id="spec"):
                 with VerticalScroll():
@@ -119,13 +123,17 @@ class ContainerScreen(DctScreen):
         self._on_tab(event.pane.id)
 
     def _on_tab(self, tab: str | None) -> None:
+        if tab != "logs":
+            self._release_logs()
         if tab == "processes":
             self.query_one("#procs", DataTable).focus()
         elif tab == "logs":
             self.query_one("#log", Log).focus()
             self._poll_logs()
         elif tab == "spec":
-            self._load_spec()
+            self._spec_seen = None  # loaded afresh by the snapshot below
+            if self.app.snapshot is None:
+                self._load_spec()
         elif tab == "events":
             self.show_events()
         if self.app.snapshot is not None:
@@ -144,6 +152,9 @@ class ContainerScreen(DctScreen):
             self._show_stats(row, snap)
         elif tab == "spec":
             self._show_diff(snap)
+            if snap.desired is not self._spec_seen:  # a desired-state pass ran: the spec file may have moved
+                self._spec_seen = snap.desired
+                self._load_spec()
         elif tab == "events":
             self.show_events()
 
@@ -170,9 +181,10 @@ class ContainerScreen(DctScreen):
         table = self.query_one("#procs", DataTable)
         procs = snap.processes or ()
         order = [str(p.pid) for _, p in procs]
-        cells = {str(p.pid): (str(p.pid), p.user, fmt_pct(p.cpu_pct), fmt_bytes(p.rss),
-                              "-" if p.threads is None else str(p.threads), p.state,
-                              tree_label(depth, p.cmdline)) for depth, p in procs}
+        # Text, not str: DataTable reads a str as markup, and a command line is anything
+        cells = {str(p.pid): (str(p.pid), Text(p.user), fmt_pct(p.cpu_pct), fmt_bytes(p.rss),
+                              "-" if p.threads is None else str(p.threads), Text(p.state),
+                              Text(tree_label(depth, p.cmdline))) for depth, p in procs}
         keys = [k for k, _, _ in PROC_COLUMNS]
         if order != self._proc_order:  # the tree changed: rebuild, the cursor stays on its process
             keep = self.selected_process()
@@ -207,12 +219,12 @@ class ContainerScreen(DctScreen):
         r = row.reading if row is not None else None
         labels = stat_labels(row)
         for key, _ in STAT_ROWS:
-            self.query_one(f"#label-{key}", Static).update(labels[key], layout=False)
-            spark = self.query_one(f"#spark-{key}", Sparkline)
+            self.query_one(f"#label-{key}", Static).update(Text(labels[key]), layout=False)
+            chart = self.query_one(f"#spark-{key}", BarChart)
             data = list(hist[key]) if hist is not None else []
             if key.startswith("net") and (r is None or r.net_rx is None):
                 data = []
-            spark.data = spark_data(data)
+            chart.show(spark_data(data), spark_top(key, row, snap.host_cpus))
 
     # -- spec ----------------------------------------------------------------------------
     @work(thread=True, group="spec", exclusive=True, exit_on_error=False)
@@ -224,6 +236,9 @@ class ContainerScreen(DctScreen):
         self.app._post(self._show_yaml, text)
 
     def _show_yaml(self, text: tuple[str, str] | None) -> None:
+        if text == self._spec_text:
+            return  # the same text: not drawn again
+        self._spec_text = text
         box = self.query_one("#spec-yaml", Static)
         if text is None:
             box.update(Text("No spec: this container was not made from a spec (unmanaged), or is gone.",
@@ -251,47 +266,65 @@ class ContainerScreen(DctScreen):
     # -- logs ----------------------------------------------------------------------------
     def _poll_logs(self) -> None:
         if self._log_reading or self.active_tab != "logs":
-            return  # read only while shown: the cursor keeps its place, nothing is lost meanwhile
+            return  # read only while shown
         self._log_reading = True
-        self._read_logs()
+        self._read_logs(self._cursor, self._log_generation)
 
     @work(thread=True, group="logs", exit_on_error=False)
-    def _read_logs(self) -> None:
+    def _read_logs(self, cursor: LogCursor, generation: int) -> None:
         try:
-            chunks = self.app.backend.read_logs(self.container_id, self._cursor)
+            chunks = self.app.backend.read_logs(self.container_id, cursor)
         except Exception:  # noqa: BLE001 - a vanished container: nothing more to read
             chunks = []
-        self.app._post(self._got_logs, chunks)
+        self.app._post(self._got_logs, chunks, dict(cursor.skipped), generation)
 
-    def _got_logs(self, chunks: list[tuple[str, bytes]]) -> None:
+    def _got_logs(self, chunks: list[tuple[str, bytes]], skipped: dict[str, int], generation: int) -> None:
         self._log_reading = False
+        if generation != self._log_generation:
+            return  # read before the logs were released
         new: list[str] = []
         for stream, data in chunks:
+            if skipped.get(stream):
+                new += self.logs.skipped(stream, skipped[stream])
             new += self.logs.feed(stream, data)
         if not new or not self.following:
             if new:
                 self._log_status()
             return
         log = self.query_one("#log", Log)
-        if self.log_pattern:
-            self._redraw_logs()
+        if self.log_pattern or self.logs.reordered:
+            self._redraw_logs()  # filtered, or the buffer kept an older line of the quieter stream
         else:
             log.write_lines(new)
             self._log_status()
 
+    def _release_logs(self) -> None:
+        """Forget the lines read (the tab is left): coming back reads the tail again."""
+        if not len(self.logs) and self._cursor.positions == {}:
+            return
+        self._log_generation += 1
+        self._log_reading = False
+        self.logs.clear()
+        self._cursor = LogCursor()
+        self.query_one("#log", Log).clear()
+        self._log_status()
+
     def _redraw_logs(self) -> None:
+        self.logs.reordered = False
         log = self.query_one("#log", Log)
         log.clear()
-        log.write_lines(filter_lines(list(self.logs.lines), self.log_pattern, self.log_context))
+        log.write_lines(filter_lines(self.logs.lines, self.log_pattern, self.log_context))
         self._log_status()
 
     def _log_status(self) -> None:
         state = "following" if self.following else "paused (f: follow)"
-        parts = [f"{len(self.logs.lines)} lines", state]
+        parts = [f"{len(self.logs)} lines", state]
         if self.log_pattern:
-            parts.append(f"filter /{self.log_pattern}/ with {self.log_context} context line(s) (+/-)")
+            error = pattern_error(self.log_pattern)
+            parts.append(f"filter /{self.log_pattern}/" + (f": bad pattern ({error}), matched as text" if error else
+                                                           f" with {self.log_context} context line(s) (+/-)"))
         parts.append("stderr lines start with '!'")
-        self.query_one("#log-status", Static).update(" · ".join(parts), layout=False)
+        self.query_one("#log-status", Static).update(Text(" · ".join(parts)), layout=False)  # never markup
 
     def action_follow(self) -> None:
         self.following = not self.following
@@ -325,13 +358,9 @@ class ContainerScreen(DctScreen):
 
     # -- keys ----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("pause", "signal", "destroy") and self.app.readonly:
-            return None
+        # pause, signal and destroy stay on: refused (read-only, a stopped container) with a word why
         if action in ("log_filter", "follow"):
             return True if self.active_tab == "logs" else None
-        if action == "pause":
-            return True if self.app.status_of(self.container_id) in ("running", "created", "paused",
-                                                                      "pausing") else None
         return True
 
     def action_back(self) -> None:
@@ -380,14 +409,27 @@ class ContainerScreen(DctScreen):
         self.app.ask_destroy([self.container_id])
 
 
-def spark_data(data: list[float], window: int = HISTORY_LEN) -> list[float]:
-    """The series on a fixed time axis (zeros on the left until the ring is full) and a zero
-    baseline (the oldest point is 0), so that a flat line does not look like a spike."""
+def spark_data(data: list[float], window: int = HISTORY_LEN) -> list[float | None]:
+    """The series on a fixed time axis: None (drawn blank) on the left until the ring is full."""
     if not data:
         return []
-    out = [0.0] * (window - len(data)) + data[-window:]
-    out[0] = 0.0
-    return out
+    return [None] * (window - len(data)) + list(data[-window:])
+
+
+def spark_top(key: str, row: Row | None, host_cpus: int) -> float | None:
+    """The top of a chart's scale (its bottom is 0): the container's limit for the metric when it
+    has one (CPU: its quota or cpuset, else every CPU of the host), else None (a round value above
+    the series' highest, :func:`~tui.widgets.nice_ceiling`)."""
+    r = row.reading if row is not None else None
+    if r is None:
+        return None
+    if key == "cpu":
+        return r.cpu_limit or float(host_cpus)
+    if key == "mem":
+        return float(r.mem_limit) if r.mem_limit else None
+    if key == "pids":
+        return float(r.pids_limit) if r.pids_limit else None
+    return None
 
 
 def stat_labels(row: Row | None) -> dict[str, str]:
@@ -419,7 +461,8 @@ def stat_labels(row: Row | None) -> dict[str, str]:
 
 
 def diff_renderable(snap: Snapshot, container_id: str, row: Row | None):
-    """The spec tab's top: drift and cause, then the field-level diff as a table."""
+    """The spec tab's top: drift and cause, then the field-level diff as a table (every cell a
+    ``Text``: spec fields and values are never read as markup)."""
     entry = snap.desired.entries.get(container_id) if snap.desired is not None else None
     if not snap.specs_given:
         return Text("No spec paths given (dct tui PATH…): no desired state to compare with.", style="dim")
@@ -442,5 +485,5 @@ def diff_renderable(snap: Snapshot, container_id: str, row: Row | None):
     table.add_column("DESIRED")
     table.add_column("ACTION")
     for d in lines:
-        table.add_row(d.field, Text(d.observed, style="red"), Text(d.desired, style="green"), d.klass)
+        table.add_row(Text(d.field), Text(d.observed, style="red"), Text(d.desired, style="green"), Text(d.klass))
     return Group(head, Text(""), table)

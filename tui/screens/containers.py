@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, Static
 
-from ..model import COLUMNS, SORTABLE, Row, Snapshot, fmt_bytes, fmt_pct, row_matches
+from ..model import COLUMNS, SORTABLE, Row, Snapshot, fmt_bytes, fmt_pct, pattern_error, row_matches
 from ..widgets import LiveTable, TableColumn
 from . import DRIFT_STYLE, STATUS_STYLE, DctScreen
 
@@ -153,8 +154,11 @@ class ContainersScreen(DctScreen):
         counts = snap.counts()
         parts = [f"{len(snap.rows)} containers"]
         parts += [f"{n} {s}" for s, n in sorted(counts.items())]
+        parts += snap.notices
         if self.filter_text:
-            parts.append(f"filter /{self.filter_text}/: {shown} shown")
+            error = pattern_error(self.filter_text.removeprefix("!"))
+            parts.append(f"filter /{self.filter_text}/: " + (f"bad pattern ({error}), matched as text: {shown} shown"
+                                                              if error else f"{shown} shown"))
         if self.marked:
             parts.append(f"{len(self.marked)} marked")
         label = next(lbl for k, lbl in self.SORT_CHOICES if k == self.sort_key)
@@ -166,18 +170,9 @@ class ContainersScreen(DctScreen):
         text = " · ".join(parts)
         if text != self._summary_text:  # one line, fixed size: no layout pass (it would redraw everything)
             self._summary_text = text
-            self.query_one("#summary", Static).update(text, layout=False)
+            self.query_one("#summary", Static).update(Text(text), layout=False)  # text, never markup
 
     # -- keys ----------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("pause", "signal", "destroy") and self.app.readonly:
-            return None  # shown dimmed, refused
-        if action == "pause":
-            cid = self.selected()
-            status = self.app.status_of(cid) if cid else None
-            return True if self.marked or status in ("running", "created", "paused", "pausing") else None
-        return True
-
     def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:
         event.stop()
         self.app.open_container(event.key)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, Log, Static
 
-from ..model import compile_filter, fmt_event
+from ..model import compile_filter, fmt_event, pattern_error
 from . import DctScreen
 
 
@@ -50,8 +51,10 @@ class EventsScreen(DctScreen):
         self._shown = len(events)
         summary = f"{len(events)} events"
         if self.pattern:
-            summary += f" · filter /{self.pattern}/: {len(lines)} shown"
-        self.query_one("#events-summary", Static).update(summary, layout=False)
+            error = pattern_error(self.pattern)
+            summary += f" · filter /{self.pattern}/: " + (f"bad pattern ({error}), matched as text: " if error else "")
+            summary += f"{len(lines)} shown"
+        self.query_one("#events-summary", Static).update(Text(summary), layout=False)  # text, never markup
 
     def action_filter(self) -> None:
         box = self.query_one("#events-filter", Input)

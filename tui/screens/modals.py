@@ -32,7 +32,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(Text(self.title_text, style="bold"), classes="dialog-title")
-            yield Static(self.body, classes="dialog-body")
+            yield Static(Text(self.body), classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel (n)", id="no", variant="primary")
                 yield Button(f"{self.confirm} (y)", id="yes", variant="error")
@@ -47,10 +47,24 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class SignalScreen(ModalScreen[int | None]):
-    """Pick a signal (htop's signal menu): returns its number, or None on ``esc``."""
+class PickerScreen(ModalScreen):
+    """A modal with one ``OptionList``: ``j``/``k`` move in it as the arrows do, ``esc`` cancels (None)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("j", "cursor_down", "Down", show=False),
+                Binding("k", "cursor_up", "Up", show=False)]
+
+    def action_cursor_down(self) -> None:
+        self.query_one(OptionList).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(OptionList).action_cursor_up()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SignalScreen(PickerScreen):
+    """Pick a signal (htop's signal menu): returns its number, or None on ``esc``."""
 
     def __init__(self, target: str) -> None:
         super().__init__()
@@ -68,14 +82,9 @@ class SignalScreen(ModalScreen[int | None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(dict(SIGNALS)[event.option.id])
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class SortScreen(ModalScreen[str | None]):
+class SortScreen(PickerScreen):
     """Pick the sort column; the current one is highlighted (choosing it again reverses the order)."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, choices: tuple[tuple[str, str], ...], current: str) -> None:
         super().__init__()
@@ -96,9 +105,6 @@ class SortScreen(ModalScreen[str | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class PlanScreen(ModalScreen[PlanView | None]):
@@ -123,7 +129,7 @@ class PlanScreen(ModalScreen[PlanView | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel (esc)", id="cancel", variant="primary")
                 yield Button("Apply (y)", id="apply", variant="warning", disabled=True)
-            yield Static("y: apply · x: prune on/off · esc: cancel", classes="dialog-hint")
+            yield Static("y: apply · x: prune on/off · esc: cancel", classes="dialog-hint", id="plan-hint")
 
     def on_mount(self) -> None:
         self._make_plan()
@@ -139,18 +145,32 @@ class PlanScreen(ModalScreen[PlanView | None]):
         except RuntimeError:
             pass
 
+    @property
+    def cannot_plan(self) -> bool:
+        """The plan came back with errors only (no spec paths, invalid specs): nothing to apply or prune."""
+        return self.plan is not None and bool(self.plan.errors) and not self.plan.actions
+
     def _show(self, plan: PlanView) -> None:
         self.plan = plan
         self.query_one("#plan-loading").display = False
-        self.query_one("#plan-title", Static).update(
-            Text(f"Plan: {len(plan.actions)} action(s){' (prune on)' if plan.prune else ''}", style="bold"))
+        if self.cannot_plan:
+            title, hint = "Plan: cannot plan", "esc: close"
+        else:
+            title = f"Plan: {len(plan.actions)} action(s){' (prune on)' if plan.prune else ''}"
+            hint = "y: apply · x: prune on/off · esc: cancel" if plan.actions else "x: prune on/off · esc: close"
+        self.query_one("#plan-title", Static).update(Text(title, style="bold"))
+        self.query_one("#plan-hint", Static).update(Text(hint))
         self.query_one("#plan-body", Static).update(plan_renderable(plan))
-        self.query_one("#apply", Button).disabled = not plan.actions or bool(plan.errors and not plan.actions)
+        apply = self.query_one("#apply", Button)
+        apply.display = bool(plan.actions)
+        apply.disabled = not plan.actions
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "apply":
-            return True if self.plan is not None and self.plan.actions else None
+            return True if self.plan is not None and self.plan.actions else False
+        if action == "toggle_prune":
+            return not self.cannot_plan
         return True
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -239,7 +259,7 @@ def help_renderable(readonly: bool, specs_given: bool):
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
         for key, what in keys:
-            table.add_row(f"  {key}", what)
+            table.add_row(Text(f"  {key}"), Text(what))
         parts.append(table)
     parts.append(Text("Columns", style="bold"))
     table = Table(box=None, show_header=False, pad_edge=False)
@@ -248,6 +268,6 @@ def help_renderable(readonly: bool, specs_given: bool):
     for c in COLUMNS:
         if c.key == "drift" and not specs_given:
             continue
-        table.add_row(f"  {c.label or '*'}", c.help)
+        table.add_row(Text(f"  {c.label or '*'}"), Text(c.help))
     parts.append(table)
     return Group(*parts)
