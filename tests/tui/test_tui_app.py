@@ -636,3 +636,15 @@ def test_a_missing_state_root_is_said():
         assert any("no state root" in m and sev == "warning" for m, sev in app.notes)
 
     run(scenario, make_app(backend))
+
+
+def test_spec_yaml_shows_without_a_desired_state_view():
+    backend = FakeBackend(fake_fleet(3, started=WALL))  # no specs given: no desired-state view
+    backend.spec_texts["c1"] = ("applied spec (from specs/c1.yaml)", "name: c1\n")
+
+    async def scenario(app, pilot):
+        await pilot.press("enter", "d")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        await until(pilot, lambda: "applied spec" in text_of(app.screen.query_one("#spec-yaml")))
+
+    run(scenario, make_app(backend))

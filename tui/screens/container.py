@@ -19,6 +19,7 @@ from ..widgets import BarChart
 from . import DRIFT_STYLE, STATUS_STYLE, DctScreen
 
 TABS = ("processes", "stats", "logs", "spec", "events")
+_NOT_LOADED = object()
 LOG_POLL = 0.5  # seconds between reads of the log files while following
 PROC_COLUMNS = (("pid", "PID", 7), ("user", "USER", 8), ("cpu", "CPU%", 6), ("rss", "RSS", 7),
                 ("threads", "THR", 4), ("state", "STATE", 12), ("command", "COMMAND", None))
@@ -65,7 +66,7 @@ class ContainerScreen(DctScreen):
         self._proc_cells: dict[str, tuple] = {}
         self._events_shown = -1
         self._log_generation = 0  # bumped when the logs are released: a read begun before is dropped
-        self._spec_seen: object = None  # the desired-state view the spec text was loaded for
+        self._spec_seen: object = _NOT_LOADED  # the desired-state view the spec text was loaded for
         self._spec_text: tuple[str, str] | None | bool = False  # the text shown (False: none yet)
         self._row: Row | None = None
         self.spec_title: str | None = None  # the spec shown in the spec tab (None: not loaded yet)
@@ -131,7 +132,7 @@ class ContainerScreen(DctScreen):
             self.query_one("#log", Log).focus()
             self._poll_logs()
         elif tab == "spec":
-            self._spec_seen = None  # loaded afresh by the snapshot below
+            self._spec_seen = _NOT_LOADED  # loaded afresh by the snapshot below
             if self.app.snapshot is None:
                 self._load_spec()
         elif tab == "events":
