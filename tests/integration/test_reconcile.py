@@ -116,7 +116,8 @@ def test_a_container_that_died_is_restarted_as_its_policy_says(reconcile, runtim
 
 def test_prune_touches_only_ours_from_the_given_specs(reconcile, runtime, busybox_config):
     ours, kept, other = unique_id("ours"), unique_id("kept"), unique_id("other")
-    reconcile({"name": ours}, {"name": kept})
+    _, out = reconcile({"name": ours}, {"name": kept})
+    assert [str(o) for o in out if o.result != "ok"] == []
     foreign = runtime.create(other, busybox_config())
     foreign.run(Process(SLEEP))
     plan, _ = reconcile({"name": kept}, dry=True)

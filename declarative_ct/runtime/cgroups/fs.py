@@ -29,8 +29,13 @@ def write(directory: str, name: str, value: str) -> None:
 
 def read(directory: str, name: str) -> str:
     """Read ``<directory>/<name>`` stripped; raises OSError (FileNotFoundError if the cgroup is gone)."""
-    with open(os.path.join(directory, name)) as f:
-        return f.read().strip()
+    try:
+        with open(os.path.join(directory, name)) as f:
+            return f.read().strip()
+    except OSError as err:
+        if err.errno == errno.ENODEV:  # the cgroup is being removed right now: as good as gone
+            raise FileNotFoundError(errno.ENOENT, "cgroup removed", os.path.join(directory, name)) from None
+        raise
 
 
 def pids_recursive(directory: str) -> list[int]:
@@ -142,6 +147,10 @@ def read_raw(path: str) -> bytes | None:
         return None
     try:
         return os.read(fd, 1 << 16)
+    except OSError as err:
+        if err.errno == errno.ENODEV:  # the cgroup went while we read it
+            return None
+        raise
     finally:
         os.close(fd)
 
