@@ -552,8 +552,9 @@ class Container:
 
         With a private PID namespace every process of the container dies with its init (the last
         ones within milliseconds). Processes that stay are another container's that took the
-        same cgroup path after ours stopped (the same id in another state root): destroying
-        ours must neither kill them nor remove their cgroup.
+        same cgroup path after ours stopped (two configs giving one ``cgroupsPath``; the same id
+        in two roots no longer can: each root has its own parent): destroying ours must neither
+        kill them nor remove their cgroup.
         """
         if not self._config.private_namespace("NEWPID") or not self._cgroup.exists():
             return True
