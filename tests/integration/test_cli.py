@@ -758,14 +758,15 @@ def test_exec_without_the_bundle_refuses_rather_than_run_as_root(dct: Dct, bundl
     dct.fails("exec", cid, "--", "id", "-u", needles=("bundle",))
 
 
-def test_a_create_that_collides_never_touches_the_other_container(dct: Dct, bundle, tmp_path, unique_id) -> None:
+def test_a_create_that_collides_never_touches_the_other_container(dct: Dct, bundle, tmp_path, unique_id,
+                                                                 register_state_root) -> None:
     """Regression: a create refused for a populated cgroup (the same cgroupsPath, given by two
     bundles in two roots) killed its owner. (The same id in two roots no longer collides: each
     root has its own cgroup parent.)"""
     cid = dct.new_id("clash")
     b = bundle(sh("sleep 100"), name="clash", edit=lambda s: s["linux"].update(cgroupsPath=f"/dct/{cid}-shared"))
     dct.ok("run", "-d", "--bundle", b, cid)
-    other_root = str(tmp_path / "other-root")
+    other_root = register_state_root(tmp_path / "other-root")  # destroyed at teardown should the create succeed
     r = subprocess.run([*DCT, "--root", other_root, "run", "-d", "--bundle", b, cid], capture_output=True, text=True)
     assert r.returncode == 1 and "not empty" in r.stderr
     assert dct.status(cid) == "running"
