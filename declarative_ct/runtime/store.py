@@ -59,7 +59,7 @@ def write_json_atomic(path: str, data: object, mode: int = 0o600) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, separators=(",", ":"))
+            f.write(json.dumps(data, separators=(",", ":")))  # dumps: the C encoder (dump streams in Python)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
