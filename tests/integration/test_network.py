@@ -111,6 +111,9 @@ def test_published_port_answers_from_the_host_namespace(netns_host, runtime, bus
     assert wait_for(lambda: _ask("10.231.0.1", 18080) == b"hi\n", timeout=5)  # 0.0.0.0: the bridge's address too
     tag = network.owner_tag(runtime.root, c.id)
     assert len(nat.rules(tag)) == 6  # prerouting + output DNAT, localhost masquerade, per port
+    # The handles kept for delete are those rules (so delete needs no listing).
+    record = network.load(os.path.join(runtime.root, c.id))
+    assert sorted(map(tuple, record["nat_handles"])) == sorted((chain, h) for chain, h, _ in nat.rules(tag))
 
 
 def test_container_mode_shares_lo_and_eth0(netns_host, runtime, busybox_rootfs, unique_id):

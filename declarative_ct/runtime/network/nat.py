@@ -58,7 +58,7 @@ def publish(owner: str, ports: list, address: str) -> list[list]:
         lines.append(f"add rule ip {TABLE} postrouting ip saddr 127.0.0.0/8 ip daddr {address} "
                      f"{p.protocol} dport {p.container_port} masquerade comment {_comment(owner)}\n")
     out = _run(["--echo", "--handle", "-f", "-"], "".join(lines))
-    return [[line.split()[3], int(line.rsplit("# handle ", 1)[1])]
+    return [[line.split()[4], int(line.rsplit("# handle ", 1)[1])]  # add rule ip dct <chain> … # handle N
             for line in out.splitlines() if line.startswith(f"add rule ip {TABLE} ") and "# handle " in line]
 
 
