@@ -108,10 +108,12 @@ def validate_network(config) -> None:  # noqa: ANN001 - configs.Config (import c
             raise ConfigInvalid(f"{where}.subnet: {net.subnet} must be an IPv4 subnet of at least 4 addresses (/30)")
         addr = gw = None
         if net.address:
-            addr = host_address(net.address, subnet, f"{where}.address") if subnet else \
-                (interface(net.address, f"{where}.address") if "/" in net.address
-                 else address(net.address, f"{where}.address"))
-            addr = getattr(addr, "ip", addr)
+            if subnet is not None:
+                addr = host_address(net.address, subnet, f"{where}.address")
+            elif "/" in net.address:
+                addr = interface(net.address, f"{where}.address").ip
+            else:
+                addr = address(net.address, f"{where}.address")
             if addr.version != 4:
                 raise ConfigInvalid(f"{where}.address: {net.address} is not an IPv4 address")
         if net.gateway:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ..configs import Config, Resources
 from ..errors import ContainerError
-from ..runtime import Runtime, Status, monitor
+from ..runtime import Runtime, Status, monitor, store
 from . import restart as restarting
 from .convert import LABEL_SPEC, process_of, to_runtime
 from .plan import Action, reload_hash
@@ -213,7 +213,7 @@ def _restore(runtime: Runtime, name: str, previous: tuple) -> str:
     config, process, paused = previous
     try:
         if runtime.exists(name):  # what the failed create left
-            if os.path.exists(os.path.join(runtime.root, name, "state.json")):
+            if os.path.exists(os.path.join(runtime.root, name, store.STATE_FILE)):
                 runtime.load(name).destroy()
             runtime.cleanup(name)
         restored = runtime.create(name, config)

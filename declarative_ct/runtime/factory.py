@@ -44,7 +44,8 @@ class Runtime:
         return cgroups.ROOT_PARENT_PREFIX + hashlib.sha256(self.root.encode()).hexdigest()[:8]
 
     def _placed(self, config: Config) -> Config:
-        """``config`` with this root's cgroup parent when it asks for the default one (no path)."""
+        """``config``, changed in place, with this root's cgroup parent when it asks for the default
+        one (no ``path``); a config already placed is left as it is."""
         if not config.cgroups.path and config.cgroups.parent == Cgroup.parent:
             config.cgroups.parent = self.cgroup_parent
         return config
