@@ -291,7 +291,7 @@ class Container:
                 os.makedirs(rootfs, exist_ok=True)
             joins, flags = init.plan_namespaces(self._config)
             if use_monitor and self._config.namespace("NEWNET") is None:
-                # The host's network is the caller's: stage 1 comes from the monitor, which may have
+                # The host's network is the caller's: init comes from the monitor, which may have
                 # been started from another network namespace (nsenter --net=…), so join ours.
                 joins = init.ordered_joins(joins + [("NEWNET", f"/proc/{os.getpid()}/task/"
                                                                f"{threading.get_native_id()}/ns/net")])
@@ -308,17 +308,17 @@ class Container:
             cgroup_made = True
             # Recorded at once, so that delete finds a custom (cgroupsPath) cgroup even if we die now.
             store.write_json_atomic(os.path.join(self._dir, store.CGROUP_FILE), self._cgroup.paths())
-            if use_monitor:  # the root's shared monitor forks stage 1 and will reap init
+            if use_monitor:  # the root's shared monitor forks init and will reap it
                 from . import monitord
-                monitord.request_stage1(self._root, self._dir, ctx)
+                init_pid = monitord.request_init(self._root, self._dir, ctx)
+                child_sock.close()
             else:
                 stage1_pid = os.fork()
                 if stage1_pid == 0:
                     parent_sock.close()
                     init.stage1(ctx)
-            child_sock.close()
-            init_pid = self._expect(parent_sock, "pid")["pid"]
-            if stage1_pid > 0:
+                child_sock.close()
+                init_pid = self._expect(parent_sock, "pid")["pid"]
                 os.waitpid(stage1_pid, 0)  # after this, init is re-parented to our subreaper
                 stage1_pid = -1
             self._expect(parent_sock, "ready")

@@ -5,9 +5,16 @@ alone. The order is runc's (``nsexec.c`` + ``standard_init_linux.go``), with the
 each step. Every failure is sent to the parent over the sync socket as
 ``{"type": "error", "message": …}`` and the process exits; the parent then cleans up.
 
+Two ways in. The state root's monitor forks init straight into the container's PID namespace
+(:func:`pid_namespace_for_children` around its ``fork``; the child runs :func:`enter`): one fork
+of the monitor per container. Without the monitor (``start(monitor=False)``, ``exec``) the caller
+forks stage 1 (:func:`stage1`), which sets up the namespaces and forks init or the exec'd process,
+as runc's ``nsexec`` does.
+
 Sync protocol (SOCK_SEQPACKET, one JSON object per message)::
 
-    stage 1  --pid{pid}-->        parent     (host PID of init, or of the exec'd process)
+    stage 1  --pid{pid}-->        parent     (stage 1 only: host PID of init, or of the exec'd
+                                              process; the monitor's reply carries it otherwise)
     init     --ready-->           parent     [parent saves state.json]
     init     <--run--             parent
     init     --(close)-->         parent     init now blocks on exec.fifo (create/start split)
@@ -15,6 +22,8 @@ Sync protocol (SOCK_SEQPACKET, one JSON object per message)::
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -115,7 +124,8 @@ def _join(joins: list[tuple[str, str]]) -> None:
 
 
 def stage1(ctx: InitContext) -> None:
-    """Stage 1: join the cgroup first (so nothing forks outside it), then namespaces, then fork.
+    """Stage 1 (no monitor, and ``exec``): join the cgroup first (so nothing forks outside it), then
+    namespaces, then fork.
 
     A new PID namespace only applies to children, hence the fork. For an exec'd process stage 1
     stays outside the container's cgroup (it is not one of the container's processes): the child
@@ -123,19 +133,7 @@ def stage1(ctx: InitContext) -> None:
     Never returns.
     """
     try:
-        # Not dumpable and no stray fds before entering the container: a process in it must not
-        # reach our fds through /proc/<pid>/fd (CVE-2016-9962). execve makes it dumpable again.
-        linux.prctl(linux.PR_SET_DUMPABLE, 0)
-        _close_fds_except({ctx.sync.fileno(), *ctx.stdio, ctx.fifo_fd})
-        if ctx.process.init:
-            ctx.cgroup.add(os.getpid())
-        else:
-            ctx.cgroup_fds = [os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-                              for path in ctx.cgroup.paths().values()]
-        _join(ctx.join)
-        if ctx.unshare:
-            linux.unshare(ctx.unshare)
-        ctx.last_cap = linux.last_cap()
+        _enter_cgroup_and_namespaces(ctx)
         # The child waits on this gate until our "pid" message is out: the parent reads that before
         # anything the child sends, since both share the sync socket.
         gate_r, gate_w = os.pipe()
@@ -154,7 +152,7 @@ def stage1(ctx: InitContext) -> None:
         send(ctx.sync, {"type": "pid", "pid": pid})
         os.close(gate_w)
         if ctx.process.init:
-            os._exit(0)  # init is re-parented to the monitor (or to the caller's subreaper)
+            os._exit(0)  # init is re-parented to the caller's nearest subreaper
         # An exec'd process we wait for: stay and hand its exit status up to the caller.
         ctx.sync.close()
         _, status = os.waitpid(pid, 0)
@@ -162,6 +160,72 @@ def stage1(ctx: InitContext) -> None:
         os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
     except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
         _fail(ctx, err)
+
+
+def _enter_cgroup_and_namespaces(ctx: InitContext) -> None:
+    """Join the cgroup (init) or open its ``cgroup.procs`` (exec), then join and unshare namespaces."""
+    # Not dumpable and no stray fds before entering the container: a process in it must not
+    # reach our fds through /proc/<pid>/fd (CVE-2016-9962). execve makes it dumpable again.
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    _close_fds_except({ctx.sync.fileno(), *ctx.stdio, ctx.fifo_fd})
+    if ctx.process.init:
+        ctx.cgroup.add(0)  # before anything else: nothing of the container may run outside it
+    else:
+        ctx.cgroup_fds = [os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+                          for path in ctx.cgroup.paths().values()]
+    _join(ctx.join)
+    if ctx.unshare:
+        linux.unshare(ctx.unshare)
+    ctx.last_cap = linux.last_cap()
+
+
+@contextlib.contextmanager
+def pid_namespace_for_children(ctx: InitContext):
+    """Inside, the calling process's children are born in the PID namespace ``ctx`` asks for
+    (``unshare(CLONE_NEWPID)``, or ``setns`` to a joined one); its own is restored on the way out.
+
+    A process's PID namespace is fixed at its birth, which is why stage 1 has to fork. The
+    monitor forks init inside this instead, and the child runs :func:`enter` with the context
+    :func:`without_pid_namespace` gives: one fork per container instead of two. Only the
+    calling process's ``pid_for_children`` changes; it must be single-threaded meanwhile. A child
+    forked inside must never leave the block: restoring would fail there (EINVAL, an ancestor's
+    namespace), so it ends with ``os._exit`` or ``execve`` inside.
+
+    Raises:
+        OSError: the namespace could not be created or joined (the caller's is restored).
+    """
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        joins = [join for join in ctx.join if join[0] == "NEWPID"]
+        if joins:
+            _join(joins)
+        elif ctx.unshare & linux.CLONE_NEWPID:
+            linux.unshare(linux.CLONE_NEWPID)
+        yield
+    finally:
+        try:
+            linux.setns(own, linux.CLONE_NEWPID)
+        finally:
+            os.close(own)
+
+
+def without_pid_namespace(ctx: InitContext) -> InitContext:
+    """``ctx`` without its PID namespace step (done by :func:`pid_namespace_for_children`)."""
+    return dataclasses.replace(ctx, join=[join for join in ctx.join if join[0] != "NEWPID"],
+                               unshare=ctx.unshare & ~linux.CLONE_NEWPID)
+
+
+def enter(ctx: InitContext) -> None:
+    """Become the container's init in a process forked inside :func:`pid_namespace_for_children`.
+
+    Joins the cgroup first, then the other namespaces, unshares the rest and runs init (stage 2)
+    in place; errors go to the parent as with :func:`stage1`. Never returns.
+    """
+    try:
+        _enter_cgroup_and_namespaces(ctx)
+    except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
+        _fail(ctx, err)
+    _init(ctx)
 
 
 def _setup_stdio(stdio: tuple[int, int, int]) -> None:

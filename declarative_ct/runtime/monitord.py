@@ -1,19 +1,22 @@
-"""The shared monitor: one lean process per state root forks every container's stage 1 and reaps every init.
+"""The shared monitor: one lean process per state root forks every container's init and reaps it.
 
 Why one process and not one per container: a Python monitor costs ~8 MiB RSS (2.7 MiB of it
 private) however little it does, against conmon's 1–2 MiB; shared by N containers the cost per
 container is that divided by N. And since it is a fresh interpreter (exec'd, single-threaded),
-stage 1 and init are forks of the monitor, never of a multi-threaded caller such as the TUI (which
+every init is a fork of the monitor, never of a multi-threaded caller such as the TUI (which
 only starts the monitor, as ``subprocess`` does). ``exec`` and ``monitor=False`` still fork the caller.
 
 Protocol (``<root>/#monitor.sock``, SOCK_SEQPACKET; each side checks the other's SO_PEERCRED is
 root or its own uid): the client sends one pickled request ``{"state_dir", "ctx", "inherit"}``
-with the fds of stage 1 attached (SCM_RIGHTS: stdio, the sync socket, the exec fifo); the monitor
-forks, the child takes on the caller's rlimits/umask/oom_score_adj and runs ``init.stage1`` with
-those fds, and the monitor replies in JSON ``{"pid": stage1_pid}`` or ``{"error": message}``.
-As a child subreaper it inherits each init when stage 1 exits, reaps it and writes ``exit.json``
-(:func:`monitor.record_exit`). It exits once it has had nothing to watch for :data:`LINGER` s;
-a flock on the root directory keeps one monitor per root.
+with the fds of init attached (SCM_RIGHTS: stdio, the sync socket, the exec fifo); the monitor
+forks init straight into the container's PID namespace (``init.pid_namespace_for_children``), the
+child takes on the caller's rlimits/umask/oom_score_adj and runs ``init.enter`` with those fds,
+and the monitor replies in JSON ``{"pid": init_pid}`` or ``{"error": message}``. One fork of the
+monitor per container: runc's stage 1 (a fork only to be born in the new PID namespace) is not
+needed here. Init is the monitor's child; it reaps it and writes ``exit.json``
+(:func:`monitor.record_exit`). As a child subreaper it also reaps orphans of a container sharing
+its PID namespace. It exits once it has had nothing to watch for :data:`LINGER` s; a flock on
+the root directory keeps one monitor per root.
 
 If the monitor is killed, running containers keep running (their inits go to the nearest
 subreaper); only their exit codes are lost. The next create starts a new monitor.
@@ -25,6 +28,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import gc
 import json
 import os
 import pickle
@@ -46,7 +50,7 @@ LINGER = 10.0  # seconds the monitor stays with nothing to watch (saves a start 
 LINGER_ENV = "DCT_MONITOR_LINGER"  # overrides LINGER (tests use a short one)
 _CONNECT_TIMEOUT = 5.0  # seconds for a request to arrive whole once connected
 _START_TIMEOUT = 10.0  # seconds for a new monitor to listen (an exiting one may hold the root a moment)
-_REPLY_TIMEOUT = 60.0  # seconds for the fork of stage 1 to be answered
+_REPLY_TIMEOUT = 60.0  # seconds for the fork of init to be answered
 _SETUP_TIMEOUT = 120.0  # seconds after which a create that never saved state.json is forgotten
 _RECHECK = 1.0  # seconds between looks for containers that went away without an exit to reap
 _MAX_REQUEST = 1 << 20
@@ -56,8 +60,8 @@ _ENTRY = "import sys; from declarative_ct.runtime.monitord import main; main(sys
 
 # -- client side ---------------------------------------------------------------------------
 
-def request_stage1(root: str, state_dir: str, ctx) -> int:
-    """Have the monitor of ``root`` fork stage 1 for ``ctx`` (an ``init.InitContext``); its pid.
+def request_init(root: str, state_dir: str, ctx) -> int:
+    """Have the monitor of ``root`` fork the init of ``ctx`` (an ``init.InitContext``); its host pid.
 
     The fds of ``ctx`` (stdio, sync socket, fifo) are passed over the socket; the caller keeps
     and closes its own copies. The caller's rlimits, umask and oom_score_adj go along, so that
@@ -84,7 +88,7 @@ def request_stage1(root: str, state_dir: str, ctx) -> int:
                 if attempt == 0 and err.errno in (errno.ECONNRESET, errno.EPIPE):
                     continue  # the monitor was closing as we came: nothing was done, start another
                 raise
-            reply = sock.recv(65536)  # no retry from here on: stage 1 may already be forked
+            reply = sock.recv(65536)  # no retry from here on: init may already be forked
         except OSError as err:
             raise SystemError(f"container monitor of {root}: {err.strerror or err}") from err
         finally:
@@ -116,7 +120,7 @@ def _caller_context() -> dict:
 
 
 def _apply_caller_context(inherit: dict) -> None:
-    """In stage 1 (a fork of the monitor): take on the caller's rlimits, umask and oom_score_adj.
+    """In init (a fork of the monitor): take on the caller's rlimits, umask and oom_score_adj.
 
     Best effort: without CAP_SYS_RESOURCE a hard limit cannot be raised above the monitor's, nor
     oom_score_adj lowered; the soft limit is then kept within the hard one.
@@ -224,10 +228,10 @@ def _start(root: str) -> None:
 class _Monitor:
     def __init__(self, root: str) -> None:
         self.root = root
-        self.stage1: set[int] = set()
         self.watched: dict[str, tuple[int, int]] = {}  # state dir -> (init pid, start); 0s until state.json
-        self.requested: dict[str, float] = {}  # state dir -> when its stage 1 was forked
+        self.requested: dict[str, float] = {}  # state dir -> when its init was forked
         self.idle_since = time.monotonic()
+        self.checked = time.monotonic()  # last look for containers gone without an exit (_forget_gone)
         self.linger = float(os.environ.get(LINGER_ENV, LINGER))
 
     def serve(self) -> None:
@@ -257,6 +261,9 @@ class _Monitor:
             os.umask(old_umask)
             os.chdir("/")
         listener.listen(64)
+        # What exists now is never freed: the collector leaves it be, so that forks of the monitor
+        # do not copy the pages it would touch.
+        gc.freeze()
         _report(b"ready\n")
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
@@ -266,7 +273,7 @@ class _Monitor:
         sel.register(wake_r, selectors.EVENT_READ)
         try:
             while True:
-                busy = bool(self.stage1 or self.watched)
+                busy = bool(self.watched)
                 # Busy, it still wakes now and then to notice containers destroyed or aborted meanwhile.
                 events = sel.select(_RECHECK if busy else max(0.0, self.idle_since + self.linger - time.monotonic()))
                 for key, _ in events:
@@ -276,7 +283,11 @@ class _Monitor:
                         while os.read(wake_r, 512) == 512:
                             pass
                 self._reap()
-                if self.stage1 or self.watched:
+                if time.monotonic() - self.checked >= _RECHECK:
+                    # Not at every event: it looks at each watched container (O(N) per create).
+                    self._forget_gone()
+                    self.checked = time.monotonic()
+                if self.watched:
                     self.idle_since = time.monotonic()
                 elif not events and time.monotonic() >= self.idle_since + self.linger:
                     return
@@ -299,7 +310,7 @@ class _Monitor:
                 return
             try:
                 request = pickle.loads(payload)
-                pid = self._fork_stage1(request, fds, listener, conn, sel)
+                pid = self._fork_init(request, fds, listener, sel)
                 reply = {"pid": pid}
             except Exception as err:  # noqa: BLE001 - any failure goes back to the client
                 reply = {"error": str(err) or type(err).__name__}
@@ -311,27 +322,28 @@ class _Monitor:
             except OSError:
                 pass
 
-    def _fork_stage1(self, request: dict, fds: list[int], listener, conn, sel) -> int:
+    def _fork_init(self, request: dict, fds: list[int], listener, sel) -> int:
         from . import init
 
         if len(fds) != 5:
             raise ValueError(f"expected 5 fds, got {len(fds)}")
         ctx = request["ctx"]
-        pid = os.fork()
-        if pid == 0:
-            try:
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                sel.close()
-                listener.close()
-                _apply_caller_context(request.get("inherit", {}))
-                ctx = dataclasses.replace(ctx, stdio=tuple(fds[:3]), fifo_fd=fds[4],
-                                          sync=socket.socket(fileno=os.dup(fds[3])))
-                init.stage1(ctx)
-            finally:
-                os._exit(1)
-        self.stage1.add(pid)
-        self.watched[request["state_dir"]] = (0, 0)
+        with init.pid_namespace_for_children(ctx):
+            pid = os.fork()
+            if pid == 0:  # never leaves this block (the way out restores the monitor's namespace)
+                try:
+                    gc.disable()  # it execs soon: a collection would only copy pages
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    sel.close()
+                    listener.close()
+                    _apply_caller_context(request.get("inherit", {}))
+                    ctx = dataclasses.replace(init.without_pid_namespace(ctx), stdio=tuple(fds[:3]), fifo_fd=fds[4],
+                                              sync=socket.socket(fileno=os.dup(fds[3])))
+                    init.enter(ctx)
+                finally:
+                    os._exit(1)
+        self.watched[request["state_dir"]] = (0, 0)  # the pid and start time come with state.json
         self.requested[request["state_dir"]] = time.monotonic()
         return pid
 
@@ -343,16 +355,12 @@ class _Monitor:
                 break
             if pid == 0:
                 break
-            if pid in self.stage1:
-                self.stage1.discard(pid)
-                continue
             for state_dir in list(self.watched):
                 if self._init_pid(state_dir) == pid:
                     monitor.record_exit(state_dir, pid, status)
                     del self.watched[state_dir]
                     break
-            # else: an orphan of a container sharing our PID namespace, now reaped
-        self._forget_gone()
+            # else: an init whose create failed, or an orphan of a container sharing our PID namespace
 
     def _init_pid(self, state_dir: str) -> int:
         if not self.watched[state_dir][0]:

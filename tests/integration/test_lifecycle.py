@@ -441,7 +441,8 @@ def test_start_survives_a_slow_stage1(runtime, busybox_config, monkeypatch):
     """Stage 1 descheduled between fork() and sending init's pid: init's "ready" may then come first.
 
     Seen for real under load ("unexpected sync message {'type': 'ready'}, wanted 'pid'"); the delay
-    makes that interleaving deterministic (the forked stage 1 inherits the patched ``send``).
+    makes that interleaving deterministic. Without the monitor the caller forks stage 1, which
+    inherits the patched ``send`` (the monitor forks init itself: no stage 1, no pid message).
     """
     from declarative_ct.runtime import init as init_module
 
@@ -454,12 +455,14 @@ def test_start_survives_a_slow_stage1(runtime, busybox_config, monkeypatch):
 
     monkeypatch.setattr(init_module, "send", slow_pid_send)
     c = runtime.create(unique_id("slowstage1"), busybox_config())
-    c.start(Process(["/bin/sh", "-c", "trap 'exit 6' TERM; while :; do usleep 20000; done"]))
+    c.start(Process(["/bin/sh", "-c", "trap 'exit 6' TERM; while :; do usleep 20000; done"]), monitor=False)
     assert c.status() is Status.CREATED
     c.exec()
     assert exec_in(c, ["/bin/sh", "-c", "exit 5"])[0] == 5
+    init_pid = c.state().init_process_pid
     c.signal(signal.SIGTERM)
-    assert wait_for(c.exit_status)["exit_code"] == 6
+    _, status = os.waitpid(init_pid, 0)  # re-parented to us (the tests' subreaper) when stage 1 exited
+    assert os.WEXITSTATUS(status) == 6
 
 
 def test_set_refused_before_start_and_stats_of_a_created_container(runtime, busybox_config):

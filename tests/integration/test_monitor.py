@@ -46,6 +46,42 @@ def test_init_inherits_the_callers_rlimits_not_the_monitors(runtime, busybox_con
     assert _limits(first.state().init_process_pid, "Max open files")[0] == str(soft)
 
 
+def _ns(pid: int | str, name: str = "pid") -> str:
+    return os.readlink(f"/proc/{pid}/ns/{name}")
+
+
+def test_the_monitor_forks_init_into_each_pid_namespace_and_keeps_its_own(runtime, busybox_config):
+    """The monitor forks init itself (no stage 1): init is its child, born in a new PID namespace,
+    in a joined one, or in the monitor's own when the config has none; after each fork the
+    monitor's children are born in its own namespace again (pid_for_children restored)."""
+    from declarative_ct.configs import Namespace
+
+    sleep = Process(["/bin/sleep", "60"])
+    fresh = runtime.create(unique_id("pidnew"), busybox_config())
+    fresh.run(sleep)
+    monitor = _monitor_of(fresh)
+    with open(f"/proc/{monitor}/cmdline", "rb") as f:
+        assert b"monitord" in f.read()
+    fresh_pid = fresh.state().init_process_pid
+    assert _ns(fresh_pid) != _ns(monitor)
+    with open(f"/proc/{fresh_pid}/status") as f:  # PID 1 of its namespace
+        assert [line.split()[-1] for line in f if line.startswith("NSpid:")] == ["1"]
+
+    joined = runtime.create(unique_id("pidjoin"), busybox_config(namespaces=[
+        Namespace("NEWNS"), Namespace("NEWPID", f"/proc/{fresh_pid}/ns/pid")], hostname=""))
+    joined.run(sleep)
+    host = runtime.create(unique_id("pidhost"), busybox_config(namespaces=[Namespace("NEWNS")], hostname=""))
+    host.run(sleep)
+    assert _monitor_of(joined) == _monitor_of(host) == monitor
+    assert _ns(joined.state().init_process_pid) == _ns(fresh_pid)
+    assert _ns(host.state().init_process_pid) == _ns(monitor)
+    assert _ns(monitor, "pid_for_children") == _ns(monitor)
+    for c in (joined, host, fresh):
+        c.signal(signal.SIGKILL, all=True)
+        wait_for(lambda: c.status() is Status.STOPPED, message=f"{c.id} to stop")
+        c.destroy()
+
+
 def test_a_socket_served_by_another_uid_is_refused(register_state_root, busybox_config):
     """Regression: the client handed its fds to, and unpickled the reply of, whoever bound the socket."""
     runtime = Runtime(register_state_root(tempfile.mkdtemp(prefix="dct-evil-", dir="/tmp")))

@@ -114,12 +114,13 @@ def test_edit_add_swap_file_invalid_file_and_remove_without_prune(watching, spec
     spec(specs / "a.yaml", a, resources={"memory": "64Mi"})
     wait_for(lambda: runtime.load(a).config.cgroups.resources.limits().get("memory") == 64 << 20, message="the edit")
     assert _pid(runtime, a) == pid
-    assert loop.saw(f"{a}: live update resources.memory unset → 64Mi: ok")
+    # The limit is visible before the outcome line is printed: wait for the line too.
+    wait_for(lambda: loop.saw(f"{a}: live update resources.memory unset → 64Mi: ok"), message="the outcome line")
 
     # a new file: created
     spec(specs / "b.yaml", b)
     wait_for(_running(runtime, b), message=f"{b} to run")
-    assert loop.saw(f"{b}: create (not created yet): ok")
+    wait_for(lambda: loop.saw(f"{b}: create (not created yet): ok"), message="the outcome line")
 
     # an editor's swap and backup files: ignored (not read, nothing reported)
     (specs / ".b.yaml.swp").write_bytes(b"b0VIM 9.0\0\0garbage: [")
@@ -143,7 +144,7 @@ def test_edit_add_swap_file_invalid_file_and_remove_without_prune(watching, spec
     # fixed again: applied
     spec(specs / "a.yaml", a, resources={"memory": "32Mi"})
     wait_for(lambda: runtime.load(a).config.cgroups.resources.limits().get("memory") == 32 << 20, message="the fix")
-    assert loop.saw(f"{specs / 'a.yaml'}: valid again: 1 container ({a})")
+    wait_for(lambda: loop.saw(f"{specs / 'a.yaml'}: valid again: 1 container ({a})"), message="the valid-again line")
 
     # a removed file without --prune: its container is left, with a note
     os.unlink(specs / "b.yaml")
@@ -165,7 +166,7 @@ def test_a_removed_file_is_pruned_with_prune_and_an_invalid_one_is_not(watching,
     wait_for(lambda: loop.saw("broken.yaml: invalid", "err"), message="the empty file reported")
     os.unlink(specs / "gone.yaml")
     wait_for(lambda: not runtime.exists(gone), message=f"{gone} to be pruned")
-    assert loop.saw(f"{gone}: prune (no longer in specs): ok")
+    wait_for(lambda: loop.saw(f"{gone}: prune (no longer in specs): ok"), message="the outcome line")
     assert not os.path.exists(restart.record_path(runtime.root, gone))
     time.sleep(0.4)
     assert _status(runtime, broken) == Status.RUNNING

@@ -34,7 +34,7 @@ class Manager:
         raise NotImplementedError
 
     def add(self, pid: int) -> None:
-        """Move ``pid`` into the cgroup (``cgroup.procs``)."""
+        """Move ``pid`` into the cgroup (``cgroup.procs``); 0 is the calling process (the kernel's rule)."""
         raise NotImplementedError
 
     def paths(self) -> dict[str, str]:
