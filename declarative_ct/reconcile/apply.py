@@ -170,28 +170,33 @@ def _fault(point: str) -> None:
 
 
 def _execute(action: Action, doc, runtime: Runtime) -> None:
-    """Run the action's steps in order, reloading the container after each (it changes under us).
+    """Run the action's steps in order, reloading the container after each (it changes under us),
+    except after ``create`` and ``start``, whose container object is current, and after the last.
 
-    An action that creates a container first checks everything create would refuse, so that a
-    recreate never stops the old container for a new one that cannot be made.
+    An action that creates a container after other steps (a recreate, a stopped one started
+    again) first checks everything create would refuse, so that the old container is never
+    stopped for a new one that cannot be made; a plain create checks as it creates.
     """
     name = action.container
     built = to_runtime(doc.spec, doc.source, runtime) if "create" in action.steps else None
-    if built is not None:
+    if built is not None and action.steps[0] != "create":
         runtime.check(name, built[0])
-    container = runtime.load(name) if runtime.exists(name) and action.steps[0] != "create" else None
+    container = runtime.load(name) if action.steps[0] != "create" and runtime.exists(name) else None
     previous = _restorable(container) if action.kind == "recreate" else None
     destroyed = False
-    for step in action.steps:
+    for i, step in enumerate(action.steps):
         _fault(f"before:{step}")
         try:
-            _step(step, action, doc, runtime, container, built)
+            current = _step(step, action, doc, runtime, container, built)
         except (ContainerError, OSError, ValueError) as err:
             if destroyed and previous is not None:
                 raise ContainerError(f"{err}; {_restore(runtime, name, previous)}") from err
             raise
         destroyed = destroyed or step == "destroy"
-        container = runtime.load(name) if step != "destroy" and runtime.exists(name) else None
+        if step in ("create", "start"):
+            container = current
+        elif i + 1 < len(action.steps):
+            container = runtime.load(name) if step != "destroy" and runtime.exists(name) else None
         _fault(f"after:{step}")
 
 
@@ -225,9 +230,9 @@ def _restore(runtime: Runtime, name: str, previous: tuple) -> str:
     return "the previous container was brought back (its spec as before, a new init)"
 
 
-def _step(step: str, action: Action, doc, runtime: Runtime, container, built: tuple | None = None) -> None:
+def _step(step: str, action: Action, doc, runtime: Runtime, container, built: tuple | None = None):
     """One runtime operation of an action (``container`` is None before ``create``; ``built``: the
-    ``(Config, Process)`` that ``create`` makes, as checked before the first step)."""
+    ``(Config, Process)`` that ``create`` makes). Returns the container ``create`` made, else ``container``."""
     spec = doc.spec if doc is not None else None
     if step == "stop":
         _stop(container, spec)
@@ -237,7 +242,9 @@ def _step(step: str, action: Action, doc, runtime: Runtime, container, built: tu
     elif step == "create":
         config, process = built
         runtime.cleanup(action.container)  # what a create killed half-way left (no state.json); never a live one
-        runtime.create(action.container, config).start(process)
+        made = runtime.create(action.container, config)
+        made.start(process)
+        return made
     elif step == "start":
         container.exec()
     elif step == "pause":
@@ -252,6 +259,7 @@ def _step(step: str, action: Action, doc, runtime: Runtime, container, built: tu
         container.set(update)
     else:
         raise ValueError(f"unknown step {step!r}")
+    return container
 
 
 def _stop(container, spec) -> None:

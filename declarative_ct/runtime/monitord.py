@@ -103,12 +103,14 @@ def request_init(root: str, state_dir: str, ctx) -> int:
     raise SystemError(f"container monitor of {root}: it kept closing connections")
 
 
+_RLIMITS = sorted({getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")})
+
+
 def _caller_context() -> dict:
     limits = {}
-    for name in dir(resource):
-        if name.startswith("RLIMIT_"):
-            with contextlib.suppress(ValueError, OSError):
-                limits[getattr(resource, name)] = resource.getrlimit(getattr(resource, name))
+    for res in _RLIMITS:
+        with contextlib.suppress(ValueError, OSError):
+            limits[res] = resource.getrlimit(res)
     umask = os.umask(0)
     os.umask(umask)
     try:

@@ -108,6 +108,22 @@ def test_detect_reads_mountinfo():
         assert "freezer" in mounts and "pids" in mounts
 
 
+def test_the_cgroup_mounts_are_read_again_after_a_mount_and_an_unmount(tmp_path):
+    """detect() keeps what it read of /proc/self/mountinfo until the kernel flags a change (POLLPRI)."""
+    from declarative_ct.runtime.cgroups import _mountinfo
+
+    where = str(tmp_path / "cg2")
+    os.mkdir(where)
+    _mountinfo()  # primed
+    assert where not in [point for point, _, _ in _mountinfo()]
+    subprocess.run(["mount", "-t", "cgroup2", "none", where], check=True)
+    try:
+        assert (where, "cgroup2") in [(point, fstype) for point, fstype, _ in _mountinfo()]
+    finally:
+        subprocess.run(["umount", where], check=True)
+    assert where not in [point for point, _, _ in _mountinfo()]
+
+
 @needs_unified
 def test_v2_without_device_enforcement_drops_cap_mknod(monkeypatch, run_container, busybox_config):
     """The v2 driver cannot apply device rules yet (eBPF), so CAP_MKNOD goes: no node for a host disk."""

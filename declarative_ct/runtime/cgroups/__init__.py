@@ -8,6 +8,8 @@ freezes/thaws and removes the cgroup; the v1 driver also applies the device allo
 from __future__ import annotations
 
 import os
+import select
+import threading
 
 from .fs import ROOT_PARENT_PREFIX  # noqa: F401 - the runtime names per-root parents with it
 
@@ -187,15 +189,45 @@ def check_cpuset(resources, allowed_cpus: str | None, allowed_mems: str | None) 
 
 
 def _mountinfo() -> list[tuple[str, str, list[str]]]:
-    """``(mountpoint, fstype, super_options)`` for each cgroup/cgroup2 mount."""
+    """``(mountpoint, fstype, super_options)`` for each cgroup/cgroup2 mount, read again only when
+    the mount table changed since the last read.
+
+    The kernel flags an open ``/proc/self/mountinfo`` with POLLPRI after any mount or unmount
+    (proc(5)), so one non-blocking poll replaces a parse of the table at every container
+    create, check and load. A forked child opens its own.
+    """
+    global _mounts_seen
+    with _mounts_lock:
+        seen = _mounts_seen
+        if seen is not None and seen[0] == os.getpid():
+            poller = select.poll()
+            poller.register(seen[1], select.POLLPRI)
+            if not poller.poll(0):
+                return seen[2]
+            os.close(seen[1])
+        fd = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            out = _parse_mountinfo(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        _mounts_seen = (os.getpid(), fd, out)
+        return out
+
+
+def _parse_mountinfo(fd: int) -> list[tuple[str, str, list[str]]]:
     out = []
-    with open("/proc/self/mountinfo") as f:
+    with open(os.dup(fd), closefd=True) as f:
         for line in f:
             pre, _, post = line.partition(" - ")
             post_fields = post.split()
             if post_fields and post_fields[0] in ("cgroup", "cgroup2"):
                 out.append((pre.split()[4], post_fields[0], post_fields[2].split(",")))
     return out
+
+
+_mounts_lock = threading.Lock()
+_mounts_seen: tuple[int, int, list] | None = None  # (pid, fd of /proc/self/mountinfo, what it said)
 
 
 def detect() -> tuple[str, dict[str, str]]:
