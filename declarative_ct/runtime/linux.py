@@ -122,14 +122,17 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
 
 
 def close_fds_except(keep: set[int]) -> None:
-    """Close every fd above stdio not in ``keep`` (listed from ``/proc/self/fd``)."""
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # the listing's own fd, already gone
+    """Close every fd above stdio not in ``keep``: ``os.closerange`` over the gaps between them
+    (one close_range(2) each), without listing ``/proc/self/fd``."""
+    low = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        if fd > low:
+            os.closerange(low, fd)
+        low = max(low, fd + 1)
+    os.closerange(low, _FD_LIMIT)
+
+
+_FD_LIMIT = 1 << 30  # above any fd the kernel hands out (fs.nr_open caps RLIMIT_NOFILE at 2^30)
 
 
 def last_cap() -> int:

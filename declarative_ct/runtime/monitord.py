@@ -129,6 +129,8 @@ def _apply_caller_context(inherit: dict) -> None:
     """
     for res, (soft, hard) in inherit.get("rlimits", {}).items():
         try:
+            if resource.getrlimit(res) == (soft, hard):
+                continue  # mostly so: the monitor took its limits from a caller too
             resource.setrlimit(res, (soft, hard))
         except (ValueError, OSError):
             cur_hard = resource.getrlimit(res)[1]

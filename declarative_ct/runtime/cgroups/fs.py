@@ -14,11 +14,20 @@ from ...errors import SystemError
 
 def write(directory: str, name: str, value: str) -> None:
     """Write ``value`` to ``<directory>/<name>``; raises SystemError naming the file and value."""
+    write_each(directory, name, [value])
+
+
+def write_each(directory: str, name: str, values: list[str]) -> None:
+    """Write each of ``values`` to ``<directory>/<name>`` with a write(2) of its own, through one open
+    file (``devices.allow`` takes one rule per write). Raises SystemError naming the file and the
+    value refused; the values before it are written."""
     path = os.path.join(directory, name)
+    value = values[0] if values else ""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         try:
-            os.write(fd, value.encode())
+            for value in values:
+                os.write(fd, value.encode())
         finally:
             os.close(fd)
     except OSError as err:

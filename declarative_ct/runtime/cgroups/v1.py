@@ -91,11 +91,19 @@ class V1Manager(Manager):
                 fs.write(d, name, fs.read(parent, name))
 
     def _apply_devices(self, path: str) -> None:
+        # In order, each run of rules for one file through one open file (runc writes them one by one).
+        runs: list[tuple[str, list[str]]] = []
         for rule in self._device_rules:
             major = "*" if rule.major < 0 else str(rule.major)
             minor = "*" if rule.minor < 0 else str(rule.minor)
             entry = "a" if rule.type == "a" else f"{rule.type} {major}:{minor} {rule.permissions}"
-            fs.write(path, "devices.allow" if rule.allow else "devices.deny", entry)
+            name = "devices.allow" if rule.allow else "devices.deny"
+            if runs and runs[-1][0] == name:
+                runs[-1][1].append(entry)
+            else:
+                runs.append((name, [entry]))
+        for name, entries in runs:
+            fs.write_each(path, name, entries)
 
     def add(self, pid: int) -> None:
         for path in self._paths.values():
