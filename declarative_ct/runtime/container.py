@@ -310,8 +310,15 @@ class Container:
             store.write_json_atomic(os.path.join(self._dir, store.CGROUP_FILE), self._cgroup.paths())
             if use_monitor:  # the root's shared monitor forks init and will reap it
                 from . import monitord
-                init_pid = monitord.request_init(self._root, self._dir, ctx)
+                asked = monitord.request_init(self._root, self._dir, ctx)
                 child_sock.close()
+                # The monitor answers (init's pid) before init is ready: read the answer once
+                # "ready" (or the end of the sync socket) is in, one wake-up less per create.
+                try:
+                    ready = init.recv(parent_sock)
+                finally:
+                    init_pid = monitord.answer(self._root, asked)
+                self._expected(ready, "ready")
             else:
                 stage1_pid = os.fork()
                 if stage1_pid == 0:
@@ -321,7 +328,7 @@ class Container:
                 init_pid = self._expect(parent_sock, "pid")["pid"]
                 os.waitpid(stage1_pid, 0)  # after this, init is re-parented to our subreaper
                 stage1_pid = -1
-            self._expect(parent_sock, "ready")
+                self._expect(parent_sock, "ready")
             # runc applies limits at procReady: after init's own setup, before the program runs.
             self._cgroup.set(self._config.cgroups.resources)
             if net_record is not None:
@@ -350,9 +357,12 @@ class Container:
             for fd in opened:
                 os.close(fd)
 
+    @classmethod
+    def _expect(cls, sock: socket.socket, kind: str, what: str = "container init") -> dict:
+        return cls._expected(init.recv(sock), kind, what)
+
     @staticmethod
-    def _expect(sock: socket.socket, kind: str, what: str = "container init") -> dict:
-        msg = init.recv(sock)
+    def _expected(msg: dict | None, kind: str, what: str = "container init") -> dict:
         if msg is None:
             raise SystemError(f"{what} exited before sending {kind!r}")
         if msg.get("type") == "error":

@@ -60,16 +60,18 @@ _ENTRY = "import sys; from declarative_ct.runtime.monitord import main; main(sys
 
 # -- client side ---------------------------------------------------------------------------
 
-def request_init(root: str, state_dir: str, ctx) -> int:
-    """Have the monitor of ``root`` fork the init of ``ctx`` (an ``init.InitContext``); its host pid.
+def request_init(root: str, state_dir: str, ctx) -> socket.socket:
+    """Ask the monitor of ``root`` to fork the init of ``ctx`` (an ``init.InitContext``); the
+    connection its answer comes on (read it with :func:`answer`).
 
     The fds of ``ctx`` (stdio, sync socket, fifo) are passed over the socket; the caller keeps
     and closes its own copies. The caller's rlimits, umask and oom_score_adj go along, so that
     init inherits them from the caller as with runc, not from the monitor. Starts the monitor if
-    none runs.
+    none runs. The answer is left to be read later: a caller that next waits for init's "ready"
+    reads it after that, without waking up for it on the way.
 
     Raises:
-        SystemError: the monitor could not be reached or started, or refused the request.
+        SystemError: the monitor could not be reached or started.
     """
     from ..errors import SystemError
 
@@ -82,25 +84,37 @@ def request_init(root: str, state_dir: str, ctx) -> int:
         sock = _connect(root)
         try:
             sock.settimeout(_REPLY_TIMEOUT)
-            try:
-                socket.send_fds(sock, [payload], fds)
-            except OSError as err:
-                if attempt == 0 and err.errno in (errno.ECONNRESET, errno.EPIPE):
-                    continue  # the monitor was closing as we came: nothing was done, start another
-                raise
-            reply = sock.recv(65536)  # no retry from here on: init may already be forked
+            socket.send_fds(sock, [payload], fds)
+            return sock  # no retry from here on: init may already be forked
         except OSError as err:
-            raise SystemError(f"container monitor of {root}: {err.strerror or err}") from err
-        finally:
             sock.close()
-        try:
-            answer = json.loads(reply)
-            if "error" in answer:
-                raise SystemError(f"container monitor of {root}: {answer['error']}")
-            return int(answer["pid"])
-        except (ValueError, TypeError, KeyError):
-            raise SystemError(f"container monitor of {root}: no valid answer ({reply[:80]!r})") from None
+            if attempt == 0 and err.errno in (errno.ECONNRESET, errno.EPIPE):
+                continue  # the monitor was closing as we came: nothing was done, start another
+            raise SystemError(f"container monitor of {root}: {err.strerror or err}") from err
     raise SystemError(f"container monitor of {root}: it kept closing connections")
+
+
+def answer(root: str, sock: socket.socket) -> int:
+    """The monitor's answer to :func:`request_init` on ``sock``: init's host pid. Closes ``sock``.
+
+    Raises:
+        SystemError: the monitor refused the request or went away without answering.
+    """
+    from ..errors import SystemError
+
+    try:
+        reply = sock.recv(65536)
+    except OSError as err:
+        raise SystemError(f"container monitor of {root}: {err.strerror or err}") from err
+    finally:
+        sock.close()
+    try:
+        answered = json.loads(reply)
+        if "error" in answered:
+            raise SystemError(f"container monitor of {root}: {answered['error']}")
+        return int(answered["pid"])
+    except (ValueError, TypeError, KeyError):
+        raise SystemError(f"container monitor of {root}: no valid answer ({reply[:80]!r})") from None
 
 
 _RLIMITS = sorted({getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")})
