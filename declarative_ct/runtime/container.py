@@ -308,6 +308,9 @@ class Container:
             cgroup_made = True
             # Recorded at once, so that delete finds a custom (cgroupsPath) cgroup even if we die now.
             store.write_json_atomic(os.path.join(self._dir, store.CGROUP_FILE), self._cgroup.paths())
+            # What state.json needs that does not depend on init: built while init sets up.
+            config_dict = self._config.to_dict()
+            descriptors = [_readlink_fd(os.getpid(), fd) for fd in stdio]  # init's 0-2 once it is set up
             if use_monitor:  # the root's shared monitor forks init and will reap it
                 from . import monitord
                 asked = monitord.request_init(self._root, self._dir, ctx)
@@ -337,9 +340,9 @@ class Container:
             if st is None:
                 raise SystemError("container init exited during setup")
             state = State(id=self._id, init_process_pid=init_pid, init_process_start=st[1],
-                          created=monitor.rfc3339_now(), config=self._config.to_dict(),
+                          created=monitor.rfc3339_now(), config=config_dict,
                           cgroup_paths=self._cgroup.paths(), namespace_paths=init.namespace_paths(init_pid),
-                          external_descriptors=[_readlink_fd(init_pid, i) for i in range(3)])
+                          external_descriptors=descriptors)
             # Saved before init is released, so that delete can always clean up (runc's procReady).
             store.write_json_atomic(os.path.join(self._dir, store.STATE_FILE), state.to_dict())
             self._state = state

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import json
 import os
 import resource
@@ -435,6 +436,11 @@ def _exec_child(ctx: InitContext) -> None:
 
 
 def namespace_paths(pid: int) -> dict[str, str]:
-    """libcontainer's ``namespace_paths`` for ``pid``: every namespace type, host ones included."""
-    return {t: f"/proc/{pid}/ns/{NAMESPACE_PROC_NAMES[t]}" for t in NAMESPACE_PROC_NAMES
-            if os.path.exists(f"/proc/{pid}/ns/{NAMESPACE_PROC_NAMES[t]}")}
+    """libcontainer's ``namespace_paths`` for ``pid``: every namespace type the kernel has, host ones included."""
+    return {t: f"/proc/{pid}/ns/{NAMESPACE_PROC_NAMES[t]}" for t in _kernel_namespaces()}
+
+
+@functools.cache
+def _kernel_namespaces() -> tuple[str, ...]:
+    # Every process has a file for each type the kernel supports: looked up once, on ourselves.
+    return tuple(t for t in NAMESPACE_PROC_NAMES if os.path.exists(f"/proc/self/ns/{NAMESPACE_PROC_NAMES[t]}"))

@@ -70,6 +70,23 @@ def test_every_status_transition(runtime, busybox_config):
     assert not os.path.exists(c.state_dir)
 
 
+def test_state_records_init_and_its_namespaces_and_descriptors(runtime, busybox_config):
+    """libcontainer's State: init's pid and start time, a path per namespace type the kernel has,
+    and init's stdio as seen from the host (detached: /dev/null and the two log files)."""
+    c = runtime.create(unique_id("state"), busybox_config())
+    c.run(Process(SLEEP))
+    saved = runtime.load(c.id).state()
+    pid = saved.init_process_pid
+    assert saved.external_descriptors == [os.readlink(f"/proc/{pid}/fd/{i}") for i in range(3)] == [
+        "/dev/null", os.path.join(c.state_dir, "stdout.log"), os.path.join(c.state_dir, "stderr.log")]
+    assert saved.namespace_paths["NEWPID"] == f"/proc/{pid}/ns/pid"
+    assert os.readlink(saved.namespace_paths["NEWNET"]) != os.readlink("/proc/self/ns/net")
+    assert all(os.path.exists(path) for path in saved.namespace_paths.values())
+    c.signal(signal.SIGKILL)
+    wait_for(lambda: _stopped(c), message="stopped after SIGKILL")
+    c.destroy()
+
+
 def test_stopped_after_the_process_exits(runtime, busybox_config):
     c = _start(runtime, busybox_config(), "exit0", ["/bin/sh", "-c", "sleep 0.2"])
     assert c.status() is Status.RUNNING
