@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from declarative_ct.configs import default_device_rules
+from declarative_ct.errors import SystemError
 from declarative_ct.runtime import cgroups
 from declarative_ct.runtime.cgroups.v1 import V1Manager
 from declarative_ct.runtime.cgroups.v2 import V2Manager
@@ -66,7 +69,7 @@ def test_v2_freezer_state_from_cgroup_events(tmp_path):
 
 def test_v1_devices_rules_are_written_deny_all_first(tmp_path, monkeypatch):
     written: list[tuple[str, str]] = []
-    monkeypatch.setattr(cgroups.fs, "write", lambda d, n, v: written.append((n, v)))
+    monkeypatch.setattr(cgroups.fs, "write_each", lambda d, n, values: written.extend((n, v) for v in values))
     dev = str(tmp_path / "devices" / "dct" / "c1")
     V1Manager({"devices": dev}, default_device_rules()).create()
     assert written[0] == ("devices.deny", "a")
@@ -97,3 +100,12 @@ def test_manager_from_saved_paths_picks_the_driver():
 def test_forced_v2_mount(monkeypatch):
     monkeypatch.setenv(cgroups.V2_MOUNT_ENV, "/somewhere")
     assert cgroups.detect() == ("v2", {"": "/somewhere"})
+
+
+def test_write_each_writes_every_value_through_one_open_file(tmp_path):
+    target = tmp_path / "devices.allow"
+    target.write_text("")
+    cgroups.fs.write_each(str(tmp_path), "devices.allow", ["c 1:3 rwm", "c 1:5 rwm"])
+    assert target.read_text() == "c 1:3 rwmc 1:5 rwm"  # two write(2)s: a cgroup file takes one rule each
+    with pytest.raises(SystemError, match=r"failed to write 'a' to .*devices.deny"):
+        cgroups.fs.write_each(str(tmp_path), "devices.deny", ["a"])
