@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 from conftest import exec_in, unique_id
-from declarative_ct.configs import CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, Capabilities, Mount
+from declarative_ct.configs import (CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, Capabilities,
+                                    Mount)
 from declarative_ct.configs.mountflags import MS_BIND, MS_NODEV, MS_NOSUID, MS_RDONLY, MS_REC
 from declarative_ct.runtime import Process
 
@@ -74,7 +75,8 @@ def test_mount_inside_is_not_visible_on_the_host(run_container, busybox_config, 
     cfg.mounts.append(Mount(source=str(shared), destination="/shared", device="bind", flags=MS_BIND | MS_REC))
     caps = DEFAULT_CAPABILITIES + ["CAP_SYS_ADMIN"]
     cfg.capabilities = Capabilities(Bounding=list(caps), Effective=list(caps), Permitted=list(caps))
-    script = (f"mount -t tmpfs {tag} /shared/sub && mkdir /dev/probe && mount -t tmpfs {tag} /dev/probe && echo ok > /shared/sub/f"
+    script = (f"mount -t tmpfs {tag} /shared/sub && mkdir /dev/probe && mount -t tmpfs {tag} /dev/probe"
+              f" && echo ok > /shared/sub/f"
               f" && grep -c {tag} /proc/self/mountinfo")
     res = run_container(cfg, ["/bin/sh", "-c", script], "mountns")
     assert res.exit_code == 0, res.stderr

@@ -514,7 +514,8 @@ def test_joining_a_namespace_of_the_wrong_type_is_refused(runtime, busybox_confi
     from declarative_ct.errors import ContainerError
 
     cfg = busybox_config()
-    cfg.namespaces = [ns for ns in cfg.namespaces if ns.type != "NEWNET"] + [Namespace("NEWNET", f"/proc/{os.getpid()}/ns/mnt")]
+    cfg.namespaces = [ns for ns in cfg.namespaces if ns.type != "NEWNET"] + [
+        Namespace("NEWNET", f"/proc/{os.getpid()}/ns/mnt")]
     c = runtime.create(unique_id("nstype"), cfg)
     with pytest.raises(ContainerError, match="setns"):
         c.start(Process(["/bin/true"]))

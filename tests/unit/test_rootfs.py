@@ -21,7 +21,8 @@ def test_secure_join_keeps_symlinks_inside_the_root(tmp_path):
 def test_pivot_root_applies_root_propagation_last(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(rootfs.linux, "pivot_root", lambda new, old: calls.append(("pivot_root", new)))
-    monkeypatch.setattr(rootfs.linux, "mount", lambda src, dst, fs, flags, data=None: calls.append(("mount", dst, flags)))
+    monkeypatch.setattr(rootfs.linux, "mount",
+                        lambda src, dst, fs, flags, data=None: calls.append(("mount", dst, flags)))
     monkeypatch.setattr(rootfs.linux, "umount2", lambda dst, flags=0: calls.append(("umount2", dst)))
     monkeypatch.setattr(rootfs.os, "chdir", lambda path: calls.append(("chdir", path)))
     rootfs.pivot_root(str(tmp_path), MS_PRIVATE | MS_REC)
