@@ -184,6 +184,8 @@ def main() -> int:
     ap.add_argument("--plan-runs", type=int, default=20, help="timed `dct plan` commands (default 20)")
     ap.add_argument("--watch-runs", type=int, default=50, help="timed in-process plans (default 50)")
     ap.add_argument("--parallel", type=int, default=0, help="dct apply --parallel (default: dct's, the CPU count)")
+    ap.add_argument("--settle", type=float, default=1.0,
+                    help="seconds left between timed runs for the kernel's deferred clean-up (default 1)")
     ap.add_argument("--no-runc", action="store_true", help="skip the runc comparison")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--state-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
@@ -278,6 +280,9 @@ def main() -> int:
                     if not last:
                         dct_teardown()
                 reap()
+                # The kernel tears down the network namespaces and cgroups of the run before in
+                # work queues, after RCU grace periods; new namespaces wait on the same locks.
+                time.sleep(args.settle)
 
         log(f"timing `dct plan` with {n} running, nothing to do ({args.plan_runs} runs)…")
         plan_ms = plan_cli_runs(dct, root, specs, args.plan_runs)

@@ -132,6 +132,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if not args.paths:
         print(f"{PROG} apply: give spec paths or --plan FILE", file=sys.stderr)
         return 1
+    if not args.dry_run:  # its start overlaps the loading of the specs
+        from ..runtime import monitord
+
+        monitord.prestart(_root(args))
     docs = _docs(args.paths)
     if docs is None:
         return 1

@@ -348,6 +348,8 @@ def run() -> None:
         sys.exit(status)
     import os
 
+    if "declarative_ct.runtime.monitord" in sys.modules:  # a monitor being started: reap its middle process
+        sys.modules["declarative_ct.runtime.monitord"].wait_prestarted()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -39,6 +39,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 
 from . import linux, monitor, procfs, store
@@ -158,10 +159,42 @@ def _apply_caller_context(inherit: dict) -> None:
             f.write(inherit["oom_score_adj"])
 
 
+_prestarting: dict[str, threading.Thread] = {}  # root -> the thread starting its monitor (prestart)
+
+
+def prestart(root: str) -> None:
+    """Start the monitor of an existing ``root`` in the background when none listens there.
+
+    A monitor's start (a fresh interpreter importing the runtime, ~50 ms) then runs on another
+    CPU while the caller does its own start-up (``dct apply`` imports and validates its specs),
+    rather than in front of the first create. Nothing is made if the root does not exist; a
+    monitor started for an apply that creates nothing exits after :data:`LINGER` s. The next
+    :func:`request_init` waits for it; :func:`wait_prestarted` lets it finish. Never raises.
+    """
+    if root in _prestarting or not os.path.isdir(root) or os.path.exists(os.path.join(root, SOCKET_FILE)):
+        return
+    thread = threading.Thread(target=_start_quietly, args=(root,), name="dct-monitor-start", daemon=True)
+    _prestarting[root] = thread
+    thread.start()
+
+
+def _start_quietly(root: str) -> None:
+    with contextlib.suppress(Exception):  # request_init starts one again and reports what fails
+        _start(root)
+
+
+def wait_prestarted(timeout: float = _START_TIMEOUT) -> None:
+    """Wait for the monitors :func:`prestart` is starting (and the start's middle process to be reaped)."""
+    for thread in list(_prestarting.values()):
+        thread.join(timeout)
+
+
 def _connect(root: str) -> socket.socket:
     """A connection to the monitor of ``root``, started if needed; refuses a server not run by us or root."""
     from ..errors import SystemError
 
+    if root in _prestarting:
+        _prestarting[root].join(_START_TIMEOUT)
     dirfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         # Through /proc/self/fd: a deep root would not fit in sun_path's 108 bytes.
