@@ -128,3 +128,22 @@ def test_containers_outlive_a_killed_monitor_and_the_next_create_starts_another(
     assert c.exit_status() is None  # its monitor was gone: the exit code is lost, the container is not
     c.destroy()
     d.destroy()
+
+
+def test_prestart_starts_the_monitor_of_an_existing_root_only(register_state_root, tmp_path):
+    """dct apply starts the root's monitor while it loads the specs: only for a root that exists
+    (nothing is made for an apply that may be refused), once, and the monitor then serves and
+    leaves after its linger like any other."""
+    root = register_state_root(tmp_path / "root")
+    monitord.prestart(root)
+    monitord.wait_prestarted()
+    assert not os.path.exists(root)
+    os.mkdir(root)
+    monitord.prestart(root)
+    monitord.wait_prestarted()
+    sock_path = os.path.join(root, monitord.SOCKET_FILE)
+    assert os.path.exists(sock_path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+        sock.connect(sock_path)  # it listens
+    wait_for(lambda: not os.path.exists(sock_path), message="the idle monitor to leave")
+    reap_zombies()
