@@ -122,8 +122,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
     run out is a note, not an action): an explicit apply does not override the policy. A spec
     change (recreate) always applies.
     """
-    from ..reconcile import apply as applying
-
     saved = None
     if args.plan:
         saved = _saved_plan(args)
@@ -132,15 +130,27 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if not args.paths:
         print(f"{PROG} apply: give spec paths or --plan FILE", file=sys.stderr)
         return 1
-    if not args.dry_run:  # its start overlaps the loading of the specs
-        from ..runtime import monitord
+    # The specs load in a child (PyYAML, pydantic) while this process imports the runtime and the
+    # reconciler and starts the root's monitor: the two start-ups overlap.
+    from ..spec.background import BackgroundLoad
 
-        monitord.prestart(_root(args))
-    docs = _docs(args.paths)
+    loading = BackgroundLoad(args.paths)  # forks: before any thread is started
+    try:
+        from ..reconcile import apply as applying
+        from ..runtime import Runtime
+
+        if not args.dry_run:
+            from ..runtime import monitord
+
+            monitord.prestart(_root(args))
+        docs, errors = loading.result()
+    finally:
+        loading.close()
+    for error in errors:
+        print(error, file=sys.stderr)
     if docs is None:
         return 1
     runtime = None
-    from ..runtime import Runtime
     with applying.locked(Runtime(args.root).root):
         runtime, plan = _plan(args, docs)
         if saved is not None and (saved.get("fingerprint") != plan.fingerprint

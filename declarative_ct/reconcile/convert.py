@@ -17,6 +17,7 @@ from ..configs import DEFAULT_ENV, Config, Mount, Namespace, Resources, default_
 from ..errors import ConfigInvalid
 from ..configs.mountflags import MS_BIND, MS_RDONLY, MS_REC
 from ..runtime.process import Process
+from ..spec import forms
 
 MANAGER = "declarative-ct"
 LABEL_MANAGER, LABEL_SOURCE, LABEL_HASH, LABEL_SPEC = "dct.manager", "dct.source", "dct.hash", "dct.spec"
@@ -40,7 +41,9 @@ def spec_hash(normalized: dict[str, object]) -> str:
 
 
 def to_runtime(spec, source: str, runtime=None) -> tuple[Config, Process]:  # noqa: ANN001 - Runtime
-    """``(Config, Process)`` for a :class:`~declarative_ct.spec.model.ContainerSpec` with absolute paths.
+    """``(Config, Process)`` for a spec with absolute paths: anything whose ``normalized()`` gives
+    the normalized form (a :class:`~declarative_ct.spec.model.ContainerSpec`, or a spec validated
+    elsewhere: :class:`~declarative_ct.spec.cache.CachedSpec`); only that form is read.
 
     Namespaces map to libcontainer's (``mount`` → NEWNS…; ``network.mode: host`` drops NEWNET,
     ``container:<name>`` joins that container's ``/proc/<init pid>/ns/net``, looked up in
@@ -53,22 +56,24 @@ def to_runtime(spec, source: str, runtime=None) -> tuple[Config, Process]:  # no
             (or no ``runtime`` was given to look it up).
     """
     normalized = spec.normalized()
-    joined = spec.network.container()
+    network = normalized["network"]
+    joined = forms.joined_container(network)
     netns_path = _netns_of(runtime, joined) if joined else ""
-    namespaces = [Namespace(_NAMESPACE_TYPES[n], netns_path if n == "net" else "") for n in spec.namespaces
-                  if not (n == "net" and spec.network.mode == "host")]
+    namespaces = [Namespace(_NAMESPACE_TYPES[n], netns_path if n == "net" else "") for n in normalized["namespaces"]
+                  if not (n == "net" and network["mode"] == "host")]
     mounts = default_mounts() + [
-        Mount(m.source, m.destination, "bind", MS_BIND | MS_REC | (MS_RDONLY if m.readonly else 0))
-        for m in spec.mounts]
-    labels = [f"{k}={v}" for k, v in sorted(spec.labels.items())] + [
+        Mount(m["source"], m["destination"], "bind", MS_BIND | MS_REC | (MS_RDONLY if m["readonly"] else 0))
+        for m in normalized["mounts"]]
+    labels = [f"{k}={v}" for k, v in sorted(normalized["labels"].items())] + [
         f"{LABEL_MANAGER}={MANAGER}", f"{LABEL_SOURCE}={source}", f"{LABEL_HASH}={spec_hash(normalized)}",
         f"{LABEL_SPEC}={json.dumps(normalized, sort_keys=True, separators=(',', ':'))}"]
-    config = Config(rootfs=spec.rootfs, hostname=normalized["hostname"] if "uts" in spec.namespaces else "",
+    config = Config(rootfs=normalized["rootfs"],
+                    hostname=normalized["hostname"] if "uts" in normalized["namespaces"] else "",
                     mounts=mounts, namespaces=namespaces, labels=labels)
-    config.cgroups.resources = Resources(**spec.resources.to_libcontainer())
-    if spec.network.mode == "bridge":
-        config.networks = [spec.network.to_network()]
-        config.routes, config.ports = spec.network.to_routes(), spec.network.to_ports()
+    config.cgroups.resources = Resources(**normalized["resources"])
+    if network["mode"] == "bridge":
+        config.networks = [forms.network_of(network)]
+        config.routes, config.ports = forms.routes_of(network), forms.ports_of(network)
     return config, process_of(normalized)
 
 

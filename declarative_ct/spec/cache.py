@@ -15,6 +15,7 @@ import copy
 import os
 
 from ..runtime import store
+from . import forms
 from .files import spec_files
 
 CACHE_FILE = "#spec-cache.json"
@@ -23,10 +24,10 @@ _CODE = [os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
 
 
 class CachedSpec:
-    """A validated spec read back from the cache: the top-level fields as attributes, ``normalized()``.
-
-    Enough for planning (``name``, ``state``, ``restart``, ``depends_on``, ``reload_on``…); code
-    that builds a container (``to_runtime``) needs a real ContainerSpec: :meth:`full`.
+    """A spec validated earlier or elsewhere (the cache, a background load): its top-level fields
+    as attributes (``name``, ``state``, ``restart``, ``stop_signal``, ``reload_on``…),
+    ``normalized()`` and ``dependencies()``: what planning, applying and ``to_runtime`` read.
+    :meth:`full` gives the ContainerSpec itself.
     """
 
     def __init__(self, dump: dict, normalized: dict) -> None:
@@ -41,6 +42,10 @@ class CachedSpec:
     def normalized(self) -> dict[str, object]:
         """The normalized spec, as ``ContainerSpec.normalized()`` gave it."""
         return copy.deepcopy(self._normalized)
+
+    def dependencies(self) -> list[str]:
+        """As ``ContainerSpec.dependencies()``: ``depends_on`` and a ``container:<name>`` network."""
+        return forms.dependencies(self._normalized)
 
     def full(self):
         """The ContainerSpec itself (imports pydantic)."""

@@ -17,6 +17,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       model_validator)
 
 from ..configs import format_cpu_list, parse_cpu_list
+from . import forms
 from ..runtime.process import MAX_ID
 from ..units import UNLIMITED, parse_size
 
@@ -299,33 +300,19 @@ class NetworkSpec(_Strict):
 
     def container(self) -> str | None:
         """The name given by ``container:<name>``, else None."""
-        return self.mode.removeprefix("container:") if self.mode.startswith("container:") else None
+        return forms.joined_container({"mode": self.mode})
 
     def to_network(self):  # noqa: ANN201 - configs.Network
         """The libcontainer ``Network`` of a bridge spec."""
-        from ..configs import Network
-
-        return Network(bridge=self.bridge, subnet=self.subnet or "", address=self.address or "",
-                       gateway=self.gateway or "",
-                       mtu=self.mtu or 0, mac_address=(self.mac or "").lower(), ipv6_address=self.ipv6_address or "",
-                       ipv6_gateway=self.ipv6_gateway or "")
+        return forms.network_of(self.model_dump(mode="json"))
 
     def to_routes(self) -> list:
         """libcontainer ``Route`` entries."""
-        from ..configs import Route
-
-        return [Route(r.destination, r.gateway or "", r.source or "", r.interface or "") for r in self.routes]
+        return forms.routes_of(self.model_dump(mode="json"))
 
     def to_ports(self) -> list:
         """``PortMapping`` entries from the canonical ``ip:host:ct/proto`` strings."""
-        from ..configs import PortMapping
-
-        out = []
-        for text in self.ports:
-            rest, proto = text.split("/")
-            ip, host, ct = rest.split(":")
-            out.append(PortMapping(int(host), int(ct), proto, ip))
-        return out
+        return forms.ports_of(self.model_dump(mode="json"))
 
 
 class ContainerSpec(_Strict):
@@ -381,8 +368,7 @@ class ContainerSpec(_Strict):
 
     def dependencies(self) -> list[str]:
         """Containers that must exist first: ``depends_on`` and a ``container:<name>`` network."""
-        joined = self.network.container()
-        return sorted(set(self.depends_on) | ({joined} if joined else set()))
+        return forms.dependencies({"depends_on": self.depends_on, "network": {"mode": self.network.mode}})
 
     def normalized(self) -> dict[str, object]:
         """Every field with its default filled in and in canonical form (JSON-ready): equal specs compare equal."""

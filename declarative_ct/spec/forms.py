@@ -1,0 +1,47 @@
+"""What a normalized spec (``ContainerSpec.normalized()``, a JSON-ready dict) means for the runtime.
+
+Stdlib and ``configs`` only, no pydantic: the reconciler builds containers from the normalized
+form alone, whether it comes from the models or from specs validated in another process (a
+background load, the spec cache), and the models use the same functions for their own checks.
+"""
+
+from __future__ import annotations
+
+from ..configs import Network, PortMapping, Route
+
+
+def joined_container(network: dict) -> str | None:
+    """The name given by ``network.mode: container:<name>``, else None."""
+    mode = network["mode"]
+    return mode.removeprefix("container:") if mode.startswith("container:") else None
+
+
+def dependencies(normalized: dict) -> list[str]:
+    """Containers that must exist first: ``depends_on`` and a ``container:<name>`` network; sorted."""
+    joined = joined_container(normalized["network"])
+    return sorted(set(normalized["depends_on"]) | ({joined} if joined else set()))
+
+
+def network_of(network: dict) -> Network:
+    """libcontainer's ``Network`` of a bridge network spec (``bridge``, ``subnet``, ``address``,
+    ``gateway``, ``mtu``, ``mac``, ``ipv6_address``, ``ipv6_gateway``; unset ones None)."""
+    return Network(bridge=network["bridge"], subnet=network["subnet"] or "", address=network["address"] or "",
+                   gateway=network["gateway"] or "", mtu=network["mtu"] or 0,
+                   mac_address=(network["mac"] or "").lower(), ipv6_address=network["ipv6_address"] or "",
+                   ipv6_gateway=network["ipv6_gateway"] or "")
+
+
+def routes_of(network: dict) -> list[Route]:
+    """libcontainer ``Route`` entries of ``network["routes"]`` (destination, gateway, source, interface)."""
+    return [Route(r["destination"], r["gateway"] or "", r["source"] or "", r["interface"] or "")
+            for r in network["routes"]]
+
+
+def ports_of(network: dict) -> list[PortMapping]:
+    """``PortMapping`` entries from ``network["ports"]``, canonical ``ip:host:container/proto`` strings."""
+    out = []
+    for text in network["ports"]:
+        rest, proto = text.split("/")
+        ip, host, ct = rest.split(":")
+        out.append(PortMapping(int(host), int(ct), proto, ip))
+    return out
