@@ -161,7 +161,9 @@ def _waves(actions: list[Action], specs: dict) -> list[list[Action]]:
 
 
 FAULT_ENV = "DCT_FAULT_POINT"
-"""Tests set it to ``before:<step>`` or ``after:<step>`` to have apply SIGKILL itself there."""
+"""Tests set it to ``before:<step>`` or ``after:<step>`` to have apply SIGKILL itself there. A
+``create`` followed by ``start`` is one runtime call (``Container.run``): its ``after:create`` and
+``before:start`` points come after the container runs."""
 
 
 def _fault(point: str) -> None:
@@ -172,6 +174,7 @@ def _fault(point: str) -> None:
 def _execute(action: Action, doc, runtime: Runtime) -> None:
     """Run the action's steps in order, reloading the container after each (it changes under us),
     except after ``create`` and ``start``, whose container object is current, and after the last.
+    A ``create`` followed by ``start`` runs the container in one call (libcontainer's ``Run()``).
 
     An action that creates a container after other steps (a recreate, a stopped one started
     again) first checks everything create would refuse, so that the old container is never
@@ -184,19 +187,23 @@ def _execute(action: Action, doc, runtime: Runtime) -> None:
     container = runtime.load(name) if action.steps[0] != "create" and runtime.exists(name) else None
     previous = _restorable(container) if action.kind == "recreate" else None
     destroyed = False
+    started = False  # by a create that ran its container at once (create + start in one runtime call)
     for i, step in enumerate(action.steps):
         _fault(f"before:{step}")
-        try:
-            current = _step(step, action, doc, runtime, container, built)
-        except (ContainerError, OSError, ValueError) as err:
-            if destroyed and previous is not None:
-                raise ContainerError(f"{err}; {_restore(runtime, name, previous)}") from err
-            raise
-        destroyed = destroyed or step == "destroy"
-        if step in ("create", "start"):
-            container = current
-        elif i + 1 < len(action.steps):
-            container = runtime.load(name) if step != "destroy" and runtime.exists(name) else None
+        if not (step == "start" and started):
+            then_start = step == "create" and action.steps[i + 1:i + 2] == ("start",)
+            try:
+                current = _step(step, action, doc, runtime, container, built, then_start)
+            except (ContainerError, OSError, ValueError) as err:
+                if destroyed and previous is not None:
+                    raise ContainerError(f"{err}; {_restore(runtime, name, previous)}") from err
+                raise
+            started = then_start
+            destroyed = destroyed or step == "destroy"
+            if step in ("create", "start"):
+                container = current
+            elif i + 1 < len(action.steps):
+                container = runtime.load(name) if step != "destroy" and runtime.exists(name) else None
         _fault(f"after:{step}")
 
 
@@ -230,9 +237,11 @@ def _restore(runtime: Runtime, name: str, previous: tuple) -> str:
     return "the previous container was brought back (its spec as before, a new init)"
 
 
-def _step(step: str, action: Action, doc, runtime: Runtime, container, built: tuple | None = None):
+def _step(step: str, action: Action, doc, runtime: Runtime, container, built: tuple | None = None,
+          then_start: bool = False):
     """One runtime operation of an action (``container`` is None before ``create``; ``built``: the
-    ``(Config, Process)`` that ``create`` makes). Returns the container ``create`` made, else ``container``."""
+    ``(Config, Process)`` that ``create`` makes; ``then_start``: the next step is ``start``, done
+    with the create as libcontainer's ``Run()``). Returns the container ``create`` made, else ``container``."""
     spec = doc.spec if doc is not None else None
     if step == "stop":
         _stop(container, spec)
@@ -243,7 +252,10 @@ def _step(step: str, action: Action, doc, runtime: Runtime, container, built: tu
         config, process = built
         runtime.cleanup(action.container)  # what a create killed half-way left (no state.json); never a live one
         made = runtime.create(action.container, config)
-        made.start(process)
+        if then_start:
+            made.run(process)
+        else:
+            made.start(process)
         return made
     elif step == "start":
         container.exec()

@@ -226,18 +226,29 @@ class Container:
         """
         if not process.init:
             return self._start_exec(process, detach)
+        self._start_locked(process, monitor, release=False)
+        return None
+
+    def run(self, process: Process, monitor: bool = True) -> None:
+        """libcontainer ``Run()``: :meth:`start` then :meth:`exec`, in one go for an init.
+
+        The exec fifo is opened as soon as state.json is saved, so init runs its program once its
+        last set-up step is done, without waiting for a separate :meth:`exec` (one round trip
+        less); what can fail, and how, is as with the two calls.
+        """
+        if not process.init:
+            self.start(process, monitor)
+            self.exec()
+            return
+        self._start_locked(process, monitor, release=True)
+
+    def _start_locked(self, process: Process, monitor: bool, release: bool) -> None:
         if not os.path.isdir(self._dir):
             raise ContainerError(f"container {self._id} was destroyed")
         with store.locked(self._dir):
             if self._state is not None:
                 raise ContainerError(f"container {self._id} already has an init process")
-            self._start_init(process, monitor)
-        return None
-
-    def run(self, process: Process, monitor: bool = True) -> None:
-        """libcontainer ``Run()``: :meth:`start` then :meth:`exec`."""
-        self.start(process, monitor)
-        self.exec()
+            self._start_init(process, monitor, release)
 
     def _guarded(self, process: Process) -> Process:
         """``process`` without CAP_MKNOD when device rules exist but the cgroup driver cannot enforce them.
@@ -272,7 +283,7 @@ class Container:
                 fds.append(value if isinstance(value, int) else value.fileno())
         return (fds[0], fds[1], fds[2]), opened
 
-    def _start_init(self, process: Process, use_monitor: bool) -> None:
+    def _start_init(self, process: Process, use_monitor: bool, release: bool = False) -> None:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         parent_sock.settimeout(SYNC_TIMEOUT)  # a wedged init must not hold the container lock forever
         opened: list[int] = []
@@ -347,9 +358,12 @@ class Container:
             store.write_json_atomic(os.path.join(self._dir, store.STATE_FILE), state.to_dict())
             self._state = state
             init.send(parent_sock, {"type": "run"})
-            msg = init.recv(parent_sock)
-            if msg is not None:
-                raise ContainerError(f"container init failed: {msg.get('message', msg)}")
+            if release:
+                self._release_at_once(parent_sock, init_pid)
+            else:
+                msg = init.recv(parent_sock)
+                if msg is not None:
+                    raise ContainerError(f"container init failed: {msg.get('message', msg)}")
         except BaseException:
             self._state = None
             self._abort(init_pid, stage1_pid, cgroup_made)
@@ -359,6 +373,36 @@ class Container:
             child_sock.close()
             for fd in opened:
                 os.close(fd)
+
+    def _release_at_once(self, sock: socket.socket, init_pid: int) -> None:
+        """After "run": the exec fifo's reader, opened before init gets there (so its write does
+        not wait for us); returns once init has written to it. Init's last set-up errors come on
+        ``sock`` before it exits (raised as ContainerError)."""
+        pidfd = os.pidfd_open(init_pid)
+        try:
+            fd = os.open(self._fifo(), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                poller = select.poll()
+                poller.register(fd, select.POLLIN)
+                poller.register(pidfd, select.POLLIN)
+                ready = dict(poller.poll(SYNC_TIMEOUT * 1000))
+                if fd not in ready and pidfd in ready:  # init died; it may still have written just before
+                    ready = dict(poller.poll(0))
+                data = os.read(fd, 1) if fd in ready else b""
+            finally:
+                os.close(fd)
+        finally:
+            os.close(pidfd)
+        if not data:
+            sock.setblocking(False)
+            try:
+                msg = init.recv(sock)
+            except (BlockingIOError, OSError):
+                msg = None
+            if msg is not None and msg.get("type") == "error":
+                raise ContainerError(f"container init failed: {msg.get('message', msg)}")
+            raise ContainerNotRunning(f"container {self._id}: init died before it was released")
+        os.unlink(self._fifo())
 
     @classmethod
     def _expect(cls, sock: socket.socket, kind: str, what: str = "container init") -> dict:

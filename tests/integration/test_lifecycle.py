@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from conftest import exec_in, unique_id, wait_for
-from declarative_ct.configs import Config, Mount
+from declarative_ct.configs import Capabilities, Config, Mount
 from declarative_ct.configs.mountflags import MS_BIND, MS_REC
 from declarative_ct.errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
                                    ContainerRunning, InvalidStateTransition)
@@ -85,6 +85,27 @@ def test_state_records_init_and_its_namespaces_and_descriptors(runtime, busybox_
     c.signal(signal.SIGKILL)
     wait_for(lambda: _stopped(c), message="stopped after SIGKILL")
     c.destroy()
+
+
+@pytest.mark.parametrize("how", ["run", "start"])
+def test_a_failure_after_run_is_reported_and_leaves_nothing(runtime, busybox_config, cgroup_dirs, how):
+    """Init's last set-up step (capabilities, after the parent saved state.json) fails: run(), which
+    releases init at once, reports it as start() does, and nothing of the container is left.
+    A capability outside our bounding set (this machine lacks CAP_SYS_RESOURCE): capset refuses it."""
+    from declarative_ct.configs import CAPABILITIES
+
+    with open("/proc/self/status") as f:
+        bounding = int(next(line for line in f if line.startswith("CapBnd:")).split()[1], 16)
+    missing = [name for name, bit in sorted(CAPABILITIES.items(), key=lambda kv: kv[1]) if not bounding >> bit & 1]
+    if not missing:
+        pytest.skip("every capability is in our bounding set: none that capset would refuse")
+    caps = missing[:1]
+    c = runtime.create(unique_id(f"late{how}"), busybox_config())
+    process = Process(SLEEP, capabilities=Capabilities(Bounding=caps, Effective=caps, Permitted=caps))
+    with pytest.raises(ContainerError, match="capset"):
+        getattr(c, how)(process)
+    assert not os.path.exists(c.state_dir)
+    assert cgroup_dirs(c.id) == []
 
 
 def test_stopped_after_the_process_exits(runtime, busybox_config):
