@@ -330,12 +330,12 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 def _reset_signals() -> None:
     """Default dispositions and an empty mask for the program: Python ignores SIGPIPE and SIGXFSZ.
 
-    Only the signals whose disposition is not already the default are set (``getsignal`` knows
-    them all: Python reads every disposition at start-up and sees its own changes; None means a
-    handler installed outside Python, reset too).
+    execve resets caught signals to the default by itself but keeps ignored ones and the mask, so
+    only the ignored signals are set (``getsignal`` knows them all: Python reads every disposition
+    at start-up and sees its own changes; None, a handler installed outside Python, is reset too).
     """
     for sig in signal.valid_signals():
-        if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) is not signal.SIG_DFL:
+        if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) in (signal.SIG_IGN, None):
             try:
                 signal.signal(sig, signal.SIG_DFL)
             except (OSError, ValueError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import struct
 
@@ -135,7 +136,9 @@ def close_fds_except(keep: set[int]) -> None:
 _FD_LIMIT = 1 << 30  # above any fd the kernel hands out (fs.nr_open caps RLIMIT_NOFILE at 2^30)
 
 
+@functools.cache
 def last_cap() -> int:
-    """The highest capability number the running kernel knows (``/proc/sys/kernel/cap_last_cap``)."""
+    """The highest capability number the running kernel knows (``/proc/sys/kernel/cap_last_cap``);
+    read once per process (a fork inherits it: the monitor reads it before its first fork)."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
         return int(f.read())

@@ -136,16 +136,27 @@ def _caller_context() -> dict:
     return {"rlimits": limits, "umask": umask, "oom_score_adj": oom_score_adj}
 
 
+def _differences(inherit: dict, own: dict) -> dict:
+    """The part of a caller's context (:func:`_caller_context`) that differs from ``own``, the
+    monitor's: mostly nothing, since the monitor took its own from a caller too."""
+    rlimits = {res: limits for res, limits in inherit.get("rlimits", {}).items()
+               if tuple(own["rlimits"].get(res, ())) != tuple(limits)}
+    out: dict = {"rlimits": rlimits} if rlimits else {}
+    for key in ("umask", "oom_score_adj"):
+        if key in inherit and inherit[key] != own.get(key):
+            out[key] = inherit[key]
+    return out
+
+
 def _apply_caller_context(inherit: dict) -> None:
-    """In init (a fork of the monitor): take on the caller's rlimits, umask and oom_score_adj.
+    """In init (a fork of the monitor): take on the caller's rlimits, umask and oom_score_adj
+    (those of ``inherit``: what differs from the monitor's).
 
     Best effort: without CAP_SYS_RESOURCE a hard limit cannot be raised above the monitor's, nor
     oom_score_adj lowered; the soft limit is then kept within the hard one.
     """
     for res, (soft, hard) in inherit.get("rlimits", {}).items():
         try:
-            if resource.getrlimit(res) == (soft, hard):
-                continue  # mostly so: the monitor took its limits from a caller too
             resource.setrlimit(res, (soft, hard))
         except (ValueError, OSError):
             cur_hard = resource.getrlimit(res)[1]
@@ -153,7 +164,8 @@ def _apply_caller_context(inherit: dict) -> None:
                 resource.setrlimit(res, (soft if cur_hard == resource.RLIM_INFINITY or
                                          (soft != resource.RLIM_INFINITY and soft <= cur_hard) else cur_hard,
                                          cur_hard))
-    os.umask(inherit.get("umask", 0o022))
+    if "umask" in inherit:
+        os.umask(inherit["umask"])
     if inherit.get("oom_score_adj"):
         with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
             f.write(inherit["oom_score_adj"])
@@ -283,6 +295,8 @@ class _Monitor:
         self.requested: dict[str, float] = {}  # state dir -> when its init was forked
         self.idle_since = time.monotonic()
         self.checked = time.monotonic()  # last look for containers gone without an exit (_forget_gone)
+        self.own = _caller_context()  # what each init would inherit from us: only the rest is set in it
+        linux.last_cap()  # read once here, inherited by every fork
         self.linger = float(os.environ.get(LINGER_ENV, LINGER))
 
     def serve(self) -> None:
@@ -379,6 +393,7 @@ class _Monitor:
         if len(fds) != 5:
             raise ValueError(f"expected 5 fds, got {len(fds)}")
         ctx = request["ctx"]
+        inherit = _differences(request.get("inherit", {}), self.own)
         with init.pid_namespace_for_children(ctx):
             pid = os.fork()
             if pid == 0:  # never leaves this block (the way out restores the monitor's namespace)
@@ -388,7 +403,7 @@ class _Monitor:
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                     sel.close()
                     listener.close()
-                    _apply_caller_context(request.get("inherit", {}))
+                    _apply_caller_context(inherit)
                     ctx = dataclasses.replace(init.without_pid_namespace(ctx), stdio=tuple(fds[:3]), fifo_fd=fds[4],
                                               sync=socket.socket(fileno=os.dup(fds[3])))
                     init.enter(ctx)

@@ -82,6 +82,29 @@ def test_the_monitor_forks_init_into_each_pid_namespace_and_keeps_its_own(runtim
         c.destroy()
 
 
+def _umask(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("Umask:")).split()[1], 8)
+
+
+def test_init_inherits_the_callers_umask_not_the_monitors(runtime, busybox_config):
+    """Only what differs from the monitor's own context is set in init: a changed umask is."""
+    mine = os.umask(0o022)
+    try:
+        first = runtime.create(unique_id("umask1"), busybox_config())
+        first.run(Process(["/bin/sleep", "60"]))  # starts the monitor with umask 022
+        os.umask(0o027)
+        second = runtime.create(unique_id("umask2"), busybox_config())
+        second.run(Process(["/bin/sleep", "60"]))
+        os.umask(0o022)
+        third = runtime.create(unique_id("umask3"), busybox_config())
+        third.run(Process(["/bin/sleep", "60"]))
+    finally:
+        os.umask(mine)
+    assert _monitor_of(first) == _monitor_of(second) == _monitor_of(third)
+    assert [_umask(c.state().init_process_pid) for c in (first, second, third)] == [0o022, 0o027, 0o022]
+
+
 def test_a_socket_served_by_another_uid_is_refused(register_state_root, busybox_config):
     """Regression: the client handed its fds to, and unpickled the reply of, whoever bound the socket."""
     runtime = Runtime(register_state_root(tempfile.mkdtemp(prefix="dct-evil-", dir="/tmp")))
