@@ -2,11 +2,27 @@
 
 ``Runtime(root).create(id, config)`` → :class:`Container` with ``start``/``run``/``exec``/
 ``signal``/``pause``/``resume``/``destroy``, status derived as runc derives it.
+
+The public classes are imported on first use (PEP 562): the state root's monitor imports this
+package for its own modules and forks every container's init, and a lean monitor (no
+``container``, ``factory``, hashlib or shutil) makes each fork cheaper.
 """
 
-from .container import Container, ExecProcess
-from .factory import Runtime
-from .process import Process
-from .state import State, Status
+from __future__ import annotations
 
-__all__ = ["Container", "ExecProcess", "Process", "Runtime", "State", "Status"]
+import importlib
+
+_EXPORTS = {"Container": ".container", "ExecProcess": ".container", "Runtime": ".factory", "Process": ".process",
+            "State": ".state", "Status": ".state"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
