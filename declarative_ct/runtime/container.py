@@ -380,17 +380,7 @@ class Container:
         ``sock`` before it exits (raised as ContainerError)."""
         pidfd = os.pidfd_open(init_pid)
         try:
-            fd = os.open(self._fifo(), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            try:
-                poller = select.poll()
-                poller.register(fd, select.POLLIN)
-                poller.register(pidfd, select.POLLIN)
-                ready = dict(poller.poll(SYNC_TIMEOUT * 1000))
-                if fd not in ready and pidfd in ready:  # init died; it may still have written just before
-                    ready = dict(poller.poll(0))
-                data = os.read(fd, 1) if fd in ready else b""
-            finally:
-                os.close(fd)
+            data = self._read_fifo(pidfd, SYNC_TIMEOUT)
         finally:
             os.close(pidfd)
         if not data:
@@ -403,6 +393,21 @@ class Container:
                 raise ContainerError(f"container init failed: {msg.get('message', msg)}")
             raise ContainerNotRunning(f"container {self._id}: init died before it was released")
         os.unlink(self._fifo())
+
+    def _read_fifo(self, pidfd: int, timeout: float | None) -> bytes:
+        """Open the exec fifo for reading (which lets init's write through) and wait for init's byte,
+        or for init to die (``pidfd``), at most ``timeout`` s; b"" when it died without writing."""
+        fd = os.open(self._fifo(), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.register(pidfd, select.POLLIN)
+            ready = dict(poller.poll(None if timeout is None else timeout * 1000))
+            if fd not in ready:  # init died; it may still have written just before
+                ready = dict(poller.poll(0))
+            return os.read(fd, 1) if fd in ready else b""
+        finally:
+            os.close(fd)
 
     @classmethod
     def _expect(cls, sock: socket.socket, kind: str, what: str = "container init") -> dict:
@@ -466,23 +471,9 @@ class Container:
             except ProcessLookupError:  # init died (and was reaped) since status() looked
                 raise ContainerNotRunning(f"container {self._id}: init died before it was released") from None
             try:
-                fd = os.open(self._fifo(), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            except BaseException:
-                os.close(pidfd)
-                raise
-            try:
-                try:
-                    poller = select.poll()
-                    poller.register(fd, select.POLLIN)
-                    poller.register(pidfd, select.POLLIN)
-                    ready = dict(poller.poll())
-                    if fd not in ready:  # init died; it may still have written just before
-                        ready = dict(poller.poll(0))
-                    data = os.read(fd, 1) if fd in ready else b""
-                finally:
-                    os.close(pidfd)
+                data = self._read_fifo(pidfd, None)
             finally:
-                os.close(fd)
+                os.close(pidfd)
             if not data:
                 raise ContainerNotRunning(f"container {self._id}: init died before it was released "
                                           "(exec fifo is empty)")

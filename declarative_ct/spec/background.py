@@ -16,8 +16,6 @@ import json
 import os
 import signal
 
-from .cache import CachedDocument
-
 
 class BackgroundLoad:
     """``load_paths(paths)`` running in a forked child; :meth:`result` waits for it.
@@ -54,6 +52,8 @@ class BackgroundLoad:
         except ValueError:
             payload = {}
         if "docs" in payload:
+            from .cache import CachedDocument  # imported after the fork: the child starts sooner
+
             return [CachedDocument(entry) for entry in payload["docs"]], []
         if "errors" in payload:
             return None, payload["errors"]
