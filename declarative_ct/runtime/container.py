@@ -383,7 +383,7 @@ class Container:
             data = self._read_fifo(pidfd, SYNC_TIMEOUT)
         finally:
             os.close(pidfd)
-        if not data:
+        if data == b"":  # (None: past the fifo already, as good as the byte)
             sock.setblocking(False)
             try:
                 msg = init.recv(sock)
@@ -394,20 +394,52 @@ class Container:
             raise ContainerNotRunning(f"container {self._id}: init died before it was released")
         os.unlink(self._fifo())
 
-    def _read_fifo(self, pidfd: int, timeout: float | None) -> bytes:
+    def _read_fifo(self, pidfd: int, timeout: float | None) -> bytes | None:
         """Open the exec fifo for reading (which lets init's write through) and wait for init's byte,
-        or for init to die (``pidfd``), at most ``timeout`` s; b"" when it died without writing."""
+        or for init to die (``pidfd``), at most ``timeout`` s (None: as long as init may still write).
+
+        Returns the byte; b"" when init died or the time ran out without it; None when init is
+        alive but past the fifo: a manager killed between reading the byte and removing the fifo
+        released it already (it holds the fifo no more), and no byte will ever come.
+        """
         fd = os.open(self._fifo(), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             poller = select.poll()
             poller.register(fd, select.POLLIN)
             poller.register(pidfd, select.POLLIN)
-            ready = dict(poller.poll(None if timeout is None else timeout * 1000))
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                wait = _FIFO_CHECK if deadline is None else min(_FIFO_CHECK, max(0.0, deadline - time.monotonic()))
+                ready = dict(poller.poll(wait * 1000))
+                if ready:
+                    break
+                if not self._init_holds_fifo(fd):
+                    return None
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
             if fd not in ready:  # init died; it may still have written just before
                 ready = dict(poller.poll(0))
             return os.read(fd, 1) if fd in ready else b""
         finally:
             os.close(fd)
+
+    def _init_holds_fifo(self, fifo_fd: int) -> bool:
+        """Whether init still has the exec fifo open (the O_PATH fd it writes through): until it
+        has written and exec'd its program. True when its fds cannot be read (wait on, as before)."""
+        fifo = os.fstat(fifo_fd)
+        fd_dir = f"/proc/{self._state.init_process_pid}/fd"
+        try:
+            names = os.listdir(fd_dir)
+        except OSError:
+            return True
+        for name in names:
+            try:
+                st = os.stat(os.path.join(fd_dir, name))
+            except OSError:
+                continue
+            if (st.st_ino, st.st_dev) == (fifo.st_ino, fifo.st_dev):
+                return True
+        return False
 
     @classmethod
     def _expect(cls, sock: socket.socket, kind: str, what: str = "container init") -> dict:
@@ -474,7 +506,9 @@ class Container:
                 data = self._read_fifo(pidfd, None)
             finally:
                 os.close(pidfd)
-            if not data:
+            if data is None:
+                pass  # released already by a manager killed before it could remove the fifo
+            elif not data:
                 raise ContainerNotRunning(f"container {self._id}: init died before it was released "
                                           "(exec fifo is empty)")
             os.unlink(self._fifo())
@@ -642,6 +676,7 @@ def _paired_memory(update, current):
 
 
 _FOREIGN_WAIT = 0.5  # seconds the processes of a stopped container's PID namespace get to be gone
+_FIFO_CHECK = 0.2  # seconds between looks at whether a silent init still holds its exec fifo
 
 
 def teardown(cg: cgroups.Manager | None, state_dir: str) -> None:

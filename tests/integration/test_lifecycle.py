@@ -108,6 +108,24 @@ def test_a_failure_after_run_is_reported_and_leaves_nothing(runtime, busybox_con
     assert cgroup_dirs(c.id) == []
 
 
+def test_start_after_a_manager_killed_between_release_and_fifo_removal(runtime, busybox_config):
+    """Regression: a manager killed after init read its release but before it removed exec.fifo left a
+    running container that looked created; the next start (and apply) waited on the fifo forever.
+    Init no longer holds the fifo then: start sees that, removes it and returns."""
+    c = runtime.create(unique_id("killedrel"), busybox_config())
+    c.run(Process(SLEEP))
+    pid = c.state().init_process_pid
+    os.mkfifo(os.path.join(c.state_dir, store.EXEC_FIFO))  # what the killed manager left
+    again = runtime.load(c.id)
+    assert again.status() is Status.CREATED
+    again.exec()
+    assert not os.path.exists(os.path.join(c.state_dir, store.EXEC_FIFO))
+    assert again.status() is Status.RUNNING and again.state().init_process_pid == pid
+    c.signal(signal.SIGKILL)
+    wait_for(lambda: _stopped(c), message="stopped after SIGKILL")
+    c.destroy()
+
+
 def test_stopped_after_the_process_exits(runtime, busybox_config):
     c = _start(runtime, busybox_config(), "exit0", ["/bin/sh", "-c", "sleep 0.2"])
     assert c.status() is Status.RUNNING
