@@ -168,11 +168,20 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print(f"# {note}")
         for error in plan.errors:
             print(f"{PROG}: {error}", file=sys.stderr)
-        outcomes = applying.apply(plan, docs, runtime, parallel=args.parallel, on_outcome=print)
+        outcomes = applying.apply(plan, docs, runtime, parallel=args.parallel, on_outcome=_print_outcome)
     failed = [o for o in outcomes if o.result != "ok"]
     print(f"{len(outcomes) - len(failed)} done, {sum(o.result == 'failed' for o in failed)} failed, "
           f"{sum(o.result == 'skipped' for o in failed)} skipped")
     return 1 if failed or plan.errors else 0
+
+
+def _print_outcome(outcome) -> None:
+    """Print one outcome line; once the reader has gone (``dct apply | head -1``) the rest of the
+    output goes to /dev/null and the apply goes on."""
+    try:
+        print(outcome)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _saved_plan(args: argparse.Namespace) -> dict | None:

@@ -352,8 +352,9 @@ def run() -> None:
         sys.modules["declarative_ct.runtime.monitord"].wait_prestarted()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
-        except (BrokenPipeError, ValueError):
+            if stream is not None:  # None: the stream was closed when we started (dct … >&-)
+                stream.flush()
+        except (OSError, ValueError):  # the reader left, or nothing to write to
             status = status or 1
     os._exit(status & 0xFF)
 

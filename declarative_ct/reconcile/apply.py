@@ -66,14 +66,16 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
     """Execute ``plan.actions`` for the specs ``docs`` (``.spec``, ``.source``); the outcome of each.
 
     ``parallel``: threads per wave (0: the CPU count). ``on_outcome(outcome)`` is called as each
-    action ends (the CLI prints, the TUI streams). Never raises for a container's failure.
-    The plan's restart records are stored first (:func:`record_restarts`).
+    action ends (the CLI prints, the TUI streams). Never raises for a container's failure; an
+    exception from ``on_outcome`` is raised once every action has run (a reporter that fails does
+    not stop the convergence). The plan's restart records are stored first (:func:`record_restarts`).
     """
     record_restarts(plan, runtime.root)
     specs = {d.spec.name: d for d in docs}
     parallel = parallel or os.cpu_count() or 1
     outcomes: list[Outcome] = []
     failed: set[str] = set()
+    unreported: list[Exception] = []
 
     def run(action: Action) -> Outcome:
         deps = set(specs[action.container].spec.dependencies()) if action.container in specs else set()
@@ -98,7 +100,10 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
         _journal(runtime.root, outcome)
         outcomes.append(outcome)
         if on_outcome:
-            on_outcome(outcome)
+            try:
+                on_outcome(outcome)
+            except Exception as err:  # noqa: BLE001 - raised after the last action
+                unreported.append(err)
         return outcome
 
     teardown = [a for a in plan.actions if a.kind in ("destroy", "prune")]
@@ -108,6 +113,8 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
             list(pool.map(run, wave))
         for wave in _waves(rest, specs):
             list(pool.map(run, wave))
+    if unreported:
+        raise unreported[0]
     return outcomes
 
 

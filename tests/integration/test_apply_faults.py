@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -56,3 +57,31 @@ def test_killed_during_a_recreate(dct, busybox_rootfs, tmp_path, point):
     dct.ok("apply", spec)
     assert dct("plan", spec).returncode == 0
     assert {dct.status(n) for n in names} == {"running"}
+
+
+def test_apply_goes_on_when_its_reader_leaves(dct, busybox_rootfs, tmp_path):
+    """Regression: `dct apply … | head -1` stopped after the first outcome line (the BrokenPipeError
+    of the printing worker ended the apply, so later dependency waves never ran)."""
+    names = [dct.new_id(f"pipe{i}") for i in range(4)]
+    spec = tmp_path / "chain.yaml"
+    spec.write_text("---\n".join(
+        f"name: {name}\nrootfs: {busybox_rootfs}\nprocess: {{args: [/bin/sh, -c, \"{LOOP}\"]}}\nstop_timeout: 1\n"
+        + (f"depends_on: [{names[i - 1]}]\n" if i else "") for i, name in enumerate(names)))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        subprocess.run(dct.argv("apply", spec), stdout=write_end, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                       env={**dct.env(), "PYTHONUNBUFFERED": "1"}, timeout=60)
+    finally:
+        os.close(write_end)
+    assert {dct.status(n) for n in names} == {"running"}
+    assert dct("plan", spec).returncode == 0
+
+
+def test_a_closed_stdout_is_no_traceback(dct, busybox_rootfs, tmp_path):
+    """Regression: `dct validate … >&-` ended in AttributeError (sys.stdout is None) at the final flush."""
+    spec = tmp_path / "one.yaml"
+    _write(spec, busybox_rootfs, (dct.new_id("so"), dct.new_id("sp")))
+    r = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", *map(str, dct.argv("validate", spec))],
+                       capture_output=True, text=True, env=dct.env(), timeout=60, stdin=subprocess.DEVNULL)
+    assert "Traceback" not in r.stderr and r.returncode in (0, 1), r.stderr
