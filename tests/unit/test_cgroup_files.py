@@ -92,6 +92,21 @@ def test_v1_cpuset_inherits_cpus_and_mems_from_the_parent(tmp_path):
     assert _read(os.path.join(base, "dct", "c1"), "cpuset.mems") == "0"
 
 
+def test_v1_cpuset_a_parent_with_cpus_but_no_mems_yet_is_filled_too(tmp_path):
+    """Regression: a concurrent create had written the new parent's cpus but not yet its mems; the
+    walk stopped at that parent and copied its empty mems down (the join failed with ENOSPC)."""
+    base = str(tmp_path / "cpuset")
+    _write(base, "cpuset.cpus", "0-1\n")
+    _write(base, "cpuset.mems", "0\n")
+    _write(os.path.join(base, "dct"), "cpuset.cpus", "0-1")
+    _write(os.path.join(base, "dct"), "cpuset.mems", "")
+    _write(os.path.join(base, "dct", "c2"), "cpuset.cpus", "")
+    _write(os.path.join(base, "dct", "c2"), "cpuset.mems", "")
+    V1Manager({"cpuset": os.path.join(base, "dct", "c2")}).create()
+    assert [_read(os.path.join(base, d), "cpuset.mems") for d in ("dct", "dct/c2")] == ["0", "0"]
+    assert _read(os.path.join(base, "dct", "c2"), "cpuset.cpus") == "0-1"
+
+
 def test_manager_from_saved_paths_picks_the_driver():
     assert isinstance(cgroups.manager_from_paths({"": "/sys/fs/cgroup/dct/x"}), V2Manager)
     assert isinstance(cgroups.manager_from_paths({"pids": "/sys/fs/cgroup/pids/dct/x"}), V1Manager)

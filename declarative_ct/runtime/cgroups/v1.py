@@ -79,16 +79,20 @@ class V1Manager(Manager):
 
     @staticmethod
     def _inherit_cpuset(path: str) -> None:
-        # A new v1 cpuset starts empty; a task cannot join it until cpus and mems are set.
+        # A new v1 cpuset starts empty; a task cannot join it until cpus and mems are set. Both
+        # are looked at: a concurrent create may have filled a new parent's cpus but not yet its
+        # mems (an empty mems copied down made the join fail with ENOSPC).
         chain = []
         cur = path
-        while os.path.exists(os.path.join(cur, "cpuset.cpus")) and fs.read(cur, "cpuset.cpus") == "":
+        while os.path.exists(os.path.join(cur, "cpuset.cpus")) and "" in (
+                fs.read(cur, "cpuset.cpus"), fs.read(cur, "cpuset.mems")):
             chain.append(cur)
             cur = os.path.dirname(cur)
         for d in reversed(chain):
             parent = os.path.dirname(d)
             for name in ("cpuset.cpus", "cpuset.mems"):
-                fs.write(d, name, fs.read(parent, name))
+                if fs.read(d, name) == "":
+                    fs.write(d, name, fs.read(parent, name))
 
     def _apply_devices(self, path: str) -> None:
         # In order, each run of rules for one file through one open file (runc writes them one by one).
