@@ -689,6 +689,8 @@ class _Loader:
                 problem = f"directory does not exist: {full}"
             elif not os.path.isdir(full):
                 problem = f"not a directory: {full}"
+            elif os.path.islink(full):  # the runtime refuses it (Config.validate): say so before anything is done
+                problem = f"{full} is a symlink; give the real directory ({os.path.realpath(full)})"
             else:
                 problem = None
             if problem and id(node) not in doc.builder.bad:

@@ -377,6 +377,14 @@ def test_recursive_alias(tmp_path: Path) -> None:
     assert errors(f)[0] == f"{f}:2:10: process.env: an alias refers to a value that contains it"
 
 
+def test_a_symlinked_rootfs_is_refused_as_the_runtime_would(tmp_path: Path) -> None:
+    """Regression: validate accepted it, and apply then failed in the runtime (after the checks)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    f = write(tmp_path / "web.yaml", "name: web\nrootfs: ./link\nprocess: {args: [a]}\n")
+    assert errors(f) == [f"{f}:2:9: rootfs: {tmp_path}/link is a symlink; give the real directory ({tmp_path}/real)"]
+
+
 def test_missing_rootfs_and_mount_source(tmp_path: Path) -> None:
     write(tmp_path / "afile", "")
     f = write(tmp_path / "web.yaml", """\
