@@ -40,6 +40,15 @@ def log(msg: str) -> None:
 
 # -- process set-up: root, subreaper, signals ------------------------------------------------
 
+def run_benchmark(main) -> None:
+    """``sys.exit(main())``; Ctrl-C (after main's own clean-up) says so and exits 130."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)
+
+
 def setup_process() -> None:
     """Check root, become a child subreaper and turn SIGTERM/SIGHUP into KeyboardInterrupt (like Ctrl-C)."""
     if os.geteuid() != 0:

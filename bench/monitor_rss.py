@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 import uuid
 
 from _fleet import SLEEP_LOOP, DctFleet, build_rootfs, cmdline, final_cleanup, log, ppid, reap, setup_process
-from _fleet import finish, summary, write_bundle
+from _fleet import finish, run_benchmark, summary, write_bundle
 
 from declarative_ct.runtime import procfs
 
@@ -149,8 +148,4 @@ def _print_table(r: dict) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_benchmark(main)

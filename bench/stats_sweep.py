@@ -26,13 +26,12 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 
 from _fleet import DctFleet, RuncFleet, build_rootfs, final_cleanup, log, reap, setup_process, summary, write_bundle
-from _fleet import SLEEP_LOOP, finish
+from _fleet import SLEEP_LOOP, finish, run_benchmark
 
 TARGET_US_PER_CONTAINER = 100.0  # 10 ms per sweep of 100
 
@@ -168,8 +167,4 @@ def _print_table(r: dict) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_benchmark(main)

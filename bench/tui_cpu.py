@@ -30,7 +30,7 @@ import time
 import uuid
 
 from _fleet import REPO, DctFleet, build_rootfs, dct_command, final_cleanup, finish, log, reap, run_cmd, setup_process
-from _fleet import SLEEP_LOOP, write_bundle
+from _fleet import SLEEP_LOOP, run_benchmark, write_bundle
 
 TARGET_CPU_PCT = 3.0
 TARGET_RSS_MIB = 100.0
@@ -200,8 +200,4 @@ def _print_table(r: dict) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_benchmark(main)

@@ -378,12 +378,7 @@ class Container:
         """After "run": the exec fifo's reader, opened before init gets there (so its write does
         not wait for us); returns once init has written to it. Init's last set-up errors come on
         ``sock`` before it exits (raised as ContainerError)."""
-        pidfd = os.pidfd_open(init_pid)
-        try:
-            data = self._read_fifo(pidfd, SYNC_TIMEOUT)
-        finally:
-            os.close(pidfd)
-        if data == b"":  # (None: past the fifo already, as good as the byte)
+        if self._read_release(init_pid, SYNC_TIMEOUT) == b"":  # (None: past the fifo already, as good)
             sock.setblocking(False)
             try:
                 msg = init.recv(sock)
@@ -394,14 +389,27 @@ class Container:
             raise ContainerNotRunning(f"container {self._id}: init died before it was released")
         os.unlink(self._fifo())
 
-    def _read_fifo(self, pidfd: int, timeout: float | None) -> bytes | None:
+    def _read_release(self, init_pid: int, timeout: float | None) -> bytes | None:
         """Open the exec fifo for reading (which lets init's write through) and wait for init's byte,
-        or for init to die (``pidfd``), at most ``timeout`` s (None: as long as init may still write).
+        or for init to die, at most ``timeout`` s (None: as long as init may still write).
 
         Returns the byte; b"" when init died or the time ran out without it; None when init is
         alive but past the fifo: a manager killed between reading the byte and removing the fifo
         released it already (it holds the fifo no more), and no byte will ever come.
+
+        Raises:
+            ProcessLookupError: init is gone (reaped) already.
         """
+        # The pidfd first: opening the fifo releases init at once, and a short program (true)
+        # can run, exit and be reaped before a pidfd_open made after it.
+        pidfd = os.pidfd_open(init_pid)
+        try:
+            return self._read_fifo(pidfd, timeout)
+        finally:
+            os.close(pidfd)
+
+    def _read_fifo(self, pidfd: int, timeout: float | None) -> bytes | None:
+        """:meth:`_read_release` with init's ``pidfd`` open."""
         fd = os.open(self._fifo(), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             poller = select.poll()
@@ -496,19 +504,11 @@ class Container:
             if status != Status.CREATED:
                 raise InvalidStateTransition(status, Status.RUNNING,
                                              "only a created container can be started (its exec fifo is gone)")
-            # The pidfd first: opening the fifo releases init at once, and a short program (true)
-            # can run, exit and be reaped before a pidfd_open made after it.
             try:
-                pidfd = os.pidfd_open(self._state.init_process_pid)
+                data = self._read_release(self._state.init_process_pid, None)
             except ProcessLookupError:  # init died (and was reaped) since status() looked
                 raise ContainerNotRunning(f"container {self._id}: init died before it was released") from None
-            try:
-                data = self._read_fifo(pidfd, None)
-            finally:
-                os.close(pidfd)
-            if data is None:
-                pass  # released already by a manager killed before it could remove the fifo
-            elif not data:
+            if data == b"":  # (None: released by a manager killed before it could remove the fifo)
                 raise ContainerNotRunning(f"container {self._id}: init died before it was released "
                                           "(exec fifo is empty)")
             os.unlink(self._fifo())
