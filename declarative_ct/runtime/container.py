@@ -142,12 +142,14 @@ class Container:
         Only the resource limits change: fields left None keep their value, device rules and every
         other part of ``config`` are ignored (they are fixed at create). The cgroup files are read
         back; if one write fails, every file already written is restored before raising. The
-        merged config is saved in state.json only after all writes succeeded.
+        merged config is saved in state.json only after all writes succeeded; if that save fails
+        (a full disk), the cgroup files are restored too: the kernel and state.json always agree.
 
         Raises:
             ContainerNotRunning: the container is stopped (or was never started).
             ConfigInvalid: a bad value, or a controller that is not available (named, with the fix).
-            SystemError: the kernel refused a value; the previous values are back in force.
+            SystemError: the kernel refused a value, or state.json could not be saved (the file and
+                the reason named); the previous values are back in force.
         """
         with store.locked(self._dir):
             self._reload()  # another handle (dct update, the TUI) may have changed the limits since
@@ -155,11 +157,19 @@ class Container:
             if self._state is None or status == Status.STOPPED:
                 raise ContainerNotRunning(f"cannot update container {self._id}: it is {status}")
             update = _paired_memory(config.cgroups.resources, self._config.cgroups.resources)
-            self._cgroup.set(update)
-            new = dataclasses.replace(self._config, cgroups=dataclasses.replace(
-                self._config.cgroups, resources=self._config.cgroups.resources.merged(update)))
-            state = dataclasses.replace(self._state, config=new.to_dict())
-            store.write_json_atomic(os.path.join(self._dir, store.STATE_FILE), state.to_dict())
+            written = self._cgroup.set(update)
+            try:
+                new = dataclasses.replace(self._config, cgroups=dataclasses.replace(
+                    self._config.cgroups, resources=self._config.cgroups.resources.merged(update)))
+                state = dataclasses.replace(self._state, config=new.to_dict())
+                store.write_json_atomic(os.path.join(self._dir, store.STATE_FILE), state.to_dict())
+            except BaseException as err:
+                errors = written.rollback()  # state.json keeps the old limits: so must the kernel
+                if not isinstance(err, OSError):
+                    raise
+                undone = (f"restoring the previous limits failed too: {'; '.join(errors)}" if errors
+                          else "the previous limits are back in force")
+                raise SystemError(f"cannot save {err.filename}: {err.strerror}; {undone}") from err
             self._config, self._state = new, state
 
     def _reload(self) -> None:

@@ -54,20 +54,30 @@ def validate_id(container_id: str) -> None:
 
 
 def write_json_atomic(path: str, data: object, mode: int = 0o600) -> None:
-    """Write ``data`` as JSON to ``path`` atomically: temp file in the same dir, fsync, rename."""
+    """Write ``data`` as JSON to ``path`` atomically: temp file in the same dir, fsync, rename.
+
+    Raises:
+        OSError: with ``filename`` set to ``path`` (a full disk's ENOSPC comes from a write that
+            names no file), the old content of ``path`` untouched.
+    """
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(data, separators=(",", ":")))  # dumps: the C encoder (dump streams in Python)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(data, separators=(",", ":")))  # dumps: the C encoder (dump streams in Python)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
+            os.rename(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError as err:
+        if err.filename == path:
+            raise
+        raise type(err)(err.errno, err.strerror or str(err), path) from err
 
 
 def read_json(path: str) -> object:

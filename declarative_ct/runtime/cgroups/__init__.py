@@ -93,12 +93,15 @@ class Manager:
         raise NotImplementedError
 
     # -- resources -----------------------------------------------------------------------
-    def set(self, resources) -> None:
+    def set(self, resources):
         """Apply every limit that ``resources`` (a ``configs.Resources``) sets, all or nothing.
 
         Each file is read back after its write; if a write is refused or reads back differently,
         the files already written get their previous content again (libcontainer ``Set``, plus
         the rollback runc lacks). Fields left None are not touched; devices are not re-applied.
+
+        Returns the :class:`~.fs.Transaction` of the writes: a caller whose next step fails (saving
+        state.json on a full disk) calls its ``rollback()`` so that the kernel keeps the old limits.
 
         Raises:
             ConfigInvalid: a value is invalid or its controller/file is not available here.
@@ -123,6 +126,7 @@ class Manager:
         except BaseException:  # interrupted (Ctrl-C…): never leave limits half-applied
             tx.rollback()
             raise
+        return tx
 
     def check(self, resources) -> None:
         """Raise ConfigInvalid if a field of ``resources`` that is set needs a controller or file not here."""

@@ -1,0 +1,127 @@
+"""Faults found by a reliability trial (issue 13): each test failed before its fix.
+
+A full disk (a real small tmpfs as the state root, so ENOSPC comes from the kernel), a frozen
+descendant freezer cgroup, a truncated ``state.json``, a torn journal line, and a program the
+container's user cannot execute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from conftest import cleanup_state_root
+from dct_cli import Dct, runner
+from declarative_ct.runtime import cgroups
+
+pytestmark = pytest.mark.integration
+LOOP = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
+MI = 1 << 20
+
+
+def _v1() -> bool:
+    return cgroups.detect()[0] == "v1"
+
+
+needs_v1 = pytest.mark.skipif(not _v1(), reason="reads cgroup v1 files (this host's hierarchy)")
+
+
+# -- a small tmpfs as the state root ----------------------------------------------------------
+@pytest.fixture
+def tmpfs_root(state_root: str) -> str:
+    """``state_root`` as a 4 MiB tmpfs; at teardown its containers are removed, then it is unmounted."""
+    os.makedirs(state_root)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0711", "tmpfs", state_root], check=True)
+    try:
+        yield state_root
+    finally:
+        _unfill(state_root)
+        problems = cleanup_state_root(state_root)
+        time.sleep(0.3)  # the root's monitor lingers 0.2 s after its last container
+        if subprocess.run(["umount", state_root]).returncode != 0:
+            subprocess.run(["umount", "-l", state_root], check=True)
+        assert not problems, problems
+
+
+FILLER = "#filler"  # a manager-prefixed name: no container entry
+
+
+def _fill(root: str) -> None:
+    """Fill the tmpfs ``root`` until the kernel says ENOSPC."""
+    with open(os.path.join(root, FILLER), "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as err:
+            assert err.errno == 28, err
+    # The buffered tail that did not fit is dropped with the file object above: check it is full.
+    with pytest.raises(OSError) as full:
+        with open(os.path.join(root, "#probe"), "wb") as f:
+            f.write(b"x")
+    assert full.value.errno == 28
+    os.unlink(os.path.join(root, "#probe")) if os.path.exists(os.path.join(root, "#probe")) else None
+
+
+def _unfill(root: str) -> None:
+    if os.path.exists(os.path.join(root, FILLER)):
+        os.unlink(os.path.join(root, FILLER))
+
+
+@pytest.fixture
+def dct(tmpfs_root: str, unique_id) -> Dct:
+    yield from runner(Dct, tmpfs_root, unique_id)
+
+
+def _memory_limit(dct: Dct, cid: str) -> int:
+    with open(os.path.join(dct.state_json(cid)["cgroup_paths"]["memory"], "memory.limit_in_bytes")) as f:
+        return int(f.read())
+
+
+@needs_v1
+def test_update_on_a_full_disk_rolls_the_cgroup_back(dct: Dct, busybox_rootfs: str, tmp_path: Path) -> None:
+    cid = dct.new_id("full")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: {cid}\nrootfs: {busybox_rootfs}\nprocess: {{args: [/bin/sh, -c, \"{LOOP}\"]}}\n"
+                    "resources: {memory: 64Mi, pids: 20}\nstop_timeout: 1\n")
+    dct.ok("apply", spec)
+    assert _memory_limit(dct, cid) == 64 * MI
+    _fill(dct.root)
+    r = dct.fails("update", cid, "--memory", "96m", "--pids-limit", "30")
+    assert "No space left on device" in r.stderr and "state.json" in r.stderr, r.stderr
+    # The kernel and state.json agree: the old limits, in both.
+    assert _memory_limit(dct, cid) == 64 * MI
+    with open(os.path.join(dct.state_json(cid)["cgroup_paths"]["pids"], "pids.max")) as f:
+        assert f.read().strip() == "20"
+    saved = dct.state_json(cid)["config"]["cgroups"]["resources"]
+    assert (saved["memory"], saved["pids_limit"]) == (64 * MI, 20)
+    assert dct("plan", spec).returncode == 0
+    _unfill(dct.root)
+    dct.ok("update", cid, "--memory", "96m")  # and with room again, it works
+    assert _memory_limit(dct, cid) == 96 * MI == dct.state_json(cid)["config"]["cgroups"]["resources"]["memory"]
+
+
+def test_create_on_a_full_disk_names_the_file(dct: Dct, busybox_rootfs: str, tmp_path: Path) -> None:
+    from declarative_ct.runtime import specconv
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    config = specconv.example_spec()
+    config["root"]["path"] = busybox_rootfs
+    config["process"]["args"] = ["sh", "-c", LOOP]
+    config["process"]["terminal"] = False
+    (bundle / "config.json").write_text(json.dumps(config))
+    os.makedirs(dct.root, exist_ok=True)
+    _fill(dct.root)
+    cid = dct.new_id("fullc")
+    r = dct.fails("create", "--bundle", bundle, cid)
+    assert "No space left on device" in r.stderr, r.stderr
+    assert f"{dct.root}/{cid}/" in r.stderr, f"the file being written is not named: {r.stderr!r}"
+    assert dct.entries() == []  # a failed create leaves nothing behind
