@@ -593,8 +593,11 @@ class Container:
             _signal.pidfd_send_signal(pidfd, sig)
         finally:
             os.close(pidfd)
-        if sig == _signal.SIGKILL and status in (Status.PAUSED, Status.PAUSING):
-            self._cgroup.thaw()
+        if sig == _signal.SIGKILL and self._cgroup.can_freeze():
+            # Init's death kills its PID namespace: tasks of a frozen sub-cgroup must be able to die too.
+            self._cgroup.thaw_descendants()
+            if status in (Status.PAUSED, Status.PAUSING):
+                self._cgroup.thaw()
 
     def pause(self) -> None:
         """Freeze every process (libcontainer ``Pause()``): needs ``running`` or ``created``."""

@@ -125,3 +125,81 @@ def test_create_on_a_full_disk_names_the_file(dct: Dct, busybox_rootfs: str, tmp
     assert "No space left on device" in r.stderr, r.stderr
     assert f"{dct.root}/{cid}/" in r.stderr, f"the file being written is not named: {r.stderr!r}"
     assert dct.entries() == []  # a failed create leaves nothing behind
+
+
+# -- a frozen descendant freezer cgroup -------------------------------------------------------
+@pytest.fixture
+def cli(state_root: str, unique_id) -> Dct:
+    """The CLI on an ordinary state root."""
+    yield from runner(Dct, state_root, unique_id)
+
+
+@pytest.fixture
+def frozen_child(cli: Dct, busybox_rootfs: str, tmp_path: Path, wait_for):
+    """A running container with one of its processes moved into ``<freezer cgroup>/sub``, FROZEN there.
+
+    Yields ``(id, pid of the frozen process, sub's directory)``; thaws ``sub`` at teardown, so that a
+    failing test still cleans up.
+    """
+    from declarative_ct.runtime import specconv
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    config = specconv.example_spec()
+    config["root"]["path"] = busybox_rootfs
+    config["process"]["args"] = ["sh", "-c", f"sleep 1000 & {LOOP}"]
+    config["process"]["terminal"] = False
+    (bundle / "config.json").write_text(json.dumps(config))
+    cid = cli.new_id("frz")
+    cli.ok("run", "-d", "--bundle", bundle, cid)
+    init_pid = cli.state(cid)["pid"]
+
+    def sleeper() -> int | None:
+        for pid in json.loads(cli.ok("ps", "--format", "json", cid).stdout):
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read().startswith(b"sleep\0") and pid != init_pid:
+                    return pid
+        return None
+
+    pid = wait_for(sleeper, message="the container's sleep")
+    sub = os.path.join(cli.state_json(cid)["cgroup_paths"]["freezer"], "sub")
+    os.mkdir(sub)
+    try:
+        with open(os.path.join(sub, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+        with open(os.path.join(sub, "freezer.state"), "w") as f:
+            f.write("FROZEN")
+        wait_for(lambda: open(os.path.join(sub, "freezer.state")).read().strip() == "FROZEN",
+                 message="sub to be FROZEN")
+        assert cli.status(cid) == "running"  # the container itself is not paused
+        yield cid, pid, sub
+    finally:
+        if os.path.isdir(sub):
+            with open(os.path.join(sub, "freezer.state"), "w") as f:
+                f.write("THAWED")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+@needs_v1
+def test_kill_all_kills_a_process_in_a_frozen_descendant(cli: Dct, frozen_child, wait_for) -> None:
+    cid, pid, _ = frozen_child
+    cli.ok("kill", "--all", cid, "KILL")
+    wait_for(lambda: _gone(pid), timeout=3, message=f"pid {pid} in the frozen sub-cgroup to die")
+    wait_for(lambda: cli.status(cid) == "stopped", timeout=3)
+    cli.ok("delete", cid)
+
+
+@needs_v1
+def test_delete_force_removes_a_container_with_a_frozen_descendant(cli: Dct, frozen_child, cgroup_dirs) -> None:
+    cid, pid, sub = frozen_child
+    began = time.monotonic()
+    cli.ok("delete", "--force", cid, timeout=8)
+    assert time.monotonic() - began < 3
+    assert _gone(pid) and not os.path.exists(sub) and cgroup_dirs(cid) == [] and cli.entries() == []

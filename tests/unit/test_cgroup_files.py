@@ -124,3 +124,27 @@ def test_write_each_writes_every_value_through_one_open_file(tmp_path):
     assert target.read_text() == "c 1:3 rwmc 1:5 rwm"  # two write(2)s: a cgroup file takes one rule each
     with pytest.raises(SystemError, match=r"failed to write 'a' to .*devices.deny"):
         cgroups.fs.write_each(str(tmp_path), "devices.deny", ["a"])
+
+
+def test_v2_thaw_descendants_writes_0_to_each_frozen_descendant_only(tmp_path):
+    # The file logic only: a plain tree cannot show that the kernel then thaws (no v2 freezer here);
+    # what this checks is which cgroup.freeze files get written, and that the container's own is left.
+    top = str(tmp_path / "ct")
+    for rel, value in (("", "1\n"), ("a", "1\n"), ("a/b", "0\n"), ("a/b/c", "1\n"), ("d", "0\n")):
+        _write(os.path.join(top, rel), "cgroup.freeze", value)
+    os.makedirs(os.path.join(top, "e"))  # a descendant without the file (being removed): skipped
+    V2Manager(top).thaw_descendants()
+    # (the files are written in place, as cgroupfs takes them: no truncation, hence the strip)
+    assert {rel: _read(os.path.join(top, rel), "cgroup.freeze").strip() for rel in ("", "a", "a/b", "a/b/c", "d")} \
+        == {"": "1", "a": "0", "a/b": "0", "a/b/c": "0", "d": "0"}
+
+
+def test_v1_thaw_descendants_thaws_the_self_frozen_ones(tmp_path):
+    top = str(tmp_path / "freezer" / "ct")
+    for rel, self_freezing in (("", "1"), ("sub", "1"), ("sub/deeper", "0"), ("other", "0")):
+        _write(os.path.join(top, rel), "freezer.self_freezing", self_freezing + "\n")
+        _write(os.path.join(top, rel), "freezer.state", "FROZEN\n")
+    V1Manager({"freezer": top}).thaw_descendants()
+    assert {rel: _read(os.path.join(top, rel), "freezer.state").strip() for rel in ("", "sub", "sub/deeper", "other")} \
+        == {"": "FROZEN", "sub": "THAWED", "sub/deeper": "FROZEN", "other": "FROZEN"}
+    V1Manager({"memory": top}).thaw_descendants()  # no freezer: nothing to do

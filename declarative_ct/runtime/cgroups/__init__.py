@@ -63,6 +63,12 @@ class Manager:
         """``FROZEN``, ``FREEZING`` or ``THAWED`` (THAWED if the cgroup is gone)."""
         raise NotImplementedError
 
+    def thaw_descendants(self) -> None:
+        """Thaw every cgroup below this one that was frozen on its own (a process inside moved into
+        ``sub/`` and froze it): thawing this cgroup does not reach those, and their tasks act on no
+        signal, SIGKILL included, until thawed (runc#2105). Missing files or cgroups are skipped."""
+        raise NotImplementedError
+
     def can_freeze(self) -> bool:
         """True when this cgroup has a freezer (v1 ``freezer`` controller, v2 always)."""
         return True
@@ -71,7 +77,8 @@ class Manager:
         """Send ``sig`` to every process of the cgroup, frozen meanwhile so none can fork away.
 
         A paused cgroup stays paused, except after SIGKILL, which frozen tasks only act on once
-        thawed (runc's ``signalAllProcesses``).
+        thawed (runc's ``signalAllProcesses``); SIGKILL thaws frozen descendants too
+        (:meth:`thaw_descendants`), else their tasks would never die.
         """
         import signal
 
@@ -85,6 +92,8 @@ class Manager:
                 except ProcessLookupError:
                     pass
         finally:
+            if was is not None and sig == signal.SIGKILL:
+                self.thaw_descendants()
             if was is not None and (was == THAWED or sig == signal.SIGKILL):
                 self.thaw()
 

@@ -59,6 +59,14 @@ def pids_recursive(directory: str) -> list[int]:
     return pids
 
 
+def descendants(directory: str) -> list[str]:
+    """The cgroup directories below ``directory``, parents before children; ``[]`` if it is gone."""
+    out: list[str] = []
+    for dirpath, dirnames, _ in os.walk(directory):
+        out.extend(os.path.join(dirpath, d) for d in dirnames)
+    return out
+
+
 def nearest_existing(directory: str) -> str:
     """``directory`` or its closest existing ancestor (a cgroup not made yet has its parent's files)."""
     while not os.path.isdir(directory) and os.path.dirname(directory) != directory:

@@ -148,9 +148,20 @@ class V2Manager(Manager):
     def thaw(self) -> None:
         fs.write(self._path, "cgroup.freeze", "0")
 
+    def thaw_descendants(self) -> None:
+        for child in fs.descendants(self._path):
+            # A descendant's own cgroup.freeze 1 keeps it frozen whatever its ancestors say.
+            if _read_or_none(child, "cgroup.freeze") == "1":
+                try:
+                    fs.write(child, "cgroup.freeze", "0")
+                except SystemError:
+                    if os.path.isdir(child):
+                        raise
+
     def kill_all(self, sig: int) -> None:
         if sig == signal.SIGKILL and os.path.exists(os.path.join(self._path, "cgroup.kill")):
             fs.write(self._path, "cgroup.kill", "1")  # kernel >= 5.14: atomic, no freeze needed
+            self.thaw_descendants()
             if self.freezer_state() != THAWED:
                 self.thaw()  # killed tasks of a frozen cgroup only die once it thaws
             return
