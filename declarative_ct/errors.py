@@ -63,3 +63,8 @@ class NotSupported(ContainerError):
 
 class SystemError(ContainerError):  # noqa: A001 - libcontainer's name for it
     """A kernel or I/O failure while acting on a container (carries the failing step)."""
+
+
+class StateCorrupt(SystemError):
+    """``<root>/<id>/state.json`` cannot be read back (truncated, not JSON, wrong shape): the container's
+    processes may still run. ``list`` shows it as ``unknown``; ``delete --force`` removes it."""

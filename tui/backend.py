@@ -239,6 +239,7 @@ class RealBackend(Backend):
 
     # -- collector side --------------------------------------------------------------------
     def sample(self, hot: set[str] | None = None, tick: int = 0) -> list[Reading]:
+        from declarative_ct.errors import StateCorrupt
         from declarative_ct.runtime import store
 
         out = []
@@ -263,8 +264,10 @@ class RealBackend(Backend):
                     kept.container.close()
                 try:
                     kept = _Kept(self.runtime.load(name), identity, turn=len(self._kept) % COLD_EVERY)
-                except Exception:  # noqa: BLE001 - gone or corrupt: not a row this tick
+                except Exception as err:  # noqa: BLE001 - gone (not a row this tick) or corrupt
                     self._kept.pop(name, None)
+                    if isinstance(err, StateCorrupt):  # its processes may run: never out of sight
+                        out.append(Reading(name, "unknown"))
                     continue
                 self._kept[name] = kept
             reading = self._read(kept, oom=hot is None or (tick + kept.turn) % COLD_EVERY == 0
@@ -362,10 +365,10 @@ class RealBackend(Backend):
             action = pending.get(name)
             drift = classify_drift(doc.spec.state if doc else None, status, obs.owned if obs else False,
                                    action is not None, bool(obs and in_scope(obs.source, scope)), next_restart)
-            cause = action.cause if action else ""
+            cause = action.cause if action else obs.error if obs is not None else ""
             if drift in ("exited", "backoff") and plan is not None:
                 cause = next((n.removeprefix(f"{name}: ") for n in plan.notes if n.startswith(f"{name}: ")), "")
-            if not self.paths:
+            if not self.paths and drift != "unknown":
                 drift = "-" if obs is None or obs.owned else "unmanaged"
             entry = DesiredEntry(
                 name=name, drift=drift, desired_state=doc.spec.state if doc else None, cause=cause,

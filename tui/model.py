@@ -35,8 +35,8 @@ HISTORY_LEN = 120
 EVENTS_LEN = 2000
 """Events kept by an :class:`EventLog`."""
 
-STATUSES = ("created", "running", "pausing", "paused", "stopped")
-DRIFTS = ("in-sync", "drifted", "missing", "unmanaged", "undeclared", "exited", "backoff")
+STATUSES = ("created", "running", "pausing", "paused", "stopped", "unknown")
+DRIFTS = ("in-sync", "drifted", "missing", "unmanaged", "undeclared", "exited", "backoff", "unknown")
 ACTION_KINDS = ("create", "recreate", "live", "lifecycle", "signal", "destroy", "prune")
 """The reconciler's action classes (``declarative_ct.reconcile.plan.KINDS``), in display order."""
 
@@ -54,7 +54,8 @@ class Column:
 COLUMNS: tuple[Column, ...] = (
     Column("mark", "", 1, "* marks a container chosen with space (actions apply to every marked one)"),
     Column("name", "NAME", 14, "the container id"),
-    Column("status", "STATUS", 8, "created, running, pausing, paused, stopped (absent: declared, not created)"),
+    Column("status", "STATUS", 8, "created, running, pausing, paused, stopped (absent: declared, not created; "
+                                  "unknown: its state.json cannot be read)"),
     Column("pid", "PID", 7, "host PID of the container's init"),
     Column("cpu", "CPU", 5, "CPU used, in cores (1.00 = one core busy), over the last refresh"),
     Column("cpu_limit", "CPU/L", 5, "CPU as % of the container's limit: its quota (cpus), else its cpuset, "
@@ -66,7 +67,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("uptime", "UP", 7, "time since the container was created"),
     Column("restarts", "RST", 3, "restarts by the reconciler's restart policy (since its count was last reset)"),
     Column("drift", "DRIFT", 10, "desired vs observed, when specs were given: in-sync, drifted, missing, "
-                                 "unmanaged, undeclared, exited, backoff"),
+                                 "unmanaged, undeclared, exited, backoff, unknown (state unreadable)"),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 SORTABLE = tuple(c.key for c in COLUMNS if c.key != "mark")
@@ -593,10 +594,12 @@ def classify_drift(desired_state: str | None, status: str | None, owned: bool, p
     such container); ``pending``: the plan has an action for it; ``undeclared_in_scope``: ours,
     from the given paths, no longer named; ``next_restart``: a restart is scheduled.
     Returns ``missing``, ``in-sync``, ``unmanaged``, ``undeclared``, ``-`` (ours but of another
-    spec set), ``drifted``, ``backoff`` or ``exited``.
+    spec set), ``drifted``, ``backoff``, ``exited`` or ``unknown`` (its state.json cannot be read).
     """
     if status is None:
         return "missing" if desired_state not in (None, "absent") else "in-sync"
+    if status == "unknown":
+        return "unknown"
     if not owned:
         return "unmanaged"
     if desired_state is None:

@@ -304,9 +304,13 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 
 def _owner(container: Container) -> str:
+    return _owner_of(container.state_dir)
+
+
+def _owner_of(state_dir: str) -> str:
     import pwd
     try:
-        return pwd.getpwuid(os.stat(container.state_dir).st_uid).pw_name
+        return pwd.getpwuid(os.stat(state_dir).st_uid).pw_name
     except (KeyError, OSError):
         return ""
 
@@ -319,13 +323,24 @@ def _print_table(table: list[tuple[str, ...]]) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """``dct list``: runc's table (ID PID STATUS BUNDLE CREATED OWNER), or a JSON array (``null`` when empty)."""
-    containers = _runtime(args).list()
+    """``dct list``: runc's table (ID PID STATUS BUNDLE CREATED OWNER), or a JSON array (``null`` when empty).
+
+    A container whose state.json cannot be read is listed too, with status ``unknown`` (and, in
+    JSON, its ``error``), and an error line naming it goes to stderr: its processes may be running.
+    """
+    rt = _runtime(args)
+    containers, corrupt = rt.list_with_errors()
+    for cid, err in corrupt.items():
+        print(f"dct: {err} (dct delete --force {cid} removes it)", file=sys.stderr)
     if args.quiet:
-        for c in containers:
-            print(c.id)
+        for cid in sorted([c.id for c in containers] + list(corrupt)):
+            print(cid)
         return 0
     rows = [_state_json(c, _owner(c)) for c in containers]
+    rows += [{"ociVersion": "", "id": cid, "pid": 0, "status": str(Status.UNKNOWN), "bundle": "", "rootfs": "",
+              "created": "", "owner": _owner_of(os.path.join(rt.root, cid)), "error": str(err)}
+             for cid, err in corrupt.items()]
+    rows.sort(key=lambda r: r["id"])
     if args.format == "json":
         print(json.dumps(rows or None))
         return 0

@@ -228,10 +228,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name in sorted(set(declared) | set(observed)):
         spec, obs = declared.get(name), observed.get(name)
         record = plan.restarts.get(name, obs.restart if obs is not None else None) or {}
-        exit_record = (obs.container.exit_status() or record.get("last_exit")) if obs is not None else None
+        exit_record = (obs.container.exit_status() or record.get("last_exit")) if obs and obs.container else None
         next_restart = record.get("next_restart") if obs is not None and obs.status.value == "stopped" else None
         if obs is None:
             drift = "missing" if spec.state != "absent" else "in-sync"
+        elif obs.error:  # state.json unreadable: the plan's error (or note) says so
+            drift = "unknown"
         elif not obs.owned:
             drift = "unmanaged"
         elif spec is None:
@@ -244,12 +246,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         else:
             drift = "in-sync"
         cause = pending[name].cause if name in pending else ""
+        if drift == "unknown":
+            cause = obs.error
         if drift in ("exited", "backoff"):  # the restart policy's note: why not, or when
             cause = next((n.removeprefix(f"{name}: ") for n in plan.notes if n.startswith(f"{name}: ")), "")
         rows.append({
             "name": name, "desired": spec.state if spec else None, "status": obs.status.value if obs else "absent",
             "drift": drift, "cause": cause,
-            "pid": obs.container.state().init_process_pid if obs and obs.status.value != "stopped" else None,
+            "pid": obs.container.state().init_process_pid if obs and obs.container and obs.status.value != "stopped"
+            else None,
             "exit_code": exit_record.get("exit_code") if exit_record else None,
             "oom_killed": exit_record.get("oom_killed") if exit_record else None,
             "restarts": record.get("restarts", 0) if obs is not None and obs.owned else None,

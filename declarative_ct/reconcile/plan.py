@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..configs import LIMIT_FIELDS, format_cpu_list
-from ..errors import ContainerError
+from ..errors import ContainerError, StateCorrupt
 from ..runtime import Runtime, Status, store
 from ..units import UNLIMITED, format_size
 from . import restart as restarting
@@ -68,7 +68,8 @@ class Action:
 
 @dataclass
 class Observed:
-    """A container as found in the state root."""
+    """A container as found in the state root (one whose state.json is corrupt has ``error`` set and
+    status ``unknown``: never planned against, never taken for absent)."""
 
     id: str
     status: Status
@@ -80,6 +81,7 @@ class Observed:
     created: str = ""  # state.json's created (RFC 3339): identifies this run of the container
     exit: dict | None = None  # exit.json when stopped (exit_code, signal, oom_killed, exited_at)
     restart: dict | None = None  # the reconciler's restart record (restart.load_record)
+    error: str = ""  # state.json cannot be read: status unknown, container None, nothing else known
 
 
 @dataclass
@@ -126,6 +128,11 @@ def observe(runtime: Runtime, cache: dict | None = None) -> dict[str, Observed]:
         else:
             try:
                 c = runtime.load(name)
+            except StateCorrupt as err:
+                # Its processes may run: a create of that name would fail, a prune cannot tell it is ours.
+                out[name] = Observed(name, Status.UNKNOWN, False, "", {}, {},
+                                     error=str(err).removeprefix(f"container {name}: "))
+                continue
             except ContainerError:
                 continue
             owned = c.config.label(LABEL_MANAGER) == MANAGER
@@ -176,6 +183,9 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
         spec = doc.spec
         declared.add(spec.name)
         obs = observed.get(spec.name)
+        if obs is not None and obs.error:
+            plan.errors.append(f"{spec.name}: {obs.error}; not planned (dct delete --force {spec.name} removes it)")
+            continue
         if obs is not None and not obs.owned:
             plan.errors.append(f"{spec.name}: a container with this name exists and was not made by declarative-ct "
                                "(delete it or rename the spec)")
@@ -193,7 +203,9 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
     for obs in sorted(observed.values(), key=lambda o: o.id):
         if obs.id in declared:
             continue
-        if not obs.owned:
+        if obs.error:
+            plan.notes.append(f"{obs.id}: {obs.error}; left alone (dct delete --force {obs.id} removes it)")
+        elif not obs.owned:
             plan.notes.append(f"{obs.id}: unmanaged (not made by declarative-ct), left alone")
         elif in_scope(obs.source, scope or []):
             if prune:

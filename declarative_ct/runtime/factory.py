@@ -6,7 +6,7 @@ import hashlib
 import os
 
 from ..configs import Cgroup, Config
-from ..errors import ContainerExists, ContainerNotExists, SystemError
+from ..errors import ContainerError, ContainerExists, ContainerNotExists, StateCorrupt, SystemError
 from . import cgroups, store
 from .container import Container, teardown
 from .state import State
@@ -94,32 +94,40 @@ class Runtime:
         """libcontainer ``Load``: read ``state.json``.
 
         Raises:
-            InvalidID; ContainerNotExists when there is no state.json (see :meth:`cleanup`).
+            InvalidID; ContainerNotExists when there is no state.json (see :meth:`cleanup`);
+            StateCorrupt when it cannot be read back (truncated, not JSON, wrong shape, unreadable).
         """
         store.validate_id(container_id)
         path = os.path.join(self.root, container_id, store.STATE_FILE)
         try:
             raw = store.read_json(path)
-        except FileNotFoundError:
+            state = State.from_dict(raw)
+            config = Config.from_dict(state.config)
+        except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotExists(f"container {container_id!r} does not exist in {self.root}") from None
-        except ValueError as err:
-            raise SystemError(f"{path} is corrupt: {err}") from err
-        state = State.from_dict(raw)
-        return Container(self.root, container_id, Config.from_dict(state.config), state)
+        except (ValueError, TypeError, KeyError, AttributeError, OSError) as err:
+            why = err.strerror if isinstance(err, OSError) else str(err) or type(err).__name__
+            raise StateCorrupt(f"container {container_id}: {path} is corrupt: {why}") from err
+        return Container(self.root, container_id, config, state)
 
     def list(self) -> list[Container]:
-        """Every container with a state.json, sorted by id (half-created directories are skipped)."""
-        out = []
-        try:
-            names = sorted(os.listdir(self.root))
-        except FileNotFoundError:
-            return []
-        for name in names:
+        """Every container with a readable state.json, sorted by id (half-created directories are
+        skipped; for those whose state.json is corrupt see :meth:`list_with_errors`)."""
+        return self.list_with_errors()[0]
+
+    def list_with_errors(self) -> tuple[list[Container], dict[str, StateCorrupt]]:
+        """``(containers, corrupt)``: :meth:`list`, and by id the :class:`StateCorrupt` of each container
+        whose state.json exists but cannot be read (its processes may run: it must not go unseen)."""
+        out: list[Container] = []
+        corrupt: dict[str, StateCorrupt] = {}
+        for name in store.container_entries(self.root):
             try:
                 out.append(self.load(name))
-            except Exception:  # noqa: BLE001 - a broken entry must not hide the others
+            except StateCorrupt as err:
+                corrupt[name] = err
+            except ContainerError:  # half-created (no state.json yet), destroyed meanwhile, or not an id
                 continue
-        return out
+        return out, corrupt
 
     def exists(self, container_id: str) -> bool:
         """True when ``<root>/<id>`` exists (even without state.json)."""

@@ -9,13 +9,18 @@ from ..errors import InvalidStateTransition
 
 
 class Status(enum.Enum):
-    """libcontainer's ``Status``; ``pausing`` is the v1 freezer's ``FREEZING``. ``str()`` gives the word."""
+    """libcontainer's ``Status``; ``pausing`` is the v1 freezer's ``FREEZING``. ``str()`` gives the word.
+
+    ``unknown`` is ours: a container whose state.json cannot be read (:class:`~declarative_ct.errors.StateCorrupt`),
+    as ``list`` and the reconciler show it; :meth:`Container.status` never returns it.
+    """
 
     CREATED = "created"
     RUNNING = "running"
     PAUSING = "pausing"
     PAUSED = "paused"
     STOPPED = "stopped"
+    UNKNOWN = "unknown"
 
     def __str__(self) -> str:
         return self.value
@@ -28,6 +33,7 @@ _TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.RUNNING: frozenset({Status.PAUSING, Status.PAUSED, Status.STOPPED}),
     Status.PAUSING: frozenset({Status.PAUSED, Status.RUNNING, Status.STOPPED}),
     Status.PAUSED: frozenset({Status.RUNNING, Status.STOPPED}),
+    Status.UNKNOWN: frozenset(),  # nothing is known to move from
 }
 
 

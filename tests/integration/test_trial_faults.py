@@ -203,3 +203,50 @@ def test_delete_force_removes_a_container_with_a_frozen_descendant(cli: Dct, fro
     cli.ok("delete", "--force", cid, timeout=8)
     assert time.monotonic() - began < 3
     assert _gone(pid) and not os.path.exists(sub) and cgroup_dirs(cid) == [] and cli.entries() == []
+
+
+# -- a truncated state.json ----------------------------------------------------------------------
+def _truncate_state(cli: Dct, cid: str) -> None:
+    path = os.path.join(cli.root, cid, "state.json")
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[:len(data) // 2])
+
+
+def test_a_truncated_state_json_shows_in_list_plan_and_is_deleted_by_force(
+        cli: Dct, busybox_rootfs: str, tmp_path: Path, cgroup_dirs, wait_for) -> None:
+    cid = cli.new_id("trunc")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: {cid}\nrootfs: {busybox_rootfs}\nprocess: {{args: [/bin/sh, -c, \"{LOOP}\"]}}\n"
+                    "stop_timeout: 1\n")
+    cli.ok("apply", spec)
+    pid = cli.state(cid)["pid"]
+    _truncate_state(cli, cid)
+
+    # list: the container is there, status unknown, and the error names it
+    r = cli.ok("list")
+    row = next((line.split() for line in r.stdout.splitlines()[1:] if line.split()[0] == cid), None)
+    assert row is not None and row[2] == "unknown", r.stdout
+    assert cid in r.stderr and "state.json" in r.stderr, r.stderr
+    rows = json.loads(cli.ok("list", "--format", "json").stdout)
+    entry = next(e for e in rows if e["id"] == cid)
+    assert entry["status"] == "unknown" and "state.json" in entry["error"]
+    assert cid in cli.ok("list", "-q").stdout.split()
+
+    # plan: a problem for that name, not a create; apply neither creates nor touches it
+    r = cli("plan", spec)
+    assert r.returncode == 1 and "create" not in r.stdout, r.stdout + r.stderr
+    assert f"{cid}:" in r.stderr and "state.json" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = cli("apply", spec)
+    assert r.returncode == 1 and "already exists" not in r.stdout + r.stderr and "Traceback" not in r.stderr, \
+        r.stdout + r.stderr
+    assert not _gone(pid)
+    r = cli("status", spec)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and "unknown" in r.stdout, r.stdout + r.stderr
+
+    # delete --force still cleans it up: processes, cgroups, state directory
+    cli.ok("delete", "--force", cid)
+    wait_for(lambda: _gone(pid), timeout=3)
+    assert cgroup_dirs(cid) == [] and cli.entries() == []
+    assert cli.ok("list", "--format", "json").stdout.strip() == "null"

@@ -27,8 +27,9 @@ def test_status_str_is_the_runc_word(status, word):
     assert Status(word) is status
 
 
-def test_status_has_exactly_five_members():
-    assert {s.value for s in Status} == {"created", "running", "pausing", "paused", "stopped"}
+def test_status_has_libcontainers_five_members_and_unknown():
+    # unknown is ours: a container whose state.json cannot be read (list, plan); status() never derives it
+    assert {s.value for s in Status} == {"created", "running", "pausing", "paused", "stopped", "unknown"}
 
 
 # -- transition table (runc's libcontainer/state_linux.go, pausing = v1 FREEZING) --------------
@@ -63,7 +64,9 @@ def test_illegal_transitions_are_exactly_these():
     illegal = {p for p in ALL_PAIRS if p not in LEGAL}
     assert illegal == {(S.STOPPED, S.CREATED), (S.STOPPED, S.PAUSING), (S.STOPPED, S.PAUSED),
                        (S.RUNNING, S.CREATED), (S.PAUSING, S.CREATED), (S.PAUSED, S.CREATED),
-                       (S.PAUSED, S.PAUSING)}
+                       (S.PAUSED, S.PAUSING)} | {
+        # nothing moves to or from unknown (an unreadable state.json): only delete --force ends it
+        (a, b) for a in Status for b in Status if S.UNKNOWN in (a, b) and a != b}
 
 
 def test_state_round_trips_and_ignores_unknown_keys():

@@ -14,9 +14,10 @@ MIN_WIDTH, MIN_HEIGHT = 40, 10
 """Below this the screen shows a message instead of a broken layout."""
 
 STATUS_STYLE = {"running": "green", "paused": "yellow", "pausing": "yellow", "created": "cyan",
-                "stopped": "red", "absent": "dim"}
+                "stopped": "red", "absent": "dim", "unknown": "bold red"}
 DRIFT_STYLE = {"in-sync": "green", "drifted": "yellow", "missing": "red", "unmanaged": "dim",
-               "undeclared": "magenta", "exited": "red", "backoff": "yellow"}
+               "undeclared": "magenta", "exited": "red", "backoff": "yellow",
+               "unknown": "bold red"}
 LEVEL_STYLE = {"error": "red", "warning": "yellow", "info": ""}
 
 

@@ -22,7 +22,7 @@ from ansible_collections.declarative_ct.dct.plugins.module_utils.schema import o
 from ansible_collections.declarative_ct.dct.plugins.module_utils.spec_options import SPEC_OPTIONS
 
 try:
-    from declarative_ct.errors import ContainerError, ContainerNotExists
+    from declarative_ct.errors import ContainerError, ContainerNotExists, StateCorrupt
     from declarative_ct.reconcile import apply as applying
     from declarative_ct.reconcile import restart as restarting
     from declarative_ct.reconcile.convert import LABEL_MANAGER, LABEL_SOURCE, LABEL_SPEC, MANAGER, MUTABLE_FIELDS
@@ -219,7 +219,7 @@ def facts(rt, name, stats=False):
     """Facts about container ``name`` of ``rt``'s root (what the info module returns per container).
 
     ``exists``, ``status`` (created, running, pausing, paused, stopped; ``absent`` when there is no
-    such container), ``pid`` (of init, None when stopped), ``created`` (RFC 3339), ``managed``
+    such container; ``unknown`` with ``error`` and nothing else when its state.json cannot be read), ``pid`` (of init, None when stopped), ``created`` (RFC 3339), ``managed``
     (made by declarative-ct), ``source`` (the spec file, or ``ansible:<name>``: set when the container
     is created), ``labels`` (the user's), ``spec`` (the normalized spec it was created from: a live
     update changes ``resources``, not this), ``resources`` (the limits in force, libcontainer
@@ -231,6 +231,8 @@ def facts(rt, name, stats=False):
         c = rt.load(name)
     except ContainerNotExists:  # an invalid id raises InvalidID
         return {"name": name, "exists": False, "status": ABSENT}
+    except StateCorrupt as err:  # its processes may run: it exists, in a state we cannot read
+        return {"name": name, "exists": True, "status": Status.UNKNOWN.value, "error": str(err)}
     status = c.status()
     labels = _labels(c.config)
     managed = labels.get(LABEL_MANAGER) == MANAGER

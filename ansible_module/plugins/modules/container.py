@@ -256,7 +256,7 @@ def main():
         obs = observed.get(name)
         update = {}
         if obs is not None and state == "present":
-            update["state"] = PRESENT[obs.status.value]
+            update["state"] = PRESENT.get(obs.status.value, "running")  # unknown: the plan reports it
         if obs is not None and state == "absent":  # stop it as it was made to be stopped, unless told
             update.update({k: obs.applied[k] for k in ("stop_signal", "stop_timeout")
                            if k not in data and k in obs.applied})

@@ -76,9 +76,14 @@ containers:
       type: bool
       sample: true
     status:
-      description: V(created) (init waits for start), V(running), V(pausing), V(paused), V(stopped), or V(absent).
+      description: V(created) (init waits for start), V(running), V(pausing), V(paused), V(stopped), or V(absent);
+        V(unknown) when its state file cannot be read (then only RV(containers[].error) is there besides).
       type: str
       sample: running
+    error:
+      description: Why the container's state cannot be read (C(dct delete --force) removes it).
+      type: str
+      returned: when RV(containers[].status=unknown)
     pid:
       description: The host PID of the container's init; null when stopped.
       type: int
