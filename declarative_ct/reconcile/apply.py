@@ -318,13 +318,24 @@ def _stop(container, spec) -> None:
 
 
 def _journal(root: str, outcome: Outcome) -> None:
-    """Append one JSON line: time, container, class, cause, steps, result, error."""
+    """Append one JSON line: time, container, class, cause, steps, result, error.
+
+    The record starts on a line of its own: after a torn last line (a writer killed mid-append, a
+    full disk) a newline comes first, so the torn line stays one bad line that readers skip and
+    this record stays whole. The check and the append hold a ``flock`` on the journal (apply's
+    threads, and any other writer).
+    """
     entry = {"time": monitor.rfc3339_now(), "container": outcome.action.container, "class": outcome.action.kind,
              "cause": outcome.action.cause, "steps": list(outcome.action.steps), "result": outcome.result}
     if outcome.error:
         entry["error"] = outcome.error
-    fd = os.open(os.path.join(root, JOURNAL_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+    fd = os.open(os.path.join(root, JOURNAL_FILE), os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
     try:
-        os.write(fd, (json.dumps(entry, separators=(",", ":")) + "\n").encode())
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        os.write(fd, line)
     finally:
         os.close(fd)
