@@ -269,11 +269,22 @@ def _home(uid: int) -> str:
 
 
 def lookup(program: str, path_env: str) -> str:
-    """Resolve ``program`` as ``execvp`` would, in the current root; raises FileNotFoundError."""
+    """Resolve ``program`` as ``execvp`` would, in the current root, with the caller's effective
+    credentials and capabilities (what ``execve`` checks; call it as the container's user).
+
+    Raises:
+        PermissionError: a file was found but this user may not execute it (named).
+        FileNotFoundError: no such file.
+    """
     candidates = [program] if "/" in program else [os.path.join(d or ".", program) for d in path_env.split(":")]
+    denied = ""
     for cand in candidates:
-        if os.path.isfile(cand) and os.access(cand, os.X_OK):
-            return cand
+        if os.path.isfile(cand):
+            if os.access(cand, os.X_OK, effective_ids=True):
+                return cand
+            denied = denied or cand
+    if denied:
+        raise PermissionError(f"exec: {denied}: permission denied (uid {os.geteuid()}, gid {os.getegid()})")
     raise FileNotFoundError(f"exec: {program!r}: executable file not found in the container "
                             f"(looked in {', '.join(candidates) if '/' in program else 'PATH=' + path_env})")
 
@@ -380,14 +391,15 @@ def _init(ctx: InitContext) -> None:
                 f.write(str(cfg.oom_score_adj))
         rootfs.finalize_rootfs(cfg)
         env = _env(proc)
-        # A missing program is a create-time error, as in runc.
-        program = lookup(proc.args[0], env["PATH"])
         _enter_cwd(proc.cwd)
         _apply_process_limits(cfg, proc)
         send(ctx.sync, {"type": "ready"})
         if recv(ctx.sync) != {"type": "run"}:
             os._exit(1)  # the parent gave up (or died): it cleans up
         finalize_namespace(proc, proc.capabilities or cfg.capabilities, ctx.last_cap)
+        # As the container's user, before the sync socket closes: a program missing or not
+        # executable for that user is a create-time error, as in runc.
+        program = lookup(proc.args[0], env["PATH"])
         ctx.sync.close()
         _close_fds_except({ctx.fifo_fd})
         # A created container must die on SIGTERM & co. as runc's does; as PID 1 of its namespace
@@ -423,10 +435,10 @@ def _exec_child(ctx: InitContext) -> None:
         cfg, proc = ctx.config, ctx.process
         _setup_stdio(ctx.stdio)
         env = _env(proc)
-        program = lookup(proc.args[0], env["PATH"])
         _enter_cwd(proc.cwd)
         _apply_process_limits(cfg, proc)
         finalize_namespace(proc, proc.capabilities or cfg.capabilities, ctx.last_cap)
+        program = lookup(proc.args[0], env["PATH"])  # as the process's user, as execve will check
         ctx.sync.close()
         _close_fds_except(set())
         _reset_signals()

@@ -19,6 +19,7 @@ import pytest
 
 from conftest import cleanup_state_root
 from dct_cli import Dct, runner
+from declarative_ct.configs import Config
 from declarative_ct.runtime import cgroups
 
 pytestmark = pytest.mark.integration
@@ -250,3 +251,50 @@ def test_a_truncated_state_json_shows_in_list_plan_and_is_deleted_by_force(
     wait_for(lambda: _gone(pid), timeout=3)
     assert cgroup_dirs(cid) == [] and cli.entries() == []
     assert cli.ok("list", "--format", "json").stdout.strip() == "null"
+
+
+# -- the program is looked up with the container's credentials ----------------------------------
+@pytest.fixture
+def rootfs_with_secret(busybox_rootfs: str, tmp_path: Path) -> str:
+    """A copy of the busybox rootfs with ``/bin/secret`` (a script printing its uid), root's, mode 0700."""
+    import shutil
+
+    root = str(tmp_path / "rootfs")
+    shutil.copytree(busybox_rootfs, root, symlinks=True)
+    secret = os.path.join(root, "bin", "secret")
+    with open(secret, "w") as f:
+        f.write("#!/bin/sh\nid -u\n")
+    os.chown(secret, 0, 0)
+    os.chmod(secret, 0o700)
+    return root
+
+
+# runc's default set: no CAP_DAC_OVERRIDE, which would let uid 1000 execute a root-only file
+FEW_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+
+
+@pytest.mark.parametrize("how", ["start", "run"])
+def test_a_program_the_user_cannot_execute_fails_create(runtime, rootfs_with_secret, unique_id,
+                                                       cgroup_dirs, how) -> None:
+    from declarative_ct.configs import Capabilities
+    from declarative_ct.errors import ContainerError
+    from declarative_ct.runtime import Process
+
+    caps = Capabilities(Bounding=FEW_CAPS, Effective=FEW_CAPS, Permitted=FEW_CAPS)
+    c = runtime.create(unique_id("noexec"), Config(rootfs=rootfs_with_secret, hostname="box"))
+    with pytest.raises(ContainerError, match=r"(?i)/bin/secret.*permission denied|permission denied.*/bin/secret"):
+        getattr(c, how)(Process(["/bin/secret"], uid=1000, gid=1000, capabilities=caps))
+    assert not os.path.exists(c.state_dir) and cgroup_dirs(c.id) == []
+
+
+def test_a_program_the_user_can_execute_still_runs_as_that_user(run_container,
+                                                                rootfs_with_secret) -> None:
+    from declarative_ct.configs import Capabilities
+    from declarative_ct.runtime import Process
+
+    caps = Capabilities(Bounding=FEW_CAPS, Effective=FEW_CAPS, Permitted=FEW_CAPS)
+    done = run_container(Config(rootfs=rootfs_with_secret, hostname="box"),
+                         Process(["id", "-u"], uid=1000, gid=1000, capabilities=caps))
+    assert (done.exit_code, done.stdout.strip()) == (0, "1000")
+    root = run_container(Config(rootfs=rootfs_with_secret, hostname="box"), Process(["/bin/secret"]))
+    assert (root.exit_code, root.stdout.strip()) == (0, "0")  # root may run it
