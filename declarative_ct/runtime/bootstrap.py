@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import sys
 
 from . import exeseal
@@ -25,6 +26,7 @@ from . import exeseal
 ENTRY = "import sys; sys.path[:0] = [sys.argv[1]]; from declarative_ct.runtime.bootstrap import main; main()"
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _running_sealed: bool | None = None  # per process (a fork keeps its parent's image)
+_exe = -1  # the sealed image, made by prepare() in the caller: the forked child takes no lock
 
 
 def prepare() -> None:
@@ -34,11 +36,11 @@ def prepare() -> None:
     Raises:
         OSError: no sealed image can be made (see :func:`.exeseal.sealed_executable`).
     """
-    global _running_sealed
+    global _running_sealed, _exe
     if _running_sealed is None:
         _running_sealed = exeseal.running_sealed()
     if not _running_sealed:
-        exeseal.sealed_executable()
+        _exe = exeseal.sealed_executable()
 
 
 def exec_stage1(ctx) -> None:
@@ -51,7 +53,8 @@ def exec_stage1(ctx) -> None:
     try:
         if _running_sealed:
             init.stage1(ctx)
-        exe = exeseal.sealed_executable()
+        # Not sealed_executable() here: a thread of the caller may have held its lock at the fork.
+        exe = _exe if _exe >= 0 else exeseal.sealed_executable()
         fds = {ctx.sync.fileno(), *ctx.stdio} | ({ctx.fifo_fd} if ctx.fifo_fd >= 0 else set())
         for fd in fds:
             os.set_inheritable(fd, True)
@@ -64,8 +67,6 @@ def exec_stage1(ctx) -> None:
 
 def _payload(ctx) -> int:
     """A memfd (inherited across exec) holding the pickled context, its fds as plain numbers."""
-    import pickle
-
     plain = dataclasses.replace(ctx, sync=None, process=dataclasses.replace(ctx.process, stdin=None, stdout=None,
                                                                            stderr=None))
     data = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
@@ -84,7 +85,6 @@ def main() -> None:
     ``sys.path``: after ``setns`` to the container's mount namespace a path import would load
     the container's files. Never returns.
     """
-    import pickle
     import socket
 
     payload, sync_fd = int(sys.argv[2]), int(sys.argv[3])
