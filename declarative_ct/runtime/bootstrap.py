@@ -7,7 +7,10 @@ would hand the container a process backed by a host file. :func:`exec_stage1`, i
 caller forked (still on the host side, in no namespace of the container), therefore re-executes
 the sealed interpreter with ``-I -S`` and this module's :func:`main`, which imports only the
 stdlib-only init modules, takes the :class:`~.init.InitContext` back and runs
-:func:`~.init.stage1`. A caller that already runs from a sealed image (the monitor) skips that.
+:func:`~.init.stage1`. That costs a fresh interpreter and the init imports per stage 1 (~55 ms
+here, bench/lifecycle.py ``stage1`` and ``exec``); a caller that already runs from a sealed image
+forks stage 1 directly (the monitor; a CLI that re-executes itself from
+:func:`.exeseal.sealed_executable` at start pays ~9 ms once instead).
 
 The context crosses as a pickle in an anonymous memfd (argv would show it in
 ``/proc/<pid>/cmdline`` to the container); its fds keep their numbers across ``execve``.
