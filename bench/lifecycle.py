@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Lifecycle latency: create + start + wait + destroy of a container running ``true``.
 
-Three ways, side by side on the same busybox bundle: the library (``Runtime``), the CLI
-(``dct run``, foreground, which destroys on exit) and ``runc run`` when runc is installed.
+Side by side on the same busybox bundle: the library (``Runtime``) with init forked by the
+root's monitor (``library``) and by a stage 1 of the caller (``stage1``: ``start(monitor=False)``,
+as ``runc create``), the CLI (``dct run``, foreground, which destroys on exit), ``runc run``
+when runc is installed, and ``exec``: one ``true`` run in an already running container
+(``start(Process(init=False))`` + wait, as ``runc exec``). Stage 1 and exec re-execute the
+sealed interpreter (runtime/exeseal.py); the monitor pays that once, not per create.
 Prints the median (and min/max) of N runs in milliseconds, and the ratios to runc.
 
     sudo .venv/bin/python bench/lifecycle.py [-n 30]
@@ -16,6 +20,7 @@ import argparse
 import json
 import os
 import select
+import signal
 import shutil
 import statistics
 import subprocess
@@ -27,7 +32,7 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from _fleet import reap  # noqa: E402
-from declarative_ct.runtime import Runtime, specconv  # noqa: E402
+from declarative_ct.runtime import Process, Runtime, specconv  # noqa: E402
 
 
 def build_bundle(directory: str) -> str:
@@ -37,6 +42,7 @@ def build_bundle(directory: str) -> str:
     shutil.copy("/bin/busybox", os.path.join(rootfs, "bin", "busybox"))
     os.symlink("busybox", os.path.join(rootfs, "bin", "true"))
     os.symlink("busybox", os.path.join(rootfs, "bin", "sh"))
+    os.symlink("busybox", os.path.join(rootfs, "bin", "sleep"))
     for d in ("proc", "dev", "sys", "tmp", "etc"):
         os.makedirs(os.path.join(rootfs, d), exist_ok=True)
     spec = specconv.example_spec()
@@ -60,11 +66,11 @@ def interleaved(n: int, variants: dict) -> dict[str, list[float]]:
     return out
 
 
-def library_once(root: str, bundle: str) -> None:
+def library_once(root: str, bundle: str, monitor: bool = True) -> None:
     config, process = specconv.load_bundle(bundle)
     rt = Runtime(root)
     c = rt.create("bench-" + uuid.uuid4().hex[:8], config)
-    c.start(process)
+    c.start(process, monitor=monitor)
     pidfd = os.pidfd_open(c.state().init_process_pid)
     c.exec()
     select.select([pidfd], [], [])
@@ -72,6 +78,27 @@ def library_once(root: str, bundle: str) -> None:
     while c.status().value != "stopped":
         time.sleep(0.0005)
     c.destroy()
+
+
+def exec_target(root: str, bundle: str):
+    """A running container (``sleep``) to exec into; destroy it with :func:`stop_target`."""
+    config, process = specconv.load_bundle(bundle)
+    c = Runtime(root).create("bench-exec-" + uuid.uuid4().hex[:8], config)
+    c.run(Process(["sleep", "100000"], env=process.env, cwd=process.cwd))
+    return c
+
+
+def exec_once(container) -> None:
+    handle = container.start(Process(["true"], init=False))
+    if handle.wait() != 0:
+        raise RuntimeError("exec of true failed")
+
+
+def stop_target(container) -> None:
+    container.signal(signal.SIGKILL)
+    while container.status().value != "stopped":
+        time.sleep(0.001)
+    container.destroy()
 
 
 def main() -> int:
@@ -85,7 +112,8 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="dct-bench-")
     try:
         bundle = build_bundle(os.path.join(work, "bundle"))
-        variants = {"library": lambda: library_once(os.path.join(work, "lib"), bundle)}
+        variants = {"library": lambda: library_once(os.path.join(work, "lib"), bundle),
+                    "stage1": lambda: library_once(os.path.join(work, "stage1"), bundle, monitor=False)}
         exe = shutil.which("dct", path=os.path.dirname(sys.executable))
         dct = [exe] if exe else [sys.executable, "-m", "declarative_ct.cli.main"]
         variants["cli"] = lambda: subprocess.run(
@@ -96,7 +124,12 @@ def main() -> int:
             variants["runc"] = lambda: subprocess.run(
                 [runc, "--root", os.path.join(work, "runc"), "run", "--bundle", bundle,
                  "bench-" + uuid.uuid4().hex[:8]], check=True)
-        results = interleaved(args.n, variants)
+        target = exec_target(os.path.join(work, "exec"), bundle)
+        variants["exec"] = lambda: exec_once(target)
+        try:
+            results = interleaved(args.n, variants)
+        finally:
+            stop_target(target)
         reap()
         base = statistics.median(results["runc"]) if "runc" in results else None
         print(f"{'variant':<10} {'median ms':>10} {'min':>8} {'max':>8} {'vs runc':>8}   (n={args.n})")

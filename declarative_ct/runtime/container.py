@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
 from ..errors import (ConfigInvalid, ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
                       ContainerRunning, InvalidStateTransition, SystemError)
-from . import cgroups, init, monitor, procfs, store
+from . import bootstrap, cgroups, init, monitor, procfs, store
 from .process import Process
 from .state import State, Status, check_transition
 
@@ -344,10 +344,11 @@ class Container:
                     init_pid = monitord.answer(self._root, asked)
                 self._expected(ready, "ready")
             else:
+                bootstrap.prepare()  # stage 1 runs from a sealed image: its fork is seen in the container
                 stage1_pid = os.fork()
                 if stage1_pid == 0:
                     parent_sock.close()
-                    init.stage1(ctx)
+                    bootstrap.exec_stage1(ctx)
                 child_sock.close()
                 init_pid = self._expect(parent_sock, "pid")["pid"]
                 os.waitpid(stage1_pid, 0)  # after this, init is re-parented to our subreaper
@@ -530,6 +531,7 @@ class Container:
         if status == Status.STOPPED:
             raise ContainerNotRunning(f"cannot exec in a stopped container {self._id}")
         joins = init.exec_joins(self._config, self._state.init_process_pid)
+        bootstrap.prepare()  # stage 1 runs from a sealed image: its fork is seen in the container
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         parent_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # host pid of a detached exec
         stdio, _ = self._open_stdio(process, detached=False)
@@ -538,7 +540,7 @@ class Container:
         stage1_pid = os.fork()
         if stage1_pid == 0:
             parent_sock.close()
-            init.stage1(ctx)
+            bootstrap.exec_stage1(ctx)
         child_sock.close()
         try:
             exec_pid = self._expect(parent_sock, "pid", "exec")["pid"]

@@ -4,7 +4,9 @@ Why one process and not one per container: a Python monitor costs ~8 MiB RSS (2.
 private) however little it does, against conmon's 1–2 MiB; shared by N containers the cost per
 container is that divided by N. And since it is a fresh interpreter (exec'd, single-threaded),
 every init is a fork of the monitor, never of a multi-threaded caller such as the TUI (which
-only starts the monitor, as ``subprocess`` does). ``exec`` and ``monitor=False`` still fork the caller.
+only starts the monitor, as ``subprocess`` does). It runs from the sealed copy of the interpreter
+(:mod:`.exeseal`), so an init, seen in its container until it execs the program, is backed by no
+host file; the copy is made once per monitor, not per container. ``exec`` and ``monitor=False`` still fork the caller.
 
 Protocol (``<root>/#monitor.sock``, SOCK_SEQPACKET; each side checks the other's SO_PEERCRED is
 root or its own uid): the client sends one pickled request ``{"state_dir", "ctx", "inherit"}``
@@ -42,7 +44,7 @@ import sys
 import threading
 import time
 
-from . import linux, monitor, procfs, store
+from . import exeseal, linux, monitor, procfs, store
 
 # '#' is not allowed in a container id, so this never collides with a container's directory.
 SOCKET_FILE = "#monitor.sock"
@@ -265,8 +267,11 @@ def _start(root: str) -> None:
     try:
         # subprocess, not posix_spawn: glibc's posix_spawn leaves its internal signals (32, 33)
         # ignored in the child, and ignored signals would reach every container's init.
-        middle = subprocess.Popen([sys.executable, "-c", _ENTRY, root], env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=w, start_new_session=True, cwd="/")
+        # From the sealed image (exeseal): every init is a fork of the monitor, seen in its container.
+        exe = exeseal.sealed_executable()
+        middle = subprocess.Popen([sys.executable, "-c", _ENTRY, root], executable=f"/proc/self/fd/{exe}",
+                                  pass_fds=(exe,), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=w, start_new_session=True, cwd="/")
     finally:
         os.close(w)
     try:
@@ -485,6 +490,10 @@ def main(root: str) -> None:
 
     stdin/stdout are /dev/null and stderr is the starter's pipe (see :func:`_start`).
     """
+    if not exeseal.running_sealed():  # started by hand: every init it forks must come from a sealed image
+        os.execve(exeseal.sealed_executable(), [sys.executable, "-c", _ENTRY, root], os.environ)
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
+        f.write("dct-monitor")  # exec'd through /proc/self/fd/N, it would be called "N"
     if os.fork():
         os._exit(0)  # the starter reaps this middle process; the monitor is re-parented away
     os.chdir("/")
