@@ -325,6 +325,20 @@ def test_exec_exit_code_output_and_namespaces(dct: Dct, running) -> None:
     assert dct.status(cid) == "running"
 
 
+def test_exec_runs_from_the_sealed_interpreter(dct: Dct, running, wait_for) -> None:
+    """The CLI re-executes itself from the sealed image before it forks stage 1 (CVE-2019-5736):
+    the process that forks into the container is backed by no host file."""
+    cid, _ = running
+    proc = subprocess.Popen(dct.argv("exec", cid, "--", "sleep", "2"), env=dct.env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        exe = f"/proc/{proc.pid}/exe"
+        wait_for(lambda: os.readlink(exe).startswith("/memfd:dct-exe"), 5)
+    finally:
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+
+
 def test_exec_env_and_user(dct: Dct, running) -> None:
     cid, _ = running
     assert dct.ok("exec", "-e", "FOO=bar", cid, "--", "sh", "-c", 'echo "$FOO"').stdout == "bar\n"
