@@ -26,7 +26,7 @@ from declarative_ct.runtime import Process, linux, paths, rootfs
 pytestmark = pytest.mark.integration
 
 MAX_ATTEMPTS = 200
-MAX_SECONDS = 10.0
+MAX_SECONDS = 6.0
 
 SWAP_C = r"""
 #define _GNU_SOURCE
