@@ -175,6 +175,7 @@ class Root:
         return None
 
     def close(self) -> None:
+        """Close the held descriptor."""
         os.close(self.fd)
 
 
