@@ -27,6 +27,16 @@ from ..configs.mountflags import *  # noqa: E402,F401,F403 - MS_* flags live wit
 
 MNT_DETACH = 2
 
+# <linux/openat2.h> resolve flags
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+AT_EMPTY_PATH = 0x1000
+STATX_MNT_ID = 0x1000
+
 # <linux/prctl.h>
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -39,6 +49,7 @@ PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
+_SYS_OPENAT2 = 437  # one number on every architecture (added after the syscall tables were unified)
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -71,6 +82,49 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, d
         if err != errno.EINTR:
             raise OSError(err, f"mount {source or 'none'} on {target} (type {fstype or 'none'}, "
                                f"flags {flags:#x}, data {data!r}): {os.strerror(err)}")
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2) (Linux 5.6): open ``path`` relative to ``dirfd`` under the ``RESOLVE_*`` rules.
+
+    Returns the new fd (``O_CLOEXEC`` is the caller's to pass). Raises OSError with the errno and
+    ``path`` as its filename: ENOSYS on a kernel without openat2, EAGAIN when the kernel saw a
+    rename race while resolving ``..`` under ``RESOLVE_IN_ROOT`` (retry), EXDEV/ELOOP when a
+    ``RESOLVE_*`` rule refused the path.
+    """
+    how = _OpenHow(flags, mode, resolve)
+    while True:
+        fd = _libc.syscall(_SYS_OPENAT2, dirfd, _b(path), ctypes.byref(how), ctypes.sizeof(how))
+        if fd >= 0:
+            return fd
+        err = ctypes.get_errno()
+        if err != errno.EINTR:
+            raise OSError(err, os.strerror(err), path)
+
+
+_STATX_SIZE = 256
+_STATX_MNT_ID_OFFSET = 0x90  # struct statx: stx_mnt_id after the four timestamps and dev numbers
+
+
+def mount_id(fd: int) -> int:
+    """The id of the mount ``fd`` lies on (``statx`` ``STATX_MNT_ID``, Linux 5.8; else the
+    ``mnt_id`` of ``/proc/self/fdinfo/<fd>``), as ``/proc/self/mountinfo``'s first field."""
+    statx = getattr(_libc, "statx", None)
+    if statx is not None:
+        buf = ctypes.create_string_buffer(_STATX_SIZE)
+        if statx(fd, b"", AT_EMPTY_PATH, STATX_MNT_ID, buf) == 0:
+            mask, = struct.unpack_from("I", buf, 0)
+            if mask & STATX_MNT_ID:
+                return struct.unpack_from("Q", buf, _STATX_MNT_ID_OFFSET)[0]
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        for line in f:
+            if line.startswith("mnt_id:"):
+                return int(line.split()[1])
+    raise OSError(errno.ENOTSUP, f"no mount id for fd {fd}")
 
 
 def umount2(target: str, flags: int = 0) -> None:

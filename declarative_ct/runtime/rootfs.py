@@ -1,7 +1,13 @@
 """The container's filesystem, built inside its new mount namespace (runc's ``rootfs_linux.go``).
 
-Runs in the container init: stdlib and :mod:`linux` only. Nothing here touches the host's
-mount table, because ``/`` is made ``rslave`` before anything is mounted.
+Runs in the container init: stdlib, :mod:`linux` and :mod:`paths` only. Nothing here touches the
+host's mount table, because ``/`` is made ``rslave`` before anything is mounted.
+
+Every destination is opened by the confined walker (:mod:`paths`) as a descriptor and mounted
+onto through it; a bind source inside the rootfs is held the same way. After each mount the
+destination is opened afresh and must show the new mount exactly where the descriptor was, inside
+the rootfs, or the create fails naming the destination (CVE-2021-30465: a directory swapped for a
+symlink between the check and the mount).
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ import os
 import stat
 
 from ..configs import HOST_ROOTFS, Config, Mount
-from . import linux
+from . import linux, paths
+from .paths import DIR, FILE
 from .linux import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
                     MS_REMOUNT, MS_SLAVE)
 
@@ -26,136 +33,229 @@ DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "ur
 _STATVFS_TO_MS = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC))
 
 
-def secure_join(root: str, unsafe: str) -> str:
-    """Join ``unsafe`` under ``root``, resolving symlinks as if ``root`` were ``/`` (never escaping it).
+_O_PATH = os.O_PATH | os.O_CLOEXEC
 
-    Components that do not exist yet are appended as they are. Raises OSError on a symlink loop.
+
+class MountError(OSError):
+    """A mount, mask or node failed; the message names the destination (``mount /v3: …``)."""
+
+
+def _named(err: OSError, what: str) -> OSError:
+    if isinstance(err, MountError):
+        return err
+    detail = os.strerror(err.errno) if err.errno else str(err)
+    if err.filename and err.filename not in what:
+        detail += f" ({err.filename})"
+    return MountError(err.errno, f"{what}: {detail}")
+
+
+def _locked_flags(fd: int) -> int:
+    # Keep the flags the kernel locks on the source (nosuid/nodev/noexec), or a remount fails.
+    vfs = os.fstatvfs(fd).f_flag
+    return sum(ms for st, ms in _STATVFS_TO_MS if vfs & st)
+
+
+def _mount_onto(root: paths.Root, dest: str, target: int, source: str | int | None, fstype: str | None,
+                flags: int, data: str | None = None) -> int:
+    """Mount onto the descriptor ``target`` (opened in ``root`` for ``dest``), then check where it landed.
+
+    Returns an ``O_PATH`` descriptor of the new mount's root (the caller closes it): a fresh
+    confined open of ``dest``, which must be on a new mount that sits where ``target`` is, inside
+    ``root``. Raises MountError naming ``dest`` otherwise (the directory moved or was swapped
+    during the mount) and OSError from mount(2).
     """
-    parts = [p for p in unsafe.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        if os.path.islink(candidate):
-            links += 1
-            if links > 255:
-                raise OSError(errno.ELOOP, f"too many symlinks resolving {unsafe} in {root}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
+    paths.mount(source, target, fstype, flags, data)
+    try:
+        new = root.open(dest)
+    except OSError as err:
+        raise MountError(err.errno, f"mount {dest}: the destination changed during the mount ({dest} cannot "
+                                    f"be opened again: {os.strerror(err.errno)}); refusing") from err
+    try:
+        landed, shown = paths.where(target), paths.where(new)
+        if not root.contains(landed) or not root.contains(shown):
+            raise MountError(errno.EXDEV, f"mount {dest}: target escapes the rootfs ({landed}); refusing")
+        if linux.mount_id(new) == linux.mount_id(target) or landed != shown:
+            raise MountError(errno.EXDEV, f"mount {dest}: the destination changed during the mount (mounted "
+                                          f"at {root.inner(landed)}, {dest} is now {root.inner(shown)}); refusing")
+    except BaseException:
+        os.close(new)
+        raise
+    return new
 
 
-def _make_mountpoint(path: str, source: str | None) -> None:
-    if source and os.path.exists(source) and not os.path.isdir(source):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        if not os.path.exists(path):
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-    else:
-        os.makedirs(path, exist_ok=True)
+def _bind(root: paths.Root, dest: str, target: int, source: int, flags: int, recursive: bool = True) -> int:
+    """Bind ``source`` (a descriptor) onto ``target``, then apply ``flags`` beyond MS_BIND/MS_REC by a
+    remount of the new mount through its own descriptor. Returns that descriptor."""
+    new = _mount_onto(root, dest, target, source, None, MS_BIND | (MS_REC if recursive else 0))
+    try:
+        extra = flags & ~(MS_BIND | MS_REC)
+        if extra & ~(MS_PRIVATE | MS_SLAVE):
+            paths.mount(None, new, None, MS_BIND | MS_REMOUNT | extra | _locked_flags(new))
+    except BaseException:
+        os.close(new)
+        raise
+    return new
 
 
-def _bind(source: str, target: str, flags: int, recursive: bool = True) -> None:
-    linux.mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
-    extra = flags & ~(MS_BIND | MS_REC)
-    if extra & ~(MS_PRIVATE | MS_SLAVE):
-        # Keep the flags the kernel locks on the source (nosuid/nodev/noexec), or the remount fails.
-        vfs = os.statvfs(target).f_flag
-        locked = sum(ms for st, ms in _STATVFS_TO_MS if vfs & st)
-        linux.mount(None, target, None, MS_BIND | MS_REMOUNT | extra | locked)
+def _hold_mounted(path: str, source: str | None, fstype: str | None, flags: int, data: str | None = None
+                  ) -> paths.Root:
+    """Mount onto the directory ``path`` (not inside any rootfs: the staging directory or the rootfs
+    itself; ``source`` None binds it onto itself) and hold the new mount's root as a :class:`paths.Root`."""
+    before = os.open(path, _O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        paths.mount(before if source is None else source, before, fstype, flags, data)
+        after = os.open(path, _O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
+        if linux.mount_id(after) == linux.mount_id(before) or paths.where(after) != paths.where(before):
+            os.close(after)
+            raise MountError(errno.EXDEV, f"rootfs {path}: moved during the mount; refusing")
+        return paths.Root(after, path)
+    finally:
+        os.close(before)
 
 
-def _build_host_view(root: str, hostname: str) -> None:
-    linux.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
-    for name in HOST_VIEW_DIRS:
-        src = "/" + name
-        dst = os.path.join(root, name)
-        if os.path.islink(src):
-            os.symlink(os.readlink(src), dst)
-        elif os.path.isdir(src):
-            os.mkdir(dst)
-            _bind(src, dst, MS_RDONLY | MS_NOSUID | MS_NODEV)
-    etc = os.path.join(root, "etc")
-    os.mkdir(etc)
-    for name in HOST_VIEW_ETC:
-        src = os.path.join("/etc", name)
-        dst = os.path.join(etc, name)
-        if os.path.islink(src):
-            os.symlink(os.readlink(src), dst)
-        elif os.path.exists(src):
-            _make_mountpoint(dst, src)
-            _bind(src, dst, MS_RDONLY | MS_NOSUID | MS_NODEV)
-    files = {
-        "passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-        "group": "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n",
-        "hosts": f"127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-        "hostname": (hostname or "localhost") + "\n",
-        "resolv.conf": "",
-    }
-    for name, text in files.items():
-        with open(os.path.join(etc, name), "w") as f:
-            f.write(text)
-    for name, mode in (("tmp", 0o1777), ("root", 0o700), ("var", 0o755), ("run", 0o755), ("home", 0o755)):
-        os.mkdir(os.path.join(root, name), mode)
-        os.chmod(os.path.join(root, name), mode)
-    os.mkdir(os.path.join(root, "var", "tmp"), 0o1777)
-    linux.mount("tmpfs", os.path.join(root, "tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+def _open_source(root: paths.Root, source: str) -> int:
+    """A bind source as an ``O_PATH`` descriptor: confined to the rootfs when it lies inside it,
+    else the host path the config names."""
+    inside = root.relative(source)
+    return root.open(inside) if inside is not None else os.open(source, _O_PATH)
 
 
-def _mount_one(root: str, m: Mount, private_netns: bool) -> None:
-    target = secure_join(root, m.destination)
-    if m.device == "bind":
-        _make_mountpoint(target, m.source)
-        _bind(m.source, target, m.flags, recursive=bool(m.flags & MS_REC))
-    else:
-        _make_mountpoint(target, None)
+def _mount_bind_source(root: paths.Root, dest: str, source: int, flags: int, recursive: bool = True) -> int:
+    kind = DIR if stat.S_ISDIR(os.fstat(source).st_mode) else FILE
+    target = root.open(dest, kind)
+    try:
+        return _bind(root, dest, target, source, flags, recursive)
+    finally:
+        os.close(target)
+
+
+def _build_host_view(staging: str, hostname: str) -> paths.Root:
+    root = _hold_mounted(staging, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
+    try:
+        # A fresh tmpfs nobody else can reach yet; the binds still go through the walker.
+        for name in HOST_VIEW_DIRS:
+            src = "/" + name
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), name, dir_fd=root.fd)
+            elif os.path.isdir(src):
+                _bind_host(root, src, src, MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.mkdir("etc", 0o755, dir_fd=root.fd)
+        etc = root.open("/etc")
         try:
-            linux.mount(m.source, target, m.device, m.flags, m.data or None)
-        except OSError as err:
-            # sysfs cannot be mounted without a private network namespace: bind the host's, read-only.
-            if m.device == "sysfs" and err.errno == errno.EPERM and not private_netns:
-                _bind("/sys", target, m.flags | MS_RDONLY, recursive=False)  # no rw submounts
-            else:
-                raise
-        if m.device == "tmpfs" and m.destination == "/dev":
-            _populate_dev(target)
-    for prop in m.propagation_flags:
-        linux.mount(None, target, None, prop)
+            for name in HOST_VIEW_ETC:
+                src = os.path.join("/etc", name)
+                if os.path.islink(src):
+                    os.symlink(os.readlink(src), name, dir_fd=etc)
+                elif os.path.exists(src):
+                    _bind_host(root, src, src, MS_RDONLY | MS_NOSUID | MS_NODEV)
+            files = {
+                "passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+                "group": "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n",
+                "hosts": f"127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+                "hostname": (hostname or "localhost") + "\n",
+                "resolv.conf": "",
+            }
+            for name, text in files.items():
+                fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                             dir_fd=etc)
+                with open(fd, "w") as f:
+                    f.write(text)
+        finally:
+            os.close(etc)
+        for name, mode in (("tmp", 0o1777), ("root", 0o700), ("var", 0o755), ("run", 0o755), ("home", 0o755),
+                           ("var/tmp", 0o1777)):
+            os.mkdir(name, mode, dir_fd=root.fd)
+            os.chmod(name, mode, dir_fd=root.fd)
+        tmp = root.open("/tmp")
+        try:
+            os.close(_mount_onto(root, "/tmp", tmp, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"))
+        finally:
+            os.close(tmp)
+    except BaseException:
+        root.close()
+        raise
+    return root
 
 
-def _populate_dev(dev: str) -> None:
-    for name, (major, minor) in DEVICES.items():
-        path = os.path.join(dev, name)
-        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
-        os.chmod(path, 0o666)
+def _bind_host(root: paths.Root, source: str, dest: str, flags: int) -> None:
+    src = os.open(source, _O_PATH)
+    try:
+        os.close(_mount_bind_source(root, dest, src, flags))
+    finally:
+        os.close(src)
+
+
+def _mount_one(root: paths.Root, m: Mount, private_netns: bool) -> None:
+    dest = m.destination
+    try:
+        if m.device == "bind":
+            src = _open_source(root, m.source)
+            try:
+                new = _mount_bind_source(root, dest, src, m.flags, recursive=bool(m.flags & MS_REC))
+            finally:
+                os.close(src)
+        else:
+            target = root.open(dest, DIR)
+            try:
+                try:
+                    new = _mount_onto(root, dest, target, m.source, m.device, m.flags, m.data or None)
+                except OSError as err:
+                    # sysfs cannot be mounted without a private network namespace: bind the host's, read-only.
+                    if m.device == "sysfs" and err.errno == errno.EPERM and not private_netns:
+                        src = os.open("/sys", _O_PATH | os.O_DIRECTORY)
+                        try:  # not recursive: no rw submounts
+                            new = _bind(root, dest, target, src, m.flags | MS_RDONLY, recursive=False)
+                        finally:
+                            os.close(src)
+                    else:
+                        raise
+            finally:
+                os.close(target)
+        try:
+            if m.device == "tmpfs" and os.path.normpath(dest) == "/dev":
+                _populate_dev(new)
+            for prop in m.propagation_flags:
+                paths.mount(None, new, None, prop)
+        finally:
+            os.close(new)
+    except OSError as err:
+        raise _named(err, f"mount {dest}") from err
+
+
+def _populate_dev(dev: int) -> None:
+    """The standard nodes and links in the new ``/dev`` tmpfs, made relative to its descriptor."""
+    umask = os.umask(0)  # the nodes are 0666 whatever init's umask
+    try:
+        for name, (major, minor) in DEVICES.items():
+            os.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
+    finally:
+        os.umask(umask)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")):
-        os.symlink(target, os.path.join(dev, name))
+        os.symlink(target, name, dir_fd=dev)
 
 
 def prepare_rootfs(config: Config, rootfs: str) -> None:
     """Mount everything the container sees under ``rootfs`` (runc's ``prepareRootfs``).
 
     ``rootfs`` is the config's directory, or for :data:`HOST_ROOTFS` an empty staging directory
-    that receives a tmpfs with the host view. Raises OSError naming the failing mount.
+    that receives a tmpfs with the host view. Every destination is resolved inside ``rootfs`` by
+    :mod:`paths` and mounted onto as a descriptor. Raises OSError (MountError) naming the failing
+    mount's destination.
     """
+    paths.proc_self()  # held from the host's /proc, for the mounts after pivot_root too
     linux.mount(None, "/", None, MS_SLAVE | MS_REC)
     if config.rootfs == HOST_ROOTFS:
-        _build_host_view(rootfs, config.hostname)
+        root = _build_host_view(rootfs, config.hostname)
     else:
         # pivot_root needs the new root to be a mount point.
-        linux.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
-    private_net = config.private_namespace("NEWNET")
-    for m in config.mounts:
-        _mount_one(rootfs, m, private_net)
+        root = _hold_mounted(rootfs, None, None, MS_BIND | MS_REC)
+    try:
+        private_net = config.private_namespace("NEWNET")
+        for m in config.mounts:
+            _mount_one(root, m, private_net)
+    finally:
+        root.close()
 
 
 def pivot_root(rootfs: str, propagation: int = 0) -> None:
@@ -175,16 +275,58 @@ def pivot_root(rootfs: str, propagation: int = 0) -> None:
 
 
 def finalize_rootfs(config: Config) -> None:
-    """Read-only paths, masked paths and a read-only root, after ``pivot_root`` (runc's order)."""
-    for path in config.readonly_paths:
-        if os.path.exists(path):
-            _bind(path, path, MS_RDONLY | MS_REC)
-    for path in config.mask_paths:
-        if os.path.isdir(path) and not os.path.islink(path):
-            linux.mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k")
-        elif os.path.exists(path):
-            linux.mount("/dev/null", path, None, MS_BIND)
-    if config.readonlyfs:
-        vfs = os.statvfs("/").f_flag
-        locked = sum(ms for st, ms in _STATVFS_TO_MS if vfs & st)
-        linux.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | locked)
+    """Read-only paths, masked paths and a read-only root, after ``pivot_root`` (runc's order).
+
+    Each path is opened by the confined walker rooted at ``/``; a missing one is skipped. Raises
+    OSError (MountError) naming the path.
+    """
+    root = paths.Root.at("/")
+    try:
+        for path in config.readonly_paths:
+            _in_place(root, path, "readonly path", _readonly)
+        null = None
+        for path in config.mask_paths:
+            null = _in_place(root, path, "masked path", _mask, null)
+        if null is not None:
+            os.close(null)
+        if config.readonlyfs:
+            try:
+                paths.mount(None, root.fd, None, MS_BIND | MS_REMOUNT | MS_RDONLY | _locked_flags(root.fd))
+            except OSError as err:
+                raise _named(err, "readonly rootfs /") from err
+    finally:
+        root.close()
+        paths.release()
+
+
+def _in_place(root: paths.Root, path: str, what: str, act, *args):
+    try:
+        target = root.open(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return args[0] if args else None
+    except OSError as err:
+        raise _named(err, f"{what} {path}") from err
+    try:
+        return act(root, path, target, *args)
+    except OSError as err:
+        raise _named(err, f"{what} {path}") from err
+    finally:
+        os.close(target)
+
+
+def _readonly(root: paths.Root, path: str, target: int) -> None:
+    os.close(_bind(root, path, target, target, MS_RDONLY | MS_REC))
+
+
+def _mask(root: paths.Root, path: str, target: int, null: int | None) -> int | None:
+    if stat.S_ISDIR(os.fstat(target).st_mode):
+        os.close(_mount_onto(root, path, target, "tmpfs", "tmpfs", MS_RDONLY, "size=0k"))
+        return null
+    if null is None:
+        null = root.open("/dev/null")
+        st = os.fstat(null)
+        if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+            os.close(null)
+            raise MountError(errno.EPERM, f"masked path {path}: /dev/null is not the null device; refusing")
+    os.close(_mount_onto(root, path, target, null, None, MS_BIND))
+    return null
