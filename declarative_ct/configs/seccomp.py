@@ -243,3 +243,26 @@ def _is_int(value: object) -> bool:
 
 def _show(value: object) -> str:
     return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def load_profile(path: str) -> Seccomp:
+    """A seccomp profile file (JSON, the shape of OCI ``linux.seccomp``) as a checked :class:`Seccomp`.
+
+    Raises:
+        ConfigInvalid: ``<path>: <field>: <reason>``, or why the file cannot be read or parsed.
+    """
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as err:
+        raise ConfigInvalid(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    except UnicodeDecodeError:
+        raise ConfigInvalid(f"{path}: not UTF-8 text (is it a JSON seccomp profile?)") from None
+    except OSError as err:
+        raise ConfigInvalid(f"{path}: cannot read: {err.strerror}") from None
+    try:
+        return from_oci(raw, "")
+    except ConfigInvalid as err:
+        raise ConfigInvalid(f"{path}: {str(err).lstrip('.').removeprefix(': ')}") from None

@@ -224,3 +224,31 @@ def test_bad_profile_is_refused_at_create(runtime, busybox_config, state_root, p
     with pytest.raises(ConfigInvalid, match="^" + re.escape(field) + ": "):
         runtime.create(cid, busybox_config(seccomp=profile))
     assert not os.path.exists(os.path.join(state_root, cid))
+
+
+# -- OCI bundles ------------------------------------------------------------------------------------
+
+
+def _bundle_run(run_container, tmp_path, busybox_rootfs, edit=None):
+    import json
+
+    from declarative_ct.runtime import specconv
+
+    spec = specconv.example_spec()
+    spec["root"]["path"] = busybox_rootfs
+    spec["process"]["args"] = ["/bin/grep", "Seccomp:", "/proc/self/status"]
+    if edit:
+        edit(spec)
+    (tmp_path / "config.json").write_text(json.dumps(spec))
+    config, process = specconv.load_bundle(str(tmp_path))
+    return run_container(config, process, "bundle")
+
+
+def test_dct_spec_bundle_runs_with_the_default_profile(run_container, tmp_path, busybox_rootfs):
+    res = _bundle_run(run_container, tmp_path, busybox_rootfs)
+    assert (res.exit_code, res.stdout) == (0, "Seccomp:\t2\n"), res.stderr
+
+
+def test_bundle_without_seccomp_runs_unfiltered(run_container, tmp_path, busybox_rootfs):
+    res = _bundle_run(run_container, tmp_path, busybox_rootfs, lambda s: s["linux"].pop("seccomp"))
+    assert (res.exit_code, res.stdout) == (0, "Seccomp:\t0\n"), res.stderr

@@ -15,7 +15,7 @@ description:
   - The options are validated as a spec file is; the module then plans with the reconciler (the plan
     C(dct plan) prints) and applies that plan as C(dct apply) does. A change of O(resources) is written to the
     running container in place (same init process); a change of a field only a new container can take
-    (O(rootfs), O(process), O(mounts), O(namespaces), O(hostname), O(network), O(labels)) recreates it; a change of
+    (O(rootfs), O(process), O(mounts), O(namespaces), O(hostname), O(network), O(labels), O(seccomp)) recreates it; a change of
     O(state) starts, pauses, resumes or stops it.
   - The options of a task are the whole spec of the container, as a spec file is; an option left out means
     its default, not "as the container has it". Each task for a container repeats every option (a YAML anchor
