@@ -266,3 +266,19 @@ def test_default_profile_covers_the_32_bit_abis():
     s390 = default_profile([], "s390x")
     clone = next(c for c in s390.syscalls if c.names == ["clone"])
     assert clone.args[0].index == 1  # s390 passes the clone flags second
+
+
+def test_kernel_probes():
+    from declarative_ct.runtime import linux
+
+    assert linux.seccomp_flag_available(2) and linux.seccomp_flag_available(4)  # LOG, SPEC_ALLOW
+    assert not linux.seccomp_flag_available(1 << 20)  # no such flag
+    assert linux.seccomp_action_available(ALLOW) and linux.seccomp_action_available(KILL_PROCESS)
+    assert not linux.seccomp_action_available(0x7FFE0000)  # between LOG and ALLOW: not an action
+
+
+def test_a_flag_the_kernel_lacks_is_named(monkeypatch):
+    monkeypatch.setattr(seccomp, "_flag_available", lambda flag: flag != 4)
+    with pytest.raises(ConfigInvalid, match=r"^seccomp\.flags\[1\]: SECCOMP_FILTER_FLAG_SPEC_ALLOW is not supported"):
+        seccomp.compile_filter(Seccomp("SCMP_ACT_LOG", flags=["SECCOMP_FILTER_FLAG_LOG",
+                                                               "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]))
