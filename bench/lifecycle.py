@@ -7,6 +7,9 @@ as ``runc create``), the CLI (``dct run``, foreground, which destroys on exit), 
 when runc is installed, and ``exec``: one ``true`` run in an already running container
 (``start(Process(init=False))`` + wait, as ``runc exec``). Stage 1 and exec re-execute the
 sealed interpreter (runtime/exeseal.py); the monitor pays that once, not per create.
+The bundle is ``dct spec``'s, so its default seccomp profile is compiled (once per state root:
+the compiled program is cached) and loaded; the ``-unfiltered`` variants run the same bundle
+without ``linux.seccomp``, to show what the filter costs.
 Prints the median (and min/max) of N runs in milliseconds, and the ratios to runc.
 
     sudo .venv/bin/python bench/lifecycle.py [-n 30]
@@ -35,8 +38,8 @@ from _fleet import reap  # noqa: E402
 from declarative_ct.runtime import Process, Runtime, specconv  # noqa: E402
 
 
-def build_bundle(directory: str) -> str:
-    """A busybox bundle whose process is ``true``; returns the bundle path."""
+def build_bundle(directory: str, seccomp: bool = True) -> str:
+    """A busybox bundle whose process is ``true`` (without ``linux.seccomp`` unless ``seccomp``); returns its path."""
     rootfs = os.path.join(directory, "rootfs")
     os.makedirs(os.path.join(rootfs, "bin"))
     shutil.copy("/bin/busybox", os.path.join(rootfs, "bin", "busybox"))
@@ -47,6 +50,8 @@ def build_bundle(directory: str) -> str:
         os.makedirs(os.path.join(rootfs, d), exist_ok=True)
     spec = specconv.example_spec()
     spec["process"]["args"] = ["true"]
+    if not seccomp:
+        del spec["linux"]["seccomp"]
     with open(os.path.join(directory, "config.json"), "w") as f:
         json.dump(spec, f)
     return directory
@@ -112,13 +117,16 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="dct-bench-")
     try:
         bundle = build_bundle(os.path.join(work, "bundle"))
+        unfiltered = build_bundle(os.path.join(work, "unfiltered"), seccomp=False)
         variants = {"library": lambda: library_once(os.path.join(work, "lib"), bundle),
+                    "library-unfiltered": lambda: library_once(os.path.join(work, "lib"), unfiltered),
                     "stage1": lambda: library_once(os.path.join(work, "stage1"), bundle, monitor=False)}
         exe = shutil.which("dct", path=os.path.dirname(sys.executable))
         dct = [exe] if exe else [sys.executable, "-m", "declarative_ct.cli.main"]
-        variants["cli"] = lambda: subprocess.run(
-            dct + ["--root", os.path.join(work, "cli"), "run", "--bundle", bundle, "bench-" + uuid.uuid4().hex[:8]],
-            check=True)
+        for name, path in (("cli", bundle), ("cli-unfiltered", unfiltered)):
+            variants[name] = lambda path=path: subprocess.run(
+                dct + ["--root", os.path.join(work, "cli"), "run", "--bundle", path, "bench-" + uuid.uuid4().hex[:8]],
+                check=True)
         runc = shutil.which("runc")
         if runc:
             variants["runc"] = lambda: subprocess.run(
@@ -132,11 +140,11 @@ def main() -> int:
             stop_target(target)
         reap()
         base = statistics.median(results["runc"]) if "runc" in results else None
-        print(f"{'variant':<10} {'median ms':>10} {'min':>8} {'max':>8} {'vs runc':>8}   (n={args.n})")
+        print(f"{'variant':<18} {'median ms':>10} {'min':>8} {'max':>8} {'vs runc':>8}   (n={args.n})")
         for name, runs in results.items():
             med = statistics.median(runs)
             ratio = f"{med / base:.2f}x" if base else "-"
-            print(f"{name:<10} {med:>10.1f} {min(runs):>8.1f} {max(runs):>8.1f} {ratio:>8}")
+            print(f"{name:<18} {med:>10.1f} {min(runs):>8.1f} {max(runs):>8.1f} {ratio:>8}")
         if not base:
             print("runc not installed (apt-get install runc) - no ratios")
     finally:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigInvalid
 from .mountflags import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_STRICTATIME
+from .seccomp import Seccomp
 
 # Namespace types as libcontainer names them (configs/namespaces_linux.go), in its canonical order.
 NAMESPACE_TYPES = ("NEWUSER", "NEWIPC", "NEWUTS", "NEWNET", "NEWPID", "NEWNS", "NEWCGROUP")
@@ -379,6 +380,7 @@ class Config:
     readonly_paths: list[str] = field(default_factory=lambda: list(DEFAULT_READONLY_PATHS))  # linux.readonlyPaths
     sysctl: dict[str, str] = field(default_factory=dict)  # dotted keys ("net.ipv4.ip_forward"), namespaced only
     no_new_privileges: bool = True
+    seccomp: Seccomp | None = None  # linux.seccomp; None runs unfiltered (as runc without one)
     cgroups: Cgroup = field(default_factory=Cgroup)
     labels: list[str] = field(default_factory=list)
     version: str = OCI_VERSION
@@ -413,6 +415,8 @@ class Config:
             raw["networks"] = [Network(**n) for n in raw.get("networks", [])]
             raw["routes"] = [Route(**r) for r in raw.get("routes", [])]
             raw["ports"] = [PortMapping(**p) for p in raw.get("ports", [])]
+            if raw.get("seccomp") is not None:
+                raw["seccomp"] = Seccomp.from_dict(raw["seccomp"])
             cg = dict(raw.get("cgroups", {}))
             res = dict(cg.get("resources", {}))
             res["devices"] = [DeviceRule(**d) for d in res.get("devices", [])]
@@ -430,7 +434,8 @@ class Config:
 
         Raises:
             ConfigInvalid: naming the field and the reason (missing or symlinked rootfs, relative
-                mount destination, unknown namespace or capability, hostname without a UTS namespace…).
+                mount destination, unknown namespace or capability, hostname without a UTS namespace,
+                a seccomp action or architecture that does not exist…).
         """
         if self.rootfs != HOST_ROOTFS:
             if not os.path.isabs(self.rootfs):
@@ -476,6 +481,8 @@ class Config:
                 raise ConfigInvalid(f"sysctl: {key} needs a new network namespace")
         if self.oom_score_adj is not None and not -1000 <= self.oom_score_adj <= 1000:
             raise ConfigInvalid(f"oom_score_adj: {self.oom_score_adj} is outside [-1000, 1000]")
+        if self.seccomp is not None:
+            self.seccomp.validate()
         self.cgroups.resources.validate()
         if self.networks or self.routes or self.ports:
             self.validate_network_only()

@@ -49,11 +49,12 @@ def to_runtime(spec, source: str, runtime=None) -> tuple[Config, Process]:  # no
     ``container:<name>`` joins that container's ``/proc/<init pid>/ns/net``, looked up in
     ``runtime``); ``bridge`` gives one ``Network`` with its routes and ports; mounts are recursive
     binds (``readonly`` adds MS_RDONLY) after runc's default mounts; resources are libcontainer's
-    fields (bytes, shares, µs); env gets the default PATH unless set.
+    fields (bytes, shares, µs); env gets the default PATH unless set; ``seccomp`` is
+    :func:`seccomp_of`.
 
     Raises:
         ConfigInvalid: ``container:<name>`` names a container that is missing or not running
-            (or no ``runtime`` was given to look it up).
+            (or no ``runtime`` was given to look it up); a seccomp profile file is bad (see :func:`seccomp_of`).
     """
     normalized = spec.normalized()
     network = normalized["network"]
@@ -70,11 +71,34 @@ def to_runtime(spec, source: str, runtime=None) -> tuple[Config, Process]:  # no
     config = Config(rootfs=normalized["rootfs"],
                     hostname=normalized["hostname"] if "uts" in normalized["namespaces"] else "",
                     mounts=mounts, namespaces=namespaces, labels=labels)
+    config.seccomp = seccomp_of(normalized.get("seccomp", "default"), config.capabilities.Bounding)
     config.cgroups.resources = Resources(**normalized["resources"])
     if network["mode"] == "bridge":
         config.networks = [forms.network_of(network)]
         config.routes, config.ports = forms.routes_of(network), forms.ports_of(network)
     return config, process_of(normalized)
+
+
+def seccomp_of(seccomp: object, bounding: list[str]):  # noqa: ANN201 - configs.Seccomp | None
+    """The filter of a normalized ``seccomp``: ``default`` (the default profile resolved for the
+    ``bounding`` capabilities), ``unconfined`` (None) or ``{"path", "sha256"}`` (the file read now).
+
+    Raises:
+        ConfigInvalid: the profile file is missing, unreadable, malformed, or changed since the spec
+            was read (its sha256 differs).
+    """
+    from ..configs.seccomp import load_profile
+
+    if seccomp == "unconfined":
+        return None
+    if seccomp == "default":
+        from ..runtime.seccomp_profile import default_profile
+
+        return default_profile(bounding)
+    profile = load_profile(seccomp["path"])
+    if forms.file_digest(seccomp["path"]) != seccomp["sha256"]:
+        raise ConfigInvalid(f"seccomp: {seccomp['path']} changed while it was read; plan again")
+    return profile
 
 
 def process_of(normalized: dict) -> Process:

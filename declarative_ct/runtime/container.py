@@ -325,6 +325,13 @@ class Container:
             ctx = init.InitContext(config=self._config, process=self._guarded(process), sync=child_sock,
                                    cgroup=self._cgroup, stdio=stdio, rootfs=rootfs, fifo_fd=opened[-1], join=joins,
                                    unshare=flags)
+            if self._config.seccomp is not None:  # compiled here: init only loads the bytes
+                from . import seccomp
+
+                ctx.seccomp = seccomp.compile_filter(self._config.seccomp,
+                                                     cache_dir=os.path.join(self._root, seccomp.CACHE_DIR))
+                ctx.seccomp_flags = seccomp.load_flags(self._config.seccomp)
+                seccomp.save(self._dir, ctx.seccomp)
             self._cgroup.create()  # refuses a cgroup that holds processes: it is someone else's
             cgroup_made = True
             # Recorded at once, so that delete finds a custom (cgroupsPath) cgroup even if we die now.
@@ -532,11 +539,18 @@ class Container:
             raise ContainerNotRunning(f"cannot exec in a stopped container {self._id}")
         joins = init.exec_joins(self._config, self._state.init_process_pid)
         bootstrap.prepare()  # stage 1 runs from a sealed image: its fork is seen in the container
+        filter_program = b"", 0
+        if self._config.seccomp is not None:  # the container's filter, as its create compiled it
+            from . import seccomp
+
+            filter_program = (seccomp.saved(self._dir, self._config.seccomp),
+                              seccomp.load_flags(self._config.seccomp))
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         parent_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # host pid of a detached exec
         stdio, _ = self._open_stdio(process, detached=False)
         ctx = init.InitContext(config=self._config, process=self._guarded(process), sync=child_sock,
                                cgroup=self._cgroup, stdio=stdio, join=joins, detach=detach)
+        ctx.seccomp, ctx.seccomp_flags = filter_program
         stage1_pid = os.fork()
         if stage1_pid == 0:
             parent_sock.close()

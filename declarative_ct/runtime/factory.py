@@ -56,10 +56,12 @@ class Runtime:
         Nothing runs yet: call :meth:`Container.start` or :meth:`Container.run`.
 
         Raises:
-            InvalidID, ConfigInvalid, ContainerExists.
+            InvalidID, ContainerExists; ConfigInvalid, also for a seccomp profile the kernel or
+            libseccomp refuses (the filter is compiled here).
         """
         store.validate_id(container_id)
         config.validate()
+        self._compile_seccomp(config)
         config = self._placed(config)
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         path = os.path.join(self.root, container_id)
@@ -82,6 +84,7 @@ class Runtime:
         """
         store.validate_id(container_id)
         config.validate()
+        self._compile_seccomp(config)
         config = self._placed(config)
         cgroups.new_manager(container_id, config.cgroups.parent, config.cgroups.resources.devices,
                             config.cgroups.path).check(config.cgroups.resources)
@@ -89,6 +92,14 @@ class Runtime:
             from . import network
 
             network.check(self.root, container_id, config)
+
+    def _compile_seccomp(self, config: Config) -> None:
+        """Compile the config's filter now (start reuses it): what the kernel or libseccomp refuses
+        is a create error, before anything exists."""
+        if config.seccomp is not None:
+            from . import seccomp
+
+            seccomp.compile_filter(config.seccomp, cache_dir=os.path.join(self.root, seccomp.CACHE_DIR))
 
     def load(self, container_id: str) -> Container:
         """libcontainer ``Load``: read ``state.json``.

@@ -60,6 +60,8 @@ class InitContext:
     detach: bool = False  # exec only: do not wait for the process
     last_cap: int = -1  # the kernel's highest capability, read on the host side
     cgroup_fds: list[int] = field(default_factory=list)  # exec only: cgroup.procs to join
+    seccomp: bytes = b""  # the compiled filter (runtime.seccomp, on the host side); b"": none
+    seccomp_flags: int = 0  # SECCOMP_FILTER_FLAG_* bits
 
 
 def send(sock: socket.socket, msg: dict) -> None:
@@ -364,9 +366,20 @@ def _apply_process_limits(config: Config, process: Process) -> None:
         resource.setrlimit(rl.type, (rl.soft, rl.hard))
     if process.umask is not None:
         os.umask(process.umask)
-    nnp = process.no_new_privileges if process.no_new_privileges is not None else config.no_new_privileges
-    if nnp:
+    if _no_new_privileges(config, process):
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _no_new_privileges(config: Config, process: Process) -> bool:
+    return process.no_new_privileges if process.no_new_privileges is not None else config.no_new_privileges
+
+
+def _load_seccomp(ctx: InitContext, before_capability_drop: bool) -> None:
+    """Install the filter at runc's point: without no_new_privs loading needs CAP_SYS_ADMIN, so
+    before the capability drop; with it, after, as close to execve as we can (the fewer of our own
+    syscalls run under the filter, the fewer a profile must allow). Called at both points."""
+    if ctx.seccomp and before_capability_drop != _no_new_privileges(ctx.config, ctx.process):
+        linux.seccomp_set_mode_filter(ctx.seccomp, ctx.seccomp_flags)
 
 
 def _init(ctx: InitContext) -> None:
@@ -396,10 +409,12 @@ def _init(ctx: InitContext) -> None:
         send(ctx.sync, {"type": "ready"})
         if recv(ctx.sync) != {"type": "run"}:
             os._exit(1)  # the parent gave up (or died): it cleans up
+        _load_seccomp(ctx, before_capability_drop=True)
         finalize_namespace(proc, proc.capabilities or cfg.capabilities, ctx.last_cap)
         # As the container's user, before the sync socket closes: a program missing or not
         # executable for that user is a create-time error, as in runc.
         program = lookup(proc.args[0], env["PATH"])
+        _load_seccomp(ctx, before_capability_drop=False)
         ctx.sync.close()
         _close_fds_except({ctx.fifo_fd})
         # A created container must die on SIGTERM & co. as runc's does; as PID 1 of its namespace
@@ -437,8 +452,10 @@ def _exec_child(ctx: InitContext) -> None:
         env = _env(proc)
         _enter_cwd(proc.cwd)
         _apply_process_limits(cfg, proc)
+        _load_seccomp(ctx, before_capability_drop=True)
         finalize_namespace(proc, proc.capabilities or cfg.capabilities, ctx.last_cap)
         program = lookup(proc.args[0], env["PATH"])  # as the process's user, as execve will check
+        _load_seccomp(ctx, before_capability_drop=False)
         ctx.sync.close()
         _close_fds_except(set())
         _reset_signals()

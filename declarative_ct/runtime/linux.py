@@ -50,6 +50,11 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
 _SYS_OPENAT2 = 437  # one number on every architecture (added after the syscall tables were unified)
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}.get(os.uname().machine, 317)
+
+# <linux/seccomp.h>
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_GET_ACTION_AVAIL = 2
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -174,6 +179,37 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
     hbuf = ctypes.create_string_buffer(header, len(header))
     dbuf = ctypes.create_string_buffer(data, len(data))
     _check(_libc.capset(hbuf, dbuf), "capset")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_set_mode_filter(program: bytes, flags: int = 0) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog): install the classic BPF ``program``
+    (``struct sock_filter`` entries, 8 bytes each) on the calling thread.
+
+    Needs no_new_privs or CAP_SYS_ADMIN. Raises OSError (EINVAL for a bad program or flag, EACCES
+    without either privilege).
+    """
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    _check(_libc.syscall(_SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flags), ctypes.byref(prog)),
+           f"seccomp(SECCOMP_SET_MODE_FILTER, flags {flags:#x})")
+
+
+def seccomp_flag_available(flag: int) -> bool:
+    """Whether the kernel knows the ``SECCOMP_FILTER_FLAG_*`` bit ``flag``: with no program, a known
+    flag gets EFAULT and an unknown one EINVAL (libseccomp probes the same way); nothing is installed."""
+    if _libc.syscall(_SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flag), None) == 0:
+        return True  # cannot happen with a NULL program
+    return ctypes.get_errno() == errno.EFAULT
+
+
+def seccomp_action_available(action: int) -> bool:
+    """seccomp(SECCOMP_GET_ACTION_AVAIL): whether the kernel has the ``SECCOMP_RET_*`` ``action``."""
+    value = ctypes.c_uint32(action)
+    return _libc.syscall(_SYS_SECCOMP, SECCOMP_GET_ACTION_AVAIL, ctypes.c_uint(0), ctypes.byref(value)) == 0
 
 
 def close_fds_except(keep: set[int]) -> None:

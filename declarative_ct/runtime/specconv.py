@@ -5,7 +5,7 @@
 :class:`Process` (runc's ``specconv.CreateLibcontainerConfig`` and ``newProcess``).
 
 The conversion is strict on purpose: a field we do not implement is an error naming it, never
-silently dropped, because most of them (seccomp, LSM labels, id mappings, resource limits…) are
+silently dropped, because most of them (LSM labels, id mappings, seccomp notifications…) are
 security or isolation promises the user would believe were kept. Stdlib only.
 """
 
@@ -19,6 +19,7 @@ from ..configs import (CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_RE
                        OCI_VERSION, Capabilities, Config, DeviceRule, Mount, Namespace, Resources, Rlimit,
                        ThrottleDevice, default_device_rules)
 from ..configs.mountflags import MS_BIND, OPTION_FLAGS, PROPAGATION_FLAGS
+from ..configs.seccomp import from_oci as seccomp_from_oci
 from ..errors import ConfigInvalid
 from .process import Process
 
@@ -47,7 +48,7 @@ UNSUPPORTED_MOUNT_OPTIONS = frozenset({
 })
 
 LINUX_KEYS = ("namespaces", "maskedPaths", "readonlyPaths", "sysctl", "resources", "cgroupsPath",
-              "rootfsPropagation")
+              "rootfsPropagation", "seccomp")
 # Applied to `/` after pivot_root (rootfs.py); shared/unbindable are not offered.
 ACCEPTED_ROOTFS_PROPAGATION = ("", "slave", "rslave", "private", "rprivate")
 
@@ -59,8 +60,11 @@ def example_spec() -> dict[str, object]:
     """The default OCI ``config.json`` that ``dct spec`` writes (runc's ``specconv.Example``).
 
     Differences from runc: ``terminal`` is false (no console support), the hostname is ``dct``,
-    and the cgroup namespace is always listed. Returns a new dict on every call, so callers may edit it.
+    the cgroup namespace is always listed, and ``linux.seccomp`` holds the default profile (docker's
+    semantics) resolved for the spec's capabilities. Returns a new dict on every call, so callers may edit it.
     """
+    from .seccomp_profile import default_profile
+
     nse = ["nosuid", "noexec", "nodev"]
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
     return {
@@ -93,6 +97,7 @@ def example_spec() -> dict[str, object]:
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
             "maskedPaths": list(DEFAULT_MASK_PATHS),
             "readonlyPaths": list(DEFAULT_READONLY_PATHS),
+            "seccomp": default_profile(caps).to_oci(),
         },
     }
 
@@ -108,7 +113,7 @@ def load_bundle(bundle: str) -> tuple[Config, Process]:
     Raises:
         ConfigInvalid: ``"<bundle>/config.json: <field path>: <reason>"`` for a missing file, a
             JSON syntax error (with line and column), a malformed field, or a field this release
-            does not support (terminal, seccomp, user namespaces, resource limits, hooks…).
+            does not support (terminal, seccomp notifications, user namespaces, hooks…).
     """
     bundle = os.path.abspath(bundle)
     path = os.path.join(bundle, "config.json")
@@ -347,6 +352,9 @@ def _linux(linux: dict[str, object], cfg: Config) -> None:
         raise ConfigInvalid(f"linux.rootfsPropagation: {propagation!r} is not supported "
                             f"(use one of {', '.join(p for p in ACCEPTED_ROOTFS_PROPAGATION if p)})")
     cfg.root_propagation = PROPAGATION_FLAGS.get(propagation, 0)
+    # Absent: no filter at all, as runc (dct spec writes the default profile).
+    if linux.get("seccomp") is not None:
+        cfg.seccomp = seccomp_from_oci(linux["seccomp"], "linux.seccomp")
 
 
 def _cgroups_path(raw: object) -> str:

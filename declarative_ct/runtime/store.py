@@ -54,7 +54,16 @@ def validate_id(container_id: str) -> None:
 
 
 def write_json_atomic(path: str, data: object, mode: int = 0o600) -> None:
-    """Write ``data`` as JSON to ``path`` atomically: temp file in the same dir, fsync, rename.
+    """Write ``data`` as JSON to ``path`` atomically (:func:`write_atomic`).
+
+    Raises:
+        OSError: with ``filename`` set to ``path``, the old content of ``path`` untouched.
+    """
+    write_atomic(path, json.dumps(data, separators=(",", ":")).encode(), mode)  # dumps: the C encoder
+
+
+def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same dir, fsync, rename.
 
     Raises:
         OSError: with ``filename`` set to ``path`` (a full disk's ENOSPC comes from a write that
@@ -64,8 +73,8 @@ def write_json_atomic(path: str, data: object, mode: int = 0o600) -> None:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
         try:
-            with os.fdopen(fd, "w") as f:
-                f.write(json.dumps(data, separators=(",", ":")))  # dumps: the C encoder (dump streams in Python)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, mode)

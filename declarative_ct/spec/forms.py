@@ -45,3 +45,14 @@ def ports_of(network: dict) -> list[PortMapping]:
         ip, host, ct = rest.split(":")
         out.append(PortMapping(int(host), int(ct), proto, ip))
     return out
+
+
+def file_digest(path: str) -> str | None:
+    """sha256 of the file at ``path`` (a seccomp profile), or None when it cannot be read."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None

@@ -28,9 +28,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ..errors import ContainerError
+from ..errors import ConfigInvalid, ContainerError
 from .files import is_spec_file
-from .model import NAME_PATTERN, RESTART_PATTERN, ContainerSpec
+from .model import NAME_PATTERN, RESTART_PATTERN, SECCOMP_KEYWORDS, ContainerSpec
 
 MAX_FILE_SIZE = 16 << 20  # bytes: a spec file is a few KiB; refuse what would only exhaust memory
 MAX_EXPANDED_SIZE = 16 << 20  # bytes of scalars in one document once its aliases are followed
@@ -217,7 +217,26 @@ def _host_path_errors(data: dict, source: str) -> list[SpecError]:
     for i, path in enumerate(reload_on if isinstance(reload_on, list) else []):
         if isinstance(path, str) and not os.path.isabs(path):
             out.append(SpecError(source, 0, 0, f"reload_on[{i}]", relative))
+    profile = data.get("seccomp")
+    if isinstance(profile, str) and profile and profile not in SECCOMP_KEYWORDS:
+        problem = relative if not os.path.isabs(profile) else _seccomp_problem(profile)
+        if problem:
+            out.append(SpecError(source, 0, 0, "seccomp", problem))
     return out
+
+
+def _seccomp_problem(path: str) -> str | None:
+    """Why the seccomp profile at ``path`` cannot be used (missing, not JSON, a bad field), or None."""
+    from ..configs.seccomp import load_profile
+
+    if not os.path.isfile(path):
+        return (f"not default, unconfined or an existing profile file: {path} does not exist"
+                if not os.path.exists(path) else f"not a file: {path}")
+    try:
+        load_profile(path)
+    except ConfigInvalid as err:
+        return str(err)
+    return None
 
 
 # --- scalars: YAML 1.2 core, and what YAML 1.1 would make of them -------------------------------------
@@ -705,6 +724,12 @@ class _Loader:
             problem = "must not be empty" if not source else None if os.path.exists(full) else f"does not exist: {full}"
             if problem and id(node) not in doc.builder.bad:
                 self.error(doc.file, *_pos(node), f"mounts[{i}].source", problem, doc.order)
+        profile = data.get("seccomp")
+        if isinstance(profile, str) and profile and profile not in SECCOMP_KEYWORDS:
+            node, _, _ = doc.builder.locate(doc.root, ("seccomp",))
+            problem = _seccomp_problem(_absolute(doc.base, profile))
+            if problem and id(node) not in doc.builder.bad:
+                self.error(doc.file, *_pos(node), "seccomp", problem, doc.order)
 
 
 class _Builder:
@@ -969,4 +994,6 @@ def _resolve_paths(spec: ContainerSpec, base: str) -> ContainerSpec:
     }
     if spec.rootfs != "host":
         update["rootfs"] = _absolute(base, spec.rootfs)
+    if spec.seccomp not in SECCOMP_KEYWORDS:
+        update["seccomp"] = _absolute(base, spec.seccomp)
     return spec.model_copy(update=update)

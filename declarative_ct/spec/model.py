@@ -27,6 +27,7 @@ DEFAULT_NAMESPACES = ["pid", "mount", "uts", "ipc", "net"]
 MAX_ARG_STRLEN = 131072  # bytes: the kernel's limit on one argument or environment string
 MAX_ARGS = 1 << 20  # bytes of arguments: well within ARG_MAX, and within what the monitor's socket carries
 RESTART_PATTERN = r"^(never|always|on-failure(:[1-9][0-9]*)?)$"
+SECCOMP_KEYWORDS = ("default", "unconfined")
 
 
 def _size(value: object) -> int | None:
@@ -335,6 +336,9 @@ class ContainerSpec(_Strict):
     state: Literal["running", "paused", "stopped", "absent"] = "running"
     stop_signal: SignalName = "SIGTERM"
     stop_timeout: float = Field(10.0, ge=0, allow_inf_nan=False)
+    seccomp: str = Field("default", min_length=1, description=(
+        "The syscall filter: default (docker's default profile, resolved for the container's capabilities), "
+        "unconfined (none), or the path of an OCI seccomp profile (JSON, the shape of linux.seccomp)"))
 
     @field_validator("namespaces")
     @classmethod
@@ -378,6 +382,9 @@ class ContainerSpec(_Strict):
         data["resources"] = self.resources.to_libcontainer()
         data["depends_on"] = sorted(set(self.depends_on))
         data["reload_on"] = sorted(set(self.reload_on))
+        if self.seccomp not in SECCOMP_KEYWORDS:
+            # The file's content, not only its name: an edited profile recreates the container.
+            data["seccomp"] = {"path": self.seccomp, "sha256": forms.file_digest(self.seccomp)}
         net = data["network"]
         if self.network.mode != "bridge":  # bridge settings mean nothing in the other modes
             data["network"] = {"mode": net["mode"]}

@@ -623,7 +623,10 @@ def _bad_json(path: str) -> None:
     ("json", ("config.json", "line 3", "column")),
     ("terminal", ("process.terminal",)),
     ("unknown-key", ("frobnicate", "unknown")),
-    ("seccomp", ("linux.seccomp", "not supported")),
+    ("seccomp-action", ("linux.seccomp.syscalls[1].action", 'unknown action "SCMP_ACT_FOO"')),
+    ("seccomp-arch", ("linux.seccomp.architectures[0]", "SCMP_ARCH_VAX")),
+    ("seccomp-args", ("linux.seccomp.syscalls[0].args[0].op", "required")),
+    ("seccomp-notify", ("linux.seccomp.listenerPath", "not supported")),
     ("no-config", ("config.json", "no such file")),
 ])
 def test_create_malformed_config(dct: Dct, bundle, cgroup_dirs, breakage: str, needles: tuple[str, ...]) -> None:
@@ -631,7 +634,11 @@ def test_create_malformed_config(dct: Dct, bundle, cgroup_dirs, breakage: str, n
         "json": None,
         "terminal": lambda s: s["process"].update(terminal=True),
         "unknown-key": lambda s: s.update(frobnicate={"a": 1}),
-        "seccomp": lambda s: s["linux"].update(seccomp={"defaultAction": "SCMP_ACT_ALLOW"}),
+        "seccomp-action": lambda s: s["linux"]["seccomp"]["syscalls"].insert(1, {"names": ["mkdir"],
+                                                                                  "action": "SCMP_ACT_FOO"}),
+        "seccomp-arch": lambda s: s["linux"]["seccomp"].update(architectures=["SCMP_ARCH_VAX"]),
+        "seccomp-args": lambda s: s["linux"]["seccomp"]["syscalls"][0].update(args=[{"index": 0, "value": 1}]),
+        "seccomp-notify": lambda s: s["linux"]["seccomp"].update(listenerPath="/run/agent.sock"),
         "no-config": None,
     }
     b = bundle(["true"], edit=edits[breakage])

@@ -145,6 +145,7 @@ def meaning(d: dict) -> dict:
         "namespaces": frozenset(d.get("namespaces", DEFAULT_NAMESPACES)),
         "mounts": [(m["source"], m["destination"], m.get("readonly", False)) for m in d.get("mounts", [])],
         "network.mode": d.get("network", {}).get("mode", "none"),
+        "seccomp": d.get("seccomp", "default"),
     }
     for key, value in d.get("labels", {}).items():
         out[f"labels.{key}"] = value
@@ -442,7 +443,7 @@ def spec_dicts(draw, states=st.sampled_from(["running", "running", "paused", "st
     optional = {"restart": restarts, "reload_signal": signals, "stop_signal": signals,
                 "reload_on": st.lists(st.sampled_from(RELOAD_FILES), max_size=3),
                 "stop_timeout": st.one_of(st.integers(0, 60), st.floats(0, 60, allow_nan=False)),
-                "depends_on": st.just([])}
+                "depends_on": st.just([]), "seccomp": st.sampled_from(["default", "unconfined"])}
     for key, values in optional.items():
         if draw(st.booleans()):
             d[key] = draw(values)
@@ -579,6 +580,8 @@ def mutate(draw, d: dict, field: str) -> dict | None:
             labels[_new_key(draw(label_keys), labels)] = draw(texts)
     elif field.startswith("resources."):
         return _mutate_resource(draw, d, field.split(".", 1)[1])
+    elif field == "seccomp":
+        d["seccomp"] = "unconfined" if d.get("seccomp", "default") == "default" else "default"
     elif field == "state":
         d["state"] = draw(_other_of(list(STATES), d.get("state", "running")))
     elif field == "restart":
@@ -599,7 +602,7 @@ def mutate(draw, d: dict, field: str) -> dict | None:
 
 
 IMMUTABLE_FIELDS = ("rootfs", "process.args", "process.env", "process.cwd", "process.user", "hostname", "namespaces",
-                    "mounts", "network.mode", "labels")
+                    "mounts", "network.mode", "labels", "seccomp")
 FIELDS = IMMUTABLE_FIELDS + tuple(f"resources.{k}" for k in RESOURCE_KEYS) + ("state",) + SPEC_ONLY
 
 
@@ -663,7 +666,8 @@ def respelled(draw, d: dict) -> dict:
     coin = lambda: draw(st.booleans())  # noqa: E731
     defaults = {"rootfs": "host", "network": {"mode": "none"}, "labels": {}, "mounts": [], "state": "running",
                 "restart": "never", "reload_signal": "SIGHUP", "stop_signal": "SIGTERM", "stop_timeout": 10,
-                "depends_on": [], "reload_on": [], "resources": {}, "namespaces": list(DEFAULT_NAMESPACES)}
+                "depends_on": [], "reload_on": [], "resources": {}, "namespaces": list(DEFAULT_NAMESPACES),
+                "seccomp": "default"}
     for key, value in defaults.items():
         if key not in d and coin():
             d[key] = copy.deepcopy(value)

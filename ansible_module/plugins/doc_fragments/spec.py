@@ -249,4 +249,12 @@ options:
     - Seconds from O(stop_signal) to SIGKILL when the container is stopped, recreated or removed.
     - Defaults to C(10); for O(state=absent) without it, the value the container was made with.
     type: float
+  seccomp:
+    description:
+    - 'The syscall filter: V(default) (the semantics of docker''s default profile, resolved for the
+      container''s capabilities), V(unconfined) (none), or the absolute path on the target of an OCI
+      seccomp profile (JSON, the shape of C(linux.seccomp)).'
+    - A change, also of the profile file's content, recreates the container.
+    type: str
+    default: default
 '''

@@ -26,4 +26,5 @@ SPEC_OPTIONS = {
     'labels': {'type': 'dict'},
     'stop_signal': {'type': 'str'},
     'stop_timeout': {'type': 'float'},
+    'seccomp': {'type': 'str', 'default': 'default'},
 }

@@ -15,8 +15,8 @@ description:
   - The options are validated as a spec file is; the module then plans with the reconciler (the plan
     C(dct plan) prints) and applies that plan as C(dct apply) does. A change of O(resources) is written to the
     running container in place (same init process); a change of a field only a new container can take
-    (O(rootfs), O(process), O(mounts), O(namespaces), O(hostname), O(network), O(labels)) recreates it; a change of
-    O(state) starts, pauses, resumes or stops it.
+    (O(rootfs), O(process), O(mounts), O(namespaces), O(hostname), O(network), O(labels), O(seccomp))
+    recreates it; a change of O(state) starts, pauses, resumes or stops it.
   - The options of a task are the whole spec of the container, as a spec file is; an option left out means
     its default, not "as the container has it". Each task for a container repeats every option (a YAML anchor
     or a variable helps, see the examples); a task that gives only O(process) and O(state) recreates the
@@ -32,8 +32,8 @@ description:
     M(declarative_ct.dct.apply) with O(declarative_ct.dct.apply#module:prune=true) of that file's paths removes it
     once the file no longer names it, and applying the file converges it back to the file.
     One not made by declarative-ct (C(dct run)) is refused.
-  - Relative host paths have no spec file to resolve against here; O(rootfs), O(mounts[].source) and
-    O(reload_on) take absolute paths on the target.
+  - Relative host paths have no spec file to resolve against here; O(rootfs), O(mounts[].source),
+    O(reload_on) and a O(seccomp) profile take absolute paths on the target.
 extends_documentation_fragment:
   - declarative_ct.dct.spec
   - declarative_ct.dct.common
