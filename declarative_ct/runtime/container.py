@@ -396,7 +396,11 @@ class Container:
         """After "run": the exec fifo's reader, opened before init gets there (so its write does
         not wait for us); returns once init has written to it. Init's last set-up errors come on
         ``sock`` before it exits (raised as ContainerError)."""
-        if self._read_release(init_pid, SYNC_TIMEOUT) == b"":  # (None: past the fifo already, as good)
+        try:
+            released = self._read_release(init_pid, SYNC_TIMEOUT)
+        except ProcessLookupError:  # init failed its last step and was reaped before we looked
+            released = b""
+        if released == b"":  # (None: past the fifo already, as good)
             sock.setblocking(False)
             try:
                 msg = init.recv(sock)

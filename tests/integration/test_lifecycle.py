@@ -15,7 +15,7 @@ from declarative_ct.configs import Capabilities, Config, Mount
 from declarative_ct.configs.mountflags import MS_BIND, MS_REC
 from declarative_ct.errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
                                    ContainerRunning, InvalidStateTransition)
-from declarative_ct.runtime import Process, Status, procfs, store
+from declarative_ct.runtime import Container, Process, Status, procfs, store
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +106,25 @@ def test_a_failure_after_run_is_reported_and_leaves_nothing(runtime, busybox_con
         getattr(c, how)(process)
     assert not os.path.exists(c.state_dir)
     assert cgroup_dirs(c.id) == []
+
+
+def test_run_reports_a_late_failure_of_an_init_already_reaped(runtime, busybox_config, monkeypatch):
+    """Regression: init failing after "run" (a program the user cannot find) and reaped by the
+    monitor before run() looked for it gave a bare "[Errno 3] No such process"; run() now reports
+    init's own message, read from the sync socket."""
+    real = Container._read_release
+
+    def late(self, pid, timeout):
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the monitor has reaped the failed init
+        return real(self, pid, timeout)
+
+    monkeypatch.setattr(Container, "_read_release", late)
+    c = runtime.create(unique_id("reaped"), busybox_config())
+    with pytest.raises(ContainerError, match="/no/such/program"):
+        c.run(Process(["/no/such/program"]))
+    assert not os.path.exists(c.state_dir)
 
 
 def test_start_after_a_manager_killed_between_release_and_fifo_removal(runtime, busybox_config):
