@@ -291,12 +291,18 @@ def lookup(program: str, path_env: str) -> str:
                             f"(looked in {', '.join(candidates) if '/' in program else 'PATH=' + path_env})")
 
 
-def _enter_cwd(cwd: str) -> None:
+def _enter_cwd(cwd: str, create: bool) -> None:
+    """chdir to ``cwd``; a missing one is created for init (``create``: runc's createCwd), an
+    error for an exec'd process (runc's setns init creates nothing)."""
     if os.path.exists(cwd) and not os.path.isdir(cwd):
         raise NotADirectoryError(f"cwd {cwd} is not a directory")
     if not os.path.isdir(cwd):
+        if os.path.islink(cwd):
+            raise NotADirectoryError(f"cwd {cwd} is a symlink to a missing directory ({os.readlink(cwd)})")
+        if not create:
+            raise FileNotFoundError(f"cwd {cwd} does not exist in the container")
         try:
-            os.makedirs(cwd)  # runc creates a missing cwd
+            os.makedirs(cwd)
         except OSError as err:
             raise NotADirectoryError(f"cwd {cwd} does not exist and cannot be created: {err.strerror}") from None
     os.chdir(cwd)
@@ -404,7 +410,7 @@ def _init(ctx: InitContext) -> None:
                 f.write(str(cfg.oom_score_adj))
         rootfs.finalize_rootfs(cfg)
         env = _env(proc)
-        _enter_cwd(proc.cwd)
+        _enter_cwd(proc.cwd, create=True)
         _apply_process_limits(cfg, proc)
         send(ctx.sync, {"type": "ready"})
         if recv(ctx.sync) != {"type": "run"}:
@@ -450,7 +456,7 @@ def _exec_child(ctx: InitContext) -> None:
         cfg, proc = ctx.config, ctx.process
         _setup_stdio(ctx.stdio)
         env = _env(proc)
-        _enter_cwd(proc.cwd)
+        _enter_cwd(proc.cwd, create=False)
         _apply_process_limits(cfg, proc)
         _load_seccomp(ctx, before_capability_drop=True)
         finalize_namespace(proc, proc.capabilities or cfg.capabilities, ctx.last_cap)

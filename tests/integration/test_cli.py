@@ -691,6 +691,9 @@ def test_ids_users_and_env_out_of_range_are_refused(dct: Dct, running, bundle, c
     dct.fails("exec", "-e", "=x", cid, "--", "true", needles=("process.env", "'=x'"))
     dct.fails("exec", "--cwd", "rel", cid, "--", "true", needles=("process.cwd", "absolute"))
     dct.fails("exec", "--cwd", "/bin/busybox", cid, "--", "true", needles=("not a directory",))
+    # As runc's exec: a missing cwd is an error, not created in the container (init creates its own).
+    dct.fails("exec", "--cwd", "/nonexist", cid, "--", "true", needles=("cwd /nonexist", "does not exist"))
+    assert dct("exec", cid, "--", "test", "-e", "/nonexist").returncode == 1
     b = bundle(["true"], name="uidmax", edit=lambda s: s["process"]["user"].update(uid=4294967295))
     new = dct.new_id("uidmax")
     dct.fails("create", "--bundle", b, new, needles=("uid",))
