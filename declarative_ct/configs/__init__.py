@@ -467,6 +467,8 @@ class Config:
         for m in self.mounts:
             if not os.path.isabs(m.destination):
                 raise ConfigInvalid(f"mounts: destination {m.destination!r} must be absolute")
+            if os.path.normpath(m.destination) == "/":
+                raise ConfigInvalid("mounts: destination '/' would mount over the container's root (that is rootfs)")
             if m.device == "bind" and not os.path.exists(m.source):
                 raise ConfigInvalid(f"mounts: bind source {m.source} does not exist")
         for set_name in ("Bounding", "Effective", "Permitted", "Inheritable", "Ambient"):

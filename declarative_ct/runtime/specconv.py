@@ -295,6 +295,8 @@ def _mount(raw: object, bundle: str, where: str) -> Mount:
     dest = raw.get("destination")
     if not isinstance(dest, str) or not os.path.isabs(dest):
         raise ConfigInvalid(f"{where}.destination: {dest!r} must be an absolute path")
+    if os.path.normpath(dest) == "/":
+        raise ConfigInvalid(f"{where}.destination: cannot mount over the container's root (that is root.path)")
     fstype = _str(raw, "type", f"{where}.type")
     source = _str(raw, "source", f"{where}.source")
 

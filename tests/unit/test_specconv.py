@@ -282,6 +282,7 @@ def edit(path: str, value):
     ("linux.namespaces", [{"type": "bogus"}], ["linux.namespaces[0].type", "bogus"]),
     ("linux.maskedPaths", ["proc/kcore"], ["linux.maskedPaths"]),
     ("mounts", [{"destination": "rel", "type": "tmpfs"}], ["mounts[0].destination"]),
+    ("mounts", [{"destination": "/./", "type": "tmpfs", "source": "tmpfs"}], ["mounts[0].destination", "root"]),
     ("mounts", [{"destination": "/x", "type": "bind", "source": "/s", "options": ["rro"]}],
      ["mounts[0].options", "rro"]),
     ("mounts", [{"destination": "/x", "source": "/s", "options": ["bind", "mode=755"]}],
