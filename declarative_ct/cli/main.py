@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from ..errors import ContainerError
+from ..errors import ContainerError, StateCorrupt
 
 PROG = "dct"
 
@@ -313,7 +313,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     try:
         return handler(args) or 0
     except ContainerError as err:
-        print(f"{PROG}: {err}", file=sys.stderr)
+        hint = ""
+        if isinstance(err, StateCorrupt) and getattr(args, "id", None):
+            hint = f" (dct delete --force {args.id} removes it)"
+        print(f"{PROG}: {err}{hint}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader left (dct events | head -1): quietly, no flush error at exit
         import os

@@ -246,6 +246,11 @@ def test_a_truncated_state_json_shows_in_list_plan_and_is_deleted_by_force(
     r = cli("status", spec)
     assert r.returncode == 0 and "Traceback" not in r.stderr and "unknown" in r.stdout, r.stdout + r.stderr
 
+    # the verbs on that id say what removes it
+    for verb in (("delete",), ("state",), ("kill",)):
+        r = cli(*verb, cid)
+        assert r.returncode == 1 and f"dct delete --force {cid} removes it" in r.stderr, r.stderr
+
     # delete --force still cleans it up: processes, cgroups, state directory
     cli.ok("delete", "--force", cid)
     wait_for(lambda: _gone(pid), timeout=3)
