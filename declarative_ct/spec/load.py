@@ -219,7 +219,9 @@ def _host_path_errors(data: dict, source: str) -> list[SpecError]:
             out.append(SpecError(source, 0, 0, f"reload_on[{i}]", relative))
     profile = data.get("seccomp")
     if isinstance(profile, str) and profile and profile not in SECCOMP_KEYWORDS:
-        problem = relative if not os.path.isabs(profile) else _seccomp_problem(profile)
+        problem = (f'must be "default", "unconfined" or an absolute path to a profile file on the host '
+                   f'(there is no spec file to resolve "{profile}" against)'
+                   if not os.path.isabs(profile) else _seccomp_problem(profile))
         if problem:
             out.append(SpecError(source, 0, 0, "seccomp", problem))
     return out

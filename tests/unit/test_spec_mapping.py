@@ -54,6 +54,14 @@ def test_every_error_names_its_field(tmp_path) -> None:
     ])
 
 
+def test_a_mistyped_seccomp_keyword_without_a_spec_file_names_the_keywords() -> None:
+    """Regression (Ansible's inline options have no spec file): ``seccomp: defualt`` was only told
+    to be an absolute path."""
+    assert errors({"name": "web", "process": {"args": ["/bin/true"]}, "seccomp": "defualt"}) == [
+        'seccomp: must be "default", "unconfined" or an absolute path to a profile file on the host '
+        '(there is no spec file to resolve "defualt" against)']
+
+
 def test_model_validator_errors_name_the_field() -> None:
     assert errors({"name": "web", "process": {"args": ["/bin/true"]}, "depends_on": ["web"]}) == [
         "depends_on: a container cannot depend on itself"]
