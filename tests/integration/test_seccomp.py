@@ -206,6 +206,30 @@ def test_exec_in_a_default_profile_container_is_filtered(runtime, default_config
     assert (code, out.split()) == (0, ["-1", str(errno.EPERM)])
 
 
+def test_a_create_compiles_its_filter_once(runtime, default_config, monkeypatch):
+    # check (a recreate's), create and start each need the program: the profile is dumped and
+    # hashed for its cache key once, not per step.
+    import hashlib
+
+    from declarative_ct.runtime import seccomp
+
+    keys = []
+
+    class Counting:
+        @staticmethod
+        def sha256(data=b""):
+            keys.append(len(data))
+            return hashlib.sha256(data)
+
+    monkeypatch.setattr(seccomp, "hashlib", Counting)
+    config, cid = default_config(), unique_id("once")
+    runtime.check(cid, config)
+    c = runtime.create(cid, config)
+    c.start(Process(["/bin/true"]))
+    assert len(keys) == 1, keys
+    assert os.path.getsize(os.path.join(c._dir, seccomp.BPF_FILE)) > 0
+
+
 # -- bad profiles ---------------------------------------------------------------------------------
 
 
