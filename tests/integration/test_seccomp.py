@@ -149,6 +149,21 @@ def test_unknown_syscall_names_are_skipped(run_container, busybox_config):
     assert os.strerror(errno.ENOSPC) in res.stderr
 
 
+@pytest.mark.parametrize("blocked", [["faccessat", "faccessat2"], ["stat", "newfstatat", "statx"]])
+def test_a_lookup_the_profile_blocks_names_the_profile(runtime, busybox_config, blocked):
+    # Without no_new_privs the filter is loaded before init looks the program up: a profile that
+    # refuses the lookup's calls fails create with that errno, not a misleading "permission denied"
+    # or "not found".
+    from declarative_ct.errors import ContainerError
+
+    config = busybox_config(seccomp=_errno_on(blocked, errno.EPERM), no_new_privileges=False)
+    c = runtime.create(unique_id("blocked"), config)
+    with pytest.raises(ContainerError, match=re.escape("exec: /bin/true: operation not permitted "
+                                                       "(blocked by the seccomp profile?)")):
+        c.start(Process(["/bin/true"]))
+    assert not os.path.exists(c.state_dir)
+
+
 # -- the default profile ---------------------------------------------------------------------------
 
 
