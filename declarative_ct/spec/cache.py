@@ -6,8 +6,9 @@ holds, for the last set of paths loaded, every document's ``model_dump`` and nor
 keyed by the paths, each file's identity and times (inode, size, mtime, ctime) and those of the
 spec code itself. A hit still checks that the host paths the specs name exist (rootfs, mount
 sources) and that every seccomp profile file has the identity it had when its digest was taken
-(the normalized spec holds the profile's sha256: an edited profile is a recreate); anything else (a miss, a changed file, a vanished path) falls back to the full load,
-which reports every error as usual and refreshes the cache. Stdlib only.
+(the normalized spec holds the profile's sha256: an edited profile is a recreate); anything
+else (a miss, a changed file, a vanished path) falls back to the full load, which reports every
+error as usual and refreshes the cache. Stdlib only.
 """
 
 from __future__ import annotations
