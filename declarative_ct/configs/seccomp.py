@@ -10,6 +10,8 @@ Stdlib only: the container init imports the configs package (it never compiles a
 
 from __future__ import annotations
 
+import os
+import weakref
 from dataclasses import dataclass, field
 
 from ..errors import ConfigInvalid
@@ -80,6 +82,22 @@ class Seccomp:
     flags: list[str] = field(default_factory=list)
     syscalls: list[SeccompSyscall] = field(default_factory=list)
 
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        _memos.pop(id(self), None)  # a field assigned: checked and compiled anew
+
+    def memo(self) -> dict:
+        """What is derived from this object and costs to redo (``validate`` passed, the compiled
+        program): kept while it is the same object and no field of it is assigned. Content changed
+        in place (a rule appended to ``syscalls``) is not noticed: assign the field, or build anew."""
+        key = id(self)
+        entry = _memos.get(key)
+        if entry is None or entry[0]() is not self:
+            entry = (weakref.ref(self, lambda ref: _memos.pop(key) if _memos.get(key, (None,))[0] is ref else None),
+                     {})
+            _memos[key] = entry
+        return entry[1]
+
     @classmethod
     def from_dict(cls, raw: dict) -> "Seccomp":
         """Rebuild what ``Config.to_dict`` saved. Raises TypeError/KeyError on a malformed object."""
@@ -113,12 +131,17 @@ class Seccomp:
         """Check every value, as runc's specconv and libseccomp would.
 
         ``where`` prefixes the field names in errors; ``oci`` names them as the runtime-spec does
-        (``defaultErrnoRet``, ``syscalls[2].args[0].valueTwo``) rather than as libcontainer.
+        (``defaultErrnoRet``, ``syscalls[2].args[0].valueTwo``) rather than as libcontainer. A pass
+        is remembered (:meth:`memo`): the same unchanged object is not checked twice.
 
         Raises:
             ConfigInvalid: naming the field (unknown action, architecture, flag or operator; an errno
                 out of range or given with an action that takes none; an argument index above 5…).
         """
+        memo = self.memo()
+        if memo.get("valid"):  # checked already (from_oci, then Config.validate, then compile)
+            return
+
         def name(snake: str, camel: str) -> str:
             return camel if oci else snake
 
@@ -147,6 +170,10 @@ class Seccomp:
                 raise ConfigInvalid(f"{at}.args: {len(call.args)} conditions; a syscall has {_MAX_ARGS} arguments")
             for k, arg in enumerate(call.args):
                 _check_arg(arg, f"{at}.args[{k}]", name("value_two", "valueTwo"))
+        memo["valid"] = True
+
+
+_memos: dict[int, tuple[weakref.ref, dict]] = {}  # id(Seccomp) -> (its weak reference, Seccomp.memo())
 
 
 def _check_action(action: object, where: str) -> None:
@@ -245,24 +272,43 @@ def _show(value: object) -> str:
     return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
-def load_profile(path: str) -> Seccomp:
-    """A seccomp profile file (JSON, the shape of OCI ``linux.seccomp``) as a checked :class:`Seccomp`.
+def read_profile(path: str) -> tuple[Seccomp, str]:
+    """A seccomp profile file (JSON, the shape of OCI ``linux.seccomp``) as a checked :class:`Seccomp`
+    and the sha256 (hex) of the very bytes it was parsed from.
+
+    The file is read once per identity (inode, size, mtime): while it stays the same, later calls
+    (the loader's check, the normalized spec's digest, the conversion) return the same pair without
+    reading it, and the Seccomp is shared: do not change it.
 
     Raises:
         ConfigInvalid: ``<path>: <field>: <reason>``, or why the file cannot be read or parsed.
     """
+    import hashlib
     import json
 
     try:
-        with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ConfigInvalid(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
-    except UnicodeDecodeError:
-        raise ConfigInvalid(f"{path}: not UTF-8 text (is it a JSON seccomp profile?)") from None
+        st = os.stat(path)
+        seen = _profiles.get(path)
+        if seen is not None and seen[0] == (st.st_ino, st.st_size, st.st_mtime_ns):
+            return seen[1]
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())  # the identity of what is read: a later write changes it
+            data = f.read()
     except OSError as err:
         raise ConfigInvalid(f"{path}: cannot read: {err.strerror}") from None
     try:
-        return from_oci(raw, "")
+        raw = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigInvalid(f"{path}: not UTF-8 text (is it a JSON seccomp profile?)") from None
+    except json.JSONDecodeError as err:
+        raise ConfigInvalid(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    try:
+        seccomp = from_oci(raw, "")
     except ConfigInvalid as err:
         raise ConfigInvalid(f"{path}: {str(err).lstrip('.').removeprefix(': ')}") from None
+    result = seccomp, hashlib.sha256(data).hexdigest()
+    _profiles[path] = ((st.st_ino, st.st_size, st.st_mtime_ns), result)
+    return result
+
+
+_profiles: dict[str, tuple[tuple[int, int, int], tuple[Seccomp, str]]] = {}  # path -> (identity, read_profile)

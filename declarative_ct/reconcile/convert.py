@@ -81,13 +81,14 @@ def to_runtime(spec, source: str, runtime=None) -> tuple[Config, Process]:  # no
 
 def seccomp_of(seccomp: object, bounding: list[str]):  # noqa: ANN201 - configs.Seccomp | None
     """The filter of a normalized ``seccomp``: ``default`` (the default profile resolved for the
-    ``bounding`` capabilities), ``unconfined`` (None) or ``{"path", "sha256"}`` (the file read now).
+    ``bounding`` capabilities), ``unconfined`` (None) or ``{"path", "sha256"}`` (the file as it is
+    now, checked against the digest of the bytes it was parsed from).
 
     Raises:
         ConfigInvalid: the profile file is missing, unreadable, malformed, or changed since the spec
             was read (its sha256 differs).
     """
-    from ..configs.seccomp import load_profile
+    from ..configs.seccomp import read_profile
 
     if seccomp == "unconfined":
         return None
@@ -95,8 +96,8 @@ def seccomp_of(seccomp: object, bounding: list[str]):  # noqa: ANN201 - configs.
         from ..runtime.seccomp_profile import default_profile
 
         return default_profile(bounding)
-    profile = load_profile(seccomp["path"])
-    if forms.file_digest(seccomp["path"]) != seccomp["sha256"]:
+    profile, digest = read_profile(seccomp["path"])
+    if digest != seccomp["sha256"]:
         raise ConfigInvalid(f"seccomp: {seccomp['path']} changed while it was read; plan again")
     return profile
 

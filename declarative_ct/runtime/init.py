@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import functools
 import json
@@ -31,6 +32,7 @@ import os
 import resource
 import signal
 import socket
+import stat
 import struct
 from dataclasses import dataclass, field
 
@@ -275,18 +277,29 @@ def lookup(program: str, path_env: str) -> str:
     credentials and capabilities (what ``execve`` checks; call it as the container's user).
 
     Raises:
-        PermissionError: a file was found but this user may not execute it (named).
+        PermissionError: a file was found but this user may not execute it, or a seccomp filter
+            refused the lookup's stat/access (EPERM: named as the profile's doing).
+        OSError: another error looking at a candidate (its errno).
         FileNotFoundError: no such file.
     """
     candidates = [program] if "/" in program else [os.path.join(d or ".", program) for d in path_env.split(":")]
-    denied = ""
+    denied: tuple[str, int] | None = None  # as execvp: an error is reported only if no candidate runs
     for cand in candidates:
-        if os.path.isfile(cand):
-            if os.access(cand, os.X_OK, effective_ids=True):
-                return cand
-            denied = denied or cand
+        try:
+            if not stat.S_ISREG(os.stat(cand).st_mode):
+                continue
+            linux.access_effective(cand, os.X_OK)
+            return cand
+        except OSError as err:
+            if err.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
+                denied = denied or (cand, err.errno)
     if denied:
-        raise PermissionError(f"exec: {denied}: permission denied (uid {os.geteuid()}, gid {os.getegid()})")
+        path, err = denied
+        if err == errno.EACCES:
+            raise PermissionError(f"exec: {path}: permission denied (uid {os.geteuid()}, gid {os.getegid()})")
+        if err == errno.EPERM:  # the filter runs here when no_new_privs is off
+            raise PermissionError(f"exec: {path}: operation not permitted (blocked by the seccomp profile?)")
+        raise OSError(err, f"exec: {path}: {os.strerror(err)}")
     raise FileNotFoundError(f"exec: {program!r}: executable file not found in the container "
                             f"(looked in {', '.join(candidates) if '/' in program else 'PATH=' + path_env})")
 

@@ -212,6 +212,23 @@ def seccomp_action_available(action: int) -> bool:
     return _libc.syscall(_SYS_SECCOMP, SECCOMP_GET_ACTION_AVAIL, ctypes.c_uint(0), ctypes.byref(value)) == 0
 
 
+AT_FDCWD = -100
+AT_EACCESS = 0x200  # <fcntl.h>: check with the effective ids and capabilities, as execve does
+
+
+def access_effective(path: str, mode: int) -> None:
+    """faccessat(AT_FDCWD, path, mode, AT_EACCESS): whether the caller's effective ids and
+    capabilities may use ``path`` for ``mode`` (``os.X_OK``…), as execve will check.
+
+    Raises:
+        OSError: with the errno (``os.access`` only answers False: EACCES, ENOENT and a seccomp
+            filter's EPERM would look alike).
+    """
+    if _libc.faccessat(AT_FDCWD, os.fsencode(path), mode, AT_EACCESS) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+
+
 def close_fds_except(keep: set[int]) -> None:
     """Close every fd above stdio not in ``keep``: ``os.closerange`` over the gaps between them
     (one close_range(2) each), without listing ``/proc/self/fd``."""

@@ -68,17 +68,24 @@ def compile_filter(seccomp: Seccomp, where: str = "seccomp", cache_dir: str | No
 
     Compiled once per process for equal profiles, and once per ``cache_dir`` when given (the
     state root's ``#seccomp``: loading libseccomp and compiling the default profile costs ~40 ms, a
-    cached program is one read). ``where`` prefixes field names in errors.
+    cached program is one read). The program is kept in the object's :meth:`Seccomp.memo`, so
+    that a create's check, create and start compile it once (the key is a JSON dump and sha256
+    of the whole profile, ~0.7 ms for the default one). ``where`` prefixes field names in errors.
 
     Raises:
         ConfigInvalid: naming the field: an action or flag this kernel lacks, a rule libseccomp
             refuses (two rules for one syscall that conflict…), or an architecture it does not know.
     """
+    memo = seccomp.memo()
+    program = memo.get("program")
+    if program is not None:
+        return program
     # Plain dataclasses of JSON types: the C encoder walks them much faster than asdict.
     text = json.dumps([_FORMAT, os.uname().machine, seccomp], default=vars, sort_keys=True)
     key = hashlib.sha256(text.encode()).hexdigest()
     program = _compiled.get(key)
     if program is not None:
+        memo["program"] = program
         return program
     seccomp.validate(where)
     _check_kernel(seccomp, where)
@@ -94,7 +101,7 @@ def compile_filter(seccomp: Seccomp, where: str = "seccomp", cache_dir: str | No
             with contextlib.suppress(OSError):  # a cache: a full disk costs a compile next time, no more
                 os.makedirs(cache_dir, mode=0o700, exist_ok=True)
                 store.write_atomic(cached, program)
-    _compiled[key] = program
+    _compiled[key] = memo["program"] = program
     return program
 
 

@@ -5,8 +5,10 @@ a steady-state ``dct plan`` has to be cheaper than that. The cache (``<root>/#sp
 holds, for the last set of paths loaded, every document's ``model_dump`` and normalized form,
 keyed by the paths, each file's identity and times (inode, size, mtime, ctime) and those of the
 spec code itself. A hit still checks that the host paths the specs name exist (rootfs, mount
-sources); anything else (a miss, a changed file, a vanished path) falls back to the full load,
-which reports every error as usual and refreshes the cache. Stdlib only.
+sources) and that every seccomp profile file has the identity it had when its digest was taken
+(the normalized spec holds the profile's sha256: an edited profile is a recreate); anything
+else (a miss, a changed file, a vanished path) falls back to the full load, which reports every
+error as usual and refreshes the cache. Stdlib only.
 """
 
 from __future__ import annotations
@@ -75,6 +77,18 @@ def _key(paths: list[str], files: list[str]) -> dict | None:
         return None
 
 
+def _profile_identity(spec: dict) -> list[int] | None:
+    """The identity of the spec's seccomp profile file; None when it names a keyword (or is gone).
+    A loaded spec's profile path is absolute; ``default`` and ``unconfined`` are not paths."""
+    profile = spec.get("seccomp")
+    if not isinstance(profile, str) or not os.path.isabs(profile):
+        return None
+    try:
+        return _identity(profile)
+    except OSError:
+        return None
+
+
 def _host_paths_exist(entries: list[dict]) -> bool:
     for entry in entries:
         spec = entry["spec"]
@@ -82,6 +96,9 @@ def _host_paths_exist(entries: list[dict]) -> bool:
             return False
         if not all(os.path.exists(m["source"]) for m in spec["mounts"]):
             return False
+        if isinstance(entry["normalized"]["seccomp"], dict):  # a profile file, by its digest
+            if entry.get("profile") is None or _profile_identity(spec) != entry["profile"]:
+                return False  # edited, replaced or removed since (or its identity was never known)
     return True
 
 
@@ -108,8 +125,14 @@ def load(paths: list[str], root: str) -> list:
 
     docs = load_paths(paths)
     if key is not None and os.path.isdir(root):
-        entries = [{"source": d.source, "line": d.line, "spec": d.spec.model_dump(mode="json"),
-                    "normalized": d.spec.normalized()} for d in docs]
+        entries = []
+        for d in docs:
+            dump = d.spec.model_dump(mode="json")
+            # The profile's identity before normalized() digests it: a write in between makes the
+            # next lookup miss, never keeps a digest of older bytes.
+            profile = _profile_identity(dump)
+            entries.append({"source": d.source, "line": d.line, "spec": dump, "profile": profile,
+                            "normalized": d.spec.normalized()})
         try:
             store.write_json_atomic(path, {"key": key, "docs": entries})
         except OSError:

@@ -47,12 +47,13 @@ def ports_of(network: dict) -> list[PortMapping]:
     return out
 
 
-def file_digest(path: str) -> str | None:
-    """sha256 of the file at ``path`` (a seccomp profile), or None when it cannot be read."""
-    import hashlib
+def profile_digest(path: str) -> str | None:
+    """sha256 (hex) of the seccomp profile file at ``path``, as ``configs.seccomp.read_profile``
+    parsed it, or None when it cannot be read or is not a valid profile (the conversion says why)."""
+    from ..configs.seccomp import read_profile
+    from ..errors import ConfigInvalid
 
     try:
-        with open(path, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
-    except OSError:
+        return read_profile(path)[1]
+    except ConfigInvalid:
         return None

@@ -229,13 +229,13 @@ def _host_path_errors(data: dict, source: str) -> list[SpecError]:
 
 def _seccomp_problem(path: str) -> str | None:
     """Why the seccomp profile at ``path`` cannot be used (missing, not JSON, a bad field), or None."""
-    from ..configs.seccomp import load_profile
+    from ..configs.seccomp import read_profile
 
     if not os.path.isfile(path):
         return (f"not default, unconfined or an existing profile file: {path} does not exist"
                 if not os.path.exists(path) else f"not a file: {path}")
     try:
-        load_profile(path)
+        read_profile(path)  # remembered: normalized() and the conversion do not read it again
     except ConfigInvalid as err:
         return str(err)
     return None

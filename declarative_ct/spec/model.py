@@ -384,7 +384,7 @@ class ContainerSpec(_Strict):
         data["reload_on"] = sorted(set(self.reload_on))
         if self.seccomp not in SECCOMP_KEYWORDS:
             # The file's content, not only its name: an edited profile recreates the container.
-            data["seccomp"] = {"path": self.seccomp, "sha256": forms.file_digest(self.seccomp)}
+            data["seccomp"] = {"path": self.seccomp, "sha256": forms.profile_digest(self.seccomp)}
         net = data["network"]
         if self.network.mode != "bridge":  # bridge settings mean nothing in the other modes
             data["network"] = {"mode": net["mode"]}

@@ -371,6 +371,26 @@ def test_a_negative_parallel_is_a_usage_error(dct: Dct) -> None:
     assert dct.entries() == []
 
 
+def test_an_edited_or_deleted_seccomp_profile_is_seen_by_plan_and_status(dct: Dct, tmp_path: Path) -> None:
+    # plan and status read the spec cache: it must notice the profile file, not only the YAML.
+    app = dct.new_id("app")
+    profile = tmp_path / "prof.json"
+    rule = {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 28}
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [rule]}))
+    path = dct.write("app.yaml", dct.spec(app, seccomp=str(profile)))
+    assert dct.out("plan", path, rc=2) == [f"{app}: create (not created yet)"]
+    dct.out("apply", path)
+    assert dct.out("plan", path) == []  # cached now
+    assert dct.status_rows(path)[app]["drift"] == "in-sync"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{**rule, "errnoRet": 13}]}))
+    assert dct.out("plan", path, rc=2) == [f"{app}: recreate (seccomp.sha256 changed)"]
+    assert dct.status_rows(path)[app]["drift"] == "drifted"
+    profile.unlink()
+    [error] = dct.bad_input("plan", path)
+    assert error.startswith(f"{path}:") and error.endswith(
+        f": seccomp: not default, unconfined or an existing profile file: {profile} does not exist"), error
+
+
 # -- status ----------------------------------------------------------------------------------
 def test_status_drift_and_an_unmanaged_container_left_alone(dct: Dct, tmp_path: Path) -> None:
     sync, drift, missing, other = (dct.new_id(p) for p in ("sync", "drift", "missing", "other"))

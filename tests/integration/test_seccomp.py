@@ -149,6 +149,21 @@ def test_unknown_syscall_names_are_skipped(run_container, busybox_config):
     assert os.strerror(errno.ENOSPC) in res.stderr
 
 
+@pytest.mark.parametrize("blocked", [["faccessat", "faccessat2"], ["stat", "newfstatat", "statx"]])
+def test_a_lookup_the_profile_blocks_names_the_profile(runtime, busybox_config, blocked):
+    # Without no_new_privs the filter is loaded before init looks the program up: a profile that
+    # refuses the lookup's calls fails create with that errno, not a misleading "permission denied"
+    # or "not found".
+    from declarative_ct.errors import ContainerError
+
+    config = busybox_config(seccomp=_errno_on(blocked, errno.EPERM), no_new_privileges=False)
+    c = runtime.create(unique_id("blocked"), config)
+    with pytest.raises(ContainerError, match=re.escape("exec: /bin/true: operation not permitted "
+                                                       "(blocked by the seccomp profile?)")):
+        c.start(Process(["/bin/true"]))
+    assert not os.path.exists(c.state_dir)
+
+
 # -- the default profile ---------------------------------------------------------------------------
 
 
@@ -177,7 +192,8 @@ def test_default_profile_runs_ordinary_commands(run_container, default_config):
                                         ("ptrace", (16, 1)),                 # PTRACE_ATTACH to pid 1
                                         ("personality", (0x0040000,)),       # ADDR_NO_RANDOMIZE
                                         ("clone", (0x20000000 | 17,)),       # CLONE_NEWPID|SIGCHLD
-                                        ("socket", (40, 1, 0))])             # AF_VSOCK
+                                        ("socket", (40, 1, 0)),              # AF_VSOCK
+                                        ("io_uring_setup", (1, 0))])         # its operations bypass seccomp
 def test_default_profile_refuses(run_container, default_config, name, args):
     ret, err = _probe(run_container, default_config(), name, *args)
     assert (ret, err) == (-1, errno.EPERM)
@@ -204,6 +220,30 @@ def test_exec_in_a_default_profile_container_is_filtered(runtime, default_config
     c.exec()
     code, out = exec_in(c, ["/probe", _nr("unshare"), str(0x20000)])
     assert (code, out.split()) == (0, ["-1", str(errno.EPERM)])
+
+
+def test_a_create_compiles_its_filter_once(runtime, default_config, monkeypatch):
+    # check (a recreate's), create and start each need the program: the profile is dumped and
+    # hashed for its cache key once, not per step.
+    import hashlib
+
+    from declarative_ct.runtime import seccomp
+
+    keys = []
+
+    class Counting:
+        @staticmethod
+        def sha256(data=b""):
+            keys.append(len(data))
+            return hashlib.sha256(data)
+
+    monkeypatch.setattr(seccomp, "hashlib", Counting)
+    config, cid = default_config(), unique_id("once")
+    runtime.check(cid, config)
+    c = runtime.create(cid, config)
+    c.start(Process(["/bin/true"]))
+    assert len(keys) == 1, keys
+    assert os.path.getsize(os.path.join(c._dir, seccomp.BPF_FILE)) > 0
 
 
 # -- bad profiles ---------------------------------------------------------------------------------

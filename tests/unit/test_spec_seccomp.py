@@ -129,3 +129,49 @@ def test_a_profile_changed_after_the_plan_is_refused(tmp_path):
 
     with pytest.raises(ConfigInvalid, match="changed while it was read"):
         to_runtime(Frozen(), doc.source)
+
+
+def test_the_profile_is_read_once_and_its_digest_is_of_the_parsed_bytes(tmp_path, monkeypatch):
+    import builtins
+    import hashlib
+
+    profile = tmp_path / "p.json"
+    profile.write_text(json.dumps(PROFILE))
+    reads = []
+    real_open = builtins.open
+
+    def counting_open(file, *args, **kwargs):
+        if str(file) == str(profile):
+            reads.append(file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    doc = load_one(spec_file(tmp_path, "p.json"))  # the loader's check
+    normalized = doc.spec.normalized()
+    config, _ = to_runtime(doc.spec, doc.source)
+    config.validate()
+    assert len(reads) == 1, reads  # load, normalized() and the conversion share one read
+    assert normalized["seccomp"]["sha256"] == hashlib.sha256(profile.read_bytes()).hexdigest()
+    from declarative_ct.configs.seccomp import read_profile
+
+    assert read_profile(str(profile)) == (config.seccomp, normalized["seccomp"]["sha256"])
+
+    profile.write_text(json.dumps({**PROFILE, "defaultAction": "SCMP_ACT_LOG"}))  # a new identity: read anew
+    edited, digest = read_profile(str(profile))
+    assert edited.default_action == "SCMP_ACT_LOG" and len(reads) == 2
+    assert digest == hashlib.sha256(profile.read_bytes()).hexdigest()
+
+
+def test_validation_runs_once_per_unchanged_object(monkeypatch):
+    from declarative_ct.configs import seccomp as model
+
+    checked = []
+    real = model._check_action
+    monkeypatch.setattr(model, "_check_action", lambda action, where: (checked.append(where), real(action, where)))
+    profile = model.from_oci(PROFILE)
+    Config(rootfs="/", seccomp=profile).validate()
+    profile.validate()
+    assert checked == ["linux.seccomp.defaultAction", "linux.seccomp.syscalls[0].action"]
+    profile.default_action = "SCMP_ACT_NOPE"  # an assigned field is checked again
+    with pytest.raises(ConfigInvalid, match="seccomp.default_action: unknown action"):
+        Config(rootfs="/", seccomp=profile).validate()
