@@ -90,18 +90,28 @@ def compile_filter(seccomp: Seccomp, where: str = "seccomp", cache_dir: str | No
     seccomp.validate(where)
     _check_kernel(seccomp, where)
     cached = os.path.join(cache_dir, key + ".bpf") if cache_dir else None
-    program = b""
-    if cached:
-        with contextlib.suppress(OSError):
-            with open(cached, "rb") as f:
-                program = f.read()
-    if not program or len(program) % 8:  # none yet, or cut short
+    program = _read_cached(cached) if cached else None
+    if program is None:
         program = _compile(seccomp, where)
         if cached:
             with contextlib.suppress(OSError):  # a cache: a full disk costs a compile next time, no more
                 os.makedirs(cache_dir, mode=0o700, exist_ok=True)
-                store.write_atomic(cached, program)
+                store.write_atomic(cached, program + hashlib.sha256(program).digest())
     _compiled[key] = memo["program"] = program
+    return program
+
+
+def _read_cached(path: str) -> bytes | None:
+    """The program in a cache file (the program, then its sha256), or None when the file is
+    missing, cut short or damaged: a bad program would fail every create with EINVAL at load."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    program, digest = data[:-32], data[-32:]
+    if not program or len(program) % 8 or hashlib.sha256(program).digest() != digest:
+        return None
     return program
 
 

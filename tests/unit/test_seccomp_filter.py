@@ -14,6 +14,7 @@ import ctypes
 import errno
 import json
 import mmap
+import hashlib
 import os
 import signal
 import struct
@@ -185,10 +186,17 @@ def test_disk_cache(tmp_path):
 
     program = seccomp.compile_filter(profile(), cache_dir=str(tmp_path))
     files = os.listdir(tmp_path)
-    assert len(files) == 1 and (tmp_path / files[0]).read_bytes() == program
+    cache = tmp_path / files[0]
+    assert len(files) == 1 and cache.read_bytes() == program + hashlib.sha256(program).digest()
     seccomp._compiled.clear()  # a new process: the cache file is read, not recompiled
-    (tmp_path / files[0]).write_bytes(program[:-8] + struct.pack("<HBBI", 6, 0, 0, ALLOW))
-    assert seccomp.compile_filter(profile(), cache_dir=str(tmp_path)).endswith(struct.pack("<HBBI", 6, 0, 0, ALLOW))
+    other = program[:-8] + struct.pack("<HBBI", 6, 0, 0, ALLOW)
+    cache.write_bytes(other + hashlib.sha256(other).digest())
+    assert seccomp.compile_filter(profile(), cache_dir=str(tmp_path)) == other
+    # Regression: a file cut short (or damaged) was loaded as it was, and every create failed with EINVAL.
+    for damaged in (cache.read_bytes()[:16], b"", other + bytes(32)):
+        seccomp._compiled.clear()
+        cache.write_bytes(damaged)
+        assert seccomp.compile_filter(profile(), cache_dir=str(tmp_path)) == program
     seccomp._compiled.clear()
 
 
