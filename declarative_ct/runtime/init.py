@@ -443,6 +443,9 @@ def _exec_child(ctx: InitContext) -> None:
     try:
         for fd in ctx.cgroup_fds:
             os.write(fd, b"0")  # "0" is the writer itself, whatever PID namespace it sees
+        for fd in ctx.cgroup_fds:  # now, not at execve: nothing later needs a writable cgroup.procs
+            os.close(fd)
+        ctx.cgroup_fds = []
         if ctx.detach:
             if os.fork():
                 os._exit(0)
