@@ -10,6 +10,7 @@ could write the host's sysctls (``kernel.core_pattern``: code execution on the h
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 
@@ -100,3 +101,27 @@ def test_default_masks_still_apply(run_container, busybox_config):
     res = run_container(busybox_config(), ["/bin/sh", "-c", "wc -c < /proc/timer_list; echo 1 > /proc/sys/kernel/"
                                                              "core_uses_pid || echo refused"], "masks")
     assert res.stdout.split() == ["0", "refused"], res.stderr
+
+
+@pytest.mark.parametrize("use_openat2", [True, False])
+def test_open_no_symlinks_refuses_any_link_on_the_way(tmp_path, monkeypatch, use_openat2):
+    """Both walkers (openat2's RESOLVE_NO_SYMLINKS and the O_NOFOLLOW walk) agree."""
+    from declarative_ct.runtime import paths
+
+    monkeypatch.setattr(paths, "use_openat2", use_openat2)
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "real").mkdir()
+    os.symlink("real", tmp_path / "l")
+    os.symlink("/a", tmp_path / "a2")
+    root = os.open(tmp_path, os.O_PATH)
+    try:
+        for path, expect in (("/a/b", "a/b"), ("/a/../real", "real"), ("/../../a", "a")):
+            fd = paths.open_no_symlinks(root, path)
+            assert paths.where(fd) == str(tmp_path / expect)
+            os.close(fd)
+        for path, err in (("/l", errno.ELOOP), ("/a2/b", errno.ELOOP), ("/nope", errno.ENOENT)):
+            with pytest.raises(OSError) as info:
+                paths.open_no_symlinks(root, path)
+            assert info.value.errno == err
+    finally:
+        os.close(root)
