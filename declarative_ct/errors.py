@@ -68,3 +68,9 @@ class SystemError(ContainerError):  # noqa: A001 - libcontainer's name for it
 class StateCorrupt(SystemError):
     """``<root>/<id>/state.json`` cannot be read back (truncated, not JSON, wrong shape): the container's
     processes may still run. ``list`` shows it as ``unknown``; ``delete --force`` removes it."""
+
+
+class CreateInterrupted(StateCorrupt):
+    """``<root>/<id>`` holds what a create left when it was killed before saving state.json (exec.fifo,
+    cgroup.json, maybe processes) and no create holds its lock. ``list`` shows it as ``unknown``;
+    ``delete --force`` removes it, and a create of the same id reclaims it."""

@@ -151,6 +151,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     container = _runtime(args).load(args.id)
     status = container.status()
     if status == Status.STOPPED:
+        if os.path.exists(os.path.join(container.state_dir, store.EXEC_FIFO)):
+            container.exec()  # never released: raises, saying how init died during its set-up
         raise ContainerError("cannot start a container that has stopped")
     if status == Status.RUNNING:
         raise ContainerError("cannot start an already running container")

@@ -408,7 +408,7 @@ class Container:
                 msg = None
             if msg is not None and msg.get("type") == "error":
                 raise ContainerError(f"container init failed: {msg.get('message', msg)}")
-            raise ContainerNotRunning(f"container {self._id}: init died before it was released")
+            raise ContainerNotRunning(f"container {self._id}: init died during set-up, before it was released")
         os.unlink(self._fifo())
 
     def _read_release(self, init_pid: int, timeout: float | None) -> bytes | None:
@@ -511,28 +511,65 @@ class Container:
         try:
             self._release()
         except ContainerNotRunning as err:
-            # Say how it died: the monitor records the exit once our lock is released.
-            deadline = time.monotonic() + 0.5
-            while (died := self.exit_status()) is None and time.monotonic() < deadline:
-                time.sleep(0.005)
-            if died is not None:
-                raise ContainerNotRunning(f"{err} (exit code {died.get('exit_code')}, signal "
-                                          f"{died.get('signal')})") from None
-            raise
+            raise ContainerNotRunning(f"{err}{self._death_note()}") from None
+        except InvalidStateTransition as err:
+            if not getattr(err, "died_in_setup", False):
+                raise
+            # Said outside the lock: the monitor records the exit under it.
+            raise InvalidStateTransition(err.from_status, err.to_status, "container init died during set-up, "
+                                         f"before it was released{self._death_note()}") from None
+
+    def _death_note(self) -> str:
+        """How init died, for an error message: `` (exit code N)`` or `` (killed by signal N (SIGx))``
+        with a hint for SIGSYS (a seccomp kill); '' when it cannot be known within 0.5 s.
+
+        The monitor records the exit once our lock is released; a caller that is init's parent
+        (``dct run`` in the foreground) reads it from the unreaped child instead.
+        """
+        pid = self._state.init_process_pid if self._state is not None else -1
+        deadline = time.monotonic() + 0.5
+        while (died := self.exit_status()) is None:
+            try:  # WNOWAIT: the status stays for the caller's own reaping
+                info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) if pid > 0 else None
+            except ChildProcessError:
+                info = None
+            if info is not None:
+                killed = info.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+                died = {"exit_code": 128 + info.si_status if killed else info.si_status,
+                        "signal": info.si_status if killed else None}
+                break
+            if time.monotonic() >= deadline:
+                return ""
+            time.sleep(0.005)
+        sig = died.get("signal")
+        if not sig:
+            return f" (exit code {died.get('exit_code')})"
+        try:
+            name = _signal.Signals(sig).name
+        except ValueError:
+            name = "?"
+        hint = ": killed by seccomp?" if sig == _signal.SIGSYS else ""
+        return f" (killed by signal {sig} ({name}){hint})"
 
     def _release(self) -> None:
         with store.locked(self._dir):
             status = self.status()
+            if status == Status.STOPPED and self._state is not None and os.path.exists(self._fifo()):
+                # Never released, yet dead: its last set-up steps (after "run") failed or killed it.
+                err = InvalidStateTransition(status, Status.RUNNING, "container init died during set-up")
+                err.died_in_setup = True
+                raise err
             if status != Status.CREATED:
                 raise InvalidStateTransition(status, Status.RUNNING,
                                              "only a created container can be started (its exec fifo is gone)")
             try:
                 data = self._read_release(self._state.init_process_pid, None)
             except ProcessLookupError:  # init died (and was reaped) since status() looked
-                raise ContainerNotRunning(f"container {self._id}: init died before it was released") from None
+                raise ContainerNotRunning(f"container {self._id}: init died during set-up, before it was "
+                                          "released") from None
             if data == b"":  # (None: released by a manager killed before it could remove the fifo)
-                raise ContainerNotRunning(f"container {self._id}: init died before it was released "
-                                          "(exec fifo is empty)")
+                raise ContainerNotRunning(f"container {self._id}: init died during set-up, before it was "
+                                          "released (exec fifo is empty)")
             os.unlink(self._fifo())
 
     def _start_exec(self, process: Process, detach: bool) -> ExecProcess:

@@ -6,7 +6,8 @@ import hashlib
 import os
 
 from ..configs import Cgroup, Config
-from ..errors import ContainerError, ContainerExists, ContainerNotExists, StateCorrupt, SystemError
+from ..errors import (ContainerError, ContainerExists, ContainerNotExists, CreateInterrupted, StateCorrupt,
+                      SystemError)
 from . import cgroups, store
 from .container import Container, teardown
 from .state import State
@@ -55,6 +56,10 @@ class Runtime:
 
         Nothing runs yet: call :meth:`Container.start` or :meth:`Container.run`.
 
+        A directory that an interrupted create left (no state.json, its lock free: see
+        :meth:`list_with_errors`) is reclaimed first: its processes killed, its cgroup and
+        directory removed. One whose create is still in progress (lock held) is not.
+
         Raises:
             InvalidID, ContainerExists; ConfigInvalid, also for a seccomp profile the kernel or
             libseccomp refuses (the filter is compiled here).
@@ -68,8 +73,35 @@ class Runtime:
         try:
             os.mkdir(path, 0o711)
         except FileExistsError:
-            raise ContainerExists(f"container {container_id!r} already exists in {self.root}") from None
+            if not self._reclaim_interrupted(path):
+                raise ContainerExists(f"container {container_id!r} already exists in {self.root}") from None
+            try:
+                os.mkdir(path, 0o711)
+            except FileExistsError:  # another create took the id meanwhile
+                raise ContainerExists(f"container {container_id!r} already exists in {self.root}") from None
         return Container(self.root, container_id, config)
+
+    @staticmethod
+    def _reclaim_interrupted(state_dir: str) -> bool:
+        """Remove what an interrupted create left in ``state_dir`` (see :meth:`create`); False, and
+        nothing touched, when it is not that (state.json saved, a create holds the lock, or none
+        ever started there)."""
+        with store.try_locked(state_dir) as held:
+            if not held or os.path.exists(os.path.join(state_dir, store.STATE_FILE)):
+                return False
+            try:  # only the cgroup it recorded as made: never another container's
+                cg = cgroups.manager_from_paths(store.read_json(os.path.join(state_dir, store.CGROUP_FILE)))
+            except (OSError, ValueError):
+                cg = None
+            teardown(cg, state_dir)
+        return True
+
+    @staticmethod
+    def _interrupted(state_dir: str) -> bool:
+        """True when ``state_dir`` is what a create killed before state.json left: no state.json,
+        a start began (lock file) and no create holds the lock now."""
+        with store.try_locked(state_dir) as held:
+            return held and not os.path.exists(os.path.join(state_dir, store.STATE_FILE))
 
     def check(self, container_id: str, config: Config) -> None:
         """What :meth:`create` and ``start`` would refuse about ``config``, checked without touching anything.
@@ -128,7 +160,8 @@ class Runtime:
 
     def list_with_errors(self) -> tuple[list[Container], dict[str, StateCorrupt]]:
         """``(containers, corrupt)``: :meth:`list`, and by id the :class:`StateCorrupt` of each container
-        whose state.json exists but cannot be read (its processes may run: it must not go unseen)."""
+        whose state.json exists but cannot be read, or :class:`CreateInterrupted` for one whose create
+        was killed before saving it (their processes may run: they must not go unseen)."""
         out: list[Container] = []
         corrupt: dict[str, StateCorrupt] = {}
         for name in store.container_entries(self.root):
@@ -136,7 +169,11 @@ class Runtime:
                 out.append(self.load(name))
             except StateCorrupt as err:
                 corrupt[name] = err
-            except ContainerError:  # half-created (no state.json yet), destroyed meanwhile, or not an id
+            except ContainerNotExists:  # no state.json: a create in progress, or one killed half-way
+                if self._interrupted(os.path.join(self.root, name)):
+                    corrupt[name] = CreateInterrupted(f"container {name}: its create was interrupted before "
+                                                      "state.json was saved (status unknown)")
+            except ContainerError:  # destroyed meanwhile, or not an id
                 continue
         return out, corrupt
 

@@ -435,6 +435,9 @@ def _init(ctx: InitContext) -> None:
         program = lookup(proc.args[0], env["PATH"])
         _load_seccomp(ctx, before_capability_drop=False)
         ctx.sync.close()
+    except BaseException as err:  # noqa: BLE001
+        _fail(ctx, err)
+    try:
         _close_fds_except({ctx.fifo_fd})
         # A created container must die on SIGTERM & co. as runc's does; as PID 1 of its namespace
         # it would ignore them with the default disposition. _reset_signals undoes this.
@@ -448,7 +451,21 @@ def _init(ctx: InitContext) -> None:
         _reset_signals()
         os.execve(program, proc.args, env)
     except BaseException as err:  # noqa: BLE001
-        _fail(ctx, err)
+        _fail_late(program, err)
+
+
+def _fail_late(program: str, err: BaseException) -> None:
+    """A failure once the sync socket is closed (waiting on the fifo, execve): said on the
+    container's stderr, where its program's output would have gone (runc: ``exec /bin/echo:
+    permission denied``), then exit 127 (not found) or 126 (cannot run), as a shell does."""
+    if isinstance(err, OSError) and err.strerror:
+        msg, code = f"exec {program}: {err.strerror.lower()}", 127 if err.errno == errno.ENOENT else 126
+    else:
+        msg, code = f"container init: {err or type(err).__name__}", 1
+    try:
+        os.write(2, f"dct: {msg}\n".encode(errors="replace"))
+    finally:
+        os._exit(code)
 
 
 def _exec_child(ctx: InitContext) -> None:
@@ -462,6 +479,9 @@ def _exec_child(ctx: InitContext) -> None:
     try:
         for fd in ctx.cgroup_fds:
             os.write(fd, b"0")  # "0" is the writer itself, whatever PID namespace it sees
+        for fd in ctx.cgroup_fds:  # now, not at execve: nothing later needs a writable cgroup.procs
+            os.close(fd)
+        ctx.cgroup_fds = []
         if ctx.detach:
             if os.fork():
                 os._exit(0)
@@ -476,11 +496,14 @@ def _exec_child(ctx: InitContext) -> None:
         program = lookup(proc.args[0], env["PATH"])  # as the process's user, as execve will check
         _load_seccomp(ctx, before_capability_drop=False)
         ctx.sync.close()
+    except BaseException as err:  # noqa: BLE001
+        _fail(ctx, err)
+    try:
         _close_fds_except(set())
         _reset_signals()
         os.execve(program, proc.args, env)
     except BaseException as err:  # noqa: BLE001
-        _fail(ctx, err)
+        _fail_late(program, err)
 
 
 def namespace_paths(pid: int) -> dict[str, str]:

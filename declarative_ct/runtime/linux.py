@@ -249,3 +249,17 @@ def last_cap() -> int:
     read once per process (a fork inherits it: the monitor reads it before its first fork)."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
         return int(f.read())
+
+
+# <linux/magic.h>
+PROC_SUPER_MAGIC = 0x9FA0
+SYSFS_MAGIC = 0x62656572
+_STATFS_SIZE = 256  # struct statfs is 120 bytes on the 64-bit ABIs; f_type (a word) comes first
+
+
+def fstatfs_type(fd: int) -> int:
+    """fstatfs(2)'s ``f_type`` for ``fd``: the filesystem's magic number (``PROC_SUPER_MAGIC``…).
+    Raises OSError."""
+    buf = ctypes.create_string_buffer(_STATFS_SIZE)
+    _check(_libc.fstatfs(fd, buf), f"fstatfs {fd}")
+    return ctypes.c_ulong.from_buffer(buf).value & 0xFFFFFFFF  # magic numbers are 32-bit

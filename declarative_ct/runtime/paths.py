@@ -68,6 +68,44 @@ def open_in_root(root_fd: int, path: str, create: str | None = None, mode: int =
     return _walk(root_fd, path, create, mode)
 
 
+def open_no_symlinks(root_fd: int, path: str) -> int:
+    """Open ``path`` inside ``root_fd`` as an ``O_PATH | O_CLOEXEC`` descriptor, refusing any
+    symlink on the way, the last component's included (``RESOLVE_NO_SYMLINKS``).
+
+    ``..`` never climbs above the root. Raises OSError: ELOOP when a component is a symlink,
+    ENOENT, ENOTDIR; ``filename`` is ``path``.
+    """
+    global use_openat2
+    if use_openat2:
+        for _ in range(_RETRIES):
+            try:
+                return linux.openat2(root_fd, path or ".", _O_PATH, _RESOLVE | linux.RESOLVE_NO_SYMLINKS)
+            except OSError as err:
+                if err.errno == errno.EAGAIN:
+                    continue
+                if err.errno != errno.ENOSYS:
+                    raise
+                use_openat2 = False
+                break
+    stack: list[int] = []
+    try:
+        for name in _components(path):
+            if name == "..":
+                if stack:
+                    os.close(stack.pop())
+                continue
+            fd = os.open(name, _O_PATH | os.O_NOFOLLOW, dir_fd=stack[-1] if stack else root_fd)
+            stack.append(fd)
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+        return stack.pop() if stack else os.open(".", _O_PATH, dir_fd=root_fd)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path) from None
+    finally:
+        for fd in stack:
+            os.close(fd)
+
+
 def _walk(root_fd: int, path: str, create: str | None, mode: int) -> int:
     """The ``O_NOFOLLOW`` walk: one ``openat`` per component from a held parent descriptor.
 

@@ -35,6 +35,10 @@ _STATVFS_TO_MS = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOE
 
 _O_PATH = os.O_PATH | os.O_CLOEXEC
 
+# The pseudo-filesystems whose paths are masked or made read-only, by type and where they belong.
+_PSEUDO_MAGIC = {"proc": linux.PROC_SUPER_MAGIC, "sysfs": linux.SYSFS_MAGIC}
+_PSEUDO_HOME = {"proc": "/proc", "sysfs": "/sys"}
+
 
 class MountError(OSError):
     """A mount, mask or node failed; the message names the destination (``mount /v3: …``)."""
@@ -197,6 +201,8 @@ def _mount_one(root: paths.Root, m: Mount, private_netns: bool) -> None:
         else:
             target = root.open(dest, DIR)
             try:
+                if m.device in _PSEUDO_MAGIC:
+                    _check_ordinary_dir(root, dest, target, m.device)
                 try:
                     new = _mount_onto(root, dest, target, m.source, m.device, m.flags, m.data or None)
                 except OSError as err:
@@ -220,6 +226,30 @@ def _mount_one(root: paths.Root, m: Mount, private_netns: bool) -> None:
             os.close(new)
     except OSError as err:
         raise _named(err, f"mount {dest}") from err
+
+
+def _check_ordinary_dir(root: paths.Root, dest: str, target: int, device: str) -> None:
+    """Refuse proc or sysfs on a destination that is, or passes through, a symlink (CVE-2023-28642).
+
+    The masked and readonly paths are looked up after every mount, by ``/proc/…`` and
+    ``/sys/…``; a symlink on the way could resolve elsewhere by then (a later volume changes
+    what it points through) and leave the real procfs unmasked and writable.
+    """
+    try:
+        plain = paths.open_no_symlinks(root.fd, dest)
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            raise
+        plain = -1
+    try:
+        ordinary = plain >= 0 and stat.S_ISDIR(os.fstat(plain).st_mode) and \
+            (os.fstat(plain).st_dev, os.fstat(plain).st_ino) == (os.fstat(target).st_dev, os.fstat(target).st_ino)
+    finally:
+        if plain >= 0:
+            os.close(plain)
+    if not ordinary:
+        raise MountError(errno.ELOOP, f"mount {dest}: {device} must be mounted on an ordinary directory "
+                                      f"({dest} is or passes through a symlink); refusing")
 
 
 def _populate_dev(dev: int) -> None:
@@ -277,11 +307,15 @@ def pivot_root(rootfs: str, propagation: int = 0) -> None:
 def finalize_rootfs(config: Config) -> None:
     """Read-only paths, masked paths and a read-only root, after ``pivot_root`` (runc's order).
 
-    Each path is opened by the confined walker rooted at ``/``; a missing one is skipped. Raises
+    Each path is opened by the confined walker rooted at ``/``; a missing one is skipped. When the
+    config mounts proc at ``/proc`` (sysfs at ``/sys``), every path under it must first be found
+    on that filesystem (itself, or its nearest existing parent): one that resolves elsewhere would
+    be skipped or masked in the wrong place while the real one stays open (CVE-2023-28642). Raises
     OSError (MountError) naming the path.
     """
     root = paths.Root.at("/")
     try:
+        _check_pseudo_paths(root, config)
         for path in config.readonly_paths:
             _in_place(root, path, "readonly path", _readonly)
         null = None
@@ -297,6 +331,47 @@ def finalize_rootfs(config: Config) -> None:
     finally:
         root.close()
         paths.release()
+
+
+def _check_pseudo_paths(root: paths.Root, config: Config) -> None:
+    """Every readonly and masked path under a proc or sysfs mount of the config lies on it.
+
+    Checked before any of them is acted on (a mask's tmpfs would hide a path under it).
+    """
+    homes = {os.path.normpath(m.destination): _PSEUDO_MAGIC[m.device] for m in config.mounts
+             if m.device in _PSEUDO_HOME and os.path.normpath(m.destination) == _PSEUDO_HOME[m.device]}
+    if not homes:
+        return
+    for what, listed in (("readonly path", config.readonly_paths), ("masked path", config.mask_paths)):
+        for path in listed:
+            norm = os.path.normpath("/" + path.lstrip("/"))  # ("//x" stays "//x")
+            home = next((h for h in homes if norm == h or norm.startswith(h + "/")), None)
+            if home is not None:
+                _on_filesystem(root, path, norm, home, homes[home], what)
+
+
+def _on_filesystem(root: paths.Root, path: str, norm: str, home: str, magic: int, what: str) -> None:
+    probe = norm
+    while True:
+        try:
+            fd = root.open(probe)
+            break
+        except (FileNotFoundError, NotADirectoryError):
+            if probe == home:
+                raise MountError(errno.ENOENT, f"{what} {path}: {home} cannot be found after the mounts; "
+                                               "refusing") from None
+            probe = os.path.dirname(probe)
+        except OSError as err:
+            raise _named(err, f"{what} {path}") from err
+    try:
+        found = linux.fstatfs_type(fd)
+    except OSError as err:
+        raise _named(err, f"{what} {path}") from err
+    finally:
+        os.close(fd)
+    if found != magic:
+        raise MountError(errno.EXDEV, f"{what} {path}: {probe} is not on the {home} mount (filesystem "
+                                      f"{found:#x}): a symlink or a later mount moved it; refusing")
 
 
 def _in_place(root: paths.Root, path: str, what: str, act, *args):

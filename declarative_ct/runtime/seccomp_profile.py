@@ -172,7 +172,7 @@ def default_profile(bounding: list[str], machine: str | None = None) -> Seccomp:
     calls = [SeccompSyscall(allowed, "SCMP_ACT_ALLOW")]
     if unlocked:
         calls.append(SeccompSyscall(unlocked, "SCMP_ACT_ALLOW"))
-    calls.append(SeccompSyscall(["socket"], "SCMP_ACT_ALLOW", args=[SeccompArg(0, _AF_VSOCK, 0, "SCMP_CMP_NE")]))
+    calls += _socket_but_vsock()
     # One rule per domain: several conditions on one argument in one rule would all have to hold.
     calls += [SeccompSyscall(["personality"], "SCMP_ACT_ALLOW", args=[SeccompArg(0, p, 0, "SCMP_CMP_EQ")])
               for p in _PERSONALITIES]
@@ -182,6 +182,18 @@ def default_profile(bounding: list[str], machine: str | None = None) -> Seccomp:
                                     args=[SeccompArg(flags_arg, _CLONE_NAMESPACE_FLAGS, 0, "SCMP_CMP_MASKED_EQ")]))
         calls.append(SeccompSyscall(["clone3"], "SCMP_ACT_ERRNO", errno_ret=_ENOSYS))
     return Seccomp("SCMP_ACT_ERRNO", 1, list(_ARCHITECTURES.get(machine, ())), [], calls)
+
+
+def _socket_but_vsock() -> list[SeccompSyscall]:
+    """``socket`` allowed unless the low 32 bits of its family are AF_VSOCK.
+
+    The kernel reads ``family`` as an ``int``: a 64-bit ``SCMP_CMP_NE 40`` lets
+    ``0x1_00000028`` through as AF_VSOCK. No operator compares only the low half against a
+    value, so one rule per bit of it: allowed when that bit differs from AF_VSOCK's.
+    """
+    return [SeccompSyscall(["socket"], "SCMP_ACT_ALLOW",
+                           args=[SeccompArg(0, 1 << bit, ~_AF_VSOCK & (1 << bit), "SCMP_CMP_MASKED_EQ")])
+            for bit in range(32)]
 
 
 def _kernel_at_least(major: int, minor: int) -> bool:

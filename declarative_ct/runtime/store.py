@@ -115,3 +115,23 @@ def locked(state_dir: str, create: bool = True) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def try_locked(state_dir: str) -> Iterator[bool]:
+    """:func:`locked` without waiting: yields True while holding the lock, False when another
+    process holds it or the directory has no lock file (no start ever began there)."""
+    try:
+        fd = os.open(os.path.join(state_dir, LOCK_FILE), os.O_RDWR | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

@@ -1,0 +1,127 @@
+"""proc and sysfs must stay where the masked and readonly paths look for them (CVE-2023-28642 class).
+
+The attack: the rootfs has ``/proc -> /vol/s/../../y`` and ``/z/y/self -> /y/self``; a volume
+bind-mounted at ``/vol`` holds ``s -> /z/w/v``. When proc is mounted, ``/vol/s`` is still the
+rootfs's own directory and ``/proc`` leads to ``/y``; once the volume is mounted it leads to
+``/z/y``. The masked and readonly paths, looked up after the mounts by ``/proc/…``, find nothing
+there and would be skipped: the container would get an unmasked, writable procfs at ``/y`` and
+could write the host's sysctls (``kernel.core_pattern``: code execution on the host).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+
+import pytest
+
+from conftest import unique_id, wait_for
+from declarative_ct.configs import Config, Mount
+from declarative_ct.configs.mountflags import MS_BIND, MS_REC
+from declarative_ct.errors import ContainerError
+from declarative_ct.runtime import Process
+
+pytestmark = pytest.mark.integration
+
+SYSCTL = "/proc/sys/kernel/core_uses_pid"
+# Flip the sysctl through the procfs at /y, then show what the masks left of it.
+_FLIP = ("v=$(cat /y/sys/kernel/core_uses_pid); echo $((1-v)) > /y/sys/kernel/core_uses_pid; "
+         "echo wrote $((1-v)); wc -c < /y/timer_list")
+
+
+def _read_sysctl() -> str:
+    with open(SYSCTL) as f:
+        return f.read()
+
+
+def _symlinked_proc_rootfs(base: str, busybox_rootfs: str) -> tuple[str, str]:
+    """``(rootfs, volume)`` laid out as the attack above."""
+    rootfs = os.path.join(base, "rootfs")
+    shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
+    os.rmdir(os.path.join(rootfs, "proc"))
+    for d in ("y", "vol/s", "z/w/v", "z/y"):
+        os.makedirs(os.path.join(rootfs, d))
+    os.symlink("/y/self", os.path.join(rootfs, "z/y/self"))  # /proc/self/fd/N (the exec fifo) still works
+    os.symlink("/vol/s/../../y", os.path.join(rootfs, "proc"))
+    volume = os.path.join(base, "vol")
+    os.makedirs(volume)
+    os.symlink("/z/w/v", os.path.join(volume, "s"))
+    return rootfs, volume
+
+
+def test_proc_through_a_symlink_is_refused_and_the_host_sysctl_is_untouched(runtime, busybox_rootfs, tmp_path):
+    rootfs, volume = _symlinked_proc_rootfs(str(tmp_path), busybox_rootfs)
+    cfg = Config(rootfs=rootfs, hostname="box")
+    cfg.mounts.append(Mount(volume, "/vol", "bind", MS_BIND | MS_REC))
+    before = _read_sysctl()
+    refused = None
+    try:
+        c = runtime.create(unique_id("procsym"), cfg)
+        try:
+            c.start(Process(["/bin/sh", "-c", _FLIP]))
+            c.exec()  # (unfixed: the container runs and writes the sysctl)
+            wait_for(c.exit_status, 10, message="the container to exit")
+        except ContainerError as err:
+            refused = str(err)
+    finally:
+        after = _read_sysctl()
+        if after != before:
+            with open(SYSCTL, "w") as f:
+                f.write(before)
+    assert after == before, "the container wrote the host's kernel.core_uses_pid"
+    assert refused is not None and "mount /proc: proc must be mounted on an ordinary directory" in refused
+    assert not os.path.exists(c.state_dir)  # a failed create leaves nothing behind
+
+
+def test_sysfs_through_a_symlink_is_refused(runtime, busybox_config, tmp_path):
+    cfg = busybox_config()
+    for m in cfg.mounts:
+        if m.device == "sysfs":
+            m.destination = "/tmp/" + unique_id("syslink") + "/sys"
+    os.makedirs(str(tmp_path / "real"))
+    # /tmp/<x> is a symlink into the rootfs made by an earlier mount of the same config.
+    cfg.mounts.insert(0, Mount(str(tmp_path), os.path.dirname(cfg.mounts[-1].destination), "bind", MS_BIND))
+    os.symlink("real", str(tmp_path / "sys"))
+    c = runtime.create(unique_id("syssym"), cfg)
+    with pytest.raises(ContainerError, match=r"mount /tmp/.*/sys: sysfs must be mounted on an ordinary directory"):
+        c.start(Process(["/bin/true"]))
+
+
+def test_masked_paths_must_be_on_the_proc_mount(runtime, busybox_config, tmp_path):
+    """A later mount over /proc hides the procfs the masks are meant for: refused, not skipped."""
+    cfg = busybox_config()
+    cfg.mounts.append(Mount(str(tmp_path), "/proc", "bind", MS_BIND))
+    c = runtime.create(unique_id("procover"), cfg)
+    with pytest.raises(ContainerError, match=r"(readonly|masked) path /proc/\S+: /proc is not on the /proc mount"):
+        c.start(Process(["/bin/true"]))
+
+
+def test_default_masks_still_apply(run_container, busybox_config):
+    res = run_container(busybox_config(), ["/bin/sh", "-c", "wc -c < /proc/timer_list; echo 1 > /proc/sys/kernel/"
+                                                             "core_uses_pid || echo refused"], "masks")
+    assert res.stdout.split() == ["0", "refused"], res.stderr
+
+
+@pytest.mark.parametrize("use_openat2", [True, False])
+def test_open_no_symlinks_refuses_any_link_on_the_way(tmp_path, monkeypatch, use_openat2):
+    """Both walkers (openat2's RESOLVE_NO_SYMLINKS and the O_NOFOLLOW walk) agree."""
+    from declarative_ct.runtime import paths
+
+    monkeypatch.setattr(paths, "use_openat2", use_openat2)
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "real").mkdir()
+    os.symlink("real", tmp_path / "l")
+    os.symlink("/a", tmp_path / "a2")
+    root = os.open(tmp_path, os.O_PATH)
+    try:
+        for path, expect in (("/a/b", "a/b"), ("/a/../real", "real"), ("/../../a", "a")):
+            fd = paths.open_no_symlinks(root, path)
+            assert paths.where(fd) == str(tmp_path / expect)
+            os.close(fd)
+        for path, err in (("/l", errno.ELOOP), ("/a2/b", errno.ELOOP), ("/nope", errno.ENOENT)):
+            with pytest.raises(OSError) as info:
+                paths.open_no_symlinks(root, path)
+            assert info.value.errno == err
+    finally:
+        os.close(root)
