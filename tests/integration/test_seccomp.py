@@ -193,9 +193,9 @@ def test_default_profile_runs_ordinary_commands(run_container, default_config):
                                         ("personality", (0x0040000,)),       # ADDR_NO_RANDOMIZE
                                         ("clone", (0x20000000 | 17,)),       # CLONE_NEWPID|SIGCHLD
                                         ("socket", (40, 1, 0)),              # AF_VSOCK
-                                         ("io_uring_setup", (1, 0)),          # its operations bypass seccomp
-                                         # the kernel reads an int: the high half must not hide it
-                                         ("socket", (0x100000028, 1, 0))])
+                                        ("io_uring_setup", (1, 0)),          # its operations bypass seccomp
+                                        # the kernel reads an int: the high half must not hide it
+                                        ("socket", (0x100000028, 1, 0))])
 def test_default_profile_refuses(run_container, default_config, name, args):
     ret, err = _probe(run_container, default_config(), name, *args)
     assert (ret, err) == (-1, errno.EPERM)
