@@ -82,7 +82,7 @@ def test_bad_profile_files_are_load_errors_at_the_field(tmp_path, content, messa
 
 
 def test_ansible_mapping_needs_an_absolute_profile(tmp_path):
-    with pytest.raises(SpecErrors, match="seccomp: must be an absolute path"):
+    with pytest.raises(SpecErrors, match="seccomp: must be \"default\", \"unconfined\" or an absolute path"):
         load_mapping({"name": "a", "process": {"args": ["/bin/true"]}, "seccomp": "p.json"}, "ansible:a")
     (tmp_path / "p.json").write_text('{"defaultAction": "SCMP_ACT_KILLL"}')
     with pytest.raises(SpecErrors, match='seccomp: .*unknown action "SCMP_ACT_KILLL"'):
