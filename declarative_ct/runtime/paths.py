@@ -211,6 +211,11 @@ def where(fd: int) -> str:
     return os.readlink(f"fd/{fd}", dir_fd=proc_self())
 
 
+def mount_id(fd: int) -> int:
+    """:func:`linux.mount_id` of ``fd``, its ``fdinfo`` fallback read through :func:`proc_self`."""
+    return linux.mount_id(fd, proc_self())
+
+
 def mount(source: str | int | None, target_fd: int, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
     """mount(2) onto the descriptor ``target_fd`` (through ``/proc/self/fd``), not onto a path.
 

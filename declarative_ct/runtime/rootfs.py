@@ -74,7 +74,7 @@ def _mount_onto(root: paths.Root, dest: str, target: int, source: str | int | No
         landed, shown = paths.where(target), paths.where(new)
         if not root.contains(landed) or not root.contains(shown):
             raise MountError(errno.EXDEV, f"mount {dest}: target escapes the rootfs ({landed}); refusing")
-        if linux.mount_id(new) == linux.mount_id(target) or landed != shown:
+        if paths.mount_id(new) == paths.mount_id(target) or landed != shown:
             raise MountError(errno.EXDEV, f"mount {dest}: the destination changed during the mount (mounted "
                                           f"at {root.inner(landed)}, {dest} is now {root.inner(shown)}); refusing")
     except BaseException:
@@ -105,7 +105,7 @@ def _hold_mounted(path: str, source: str | None, fstype: str | None, flags: int,
     try:
         paths.mount(before if source is None else source, before, fstype, flags, data)
         after = os.open(path, _O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
-        if linux.mount_id(after) == linux.mount_id(before) or paths.where(after) != paths.where(before):
+        if paths.mount_id(after) == paths.mount_id(before) or paths.where(after) != paths.where(before):
             os.close(after)
             raise MountError(errno.EXDEV, f"rootfs {path}: moved during the mount; refusing")
         return paths.Root(after, path)

@@ -214,3 +214,19 @@ def test_mount_errors_name_the_destination(runtime, busybox_config, tmp_path):
     (tmp_path / "gone").rmdir()  # after the config's check, before init mounts it
     with pytest.raises(ContainerError, match=r"mount /data: No such file or directory \(.*/gone\)"):
         c.start(Process(["/bin/true"]))
+
+
+def test_the_mount_id_fallback_reads_the_held_proc(tmp_path):
+    """Without statx the mount id comes from ``fdinfo``, read through the ``/proc/<pid>`` held
+    before pivot_root: the path ``/proc/self`` is then the container's (here: a tmpfs over /proc)."""
+    (tmp_path / "d").mkdir()
+
+    def probe():
+        fd = os.open(tmp_path / "d", os.O_PATH)
+        expected = linux.mount_id(fd)  # statx, and /proc is still the host's
+        paths.proc_self()
+        linux.mount("tmpfs", "/proc", "tmpfs", 0, "size=16k")
+        linux._statx = None  # this child only
+        return paths.mount_id(fd) == expected
+
+    assert _in_private_mount_namespace(probe) == "True"
