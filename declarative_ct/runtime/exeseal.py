@@ -18,6 +18,7 @@ Stdlib only: the container's stage 1 imports it.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -93,7 +94,7 @@ def _make_sealed_copy() -> int:
         try:
             fd = os.memfd_create(MEMFD_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC)
         except OSError as err:
-            if err.errno != 22:  # EINVAL: a kernel before MFD_EXEC (< 6.3), where memfds are executable anyway
+            if err.errno != errno.EINVAL:  # a kernel before MFD_EXEC (< 6.3), where memfds are executable anyway
                 raise
             fd = os.memfd_create(MEMFD_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING)
         try:
@@ -124,4 +125,4 @@ def _copy(src: int, dst: int, size: int) -> None:
             os.write(dst, chunk)
         return
     if offset != size:
-        raise OSError(5, f"copying /proc/self/exe: {offset} of {size} bytes")
+        raise OSError(errno.EIO, f"copying /proc/self/exe: {offset} of {size} bytes")

@@ -116,7 +116,7 @@ class Manager:
         raise NotImplementedError
 
     # -- resources -----------------------------------------------------------------------
-    def set(self, resources):
+    def set(self, resources) -> fs.Transaction:
         """Apply every limit that ``resources`` (a ``configs.Resources``) sets, all or nothing.
 
         Each file is read back after its write; if a write is refused or reads back differently,
@@ -131,11 +131,10 @@ class Manager:
             SystemError: the kernel refused a value (previous values restored, the message says so).
         """
         from ...errors import SystemError
-        from .fs import Transaction
 
         resources.validate()
         self.check(resources)
-        tx = Transaction()
+        tx = fs.Transaction()
         try:
             try:
                 self._apply(resources, tx)
