@@ -71,19 +71,32 @@ def sealed_executable() -> int:
             the runtime refuses to run containers rather than expose the host's interpreter.
     """
     global _cached
+    # Made already: no lock (a thread may hold it for as long as a copy takes, or have held it at
+    # a fork). The tuple is swapped whole: read once, it is read whole.
+    cached = _cached
+    if _still_open(cached):
+        return cached[0]
     with _lock:
-        if _cached is not None:
-            fd, dev, ino = _cached
-            try:
-                st = os.fstat(fd)
-                if (st.st_dev, st.st_ino) == (dev, ino):
-                    return fd
-            except OSError:
-                pass  # closed behind our back (a close-all-fds in this process): make another
+        cached = _cached
+        if _still_open(cached):
+            return cached[0]
         fd = _make_sealed_copy()
         st = os.fstat(fd)
         _cached = (fd, st.st_dev, st.st_ino)
         return fd
+
+
+def _still_open(cached: tuple[int, int, int] | None) -> bool:
+    """True when ``cached`` (fd, st_dev, st_ino) still names the image it was made for; False
+    after a close behind our back (a close-all-fds in this process), and for None."""
+    if cached is None:
+        return False
+    fd, dev, ino = cached
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (dev, ino)
 
 
 def _make_sealed_copy() -> int:

@@ -77,3 +77,18 @@ def test_no_module_is_loaded_from_a_path_in_stage1_or_init(planted, entry):
     assert msg["type"] == "error"
     seen = json.loads(msg["message"])
     assert seen == {"sys.path": [], "dct_planted_probe": "not found", "dct_planted_pkg.sub": "not found"}
+
+
+def test_the_bootstrap_names_what_failed_before_it_has_a_context():
+    """bootstrap.main's own error (no context yet) carries the exception's text, not its type alone."""
+    import subprocess
+
+    from declarative_ct.runtime import bootstrap
+
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with parent, child:
+        bad_payload = 999  # not open: reading it fails with EBADF
+        subprocess.run([sys.executable, "-I", "-S", "-c", bootstrap.ENTRY, bootstrap._PACKAGE_PARENT,
+                        str(bad_payload), str(child.fileno())], pass_fds=(child.fileno(),), check=False)
+        msg = json.loads(parent.recv(65536))
+    assert msg == {"type": "error", "message": "stage 1: OSError: [Errno 9] Bad file descriptor"}
