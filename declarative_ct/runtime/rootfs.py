@@ -5,9 +5,9 @@ host's mount table, because ``/`` is made ``rslave`` before anything is mounted.
 
 Every destination is opened by the confined walker (:mod:`paths`) as a descriptor and mounted
 onto through it; a bind source is confined to the rootfs from wherever its path enters it. After
-each mount the destination is opened afresh and must show the new mount exactly where the descriptor was, inside
-the rootfs, or the create fails naming the destination (CVE-2021-30465: a directory swapped for a
-symlink between the check and the mount).
+each mount the destination is opened afresh and must show the new mount exactly where the
+descriptor was, inside the rootfs, or the create fails naming the destination (CVE-2021-30465: a
+directory swapped for a symlink between the check and the mount).
 """
 
 from __future__ import annotations
