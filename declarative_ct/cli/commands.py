@@ -299,6 +299,13 @@ def _state_json(container: Container, owner: str = "") -> dict:
     return out
 
 
+def _corrupt_row(cid: str, err: Exception, owner: str = "") -> dict:
+    """:func:`_state_json`'s shape for a container whose state.json cannot be read back: status
+    ``unknown``, the fields it would take from the state empty, and the reason in ``error``."""
+    return {"ociVersion": "", "id": cid, "pid": 0, "status": str(Status.UNKNOWN), "bundle": "", "rootfs": "",
+            "created": "", "owner": owner, "error": str(err)}
+
+
 def cmd_state(args: argparse.Namespace) -> int:
     """``dct state``: runc's state JSON, indented, no trailing newline."""
     sys.stdout.write(json.dumps(_state_json(_runtime(args).load(args.id)), indent=2))
@@ -339,9 +346,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(cid)
         return 0
     rows = [_state_json(c, _owner(c)) for c in containers]
-    rows += [{"ociVersion": "", "id": cid, "pid": 0, "status": str(Status.UNKNOWN), "bundle": "", "rootfs": "",
-              "created": "", "owner": _owner_of(os.path.join(rt.root, cid)), "error": str(err)}
-             for cid, err in corrupt.items()]
+    rows += [_corrupt_row(cid, err, _owner_of(os.path.join(rt.root, cid))) for cid, err in corrupt.items()]
     rows.sort(key=lambda r: r["id"])
     if args.format == "json":
         print(json.dumps(rows or None))

@@ -18,10 +18,12 @@ The context crosses as a pickle in an anonymous memfd (argv would show it in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pickle
 import sys
+from typing import Iterator
 
 from . import exeseal
 
@@ -29,64 +31,82 @@ from . import exeseal
 ENTRY = "import sys; sys.path[:0] = [sys.argv[1]]; from declarative_ct.runtime.bootstrap import main; main()"
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _running_sealed: bool | None = None  # per process (a fork keeps its parent's image)
-_exe = -1  # the sealed image, made by prepare() in the caller: the forked child takes no lock
+_exe = -1  # the sealed image, made by prepared() in the caller: the forked child takes no lock
 
 
-def prepare() -> None:
-    """In the caller, before it forks stage 1: make (once per process) what :func:`exec_stage1`
-    needs, so that each fork inherits it rather than making its own.
+@contextlib.contextmanager
+def prepared(ctx) -> Iterator[int]:
+    """In the caller, around its ``fork`` of stage 1 (``ctx`` an ``init.InitContext``): make all
+    that :func:`exec_stage1` needs, so that the child, which may be the fork of a multi-threaded
+    process (the TUI, Ansible), takes no lock and allocates nothing before it execs.
+
+    Yields the payload descriptor to pass to :func:`exec_stage1`: a close-on-exec memfd holding
+    the pickled context, closed here on the way out; -1 when this process already runs from a
+    sealed image (stage 1 then runs in the fork itself). The sealed image is made once per
+    process.
 
     Raises:
-        OSError: no sealed image can be made (see :func:`.exeseal.sealed_executable`).
+        OSError: no sealed image or memfd can be made (see :func:`.exeseal.sealed_executable`).
     """
     global _running_sealed, _exe
     if _running_sealed is None:
         _running_sealed = exeseal.running_sealed()
-    if not _running_sealed:
-        _exe = exeseal.sealed_executable()
+    if _running_sealed:
+        yield -1
+        return
+    _exe = exeseal.sealed_executable()
+    payload = _payload(ctx)
+    try:
+        yield payload
+    finally:
+        os.close(payload)
 
 
-def exec_stage1(ctx) -> None:
-    """In the child forked for stage 1 (``ctx`` an ``init.InitContext``; the caller ran
-    :func:`prepare`): become stage 1 in the sealed image, or run it here when this process
-    already runs from one. Never returns; errors go to the parent over ``ctx.sync`` as stage 1's
-    own do."""
+def exec_stage1(ctx, payload: int) -> None:
+    """In the child forked for stage 1 inside :func:`prepared` (``payload`` what it yielded):
+    become stage 1 in the sealed image, or run it here when this process already runs from one.
+    Only marks descriptors inheritable and execs. Never returns; errors go to the parent over
+    ``ctx.sync`` as stage 1's own do."""
     from . import init
 
     try:
         if _running_sealed:
             init.stage1(ctx)
-        # Not sealed_executable() here: a thread of the caller may have held its lock at the fork.
-        exe = _exe if _exe >= 0 else exeseal.sealed_executable()
-        fds = {ctx.sync.fileno(), *ctx.stdio} | ({ctx.fifo_fd} if ctx.fifo_fd >= 0 else set())
+        if payload < 0 or _exe < 0:
+            raise RuntimeError("stage 1 forked outside bootstrap.prepared(): no sealed image or payload")
+        fds = {payload, ctx.sync.fileno(), *ctx.stdio} | ({ctx.fifo_fd} if ctx.fifo_fd >= 0 else set())
         for fd in fds:
             os.set_inheritable(fd, True)
-        payload = _payload(ctx)
-        os.execve(exe, [sys.executable, "-I", "-S", "-c", ENTRY, _PACKAGE_PARENT, str(payload),
-                        str(ctx.sync.fileno())], os.environ)
+        os.execve(_exe, [sys.executable, "-I", "-S", "-c", ENTRY, _PACKAGE_PARENT, str(payload),
+                         str(ctx.sync.fileno())], os.environ)
     except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
         init._fail(ctx, err)
 
 
 def _payload(ctx) -> int:
-    """A memfd (inherited across exec) holding the pickled context, its fds as plain numbers."""
+    """A close-on-exec memfd holding the pickled context, its fds as plain numbers (made in the
+    caller: the child only marks it inheritable)."""
     plain = dataclasses.replace(ctx, sync=None, process=dataclasses.replace(ctx.process, stdin=None, stdout=None,
                                                                            stderr=None))
     data = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
-    fd = os.memfd_create("dct-stage1", 0)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-    os.lseek(fd, 0, os.SEEK_SET)
+    fd = os.memfd_create("dct-stage1", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
 
 
 def main() -> None:
     """The entry of the sealed interpreter (``argv``: package parent, payload fd, sync fd).
 
-    Imports all that stage 1 and init will run before any namespace is joined, then empties
-    ``sys.path``: after ``setns`` to the container's mount namespace a path import would load
-    the container's files. Never returns.
+    Imports all that stage 1 and init will run, takes the context back and runs
+    :func:`~.init.stage1`, which loads no module from a path from then on
+    (:func:`~.init.no_path_imports`). Never returns.
     """
     import socket
 
@@ -101,10 +121,10 @@ def main() -> None:
         ctx = pickle.loads(b"".join(chunks))
     except BaseException as err:  # noqa: BLE001 - no context yet: report on the bare sync socket
         try:
-            socket.socket(fileno=sync_fd).send(f'{{"type": "error", "message": "stage 1: {type(err).__name__}"}}'
-                                               .encode())
+            import json
+
+            message = f"stage 1: {type(err).__name__}: {err}" if str(err) else f"stage 1: {type(err).__name__}"
+            socket.socket(fileno=sync_fd).send(json.dumps({"type": "error", "message": message}).encode())
         finally:
             os._exit(1)
-    ctx = dataclasses.replace(ctx, sync=socket.socket(fileno=sync_fd))
-    sys.path[:] = []
-    init.stage1(ctx)
+    init.stage1(dataclasses.replace(ctx, sync=socket.socket(fileno=sync_fd)))

@@ -351,11 +351,13 @@ class Container:
                     init_pid = monitord.answer(self._root, asked)
                 self._expected(ready, "ready")
             else:
-                bootstrap.prepare()  # stage 1 runs from a sealed image: its fork is seen in the container
-                stage1_pid = os.fork()
-                if stage1_pid == 0:
-                    parent_sock.close()
-                    bootstrap.exec_stage1(ctx)
+                # Stage 1 runs from a sealed image (its fork is seen in the container); all it
+                # needs is made before the fork.
+                with bootstrap.prepared(ctx) as payload:
+                    stage1_pid = os.fork()
+                    if stage1_pid == 0:
+                        parent_sock.close()
+                        bootstrap.exec_stage1(ctx, payload)
                 child_sock.close()
                 init_pid = self._expect(parent_sock, "pid")["pid"]
                 os.waitpid(stage1_pid, 0)  # after this, init is re-parented to our subreaper
@@ -579,7 +581,6 @@ class Container:
         if status == Status.STOPPED:
             raise ContainerNotRunning(f"cannot exec in a stopped container {self._id}")
         joins = init.exec_joins(self._config, self._state.init_process_pid)
-        bootstrap.prepare()  # stage 1 runs from a sealed image: its fork is seen in the container
         filter_program = b"", 0
         if self._config.seccomp is not None:  # the container's filter, as its create compiled it
             from . import seccomp
@@ -592,10 +593,18 @@ class Container:
         ctx = init.InitContext(config=self._config, process=self._guarded(process), sync=child_sock,
                                cgroup=self._cgroup, stdio=stdio, join=joins, detach=detach)
         ctx.seccomp, ctx.seccomp_flags = filter_program
-        stage1_pid = os.fork()
-        if stage1_pid == 0:
+        # Stage 1 runs from a sealed image (its fork is seen in the container); all it needs is
+        # made before the fork.
+        try:
+            with bootstrap.prepared(ctx) as payload:
+                stage1_pid = os.fork()
+                if stage1_pid == 0:
+                    parent_sock.close()
+                    bootstrap.exec_stage1(ctx, payload)
+        except BaseException:  # no stage 1: no sealed image or memfd, or no fork
             parent_sock.close()
-            bootstrap.exec_stage1(ctx)
+            child_sock.close()
+            raise
         child_sock.close()
         try:
             exec_pid = self._expect(parent_sock, "pid", "exec")["pid"]

@@ -18,6 +18,7 @@ Stdlib only: the container's stage 1 imports it.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -70,19 +71,32 @@ def sealed_executable() -> int:
             the runtime refuses to run containers rather than expose the host's interpreter.
     """
     global _cached
+    # Made already: no lock (a thread may hold it for as long as a copy takes, or have held it at
+    # a fork). The tuple is swapped whole: read once, it is read whole.
+    cached = _cached
+    if _still_open(cached):
+        return cached[0]
     with _lock:
-        if _cached is not None:
-            fd, dev, ino = _cached
-            try:
-                st = os.fstat(fd)
-                if (st.st_dev, st.st_ino) == (dev, ino):
-                    return fd
-            except OSError:
-                pass  # closed behind our back (a close-all-fds in this process): make another
+        cached = _cached
+        if _still_open(cached):
+            return cached[0]
         fd = _make_sealed_copy()
         st = os.fstat(fd)
         _cached = (fd, st.st_dev, st.st_ino)
         return fd
+
+
+def _still_open(cached: tuple[int, int, int] | None) -> bool:
+    """True when ``cached`` (fd, st_dev, st_ino) still names the image it was made for; False
+    after a close behind our back (a close-all-fds in this process), and for None."""
+    if cached is None:
+        return False
+    fd, dev, ino = cached
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (dev, ino)
 
 
 def _make_sealed_copy() -> int:
@@ -93,7 +107,7 @@ def _make_sealed_copy() -> int:
         try:
             fd = os.memfd_create(MEMFD_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC)
         except OSError as err:
-            if err.errno != 22:  # EINVAL: a kernel before MFD_EXEC (< 6.3), where memfds are executable anyway
+            if err.errno != errno.EINVAL:  # a kernel before MFD_EXEC (< 6.3), where memfds are executable anyway
                 raise
             fd = os.memfd_create(MEMFD_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING)
         try:
@@ -124,4 +138,4 @@ def _copy(src: int, dst: int, size: int) -> None:
             os.write(dst, chunk)
         return
     if offset != size:
-        raise OSError(5, f"copying /proc/self/exe: {offset} of {size} bytes")
+        raise OSError(errno.EIO, f"copying /proc/self/exe: {offset} of {size} bytes")

@@ -6,7 +6,7 @@ import hashlib
 import os
 
 from ..configs import Cgroup, Config
-from ..errors import (ContainerError, ContainerExists, ContainerNotExists, CreateInterrupted, StateCorrupt,
+from ..errors import (ContainerExists, ContainerNotExists, CreateInterrupted, InvalidID, StateCorrupt,
                       SystemError)
 from . import cgroups, store
 from .container import Container, teardown
@@ -138,7 +138,9 @@ class Runtime:
 
         Raises:
             InvalidID; ContainerNotExists when there is no state.json (see :meth:`cleanup`);
-            StateCorrupt when it cannot be read back (truncated, not JSON, wrong shape, unreadable).
+            StateCorrupt when what it holds cannot be read back (truncated, not JSON, not text, wrong
+            shape, a directory); SystemError when the file cannot be read at all (EACCES, EMFILE,
+            EIO…): the state may be fine, so it is not called corrupt (nor offered for delete --force).
         """
         store.validate_id(container_id)
         path = os.path.join(self.root, container_id, store.STATE_FILE)
@@ -148,9 +150,11 @@ class Runtime:
             config = Config.from_dict(state.config)
         except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotExists(f"container {container_id!r} does not exist in {self.root}") from None
-        except (ValueError, TypeError, KeyError, AttributeError, OSError) as err:
+        except (ValueError, TypeError, KeyError, AttributeError, IsADirectoryError) as err:
             why = err.strerror if isinstance(err, OSError) else str(err) or type(err).__name__
             raise StateCorrupt(f"container {container_id}: {path} is corrupt: {why}") from err
+        except OSError as err:
+            raise SystemError(f"container {container_id}: cannot read {path}: {err.strerror}") from err
         return Container(self.root, container_id, config, state)
 
     def list(self) -> list[Container]:
@@ -173,8 +177,8 @@ class Runtime:
                 if self._interrupted(os.path.join(self.root, name)):
                     corrupt[name] = CreateInterrupted(f"container {name}: its create was interrupted before "
                                                       "state.json was saved (status unknown)")
-            except ContainerError:  # destroyed meanwhile, or not an id
-                continue
+            except InvalidID:  # not a container's directory
+                continue  # (an unreadable state.json, SystemError, goes up: it must not go unseen either)
         return out, corrupt
 
     def exists(self, container_id: str) -> bool:

@@ -22,6 +22,7 @@ Sync protocol (SOCK_SEQPACKET, one JSON object per message)::
 
 from __future__ import annotations
 
+import _frozen_importlib  # importlib's own finders, loaded at start-up (importlib.machinery is not)
 import contextlib
 import dataclasses
 import errno
@@ -34,6 +35,7 @@ import signal
 import socket
 import stat
 import struct
+import sys
 from dataclasses import dataclass, field
 
 from ..configs import CAPABILITIES, DEFAULT_ENV, NAMESPACE_PROC_NAMES, Capabilities, Config
@@ -128,6 +130,20 @@ def _join(joins: list[tuple[str, str]]) -> None:
             os.close(fd)
 
 
+def no_path_imports() -> None:
+    """From here on no module is loaded from a path: empties ``sys.path``, its importer cache and
+    every finder but the builtin and frozen ones (a package's ``__path__`` and editable-install
+    finders name paths too). After ``setns`` into the container's mount namespace a path names the
+    container's files, so an import would run a module the container planted. Everything stage 1
+    and init run is imported at the top of its module; one imported late fails (ModuleNotFoundError,
+    sent to the parent) instead. Called first by :func:`stage1` and :func:`enter`."""
+    sys.path[:] = []
+    sys.path_hooks[:] = []
+    sys.path_importer_cache.clear()
+    sys.meta_path[:] = [finder for finder in sys.meta_path
+                        if finder in (_frozen_importlib.BuiltinImporter, _frozen_importlib.FrozenImporter)]
+
+
 def stage1(ctx: InitContext) -> None:
     """Stage 1 (no monitor, and ``exec``): join the cgroup first (so nothing forks outside it), then
     namespaces, then fork.
@@ -138,6 +154,7 @@ def stage1(ctx: InitContext) -> None:
     Never returns.
     """
     try:
+        no_path_imports()
         _enter_cgroup_and_namespaces(ctx)
         # The child waits on this gate until our "pid" message is out: the parent reads that before
         # anything the child sends, since both share the sync socket.
@@ -227,6 +244,7 @@ def enter(ctx: InitContext) -> None:
     in place; errors go to the parent as with :func:`stage1`. Never returns.
     """
     try:
+        no_path_imports()
         _enter_cgroup_and_namespaces(ctx)
     except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
         _fail(ctx, err)

@@ -115,17 +115,27 @@ _STATX_SIZE = 256
 _STATX_MNT_ID_OFFSET = 0x90  # struct statx: stx_mnt_id after the four timestamps and dev numbers
 
 
-def mount_id(fd: int) -> int:
-    """The id of the mount ``fd`` lies on (``statx`` ``STATX_MNT_ID``, Linux 5.8; else the
-    ``mnt_id`` of ``/proc/self/fdinfo/<fd>``), as ``/proc/self/mountinfo``'s first field."""
-    statx = getattr(_libc, "statx", None)
-    if statx is not None:
+_statx = getattr(_libc, "statx", None)  # glibc >= 2.28; looked up once
+
+
+def mount_id(fd: int, proc_dir: int | None = None) -> int:
+    """The id of the mount ``fd`` lies on, as ``/proc/self/mountinfo``'s first field: ``statx``
+    ``STATX_MNT_ID`` (Linux 5.8), else the ``mnt_id`` line of ``fdinfo/<fd>`` read relative to
+    ``proc_dir``, a descriptor of this process's ``/proc/<pid>`` (after ``pivot_root``, a path
+    ``/proc/self`` is the container's /proc, if any); ``/proc/self`` when None.
+
+    Raises:
+        OSError: ENOTSUP when neither tells, or what reading ``fdinfo`` raised.
+    """
+    if _statx is not None:
         buf = ctypes.create_string_buffer(_STATX_SIZE)
-        if statx(fd, b"", AT_EMPTY_PATH, STATX_MNT_ID, buf) == 0:
+        if _statx(fd, b"", AT_EMPTY_PATH, STATX_MNT_ID, buf) == 0:
             mask, = struct.unpack_from("I", buf, 0)
             if mask & STATX_MNT_ID:
                 return struct.unpack_from("Q", buf, _STATX_MNT_ID_OFFSET)[0]
-    with open(f"/proc/self/fdinfo/{fd}") as f:
+    path = f"fdinfo/{fd}" if proc_dir is not None else f"/proc/self/fdinfo/{fd}"
+    info = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_dir)
+    with open(info) as f:
         for line in f:
             if line.startswith("mnt_id:"):
                 return int(line.split()[1])

@@ -58,7 +58,7 @@ _SETUP_TIMEOUT = 120.0  # seconds after which a create that never saved state.js
 _RECHECK = 1.0  # seconds between looks for containers that went away without an exit to reap
 _MAX_REQUEST = 1 << 20
 # Not "-m declarative_ct.runtime.monitord": the package imports this module first (a warning on stderr).
-_ENTRY = "import sys; from declarative_ct.runtime.monitord import main; main(sys.argv[1])"
+_ENTRY = "import sys; from declarative_ct.runtime.monitord import main; main(*sys.argv[1:])"
 
 
 # -- client side ---------------------------------------------------------------------------
@@ -269,7 +269,7 @@ def _start(root: str) -> None:
         # ignored in the child, and ignored signals would reach every container's init.
         # From the sealed image (exeseal): every init is a fork of the monitor, seen in its container.
         exe = exeseal.sealed_executable()
-        middle = subprocess.Popen([sys.executable, "-c", _ENTRY, root], executable=f"/proc/self/fd/{exe}",
+        middle = subprocess.Popen([sys.executable, "-c", _ENTRY, root, str(exe)], executable=f"/proc/self/fd/{exe}",
                                   pass_fds=(exe,), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                   stderr=w, start_new_session=True, cwd="/")
     finally:
@@ -485,13 +485,19 @@ def _report(words: bytes) -> None:
     os.close(null)
 
 
-def main(root: str) -> None:
+def main(root: str, image_fd: str = "-1") -> None:
     """The monitor process (started by :func:`_start`): leave the starter, serve ``root`` until idle.
 
-    stdin/stdout are /dev/null and stderr is the starter's pipe (see :func:`_start`).
+    stdin/stdout are /dev/null and stderr is the starter's pipe (see :func:`_start`). ``image_fd``
+    is the inherited descriptor of the sealed image it was executed from (-1: none).
     """
     if not exeseal.running_sealed():  # started by hand: every init it forks must come from a sealed image
         os.execve(exeseal.sealed_executable(), [sys.executable, "-c", _ENTRY, root], os.environ)
+    if int(image_fd) >= 0:
+        # Our own /proc/self/exe is that image now (what the inits are forked from): the inherited
+        # descriptor, not close-on-exec, need not stay open.
+        with contextlib.suppress(OSError):
+            os.close(int(image_fd))
     with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
         f.write("dct-monitor")  # exec'd through /proc/self/fd/N, it would be called "N"
     if os.fork():

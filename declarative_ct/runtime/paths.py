@@ -201,16 +201,57 @@ class Root:
             return real
         return real[len(self.real):] or "/"
 
-    def relative(self, host_path: str) -> str | None:
-        """``host_path`` relative to this root when it names something inside it (lexically, by
-        ``path`` or ``real``), else None."""
-        host_path = os.path.normpath(host_path)
-        for base in (os.path.normpath(self.path), self.real):
-            if host_path == base:
-                return "/"
-            if host_path.startswith(base.rstrip("/") + "/"):
-                return host_path[len(base.rstrip("/")):]
-        return None
+    def open_host(self, host_path: str) -> int:
+        """Open the host path ``host_path`` as an ``O_PATH | O_CLOEXEC`` descriptor, confined to this
+        root from wherever the walk enters it.
+
+        The path is walked one component at a time from ``/`` with ``O_NOFOLLOW``, symlinks resolved
+        as the host does, and after each step the descriptor is asked where it is (:func:`where`):
+        once inside this root, the rest of the path is resolved by :meth:`open`, as if this root were
+        ``/``. So a symlink in the rootfs (which the container can write) is never followed on the
+        host's terms, whether the path names the rootfs or reaches it through a symlinked parent.
+
+        Raises OSError as :func:`open_in_root` (ENOENT, ENOTDIR, ELOOP); ``filename`` is ``host_path``.
+        """
+        parts = _components(host_path)
+        cur = os.open("/", _O_PATH | os.O_DIRECTORY)
+        links = 0
+        try:
+            while True:
+                real = where(cur)
+                if self.contains(real):
+                    return self.open(os.path.join(self.inner(real), *parts))
+                if not parts:
+                    cur, found = -1, cur
+                    return found
+                name = parts.pop(0)
+                try:
+                    fd = os.open(name, _O_PATH | os.O_NOFOLLOW, dir_fd=cur)
+                except OSError as err:
+                    raise OSError(err.errno, os.strerror(err.errno), host_path) from None
+                st = os.fstat(fd)
+                if stat.S_ISLNK(st.st_mode):
+                    try:
+                        target = os.readlink("", dir_fd=fd)
+                    finally:
+                        os.close(fd)
+                    links += 1
+                    if links > _MAX_LINKS:
+                        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), host_path)
+                    parts[:0] = _components(target)
+                    if target.startswith("/"):
+                        os.close(cur)
+                        cur = -1
+                        cur = os.open("/", _O_PATH | os.O_DIRECTORY)
+                    continue
+                if parts and not stat.S_ISDIR(st.st_mode):
+                    os.close(fd)
+                    raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), host_path)
+                os.close(cur)
+                cur = fd
+        finally:
+            if cur >= 0:
+                os.close(cur)
 
     def close(self) -> None:
         """Close the held descriptor."""
@@ -247,6 +288,11 @@ def release() -> None:
 def where(fd: int) -> str:
     """The path ``fd`` is at now, as the kernel names it from our root (``/proc/self/fd/<fd>``)."""
     return os.readlink(f"fd/{fd}", dir_fd=proc_self())
+
+
+def mount_id(fd: int) -> int:
+    """:func:`linux.mount_id` of ``fd``, its ``fdinfo`` fallback read through :func:`proc_self`."""
+    return linux.mount_id(fd, proc_self())
 
 
 def mount(source: str | int | None, target_fd: int, fstype: str | None, flags: int = 0, data: str | None = None) -> None:

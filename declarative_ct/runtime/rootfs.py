@@ -4,10 +4,10 @@ Runs in the container init: stdlib, :mod:`linux` and :mod:`paths` only. Nothing 
 host's mount table, because ``/`` is made ``rslave`` before anything is mounted.
 
 Every destination is opened by the confined walker (:mod:`paths`) as a descriptor and mounted
-onto through it; a bind source inside the rootfs is held the same way. After each mount the
-destination is opened afresh and must show the new mount exactly where the descriptor was, inside
-the rootfs, or the create fails naming the destination (CVE-2021-30465: a directory swapped for a
-symlink between the check and the mount).
+onto through it; a bind source is confined to the rootfs from wherever its path enters it. After
+each mount the destination is opened afresh and must show the new mount exactly where the
+descriptor was, inside the rootfs, or the create fails naming the destination (CVE-2021-30465: a
+directory swapped for a symlink between the check and the mount).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def _mount_onto(root: paths.Root, dest: str, target: int, source: str | int | No
         landed, shown = paths.where(target), paths.where(new)
         if not root.contains(landed) or not root.contains(shown):
             raise MountError(errno.EXDEV, f"mount {dest}: target escapes the rootfs ({landed}); refusing")
-        if linux.mount_id(new) == linux.mount_id(target) or landed != shown:
+        if paths.mount_id(new) == paths.mount_id(target) or landed != shown:
             raise MountError(errno.EXDEV, f"mount {dest}: the destination changed during the mount (mounted "
                                           f"at {root.inner(landed)}, {dest} is now {root.inner(shown)}); refusing")
     except BaseException:
@@ -109,7 +109,7 @@ def _hold_mounted(path: str, source: str | None, fstype: str | None, flags: int,
     try:
         paths.mount(before if source is None else source, before, fstype, flags, data)
         after = os.open(path, _O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
-        if linux.mount_id(after) == linux.mount_id(before) or paths.where(after) != paths.where(before):
+        if paths.mount_id(after) == paths.mount_id(before) or paths.where(after) != paths.where(before):
             os.close(after)
             raise MountError(errno.EXDEV, f"rootfs {path}: moved during the mount; refusing")
         return paths.Root(after, path)
@@ -118,10 +118,10 @@ def _hold_mounted(path: str, source: str | None, fstype: str | None, flags: int,
 
 
 def _open_source(root: paths.Root, source: str) -> int:
-    """A bind source as an ``O_PATH`` descriptor: confined to the rootfs when it lies inside it,
-    else the host path the config names."""
-    inside = root.relative(source)
-    return root.open(inside) if inside is not None else os.open(source, _O_PATH)
+    """A bind source as an ``O_PATH`` descriptor: the host path the config names, confined to the
+    rootfs from wherever it enters it (:meth:`paths.Root.open_host`), also through a symlinked
+    parent: a symlink the container wrote in its rootfs must not pick a host file."""
+    return root.open_host(source)
 
 
 def _mount_bind_source(root: paths.Root, dest: str, source: int, flags: int, recursive: bool = True) -> int:
@@ -192,31 +192,7 @@ def _bind_host(root: paths.Root, source: str, dest: str, flags: int) -> None:
 def _mount_one(root: paths.Root, m: Mount, private_netns: bool) -> None:
     dest = m.destination
     try:
-        if m.device == "bind":
-            src = _open_source(root, m.source)
-            try:
-                new = _mount_bind_source(root, dest, src, m.flags, recursive=bool(m.flags & MS_REC))
-            finally:
-                os.close(src)
-        else:
-            target = root.open(dest, DIR)
-            try:
-                if m.device in _PSEUDO_MAGIC:
-                    _check_ordinary_dir(root, dest, target, m.device)
-                try:
-                    new = _mount_onto(root, dest, target, m.source, m.device, m.flags, m.data or None)
-                except OSError as err:
-                    # sysfs cannot be mounted without a private network namespace: bind the host's, read-only.
-                    if m.device == "sysfs" and err.errno == errno.EPERM and not private_netns:
-                        src = os.open("/sys", _O_PATH | os.O_DIRECTORY)
-                        try:  # not recursive: no rw submounts
-                            new = _bind(root, dest, target, src, m.flags | MS_RDONLY, recursive=False)
-                        finally:
-                            os.close(src)
-                    else:
-                        raise
-            finally:
-                os.close(target)
+        new = _mount_bind(root, m) if m.device == "bind" else _mount_filesystem(root, m, private_netns)
         try:
             if m.device == "tmpfs" and os.path.normpath(dest) == "/dev":
                 _populate_dev(new)
@@ -250,6 +226,41 @@ def _check_ordinary_dir(root: paths.Root, dest: str, target: int, device: str) -
     if not ordinary:
         raise MountError(errno.ELOOP, f"mount {dest}: {device} must be mounted on an ordinary directory "
                                       f"({dest} is or passes through a symlink); refusing")
+
+
+def _mount_bind(root: paths.Root, m: Mount) -> int:
+    """The bind mount ``m``; returns the new mount's descriptor (see :func:`_mount_onto`)."""
+    src = _open_source(root, m.source)
+    try:
+        return _mount_bind_source(root, m.destination, src, m.flags, recursive=bool(m.flags & MS_REC))
+    finally:
+        os.close(src)
+
+
+def _mount_filesystem(root: paths.Root, m: Mount, private_netns: bool) -> int:
+    """The filesystem mount ``m`` (proc, tmpfs, sysfs…); returns the new mount's descriptor."""
+    target = root.open(m.destination, DIR)
+    try:
+        if m.device in _PSEUDO_MAGIC:
+            _check_ordinary_dir(root, m.destination, target, m.device)
+        try:
+            return _mount_onto(root, m.destination, target, m.source, m.device, m.flags, m.data or None)
+        except OSError as err:
+            if not (m.device == "sysfs" and err.errno == errno.EPERM and not private_netns):
+                raise
+        return _bind_host_sysfs(root, m.destination, target, m.flags)
+    finally:
+        os.close(target)
+
+
+def _bind_host_sysfs(root: paths.Root, dest: str, target: int, flags: int) -> int:
+    """sysfs cannot be mounted without a private network namespace: bind the host's, read-only and
+    not recursive (no read-write submounts)."""
+    src = os.open("/sys", _O_PATH | os.O_DIRECTORY)
+    try:
+        return _bind(root, dest, target, src, flags | MS_RDONLY, recursive=False)
+    finally:
+        os.close(src)
 
 
 def _populate_dev(dev: int) -> None:
@@ -314,21 +325,20 @@ def finalize_rootfs(config: Config) -> None:
     OSError (MountError) naming the path.
     """
     root = paths.Root.at("/")
+    null = _DevNull(root)
     try:
         _check_pseudo_paths(root, config)
         for path in config.readonly_paths:
             _in_place(root, path, "readonly path", _readonly)
-        null = None
         for path in config.mask_paths:
-            null = _in_place(root, path, "masked path", _mask, null)
-        if null is not None:
-            os.close(null)
+            _in_place(root, path, "masked path", lambda root, path, target: _mask(root, path, target, null))
         if config.readonlyfs:
             try:
                 paths.mount(None, root.fd, None, MS_BIND | MS_REMOUNT | MS_RDONLY | _locked_flags(root.fd))
             except OSError as err:
                 raise _named(err, "readonly rootfs /") from err
     finally:
+        null.close()
         root.close()
         paths.release()
 
@@ -374,15 +384,17 @@ def _on_filesystem(root: paths.Root, path: str, norm: str, home: str, magic: int
                                       f"{found:#x}): a symlink or a later mount moved it; refusing")
 
 
-def _in_place(root: paths.Root, path: str, what: str, act, *args):
+def _in_place(root: paths.Root, path: str, what: str, act) -> None:
+    """``act(root, path, target)`` on ``path`` opened in ``root``; a missing path is skipped.
+    Raises MountError naming ``what`` and ``path``."""
     try:
         target = root.open(path)
     except (FileNotFoundError, NotADirectoryError):
-        return args[0] if args else None
+        return
     except OSError as err:
         raise _named(err, f"{what} {path}") from err
     try:
-        return act(root, path, target, *args)
+        act(root, path, target)
     except OSError as err:
         raise _named(err, f"{what} {path}") from err
     finally:
@@ -393,15 +405,33 @@ def _readonly(root: paths.Root, path: str, target: int) -> None:
     os.close(_bind(root, path, target, target, MS_RDONLY | MS_REC))
 
 
-def _mask(root: paths.Root, path: str, target: int, null: int | None) -> int | None:
+class _DevNull:
+    """The container's ``/dev/null``, opened in ``root`` (and checked to be the null device) the
+    first time a masked file needs it; :meth:`close` closes it if it was."""
+
+    def __init__(self, root: paths.Root):
+        self._root = root
+        self._fd = -1
+
+    def fd(self, path: str) -> int:
+        """The descriptor; raises MountError naming ``path`` when /dev/null is not the null device."""
+        if self._fd < 0:
+            fd = self._root.open("/dev/null")
+            st = os.fstat(fd)
+            if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+                os.close(fd)
+                raise MountError(errno.EPERM, f"masked path {path}: /dev/null is not the null device; refusing")
+            self._fd = fd
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _mask(root: paths.Root, path: str, target: int, null: _DevNull) -> None:
     if stat.S_ISDIR(os.fstat(target).st_mode):
         os.close(_mount_onto(root, path, target, "tmpfs", "tmpfs", MS_RDONLY, "size=0k"))
-        return null
-    if null is None:
-        null = root.open("/dev/null")
-        st = os.fstat(null)
-        if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
-            os.close(null)
-            raise MountError(errno.EPERM, f"masked path {path}: /dev/null is not the null device; refusing")
-    os.close(_mount_onto(root, path, target, null, None, MS_BIND))
-    return null
+    else:
+        os.close(_mount_onto(root, path, target, null.fd(path), None, MS_BIND))

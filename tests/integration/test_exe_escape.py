@@ -21,6 +21,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -400,3 +401,41 @@ def test_sealed_image_keeps_the_interpreters_prefix_and_venv():
     assert os.waitstatus_to_exitcode(status) == 0
     import json
     assert json.loads(out) == [sys.prefix, sys.base_prefix, sys.executable]
+
+
+def test_exec_does_not_wait_for_a_thread_holding_the_seal_lock(runtime, busybox_config):
+    """A multi-threaded caller (the TUI, Ansible) may have a thread inside exeseal's lock while
+    another execs: the image is made once, then neither the caller nor its forked stage 1 (which
+    would wait forever on a lock copied held) takes the lock again."""
+    c = runtime.create(unique_id("seallock"), busybox_config())
+    c.run(Process(["/bin/sleep", "60"]))
+    exeseal.sealed_executable()  # made (the monitor's start made it already)
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with exeseal._lock:
+            held.set()
+            release.wait(60)
+
+    result = {}
+
+    def exec_true():
+        try:
+            result["status"] = c.start(Process(["/bin/true"], init=False)).wait()
+        except BaseException as err:  # noqa: BLE001 - reported below
+            result["error"] = err
+
+    lock_thread = threading.Thread(target=holder)
+    lock_thread.start()
+    try:
+        held.wait(10)
+        worker = threading.Thread(target=exec_true, daemon=True)
+        worker.start()
+        worker.join(15)
+        hung = worker.is_alive()
+    finally:
+        release.set()
+        lock_thread.join()
+    worker.join(30)
+    assert not hung, "exec waited for exeseal's lock"
+    assert result == {"status": 0}

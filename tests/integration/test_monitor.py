@@ -23,6 +23,15 @@ def _monitor_of(container) -> int:
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
+def test_the_monitor_runs_from_the_sealed_image_and_holds_no_descriptor_of_it(runtime, busybox_config):
+    c = runtime.create(unique_id("monimg"), busybox_config())
+    c.run(Process(["/bin/sleep", "60"]))
+    mon = _monitor_of(c)
+    assert os.readlink(f"/proc/{mon}/exe").startswith("/memfd:dct-exe")  # what every init is forked from
+    held = {fd: os.readlink(f"/proc/{mon}/fd/{fd}") for fd in os.listdir(f"/proc/{mon}/fd")}
+    assert not [target for target in held.values() if target.startswith("/memfd:")], held
+
+
 def _limits(pid: int, name: str) -> tuple[str, str]:
     with open(f"/proc/{pid}/limits") as f:
         for line in f:

@@ -214,3 +214,37 @@ def test_mount_errors_name_the_destination(runtime, busybox_config, tmp_path):
     (tmp_path / "gone").rmdir()  # after the config's check, before init mounts it
     with pytest.raises(ContainerError, match=r"mount /data: No such file or directory \(.*/gone\)"):
         c.start(Process(["/bin/true"]))
+
+
+def test_the_mount_id_fallback_reads_the_held_proc(tmp_path):
+    """Without statx the mount id comes from ``fdinfo``, read through the ``/proc/<pid>`` held
+    before pivot_root: the path ``/proc/self`` is then the container's (here: a tmpfs over /proc)."""
+    (tmp_path / "d").mkdir()
+
+    def probe():
+        fd = os.open(tmp_path / "d", os.O_PATH)
+        expected = linux.mount_id(fd)  # statx, and /proc is still the host's
+        paths.proc_self()
+        linux.mount("tmpfs", "/proc", "tmpfs", 0, "size=16k")
+        linux._statx = None  # this child only
+        return paths.mount_id(fd) == expected
+
+    assert _in_private_mount_namespace(probe) == "True"
+
+
+def test_a_bind_source_through_a_symlinked_parent_stays_in_the_rootfs(runtime, busybox_rootfs, tmp_path):
+    """The container's rootfs holds ``sub/esc -> /etc`` (any process in it can write one); the
+    config binds ``<host>/link/esc`` where the host's ``link`` points at ``<rootfs>/sub``. The
+    source must resolve as the rootfs sees it (its own /etc), not the host's /etc."""
+    rootfs_dir = _victim_rootfs(busybox_rootfs, str(tmp_path / "rootfs"))
+    os.symlink("busybox", os.path.join(rootfs_dir, "bin", "sleep"))
+    os.mkdir(os.path.join(rootfs_dir, "sub"))
+    os.symlink("/etc", os.path.join(rootfs_dir, "sub", "esc"))
+    os.symlink(os.path.join(rootfs_dir, "sub"), tmp_path / "link")
+    cfg = Config(rootfs=rootfs_dir, hostname="confined",
+                 mounts=default_mounts() + [_bind(str(tmp_path / "link" / "esc"), "/data", MS_RDONLY)])
+    c = runtime.create(unique_id("bindsrc"), cfg)
+    c.start(Process(["/bin/sleep", "60"]))
+    seen = _ident(f"/proc/{c.state().init_process_pid}/root/data")
+    assert seen != _ident("/etc"), "the host's /etc was bound into the container"
+    assert seen == _ident(os.path.join(rootfs_dir, "etc"))

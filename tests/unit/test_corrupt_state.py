@@ -6,6 +6,7 @@ these readers see of one (the integration test in ``test_trial_faults.py`` does 
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -13,9 +14,9 @@ import sys
 import pytest
 
 from ansible_collection import link_tree
-from declarative_ct.errors import StateCorrupt
+from declarative_ct.errors import StateCorrupt, SystemError
 from declarative_ct.reconcile.plan import make_plan, observe
-from declarative_ct.runtime import Runtime, Status
+from declarative_ct.runtime import Runtime, Status, store
 
 
 @pytest.fixture(params=['{"id":"x","init_process_pid":12', '[1, 2]', '{"id": "x"}'],
@@ -76,3 +77,58 @@ def test_ansible_facts_say_unknown(root, tmp_path):
         for name in [n for n in sys.modules if n == "ansible_collections" or n.startswith("ansible_collections.")]:
             del sys.modules[name]
     assert facts["exists"] is True and facts["status"] == "unknown" and "state.json" in facts["error"]
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.EMFILE, errno.EIO])
+def test_a_state_json_that_cannot_be_read_is_not_called_corrupt(tmp_path, monkeypatch, code):
+    # Readable-but-broken is corrupt (delete --force advice); an I/O failure says nothing about the
+    # file and must not be offered for deletion: it goes up as SystemError, from list too.
+    root = str(tmp_path / "root")
+    os.makedirs(os.path.join(root, "c"))
+    with open(os.path.join(root, "c", "state.json"), "w") as f:
+        f.write("{}")
+
+    def fails(path):
+        raise OSError(code, os.strerror(code), path)
+
+    monkeypatch.setattr(store, "read_json", fails)
+    rt = Runtime(root)
+    with pytest.raises(SystemError, match=f"cannot read .*state.json: {os.strerror(code)}") as info:
+        rt.load("c")
+    assert not isinstance(info.value, StateCorrupt)
+    with pytest.raises(SystemError) as info:
+        rt.list_with_errors()
+    assert not isinstance(info.value, StateCorrupt)
+
+
+def test_a_state_json_unreadable_to_the_caller_is_a_system_error(tmp_path):
+    # The real kernel's EACCES: a caller without the permission (nobody, in a fork) reads it.
+    root = str(tmp_path / "root")
+    os.makedirs(os.path.join(root, "c"))
+    os.chmod(tmp_path, 0o755)
+    os.chmod(root, 0o755)
+    with open(os.path.join(root, "c", "state.json"), "w") as f:
+        f.write('{"id": "c"}')
+    os.chmod(os.path.join(root, "c", "state.json"), 0o600)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            try:
+                Runtime(root).load("c")
+                verdict = "loaded"
+            except StateCorrupt:
+                verdict = "corrupt"
+            except SystemError as err:
+                verdict = f"system error: {err}"
+            os.write(w, verdict.encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        verdict = f.read()
+    os.waitpid(pid, 0)
+    assert verdict.startswith("system error: ") and "Permission denied" in verdict, verdict

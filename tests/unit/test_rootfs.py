@@ -133,14 +133,10 @@ def test_openat2_missing_switches_to_the_nofollow_walk(tmp_path, monkeypatch):
     assert len(calls) == 1 and paths.use_openat2 is False  # asked once, then remembered
 
 
-def test_root_relative_names_paths_inside_it(tmp_path):
+def test_root_contains_and_inner_name_kernel_paths_inside_it(tmp_path):
     (tmp_path / "r").mkdir()
     root = paths.Root.at(str(tmp_path / "r"))
     try:
-        assert root.relative(str(tmp_path / "r" / "a" / "b")) == "/a/b"
-        assert root.relative(str(tmp_path / "r")) == "/"
-        assert root.relative(str(tmp_path / "rx")) is None
-        assert root.relative(str(tmp_path / "r" / ".." / "x")) is None
         assert root.contains(root.real + "/a") and not root.contains(root.real + "x")
         assert root.inner(root.real + "/a/b") == "/a/b"
     finally:
@@ -160,3 +156,40 @@ def test_pivot_root_applies_root_propagation_last(monkeypatch, tmp_path):
     calls.clear()
     rootfs.pivot_root(str(tmp_path))
     assert ("mount", "/", MS_PRIVATE | MS_REC) not in calls
+
+
+def _fd_ident(fd):
+    try:
+        st = os.fstat(fd)
+        return st.st_dev, st.st_ino
+    finally:
+        os.close(fd)
+
+
+def test_a_bind_source_is_confined_from_where_it_enters_the_rootfs(tmp_path, walker):
+    """The container wrote ``sub/esc -> /etc`` in its rootfs; a bind source that reaches ``sub``
+    by the rootfs's path or through a host symlink must give the rootfs's /etc, never the host's."""
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "sub").mkdir(parents=True)
+    (rootfs / "etc").mkdir()
+    os.symlink("/etc", rootfs / "sub" / "esc")
+    os.symlink(rootfs / "sub", tmp_path / "hostlink")          # a symlinked parent on the host
+    os.symlink(tmp_path / "hostlink", tmp_path / "hostlink2")  # two hops
+    (tmp_path / "plain").mkdir()
+    os.symlink(tmp_path / "plain", tmp_path / "plainlink")
+    root = paths.Root.at(str(rootfs))
+    try:
+        for source in (rootfs / "sub" / "esc", tmp_path / "hostlink" / "esc", tmp_path / "hostlink2" / "esc",
+                       tmp_path / "hostlink" / ".." / "sub" / "esc"):  # no climbing out once inside
+            assert _fd_ident(rootfs_open(root, str(source))) == _ident(rootfs / "etc"), source
+        # Outside the rootfs it is the host's path, host symlinks and all.
+        assert _fd_ident(rootfs_open(root, str(tmp_path / "plainlink"))) == _ident(tmp_path / "plain")
+        assert _fd_ident(rootfs_open(root, "/etc")) == _ident("/etc")
+        with pytest.raises(FileNotFoundError):
+            rootfs_open(root, str(tmp_path / "hostlink" / "missing"))
+    finally:
+        root.close()
+
+
+def rootfs_open(root, source):
+    return rootfs._open_source(root, source)

@@ -11,6 +11,7 @@ import os
 import select
 import threading
 
+from . import fs
 from .fs import ROOT_PARENT_PREFIX  # noqa: F401 - the runtime names per-root parents with it
 
 V2_MOUNT_ENV = "DCT_CGROUP_V2_MOUNT"
@@ -63,11 +64,24 @@ class Manager:
         """``FROZEN``, ``FREEZING`` or ``THAWED`` (THAWED if the cgroup is gone)."""
         raise NotImplementedError
 
+    # (the file that reads 1 in a cgroup frozen by a write to itself, the file that thaws it, the value)
+    _SELF_FREEZE: tuple[str, str, str]
+
+    def _freezer_dir(self) -> str | None:
+        """The directory of this cgroup's freezer; None without one."""
+        raise NotImplementedError
+
     def thaw_descendants(self) -> None:
         """Thaw every cgroup below this one that was frozen on its own (a process inside moved into
         ``sub/`` and froze it): thawing this cgroup does not reach those, and their tasks act on no
-        signal, SIGKILL included, until thawed (runc#2105). Missing files or cgroups are skipped."""
-        raise NotImplementedError
+        signal, SIGKILL included, until thawed (runc#2105). Missing files or cgroups are skipped.
+
+        Raises:
+            SystemError: the kernel refused a thaw of a cgroup that still exists.
+        """
+        top = self._freezer_dir()
+        if top is not None:
+            fs.thaw_self_frozen(top, *self._SELF_FREEZE)
 
     def can_freeze(self) -> bool:
         """True when this cgroup has a freezer (v1 ``freezer`` controller, v2 always)."""
@@ -102,7 +116,7 @@ class Manager:
         raise NotImplementedError
 
     # -- resources -----------------------------------------------------------------------
-    def set(self, resources):
+    def set(self, resources) -> fs.Transaction:
         """Apply every limit that ``resources`` (a ``configs.Resources``) sets, all or nothing.
 
         Each file is read back after its write; if a write is refused or reads back differently,
@@ -117,11 +131,10 @@ class Manager:
             SystemError: the kernel refused a value (previous values restored, the message says so).
         """
         from ...errors import SystemError
-        from .fs import Transaction
 
         resources.validate()
         self.check(resources)
-        tx = Transaction()
+        tx = fs.Transaction()
         try:
             try:
                 self._apply(resources, tx)

@@ -67,6 +67,21 @@ def descendants(directory: str) -> list[str]:
     return out
 
 
+def thaw_self_frozen(top: str, marker: str, control: str, thawed: str) -> None:
+    """Write ``thawed`` to ``<dir>/<control>`` of every cgroup below ``top`` whose ``<dir>/<marker>``
+    reads ``1``: frozen by a write to that very cgroup, which thawing ``top`` does not undo (v1:
+    ``freezer.self_freezing`` / ``freezer.state`` / ``THAWED``; v2: ``cgroup.freeze`` / itself / ``0``).
+    A cgroup or file that is gone is skipped; raises SystemError for a write refused otherwise."""
+    for child in descendants(top):
+        raw = read_raw(os.path.join(child, marker))
+        if raw is not None and raw.strip() == b"1":
+            try:
+                write(child, control, thawed)
+            except SystemError:
+                if os.path.isdir(child):
+                    raise
+
+
 def nearest_existing(directory: str) -> str:
     """``directory`` or its closest existing ancestor (a cgroup not made yet has its parent's files)."""
     while not os.path.isdir(directory) and os.path.dirname(directory) != directory:

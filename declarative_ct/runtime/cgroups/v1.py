@@ -142,18 +142,10 @@ class V1Manager(Manager):
     def thaw(self) -> None:
         fs.write(self._require_freezer(), "freezer.state", THAWED)
 
-    def thaw_descendants(self) -> None:
-        top = self._paths.get("freezer")
-        if top is None:
-            return
-        for child in fs.descendants(top):
-            # freezer.self_freezing: frozen by a write to this very cgroup (not only through ours).
-            if _read_or_none(child, "freezer.self_freezing") == "1":
-                try:
-                    fs.write(child, "freezer.state", THAWED)
-                except SystemError:
-                    if os.path.isdir(child):
-                        raise
+    _SELF_FREEZE = ("freezer.self_freezing", "freezer.state", THAWED)
+
+    def _freezer_dir(self) -> str | None:
+        return self._paths.get("freezer")
 
     def _require_freezer(self) -> str:
         if "freezer" not in self._paths:

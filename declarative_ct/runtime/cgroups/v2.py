@@ -148,15 +148,11 @@ class V2Manager(Manager):
     def thaw(self) -> None:
         fs.write(self._path, "cgroup.freeze", "0")
 
-    def thaw_descendants(self) -> None:
-        for child in fs.descendants(self._path):
-            # A descendant's own cgroup.freeze 1 keeps it frozen whatever its ancestors say.
-            if _read_or_none(child, "cgroup.freeze") == "1":
-                try:
-                    fs.write(child, "cgroup.freeze", "0")
-                except SystemError:
-                    if os.path.isdir(child):
-                        raise
+    # A descendant's own cgroup.freeze 1 keeps it frozen whatever its ancestors say.
+    _SELF_FREEZE = ("cgroup.freeze", "cgroup.freeze", "0")
+
+    def _freezer_dir(self) -> str | None:
+        return self._path
 
     def kill_all(self, sig: int) -> None:
         if sig == signal.SIGKILL and os.path.exists(os.path.join(self._path, "cgroup.kill")):
