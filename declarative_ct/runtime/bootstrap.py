@@ -62,6 +62,22 @@ def prepared(ctx) -> Iterator[int]:
         os.close(payload)
 
 
+def fork_stage1(ctx, parent_end) -> int:
+    """Fork stage 1 for ``ctx`` (an ``init.InitContext``) from a sealed image (its fork is seen in
+    the container): :func:`prepared` around the ``fork``; the child closes ``parent_end`` (the
+    caller's end of the sync socket) and runs :func:`exec_stage1`. Returns the child's pid.
+
+    Raises:
+        OSError: no sealed image or memfd can be made, or no fork (nothing was started).
+    """
+    with prepared(ctx) as payload:
+        pid = os.fork()
+        if pid == 0:
+            parent_end.close()
+            exec_stage1(ctx, payload)
+    return pid
+
+
 def exec_stage1(ctx, payload: int) -> None:
     """In the child forked for stage 1 inside :func:`prepared` (``payload`` what it yielded):
     become stage 1 in the sealed image, or run it here when this process already runs from one.

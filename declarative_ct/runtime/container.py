@@ -351,13 +351,7 @@ class Container:
                     init_pid = monitord.answer(self._root, asked)
                 self._expected(ready, "ready")
             else:
-                # Stage 1 runs from a sealed image (its fork is seen in the container); all it
-                # needs is made before the fork.
-                with bootstrap.prepared(ctx) as payload:
-                    stage1_pid = os.fork()
-                    if stage1_pid == 0:
-                        parent_sock.close()
-                        bootstrap.exec_stage1(ctx, payload)
+                stage1_pid = bootstrap.fork_stage1(ctx, parent_sock)
                 child_sock.close()
                 init_pid = self._expect(parent_sock, "pid")["pid"]
                 os.waitpid(stage1_pid, 0)  # after this, init is re-parented to our subreaper
@@ -593,14 +587,8 @@ class Container:
         ctx = init.InitContext(config=self._config, process=self._guarded(process), sync=child_sock,
                                cgroup=self._cgroup, stdio=stdio, join=joins, detach=detach)
         ctx.seccomp, ctx.seccomp_flags = filter_program
-        # Stage 1 runs from a sealed image (its fork is seen in the container); all it needs is
-        # made before the fork.
         try:
-            with bootstrap.prepared(ctx) as payload:
-                stage1_pid = os.fork()
-                if stage1_pid == 0:
-                    parent_sock.close()
-                    bootstrap.exec_stage1(ctx, payload)
+            stage1_pid = bootstrap.fork_stage1(ctx, parent_sock)
         except BaseException:  # no stage 1: no sealed image or memfd, or no fork
             parent_sock.close()
             child_sock.close()

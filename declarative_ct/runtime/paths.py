@@ -137,13 +137,7 @@ def _walk(root_fd: int, path: str, create: str | None, mode: int) -> int:
                 continue
             st = os.fstat(fd)
             if stat.S_ISLNK(st.st_mode):
-                try:
-                    target = os.readlink("", dir_fd=fd)
-                finally:
-                    os.close(fd)
-                links += 1
-                if links > _MAX_LINKS:
-                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                target, links = _read_link(fd, links, path)
                 if target.startswith("/"):
                     while stack:
                         os.close(stack.pop())
@@ -157,6 +151,18 @@ def _walk(root_fd: int, path: str, create: str | None, mode: int) -> int:
     finally:
         for fd in stack:
             os.close(fd)
+
+
+def _read_link(fd: int, links: int, path: str) -> tuple[str, int]:
+    """The target of the symlink opened as ``fd`` (closed here) and the walk's link count plus
+    one. Raises OSError(ELOOP) naming ``path`` past the kernel's limit."""
+    try:
+        target = os.readlink("", dir_fd=fd)
+    finally:
+        os.close(fd)
+    if links + 1 > _MAX_LINKS:
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+    return target, links + 1
 
 
 def _create(dir_fd: int, name: str, kind: str, mode: int) -> None:
@@ -231,13 +237,7 @@ class Root:
                     raise OSError(err.errno, os.strerror(err.errno), host_path) from None
                 st = os.fstat(fd)
                 if stat.S_ISLNK(st.st_mode):
-                    try:
-                        target = os.readlink("", dir_fd=fd)
-                    finally:
-                        os.close(fd)
-                    links += 1
-                    if links > _MAX_LINKS:
-                        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), host_path)
+                    target, links = _read_link(fd, links, host_path)
                     parts[:0] = _components(target)
                     if target.startswith("/"):
                         os.close(cur)
