@@ -404,7 +404,8 @@ class Container:
                 msg = None
             if msg is not None and msg.get("type") == "error":
                 raise ContainerError(f"container init failed: {msg.get('message', msg)}")
-            raise ContainerNotRunning(f"container {self._id}: init died during set-up, before it was released")
+            hint = " (did the seccomp profile refuse a syscall init needs?)" if self._config.seccomp is not None else ""
+            raise ContainerNotRunning(f"container {self._id}: init died during set-up, before it was released{hint}")
         os.unlink(self._fifo())
 
     def _read_release(self, init_pid: int, timeout: float | None) -> bytes | None:
@@ -517,7 +518,7 @@ class Container:
 
     def _death_note(self) -> str:
         """How init died, for an error message: `` (exit code N)`` or `` (killed by signal N (SIGx))``
-        with a hint for SIGSYS (a seccomp kill); '' when it cannot be known within 0.5 s.
+        with a hint at the seccomp profile where there is one; '' when it cannot be known within 0.5 s.
 
         The monitor records the exit once our lock is released; a caller that is init's parent
         (``dct run`` in the foreground) reads it from the unreaped child instead.
@@ -544,7 +545,11 @@ class Container:
             name = _signal.Signals(sig).name
         except ValueError:
             name = "?"
-        hint = ": killed by seccomp?" if sig == _signal.SIGSYS else ""
+        hint = ""
+        if sig == _signal.SIGSYS:
+            hint = ": killed by seccomp?"
+        elif self._config.seccomp is not None:  # a denied syscall Python does not check can crash it
+            hint = ": did the seccomp profile refuse a syscall init needs?"
         return f" (killed by signal {sig} ({name}){hint})"
 
     def _release(self) -> None:

@@ -455,6 +455,7 @@ def _init(ctx: InitContext) -> None:
         ctx.sync.close()
     except BaseException as err:  # noqa: BLE001
         _fail(ctx, err)
+    step = "waiting for the start on the exec fifo"
     try:
         _close_fds_except({ctx.fifo_fd})
         # A created container must die on SIGTERM & co. as runc's does; as PID 1 of its namespace
@@ -466,20 +467,26 @@ def _init(ctx: InitContext) -> None:
         os.write(fd, b"0")
         os.close(fd)
         os.close(ctx.fifo_fd)
+        step = "resetting signals before exec"
         _reset_signals()
+        step = f"exec {program}"
         os.execve(program, proc.args, env)
     except BaseException as err:  # noqa: BLE001
-        _fail_late(program, err)
+        _fail_late(step, err, bool(ctx.seccomp))
 
 
-def _fail_late(program: str, err: BaseException) -> None:
-    """A failure once the sync socket is closed (waiting on the fifo, execve): said on the
-    container's stderr, where its program's output would have gone (runc: ``exec /bin/echo:
-    permission denied``), then exit 127 (not found) or 126 (cannot run), as a shell does."""
+def _fail_late(step: str, err: BaseException, filtered: bool) -> None:
+    """A failure once the sync socket is closed (``step``: waiting on the fifo, ``exec <program>``):
+    said on the container's stderr, where its program's output would have gone (runc: ``exec
+    /bin/echo: permission denied``), with a hint at the seccomp profile (``filtered``) for EPERM,
+    then exit 127 (program not found) or 126 (cannot run), as a shell does."""
     if isinstance(err, OSError) and err.strerror:
-        msg, code = f"exec {program}: {err.strerror.lower()}", 127 if err.errno == errno.ENOENT else 126
+        msg = f"{step}: {err.strerror.lower()}"
+        if filtered and err.errno == errno.EPERM:
+            msg += " (refused by the seccomp profile?)"
+        code = 127 if err.errno == errno.ENOENT and step.startswith("exec ") else 126
     else:
-        msg, code = f"container init: {err or type(err).__name__}", 1
+        msg, code = f"container init, {step}: {err or type(err).__name__}", 1
     try:
         os.write(2, f"dct: {msg}\n".encode(errors="replace"))
     finally:
@@ -516,12 +523,14 @@ def _exec_child(ctx: InitContext) -> None:
         ctx.sync.close()
     except BaseException as err:  # noqa: BLE001
         _fail(ctx, err)
+    step = "resetting signals before exec"
     try:
         _close_fds_except(set())
         _reset_signals()
+        step = f"exec {program}"
         os.execve(program, proc.args, env)
     except BaseException as err:  # noqa: BLE001
-        _fail_late(program, err)
+        _fail_late(step, err, bool(ctx.seccomp))
 
 
 def namespace_paths(pid: int) -> dict[str, str]:

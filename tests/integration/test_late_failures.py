@@ -45,6 +45,26 @@ def test_an_execve_refused_by_the_profile_is_said_on_stderr(run_container, busyb
     assert res.exit_code == 126 and res.stdout == ""
 
 
+def test_a_fifo_open_refused_by_the_profile_names_that_step(runtime, busybox_config):
+    """Regression: every late failure was told as ``exec <program>``, also an open of the exec
+    fifo that the profile refused (the program was never reached)."""
+    c = runtime.create(unique_id("nofifo"), busybox_config(seccomp=_deny(["openat", "open"], err=errno.EPERM)))
+    c.start(Process(["/bin/echo", "hi"]))
+    wait_for(c.exit_status, 5, message="init to die")
+    with open(os.path.join(c.state_dir, "stderr.log")) as f:
+        assert f.read() == ("dct: waiting for the start on the exec fifo: operation not permitted "
+                            "(refused by the seccomp profile?)\n")
+    with pytest.raises(InvalidStateTransition, match=r"\(exit code 126\)"):
+        c.exec()
+
+
+def test_init_crashed_by_a_deny_all_profile_points_at_it(runtime, busybox_config):
+    """Regression: a profile refusing everything crashed init (SIGSEGV) with no word of seccomp."""
+    c = runtime.create(unique_id("denyall"), busybox_config(seccomp=Seccomp("SCMP_ACT_ERRNO")))
+    with pytest.raises(ContainerError, match="seccomp"):
+        c.run(Process(["/bin/true"]))
+
+
 def test_init_killed_during_set_up_is_named_at_start(runtime, busybox_config):
     # rt_sigaction runs after the sync socket is closed (init's handlers for the fifo wait).
     c = runtime.create(unique_id("sigsys"), busybox_config(seccomp=_deny(["rt_sigaction"], "SCMP_ACT_KILL_PROCESS", None)))
