@@ -5,7 +5,8 @@ Side by side on the same busybox bundle: the library (``Runtime``) with init for
 root's monitor (``library``) and by a stage 1 of the caller (``stage1``: ``start(monitor=False)``,
 as ``runc create``), the CLI (``dct run``, foreground, which destroys on exit), ``runc run``
 when runc is installed, and ``exec``: one ``true`` run in an already running container
-(``start(Process(init=False))`` + wait, as ``runc exec``). Stage 1 and exec re-execute the
+(``start(Process(init=False))`` + wait), ``cli-exec`` (``dct exec``) and ``runc-exec`` (``runc exec``)
+into a running container. Stage 1 and exec re-execute the
 sealed interpreter (runtime/exeseal.py); the monitor pays that once, not per create.
 The bundle is ``dct spec``'s, so its default seccomp profile is compiled (once per state root:
 the compiled program is cached) and loaded; the ``-unfiltered`` variants run the same bundle
@@ -93,6 +94,22 @@ def exec_target(root: str, bundle: str):
     return c
 
 
+def runc_exec_target(runc: str, root: str, work: str, bundle: str) -> str:
+    """A runc container running ``sleep`` on a copy of ``bundle`` (``runc run -d``); returns its id."""
+    sleeper = os.path.join(work, "runc-sleep")
+    os.makedirs(sleeper)
+    with open(os.path.join(bundle, "config.json")) as f:
+        spec = json.load(f)
+    spec["root"]["path"] = os.path.join(bundle, "rootfs")
+    spec["process"]["args"] = ["sleep", "100000"]
+    with open(os.path.join(sleeper, "config.json"), "w") as f:
+        json.dump(spec, f)
+    cid = "bench-exec-" + uuid.uuid4().hex[:8]
+    subprocess.run([runc, "--root", root, "run", "-d", "--bundle", sleeper, cid], check=True,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cid
+
+
 def exec_once(container) -> None:
     handle = container.start(Process(["true"], init=False))
     if handle.wait() != 0:
@@ -128,16 +145,25 @@ def main() -> int:
                 dct + ["--root", os.path.join(work, "cli"), "run", "--bundle", path, "bench-" + uuid.uuid4().hex[:8]],
                 check=True)
         runc = shutil.which("runc")
+        runc_root = os.path.join(work, "runc")
         if runc:
-            variants["runc"] = lambda: subprocess.run(
-                [runc, "--root", os.path.join(work, "runc"), "run", "--bundle", bundle,
-                 "bench-" + uuid.uuid4().hex[:8]], check=True)
+            for name, path in (("runc", bundle), ("runc-unfiltered", unfiltered)):
+                variants[name] = lambda path=path: subprocess.run(
+                    [runc, "--root", runc_root, "run", "--bundle", path, "bench-" + uuid.uuid4().hex[:8]], check=True)
         target = exec_target(os.path.join(work, "exec"), bundle)
         variants["exec"] = lambda: exec_once(target)
+        variants["cli-exec"] = lambda: subprocess.run(
+            dct + ["--root", os.path.join(work, "exec"), "exec", target.id, "true"], check=True)
+        runc_target = runc_exec_target(runc, runc_root, work, bundle) if runc else None
+        if runc_target:
+            variants["runc-exec"] = lambda: subprocess.run([runc, "--root", runc_root, "exec", runc_target, "true"],
+                                                           check=True)
         try:
             results = interleaved(args.n, variants)
         finally:
             stop_target(target)
+            if runc_target:
+                subprocess.run([runc, "--root", runc_root, "delete", "--force", runc_target], check=False)
         reap()
         base = statistics.median(results["runc"]) if "runc" in results else None
         print(f"{'variant':<18} {'median ms':>10} {'min':>8} {'max':>8} {'vs runc':>8}   (n={args.n})")
