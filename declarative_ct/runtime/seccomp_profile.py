@@ -15,7 +15,7 @@ What it does, as moby documents its profile:
   ``SYS_SOCKET`` (ENOSYS): its arguments sit in memory, out of the filter's reach (moby allows
   it, and with it AF_VSOCK). A 32-bit program whose C library makes sockets through
   ``socketcall`` (glibc built for kernels before 4.3, Go's 386 port) cannot make a socket; one
-  using the direct ``socket`` call (since 4.3; musl tries it first) is unaffected;
+  using the direct ``socket`` call (Linux 4.3) is unaffected;
 - io_uring (``io_uring_setup``, ``_enter``, ``_register``) is refused like any unlisted call: the
   operations it submits are carried out without passing through the filter (moby's and
   containerd's defaults dropped it too);
