@@ -358,7 +358,7 @@ def pivot_root(rootfs: str, propagation: int = 0) -> None:
 def finalize_rootfs(config: Config) -> None:
     """Read-only paths, masked paths and a read-only root, after ``pivot_root`` (runc's order).
 
-    Each path is opened by the confined walker rooted at ``/``; a missing one is skipped. When the
+    Each path is opened by the confined walker rooted at ``/``; a missing one (ENOENT) is skipped. When the
     config mounts proc at ``/proc`` (sysfs at ``/sys``), every path under it must first be found
     on that filesystem (itself, or its nearest existing parent): one that resolves elsewhere would
     be skipped or masked in the wrong place while the real one stays open (CVE-2023-28642). Raises
@@ -425,11 +425,12 @@ def _on_filesystem(root: paths.Root, path: str, norm: str, home: str, magic: int
 
 
 def _in_place(root: paths.Root, path: str, what: str, act) -> None:
-    """``act(root, path, target)`` on ``path`` opened in ``root``; a missing path is skipped.
-    Raises MountError naming ``what`` and ``path``."""
+    """``act(root, path, target)`` on ``path`` opened in ``root``; a missing path (ENOENT only, as
+    runc) is skipped. Raises MountError naming ``what`` and ``path``, also for ENOTDIR (``/proc/keys/``:
+    a trailing slash on a file), which must not leave the path silently unmasked."""
     try:
         target = root.open(path)
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:
         return
     except OSError as err:
         raise _named(err, f"{what} {path}") from err

@@ -205,6 +205,19 @@ def test_init_writes_proc_files_through_no_symlink(tmp_path, monkeypatch, use_op
     assert (tmp_path / "plain").read_text() == "0\n"
 
 
+@pytest.mark.parametrize("field", ["mask_paths", "readonly_paths"])
+def test_a_path_with_a_trailing_slash_on_a_file_is_an_error(runtime, busybox_config, field):
+    """``/proc/keys/`` names no directory (ENOTDIR): refused naming it, not skipped as missing
+    (which left /proc/keys unmasked). Only ENOENT means absent, as in runc."""
+    cfg = busybox_config()
+    getattr(cfg, field).append("/proc/keys/")
+    c = runtime.create(unique_id("slash"), cfg)
+    what = "masked" if field == "mask_paths" else "readonly"
+    with pytest.raises(ContainerError, match=rf"{what} path /proc/keys/: Not a directory"):
+        c.start(Process(["/bin/true"]))
+    assert not os.path.exists(c.state_dir)
+
+
 def test_default_masks_still_apply(run_container, busybox_config):
     res = run_container(busybox_config(), ["/bin/sh", "-c", "wc -c < /proc/timer_list; echo 1 > /proc/sys/kernel/"
                                                              "core_uses_pid || echo refused"], "masks")
