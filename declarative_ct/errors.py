@@ -73,4 +73,6 @@ class StateCorrupt(SystemError):
 class CreateInterrupted(StateCorrupt):
     """``<root>/<id>`` holds what a create left when it was killed before saving state.json (exec.fifo,
     cgroup.json, maybe processes) and no create holds its lock. ``list`` shows it as ``unknown``;
-    ``delete --force`` removes it, and a create of the same id reclaims it."""
+    ``delete --force`` removes it, and a create of the same id reclaims it when its cgroup is the state
+    root's own placement for that id (one its config chose may hold another container: that create
+    raises this instead)."""

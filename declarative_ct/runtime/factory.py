@@ -20,6 +20,19 @@ def default_root() -> str:
     return os.environ.get("DCT_ROOT") or DEFAULT_ROOT
 
 
+def _shown_cgroup(recorded: object) -> str:
+    """A cgroup.json's paths for a message: relative to their mounts (``/shared``), each once."""
+    if not isinstance(recorded, dict):
+        return repr(recorded)
+    try:
+        mounts = cgroups.detect()[1]
+    except OSError:
+        mounts = {}
+    rel = {"/" + os.path.relpath(v, mounts[k]) if k in mounts and isinstance(v, str) else str(v)
+           for k, v in recorded.items()}
+    return ", ".join(sorted(rel))
+
+
 class Runtime:
     """Containers under one state root (``<root>/<id>/state.json``).
 
@@ -58,11 +71,15 @@ class Runtime:
 
         A directory that an interrupted create left (no state.json, its lock free: see
         :meth:`list_with_errors`) is reclaimed first: its processes killed, its cgroup and
-        directory removed. One whose create is still in progress (lock held) is not.
+        directory removed, but only when the cgroup it recorded is this root's own placement for
+        this id (:meth:`_own_cgroup`), which nothing else uses. One whose create is still in
+        progress (lock held) is not.
 
         Raises:
-            InvalidID, ContainerExists; ConfigInvalid, also for a seccomp profile the kernel or
-            libseccomp refuses (the filter is compiled here).
+            InvalidID, ContainerExists; CreateInterrupted when the interrupted create recorded a
+            cgroup of its config's choosing (``cgroupsPath``, a parent): another container may run
+            in it, so only an explicit ``delete --force`` removes it; ConfigInvalid, also for a
+            seccomp profile the kernel or libseccomp refuses (the filter is compiled here).
         """
         store.validate_id(container_id)
         config.validate()
@@ -73,7 +90,7 @@ class Runtime:
         try:
             os.mkdir(path, 0o711)
         except FileExistsError:
-            if not self._reclaim_interrupted(path):
+            if not self._reclaim_interrupted(container_id, path):
                 raise ContainerExists(f"container {container_id!r} already exists in {self.root}") from None
             try:
                 os.mkdir(path, 0o711)
@@ -81,20 +98,40 @@ class Runtime:
                 raise ContainerExists(f"container {container_id!r} already exists in {self.root}") from None
         return Container(self.root, container_id, config)
 
-    @staticmethod
-    def _reclaim_interrupted(state_dir: str) -> bool:
+    def _reclaim_interrupted(self, container_id: str, state_dir: str) -> bool:
         """Remove what an interrupted create left in ``state_dir`` (see :meth:`create`); False, and
         nothing touched, when it is not that (state.json saved, a create holds the lock, or none
-        ever started there)."""
+        ever started there). Raises CreateInterrupted, nothing touched, when its recorded cgroup
+        is not :meth:`_own_cgroup`."""
         with store.try_locked(state_dir) as held:
             if not held or os.path.exists(os.path.join(state_dir, store.STATE_FILE)):
                 return False
-            try:  # only the cgroup it recorded as made: never another container's
-                cg = cgroups.manager_from_paths(store.read_json(os.path.join(state_dir, store.CGROUP_FILE)))
+            try:
+                recorded = store.read_json(os.path.join(state_dir, store.CGROUP_FILE))
             except (OSError, ValueError):
-                cg = None
+                recorded = None  # no cgroup recorded as made: none is touched
+            cg = None
+            if recorded is not None:
+                if not self._own_cgroup(container_id, recorded):
+                    raise CreateInterrupted(
+                        f"container {container_id}: an interrupted create left {state_dir}, with the cgroup "
+                        f"{_shown_cgroup(recorded)} its config chose: another container may run in it, so it is not reclaimed")
+                cg = cgroups.manager_from_paths(recorded)
             teardown(cg, state_dir)
         return True
+
+    def _own_cgroup(self, container_id: str, recorded: object) -> bool:
+        """True when ``recorded`` (a cgroup.json) names only the cgroup this root derives for
+        ``container_id`` with the default parent (:attr:`cgroup_parent`): unique to this root and
+        id, so no other container's processes are in it. A ``cgroupsPath`` or a custom parent (which
+        two roots may share), or a cgroup mount's root, is not."""
+        if not isinstance(recorded, dict) or not recorded:
+            return False
+        try:
+            own = cgroups.new_manager(container_id, self.cgroup_parent).paths()
+        except (OSError, ValueError):
+            return False
+        return all(isinstance(v, str) and own.get(k) == v for k, v in recorded.items())
 
     @staticmethod
     def _interrupted(state_dir: str) -> bool:

@@ -39,7 +39,7 @@ import sys
 from dataclasses import dataclass, field
 
 from ..configs import CAPABILITIES, DEFAULT_ENV, NAMESPACE_PROC_NAMES, Capabilities, Config
-from . import linux, rootfs
+from . import linux, paths, rootfs
 from .process import Process
 
 _CLONE_FLAGS = {"NEWNS": linux.CLONE_NEWNS, "NEWUTS": linux.CLONE_NEWUTS, "NEWIPC": linux.CLONE_NEWIPC,
@@ -419,6 +419,29 @@ def _load_seccomp(ctx: InitContext, before_capability_drop: bool) -> None:
         linux.seccomp_set_mode_filter(ctx.seccomp, ctx.seccomp_flags)
 
 
+def write_proc_file(dir_fd: int, path: str, value: str, what: str) -> None:
+    """Write ``value`` to the procfs file ``path`` under the directory ``dir_fd`` (a sysctl, ``oom_score_adj``).
+
+    The file is opened with no symlink anywhere on the way (:func:`paths.open_no_symlinks`) and
+    must be on procfs, then reopened for writing through its own descriptor: a volume or a
+    symlink where the file should be cannot send the write elsewhere (a host-wide sysctl).
+    Raises OSError whose message names ``what`` (the field, and the file as the container sees it).
+    """
+    try:
+        fd = paths.open_no_symlinks(dir_fd, path)
+        try:
+            if linux.fstatfs_type(fd) != linux.PROC_SUPER_MAGIC:
+                raise OSError(errno.EXDEV, "not on procfs: a mount covers it; refusing")
+            out = os.open(f"fd/{fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=paths.proc_self())
+        finally:
+            os.close(fd)
+        with open(out, "w") as f:
+            f.write(value)
+    except OSError as err:
+        why = "a symlink is on the way; refusing" if err.errno == errno.ELOOP else err.strerror or str(err)
+        raise OSError(err.errno, f"{what}: {why}") from None
+
+
 def _init(ctx: InitContext) -> None:
     """Stage 2, PID 1 of the container: rootfs, pivot_root, hardening, then wait on the exec fifo."""
     try:
@@ -433,12 +456,18 @@ def _init(ctx: InitContext) -> None:
             linux.sethostname(cfg.hostname)
         if cfg.domainname:
             linux.setdomainname(cfg.domainname)
-        for key, value in cfg.sysctl.items():
-            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
-                f.write(value)
+        if cfg.sysctl:
+            top = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                for key, value in cfg.sysctl.items():
+                    path = "proc/sys/" + key.replace(".", "/")
+                    write_proc_file(top, path, value, f"sysctl {key} (/{path})")
+            finally:
+                os.close(top)
         if cfg.oom_score_adj is not None:
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write(str(cfg.oom_score_adj))
+            # Our /proc/<pid>, held from the host's /proc before pivot_root: no container mount reaches it.
+            write_proc_file(paths.proc_self(), "oom_score_adj", str(cfg.oom_score_adj),
+                            "process.oomScoreAdj (/proc/self/oom_score_adj)")
         rootfs.finalize_rootfs(cfg)
         env = _env(proc)
         _enter_cwd(proc.cwd, create=True)

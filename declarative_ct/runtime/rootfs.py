@@ -39,6 +39,13 @@ _O_PATH = os.O_PATH | os.O_CLOEXEC
 _PSEUDO_MAGIC = {"proc": linux.PROC_SUPER_MAGIC, "sysfs": linux.SYSFS_MAGIC}
 _PSEUDO_HOME = {"proc": "/proc", "sysfs": "/sys"}
 
+# The only files under /proc a mount may cover (as runc allows): those lxcfs emulates. Anything
+# else there is the kernel's own interface; a volume over /proc/sys/net, say, would let a
+# symlink in it send init's sysctl writes to a host-wide sysctl.
+PROC_MOUNTABLE = frozenset(("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+                            "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid"))
+_PROC_ROOT_INO = 1  # the inode number of a procfs's root directory
+
 
 class MountError(OSError):
     """A mount, mask or node failed; the message names the destination (``mount /v3: …``)."""
@@ -124,10 +131,13 @@ def _open_source(root: paths.Root, source: str) -> int:
     return root.open_host(source)
 
 
-def _mount_bind_source(root: paths.Root, dest: str, source: int, flags: int, recursive: bool = True) -> int:
+def _mount_bind_source(root: paths.Root, dest: str, source: int, flags: int, recursive: bool = True,
+                       mount: Mount | None = None) -> int:
     kind = DIR if stat.S_ISDIR(os.fstat(source).st_mode) else FILE
     target = root.open(dest, kind)
     try:
+        if mount is not None:
+            _check_target(root, mount, target, source)
         return _bind(root, dest, target, source, flags, recursive)
     finally:
         os.close(target)
@@ -228,11 +238,40 @@ def _check_ordinary_dir(root: paths.Root, dest: str, target: int, device: str) -
                                       f"({dest} is or passes through a symlink); refusing")
 
 
+def _check_target(root: paths.Root, m: Mount, target: int, source: int | None = None) -> None:
+    """Refuse a config mount whose destination, as resolved (``target``), is the container's root
+    or lies in procfs (runc's ``checkProcMount``), judged on the descriptor, not on the path given.
+
+    A symlink in the rootfs can lead ``/vol`` to ``/proc/sys/net`` (or ``/proc/self``, or ``/``
+    through ``/proc/..``): a volume mounted there would put its own files, symlinks included,
+    where init writes the sysctls and ``oom_score_adj``. Allowed under ``/proc``: proc itself at
+    ``/proc`` (or a bind of a procfs root there) and the files of :data:`PROC_MOUNTABLE`.
+    Raises MountError naming the destination.
+    """
+    inner = root.inner(paths.where(target))
+    shown = m.destination if os.path.normpath(m.destination) == inner else f"{m.destination} (resolved to {inner})"
+    if inner == "/":
+        raise MountError(errno.EPERM, f"mount {shown}: cannot be mounted over the container's root; refusing")
+    if inner == "/proc":
+        if m.device == "proc":
+            return
+        if source is not None and linux.fstatfs_type(source) == linux.PROC_SUPER_MAGIC:
+            if os.fstat(source).st_ino == _PROC_ROOT_INO:
+                return
+            raise MountError(errno.EPERM, f"mount {shown}: {m.source} cannot be mounted on /proc: it is not "
+                                          "the root of a procfs; refusing")
+        raise MountError(errno.EPERM, f"mount {shown}: {m.source} cannot be mounted on /proc: it is not "
+                                      "of type proc; refusing")
+    if inner not in PROC_MOUNTABLE and (inner.startswith("/proc/") or
+                                        linux.fstatfs_type(target) == linux.PROC_SUPER_MAGIC):
+        raise MountError(errno.EPERM, f"mount {shown}: cannot be mounted inside /proc; refusing")
+
+
 def _mount_bind(root: paths.Root, m: Mount) -> int:
     """The bind mount ``m``; returns the new mount's descriptor (see :func:`_mount_onto`)."""
     src = _open_source(root, m.source)
     try:
-        return _mount_bind_source(root, m.destination, src, m.flags, recursive=bool(m.flags & MS_REC))
+        return _mount_bind_source(root, m.destination, src, m.flags, recursive=bool(m.flags & MS_REC), mount=m)
     finally:
         os.close(src)
 
@@ -241,6 +280,7 @@ def _mount_filesystem(root: paths.Root, m: Mount, private_netns: bool) -> int:
     """The filesystem mount ``m`` (proc, tmpfs, sysfs…); returns the new mount's descriptor."""
     target = root.open(m.destination, DIR)
     try:
+        _check_target(root, m, target)
         if m.device in _PSEUDO_MAGIC:
             _check_ordinary_dir(root, m.destination, target, m.device)
         try:
@@ -318,7 +358,7 @@ def pivot_root(rootfs: str, propagation: int = 0) -> None:
 def finalize_rootfs(config: Config) -> None:
     """Read-only paths, masked paths and a read-only root, after ``pivot_root`` (runc's order).
 
-    Each path is opened by the confined walker rooted at ``/``; a missing one is skipped. When the
+    Each path is opened by the confined walker rooted at ``/``; a missing one (ENOENT) is skipped. When the
     config mounts proc at ``/proc`` (sysfs at ``/sys``), every path under it must first be found
     on that filesystem (itself, or its nearest existing parent): one that resolves elsewhere would
     be skipped or masked in the wrong place while the real one stays open (CVE-2023-28642). Raises
@@ -385,11 +425,12 @@ def _on_filesystem(root: paths.Root, path: str, norm: str, home: str, magic: int
 
 
 def _in_place(root: paths.Root, path: str, what: str, act) -> None:
-    """``act(root, path, target)`` on ``path`` opened in ``root``; a missing path is skipped.
-    Raises MountError naming ``what`` and ``path``."""
+    """``act(root, path, target)`` on ``path`` opened in ``root``; a missing path (ENOENT only, as
+    runc) is skipped. Raises MountError naming ``what`` and ``path``, also for ENOTDIR (``/proc/keys/``:
+    a trailing slash on a file), which must not leave the path silently unmasked."""
     try:
         target = root.open(path)
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:
         return
     except OSError as err:
         raise _named(err, f"{what} {path}") from err

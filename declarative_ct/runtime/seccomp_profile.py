@@ -11,7 +11,11 @@ What it does, as moby documents its profile:
   (whose flags sit in memory, out of a filter's reach) fails with ENOSYS so the C library falls
   back to ``clone``;
 - ``personality`` only with the domains that change nothing dangerous; ``socket`` never for
-  AF_VSOCK (it reaches the hypervisor);
+  AF_VSOCK (it reaches the hypervisor), and the 32-bit ABIs' ``socketcall`` multiplexer never for
+  ``SYS_SOCKET`` (ENOSYS): its arguments sit in memory, out of the filter's reach (moby allows
+  it, and with it AF_VSOCK). A 32-bit program whose C library makes sockets through
+  ``socketcall`` (glibc built for kernels before 4.3, Go's 386 port) cannot make a socket; one
+  using the direct ``socket`` call (Linux 4.3) is unaffected;
 - io_uring (``io_uring_setup``, ``_enter``, ``_register``) is refused like any unlisted call: the
   operations it submits are carried out without passing through the filter (moby's and
   containerd's defaults dropped it too);
@@ -90,7 +94,7 @@ _ALLOWED = {
     "networking": (
         "accept", "accept4", "bind", "connect", "getpeername", "getsockname", "getsockopt", "listen", "recv",
         "recvfrom", "recvmmsg", "recvmmsg_time64", "recvmsg", "send", "sendmmsg", "sendmsg", "sendto",
-        "setsockopt", "shutdown", "socketcall", "socketpair",
+        "setsockopt", "shutdown", "socketpair",
     ),
     "System V and POSIX IPC (namespaced by the IPC namespace)": (
         "ipc", "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive", "mq_timedreceive_time64",
@@ -152,6 +156,7 @@ _ARCH_CALLS = {
 # personality(2) domains that are harmless: PER_LINUX, PER_LINUX32, UNAME26 on either, and the query.
 _PERSONALITIES = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)
 _AF_VSOCK = 40
+_SYS_SOCKET = 1  # socketcall(2)'s call number for socket()
 # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET: a clone that makes a namespace.
 _CLONE_NAMESPACE_FLAGS = 0x7E020000
 _ENOSYS = 38
@@ -169,10 +174,13 @@ def default_profile(bounding: list[str], machine: str | None = None) -> Seccomp:
     allowed = sorted({name for group in _ALLOWED.values() for name in group} | set(_ARCH_CALLS.get(machine, ()))
                      | (set(_PTRACE) if _kernel_at_least(4, 8) else set()))
     unlocked = sorted({name for cap, names in _BY_CAPABILITY.items() if cap in caps for name in names})
-    calls = [SeccompSyscall(allowed, "SCMP_ACT_ALLOW")]
+    # First: libseccomp orders a syscall's checks as its rules came, and the `socket` rules below
+    # become an unconditional socketcall(SYS_SOCKET) ALLOW on the 32-bit x86 ABI (see _no_socketcall_socket).
+    calls = [_no_socketcall_socket(), *_unless_low32("socketcall", 0, _SYS_SOCKET),
+             SeccompSyscall(allowed, "SCMP_ACT_ALLOW")]
     if unlocked:
         calls.append(SeccompSyscall(unlocked, "SCMP_ACT_ALLOW"))
-    calls += _socket_but_vsock()
+    calls += _unless_low32("socket", 0, _AF_VSOCK)
     # One rule per domain: several conditions on one argument in one rule would all have to hold.
     calls += [SeccompSyscall(["personality"], "SCMP_ACT_ALLOW", args=[SeccompArg(0, p, 0, "SCMP_CMP_EQ")])
               for p in _PERSONALITIES]
@@ -184,15 +192,32 @@ def default_profile(bounding: list[str], machine: str | None = None) -> Seccomp:
     return Seccomp("SCMP_ACT_ERRNO", 1, list(_ARCHITECTURES.get(machine, ())), [], calls)
 
 
-def _socket_but_vsock() -> list[SeccompSyscall]:
-    """``socket`` allowed unless the low 32 bits of its family are AF_VSOCK.
+def _no_socketcall_socket() -> SeccompSyscall:
+    """``socketcall(SYS_SOCKET, args)`` (the 32-bit ABIs' multiplexer) fails with ENOSYS.
 
-    The kernel reads ``family`` as an ``int``: a 64-bit ``SCMP_CMP_NE 40`` lets
-    ``0x1_00000028`` through as AF_VSOCK. No operator compares only the low half against a
-    value, so one rule per bit of it: allowed when that bit differs from AF_VSOCK's.
+    Its arguments sit in memory, where a filter cannot see AF_VSOCK; and libseccomp turns a
+    ``socket`` rule with argument conditions into an unconditional ``socketcall(SYS_SOCKET)`` rule
+    on those ABIs, so without this one AF_VSOCK goes through (as in moby's profile). ENOSYS, not
+    EPERM: libseccomp takes no rule whose action is the default's, and the answer fits: use the
+    direct ``socket`` call (Linux 4.3), which the filter does check. The low 32 bits are compared
+    (the kernel reads ``call`` as an ``int``); the other socketcall calls are allowed, by rules
+    with a condition too (an unconditional one would override this one).
     """
-    return [SeccompSyscall(["socket"], "SCMP_ACT_ALLOW",
-                           args=[SeccompArg(0, 1 << bit, ~_AF_VSOCK & (1 << bit), "SCMP_CMP_MASKED_EQ")])
+    return SeccompSyscall(["socketcall"], "SCMP_ACT_ERRNO", errno_ret=_ENOSYS,
+                          args=[SeccompArg(0, 0xFFFFFFFF, _SYS_SOCKET, "SCMP_CMP_MASKED_EQ")])
+
+
+def _unless_low32(name: str, index: int, value: int) -> list[SeccompSyscall]:
+    """ALLOW rules for ``name`` unless the low 32 bits of argument ``index`` equal ``value``.
+
+    For ``socket``'s family (not AF_VSOCK) and ``socketcall``'s call (not SYS_SOCKET). The kernel
+    reads both as an ``int``: a 64-bit ``SCMP_CMP_NE`` would let ``0x1_00000028`` through as
+    AF_VSOCK. No operator compares only the low half against a value, so one rule per bit of it:
+    allowed when that bit differs from ``value``'s. EPERM (the default action) otherwise: the
+    refusal the direct call gets; ENOSYS would send no C library elsewhere.
+    """
+    return [SeccompSyscall([name], "SCMP_ACT_ALLOW",
+                           args=[SeccompArg(index, 1 << bit, ~value & (1 << bit), "SCMP_CMP_MASKED_EQ")])
             for bit in range(32)]
 
 

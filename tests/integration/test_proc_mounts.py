@@ -88,13 +88,134 @@ def test_sysfs_through_a_symlink_is_refused(runtime, busybox_config, tmp_path):
         c.start(Process(["/bin/true"]))
 
 
-def test_masked_paths_must_be_on_the_proc_mount(runtime, busybox_config, tmp_path):
-    """A later mount over /proc hides the procfs the masks are meant for: refused, not skipped."""
+def test_a_later_mount_over_proc_is_refused(runtime, busybox_config, tmp_path):
+    """A later mount over /proc would hide the procfs the masks are meant for: only proc goes there."""
     cfg = busybox_config()
     cfg.mounts.append(Mount(str(tmp_path), "/proc", "bind", MS_BIND))
     c = runtime.create(unique_id("procover"), cfg)
-    with pytest.raises(ContainerError, match=r"(readonly|masked) path /proc/\S+: /proc is not on the /proc mount"):
+    with pytest.raises(ContainerError, match=r"mount /proc: \S+ cannot be mounted on /proc: it is not of type proc"):
         c.start(Process(["/bin/true"]))
+    assert not os.path.exists(c.state_dir)
+
+
+def _volume_over_proc(base: str, busybox_rootfs: str, link: str, files: dict[str, str]) -> tuple[str, str]:
+    """``(rootfs, volume)``: the image has ``/vol -> link``; the volume holds the symlinks ``files``
+    (name -> target), as an earlier run could have left them."""
+    rootfs = os.path.join(base, "rootfs")
+    shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
+    shutil.rmtree(os.path.join(rootfs, "vol"), ignore_errors=True)  # other tests' mounts may have made one
+    os.symlink(link, os.path.join(rootfs, "vol"))
+    volume = os.path.join(base, "vol")
+    for name, target in files.items():
+        os.makedirs(os.path.dirname(os.path.join(volume, name)), exist_ok=True)
+        os.symlink(target, os.path.join(volume, name))
+    return rootfs, volume
+
+
+@pytest.mark.parametrize("attack", ["sysctl", "oom_score_adj"])
+def test_a_volume_redirected_into_proc_is_refused(runtime, busybox_rootfs, tmp_path, attack):
+    """The image's ``/vol`` points into procfs (``/proc/sys/net``, ``/proc/self``); the volume
+    mounted there holds a symlink where init writes ``net.ipv4.ip_forward`` (``oom_score_adj``),
+    aimed at the host-wide ``kernel.core_uses_pid``. runc refuses such a mount; so do we."""
+    if attack == "sysctl":
+        rootfs, volume = _volume_over_proc(str(tmp_path), busybox_rootfs, "/proc/sys/net",
+                                           {"ipv4/ip_forward": SYSCTL})
+        cfg = Config(rootfs=rootfs, hostname="box", sysctl={"net.ipv4.ip_forward": "1"})
+        resolved = "/proc/sys/net"
+    else:
+        rootfs, volume = _volume_over_proc(str(tmp_path), busybox_rootfs, "/proc/self", {"oom_score_adj": SYSCTL})
+        cfg = Config(rootfs=rootfs, hostname="box", oom_score_adj=7)
+        resolved = "/proc/1"
+    cfg.mounts.append(Mount(volume, "/vol", "bind", MS_BIND | MS_REC))
+    before = _read_sysctl()
+    refused = None
+    try:
+        with open(SYSCTL, "w") as f:
+            f.write("0")  # the attack writes 1 (or 7): any change shows
+        c = runtime.create(unique_id("volproc"), cfg)
+        try:
+            c.start(Process(["/bin/true"]))
+            c.exec()
+            wait_for(c.exit_status, 10, message="the container to exit")
+        except ContainerError as err:
+            refused = str(err)
+        after = _read_sysctl()
+    finally:
+        with open(SYSCTL, "w") as f:
+            f.write(before)
+    assert after == "0\n", "the container wrote the host's kernel.core_uses_pid"
+    assert refused is not None and f"mount /vol (resolved to {resolved}): cannot be mounted inside /proc" in refused
+    assert not os.path.exists(c.state_dir)
+
+
+def test_a_volume_over_the_container_root_is_refused(runtime, busybox_rootfs, tmp_path):
+    rootfs, volume = _volume_over_proc(str(tmp_path), busybox_rootfs, "/proc/..", {})
+    os.makedirs(volume)
+    cfg = Config(rootfs=rootfs, hostname="box")
+    cfg.mounts.append(Mount(volume, "/vol", "bind", MS_BIND | MS_REC))
+    c = runtime.create(unique_id("volroot"), cfg)
+    with pytest.raises(ContainerError, match=r"mount /vol \(resolved to /\): cannot be mounted over the container's root"):
+        c.start(Process(["/bin/true"]))
+    assert not os.path.exists(c.state_dir)
+
+
+def test_the_lxcfs_files_may_be_covered(run_container, busybox_config, tmp_path):
+    """As runc: a file such as /proc/uptime (lxcfs emulates it) may be bind-mounted over."""
+    (tmp_path / "uptime").write_text("42.00 84.00\n")
+    cfg = busybox_config()
+    cfg.mounts.append(Mount(str(tmp_path / "uptime"), "/proc/uptime", "bind", MS_BIND))
+    res = run_container(cfg, ["/bin/cat", "/proc/uptime"], "lxcfs")
+    assert res.stdout == "42.00 84.00\n", res.stderr
+
+
+@pytest.mark.parametrize("use_openat2", [True, False])
+def test_init_writes_proc_files_through_no_symlink(tmp_path, monkeypatch, use_openat2):
+    """The second layer: init's sysctl and oom_score_adj writes refuse a symlink on the way and a
+    file that is not on procfs (a mount covering it), whatever the mounts let through."""
+    from declarative_ct.runtime import init, paths
+
+    monkeypatch.setattr(paths, "use_openat2", use_openat2)
+    (tmp_path / "sys" / "net").mkdir(parents=True)
+    os.symlink(SYSCTL, tmp_path / "sys" / "net" / "ip_forward")
+    (tmp_path / "plain").write_text("0\n")
+    os.symlink("/proc", tmp_path / "proc")
+    before = _read_sysctl()
+    top = os.open(tmp_path, os.O_PATH)
+    try:
+        with open("/proc/self/oom_score_adj") as f:
+            own = f.read().strip()
+        me = os.open("/proc/self", os.O_PATH)
+        try:
+            init.write_proc_file(me, "oom_score_adj", own, "oom")  # the real thing still works
+        finally:
+            os.close(me)
+        for path, err in (("sys/net/ip_forward", errno.ELOOP), ("proc/sys/kernel/core_uses_pid", errno.ELOOP),
+                          ("plain", errno.EXDEV)):
+            with pytest.raises(OSError, match=r"^\[Errno \d+\] sysctl x: ") as info:
+                init.write_proc_file(top, path, "1" if before.strip() == "0" else "0", "sysctl x")
+            assert info.value.errno == err, path
+    finally:
+        os.close(top)
+        paths.release()
+        after = _read_sysctl()
+        if after != before:
+            with open(SYSCTL, "w") as f:
+                f.write(before)
+    assert after == before
+    assert (tmp_path / "plain").read_text() == "0\n"
+
+
+@pytest.mark.parametrize("field", ["mask_paths", "readonly_paths"])
+def test_a_path_with_a_trailing_slash_on_a_file_is_an_error(runtime, busybox_config, field):
+    """``/proc/keys/`` names no directory (ENOTDIR): refused naming it, not skipped as missing
+    (which left /proc/keys unmasked). Only ENOENT means absent, as in runc."""
+    cfg = busybox_config()
+    getattr(cfg, field).append("/proc/keys/")
+    c = runtime.create(unique_id("slash"), cfg)
+    what = "masked" if field == "mask_paths" else "readonly"
+    with pytest.raises(ContainerError, match=rf"{what} path /proc/keys/: Not a directory"):
+        c.start(Process(["/bin/true"]))
+    assert not os.path.exists(c.state_dir)
 
 
 def test_default_masks_still_apply(run_container, busybox_config):
