@@ -334,6 +334,11 @@ class PortMapping:
     host_ip: str = "0.0.0.0"
 
 
+# The IPC namespace's sysctls (runc's validator's list; plus every fs.mqueue.* key).
+IPC_SYSCTLS = frozenset({"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                         "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"})
+
+
 def default_mounts() -> list[Mount]:
     """The standard mounts of ``runc spec`` (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys read-only)."""
     nse = MS_NOSUID | MS_NOEXEC | MS_NODEV
@@ -476,11 +481,7 @@ class Config:
                 if cap not in CAPABILITIES:
                     raise ConfigInvalid(f"capabilities.{set_name}: unknown capability {cap!r}")
         for key in self.sysctl:
-            if not (key.startswith(("net.", "kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue."))
-                    or key in ("kernel.hostname", "kernel.domainname")):
-                raise ConfigInvalid(f"sysctl: {key} is not namespaced and cannot be set in a container")
-            if key.startswith("net.") and not self.private_namespace("NEWNET"):
-                raise ConfigInvalid(f"sysctl: {key} needs a new network namespace")
+            self._check_sysctl(key)
         if self.oom_score_adj is not None and not -1000 <= self.oom_score_adj <= 1000:
             raise ConfigInvalid(f"oom_score_adj: {self.oom_score_adj} is outside [-1000, 1000]")
         if self.seccomp is not None:
@@ -494,6 +495,23 @@ class Config:
         from .network import validate_network  # ipaddress: only for configs that have networks
 
         validate_network(self)
+
+    def _check_sysctl(self, key: str) -> None:
+        """``key`` is set in a namespace of the container's own, never the host's (runc's
+        validator: a sysctl of a namespace the container shares with the host changes the host)."""
+        if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            needed = "NEWIPC"
+        elif key.startswith("net."):
+            needed = "NEWNET"
+        elif key == "kernel.domainname":
+            needed = "NEWUTS"
+        elif key == "kernel.hostname":
+            raise ConfigInvalid("sysctl: kernel.hostname is not allowed: set hostname instead")
+        else:
+            raise ConfigInvalid(f"sysctl: {key} is not namespaced and cannot be set in a container")
+        if not self.private_namespace(needed):
+            kind = {"NEWIPC": "IPC", "NEWNET": "network", "NEWUTS": "UTS"}[needed]
+            raise ConfigInvalid(f"sysctl: {key} needs a new {kind} namespace (it would change the host's)")
 
     def private_namespace(self, ns_type: str) -> bool:
         """True when the container gets a new namespace of ``ns_type`` (listed, without a path)."""

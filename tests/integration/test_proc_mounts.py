@@ -246,3 +246,43 @@ def test_open_no_symlinks_refuses_any_link_on_the_way(tmp_path, monkeypatch, use
             assert info.value.errno == err
     finally:
         os.close(root)
+
+
+@pytest.mark.parametrize("key,value,shared,path", [
+    ("kernel.msgmax", "8193", "NEWIPC", "/proc/sys/kernel/msgmax"),
+    ("fs.mqueue.msg_max", "11", "NEWIPC", "/proc/sys/fs/mqueue/msg_max"),
+    ("kernel.domainname", "attacker", "NEWUTS", "/proc/sys/kernel/domainname"),
+])
+def test_a_sysctl_of_a_namespace_shared_with_the_host_is_refused(runtime, busybox_config, key, value, shared,
+                                                                   path):
+    """Regression (the IPC and UTS sysctls were checked by prefix only): with the container in the
+    host's IPC or UTS namespace, the config alone wrote the host's value. runc refuses it."""
+    with open(path) as f:
+        before = f.read()
+    config = busybox_config(sysctl={key: value}, hostname="")
+    config.namespaces = [ns for ns in config.namespaces if ns.type != shared]
+    try:
+        with pytest.raises(ContainerError, match=f"sysctl: {key} needs a new"):
+            runtime.create(unique_id("sysctl"), config).start(Process(["/bin/true"]))
+    finally:
+        with open(path) as f:
+            after = f.read()
+        if after != before:
+            with open(path, "w") as f:
+                f.write(before)
+    assert after == before, f"the container changed the host's {key}"
+
+
+def test_kernel_hostname_as_a_sysctl_is_refused(busybox_config):
+    with pytest.raises(ContainerError, match="kernel.hostname is not allowed: set hostname instead"):
+        busybox_config(sysctl={"kernel.hostname": "x"}).validate()
+
+
+def test_an_ipc_sysctl_is_set_in_the_containers_own_namespace(run_container, busybox_config):
+    with open("/proc/sys/kernel/msgmax") as f:
+        before = f.read()
+    res = run_container(busybox_config(sysctl={"kernel.msgmax": "8200"}), ["/bin/cat", "/proc/sys/kernel/msgmax"],
+                        "ipcsysctl")
+    assert res.stdout == "8200\n"
+    with open("/proc/sys/kernel/msgmax") as f:
+        assert f.read() == before
