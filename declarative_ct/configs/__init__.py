@@ -385,6 +385,7 @@ class Config:
     readonly_paths: list[str] = field(default_factory=lambda: list(DEFAULT_READONLY_PATHS))  # linux.readonlyPaths
     sysctl: dict[str, str] = field(default_factory=dict)  # dotted keys ("net.ipv4.ip_forward"), namespaced only
     no_new_privileges: bool = True
+    no_new_keyring: bool = False  # libcontainer NoNewKeyring (runc --no-new-keyring): keep the caller's session keyring
     seccomp: Seccomp | None = None  # linux.seccomp; None runs unfiltered (as runc without one)
     cgroups: Cgroup = field(default_factory=Cgroup)
     labels: list[str] = field(default_factory=list)

@@ -175,8 +175,11 @@ def stage1(ctx: InitContext) -> None:
         os.close(gate_w)
         if ctx.process.init:
             os._exit(0)  # init is re-parented to the caller's nearest subreaper
-        # An exec'd process we wait for: stay and hand its exit status up to the caller.
+        # An exec'd process we wait for: stay and hand its exit status up to the caller, who
+        # forwards signals to it: a terminal's ^C reaching us must not lose that status.
         ctx.sync.close()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_IGN)
         _, status = os.waitpid(pid, 0)
         # The shell's convention (128 + signal) rather than re-raising the signal on ourselves.
         os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
@@ -447,6 +450,8 @@ def _init(ctx: InitContext) -> None:
     try:
         cfg, proc = ctx.config, ctx.process
         os.setsid()
+        if not cfg.no_new_keyring:
+            linux.join_session_keyring()  # not the caller's keys (runc: a keyring per container)
         _setup_stdio(ctx.stdio)
         if cfg.private_namespace("NEWNET"):
             _loopback_up()
@@ -541,6 +546,11 @@ def _exec_child(ctx: InitContext) -> None:
                 os._exit(0)
             send(ctx.sync, {"type": "pid", "pid": 0})
         cfg, proc = ctx.config, ctx.process
+        # A session of its own, as runc's setns init: the caller's controlling terminal (TIOCSTI
+        # into the admin's shell) and process group (kill(0, …)) are not the container's to reach.
+        os.setsid()
+        if not cfg.no_new_keyring:
+            linux.join_session_keyring()
         _setup_stdio(ctx.stdio)
         env = _env(proc)
         _enter_cwd(proc.cwd, create=False)

@@ -195,6 +195,25 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine, 250)
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_session_keyring(name: str | None = None) -> None:
+    """keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): give the calling process a new session keyring
+    (anonymous for None), so the container does not share the caller's keys (libcontainer's
+    ``keys.JoinSessionKeyring``). A kernel without keys (ENOSYS) is left alone.
+
+    Raises:
+        OSError: the kernel refused it (EPERM under a seccomp filter or a quota, EDQUOT…).
+    """
+    arg = None if name is None else name.encode()
+    if _libc.syscall(_SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, ctypes.c_char_p(arg)) < 0:
+        err = ctypes.get_errno()
+        if err != errno.ENOSYS:
+            raise OSError(err, f"joining a new session keyring: {os.strerror(err)}")
+
+
 def seccomp_set_mode_filter(program: bytes, flags: int = 0) -> None:
     """seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog): install the classic BPF ``program``
     (``struct sock_filter`` entries, 8 bytes each) on the calling thread.
