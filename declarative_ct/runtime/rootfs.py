@@ -127,8 +127,37 @@ def _hold_mounted(path: str, source: str | None, fstype: str | None, flags: int,
 def _open_source(root: paths.Root, source: str) -> int:
     """A bind source as an ``O_PATH`` descriptor: the host path the config names, confined to the
     rootfs from wherever it enters it (:meth:`paths.Root.open_host`), also through a symlinked
-    parent: a symlink the container wrote in its rootfs must not pick a host file."""
-    return root.open_host(source)
+    parent: a symlink the container wrote in its rootfs must not pick a host file.
+
+    A source that lands on procfs or sysfs only through a symlink is refused: a symlink planted in
+    a volume the container can write (``vol/x -> /proc/sys/kernel/core_pattern``) would otherwise
+    bind a host kernel setting into it, writable.
+    """
+    fd = root.open_host(source)
+    try:
+        if linux.fstatfs_type(fd) in _PSEUDO_MAGIC.values() and not _named_plainly(source, fd):
+            raise MountError(errno.ELOOP, f"bind source {source}: reaches {paths.where(fd)} on /proc or /sys "
+                                          "through a symlink; refusing")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _named_plainly(source: str, fd: int) -> bool:
+    """Whether the host path ``source``, walked with no symlink, is the file ``fd`` holds."""
+    host = os.open("/", _O_PATH | os.O_DIRECTORY)
+    try:
+        plain = paths.open_no_symlinks(host, source)
+    except OSError:
+        return False
+    finally:
+        os.close(host)
+    try:
+        a, b = os.fstat(plain), os.fstat(fd)
+        return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    finally:
+        os.close(plain)
 
 
 def _mount_bind_source(root: paths.Root, dest: str, source: int, flags: int, recursive: bool = True,

@@ -168,6 +168,29 @@ def test_the_lxcfs_files_may_be_covered(run_container, busybox_config, tmp_path)
     assert res.stdout == "42.00 84.00\n", res.stderr
 
 
+def test_a_bind_source_planted_as_a_symlink_into_proc_is_refused(runtime, busybox_config, tmp_path):
+    """Regression (runc shares it): a volume the container writes holds ``x -> core_pattern``; a
+    second mount of the config binds ``<volume>/x`` onto /proc/cpuinfo (lxcfs-style), which put
+    the host's core_pattern in the container, writable. A source that reaches procfs or sysfs only
+    through a symlink is refused."""
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    (volume / "x").symlink_to("/proc/sys/kernel/core_pattern")
+    cfg = busybox_config()
+    cfg.mounts.append(Mount(str(volume), "/vol", "bind", MS_BIND | MS_REC))
+    cfg.mounts.append(Mount(str(volume / "x"), "/proc/cpuinfo", "bind", MS_BIND))
+    with pytest.raises(ContainerError, match="bind source .*/vol/x: reaches /proc/sys/kernel/core_pattern on "
+                                             "/proc or /sys through a symlink; refusing"):
+        runtime.create(unique_id("plant"), cfg).start(Process(["/bin/true"]))
+
+
+def test_a_plain_proc_source_may_still_be_bound(run_container, busybox_config):
+    cfg = busybox_config()
+    cfg.mounts.append(Mount("/proc/uptime", "/proc/uptime", "bind", MS_BIND))
+    res = run_container(cfg, ["/bin/cat", "/proc/uptime"], "plainproc")
+    assert res.exit_code == 0 and res.stdout.strip(), res.stderr
+
+
 @pytest.mark.parametrize("use_openat2", [True, False])
 def test_init_writes_proc_files_through_no_symlink(tmp_path, monkeypatch, use_openat2):
     """The second layer: init's sysctl and oom_score_adj writes refuse a symlink on the way and a
