@@ -77,12 +77,15 @@ class Result:
 
     @property
     def first_error(self) -> str:
-        """The first line of stderr that reads as an error (else the first line of stderr, else '')."""
+        """The error in stderr on one line: its first line that reads as an error, and its last such
+        line too when that differs (a client's "Error: ...: usage:" then the runtime's own message);
+        else the first line of stderr; '' when there is none. At most 400 characters."""
         lines = [ln.strip() for ln in (self.err or self.out).splitlines() if ln.strip()]
-        for ln in lines:
-            if re.search(r"error|fail|denied|invalid|unknown|not ", ln, re.I):
-                return ln
-        return lines[0] if lines else ""
+        errors = [ln for ln in lines if re.search(r"error|fail|denied|invalid|unknown|not ", ln, re.I)]
+        if not errors:
+            return lines[0][:400] if lines else ""
+        text = errors[0] if len(errors) == 1 else f"{errors[0]} ... {errors[-1]}"
+        return text[:400]
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
