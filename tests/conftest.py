@@ -490,3 +490,17 @@ def _cgroup_dirs_fixture() -> Callable[..., list]:
 
 __all__ = ["BUSYBOX", "Finished", "cgroup_dirs", "cleanup_state_root", "read_log", "reap_zombies",
            "unique_id", "wait_for"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001 - pytest's hook
+    """Count the real-client operations (tests/integration/test_clients_*.py) that passed per client
+    and OCI runtime (an XPASS counts), so ``dct`` vs runc is visible in every run."""
+    from clients import summarize
+
+    reports = [r for key in ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
+               for r in terminalreporter.stats.get(key, []) if hasattr(r, "when")]
+    lines = summarize(reports)
+    if lines:
+        terminalreporter.section("operations passing with real clients (per OCI runtime)")
+        for line in lines:
+            terminalreporter.write_line(line)
