@@ -38,6 +38,11 @@ class ExecProcess:
     pid: int
     _waiter: int
 
+    def pidfd(self) -> int:
+        """A pidfd that polls readable once the process has ended (of the stage 1 process that waits
+        for it and cannot be reused before :meth:`wait`); the caller closes it. Raises OSError."""
+        return os.pidfd_open(self._waiter if self._waiter > 0 else self.pid)
+
     def wait(self) -> int:
         """Block until the process ends; its exit code (0 at once for a detached process)."""
         if self._waiter < 0:
