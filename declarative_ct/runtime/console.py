@@ -62,9 +62,16 @@ def open_pty() -> tuple[int, int, str]:
         raise OSError(err.errno, f"process.terminal: cannot open /dev/ptmx ({err.strerror}); the container needs "
                                  "a devpts mount at /dev/pts (newinstance,ptmxmode=0666)") from None
     try:
-        fcntl.ioctl(master, _TIOCSPTLCK, struct.pack("i", 0))
-        number = struct.unpack("I", fcntl.ioctl(master, _TIOCGPTN, b"\0" * 4))[0]
-        slave = fcntl.ioctl(master, _TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            fcntl.ioctl(master, _TIOCSPTLCK, struct.pack("i", 0))
+            number = struct.unpack("I", fcntl.ioctl(master, _TIOCGPTN, b"\0" * 4))[0]
+            # The kernel refuses a master whose devpts is not the one its path reaches (ENODEV/ENOENT).
+            slave = fcntl.ioctl(master, _TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError as err:
+            if err.errno == errno.ENOTTY:
+                raise
+            raise OSError(err.errno, f"process.terminal: no pty slave through /dev/ptmx ({err.strerror}): it must "
+                                     "be the multiplexer of the devpts mounted at /dev/pts") from None
         try:
             own = os.stat("/dev/pts")
             st = os.fstat(slave)

@@ -15,7 +15,9 @@ import time
 
 import pytest
 
-from declarative_ct.errors import ConfigInvalid
+from declarative_ct.configs import Mount, default_mounts
+from declarative_ct.configs.mountflags import MS_BIND
+from declarative_ct.errors import ConfigInvalid, ContainerError
 from declarative_ct.runtime import Process, console
 
 from conftest import unique_id, wait_for
@@ -109,3 +111,27 @@ def test_exec_terminal_and_dev_console(runtime, busybox_config, console_pair):
         os.close(init_master)
         c.signal(signal.SIGKILL)
         wait_for(c.exit_status, 10, message="exit")
+
+
+def test_no_devpts_is_a_clear_error(runtime, busybox_config, console_pair):
+    """Without a devpts of its own at /dev/pts there is no pty to give: refused, named, nothing left."""
+    _, theirs = console_pair
+    mounts = [m for m in default_mounts() if m.device != "devpts"]
+    c = runtime.create(unique_id("tty"), busybox_config(mounts=mounts))
+    with pytest.raises(ContainerError, match="/dev/ptmx.*devpts"):
+        c.start(Process(["true"], terminal=True, console_socket=theirs))
+    assert not os.path.exists(c.state_dir)
+
+
+def test_pty_of_another_devpts_is_refused(runtime, busybox_config, console_pair):
+    """Attack: the container's /dev/ptmx covered by the host's devpts multiplexer, so that init
+    would open a pty of the host's devpts (a slave in the host's /dev/pts): refused (the kernel
+    refuses the slave across instances; our check on the slave's devpts backs it), nothing left."""
+    _, theirs = console_pair
+    mounts = default_mounts() + [Mount("/dev/pts/ptmx", "/dev/ptmx", "bind", MS_BIND)]
+    before = set(os.listdir("/dev/pts"))
+    c = runtime.create(unique_id("tty"), busybox_config(mounts=mounts))
+    with pytest.raises(ContainerError, match="process.terminal: .*/dev/ptmx.*devpts mounted at /dev/pts"):
+        c.start(Process(["true"], terminal=True, console_socket=theirs))
+    assert not os.path.exists(c.state_dir)
+    assert set(os.listdir("/dev/pts")) <= before  # no host pty left open
