@@ -95,14 +95,14 @@ def test_exec_terminal_and_dev_console(runtime, busybox_config, console_pair):
         handle = c.start(Process(["sh"], init=False, terminal=True, console_size=(20, 70), console_socket=theirs))
         master = console.recv_master(ours)
         try:
-            os.write(master, b"stty size; tty; [ -c /dev/console ] && echo CONSOLE-OK; "
-                             b"trap 'echo CAUGHT-INT' INT; sleep 30; echo after-$?\n")
-            out = read_until(master, b"/dev/pts/")
-            assert b"20 70" in out
-            assert b"CONSOLE-OK" in read_until(master, b"CONSOLE-OK")
+            # Needles computed by the shell ($((…))): the terminal echoes what is typed, as typed.
+            os.write(master, b"stty size; tty; [ -c /dev/console ] && echo CONSOLE-$((2+3)); "
+                             b"trap 'echo CAUGHT-$((3+4))' INT; sleep 30; echo after-$?\n")
+            out = read_until(master, b"CONSOLE-5")
+            assert b"20 70" in out and b"/dev/pts/" in out
             time.sleep(0.3)  # sleep is in the foreground now
             os.write(master, b"\x03")  # Ctrl-C: the line discipline sends SIGINT to the foreground group
-            assert b"CAUGHT-INT" in read_until(master, b"CAUGHT-INT", timeout=5)
+            assert b"CAUGHT-7" in read_until(master, b"CAUGHT-7", timeout=5)
             os.write(master, b"exit 3\n")
             assert handle.wait() == 3
         finally:
