@@ -242,6 +242,35 @@ class DctApp(App):
 
         self.push_screen(ConfirmScreen("Destroy", body, confirm="Destroy"), confirmed)
 
+    def open_shell(self, cid: str | None) -> None:
+        """"Shell into this container": suspend the app, run a shell in ``cid`` on this terminal
+        (``Backend.shell``, as ``dct exec -t ID sh``), resume. Needs a running container; refused
+        when read-only (a shell changes what it likes)."""
+        if self.refuse_readonly("shell"):
+            return
+        if cid is None or self.status_of(cid) != "running":
+            self.notify(f"{cid or 'no container'}: a shell needs a running container", severity="warning")
+            return
+        from textual.app import SuspendNotSupported
+
+        outcome: tuple[int | None, str | None] = (None, "not run")
+        try:
+            with self.suspend():
+                # Caught in here: an exception out of the block would skip the app's resume.
+                try:
+                    outcome = (self.backend.shell(cid), None)
+                except Exception as err:  # noqa: BLE001 - a notification, never a crash
+                    outcome = (None, str(err) or type(err).__name__)
+        except SuspendNotSupported:
+            outcome = (None, "this terminal cannot be handed over (no suspend here)")
+        code, error = outcome
+        if error is None:
+            self.add_event(cid, "action", f"shell: exited with {code}")
+        else:
+            self.add_event(cid, "action", f"shell: failed: {error}", "error")
+            self.notify(f"{cid}: shell failed: {error}", severity="error", timeout=8)
+        self.refresh_now()
+
     def _run_action(self, what: str, cid: str, fn: Callable, *args) -> None:
         if cid in self._busy:
             self.notify(f"{cid}: an action is still running; {what} not sent", severity="warning")
@@ -372,6 +401,9 @@ class DctApp(App):
                 out.append((f"Pause {cid}", "freeze every process", partial(self.pause_or_resume, [cid])))
             if row.status in RESUMABLE:
                 out.append((f"Resume {cid}", "thaw a paused container", partial(self.pause_or_resume, [cid])))
+            if row.status == "running":
+                out.append((f"Shell into {cid}", "sh on a terminal in the container (exit returns here)",
+                            partial(self.open_shell, cid)))
             if row.status in SIGNALLABLE:
                 out.append((f"Signal {cid}…", "send a signal to its init", partial(self.ask_signal, [cid])))
             out.append((f"Destroy {cid}…", "kill and remove (asks first)", partial(self.ask_destroy, [cid])))

@@ -42,6 +42,10 @@ SIGNALS: tuple[tuple[str, int], ...] = tuple((s.name, int(s)) for s in (
 """The signal picker's choices, most used first."""
 
 
+SHELL = ("sh",)
+"""What "shell into this container" runs: the one shell every image has."""
+
+
 class PlanChanged(Exception):
     """The containers or specs moved between the plan shown and its confirmation: plan again."""
 
@@ -118,6 +122,12 @@ class Backend:
         raise NotImplementedError
 
     def destroy(self, container_id: str) -> None:
+        raise NotImplementedError
+
+    def shell(self, container_id: str, argv: Sequence[str] = SHELL) -> int:
+        """Run ``argv`` (a shell) in the container on a new pty proxied to this process's terminal
+        (stdin/stdout), as ``dct exec -t`` does; its exit code. Blocks until it ends: call it on the
+        main thread with the app suspended (it sets the terminal raw and handles SIGWINCH)."""
         raise NotImplementedError
 
     def plan(self, prune: bool = False) -> PlanView:
@@ -609,6 +619,35 @@ class RealBackend(Backend):
         c.destroy()
         restart.remove_record(self.root, container_id)
 
+    def shell(self, container_id: str, argv: Sequence[str] = SHELL) -> int:
+        """An exec'd ``argv`` with a terminal (``Process(terminal=True)``), as the container's
+        own user, environment and cwd (its bundle's or spec's process; root and the default
+        environment for one made through the library), proxied to our terminal."""
+        import socket
+
+        from declarative_ct.cli import tty
+        from declarative_ct.runtime import Process
+
+        container = self._load(container_id)
+        base = _default_process(container)
+        env = [e for e in base.env if not e.startswith("TERM=")] + [f"TERM={os.environ.get('TERM', 'xterm')}"]
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            process = Process(list(argv), env=env, cwd=base.cwd, uid=base.uid, gid=base.gid,
+                              additional_groups=list(base.additional_groups), init=False, terminal=True,
+                              console_socket=theirs)
+            handle = container.start(process)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        done = handle.pidfd()
+        try:
+            return tty.attach(ours, done, handle.wait)
+        finally:
+            os.close(done)
+
     def _plan(self, prune: bool):
         from declarative_ct.reconcile.plan import make_plan, observe, scope_of
         from declarative_ct.spec.load import load_paths
@@ -658,6 +697,27 @@ class RealBackend(Backend):
         for kept in self._kept.values():
             kept.container.close()
         self._kept.clear()
+
+
+def _default_process(container):
+    """The process a shell takes its user, env and cwd from: the bundle's (``dct create``), the
+    spec's (``dct apply``), else root with the default environment (runc exec's defaults)."""
+    import json
+
+    from declarative_ct.configs import DEFAULT_ENV
+    from declarative_ct.runtime import Process, specconv
+
+    bundle = container.config.label("bundle")
+    if bundle:
+        return specconv.load_bundle(bundle)[1]
+    try:
+        spec = json.loads(container.config.label("dct.spec") or "null")["process"]
+        uid, _, gid = spec["user"].partition(":")
+        env = list(DEFAULT_ENV) if "PATH" not in spec["env"] else []
+        return Process(args=["sh"], env=env + [f"{k}={v}" for k, v in spec["env"].items()], cwd=spec["cwd"],
+                       uid=int(uid), gid=int(gid or uid), init=False)
+    except (TypeError, KeyError, ValueError):
+        return Process(args=["sh"], env=list(DEFAULT_ENV), init=False)
 
 
 def _identity(path: str) -> tuple[int, int, int, int]:
@@ -742,6 +802,7 @@ class FakeBackend(Backend):
         self.spec_texts: dict[str, tuple[str, str]] = {}
         self.hot: set[str] | None = None
         self.notices_now: tuple[str, ...] = ()
+        self.shell_exit = 0
 
     def notices(self) -> tuple[str, ...]:
         return self.notices_now
@@ -816,6 +877,10 @@ class FakeBackend(Backend):
     def destroy(self, container_id: str) -> None:
         self._act("destroy", container_id)
         del self.containers[container_id]
+
+    def shell(self, container_id: str, argv: Sequence[str] = SHELL) -> int:
+        self._act("shell", container_id, tuple(argv))
+        return self.shell_exit
 
     def plan(self, prune: bool = False) -> PlanView:
         self.calls.append(("plan", prune))

@@ -65,12 +65,18 @@ def _create(args: argparse.Namespace, detached: bool) -> Container:
     config, process = specconv.load_bundle(args.bundle)
     if not detached or args.no_monitor:
         process.stdin, process.stdout, process.stderr = 0, 1, 2
+    args.console_peer = _terminal(args, process, detached)
     rt = _runtime(args)
-    container = rt.create(args.id, config)
+    try:
+        container = rt.create(args.id, config)
+    except BaseException:
+        _terminal_failed(args, process)
+        raise
     try:
         container.start(process, monitor=detached and not args.no_monitor)
         _write_pid_file(args.pid_file, container.state().init_process_pid)
     except BaseException as err:
+        _terminal_failed(args, process)
         rt.cleanup(args.id)
         if os.path.isdir(container.state_dir):  # started: state.json exists, so cleanup left it
             _kill_and_wait(container)
@@ -79,7 +85,63 @@ def _create(args: argparse.Namespace, detached: bool) -> Container:
             where = f"{os.path.join(os.path.abspath(args.bundle), 'config.json')}: linux.resources"
             raise type(err)(specconv.oci_names(str(err), where)) from None
         raise
+    _terminal_started(process)
     return container
+
+
+def _terminal(args: argparse.Namespace, process: Process, detached: bool):
+    """runc's terminal rules for ``process`` (see :func:`declarative_ct.cli.tty.prepare`): our end
+    of the console socket pair for a foreground terminal, else None."""
+    if not (process.terminal or getattr(args, "tty", False) or getattr(args, "console_socket", None)):
+        return None  # the common case pays no import
+    from . import tty
+
+    return tty.prepare(args, process, detached)
+
+
+def _terminal_started(process: Process) -> None:
+    """Once the runtime sent the master: close our copy of the console socket."""
+    if process.console_socket is not None:
+        from . import tty
+
+        tty.release(process)
+
+
+def _terminal_failed(args: argparse.Namespace, process: Process) -> None:
+    _terminal_started(process)
+    peer = getattr(args, "console_peer", None)
+    if peer is not None:
+        peer.close()
+        args.console_peer = None
+
+
+def _foreground_wait(args: argparse.Namespace, pid: int) -> int:
+    """Reap init (``dct run`` in the foreground): with a foreground terminal, proxy our terminal to
+    its pty until it exits. Returns its wait status."""
+    peer = getattr(args, "console_peer", None)
+    if peer is None:
+        return monitor.reap_until(pid)
+    from . import tty
+
+    args.console_peer = None
+    done = os.pidfd_open(pid)  # our child (stage 1 has exited): its pid cannot be reused before we reap
+    try:
+        return tty.attach(peer, done, lambda: monitor.reap_until(pid))
+    finally:
+        os.close(done)
+
+
+def _exec_wait(peer, handle) -> int:
+    """Wait for a foreground exec'd process; with a terminal (``peer``), proxy ours to its pty meanwhile."""
+    if peer is None:
+        return handle.wait()
+    from . import tty
+
+    done = handle.pidfd()
+    try:
+        return tty.attach(peer, done, handle.wait)
+    finally:
+        os.close(done)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -106,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _forward_signals(pid)
     try:
         container.exec()
-        status = monitor.reap_until(pid)
+        status = _foreground_wait(args, pid)
     except BaseException:
         _kill_and_wait(container)  # never leave a container behind a failed foreground run
         if not args.keep:
@@ -211,7 +273,15 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if args.detach:
         null = os.open("/dev/null", os.O_RDWR)
         process.stdin = process.stdout = process.stderr = null
-    handle = container.start(process, detach=args.detach)
+    peer = _terminal(args, process, args.detach)
+    try:
+        handle = container.start(process, detach=args.detach)
+    except BaseException:
+        if peer is not None:
+            peer.close()
+        raise
+    finally:
+        _terminal_started(process)
     try:
         _write_pid_file(args.pid_file, handle.pid)
     except ContainerError:
@@ -222,7 +292,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         return 0
     _forward_signals(handle.pid)
     try:
-        return handle.wait()
+        return _exec_wait(peer, handle)
     finally:
         _restore_signals()
 

@@ -35,7 +35,19 @@ def _args_create(p: argparse.ArgumentParser, run: bool = False) -> None:
     if run:
         p.add_argument("-d", "--detach", action="store_true", help="detach; output goes to the log files")
         p.add_argument("--keep", action="store_true", help="keep the container after it exits (foreground)")
+    _args_terminal(p, tty_flag=run)
     p.add_argument("id", help="container id")
+
+
+def _args_terminal(p: argparse.ArgumentParser, tty_flag: bool) -> None:
+    """runc's terminal options: ``--console-socket`` (create, run, exec) and ``-t/--tty`` (exec;
+    on run ours: sets process.terminal)."""
+    p.add_argument("--console-socket", metavar="PATH",
+                   help="AF_UNIX socket that receives the pty master of a terminal process (SCM_RIGHTS); "
+                        "needs process.terminal or -t, and create, run -d or exec -d")
+    if tty_flag:
+        p.add_argument("-t", "--tty", action="store_true",
+                       help="allocate a pseudo-terminal (in the foreground: on this terminal)")
 
 
 def _args_id(p: argparse.ArgumentParser) -> None:
@@ -49,6 +61,7 @@ def _args_exec(p: argparse.ArgumentParser) -> None:
     p.add_argument("-g", "--additional-gids", action="append", type=int, default=[], help="extra group id (repeatable)")
     p.add_argument("-d", "--detach", action="store_true", help="do not wait for the process")
     p.add_argument("--pid-file", help="write the process's host PID to this file")
+    _args_terminal(p, tty_flag=True)
     p.add_argument("id", help="container id")
     p.add_argument("command", nargs="*", help="the program and its arguments (after '--' if they look like options)")
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
 from ..errors import (ConfigInvalid, ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
                       ContainerRunning, InvalidStateTransition, SystemError)
-from . import bootstrap, cgroups, init, monitor, procfs, store
+from . import bootstrap, cgroups, console, init, monitor, procfs, store
 from .process import Process
 from .state import State, Status, check_transition
 
@@ -37,6 +37,11 @@ class ExecProcess:
 
     pid: int
     _waiter: int
+
+    def pidfd(self) -> int:
+        """A pidfd that polls readable once the process has ended (of the stage 1 process that waits
+        for it and cannot be reused before :meth:`wait`); the caller closes it. Raises OSError."""
+        return os.pidfd_open(self._waiter if self._waiter > 0 else self.pid)
 
     def wait(self) -> int:
         """Block until the process ends; its exit code (0 at once for a detached process)."""
@@ -253,6 +258,7 @@ class Container:
         self._start_locked(process, monitor, release=True)
 
     def _start_locked(self, process: Process, monitor: bool, release: bool) -> None:
+        _check_terminal(process)
         if not os.path.isdir(self._dir):
             raise ContainerError(f"container {self._id} was destroyed")
         with store.locked(self._dir):
@@ -322,7 +328,7 @@ class Container:
                 from . import network
 
                 net_record = network.reserve(self._root, self._dir, self._id, self._config)
-            ctx = init.InitContext(config=self._config, process=self._guarded(process), sync=child_sock,
+            ctx = init.InitContext(config=self._config, process=self._guarded(_in_child(process)), sync=child_sock,
                                    cgroup=self._cgroup, stdio=stdio, rootfs=rootfs, fifo_fd=opened[-1], join=joins,
                                    unshare=flags)
             if self._config.seccomp is not None:  # compiled here: init only loads the bytes
@@ -346,7 +352,7 @@ class Container:
                 # The monitor answers (init's pid) before init is ready: read the answer once
                 # "ready" (or the end of the sync socket) is in, one wake-up less per create.
                 try:
-                    ready = init.recv(parent_sock)
+                    ready = self._past_console(parent_sock, process, init.recv(parent_sock))
                 finally:
                     init_pid = monitord.answer(self._root, asked)
                 self._expected(ready, "ready")
@@ -356,7 +362,7 @@ class Container:
                 init_pid = self._expect(parent_sock, "pid")["pid"]
                 os.waitpid(stage1_pid, 0)  # after this, init is re-parented to our subreaper
                 stage1_pid = -1
-                self._expect(parent_sock, "ready")
+                self._expected(self._past_console(parent_sock, process, init.recv(parent_sock)), "ready")
             # runc applies limits at procReady: after init's own setup, before the program runs.
             self._cgroup.set(self._config.cgroups.resources)
             if net_record is not None:
@@ -468,6 +474,39 @@ class Container:
                 return True
         return False
 
+    @staticmethod
+    def _past_console(sock: socket.socket, process: Process, msg: dict | None, what: str = "container init",
+                      kill_pid: int = -1) -> dict | None:
+        """``msg``, or when it is the ``console`` message of a ``process.terminal`` process: its pty
+        master handed to ``process.console_socket`` (and our copy closed), then the next message.
+
+        Raises:
+            ContainerError: the master could not be sent (the receiver left); ``kill_pid``, the
+                process that holds the slave (an exec'd one: init is killed by the caller's
+                clean-up), is killed first.
+            SystemError: a terminal process sent something else first.
+        """
+        if msg is None or msg.get("type") != "console":
+            if process.terminal and msg is not None and msg.get("type") != "error":
+                raise SystemError(f"{what} sent {msg.get('type')!r} before its console")
+            return msg
+        master = msg.get("fd", -1)
+        try:
+            if not process.terminal or master < 0:
+                raise SystemError(f"{what} sent an unexpected console message")
+            console.send_master(process.console_socket, master)
+        except BaseException as err:
+            if kill_pid > 0:
+                with contextlib.suppress(OSError):
+                    os.kill(kill_pid, _signal.SIGKILL)
+            if isinstance(err, OSError):
+                raise ContainerError(f"console socket: cannot send the pty master: {err.strerror or err}") from None
+            raise
+        finally:
+            if master >= 0:
+                os.close(master)
+        return init.recv(sock)
+
     @classmethod
     def _expect(cls, sock: socket.socket, kind: str, what: str = "container init") -> dict:
         return cls._expected(init.recv(sock), kind, what)
@@ -574,6 +613,7 @@ class Container:
             os.unlink(self._fifo())
 
     def _start_exec(self, process: Process, detach: bool) -> ExecProcess:
+        _check_terminal(process)
         status = self.status()
         if status in (Status.PAUSED, Status.PAUSING):
             raise ContainerPaused(f"container {self._id} is paused; resume it before exec")
@@ -589,7 +629,7 @@ class Container:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         parent_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # host pid of a detached exec
         stdio, _ = self._open_stdio(process, detached=False)
-        ctx = init.InitContext(config=self._config, process=self._guarded(process), sync=child_sock,
+        ctx = init.InitContext(config=self._config, process=self._guarded(_in_child(process)), sync=child_sock,
                                cgroup=self._cgroup, stdio=stdio, join=joins, detach=detach)
         ctx.seccomp, ctx.seccomp_flags = filter_program
         try:
@@ -601,7 +641,7 @@ class Container:
         child_sock.close()
         try:
             exec_pid = self._expect(parent_sock, "pid", "exec")["pid"]
-            msg = init.recv(parent_sock)
+            msg = self._past_console(parent_sock, process, init.recv(parent_sock), "exec", exec_pid)
             if msg is not None:
                 raise ContainerError(f"exec failed: {msg.get('message', msg)}")
         except ContainerError:
@@ -718,6 +758,19 @@ class Container:
                 return False
             time.sleep(0.01)
         return True
+
+
+def _check_terminal(process: Process) -> None:
+    """A terminal needs somewhere to send its master (runc refuses ``terminal`` without a socket too)."""
+    if process.terminal and process.console_socket is None:
+        raise ConfigInvalid("process.terminal: true needs a console socket to receive the pty master "
+                            "(Process.console_socket; dct: --console-socket, or run/exec -t in the foreground)")
+
+
+def _in_child(process: Process) -> Process:
+    """``process`` as handed to stage 1 or the monitor: without the console socket, which stays
+    with the caller (the master comes back over the sync socket)."""
+    return process if process.console_socket is None else dataclasses.replace(process, console_socket=None)
 
 
 def _paired_memory(update, current):

@@ -15,6 +15,7 @@ Sync protocol (SOCK_SEQPACKET, one JSON object per message)::
 
     stage 1  --pid{pid}-->        parent     (stage 1 only: host PID of init, or of the exec'd
                                               process; the monitor's reply carries it otherwise)
+    init     --console+fd-->      parent     (process.terminal only: the pty master, SCM_RIGHTS)
     init     --ready-->           parent     [parent saves state.json]
     init     <--run--             parent
     init     --(close)-->         parent     init now blocks on exec.fifo (create/start split)
@@ -39,7 +40,7 @@ import sys
 from dataclasses import dataclass, field
 
 from ..configs import CAPABILITIES, DEFAULT_ENV, NAMESPACE_PROC_NAMES, Capabilities, Config
-from . import linux, paths, rootfs
+from . import console, linux, paths, rootfs
 from .process import Process
 
 _CLONE_FLAGS = {"NEWNS": linux.CLONE_NEWNS, "NEWUTS": linux.CLONE_NEWUTS, "NEWIPC": linux.CLONE_NEWIPC,
@@ -77,12 +78,22 @@ def recv(sock: socket.socket) -> dict | None:
     """Receive one sync message; None when the peer closed its end.
 
     On a socket with ``SO_PASSCRED``, a message's ``pid`` of 0 is replaced by the sender's pid
-    as the kernel translates it into our PID namespace (``SCM_CREDENTIALS``).
+    as the kernel translates it into our PID namespace (``SCM_CREDENTIALS``). A descriptor sent
+    with the message (``SCM_RIGHTS``: the pty master of a ``console`` message) is in its ``fd``,
+    close-on-exec; the caller owns it.
     """
-    raw, ancdata, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(12))
+    raw, ancdata, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(12) + socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC)
+    fds = [fd for level, kind, data in ancdata if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
+           for fd in struct.unpack(f"{len(data) // 4}i", data[:len(data) - len(data) % 4])]
     if not raw:
+        for fd in fds:
+            os.close(fd)
         return None
     msg = json.loads(raw)
+    if fds:
+        msg["fd"] = fds[0]
+        for fd in fds[1:]:
+            os.close(fd)
     if msg.get("pid") == 0:
         for level, kind, data in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
@@ -457,6 +468,8 @@ def _init(ctx: InitContext) -> None:
             _loopback_up()
         rootfs.prepare_rootfs(cfg, ctx.rootfs)
         rootfs.pivot_root(ctx.rootfs, cfg.root_propagation)
+        if proc.terminal:  # runc's point: after the config's mounts, before the rootfs is made read-only
+            console.setup(ctx.sync, proc.console_size, proc.uid, "/dev/console")
         if cfg.hostname:
             linux.sethostname(cfg.hostname)
         if cfg.domainname:
@@ -547,11 +560,15 @@ def _exec_child(ctx: InitContext) -> None:
             send(ctx.sync, {"type": "pid", "pid": 0})
         cfg, proc = ctx.config, ctx.process
         # A session of its own, as runc's setns init: the caller's controlling terminal (TIOCSTI
-        # into the admin's shell) and process group (kill(0, …)) are not the container's to reach.
+        # into the admin's shell) and process group (kill(0, …)) are not the container's to reach;
+        # with a terminal, the pty becomes its controlling terminal.
         os.setsid()
         if not cfg.no_new_keyring:
             linux.join_session_keyring()
-        _setup_stdio(ctx.stdio)
+        if proc.terminal:
+            console.setup(ctx.sync, proc.console_size, proc.uid)
+        else:
+            _setup_stdio(ctx.stdio)
         env = _env(proc)
         _enter_cwd(proc.cwd, create=False)
         _apply_process_limits(cfg, proc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from io import IOBase
 
@@ -22,6 +23,13 @@ class Process:
     ``env`` is a list of ``KEY=value``; ``uid``/``gid``/``additional_groups`` are container-side
     ids. ``capabilities``, ``no_new_privileges`` and ``rlimits`` override the container config
     when set. ``init`` is True for the container's init (exec fifo) and False for ``dct exec``.
+
+    ``terminal`` (runtime-spec ``process.terminal``): the process gets a new pty of the
+    container's devpts as controlling terminal and stdio (``stdin``/``stdout``/``stderr`` are then
+    unused), and the pty master goes to ``console_socket``, a connected unix socket (or its fd),
+    as one ``/dev/ptmx`` message with the fd in ``SCM_RIGHTS`` (runc's ``--console-socket``;
+    libcontainer ``Process.ConsoleSocket``). ``console_size``: ``(rows, columns)`` set on the pty
+    before the program runs (``process.consoleSize`` height, width).
     """
 
     args: list[str]
@@ -38,6 +46,9 @@ class Process:
     stdout: Stdio = None
     stderr: Stdio = None
     init: bool = True
+    terminal: bool = False
+    console_size: tuple[int, int] | None = None
+    console_socket: socket.socket | int | None = None
 
     def __post_init__(self) -> None:
         from ..errors import ConfigInvalid
@@ -53,6 +64,11 @@ class Process:
         for value in self.additional_groups:
             if not isinstance(value, int) or not 0 <= value < MAX_ID:
                 raise ConfigInvalid(f"process.additional_groups: {value!r} is not a valid group id")
+        if self.console_size is not None:
+            rows_cols = tuple(self.console_size)
+            if len(rows_cols) != 2 or not all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in rows_cols):
+                raise ConfigInvalid(f"process.consoleSize: {self.console_size!r} must be (height, width), "
+                                    "each 0 to 65535")
         for item in self.env:
             if "=" not in item or item.startswith("="):
                 raise ConfigInvalid(f"process.env: {item!r} must be KEY=value with a non-empty KEY")

@@ -59,7 +59,8 @@ EXTRA_RLIMITS = {"RLIMIT_LOCKS": 10}
 def example_spec() -> dict[str, object]:
     """The default OCI ``config.json`` that ``dct spec`` writes (runc's ``specconv.Example``).
 
-    Differences from runc: ``terminal`` is false (no console support), the hostname is ``dct``,
+    Differences from runc: ``terminal`` is false (runc's is true: the default spec then needs a
+    console socket or a foreground run on a terminal), the hostname is ``dct``,
     the cgroup namespace is always listed, and ``linux.seccomp`` holds the default profile (docker's
     semantics) resolved for the spec's capabilities. Returns a new dict on every call, so callers may edit it.
     """
@@ -113,7 +114,7 @@ def load_bundle(bundle: str) -> tuple[Config, Process]:
     Raises:
         ConfigInvalid: ``"<bundle>/config.json: <field path>: <reason>"`` for a missing file, a
             JSON syntax error (with line and column), a malformed field, or a field this release
-            does not support (terminal, seccomp notifications, user namespaces, hooks…).
+            does not support (seccomp notifications, user namespaces, hooks…).
     """
     bundle = os.path.abspath(bundle)
     path = os.path.join(bundle, "config.json")
@@ -177,9 +178,8 @@ def _process(raw: object, cfg: Config) -> Process:
     if not isinstance(raw, dict):
         raise ConfigInvalid("process: must be an object (with at least args)")
     _reject_unknown(raw, PROCESS_KEYS, "process.")
-    if raw.get("terminal") is True:
-        raise ConfigInvalid("process.terminal: true is not supported (no console support); set it to false")
-    _bool(raw, "terminal", "process.terminal")  # type check only; consoleSize is moot without a terminal
+    terminal = _bool(raw, "terminal", "process.terminal")
+    console_size = _console_size(raw.get("consoleSize"))
     for key in UNSUPPORTED_PROCESS_KEYS:
         if _present(raw.get(key)):
             raise ConfigInvalid(f"process.{key}: not supported")
@@ -222,7 +222,25 @@ def _process(raw: object, cfg: Config) -> Process:
         capabilities=_capabilities(raw.get("capabilities")),  # a separate copy, not shared with cfg
         no_new_privileges=cfg.no_new_privileges,
         rlimits=list(cfg.rlimits),
+        terminal=terminal, console_size=console_size,
     )
+
+
+def _console_size(raw: object) -> tuple[int, int] | None:
+    """``process.consoleSize`` ``{height, width}`` as ``(rows, columns)``; None when absent or
+    either is 0 (runc applies it only when both are set)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigInvalid("process.consoleSize: must be an object with height and width")
+    _reject_unknown(raw, ("height", "width"), "process.consoleSize.")
+    size = []
+    for key in ("height", "width"):
+        value = raw.get(key, 0)
+        if not _is_uint(value) or value > 0xFFFF:
+            raise ConfigInvalid(f"process.consoleSize.{key}: {value!r} must be an integer from 0 to 65535")
+        size.append(value)
+    return (size[0], size[1]) if all(size) else None
 
 
 def _capabilities(raw: object) -> Capabilities:

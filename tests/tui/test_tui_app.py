@@ -4,6 +4,7 @@ and what reaches the backend (its recorded calls)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import signal
 
@@ -648,3 +649,54 @@ def test_spec_yaml_shows_without_a_desired_state_view():
         await until(pilot, lambda: "applied spec" in text_of(app.screen.query_one("#spec-yaml")))
 
     run(scenario, make_app(backend))
+
+
+def test_shell_suspends_the_app_and_runs_a_shell_in_the_container():
+    """``x`` on the table and on the container screen: the app is suspended around the backend's
+    shell (which owns the real terminal meanwhile); its exit is an event; stopped containers and a
+    read-only app are refused without a call."""
+    backend = FakeBackend(fake_fleet(3, started=WALL))
+    backend.shell_exit = 3
+    suspended = []
+
+    async def scenario(app, pilot):
+        @contextlib.contextmanager
+        def suspend():  # the headless driver cannot suspend; record that the shell ran inside
+            suspended.append("in")
+            yield
+            suspended.append("out")
+
+        app.suspend = suspend
+        await pilot.press("x")
+        await until(pilot, lambda: ("shell", "c1", ("sh",)) in backend.calls)
+        assert suspended == ["in", "out"]
+        assert any("exited with 3" in e.text for e in app.events.for_container("c1"))
+        await pilot.press("down", "down", "x")  # c3 is stopped
+        await until(pilot, lambda: any("c3: a shell needs a running container" in m for m, _ in app.notes))
+        assert [c for c in backend.calls if c[0] == "shell"] == [("shell", "c1", ("sh",))]
+        await pilot.press("up", "up", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        backend.errors["shell"] = ContainerError("exec failed: sh not found")
+        await pilot.press("x")
+        await until(pilot, lambda: any("shell failed: exec failed" in m for m, _ in app.notes))
+        assert suspended == ["in", "out", "in", "out"] and app.is_running
+
+    run(scenario, make_app(backend))
+
+
+def test_shell_is_refused_when_read_only_or_not_suspendable():
+    backend = FakeBackend(fake_fleet(3, started=WALL))
+
+    async def scenario(app, pilot):
+        await pilot.press("x")
+        await until(pilot, lambda: any("read-only" in m for m, _ in app.notes))
+        assert not any(c[0] == "shell" for c in backend.calls)
+
+    run(scenario, make_app(backend, readonly=True))
+
+    async def headless(app, pilot):  # the real suspend of a headless app: refused, said, no crash
+        await pilot.press("x")
+        await until(pilot, lambda: any("shell failed" in m for m, _ in app.notes))
+        assert not any(c[0] == "shell" for c in backend.calls) and app.is_running
+
+    run(headless, make_app(backend))

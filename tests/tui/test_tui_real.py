@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 from conftest import unique_id, wait_for
 from declarative_ct.errors import ContainerError
 from declarative_ct.reconcile.apply import JOURNAL_FILE
-from declarative_ct.runtime import Process
+from declarative_ct.runtime import Process, console
 from dct_cli import DCT, REPO
 from tui.backend import LogCursor, PlanChanged, RealBackend
 
@@ -203,3 +204,58 @@ def test_dct_tui_in_a_real_terminal_pauses_with_the_key_and_quits_cleanly(runtim
     final = tmux.screen()
     assert not any("Traceback" in x for x in seen + [final])
     assert first.id not in final  # the alternate screen is gone: the shell's screen is back
+
+
+def test_real_backend_shell_runs_on_the_callers_terminal(runtime, busybox_config):
+    """RealBackend.shell in a process whose terminal is a pty made here: a shell in the container
+    with a terminal of the caller's size, its exit code returned."""
+    c = start(runtime, busybox_config, "tuish")
+    master, slave = os.openpty()
+    console.set_size(master, 27, 91)
+    code = (f"import sys; sys.path[:0] = [{REPO!r}]; from tui.backend import RealBackend; "
+            f"sys.exit(RealBackend({runtime.root!r}).shell({c.id!r}))")
+    proc = subprocess.Popen([*DCT[:1], "-c", code], stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out = b""
+    try:
+        os.write(master, b"stty size; hostname; exit 6\n")
+        deadline = time.monotonic() + 15
+        while proc.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if select.select([master], [], [], 0.1)[0]:
+                    out += os.read(master, 4096)
+        assert proc.wait(5) == 6, out
+        assert b"27 91" in out and b"box" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def test_dct_tui_shell_key_in_a_real_terminal(runtime, busybox_config, tmux, tmp_path):
+    """``x``: the TUI hands the terminal to a shell in the container and takes it back on exit."""
+    c = start(runtime, busybox_config, "tuix")
+    exit_file = tmp_path / "exit.txt"
+    command = " ".join([*DCT, "--root", runtime.root, "tui"])
+    env = f"TERM=xterm-256color TEXTUAL_ANIMATIONS=none PYTHONPATH={REPO}"
+    tmux("new-session", "-d", "-s", "tui", "-x", "120", "-y", "30", "-c", REPO,
+         f"env {env} {command}; echo EXIT=$? > {exit_file}; sleep 60")
+    seen: list[str] = []
+
+    def screen_has(*texts: str):
+        s = tmux.screen()
+        seen.append(s)
+        return all(t in s for t in texts) and s
+
+    wait_for(lambda: screen_has(c.id, "1 running"), 30, 0.1, "the row")
+    tmux("send-keys", "-t", "tui", "x")
+    wait_for(lambda: screen_has("/ #"), 15, 0.1, "the container's shell prompt")
+    tmux("send-keys", "-t", "tui", "echo IN-$(hostname); stty size", "Enter")
+    wait_for(lambda: screen_has("IN-box", "30 120"), 15, 0.1, "the shell's output")
+    tmux("send-keys", "-t", "tui", "exit 4", "Enter")
+    wait_for(lambda: screen_has(c.id, "1 running"), 15, 0.1, "the TUI back")
+    tmux("send-keys", "-t", "tui", "q")
+    wait_for(lambda: exit_file.exists() and exit_file.read_text().strip(), 15, 0.1, "the TUI to exit")
+    assert exit_file.read_text().strip() == "EXIT=0"
+    assert not any("Traceback" in x for x in seen)

@@ -214,7 +214,10 @@ def edit(path: str, value):
 
 
 @pytest.mark.parametrize("path,value,fragments", [
-    ("process.terminal", True, ["process.terminal: true is not supported", "set it to false"]),
+    ("process.terminal", "yes", ["process.terminal"]),
+    ("process.consoleSize", {"height": -1, "width": 80}, ["process.consoleSize.height"]),
+    ("process.consoleSize", {"height": 24, "width": 70000}, ["process.consoleSize.width"]),
+    ("process.consoleSize", {"rows": 24}, ["process.consoleSize.rows"]),
     ("process.args", "sh", ["process.args: must be a non-empty list of strings"]),
     ("process.args", [], ["process.args: must be a non-empty list of strings"]),
     ("process.args", ["sh", 1], ["process.args: must be a non-empty list of strings"]),
@@ -333,3 +336,16 @@ def test_empty_unsupported_fields_are_accepted(tmp_path):
     spec["linux"]["resources"]["memory"] = {}
     spec["process"]["apparmorProfile"] = ""
     load(tmp_path, spec)
+
+
+def test_terminal_and_console_size(tmp_path):
+    """process.terminal and consoleSize {height, width} reach the init Process as (rows, columns);
+    a size with a 0 is no size (runc applies it only when both are set)."""
+    spec = edit("process.terminal", True)
+    spec["process"]["consoleSize"] = {"height": 40, "width": 132}
+    _, process = load(tmp_path, spec)
+    assert process.terminal is True
+    assert process.console_size == (40, 132)
+    spec["process"]["consoleSize"] = {"height": 0, "width": 132}
+    _, process = load(tmp_path, spec)
+    assert process.console_size is None

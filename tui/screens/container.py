@@ -37,6 +37,7 @@ class ContainerScreen(DctScreen):
         Binding("p", "pause", "Pause"),
         Binding("ctrl+k,f9", "signal", "Signal", key_display="^k"),
         Binding("ctrl+d", "destroy", "Destroy", key_display="^d"),
+        Binding("x", "shell", "Shell", show=False),
         Binding("t", "tab('processes')", "Procs", show=False),
         Binding("i", "tab('stats')", "Stats", show=False),
         Binding("l", "tab('logs')", "Logs"),
@@ -408,6 +409,9 @@ class ContainerScreen(DctScreen):
 
     def action_destroy(self) -> None:
         self.app.ask_destroy([self.container_id])
+
+    def action_shell(self) -> None:
+        self.app.open_shell(self.container_id)
 
 
 def spark_data(data: list[float], window: int = HISTORY_LEN) -> list[float | None]:

@@ -33,6 +33,7 @@ class ContainersScreen(DctScreen):
         Binding("p", "pause", "Pause"),
         Binding("ctrl+k,f9", "signal", "Signal", key_display="^k"),
         Binding("ctrl+d", "destroy", "Destroy", key_display="^d"),
+        Binding("x", "shell", "Shell", show=False),
         Binding("a", "app.plan", "Plan"),
         Binding("space", "mark", "Mark"),
         Binding("l", "logs", "Logs"),
@@ -280,6 +281,9 @@ class ContainersScreen(DctScreen):
 
     def action_destroy(self) -> None:
         self.app.ask_destroy(self.targets())
+
+    def action_shell(self) -> None:
+        self.app.open_shell(self.selected())
 
 
 class _Descending:
