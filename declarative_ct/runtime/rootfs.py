@@ -359,12 +359,12 @@ def pivot_root(rootfs: str, propagation: int = 0) -> None:
 def move_root(rootfs: str, propagation: int = 0) -> None:
     """``--no-pivot``: move the ``rootfs`` mount onto ``/`` and ``chroot`` into it (runc's ``msMoveRoot``).
 
-    For a root pivot_root(2) refuses (a ramdisk's: initramfs can't be pivoted away). The old root
-    stays below the new one in the mount namespace, so first every whole proc and sysfs mount
-    outside ``rootfs`` is detached (propagation is rslave since :func:`prepare_rootfs`, so the host
-    keeps its own), or covered with a tmpfs where the detach is refused: a process that escapes the
-    chroot (it needs CAP_SYS_CHROOT) must not find the host's /proc or /sys there. Weaker than
-    pivot_root, as in runc. ``propagation`` as for :func:`pivot_root`.
+    For a root pivot_root(2) refuses (a ramdisk's: initramfs can't be pivoted away). The rootfs
+    then covers the old root, which stays below it in the mount namespace: a path walk (``..`` at
+    the top included, so the classic chroot escape too) lands on the rootfs, but the old mounts are
+    not gone. So first, as runc does, every whole proc and sysfs mount outside ``rootfs`` is
+    detached (propagation is rslave since :func:`prepare_rootfs`, so the host keeps its own), or
+    covered with a tmpfs where the detach is refused. ``propagation`` as for :func:`pivot_root`.
     """
     rootfs = os.path.realpath(rootfs)
     for mountpoint in _host_pseudo_mounts(rootfs):
