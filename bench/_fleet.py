@@ -238,8 +238,8 @@ class DctFleet:
         return container
 
     def start_cli(self, cid: str, bundle: str) -> Container:
-        """``dct --root ROOT run -d -b BUNDLE ID``; the container loaded afterwards."""
-        run_cmd(dct_command() + ["--root", self.root, "run", "-d", "-b", bundle, cid])
+        """``dct --root ROOT run -d --monitor -b BUNDLE ID``; the container loaded afterwards."""
+        run_cmd(dct_command() + ["--root", self.root, "run", "-d", "--monitor", "-b", bundle, cid])
         container = self.runtime.load(cid)
         self.containers.append(container)
         return container

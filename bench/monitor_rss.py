@@ -2,7 +2,7 @@
 """Monitor memory: RSS, PSS and USS of the process that reaps each container's init.
 
 N busybox containers (a shell looping on ``sleep``) are started through the CLI
-(``dct run -d``) and N through the library (``Runtime.create`` + ``Container.run``), each way in
+(``dct run -d --monitor``) and N through the library (``Runtime.create`` + ``Container.run``), each way in
 a state root of its own. A container's monitor is whatever process is the parent of its init
 (``/proc/<init>/stat`` field 4, init's PID from ``Container.state()``), so any monitor design is
 measured as it is: one per container, or one shared by many (counted once; its cost is then

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -49,8 +50,22 @@ class Dct:
 
     def __call__(self, *args: Any, cwd: str | os.PathLike | None = None, input: str | None = None,
                  timeout: float = 30.0) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(*args), capture_output=True, text=True, cwd=cwd, env=self.env(),
-                              timeout=timeout, input=input, stdin=None if input is not None else subprocess.DEVNULL)
+        """Run ``dct --root <root> *args``; stdout and stderr are read once dct exits.
+
+        They are temporary files, not pipes: as with runc, ``create`` and ``run -d`` hand our
+        stdio to the container, whose init would hold a pipe open (and a reader waiting for its
+        end) until the container exits. What the container writes later lands in the same files.
+        """
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            try:
+                r = subprocess.run(self.argv(*args), stdout=out, stderr=err, cwd=cwd, env=self.env(),
+                                   timeout=timeout, input=input.encode() if input is not None else None,
+                                   stdin=None if input is not None else subprocess.DEVNULL)
+            finally:
+                out.seek(0)
+                err.seek(0)
+                stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        return subprocess.CompletedProcess(r.args, r.returncode, stdout, stderr)
 
     def ok(self, *args: Any, **kw: Any) -> subprocess.CompletedProcess:
         r = self(*args, **kw)

@@ -43,28 +43,193 @@ def _write_pid_file(path: str | None, pid: int) -> None:
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
-    """``dct spec``: write ``specconv.example_spec()`` as ``<bundle>/config.json`` (refuses to overwrite)."""
+    """``dct spec``: write ``specconv.example_spec()`` as ``<bundle>/config.json`` (refuses to overwrite);
+    ``--rootless``: runc's rootless shape of it (:func:`rootless_spec`)."""
     path = os.path.join(args.bundle, "config.json")
     if os.path.exists(path):
         raise ContainerError(f"{path} exists: remove it first")
+    spec = specconv.example_spec()
+    if args.rootless:
+        rootless_spec(spec)
     try:
         with open(path, "w") as f:
-            json.dump(specconv.example_spec(), f, indent="\t")
+            json.dump(spec, f, indent="\t")
             f.write("\n")
     except OSError as err:
         raise ContainerError(f"cannot write {path}: {err.strerror}") from None
     return 0
 
 
-def _create(args: argparse.Namespace, detached: bool) -> Container:
+def rootless_spec(spec: dict) -> None:
+    """Change ``spec`` (an :func:`specconv.example_spec`) in place into runc's ``spec --rootless`` shape:
+    a user namespace mapping container root to the caller's uid and gid (one id each), no network or
+    cgroup namespace, no ``linux.resources``, ``/sys`` bound from the host (a user namespace may not
+    mount sysfs without its own network namespace) and ``/dev/pts`` without ``gid=5``.
+
+    dct writes it for runc's callers; it runs containers as root only (create refuses otherwise).
+    """
+    linux = spec["linux"]
+    linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] not in ("network", "cgroup")]
+    linux["namespaces"].append({"type": "user"})
+    linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
+    linux.pop("resources", None)
+    mounts = []
+    for mount in spec["mounts"]:
+        if mount["destination"] == "/sys":
+            mount = {"destination": "/sys", "type": "none", "source": "/sys",
+                     "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
+        elif mount["destination"] == "/dev/pts":
+            mount = dict(mount, options=[o for o in mount["options"] if not o.startswith("gid=")])
+        elif mount["type"] == "cgroup":
+            continue
+        mounts.append(mount)
+    spec["mounts"] = mounts
+
+
+def version_text() -> str:
+    """``dct -v``: runc's lines, ``dct version X``, ``commit: <git>``, ``spec: <runtime-spec version>``,
+    then ``python:`` (runc says ``go:``) and ``libseccomp:`` when the library loads."""
+    import platform
+
+    from .. import __version__
+    from ..configs import OCI_VERSION
+
+    lines = [f"dct version {__version__}", f"commit: {_commit()}", f"spec: {OCI_VERSION}",
+             f"python: {platform.python_version()}"]
+    libseccomp = _libseccomp_version()
+    if libseccomp:
+        lines.append(f"libseccomp: {libseccomp}")
+    return "\n".join(lines) + "\n"
+
+
+def _commit() -> str:
+    """The git commit of this checkout (``git describe``-like, ``-dirty`` when changed); ``unknown``
+    for an installed copy or without git."""
+    import subprocess
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if not os.path.exists(os.path.join(repo, ".git")):
+        return "unknown"
+    try:
+        out = subprocess.run(["git", "-C", repo, "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def _libseccomp_version() -> str:
+    """``major.minor.micro`` of the system's libseccomp (``seccomp_version()``); '' when it cannot load."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2")
+        lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
+        major, minor, micro = lib.seccomp_version().contents
+    except (OSError, AttributeError, ValueError):
+        return ""
+    return f"{major}.{minor}.{micro}"
+
+
+def features() -> dict:
+    """runc's ``features`` JSON (runtime-spec ``features.md``): what this runtime implements.
+
+    ``ociVersionMin``/``Max``: the config versions we read; ``mountOptions``: the options a mount
+    may carry (flags and propagation; other words are filesystem data, passed as they are);
+    ``linux.namespaces``/``capabilities``: the ones we create and set; cgroup v1 and v2 drivers,
+    no systemd one; seccomp with the actions, operators and architectures we compile; no
+    AppArmor or SELinux; ``hooks``: none yet. Derived from the tables the config is checked with,
+    so it says what a config.json is accepted with.
+    """
+    from ..configs import CAPABILITIES, OCI_VERSION
+    from ..configs import seccomp as seccomp_config
+    from ..configs.mountflags import OPTION_FLAGS, PROPAGATION_FLAGS
+
+    options = sorted((set(OPTION_FLAGS) | set(PROPAGATION_FLAGS)) - specconv.UNSUPPORTED_MOUNT_OPTIONS)
+    libseccomp = _libseccomp_version()
+    out = {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": OCI_VERSION,
+        "hooks": [],
+        "mountOptions": options,
+        "linux": {
+            "namespaces": sorted(specconv.NAMESPACE_MAP),
+            "capabilities": sorted(CAPABILITIES, key=CAPABILITIES.__getitem__),
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+            "seccomp": {"enabled": bool(libseccomp), "actions": sorted(seccomp_config.ACTIONS),
+                        "operators": sorted(seccomp_config.OPERATORS),
+                        "archs": sorted(seccomp_config.ARCHITECTURES)},
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+        },
+        "annotations": {"org.declarative-ct.version": _package_version()},
+    }
+    if libseccomp:
+        out["annotations"]["io.github.seccomp.libseccomp.version"] = libseccomp
+    return out
+
+
+def _package_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    """``dct features``: :func:`features` as indented JSON (as ``runc features``)."""
+    sys.stdout.write(json.dumps(features(), indent=4) + "\n")
+    return 0
+
+
+def _extra_files(count: int, listen: bool) -> tuple[list[int], list[str]]:
+    """``(fds, env)``: the caller's fds a process gets as 3, 4, … (runc's ``ExtraFiles``), and what to
+    add to its env.
+
+    ``count`` is ``--preserve-fds N``: the caller's fds 3 … 3+N-1. With ``listen`` (create/run) and
+    systemd's socket activation aimed at us (``LISTEN_PID`` our pid, ``LISTEN_FDS`` L), as runc: fds
+    3 … 3+L-1 go first, the preserved ones after them, and the env gets ``LISTEN_FDS=L`` and
+    ``LISTEN_PID=1`` (init is PID 1). Raises ConfigInvalid naming a fd that is not open.
+    """
+    env: list[str] = []
+    listen_fds = 0
+    if listen and os.environ.get("LISTEN_PID") == str(os.getpid()):
+        listen_fds = int(os.environ.get("LISTEN_FDS", "0")) if os.environ.get("LISTEN_FDS", "").isdigit() else 0
+        if listen_fds:
+            env = [f"LISTEN_FDS={listen_fds}", "LISTEN_PID=1"]
+    fds = list(range(3, 3 + listen_fds + count))
+    for fd in fds:
+        try:
+            os.fstat(fd)
+        except OSError as err:
+            what = f"--preserve-fds {count}" if fd >= 3 + listen_fds else f"LISTEN_FDS={listen_fds}"
+            raise ConfigInvalid(f"{what}: fd {fd} of the caller is not open ({err.strerror})") from None
+    return fds, env
+
+
+def _create(args: argparse.Namespace) -> Container:
     """Load the bundle, create and start the container; on failure nothing is left behind.
 
-    Detached: stdio goes to the log files and a monitor records the exit. Otherwise init keeps
-    our stdio and is re-parented to our (or our caller's) subreaper, which reaps it.
+    As runc by default: init keeps our stdio (and the --preserve-fds) and, once stage 1 exits, is
+    re-parented to our nearest subreaper (the caller's: conmon, a containerd shim, or ourselves
+    for a foreground run), which reaps it. With ``--monitor``: the state root's monitor forks and
+    reaps init and records exit.json; init's stdio is /dev/null and the log files.
     """
+    if args.monitor and args.no_monitor:
+        raise ConfigInvalid("--monitor and --no-monitor: give one (--no-monitor is the default now)")
+    if os.geteuid() != 0:
+        raise ContainerError("dct runs containers as root only (rootless containers are not supported)")
     config, process = specconv.load_bundle(args.bundle)
-    if not detached or args.no_monitor:
+    config.no_pivot_root = args.no_pivot
+    config.no_new_keyring = args.no_new_keyring
+    if args.monitor:
+        if args.preserve_fds:
+            raise ConfigInvalid("--preserve-fds: not with --monitor (the fds are the caller's, for its container)")
+    else:
         process.stdin, process.stdout, process.stderr = 0, 1, 2
+        process.extra_files, listen_env = _extra_files(args.preserve_fds, listen=True)
+        process.env = process.env + listen_env
+    detached = getattr(args, "verb", "create") != "run" or args.detach  # a foreground run keeps our terminal
     args.console_peer = _terminal(args, process, detached)
     rt = _runtime(args)
     try:
@@ -73,7 +238,7 @@ def _create(args: argparse.Namespace, detached: bool) -> Container:
         _terminal_failed(args, process)
         raise
     try:
-        container.start(process, monitor=detached and not args.no_monitor)
+        container.start(process, monitor=args.monitor)
         _write_pid_file(args.pid_file, container.state().init_process_pid)
     except BaseException as err:
         _terminal_failed(args, process)
@@ -145,15 +310,27 @@ def _exec_wait(peer, handle) -> int:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    """``dct create``: runc's create; the container is left ``created`` with a monitor."""
-    _create(args, detached=True)
+    """``dct create``: runc's create; the container is left ``created`` (init blocked on the exec fifo).
+
+    Init keeps the caller's stdio and goes to the caller's subreaper; ``--monitor`` hands it to
+    the state root's monitor instead (exit.json, the log files).
+    """
+    _create(args)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``dct run``: create + start; in the foreground we reap init, exit with its code and delete it (unless --keep)."""
+    """``dct run``: create + start.
+
+    ``-d``: return once it runs (init left to the caller's subreaper, or the monitor with
+    ``--monitor``). In the foreground, as runc: we are init's subreaper, forward signals, reap it,
+    exit with its code and delete it (unless --keep).
+    """
+    if args.monitor and not args.detach:
+        raise ConfigInvalid("run --monitor needs -d: a foreground run waits for the container itself "
+                            "(use --keep to keep it, with its exit.json)")
     if args.detach:
-        container = _create(args, detached=True)
+        container = _create(args)
         try:
             container.exec()
         except ContainerError:
@@ -163,7 +340,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     # Foreground, like runc run: we are the subreaper and monitor, forward signals, reap, record.
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
-    container = _create(args, detached=False)
+    container = _create(args)
     pid = container.state().init_process_pid
     _forward_signals(pid)
     try:
@@ -257,19 +434,73 @@ def _spec_process(container: Container) -> Process | None:
         return None  # made through the library: no bundle, no spec, the defaults apply
 
 
+def _process_file(path: str) -> Process:
+    """``exec --process FILE``: the OCI ``process`` object in FILE as the process to run (runc's
+    ``getProcess``: the file is the whole process, nothing of the bundle's is merged in).
+
+    Parsed by :func:`specconv.exec_process`. ``apparmorProfile``/``selinuxLabel`` are dropped when
+    this host has no AppArmor/SELinux (podman sends its default profile's name where it has);
+    where the LSM is on they stay and are refused by name, never silently dropped.
+
+    Raises:
+        ConfigInvalid: ``--process FILE: <field>: <reason>`` (unreadable file, bad JSON, a bad field).
+    """
+    where = f"--process {path}"
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except OSError as err:
+        raise ConfigInvalid(f"{where}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigInvalid(f"{where}: not UTF-8 text (is it a JSON file?)") from None
+    except json.JSONDecodeError as err:
+        raise ConfigInvalid(f"{where}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    if isinstance(raw, dict):
+        for key, lsm in (("apparmorProfile", "/sys/module/apparmor/parameters/enabled"),
+                         ("selinuxLabel", "/sys/fs/selinux/enforce")):
+            if key in raw and not _lsm_enabled(lsm):
+                raw = {k: v for k, v in raw.items() if k != key}
+    try:
+        return specconv.exec_process(raw)
+    except ConfigInvalid as err:
+        raise ConfigInvalid(f"{where}: {err}") from None
+
+
+def _lsm_enabled(path: str) -> bool:
+    try:
+        with open(path) as f:
+            return f.read().strip() not in ("N", "")
+    except OSError:
+        return False
+
+
 def cmd_exec(args: argparse.Namespace) -> int:
-    """``dct exec``: runc's exec, a new process in the container's namespaces and cgroup; exit code passes."""
+    """``dct exec``: runc's exec, a new process in the container's namespaces and cgroup; exit code passes.
+
+    The process is ``--process FILE`` (an OCI process object, whole), or the command with the
+    bundle's user, env and cwd as defaults (``-u``, ``-e``, ``--cwd``, ``-g`` change them).
+    """
     command = list(args.command)
-    if not command:
+    if args.process:
+        given = [flag for flag, value in (("the command", command), ("--env", args.env), ("--user", args.user),
+                                          ("--additional-gids", args.additional_gids), ("--cwd", args.cwd))
+                 if value]
+        if given:
+            raise ConfigInvalid(f"exec --process: the file is the whole process; not with {', '.join(given)}")
+    elif not command:
         raise ConfigInvalid("exec: give the command after the id, e.g. dct exec ID -- sh -c 'echo hi'")
     container = _runtime(args).load(args.id)
-    base = _bundle_process(container) or Process(args=command, env=list(DEFAULT_ENV), init=False)
-    uid, gid = base.uid, base.gid
-    if args.user:
-        uid, user_gid = _parse_user(args.user)
-        gid = gid if user_gid is None else user_gid  # as runc: without ":gid" the bundle's gid stays
-    process = Process(args=command, env=base.env + list(args.env), cwd=args.cwd or base.cwd, uid=uid, gid=gid,
-                      additional_groups=list(args.additional_gids) or base.additional_groups, init=False)
+    if args.process:
+        process = _process_file(args.process)
+    else:
+        base = _bundle_process(container) or Process(args=command, env=list(DEFAULT_ENV), init=False)
+        uid, gid = base.uid, base.gid
+        if args.user:
+            uid, user_gid = _parse_user(args.user)
+            gid = gid if user_gid is None else user_gid  # as runc: without ":gid" the bundle's gid stays
+        process = Process(args=command, env=base.env + list(args.env), cwd=args.cwd or base.cwd, uid=uid, gid=gid,
+                          additional_groups=list(args.additional_gids) or base.additional_groups, init=False)
+    process.extra_files = _extra_files(args.preserve_fds, listen=False)[0]
     if args.detach:
         null = os.open("/dev/null", os.O_RDWR)
         process.stdin = process.stdout = process.stderr = null
@@ -468,7 +699,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             continue
     if not streams:
         raise ContainerError(f"container {args.id} has no log files: its output went to the caller's stdio "
-                             "(foreground run or --no-monitor)")
+                             "(only containers made with create --monitor or run -d --monitor have them)")
     while True:
         stopped = not args.follow or _stopped(rt, args.id)  # read once more after it stopped
         for f, out in streams:

@@ -22,18 +22,66 @@ def _add_root(p: argparse.ArgumentParser, default: object) -> None:
                    help="state root (default $DCT_ROOT or /run/dct)")
 
 
+def _add_log_flags(p: argparse.ArgumentParser) -> None:
+    """runc's global logging flags (before the verb)."""
+    p.add_argument("--log", metavar="FILE", help="also write errors (and --debug lines) to FILE, one per line")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="the lines of --log: text (time=… level=… msg=…) or json (runc's: level, msg, time)")
+    p.add_argument("--debug", action="store_true", help="add debug lines to the log (stderr without --log)")
+    p.add_argument("-v", "--version", action=_VersionAction, help="print the version and exit")
+
+
+class _VersionAction(argparse.Action):
+    """``-v/--version``: runc's lines (``dct version X``, ``commit:``, ``spec:`` …), then exit 0."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        from . import commands
+
+        sys.stdout.write(commands.version_text())
+        parser.exit(0)
+
+
+def _fd_count(text: str) -> int:
+    """``--preserve-fds N``: 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of file descriptors (0 or more)")
+    return int(text)
+
+
 def _args_spec(p: argparse.ArgumentParser) -> None:
     p.add_argument("-b", "--bundle", default=".", help="bundle directory (default: current directory)")
+    p.add_argument("--rootless", action="store_true",
+                   help="write runc's rootless shape (user namespace mapping the caller's uid, no network or "
+                        "cgroup namespace, no resources, /sys bound); dct itself runs containers as root only")
+
+
+def _args_preserve_fds(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preserve-fds", type=_fd_count, default=0, metavar="N",
+                   help="pass the caller's fds 3 … 3+N-1 on to the process as 3 … 3+N-1 (runc's; with "
+                        "LISTEN_FDS/LISTEN_PID set for dct, create/run pass those first)")
 
 
 def _args_create(p: argparse.ArgumentParser, run: bool = False) -> None:
     p.add_argument("-b", "--bundle", default=".", help="bundle directory holding config.json (default: .)")
     p.add_argument("--pid-file", help="write init's host PID to this file")
-    p.add_argument("--no-monitor", action="store_true",
-                   help="no monitor: init keeps the caller's stdio and is re-parented to the caller's "
-                        "subreaper, which collects its exit status (for conmon/shim-like callers)")
+    p.add_argument("--monitor", action="store_true",
+                   help="hand init to the state root's monitor, which reaps it and records exit.json; its "
+                        "output goes to stdout.log/stderr.log (dct logs). Without it, as runc: init keeps the "
+                        "caller's stdio and is left to the caller's subreaper, which collects its exit status")
+    p.add_argument("--no-monitor", action="store_true", help=argparse.SUPPRESS)  # deprecated: the default now
+    _args_preserve_fds(p)
+    p.add_argument("--no-pivot", action="store_true",
+                   help="move the rootfs onto / and chroot instead of pivot_root (a rootfs on a ramdisk); "
+                        "weaker: the host's root stays under it, as with runc")
+    p.add_argument("--no-new-keyring", action="store_true",
+                   help="keep the caller's session keyring (by default init and exec'd processes join a new one)")
     if run:
-        p.add_argument("-d", "--detach", action="store_true", help="detach; output goes to the log files")
+        p.add_argument("-d", "--detach", action="store_true",
+                       help="return once the container runs (its output: the caller's stdio, or the log files "
+                            "with --monitor)")
         p.add_argument("--keep", action="store_true", help="keep the container after it exits (foreground)")
     _args_terminal(p, tty_flag=run)
     p.add_argument("id", help="container id")
@@ -55,6 +103,9 @@ def _args_id(p: argparse.ArgumentParser) -> None:
 
 
 def _args_exec(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--process", metavar="FILE",
+                   help="an OCI process JSON object (args, env, cwd, user, capabilities, rlimits…): the whole "
+                        "process, as runc exec --process; not with the command or -e/-u/-g/--cwd")
     p.add_argument("--cwd", help="working directory inside the container")
     p.add_argument("-e", "--env", action="append", default=[], help="KEY=value (repeatable)")
     p.add_argument("-u", "--user", help="uid[:gid]")
@@ -62,6 +113,7 @@ def _args_exec(p: argparse.ArgumentParser) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="do not wait for the process")
     p.add_argument("--pid-file", help="write the process's host PID to this file")
     _args_terminal(p, tty_flag=True)
+    _args_preserve_fds(p)
     p.add_argument("id", help="container id")
     p.add_argument("command", nargs="*", help="the program and its arguments (after '--' if they look like options)")
 
@@ -122,6 +174,10 @@ def _args_validate(p: argparse.ArgumentParser) -> None:
 
 
 def _args_schema(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _args_features(p: argparse.ArgumentParser) -> None:
     pass
 
 
@@ -198,9 +254,11 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "state": ("print the container's state as JSON", _args_id),
     "list": ("list containers", _args_list),
     "ps": ("list the processes of a container", _args_ps),
-    "logs": ("print a detached container's stdout and stderr", _args_logs),
+    "logs": ("print the output of a container made with --monitor (its stdout.log and stderr.log)", _args_logs),
     "update": ("change the resource limits of a running container", _args_update),
     "events": ("print stats (every interval) and OOM events of a container as JSON lines", _args_events),
+    "features": ("print what this runtime supports as runtime-spec features JSON (like 'runc features')",
+                 _args_features),
     "network": ("list the bridges declarative-ct made (ls), or delete one no container uses (rm NAME)",
                 _args_network),
     "validate": ("check YAML container specs; print every error as file:line:col: field: message", _args_validate),
@@ -219,10 +277,55 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
 DESIRED_STATE_VERBS = frozenset({"validate", "schema", "plan", "apply", "status", "watch"})
 
 
+# -- runc's log (--log FILE, --log-format, --debug) -------------------------------------------------
+_LOG = {"path": None, "format": "text", "debug": False}
+
+
+def log(level: str, message: str) -> None:
+    """Write one line of runc's log: to ``--log FILE`` when given (appended), else ``debug`` lines
+    only, to stderr (errors go to stderr as ``dct: …`` anyway, see :func:`_dispatch`).
+
+    ``--log-format json`` gives runc's (logrus's) shape, which containerd's shim reads back from
+    ``<bundle>/log.json``: ``{"level":"error","msg":"…","time":"<RFC 3339, UTC>"}``; ``text`` gives
+    ``time="…" level=error msg="…"``. ``debug`` lines are written only with ``--debug``. A log that
+    cannot be written is skipped (the error still reaches stderr).
+    """
+    path = _LOG["path"]
+    if (level == "debug" and not _LOG["debug"]) or (path is None and level != "debug"):
+        return
+    import time
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    import json
+
+    if _LOG["format"] == "json":
+        line = json.dumps({"level": level, "msg": message, "time": now}, separators=(",", ":"))
+    else:
+        line = f"time={json.dumps(now)} level={level} msg={json.dumps(message)}"
+    if path is None:
+        sys.stderr.write(line + "\n")
+        return
+    import os
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _configure_log(known: argparse.Namespace) -> None:
+    _LOG.update(path=known.log or None, format=known.log_format, debug=known.debug)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with exit status 1 on a usage error, as for any other bad input."""
+    """argparse with exit status 1 on a usage error, as for any other bad input (logged too)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        log("error", f"{self.prog}: {message}")  # stderr has it below: only --log's file gets it here
         self.print_usage(sys.stderr)
         self.exit(1, f"{self.prog}: error: {message}\n")
 
@@ -231,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full parser (every verb as a sub-command): used for ``dct --help`` and unknown verbs."""
     parser = _Parser(prog=PROG, description="declarative-ct: run and manage Linux containers")
     _add_root(parser, None)
+    _add_log_flags(parser)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND", parser_class=_Parser)
     for name, (help_, add_args) in VERBS.items():
         p = sub.add_parser(name, help=help_, description=help_)
@@ -248,12 +352,15 @@ def verb_parser(verb: str) -> argparse.ArgumentParser:
     return p
 
 
+_GLOBAL_WITH_VALUE = ("--root", "--log", "--log-format")
+
+
 def _split_verb(argv: list[str]) -> tuple[list[str], str | None, list[str]]:
     """``(global options, verb, the verb's arguments)``; verb None when there is no known one."""
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg == "--root":
+        if arg in _GLOBAL_WITH_VALUE:
             i += 2
             continue
         if arg.startswith("-"):
@@ -290,11 +397,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``dct`` arguments; exits 1 with a usage message on bad ones."""
     argv = list(argv)
     global_args, verb, rest = _split_verb(argv)
-    if verb is None:
-        return build_parser().parse_args(argv)
     root = _Parser(prog=PROG, add_help=False)
     _add_root(root, None)
+    _add_log_flags(root)
     known, unknown = root.parse_known_args(global_args)
+    _configure_log(known)
+    if verb is None:
+        return build_parser().parse_args(argv)
     parser = verb_parser(verb)
     if unknown:
         parser.error("unrecognized arguments before the command: " + " ".join(unknown))
@@ -307,6 +416,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     args.verb = verb
     if args.root is None:
         args.root = known.root
+    args.log, args.log_format, args.debug = known.log, known.log_format, known.debug
     return args
 
 
@@ -323,31 +433,45 @@ def _dispatch(args: argparse.Namespace) -> int:
     else:
         from . import commands
     handler = getattr(commands, "cmd_" + args.verb)
+    if _LOG["debug"]:
+        log("debug", f"{PROG} {args.verb}: " + " ".join(f"{k}={v}" for k, v in sorted(vars(args).items())
+                                                         if k != "verb"))
     try:
-        return handler(args) or 0
+        status = handler(args) or 0
+        log("debug", f"{PROG} {args.verb}: exit status {status}")
+        return status
     except ContainerError as err:
         hint = ""
         if isinstance(err, StateCorrupt) and getattr(args, "id", None):
             hint = f" (dct delete --force {args.id} removes it)"
-        print(f"{PROG}: {err}{hint}", file=sys.stderr)
+        _error(f"{err}{hint}")
         return 1
     except BrokenPipeError:  # the reader left (dct events | head -1): quietly, no flush error at exit
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as err:  # e.g. not root, a read-only or vanished state root
-        print(f"{PROG}: {err.strerror or err}{': ' + str(err.filename) if err.filename else ''}", file=sys.stderr)
+        _error(f"{err.strerror or err}{': ' + str(err.filename) if err.filename else ''}")
         return 1
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
+    except Exception as err:  # a bug: the traceback goes to stderr, the log file gets its last line
+        log("error", f"{args.verb}: internal error: {type(err).__name__}: {err}")
+        raise
+
+
+def _error(message: str) -> None:
+    """An error: ``dct: <message>`` on stderr, and a line in ``--log``'s file when given."""
+    print(f"{PROG}: {message}", file=sys.stderr)
+    log("error", message)
 
 
 def _forks_stage1(args) -> bool:
-    """Whether the verb forks stage 1 itself (exec; create/run without the monitor), which then
-    forks into the container's PID namespace."""
+    """Whether the verb forks stage 1 itself (exec; create/run without the monitor, runc's way),
+    which then forks into the container's PID namespace."""
     if args.verb == "exec":
         return True
-    return args.verb in ("create", "run") and (args.no_monitor or (args.verb == "run" and not args.detach))
+    return args.verb in ("create", "run") and not args.monitor
 
 
 def _run_sealed() -> None:

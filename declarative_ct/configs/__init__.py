@@ -373,6 +373,7 @@ class Config:
     rootfs: str
     readonlyfs: bool = False
     root_propagation: int = 0  # MS_SLAVE/MS_PRIVATE (|MS_REC) for "/" after pivot_root; 0 keeps rslave
+    no_pivot_root: bool = False  # libcontainer NoPivotRoot (--no-pivot): MS_MOVE onto / and chroot instead
     hostname: str = ""
     domainname: str = ""
     mounts: list[Mount] = field(default_factory=default_mounts)

@@ -213,7 +213,8 @@ def from_oci(raw: object, where: str = "linux.seccomp") -> Seccomp:
     """
     if not isinstance(raw, dict):
         raise ConfigInvalid(f"{where}: must be an object")
-    _only(raw, ("defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls"), where)
+    _only(raw, ("defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls"), where,
+          spec=("listenerPath", "listenerMetadata"))
     if "defaultAction" not in raw:
         raise ConfigInvalid(f"{where}.defaultAction: required")
     calls_raw = raw.get("syscalls") or []
@@ -255,9 +256,11 @@ def from_oci(raw: object, where: str = "linux.seccomp") -> Seccomp:
     return seccomp
 
 
-def _only(obj: dict, known: tuple[str, ...], where: str) -> None:
+def _only(obj: dict, known: tuple[str, ...], where: str, spec: tuple[str, ...] = ()) -> None:
+    """Refuse a non-empty field the runtime-spec defines at ``where`` (``spec``) that we do not
+    implement (``known``); any other property is ignored, as the runtime-spec requires."""
     for key, value in obj.items():
-        if key in known or value in (None, "", [], {}):
+        if key in known or value in (None, "", [], {}) or key not in spec:
             continue
         if key in ("listenerPath", "listenerMetadata"):
             raise ConfigInvalid(f"{where}.{key}: not supported (SCMP_ACT_NOTIFY needs a listener we do not run)")

@@ -236,7 +236,7 @@ def _restore(runtime: Runtime, name: str, previous: tuple) -> str:
                 runtime.load(name).destroy()
             runtime.cleanup(name)
         restored = runtime.create(name, config)
-        restored.run(process)
+        restored.run(process, monitor=True)  # our flows: the monitor records exits and logs
         if paused:
             restored.pause()
     except (ContainerError, OSError) as again:
@@ -260,9 +260,9 @@ def _step(step: str, action: Action, doc, runtime: Runtime, container, built: tu
         runtime.cleanup(action.container)  # what a create killed half-way left (no state.json); never a live one
         made = runtime.create(action.container, config)
         if then_start:
-            made.run(process)
+            made.run(process, monitor=True)
         else:
-            made.start(process)
+            made.start(process, monitor=True)
         return made
     elif step == "start":
         container.exec()

@@ -90,7 +90,8 @@ def exec_stage1(ctx, payload: int) -> None:
             init.stage1(ctx)
         if payload < 0 or _exe < 0:
             raise RuntimeError("stage 1 forked outside bootstrap.prepared(): no sealed image or payload")
-        fds = {payload, ctx.sync.fileno(), *ctx.stdio} | ({ctx.fifo_fd} if ctx.fifo_fd >= 0 else set())
+        fds = {payload, ctx.sync.fileno(), *ctx.stdio, *ctx.process.extra_files}
+        fds |= {ctx.fifo_fd} if ctx.fifo_fd >= 0 else set()
         for fd in fds:
             os.set_inheritable(fd, True)
         os.execve(_exe, [sys.executable, "-I", "-S", "-c", ENTRY, _PACKAGE_PARENT, str(payload),

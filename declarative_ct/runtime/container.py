@@ -237,6 +237,7 @@ class Container:
         Raises:
             ContainerError: already started; ContainerNotRunning/ContainerPaused for exec; any
                 failure inside the new process (missing program, mount error…) with its message.
+            ConfigInvalid: ``process.extra_files`` of an init with ``monitor``.
                 A failed start leaves no process, cgroup or state directory behind.
         """
         if not process.init:
@@ -259,6 +260,8 @@ class Container:
 
     def _start_locked(self, process: Process, monitor: bool, release: bool) -> None:
         _check_terminal(process)
+        if monitor and process.extra_files:  # the monitor gets a fixed set of fds over its socket
+            raise ConfigInvalid("process.extra_files (--preserve-fds): only without the monitor")
         if not os.path.isdir(self._dir):
             raise ContainerError(f"container {self._id} was destroyed")
         with store.locked(self._dir):

@@ -203,7 +203,7 @@ def _enter_cgroup_and_namespaces(ctx: InitContext) -> None:
     # Not dumpable and no stray fds before entering the container: a process in it must not
     # reach our fds through /proc/<pid>/fd (CVE-2016-9962). execve makes it dumpable again.
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
-    _close_fds_except({ctx.sync.fileno(), *ctx.stdio, ctx.fifo_fd})
+    _close_fds_except({ctx.sync.fileno(), *ctx.stdio, ctx.fifo_fd, *ctx.process.extra_files})
     if ctx.process.init:
         ctx.cgroup.add(0)  # before anything else: nothing of the container may run outside it
     else:
@@ -412,6 +412,22 @@ def _close_fds_except(keep: set[int]) -> None:
     linux.close_fds_except(keep)
 
 
+def _place_extra_files(fds: list[int]) -> None:
+    """Give the program ``fds`` as 3, 4, … (runc's ExtraFiles), once every other fd above stdio is
+    closed: each is first copied above the target range, so that no source is overwritten before
+    it is moved, then the copies are put in place and every original left outside the range closed."""
+    if not fds:
+        return
+    end = 3 + len(fds)
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, end) for fd in fds]
+    for fd in set(fds):
+        if fd >= end:
+            os.close(fd)
+    for target, fd in enumerate(high, start=3):
+        os.dup2(fd, target, inheritable=True)
+        os.close(fd)
+
+
 def _apply_process_limits(config: Config, process: Process) -> None:
     for rl in process.rlimits if process.rlimits is not None else config.rlimits:
         resource.setrlimit(rl.type, (rl.soft, rl.hard))
@@ -467,7 +483,10 @@ def _init(ctx: InitContext) -> None:
         if cfg.private_namespace("NEWNET"):
             _loopback_up()
         rootfs.prepare_rootfs(cfg, ctx.rootfs)
-        rootfs.pivot_root(ctx.rootfs, cfg.root_propagation)
+        if cfg.no_pivot_root:
+            rootfs.move_root(ctx.rootfs, cfg.root_propagation)
+        else:
+            rootfs.pivot_root(ctx.rootfs, cfg.root_propagation)
         if proc.terminal:  # runc's point: after the config's mounts, before the rootfs is made read-only
             console.setup(ctx.sync, proc.console_size, proc.uid, "/dev/console")
         if cfg.hostname:
@@ -504,7 +523,7 @@ def _init(ctx: InitContext) -> None:
         _fail(ctx, err)
     step = "waiting for the start on the exec fifo"
     try:
-        _close_fds_except({ctx.fifo_fd})
+        _close_fds_except({ctx.fifo_fd, *ctx.process.extra_files})
         # A created container must die on SIGTERM & co. as runc's does; as PID 1 of its namespace
         # it would ignore them with the default disposition. _reset_signals undoes this.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
@@ -514,6 +533,8 @@ def _init(ctx: InitContext) -> None:
         os.write(fd, b"0")
         os.close(fd)
         os.close(ctx.fifo_fd)
+        step = "passing the preserved fds"
+        _place_extra_files(ctx.process.extra_files)
         step = "resetting signals before exec"
         _reset_signals()
         step = f"exec {program}"
@@ -579,9 +600,11 @@ def _exec_child(ctx: InitContext) -> None:
         ctx.sync.close()
     except BaseException as err:  # noqa: BLE001
         _fail(ctx, err)
-    step = "resetting signals before exec"
+    step = "passing the preserved fds"
     try:
-        _close_fds_except(set())
+        _close_fds_except(set(proc.extra_files))
+        _place_extra_files(proc.extra_files)
+        step = "resetting signals before exec"
         _reset_signals()
         step = f"exec {program}"
         os.execve(program, proc.args, env)

@@ -22,7 +22,9 @@ class Process:
     ``args`` is argv (``args[0]`` is looked up on the container's ``PATH`` at create time);
     ``env`` is a list of ``KEY=value``; ``uid``/``gid``/``additional_groups`` are container-side
     ids. ``capabilities``, ``no_new_privileges`` and ``rlimits`` override the container config
-    when set. ``init`` is True for the container's init (exec fifo) and False for ``dct exec``.
+    when set. ``extra_files`` are open descriptors of the caller that the process receives as fds
+    3, 4, … in that order (libcontainer ``ExtraFiles``; the stage-1 path only, not the monitor's).
+    ``init`` is True for the container's init (exec fifo) and False for ``dct exec``.
 
     ``terminal`` (runtime-spec ``process.terminal``): the process gets a new pty of the
     container's devpts as controlling terminal and stdio (``stdin``/``stdout``/``stderr`` are then
@@ -42,6 +44,8 @@ class Process:
     no_new_privileges: bool | None = None
     rlimits: list[Rlimit] | None = None
     umask: int | None = None
+    # runc's ExtraFiles: descriptors of the caller that the process gets as 3, 4, … (--preserve-fds).
+    extra_files: list[int] = field(default_factory=list)
     stdin: Stdio = None
     stdout: Stdio = None
     stderr: Stdio = None

@@ -17,6 +17,7 @@ import os
 import stat
 
 from ..configs import HOST_ROOTFS, Config, Mount
+from ..configs.mountflags import MS_MOVE
 from . import linux, paths
 from .paths import DIR, FILE
 from .linux import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
@@ -382,6 +383,56 @@ def pivot_root(rootfs: str, propagation: int = 0) -> None:
     os.chdir("/")
     if propagation:
         linux.mount(None, "/", None, propagation)
+
+
+def move_root(rootfs: str, propagation: int = 0) -> None:
+    """``--no-pivot``: move the ``rootfs`` mount onto ``/`` and ``chroot`` into it (runc's ``msMoveRoot``).
+
+    For a root pivot_root(2) refuses (a ramdisk's: initramfs can't be pivoted away). The rootfs
+    then covers the old root, which stays below it in the mount namespace: a path walk (``..`` at
+    the top included, so the classic chroot escape too) lands on the rootfs, but the old mounts are
+    not gone. So first, as runc does, every whole proc and sysfs mount outside ``rootfs`` is
+    detached (propagation is rslave since :func:`prepare_rootfs`, so the host keeps its own), or
+    covered with a tmpfs where the detach is refused. ``propagation`` as for :func:`pivot_root`.
+    """
+    rootfs = os.path.realpath(rootfs)
+    for mountpoint in _host_pseudo_mounts(rootfs):
+        try:
+            linux.umount2(mountpoint, MNT_DETACH)
+        except OSError as err:
+            if err.errno == errno.ENOENT:
+                continue  # under one detached already
+            if err.errno not in (errno.EINVAL, errno.EPERM):
+                raise
+            linux.mount("tmpfs", mountpoint, "tmpfs", 0, None)
+    os.chdir(rootfs)
+    linux.mount(rootfs, "/", None, MS_MOVE)
+    os.chroot(".")
+    os.chdir("/")
+    if propagation:
+        linux.mount(None, "/", None, propagation)
+
+
+def _host_pseudo_mounts(rootfs: str) -> list[str]:
+    """Mount points of the whole proc and sysfs mounts outside ``rootfs``, deepest first (mountinfo)."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            root, mountpoint, fstype = fields[3], _unescape(fields[4]), fields[sep + 1]
+            if root != "/" or fstype not in ("proc", "sysfs"):
+                continue
+            if mountpoint == rootfs or mountpoint.startswith(rootfs.rstrip("/") + "/"):
+                continue
+            out.append(mountpoint)
+    return sorted(out, key=len, reverse=True)
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo path field with its octal escapes (``\\040`` for a space) decoded."""
+    parts = field.split("\\")
+    return parts[0] + "".join(chr(int(p[:3], 8)) + p[3:] if p[:3].isdigit() else "\\" + p for p in parts[1:])
 
 
 def finalize_rootfs(config: Config) -> None:

@@ -4,13 +4,16 @@
 :func:`load_bundle` turns a bundle's ``config.json`` into a :class:`Config` plus the init
 :class:`Process` (runc's ``specconv.CreateLibcontainerConfig`` and ``newProcess``).
 
-The conversion is strict on purpose: a field we do not implement is an error naming it, never
-silently dropped, because most of them (LSM labels, id mappings, seccomp notifications…) are
-security or isolation promises the user would believe were kept. Stdlib only.
+The conversion is strict on purpose: a field of the runtime-spec that we do not implement is an
+error naming it, never silently dropped, because most of them (LSM labels, id mappings, seccomp
+notifications…) are security or isolation promises the user would believe were kept. A property
+the runtime-spec does not define (:data:`SPEC_FIELDS`) is ignored, as the spec requires of a
+runtime, so that a config written for a newer spec or with a client's extras still runs. Stdlib only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -51,6 +54,34 @@ LINUX_KEYS = ("namespaces", "maskedPaths", "readonlyPaths", "sysctl", "resources
               "rootfsPropagation", "seccomp")
 # Applied to `/` after pivot_root (rootfs.py); shared/unbindable are not offered.
 ACCEPTED_ROOTFS_PROPAGATION = ("", "slave", "rslave", "private", "rprivate")
+
+_THROTTLES = ("throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice")
+# Every field the runtime-spec (1.2) defines, by the object that holds it (list items as ``[]``).
+# Of these, one we do not implement is refused by name; any other property is ignored (the spec:
+# "runtimes MUST ignore unknown properties"). An object missing here keeps refusing every field
+# it does not implement. Other platforms' top-level objects (solaris, windows, vm, zos) are ignored.
+SPEC_FIELDS: dict[str, tuple[str, ...]] = {
+    "root.": ("path", "readonly"),
+    "process.": PROCESS_KEYS,
+    "process.user.": ("uid", "gid", "umask", "additionalGids", "username"),
+    "process.capabilities.": ("bounding", "effective", "permitted", "inheritable", "ambient"),
+    "process.rlimits[].": ("type", "hard", "soft"),
+    "mounts[].": ("destination", "type", "source", "options", "uidMappings", "gidMappings"),
+    "linux.": ("namespaces", "uidMappings", "gidMappings", "timeOffsets", "devices", "netDevices", "cgroupsPath",
+               "rootfsPropagation", "resources", "intelRdt", "personality", "memoryPolicy", "sysctl", "seccomp",
+               "maskedPaths", "readonlyPaths", "mountLabel"),
+    "linux.namespaces[].": ("type", "path"),
+    "linux.resources.": ("devices", "memory", "cpu", "blockIO", "hugepageLimits", "network", "pids", "rdma",
+                         "unified"),
+    "linux.resources.devices[].": ("allow", "type", "major", "minor", "access"),
+    "linux.resources.memory.": ("limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness",
+                                "disableOOMKiller", "useHierarchy", "checkBeforeUpdate"),
+    "linux.resources.cpu.": ("shares", "quota", "burst", "period", "realtimeRuntime", "realtimePeriod", "cpus",
+                             "mems", "idle"),
+    "linux.resources.pids.": ("limit",),
+    "linux.resources.blockIO.": ("weight", "leafWeight", "weightDevice") + _THROTTLES,
+    **{f"linux.resources.blockIO.{name}[].": ("major", "minor", "rate") for name in _THROTTLES},
+}
 
 # Python's resource module lacks RLIMIT_LOCKS (Linux number 10).
 EXTRA_RLIMITS = {"RLIMIT_LOCKS": 10}
@@ -143,9 +174,7 @@ def load_bundle(bundle: str) -> tuple[Config, Process]:
 def _convert(spec: object, bundle: str) -> tuple[Config, Process]:
     if not isinstance(spec, dict):
         raise ConfigInvalid("the top-level value must be a JSON object")
-    for key in spec:
-        if key not in TOP_LEVEL_KEYS:
-            raise ConfigInvalid(f"{key}: unknown top-level field")
+    # Every top-level field of the spec for Linux is read below; any other property is ignored.
     version = spec.get("ociVersion")
     if not isinstance(version, str) or not version.startswith("1."):
         raise ConfigInvalid(f"ociVersion: {version!r} is not a supported version (need 1.x)")
@@ -241,6 +270,24 @@ def _console_size(raw: object) -> tuple[int, int] | None:
             raise ConfigInvalid(f"process.consoleSize.{key}: {value!r} must be an integer from 0 to 65535")
         size.append(value)
     return (size[0], size[1]) if all(size) else None
+
+
+def exec_process(raw: object) -> Process:
+    """An OCI ``process`` object as the Process of ``runc exec --process FILE`` (runc's ``newProcess``).
+
+    Parsed and checked as config.json's ``process`` (errors name ``process.<field>``), with runc's
+    exec semantics: absent ``capabilities`` and ``rlimits`` mean the container's (None here), and
+    ``noNewPrivileges`` is what the object says (false when absent). ``oomScoreAdj`` does not
+    apply to an exec'd process and is ignored, as by runc.
+
+    Raises:
+        ConfigInvalid: naming the field (``process.args: …``).
+    """
+    process = _process(raw, Config(rootfs="/"))
+    present = raw.get  # a dict: _process checked it
+    return dataclasses.replace(process, init=False,
+                               capabilities=process.capabilities if present("capabilities") is not None else None,
+                               rlimits=process.rlimits if present("rlimits") is not None else None)
 
 
 def _capabilities(raw: object) -> Capabilities:
@@ -561,10 +608,28 @@ def _present(value: object) -> bool:
 
 
 def _reject_unknown(obj: dict[str, object], known: tuple[str, ...], prefix: str) -> None:
-    # Unknown non-empty fields are refused rather than ignored: they might be promises we cannot keep.
+    """Refuse a non-empty field of ``obj`` (at ``prefix``) that is not in ``known`` (what we
+    implement) but that the runtime-spec defines there (:data:`SPEC_FIELDS`): it might be a promise
+    we cannot keep. Any other property is ignored, as the spec requires."""
+    spec = SPEC_FIELDS.get(_generic(prefix))
     for key, value in obj.items():
-        if key not in known and _present(value):
+        if key not in known and _present(value) and (spec is None or key in spec):
             raise ConfigInvalid(f"{prefix}{key}: not supported")
+
+
+def _generic(prefix: str) -> str:
+    """``prefix`` with list indices blanked: ``mounts[3].`` → ``mounts[].`` (a :data:`SPEC_FIELDS` key)."""
+    out, skipping = [], False
+    for char in prefix:
+        if char == "[":
+            skipping = True
+            out.append(char)
+        elif char == "]":
+            skipping = False
+            out.append(char)
+        elif not skipping:
+            out.append(char)
+    return "".join(out)
 
 
 def _hooks_present(hooks: dict[str, object]) -> bool:

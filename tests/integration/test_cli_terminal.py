@@ -187,8 +187,8 @@ def test_create_with_console_socket(dct: Dct, bundle, tmp_path) -> None:
     server, path = _listener(tmp_path)
     cid = dct.new_id("csock")
     b = bundle(["sh", "-c", "[ -t 0 ] && echo TTY-OK; read x; echo got-$x; exit 4"], terminal=True)
-    creating = subprocess.Popen(dct.argv("create", "--console-socket", path, "--bundle", b, cid), env=dct.env(),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    creating = subprocess.Popen(dct.argv("create", "--monitor", "--console-socket", path, "--bundle", b, cid),
+                                env=dct.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         conn, _ = server.accept()
         body, fds, _, _ = socket.recv_fds(conn, 4096, 1)

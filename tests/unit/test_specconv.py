@@ -296,10 +296,45 @@ def test_rejections_name_the_field(tmp_path, path, value, fragments):
     rejects(tmp_path, edit(path, value), *fragments)
 
 
-def test_unknown_top_level_key(tmp_path):
+def test_unknown_properties_are_ignored_at_every_level(tmp_path):
+    """The runtime-spec: a runtime MUST ignore unknown properties (a newer client's extras)."""
     spec = example_spec()
-    spec["vm"] = {}
-    rejects(tmp_path, spec, "vm: unknown top-level field")
+    spec["vm"] = {"hypervisor": {"path": "/x"}}  # another platform's object
+    spec["frobnicate"] = {"a": 1}
+    spec["root"]["x-root"] = 1
+    spec["process"]["x-future"] = [1]
+    spec["process"]["user"]["x-user"] = "u"
+    spec["process"]["capabilities"]["x-caps"] = ["CAP_SYS_ADMIN"]
+    spec["process"]["rlimits"][0]["x-rl"] = 1
+    spec["mounts"][0]["x-mount"] = True
+    spec["linux"]["x-linux"] = {"a": 1}
+    spec["linux"]["namespaces"][0]["x-ns"] = 1
+    spec["linux"]["resources"]["x-res"] = 1
+    spec["linux"]["resources"]["devices"][0]["x-dev"] = 1
+    spec["linux"]["resources"]["memory"] = {"limit": 64 << 20, "x-mem": 1}
+    spec["linux"]["resources"]["blockIO"] = {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1,
+                                                                        "x-t": 1}]}
+    spec["linux"]["seccomp"]["x-seccomp"] = 1
+    spec["linux"]["seccomp"]["syscalls"][0]["x-call"] = 1
+    cfg, process = load(tmp_path, spec)
+    assert cfg.cgroups.resources.memory == 64 << 20 and process.args == ["sh"]
+
+
+@pytest.mark.parametrize("path, value, field", [
+    ("linux", {"personality": {"domain": "LINUX32"}}, "linux.personality"),
+    ("linux", {"intelRdt": {"closID": "x"}}, "linux.intelRdt"),
+    ("linux.resources", {"rdma": {"mlx": {"hcaHandles": 1}}}, "linux.resources.rdma"),
+    ("linux.resources", {"memory": {"swappiness": 10}}, "linux.resources.memory.swappiness"),
+    ("linux.resources", {"blockIO": {"leafWeight": 10}}, "linux.resources.blockIO.leafWeight"),
+    ("linux.seccomp", {"listenerMetadata": "m"}, "linux.seccomp.listenerMetadata"),
+])
+def test_known_fields_we_do_not_implement_stay_refused_by_name(tmp_path, path, value, field):
+    spec = example_spec()
+    target = spec
+    for part in path.split("."):
+        target = target[part]
+    target.update(value)
+    rejects(tmp_path, spec, f"{field}: not supported")
 
 
 def test_resources_map_to_libcontainer_fields(tmp_path):
