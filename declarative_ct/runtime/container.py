@@ -630,7 +630,6 @@ class Container:
             filter_program = (seccomp.saved(self._dir, self._config.seccomp),
                               seccomp.load_flags(self._config.seccomp))
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        parent_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # host pid of a detached exec
         stdio, _ = self._open_stdio(process, detached=False)
         ctx = init.InitContext(config=self._config, process=self._guarded(_in_child(process)), sync=child_sock,
                                cgroup=self._cgroup, stdio=stdio, join=joins, detach=detach)

@@ -77,12 +77,10 @@ def send(sock: socket.socket, msg: dict) -> None:
 def recv(sock: socket.socket) -> dict | None:
     """Receive one sync message; None when the peer closed its end.
 
-    On a socket with ``SO_PASSCRED``, a message's ``pid`` of 0 is replaced by the sender's pid
-    as the kernel translates it into our PID namespace (``SCM_CREDENTIALS``). A descriptor sent
-    with the message (``SCM_RIGHTS``: the pty master of a ``console`` message) is in its ``fd``,
+    A descriptor sent with the message (``SCM_RIGHTS``: the pty master of a ``console`` message) is in its ``fd``,
     close-on-exec; the caller owns it.
     """
-    raw, ancdata, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(12) + socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC)
+    raw, ancdata, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC)
     fds = [fd for level, kind, data in ancdata if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
            for fd in struct.unpack(f"{len(data) // 4}i", data[:len(data) - len(data) % 4])]
     if not raw:
@@ -94,10 +92,6 @@ def recv(sock: socket.socket) -> dict | None:
         msg["fd"] = fds[0]
         for fd in fds[1:]:
             os.close(fd)
-    if msg.get("pid") == 0:
-        for level, kind, data in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                msg["pid"] = struct.unpack("iII", data[:12])[0]
     return msg
 
 
@@ -177,15 +171,12 @@ def stage1(ctx: InitContext) -> None:
             os.close(gate_r)
             _init(ctx) if ctx.process.init else _exec_child(ctx)
         os.close(gate_r)
-        if ctx.detach:
-            os.close(gate_w)
-            # The detached process reports its own pid (see _exec_child); we only reap the middle fork.
-            os.waitpid(pid, 0)
-            os._exit(0)
         send(ctx.sync, {"type": "pid", "pid": pid})
         os.close(gate_w)
-        if ctx.process.init:
-            os._exit(0)  # init is re-parented to the caller's nearest subreaper
+        if ctx.process.init or ctx.detach:
+            # Re-parented to the caller's nearest subreaper (conmon, a containerd shim), which
+            # collects its exit status: runc's contract for create and exec --detach.
+            os._exit(0)
         # An exec'd process we wait for: stay and hand its exit status up to the caller, who
         # forwards signals to it: a terminal's ^C reaching us must not lose that status.
         ctx.sync.close()
@@ -564,10 +555,9 @@ def _fail_late(step: str, err: BaseException, filtered: bool) -> None:
 def _exec_child(ctx: InitContext) -> None:
     """An extra process in a running container (runc's setns init): no rootfs work, no fifo.
 
-    A detached one forks once more and lets the middle process exit, so it is re-parented to the
-    container's init (the reaper of its PID namespace) rather than to a process outside the
-    container, which would keep init from dying until it reaped it. It then reports its own pid;
-    the parent reads the host pid from the message's SCM_CREDENTIALS.
+    A detached one is left by stage 1 to the caller's nearest subreaper, as with ``runc exec
+    --detach`` (a containerd shim or conmon waits for it there); a caller that is no subreaper
+    leaves it to the host's init.
     """
     try:
         for fd in ctx.cgroup_fds:
@@ -575,10 +565,6 @@ def _exec_child(ctx: InitContext) -> None:
         for fd in ctx.cgroup_fds:  # now, not at execve: nothing later needs a writable cgroup.procs
             os.close(fd)
         ctx.cgroup_fds = []
-        if ctx.detach:
-            if os.fork():
-                os._exit(0)
-            send(ctx.sync, {"type": "pid", "pid": 0})
         cfg, proc = ctx.config, ctx.process
         # A session of its own, as runc's setns init: the caller's controlling terminal (TIOCSTI
         # into the admin's shell) and process group (kill(0, …)) are not the container's to reach;

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import psutil
 import pytest
 
 from dct_cli import DCT, REPO, UNTIL_TERM, Dct, runner
@@ -389,9 +390,16 @@ def test_exec_detached_leaves_only_the_process(dct: Dct, running, wait_for) -> N
                 pass
         return out
 
-    dct.ok("exec", "-d", cid, "--", "sleep", "30")
+    pid_file = os.path.join(os.path.dirname(dct.root), f"{cid}.exec.pid")
+    dct.ok("exec", "-d", "--pid-file", pid_file, cid, "--", "sleep", "30")
     wait_for(lambda: b"sleep\x0030\x00" in cmdlines(), message="the detached sleep 30 to show in ps")
     assert not [c for c in cmdlines() if b"python" in c]
+    # As runc exec --detach: the process is left to the caller's nearest subreaper (us), which reaps it.
+    with open(pid_file) as f:
+        pid = int(f.read())
+    assert psutil.Process(pid).ppid() == os.getpid()
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 # -- pause / resume / delete -------------------------------------------------------------------

@@ -221,6 +221,10 @@ def test_exec_process_file(dct: Dct, running, tmp_path) -> None:
            "--process", _process_file(tmp_path, "d.json", args=["sleep", "30"]), cid)
     pid = int(pid_file.read_text())
     assert pid in json.loads(dct.ok("ps", "--format", "json", cid).stdout)
+    # As runc exec --detach: left to the caller's nearest subreaper (us), which reaps it.
+    assert ppid(pid) == os.getpid()
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 def test_exec_process_file_errors(dct: Dct, running, tmp_path) -> None:

@@ -222,7 +222,8 @@ def test_exec_detached_with_console_socket(dct: Dct, bundle, tmp_path) -> None:
     dct.ok("run", "-d", "--bundle", bundle(["sh", "-c", UNTIL_TERM]), cid)
     server, path = _listener(tmp_path)
     try:
-        dct.ok("exec", "-d", "-t", "--console-socket", path, cid, "sh", "-c", "tty; read x; echo got-$x")
+        dct.ok("exec", "-d", "-t", "--console-socket", path, "--pid-file", tmp_path / "exec.pid", cid,
+               "sh", "-c", "tty; read x; echo got-$x")
         conn, _ = server.accept()
         master = console.recv_master(conn)
         conn.close()
@@ -234,6 +235,8 @@ def test_exec_detached_with_console_socket(dct: Dct, bundle, tmp_path) -> None:
         _read_until(master, b"got-q")
     finally:
         os.close(master)
+    # As runc exec --detach: the process was left to the caller's nearest subreaper (us).
+    os.waitpid(int((tmp_path / "exec.pid").read_text()), 0)
     dct.ok("kill", cid, "KILL")
 
 
