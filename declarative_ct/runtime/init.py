@@ -15,6 +15,9 @@ Sync protocol (SOCK_SEQPACKET, one JSON object per message)::
 
     stage 1  --pid{pid}-->        parent     (stage 1 only: host PID of init, or of the exec'd
                                               process; the monitor's reply carries it otherwise)
+    init     --hooks-->           parent     (only with prestart/createRuntime hooks: the parent
+    init     <--hooks-done--      parent      applies the limits and runs them; init then runs
+                                              createContainer and pivots)
     init     --ready-->           parent     [parent saves state.json]
     init     <--run--             parent
     init     --(close)-->         parent     init now blocks on exec.fifo (create/start split)
@@ -39,7 +42,7 @@ import sys
 from dataclasses import dataclass, field
 
 from ..configs import CAPABILITIES, DEFAULT_ENV, NAMESPACE_PROC_NAMES, Capabilities, Config
-from . import linux, paths, rootfs
+from . import hooks, linux, paths, rootfs
 from .process import Process
 
 _CLONE_FLAGS = {"NEWNS": linux.CLONE_NEWNS, "NEWUTS": linux.CLONE_NEWUTS, "NEWIPC": linux.CLONE_NEWIPC,
@@ -66,6 +69,8 @@ class InitContext:
     cgroup_fds: list[int] = field(default_factory=list)  # exec only: cgroup.procs to join
     seccomp: bytes = b""  # the compiled filter (runtime.seccomp, on the host side); b"": none
     seccomp_flags: int = 0  # SECCOMP_FILTER_FLAG_* bits
+    cgroup_mounts: list[tuple[str, str]] = field(default_factory=list)  # for a cgroup mount: rootfs.prepare_rootfs
+    hook_state: dict | None = None  # the OCI state of the hooks (id, bundle, annotations), when there are hooks
 
 
 def send(sock: socket.socket, msg: dict) -> None:
@@ -450,7 +455,15 @@ def _init(ctx: InitContext) -> None:
         _setup_stdio(ctx.stdio)
         if cfg.private_namespace("NEWNET"):
             _loopback_up()
-        rootfs.prepare_rootfs(cfg, ctx.rootfs)
+        rootfs.prepare_rootfs(cfg, ctx.rootfs, ctx.cgroup_mounts)
+        if cfg.hooks.get("prestart") or cfg.hooks.get("createRuntime"):
+            send(ctx.sync, {"type": "hooks"})  # the parent runs them, in its own namespaces
+            if recv(ctx.sync) != {"type": "hooks-done"}:
+                os._exit(1)  # a hook failed (the parent reports it) or the parent died: it cleans up
+        if cfg.hooks.get("createContainer"):
+            # In the container's mount namespace, before pivot_root (the path is the host's), as runc.
+            hooks.run_hooks("createContainer", cfg.hooks["createContainer"],
+                            {**ctx.hook_state, "status": "creating", "pid": os.getpid()})
         rootfs.pivot_root(ctx.rootfs, cfg.root_propagation)
         if cfg.hostname:
             linux.sethostname(cfg.hostname)
@@ -486,16 +499,24 @@ def _init(ctx: InitContext) -> None:
         _fail(ctx, err)
     step = "waiting for the start on the exec fifo"
     try:
-        _close_fds_except({ctx.fifo_fd})
+        # The fifo is reopened through /proc/<pid> of the host's procfs, held since before
+        # pivot_root: a config without a /proc mount works too.
+        proc_self = paths.proc_self()
+        _close_fds_except({ctx.fifo_fd, proc_self})
         # A created container must die on SIGTERM & co. as runc's does; as PID 1 of its namespace
         # it would ignore them with the default disposition. _reset_signals undoes this.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(sig, _exit_on_signal)
         # Block here until Container.exec() opens the fifo for reading: the create/start split.
-        fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(f"fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=proc_self)
         os.write(fd, b"0")
         os.close(fd)
         os.close(ctx.fifo_fd)
+        paths.release()
+        if cfg.hooks.get("startContainer"):
+            step = "running the startContainer hooks"
+            hooks.run_hooks("startContainer", cfg.hooks["startContainer"],
+                            {**ctx.hook_state, "status": "created", "pid": os.getpid()})
         step = "resetting signals before exec"
         _reset_signals()
         step = f"exec {program}"
