@@ -499,20 +499,18 @@ def _init(ctx: InitContext) -> None:
         _fail(ctx, err)
     step = "waiting for the start on the exec fifo"
     try:
-        # The fifo is reopened through /proc/<pid> of the host's procfs, held since before
-        # pivot_root: a config without a /proc mount works too.
-        proc_self = paths.proc_self()
-        _close_fds_except({ctx.fifo_fd, proc_self})
+        _close_fds_except({ctx.fifo_fd})
         # A created container must die on SIGTERM & co. as runc's does; as PID 1 of its namespace
         # it would ignore them with the default disposition. _reset_signals undoes this.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(sig, _exit_on_signal)
         # Block here until Container.exec() opens the fifo for reading: the create/start split.
-        fd = os.open(f"fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=proc_self)
+        # Through the container's own /proc: a descriptor of the host's procfs must not be held
+        # here, where a process exec'd into the created container can reach it (/proc/1/fd).
+        fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
         os.close(fd)
         os.close(ctx.fifo_fd)
-        paths.release()
         if cfg.hooks.get("startContainer"):
             step = "running the startContainer hooks"
             hooks.run_hooks("startContainer", cfg.hooks["startContainer"],

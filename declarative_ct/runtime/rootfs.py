@@ -518,8 +518,7 @@ def pivot_root(rootfs: str, propagation: int = 0) -> None:
 def finalize_rootfs(config: Config) -> None:
     """Read-only paths, masked paths and a read-only root, after ``pivot_root`` (runc's order).
 
-    Then the read-only tmpfs mounts (a read-only ``/dev``) are made read-only. The held ``/proc/<pid>``
-    (:func:`paths.proc_self`) stays open: init reopens the exec fifo through it, then releases it.
+    Then the read-only tmpfs mounts (a read-only ``/dev``) are made read-only.
 
     Each path is opened by the confined walker rooted at ``/``; a missing one (ENOENT) is skipped. When the
     config mounts proc at ``/proc`` (sysfs at ``/sys``), every path under it must first be found
@@ -546,6 +545,7 @@ def finalize_rootfs(config: Config) -> None:
     finally:
         null.close()
         root.close()
+        paths.release()
 
 
 def _remount_readonly(root: paths.Root, path: str, target: int) -> None:

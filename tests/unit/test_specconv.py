@@ -411,10 +411,3 @@ def test_relative_cgroups_path_and_shared_propagation(tmp_path):
     assert cfg.cgroups.path == "pods/x"
     assert cfg.root_propagation == MS_SHARED | MS_REC
 
-
-def test_no_proc_mount_is_valid(tmp_path):
-    spec = example_spec()
-    spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != "/proc"]
-    cfg = load(tmp_path, spec)[0]
-    (tmp_path / "rootfs").mkdir(exist_ok=True)
-    cfg.validate()
