@@ -67,7 +67,12 @@ class Namespace:
 
 @dataclass
 class Mount:
-    """``configs.Mount``. ``device`` is the filesystem type (``bind`` for bind mounts); ``flags`` are MS_* bits."""
+    """``configs.Mount``. ``device`` is the filesystem type (``bind`` for bind mounts); ``flags`` are MS_* bits.
+
+    ``rec_attr_set``/``rec_attr_clr`` are ``MOUNT_ATTR_*`` bits applied with ``mount_setattr(AT_RECURSIVE)``
+    to the mount and all below it (runc's ``RecAttr``: ``rro``, ``rnosuid``…); ``extensions`` holds
+    ``EXT_COPYUP`` (``tmpcopyup``). A ``cgroup`` (or ``cgroup2``) mount gets the container's own cgroups.
+    """
 
     source: str
     destination: str
@@ -75,6 +80,9 @@ class Mount:
     flags: int = 0
     data: str = ""
     propagation_flags: list[int] = field(default_factory=list)
+    rec_attr_set: int = 0
+    rec_attr_clr: int = 0
+    extensions: int = 0
 
 
 @dataclass
@@ -106,6 +114,42 @@ class DeviceRule:
     minor: int = -1
     permissions: str = "rwm"
     allow: bool = False
+
+
+@dataclass
+class Device:
+    """``devices.Device``: a node made in the container's ``/dev`` (OCI ``linux.devices[]``).
+
+    ``type`` is ``c`` (``u`` counts as ``c``), ``b`` or ``p`` (a FIFO: major/minor unused);
+    ``path`` is absolute inside the container; ``file_mode`` the permission bits (default 0666);
+    ``uid``/``gid`` its owner. Making the node does not allow it: the device cgroup's rules
+    (``Resources.devices``) decide whether it can be opened, as in runc.
+    """
+
+    path: str
+    type: str = "c"
+    major: int = 0
+    minor: int = 0
+    file_mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+
+
+HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+"""The runtime-spec hook points, in the order they run (libcontainer ``configs.HookName``)."""
+
+
+@dataclass
+class Hook:
+    """One runtime-spec hook (libcontainer ``configs.Command``): ``path`` (absolute, run as is, not
+    looked up in PATH), ``args`` (argv, ``args[0]`` included; empty means ``[path]``), ``env``
+    (``KEY=value``; the hook gets nothing else), ``timeout`` (seconds; None waits for ever). It
+    gets the container's OCI state JSON on stdin."""
+
+    path: str
+    args: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    timeout: int | None = None
 
 
 @dataclass
@@ -270,7 +314,9 @@ class Cgroup:
     The default ``parent`` is replaced at create by the state root's (``Runtime.cgroup_parent``:
     ``dct`` for /run/dct, ``dct-<hash>`` for others).
 
-    A non-empty ``path`` (OCI ``linux.cgroupsPath``, absolute) is used instead, below each mount.
+    A non-empty ``path`` (OCI ``linux.cgroupsPath``) is used instead: an absolute one below each
+    mount, a relative one below the creating process's own cgroup in each hierarchy (as runc's
+    fs drivers place it).
     """
 
     name: str = ""
@@ -394,6 +440,8 @@ class Config:
     networks: list[Network] = field(default_factory=list)  # veth interfaces (needs a new NEWNET)
     routes: list[Route] = field(default_factory=list)
     ports: list[PortMapping] = field(default_factory=list)  # published ports (needs networks)
+    devices: list[Device] = field(default_factory=list)  # linux.devices: nodes made in /dev
+    hooks: dict[str, list[Hook]] = field(default_factory=dict)  # HOOK_NAMES -> hooks, in order
 
     # -- helpers -------------------------------------------------------------------------
     def namespace(self, ns_type: str) -> Namespace | None:
@@ -422,6 +470,8 @@ class Config:
             raw["networks"] = [Network(**n) for n in raw.get("networks", [])]
             raw["routes"] = [Route(**r) for r in raw.get("routes", [])]
             raw["ports"] = [PortMapping(**p) for p in raw.get("ports", [])]
+            raw["devices"] = [Device(**d) for d in raw.get("devices", [])]
+            raw["hooks"] = {name: [Hook(**h) for h in hooks] for name, hooks in (raw.get("hooks") or {}).items()}
             if raw.get("seccomp") is not None:
                 raw["seccomp"] = Seccomp.from_dict(raw["seccomp"])
             cg = dict(raw.get("cgroups", {}))
@@ -466,9 +516,12 @@ class Config:
                 raise ConfigInvalid(f"{name}: {getattr(self, name)!r} is longer than 64 bytes")
         if (self.hostname or self.domainname) and not self.private_namespace("NEWUTS"):
             raise ConfigInvalid("hostname: setting a hostname needs a new UTS namespace")
-        if not self.private_namespace("NEWNS"):
-            raise ConfigInvalid("namespaces: a new mount namespace (NEWNS) is required")
+        if self.namespace("NEWNS") is None:
+            # A joined one (a path) is allowed, as runc: the rootfs is set up inside it.
+            raise ConfigInvalid("namespaces: a mount namespace (NEWNS) is required")
         if not any(m.device == "proc" and os.path.normpath(m.destination) == "/proc" for m in self.mounts):
+            # runc 1.1 fails there too. Init must not hold the host's procfs while it waits on the
+            # fifo: a process exec'd into the created container would reach it through /proc/1/fd.
             raise ConfigInvalid("mounts: a proc mount at /proc is required (init reopens the exec fifo "
                                 "and closes inherited fds through it)")
         for m in self.mounts:
@@ -478,6 +531,26 @@ class Config:
                 raise ConfigInvalid("mounts: destination '/' would mount over the container's root (that is rootfs)")
             if m.device == "bind" and not os.path.exists(m.source):
                 raise ConfigInvalid(f"mounts: bind source {m.source} does not exist")
+        for i, dev in enumerate(self.devices):
+            where = f"devices[{i}]"
+            if dev.type not in ("c", "b", "p"):
+                raise ConfigInvalid(f"{where}.type: {dev.type!r} must be c, b or p")
+            if not os.path.isabs(dev.path) or os.path.normpath(dev.path) == "/":
+                raise ConfigInvalid(f"{where}.path: {dev.path!r} must be an absolute path below /")
+            for name in ("major", "minor", "uid", "gid", "file_mode"):
+                if not _is_int(getattr(dev, name)) or getattr(dev, name) < 0:
+                    raise ConfigInvalid(f"{where}.{name}: {getattr(dev, name)!r} must be a non-negative integer")
+            if dev.file_mode & ~0o7777:
+                raise ConfigInvalid(f"{where}.file_mode: {dev.file_mode:#o} has bits beyond the permissions (0o7777)")
+        for name, hooks in self.hooks.items():
+            if name not in HOOK_NAMES:
+                raise ConfigInvalid(f"hooks.{name}: unknown hook point (one of {', '.join(HOOK_NAMES)})")
+            for i, hook in enumerate(hooks):
+                if not os.path.isabs(hook.path):
+                    raise ConfigInvalid(f"hooks.{name}[{i}].path: {hook.path!r} must be an absolute path")
+                if hook.timeout is not None and (not _is_int(hook.timeout) or hook.timeout <= 0):
+                    raise ConfigInvalid(f"hooks.{name}[{i}].timeout: {hook.timeout!r} must be a positive "
+                                        "number of seconds")
         for set_name in ("Bounding", "Effective", "Permitted", "Inheritable", "Ambient"):
             for cap in getattr(self.capabilities, set_name):
                 if cap not in CAPABILITIES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import select
 import shutil
@@ -23,6 +24,8 @@ from .state import State, Status, check_transition
 
 if TYPE_CHECKING:
     from .stats import Stats
+
+log = logging.getLogger("declarative_ct.runtime")
 
 _KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to leave the cgroup
 SYNC_TIMEOUT = 60.0  # seconds for stage 1 and init to report each step of the set-up
@@ -124,11 +127,37 @@ class Container:
                                "status": str(status)}
         if status != Status.STOPPED and self._state is not None:
             out["pid"] = self._state.init_process_pid
-        out["bundle"] = self._config.label("bundle") or ""
+        out.update(self._hook_state())
+        return out
+
+    def _hook_state(self) -> dict[str, object]:
+        """The parts of the OCI state that do not change: ``{ociVersion, id, bundle[, annotations]}``."""
+        out: dict[str, object] = {"ociVersion": self._config.version or OCI_VERSION, "id": self._id,
+                                  "bundle": self._config.label("bundle") or ""}
         annotations = {k: v for k, _, v in (lb.partition("=") for lb in self._config.labels) if k != "bundle"}
         if annotations:
             out["annotations"] = annotations
         return out
+
+    def _run_hooks(self, name: str, status: str, pid: int | None, warn: bool = False) -> None:
+        """Run the config's ``name`` hooks with the OCI state (``status``, ``pid`` when given) on stdin.
+
+        Raises:
+            ContainerError: a hook failed (not with ``warn``: then it is logged as a warning).
+        """
+        if not self._config.hooks.get(name):
+            return
+        from . import hooks
+
+        state = {**self._hook_state(), "status": status}
+        if pid is not None:
+            state["pid"] = pid
+        try:
+            hooks.run_hooks(name, self._config.hooks[name], state)
+        except hooks.HookError as err:
+            if not warn:
+                raise ContainerError(f"container {self._id}: {err}") from None
+            log.warning("container %s: %s", self._id, err)
 
     def exit_status(self) -> dict[str, object] | None:
         """Our extension: ``{"pid", "exit_code", "signal", "exited_at"}`` once the monitor saw init exit."""
@@ -257,6 +286,7 @@ class Container:
             self.exec()
             return
         self._start_locked(process, monitor, release=True)
+        self._run_hooks("poststart", "running", self._state.init_process_pid, warn=True)
 
     def _start_locked(self, process: Process, monitor: bool, release: bool) -> None:
         _check_terminal(process)
@@ -334,6 +364,10 @@ class Container:
             ctx = init.InitContext(config=self._config, process=self._guarded(_in_child(process)), sync=child_sock,
                                    cgroup=self._cgroup, stdio=stdio, rootfs=rootfs, fifo_fd=opened[-1], join=joins,
                                    unshare=flags)
+            if self._config.hooks:
+                ctx.hook_state = self._hook_state()
+            if any(m.device in ("cgroup", "cgroup2") for m in self._config.mounts):
+                ctx.cgroup_mounts = cgroups.hierarchies(self._cgroup.paths())
             if self._config.seccomp is not None:  # compiled here: init only loads the bytes
                 from . import seccomp
 
@@ -358,16 +392,26 @@ class Container:
                     ready = self._past_console(parent_sock, process, init.recv(parent_sock))
                 finally:
                     init_pid = monitord.answer(self._root, asked)
-                self._expected(ready, "ready")
             else:
                 stage1_pid = bootstrap.fork_stage1(ctx, parent_sock)
                 child_sock.close()
                 init_pid = self._expect(parent_sock, "pid")["pid"]
                 os.waitpid(stage1_pid, 0)  # after this, init is re-parented to our subreaper
                 stage1_pid = -1
-                self._expected(self._past_console(parent_sock, process, init.recv(parent_sock)), "ready")
-            # runc applies limits at procReady: after init's own setup, before the program runs.
-            self._cgroup.set(self._config.cgroups.resources)
+                ready = self._past_console(parent_sock, process, init.recv(parent_sock))
+            limits_set = False
+            if ready is not None and ready.get("type") == "hooks":
+                # runc's procHooks: limits first, then prestart and createRuntime, in our namespaces.
+                self._cgroup.set(self._config.cgroups.resources)
+                limits_set = True
+                self._run_hooks("prestart", "creating", init_pid)
+                self._run_hooks("createRuntime", "creating", init_pid)
+                init.send(parent_sock, {"type": "hooks-done"})
+                ready = self._past_console(parent_sock, process, init.recv(parent_sock))
+            self._expected(ready, "ready")
+            if not limits_set:
+                # runc applies limits at procReady: after init's own setup, before the program runs.
+                self._cgroup.set(self._config.cgroups.resources)
             if net_record is not None:
                 network.attach(self._dir, net_record, init_pid)
             st = procfs.stat(init_pid)
@@ -557,6 +601,7 @@ class Container:
             # Said outside the lock: the monitor records the exit under it.
             raise InvalidStateTransition(err.from_status, err.to_status, "container init died during set-up, "
                                          f"before it was released{self._death_note()}") from None
+        self._run_hooks("poststart", "running", self._state.init_process_pid, warn=True)
 
     def _death_note(self) -> str:
         """How init died, for an error message: `` (exit code N)`` or `` (killed by signal N (SIGx))``
@@ -742,6 +787,8 @@ class Container:
             else:
                 self._remove()
             self._state = None
+        # After the container is gone (runtime-spec); a failure is a warning, as runc's delete.
+        self._run_hooks("poststop", "stopped", None, warn=True)
 
     def _cgroup_still_ours(self) -> bool:
         """False when, our init being dead, the cgroup holds processes that cannot be ours.

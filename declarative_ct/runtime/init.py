@@ -16,6 +16,9 @@ Sync protocol (SOCK_SEQPACKET, one JSON object per message)::
     stage 1  --pid{pid}-->        parent     (stage 1 only: host PID of init, or of the exec'd
                                               process; the monitor's reply carries it otherwise)
     init     --console+fd-->      parent     (process.terminal only: the pty master, SCM_RIGHTS)
+    init     --hooks-->           parent     (only with prestart/createRuntime hooks: the parent
+    init     <--hooks-done--      parent      applies the limits and runs them; init then runs
+                                              createContainer and pivots)
     init     --ready-->           parent     [parent saves state.json]
     init     <--run--             parent
     init     --(close)-->         parent     init now blocks on exec.fifo (create/start split)
@@ -40,7 +43,7 @@ import sys
 from dataclasses import dataclass, field
 
 from ..configs import CAPABILITIES, DEFAULT_ENV, NAMESPACE_PROC_NAMES, Capabilities, Config
-from . import console, linux, paths, rootfs
+from . import console, hooks, linux, paths, rootfs
 from .process import Process
 
 _CLONE_FLAGS = {"NEWNS": linux.CLONE_NEWNS, "NEWUTS": linux.CLONE_NEWUTS, "NEWIPC": linux.CLONE_NEWIPC,
@@ -67,6 +70,8 @@ class InitContext:
     cgroup_fds: list[int] = field(default_factory=list)  # exec only: cgroup.procs to join
     seccomp: bytes = b""  # the compiled filter (runtime.seccomp, on the host side); b"": none
     seccomp_flags: int = 0  # SECCOMP_FILTER_FLAG_* bits
+    cgroup_mounts: list[tuple[str, str]] = field(default_factory=list)  # for a cgroup mount: rootfs.prepare_rootfs
+    hook_state: dict | None = None  # the OCI state of the hooks (id, bundle, annotations), when there are hooks
 
 
 def send(sock: socket.socket, msg: dict) -> None:
@@ -473,7 +478,15 @@ def _init(ctx: InitContext) -> None:
         _setup_stdio(ctx.stdio)
         if cfg.private_namespace("NEWNET"):
             _loopback_up()
-        rootfs.prepare_rootfs(cfg, ctx.rootfs)
+        rootfs.prepare_rootfs(cfg, ctx.rootfs, ctx.cgroup_mounts)
+        if cfg.hooks.get("prestart") or cfg.hooks.get("createRuntime"):
+            send(ctx.sync, {"type": "hooks"})  # the parent runs them, in its own namespaces
+            if recv(ctx.sync) != {"type": "hooks-done"}:
+                os._exit(1)  # a hook failed (the parent reports it) or the parent died: it cleans up
+        if cfg.hooks.get("createContainer"):
+            # In the container's mount namespace, before pivot_root (the path is the host's), as runc.
+            hooks.run_hooks("createContainer", cfg.hooks["createContainer"],
+                            {**ctx.hook_state, "status": "creating", "pid": os.getpid()})
         if cfg.no_pivot_root:
             rootfs.move_root(ctx.rootfs, cfg.root_propagation)
         else:
@@ -520,10 +533,16 @@ def _init(ctx: InitContext) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(sig, _exit_on_signal)
         # Block here until Container.exec() opens the fifo for reading: the create/start split.
+        # Through the container's own /proc: a descriptor of the host's procfs must not be held
+        # here, where a process exec'd into the created container can reach it (/proc/1/fd).
         fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
         os.close(fd)
         os.close(ctx.fifo_fd)
+        if cfg.hooks.get("startContainer"):
+            step = "running the startContainer hooks"
+            hooks.run_hooks("startContainer", cfg.hooks["startContainer"],
+                            {**ctx.hook_state, "status": "created", "pid": os.getpid()})
         step = "passing the preserved fds"
         _place_extra_files(ctx.process.extra_files)
         step = "resetting signals before exec"

@@ -16,8 +16,8 @@ import errno
 import os
 import stat
 
-from ..configs import HOST_ROOTFS, Config, Mount
-from ..configs.mountflags import MS_MOVE
+from ..configs import HOST_ROOTFS, Config, Device, Mount
+from ..configs.mountflags import EXT_COPYUP, MS_MOVE
 from . import linux, paths
 from .paths import DIR, FILE
 from .linux import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
@@ -229,19 +229,76 @@ def _bind_host(root: paths.Root, source: str, dest: str, flags: int) -> None:
         os.close(src)
 
 
-def _mount_one(root: paths.Root, m: Mount, private_netns: bool) -> None:
+def _mount_one(root: paths.Root, m: Mount, private_netns: bool, cgroups: list[tuple[str, str]],
+               cgroupns: bool) -> None:
     dest = m.destination
     try:
-        new = _mount_bind(root, m) if m.device == "bind" else _mount_filesystem(root, m, private_netns)
+        if m.device in ("cgroup", "cgroup2"):
+            new = _mount_cgroups(root, m, cgroups, cgroupns)
+        elif m.device == "bind":
+            new = _mount_bind(root, m)
+        else:
+            new = _mount_filesystem(root, m, private_netns)
         try:
             if m.device == "tmpfs" and os.path.normpath(dest) == "/dev":
                 _populate_dev(new)
             for prop in m.propagation_flags:
                 paths.mount(None, new, None, prop)
+            if m.rec_attr_set or m.rec_attr_clr:
+                linux.mount_setattr_recursive(new, m.rec_attr_set, m.rec_attr_clr)
         finally:
             os.close(new)
     except OSError as err:
         raise _named(err, f"mount {dest}") from err
+
+
+def _deferred_readonly(m: Mount) -> bool:
+    """A read-only tmpfs is mounted read-write and made read-only after ``pivot_root`` (runc's
+    order): /dev gets its nodes and submounts, a copy-up its files, first."""
+    return m.device == "tmpfs" and bool(m.flags & MS_RDONLY)
+
+
+def _mount_cgroups(root: paths.Root, m: Mount, cgroups: list[tuple[str, str]], cgroupns: bool) -> int:
+    """A ``cgroup`` mount (``/sys/fs/cgroup`` in runc's and podman's configs) from the container's own
+    cgroups, as runc 1.1 does: on v1 a tmpfs with each hierarchy's cgroup of the container bound
+    below it under the hierarchy's name (``memory``, ``cpu,cpuacct`` plus a link per controller),
+    with the mount's flags (read-only as a rule); on v2 cgroup2 itself with a private cgroup
+    namespace, else a bind of the container's cgroup. ``cgroups``: ``[(name, host dir)]``, name
+    ``""`` for v2. Returns the descriptor of the mount at the destination."""
+    if cgroups and cgroups[0][0] == "":
+        if cgroupns:
+            target = root.open(m.destination, DIR)
+            try:
+                _check_target(root, m, target)
+                return _mount_onto(root, m.destination, target, "cgroup2", "cgroup2", m.flags)
+            finally:
+                os.close(target)
+        src = _held(cgroups[0][1])
+        try:
+            return _mount_bind_source(root, m.destination, src, m.flags, recursive=False)
+        finally:
+            os.close(src)
+    tmpfs = Mount("tmpfs", m.destination, "tmpfs", m.flags & ~MS_RDONLY, "mode=755")
+    new = _mount_filesystem(root, tmpfs, True)
+    try:
+        for name, host_dir in cgroups:
+            sub = os.path.join(m.destination, name)
+            src = _held(host_dir)
+            try:
+                os.close(_mount_bind_source(root, sub, src, m.flags | MS_BIND, recursive=False))
+            finally:
+                os.close(src)
+            if "," in name:  # a co-mounted hierarchy: a link per controller, as on the host
+                for controller in name.split(","):
+                    os.symlink(name, controller.removeprefix("name="), dir_fd=new)
+    except BaseException:
+        os.close(new)
+        raise
+    return new
+
+
+def _held(host_dir: str) -> int:
+    return os.open(host_dir, _O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
 
 
 def _check_ordinary_dir(root: paths.Root, dest: str, target: int, device: str) -> None:
@@ -313,8 +370,22 @@ def _mount_filesystem(root: paths.Root, m: Mount, private_netns: bool) -> int:
         _check_target(root, m, target)
         if m.device in _PSEUDO_MAGIC:
             _check_ordinary_dir(root, m.destination, target, m.device)
+        flags = m.flags & ~MS_RDONLY if _deferred_readonly(m) else m.flags
+        if m.extensions & EXT_COPYUP:
+            # A descriptor of the covered directory still lists it once the tmpfs is on top.
+            below = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=target)
+            try:
+                new = _mount_onto(root, m.destination, target, m.source, m.device, flags, m.data or None)
+                try:
+                    _copy_up(below, new)
+                except BaseException:
+                    os.close(new)
+                    raise
+                return new
+            finally:
+                os.close(below)
         try:
-            return _mount_onto(root, m.destination, target, m.source, m.device, m.flags, m.data or None)
+            return _mount_onto(root, m.destination, target, m.source, m.device, flags, m.data or None)
         except OSError as err:
             if not (m.device == "sysfs" and err.errno == errno.EPERM and not private_netns):
                 raise
@@ -333,6 +404,63 @@ def _bind_host_sysfs(root: paths.Root, dest: str, target: int, flags: int) -> in
         os.close(src)
 
 
+def _copy_up(src: int, dst_mount: int) -> None:
+    """``tmpcopyup``: copy the directory ``src`` (an open descriptor of what the tmpfs covers)
+    into the new tmpfs ``dst_mount``, keeping modes, owners and times; the tmpfs root takes the
+    directory's mode and owner (as runc). Nothing is followed: symlinks are copied as links,
+    every name is opened relative to its parent's descriptor with ``O_NOFOLLOW``."""
+    dst = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dst_mount)
+    try:
+        st = os.fstat(src)
+        _copy_tree(src, dst)
+        os.chown(dst, st.st_uid, st.st_gid)
+        os.chmod(dst, stat.S_IMODE(st.st_mode))
+    finally:
+        os.close(dst)
+
+
+def _copy_tree(src: int, dst: int) -> None:
+    umask = os.umask(0)
+    try:
+        for entry in os.scandir(src):
+            name = entry.name
+            st = os.stat(name, dir_fd=src, follow_symlinks=False)
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISDIR(st.st_mode):
+                os.mkdir(name, 0o700, dir_fd=dst)
+                child_src = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+                child_dst = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)
+                try:
+                    _copy_tree(child_src, child_dst)
+                finally:
+                    os.close(child_src)
+                    os.close(child_dst)
+            elif stat.S_ISREG(st.st_mode):
+                fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+                try:
+                    fout = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                                   dir_fd=dst)
+                    try:
+                        while os.sendfile(fout, fin, None, 1 << 20):
+                            pass
+                    finally:
+                        os.close(fout)
+                finally:
+                    os.close(fin)
+            elif stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+                os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
+            else:
+                continue  # sockets: nothing to copy
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+            if not stat.S_ISLNK(st.st_mode):
+                os.chmod(name, mode, dir_fd=dst)
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
+    finally:
+        os.umask(umask)
+
+
 def _populate_dev(dev: int) -> None:
     """The standard nodes and links in the new ``/dev`` tmpfs, made relative to its descriptor."""
     umask = os.umask(0)  # the nodes are 0666 whatever init's umask
@@ -346,13 +474,15 @@ def _populate_dev(dev: int) -> None:
         os.symlink(target, name, dir_fd=dev)
 
 
-def prepare_rootfs(config: Config, rootfs: str) -> None:
-    """Mount everything the container sees under ``rootfs`` (runc's ``prepareRootfs``).
+def prepare_rootfs(config: Config, rootfs: str, cgroups: list[tuple[str, str]] | None = None) -> None:
+    """Mount everything the container sees under ``rootfs`` and make its device nodes (runc's
+    ``prepareRootfs``).
 
     ``rootfs`` is the config's directory, or for :data:`HOST_ROOTFS` an empty staging directory
     that receives a tmpfs with the host view. Every destination is resolved inside ``rootfs`` by
-    :mod:`paths` and mounted onto as a descriptor. Raises OSError (MountError) naming the failing
-    mount's destination.
+    :mod:`paths` and mounted onto as a descriptor. ``cgroups`` (``[(hierarchy name, host dir of the
+    container's cgroup)]``, name ``""`` on v2) feeds a ``cgroup`` mount. Raises OSError
+    (MountError) naming the failing mount's destination or device path.
     """
     paths.proc_self()  # held from the host's /proc, for the mounts after pivot_root too
     linux.mount(None, "/", None, MS_SLAVE | MS_REC)
@@ -364,9 +494,38 @@ def prepare_rootfs(config: Config, rootfs: str) -> None:
     try:
         private_net = config.private_namespace("NEWNET")
         for m in config.mounts:
-            _mount_one(root, m, private_net)
+            _mount_one(root, m, private_net, cgroups or [], config.private_namespace("NEWCGROUP"))
+        for dev in config.devices:
+            _make_device(root, dev)
     finally:
         root.close()
+
+
+def _make_device(root: paths.Root, dev: Device) -> None:
+    """The node ``dev`` (runc's ``createDeviceNode``), made with ``mknodat`` relative to its parent
+    directory opened by the confined walker (created when missing): a symlink on the way resolves
+    inside the rootfs, never on the host. A name that exists already is left as it is (as runc);
+    a symlink there is not followed. Raises MountError naming the path."""
+    parent, name = os.path.split(os.path.normpath(dev.path))
+    kind = {"c": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[dev.type]
+    try:
+        held = root.open(parent, DIR)
+        try:
+            if not stat.S_ISDIR(os.fstat(held).st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, f"{parent} is not a directory")
+            umask = os.umask(0)
+            try:
+                os.mknod(name, dev.file_mode | kind, os.makedev(dev.major, dev.minor) if dev.type != "p" else 0,
+                         dir_fd=held)
+            except FileExistsError:
+                return
+            finally:
+                os.umask(umask)
+            os.chown(name, dev.uid, dev.gid, dir_fd=held, follow_symlinks=False)
+        finally:
+            os.close(held)
+    except OSError as err:
+        raise _named(err, f"device {dev.path}") from err
 
 
 def pivot_root(rootfs: str, propagation: int = 0) -> None:
@@ -438,6 +597,8 @@ def _unescape(field: str) -> str:
 def finalize_rootfs(config: Config) -> None:
     """Read-only paths, masked paths and a read-only root, after ``pivot_root`` (runc's order).
 
+    Then the read-only tmpfs mounts (a read-only ``/dev``) are made read-only.
+
     Each path is opened by the confined walker rooted at ``/``; a missing one (ENOENT) is skipped. When the
     config mounts proc at ``/proc`` (sysfs at ``/sys``), every path under it must first be found
     on that filesystem (itself, or its nearest existing parent): one that resolves elsewhere would
@@ -452,6 +613,9 @@ def finalize_rootfs(config: Config) -> None:
             _in_place(root, path, "readonly path", _readonly)
         for path in config.mask_paths:
             _in_place(root, path, "masked path", lambda root, path, target: _mask(root, path, target, null))
+        for m in config.mounts:
+            if _deferred_readonly(m):
+                _in_place(root, m.destination, "mount", _remount_readonly)
         if config.readonlyfs:
             try:
                 paths.mount(None, root.fd, None, MS_BIND | MS_REMOUNT | MS_RDONLY | _locked_flags(root.fd))
@@ -461,6 +625,10 @@ def finalize_rootfs(config: Config) -> None:
         null.close()
         root.close()
         paths.release()
+
+
+def _remount_readonly(root: paths.Root, path: str, target: int) -> None:
+    paths.mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | _locked_flags(target))
 
 
 def _check_pseudo_paths(root: paths.Root, config: Config) -> None:

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import resource
 
 from ..configs import (CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, HOST_ROOTFS,
-                       OCI_VERSION, Capabilities, Config, DeviceRule, Mount, Namespace, Resources, Rlimit,
-                       ThrottleDevice, default_device_rules)
-from ..configs.mountflags import MS_BIND, OPTION_FLAGS, PROPAGATION_FLAGS
+                       HOOK_NAMES, OCI_VERSION, Capabilities, Config, Device, DeviceRule, Hook, Mount, Namespace,
+                       Resources, Rlimit, ThrottleDevice, default_device_rules)
+from ..configs.mountflags import (EXT_COPYUP, MS_BIND, MS_RDONLY, OPTION_FLAGS, PROPAGATION_FLAGS,
+                                  RECURSIVE_ATTR_FLAGS)
 from ..configs.seccomp import from_oci as seccomp_from_oci
 from ..errors import ConfigInvalid
 from .process import Process
@@ -36,24 +38,29 @@ NAMESPACE_MAP = {"pid": "NEWPID", "network": "NEWNET", "mount": "NEWNS", "ipc": 
 CAPABILITY_SETS = {"bounding": "Bounding", "effective": "Effective", "permitted": "Permitted",
                    "inheritable": "Inheritable", "ambient": "Ambient"}
 
-# Process fields we cannot honour: refused when present and non-empty, never ignored.
-UNSUPPORTED_PROCESS_KEYS = ("apparmorProfile", "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity",
-                            "commandLine")
+# Process fields we cannot honour: refused when present and non-empty, never ignored. LSM labels
+# are security promises; runc 1.1 fails on them too on a host without AppArmor/SELinux.
+UNSUPPORTED_PROCESS_KEYS = ("apparmorProfile", "selinuxLabel", "commandLine")
+# Fields newer than runtime-spec 1.0.2, which runc 1.1 does not know and so ignores: ignored
+# here too, with a warning naming each (runc 1.1 says nothing).
+IGNORED_PROCESS_KEYS = ("ioPriority", "scheduler", "execCPUAffinity")
+IGNORED_LINUX_KEYS = ("memoryPolicy", "timeOffsets", "intelRdt", "personality")
 PROCESS_KEYS = ("terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits",
-                "noNewPrivileges", "oomScoreAdj") + UNSUPPORTED_PROCESS_KEYS
+                "noNewPrivileges", "oomScoreAdj") + UNSUPPORTED_PROCESS_KEYS + IGNORED_PROCESS_KEYS
 
-# runc's mount extensions (recursive mount_setattr attributes, tmpfs copy-up, idmapped mounts).
-# Passed on as data they would be silently ignored by the kernel for a bind mount, so refuse them.
-UNSUPPORTED_MOUNT_OPTIONS = frozenset({
-    "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime", "rdiratime",
-    "rrelatime", "rnorelatime", "rnoatime", "ratime", "rstrictatime", "rnostrictatime", "rnosymfollow",
-    "rsymfollow", "tmpcopyup", "idmap", "ridmap",
-})
+# Idmapped mounts: passed on as data the kernel would silently ignore them on a bind mount (runc
+# 1.1 does), and they are an isolation promise, so refuse them.
+UNSUPPORTED_MOUNT_OPTIONS = frozenset({"idmap", "ridmap"})
 
 LINUX_KEYS = ("namespaces", "maskedPaths", "readonlyPaths", "sysctl", "resources", "cgroupsPath",
-              "rootfsPropagation", "seccomp")
-# Applied to `/` after pivot_root (rootfs.py); shared/unbindable are not offered.
-ACCEPTED_ROOTFS_PROPAGATION = ("", "slave", "rslave", "private", "rprivate")
+              "rootfsPropagation", "seccomp", "devices", "mountLabel") + IGNORED_LINUX_KEYS
+# Applied to `/` after pivot_root (rootfs.py), as runc accepts them (unbindable: runc fails, EINVAL).
+ACCEPTED_ROOTFS_PROPAGATION = ("", "slave", "rslave", "private", "rprivate", "shared", "rshared")
+
+# OCI linux.devices[].type -> ours ("u", unbuffered, is a character device).
+DEVICE_TYPES = {"c": "c", "u": "c", "b": "b", "p": "p"}
+
+log = logging.getLogger("declarative_ct.runtime.specconv")
 
 _THROTTLES = ("throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice")
 # Every field the runtime-spec (1.2) defines, by the object that holds it (list items as ``[]``).
@@ -178,8 +185,6 @@ def _convert(spec: object, bundle: str) -> tuple[Config, Process]:
     version = spec.get("ociVersion")
     if not isinstance(version, str) or not version.startswith("1."):
         raise ConfigInvalid(f"ociVersion: {version!r} is not a supported version (need 1.x)")
-    if _hooks_present(_obj(spec, "hooks", "hooks")):
-        raise ConfigInvalid("hooks: not supported yet")
 
     root = _obj(spec, "root", "root")
     _reject_unknown(root, ("path", "readonly"), "root.")
@@ -197,6 +202,7 @@ def _convert(spec: object, bundle: str) -> tuple[Config, Process]:
         mounts=_mounts(spec.get("mounts"), bundle),
         labels=[f"bundle={bundle}"] + _annotations(spec.get("annotations")),
         version=version,
+        hooks=_hooks(spec.get("hooks")),
     )
     process = _process(spec.get("process"), cfg)
     _linux(linux, cfg)
@@ -211,7 +217,9 @@ def _process(raw: object, cfg: Config) -> Process:
     console_size = _console_size(raw.get("consoleSize"))
     for key in UNSUPPORTED_PROCESS_KEYS:
         if _present(raw.get(key)):
-            raise ConfigInvalid(f"process.{key}: not supported")
+            raise ConfigInvalid(f"process.{key}: not supported" + (
+                " (this host has no AppArmor or SELinux; runc fails on it too)" if key != "commandLine" else ""))
+    _warn_ignored(raw, IGNORED_PROCESS_KEYS, "process.")
 
     args = raw.get("args")
     if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
@@ -366,16 +374,26 @@ def _mount(raw: object, bundle: str, where: str) -> Mount:
     source = _str(raw, "source", f"{where}.source")
 
     flags, propagation, data = 0, [], []
+    attr_set = attr_clr = extensions = 0
     for opt in _str_list(raw, "options", f"{where}.options"):
         if opt in OPTION_FLAGS:
             clear, bit = OPTION_FLAGS[opt]
             flags = flags & ~bit if clear else flags | bit
         elif opt in PROPAGATION_FLAGS:
             propagation.append(PROPAGATION_FLAGS[opt])
+        elif opt in RECURSIVE_ATTR_FLAGS:
+            # runc's recAttr: mount_setattr(AT_RECURSIVE) on the new mount and everything below it.
+            to_set, to_clear = RECURSIVE_ATTR_FLAGS[opt]
+            attr_set, attr_clr = (attr_set & ~to_clear) | to_set, (attr_clr & ~to_set) | to_clear
+        elif opt == "tmpcopyup":
+            extensions |= EXT_COPYUP
         elif opt in UNSUPPORTED_MOUNT_OPTIONS:
             raise ConfigInvalid(f"{where}.options: {opt!r} is not supported")
         else:
             data.append(opt)
+    if extensions & EXT_COPYUP and fstype != "tmpfs":
+        raise ConfigInvalid(f"{where}.options: tmpcopyup needs a mount of type tmpfs, not {fstype or 'bind'!r}")
+    extra = {"rec_attr_set": attr_set, "rec_attr_clr": attr_clr, "extensions": extensions}
 
     if fstype == "bind" or flags & MS_BIND:
         # object fs type is meaningless for a bind mount; "bind" alone is non-recursive, "rbind" adds MS_REC.
@@ -384,11 +402,15 @@ def _mount(raw: object, bundle: str, where: str) -> Mount:
         if data:
             # The kernel ignores mount data on a bind mount: refuse rather than pretend.
             raise ConfigInvalid(f"{where}.options: {', '.join(data)} has no effect on a bind mount")
-        return Mount(_resolve(bundle, source), dest, "bind", flags | MS_BIND, "", propagation)
+        return Mount(_resolve(bundle, source), dest, "bind", flags | MS_BIND, "", propagation, **extra)
     if not fstype:
         raise ConfigInvalid(f"{where}.type: required for a mount that is not a bind mount")
+    if fstype in ("cgroup", "cgroup2") and data:
+        # rootfs.py makes this mount from the container's own cgroups, not from these options.
+        raise ConfigInvalid(f"{where}.options: {', '.join(data)} cannot be given to a {fstype} mount "
+                            "(the container's own cgroups are mounted there)")
     # Unknown filesystem types go through as is: the kernel is the judge.
-    return Mount(source or fstype, dest, fstype, flags, ",".join(data), propagation)
+    return Mount(source or fstype, dest, fstype, flags, ",".join(data), propagation, **extra)
 
 
 def _annotations(raw: object) -> list[str]:
@@ -404,6 +426,10 @@ def _annotations(raw: object) -> list[str]:
 
 def _linux(linux: dict[str, object], cfg: Config) -> None:
     _reject_unknown(linux, LINUX_KEYS, "linux.")
+    _warn_ignored(linux, IGNORED_LINUX_KEYS, "linux.")
+    if _present(linux.get("mountLabel")):
+        raise ConfigInvalid("linux.mountLabel: not supported (this host has no SELinux; runc fails on it too)")
+    cfg.devices = _devices(linux.get("devices"))
     cfg.namespaces = _namespaces(linux.get("namespaces"))
     # Absent lists mean none (as runc): the spec, not our defaults, is the source of truth.
     cfg.mask_paths = _path_list(linux, "maskedPaths", "linux.maskedPaths")
@@ -425,19 +451,89 @@ def _linux(linux: dict[str, object], cfg: Config) -> None:
 
 
 def _cgroups_path(raw: object) -> str:
-    """``linux.cgroupsPath``: an absolute path below each hierarchy's mount, as runc's fs drivers take it.
-
-    Relative paths (placed under runc's own cgroup) and systemd's ``slice:prefix:name`` are refused.
+    """``linux.cgroupsPath`` as runc's fs drivers take it: an absolute path lies below each
+    hierarchy's mount, a relative one below the creating process's own cgroup (kept relative
+    here: ``cgroups.new_manager`` resolves it). systemd's ``slice:prefix:name`` is refused.
     """
     if raw in ("", None):
         return ""
-    if not isinstance(raw, str) or not raw.startswith("/") or ":" in raw:
-        raise ConfigInvalid(f"linux.cgroupsPath: {raw!r} is not supported: give an absolute path such as "
-                            "/dct/<name> (relative and systemd slice:prefix:name paths are not)")
+    if not isinstance(raw, str) or ":" in raw:
+        raise ConfigInvalid(f"linux.cgroupsPath: {raw!r} is not supported: give a path such as /dct/<name> "
+                            "or dct/<name> (systemd slice:prefix:name paths are not)")
     parts = [p for p in raw.split("/") if p]
     if not parts or any(p in (".", "..") for p in parts):
         raise ConfigInvalid(f"linux.cgroupsPath: {raw!r} must name a cgroup without '.' or '..'")
-    return "/" + "/".join(parts)
+    return ("/" if raw.startswith("/") else "") + "/".join(parts)
+
+
+def _devices(raw: object) -> list[Device]:
+    """``linux.devices``: the nodes made in the container (runc's ``specconv.CreateDevices``).
+
+    Making a node does not allow it: ``linux.resources.devices`` decides, as in runc.
+    """
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigInvalid("linux.devices: must be a list")
+    out: list[Device] = []
+    for i, dev in enumerate(raw):
+        where = f"linux.devices[{i}]"
+        if not isinstance(dev, dict):
+            raise ConfigInvalid(f"{where}: must be an object")
+        _reject_unknown(dev, ("path", "type", "major", "minor", "fileMode", "uid", "gid"), f"{where}.")
+        path = dev.get("path")
+        if not isinstance(path, str) or not os.path.isabs(path) or os.path.normpath(path) == "/":
+            raise ConfigInvalid(f"{where}.path: {path!r} must be an absolute path below /")
+        dev_type = dev.get("type")
+        if dev_type not in DEVICE_TYPES:
+            raise ConfigInvalid(f"{where}.type: {dev_type!r} must be c, b, u or p")
+        numbers = {k: _uint(dev, k, f"{where}.{k}", None) for k in ("major", "minor")}
+        if dev_type != "p" and None in numbers.values():
+            raise ConfigInvalid(f"{where}: major and minor are required for a {dev_type} device")
+        mode = _uint(dev, "fileMode", f"{where}.fileMode", 0o666)  # its file type bits are dropped, as runc
+        out.append(Device(os.path.normpath(path), DEVICE_TYPES[dev_type], numbers["major"] or 0,
+                          numbers["minor"] or 0, mode & 0o7777, _uint(dev, "uid", f"{where}.uid"),
+                          _uint(dev, "gid", f"{where}.gid")))
+    return out
+
+
+def _hooks(raw: object) -> dict[str, list[Hook]]:
+    """The ``hooks`` object: ``{point: [Hook]}`` for the runtime-spec points; an unknown point is
+    ignored with a warning (as runc ignores it)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigInvalid("hooks: must be an object")
+    out: dict[str, list[Hook]] = {}
+    for name, hooks in raw.items():
+        if name not in HOOK_NAMES:
+            if _present(hooks):
+                log.warning("hooks.%s: not a runtime-spec hook point; ignored", name)
+            continue
+        if hooks is None:
+            continue
+        if not isinstance(hooks, list):
+            raise ConfigInvalid(f"hooks.{name}: must be a list")
+        parsed = []
+        for i, hook in enumerate(hooks):
+            where = f"hooks.{name}[{i}]"
+            if not isinstance(hook, dict):
+                raise ConfigInvalid(f"{where}: must be an object")
+            _reject_unknown(hook, ("path", "args", "env", "timeout"), f"{where}.")
+            path = hook.get("path")
+            if not isinstance(path, str) or not os.path.isabs(path):
+                raise ConfigInvalid(f"{where}.path: {path!r} must be an absolute path")
+            timeout = hook.get("timeout")
+            if timeout is not None and (not _is_int(timeout) or timeout <= 0):
+                raise ConfigInvalid(f"{where}.timeout: {timeout!r} must be a positive number of seconds")
+            env = _str_list(hook, "env", f"{where}.env")
+            for entry in env:
+                if "=" not in entry or entry.startswith("="):
+                    raise ConfigInvalid(f"{where}.env: {entry!r} is not of the form KEY=value")
+            parsed.append(Hook(path, _str_list(hook, "args", f"{where}.args"), env, timeout))
+        if parsed:
+            out[name] = parsed
+    return out
 
 
 def _namespaces(raw: object) -> list[Namespace]:
@@ -513,6 +609,11 @@ def resources_from_oci(res: object, where: str = "linux.resources", into: Resour
         raise ConfigInvalid(f"{where}: must be an object")
     resources = into if into is not None else Resources()
     known = (("devices",) if devices else ()) + tuple(_OCI_RESOURCES)
+    for key, why in (("hugepageLimits", "no hugetlb controller in dct's cgroup drivers yet"),
+                     ("network", "no net_cls/net_prio support in dct's cgroup drivers yet")):
+        if _present(res.get(key)):  # runc 1.1 fails too where the controller is not mounted
+            raise ConfigInvalid(f"{where}.{key}: not supported ({why})")
+    known += ("hugepageLimits", "network")
     if not devices and _present(res.get("devices")):
         raise ConfigInvalid(f"{where}.devices: the device rules are fixed at create and cannot be updated")
     _reject_unknown(res, known, f"{where}.")
@@ -632,8 +733,11 @@ def _generic(prefix: str) -> str:
     return "".join(out)
 
 
-def _hooks_present(hooks: dict[str, object]) -> bool:
-    return any(_present(v) for v in hooks.values())
+def _warn_ignored(obj: dict[str, object], keys: tuple[str, ...], prefix: str) -> None:
+    # Fields runc 1.1 predates (runtime-spec 1.0.2) and so ignores: said, not refused.
+    for key in keys:
+        if _present(obj.get(key)):
+            log.warning("%s%s: not supported; ignored (as runc 1.1 does)", prefix, key)
 
 
 def _resolve(bundle: str, path: str) -> str:

@@ -764,7 +764,8 @@ def test_delete_force_with_a_corrupt_state_json(dct: Dct, bundle, cgroup_dirs, w
     wait_for(lambda: not proc_alive(pid))
 
 
-def test_absolute_cgroups_path_is_honoured_and_relative_refused(dct: Dct, bundle, cgroup_dirs) -> None:
+def test_absolute_cgroups_path_is_honoured_and_systemd_refused(dct: Dct, bundle, cgroup_dirs) -> None:
+    """(A relative path is runc's: below our own cgroup; see test_config_fields.)"""
     cid = dct.new_id("cgp")
     path = f"/dct/{cid}-custom"  # starts with the id, so the session leak check sees it
     b = bundle(sh("sleep 100"), name="cgp", edit=lambda s: s["linux"].update(cgroupsPath=path))
@@ -774,8 +775,8 @@ def test_absolute_cgroups_path_is_honoured_and_relative_refused(dct: Dct, bundle
         assert str(pid) in f.read().split()
     dct.ok("delete", "--force", cid)
     assert not os.path.exists(f"/sys/fs/cgroup/pids{path}")
-    rel = bundle(["true"], name="cgrel", edit=lambda s: s["linux"].update(cgroupsPath="rel/x"))
-    dct.fails("create", "--bundle", rel, dct.new_id("cgrel"), needles=("linux.cgroupsPath",))
+    sd = bundle(["true"], name="cgsd", edit=lambda s: s["linux"].update(cgroupsPath="system.slice:dct:x"))
+    dct.fails("create", "--bundle", sd, dct.new_id("cgsd"), needles=("linux.cgroupsPath", "systemd"))
 
 
 def test_exec_without_the_bundle_refuses_rather_than_run_as_root(dct: Dct, bundle) -> None:

@@ -7,10 +7,11 @@ import resource
 
 import pytest
 
-from declarative_ct.configs import (DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, Capabilities, DeviceRule,
-                                    ThrottleDevice, default_device_rules)
-from declarative_ct.configs.mountflags import (MS_BIND, MS_PRIVATE, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
-                                               MS_SLAVE, MS_STRICTATIME)
+from declarative_ct.configs import (DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, Capabilities, Device, DeviceRule,
+                                    Hook, ThrottleDevice, default_device_rules)
+from declarative_ct.configs.mountflags import (EXT_COPYUP, MOUNT_ATTR__ATIME, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NOSUID,
+                                               MOUNT_ATTR_RDONLY, MS_BIND, MS_PRIVATE, MS_NODEV, MS_NOEXEC, MS_NOSUID,
+                                               MS_RDONLY, MS_REC, MS_SHARED, MS_SLAVE, MS_STRICTATIME)
 from declarative_ct.errors import ConfigInvalid
 from declarative_ct.runtime.specconv import example_spec, load_bundle
 
@@ -229,13 +230,9 @@ def edit(path: str, value):
     ("process.rlimits", [{"type": "RLIMIT_NOFILE", "hard": 1, "soft": 2}], ["process.rlimits[0]", "soft"]),
     ("process.apparmorProfile", "docker-default", ["process.apparmorProfile: not supported"]),
     ("process.selinuxLabel", "system_u:r:x", ["process.selinuxLabel: not supported"]),
-    ("process.scheduler", {"policy": "SCHED_FIFO"}, ["process.scheduler: not supported"]),
-    ("process.ioPriority", {"class": "IOPRIO_CLASS_RT"}, ["process.ioPriority: not supported"]),
-    ("process.execCPUAffinity", {"initial": "0"}, ["process.execCPUAffinity: not supported"]),
     ("process.user.uid", -1, ["process.user.uid"]),
     ("ociVersion", "2.0.0", ["ociVersion"]),
     ("root.path", "", ["root.path"]),
-    ("hooks", {"prestart": [{"path": "/bin/true"}]}, ["hooks: not supported yet"]),
     ("linux.seccomp", {"defaultAction": "SCMP_ACT_FOO"}, ['linux.seccomp.defaultAction: unknown action "SCMP_ACT_FOO"']),
     ("linux.seccomp", {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ERRNO"},
                                                                       {"names": ["b"], "action": "SCMP_ACT_FOO"}]},
@@ -278,7 +275,6 @@ def edit(path: str, value):
     ("linux.resources.blockIO", {"weight": 5}, ["linux.resources.blockIO.weight", "[10, 1000]"]),
     ("linux.resources.blockIO", {"throttleReadBpsDevice": [{"major": 8}]}, ["throttleReadBpsDevice[0]", "required"]),
     ("linux.resources.devices", [{"allow": True, "type": "x"}], ["linux.resources.devices[0].type"]),
-    ("linux.rootfsPropagation", "shared", ["linux.rootfsPropagation", "shared"]),
     ("linux.namespaces", [{"type": "user"}], ["linux.namespaces[0].type", "user namespaces are not supported yet"]),
     ("linux.namespaces", [{"type": "time"}], ["linux.namespaces[0].type", "time"]),
     ("linux.namespaces", [{"type": "pid"}, {"type": "pid"}], ["linux.namespaces[1].type", "twice"]),
@@ -286,11 +282,31 @@ def edit(path: str, value):
     ("linux.maskedPaths", ["proc/kcore"], ["linux.maskedPaths"]),
     ("mounts", [{"destination": "rel", "type": "tmpfs"}], ["mounts[0].destination"]),
     ("mounts", [{"destination": "/./", "type": "tmpfs", "source": "tmpfs"}], ["mounts[0].destination", "root"]),
-    ("mounts", [{"destination": "/x", "type": "bind", "source": "/s", "options": ["rro"]}],
-     ["mounts[0].options", "rro"]),
     ("mounts", [{"destination": "/x", "source": "/s", "options": ["bind", "mode=755"]}],
      ["mounts[0].options", "no effect on a bind mount"]),
     ("annotations", {"k": 1}, ["annotations"]),
+    ("linux.rootfsPropagation", "unbindable", ["linux.rootfsPropagation", "unbindable"]),
+    ("mounts", [{"destination": "/x", "type": "bind", "source": "/s", "options": ["rbind", "idmap"]}],
+     ["mounts[0].options", "idmap"]),
+    ("mounts", [{"destination": "/x", "type": "bind", "source": "/s", "options": ["tmpcopyup"]}],
+     ["mounts[0].options", "tmpcopyup needs a mount of type tmpfs"]),
+    ("mounts", [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["memory"]}],
+     ["mounts[0].options", "memory", "cgroup mount"]),
+    ("hooks", {"prestart": [{"path": "true"}]}, ["hooks.prestart[0].path", "absolute"]),
+    ("hooks", {"createRuntime": [{"path": "/bin/true", "timeout": 0}]}, ["hooks.createRuntime[0].timeout"]),
+    ("hooks", {"poststop": [{"path": "/bin/true", "env": ["NOEQ"]}]}, ["hooks.poststop[0].env", "NOEQ"]),
+    ("hooks", {"poststart": {"path": "/bin/true"}}, ["hooks.poststart: must be a list"]),
+    ("hooks", {"poststart": [{"path": "/bin/true", "args": "x"}]}, ["hooks.poststart[0].args"]),
+    ("linux.devices", [{"path": "dev/fuse", "type": "c", "major": 10, "minor": 229}], ["linux.devices[0].path"]),
+    ("linux.devices", [{"path": "/dev/fuse", "type": "x", "major": 10, "minor": 229}], ["linux.devices[0].type"]),
+    ("linux.devices", [{"path": "/dev/fuse", "type": "c", "minor": 229}], ["linux.devices[0]", "major and minor"]),
+    ("linux.devices", [{"path": "/dev/fuse", "type": "c", "major": -1, "minor": 229}], ["linux.devices[0].major"]),
+    ("linux.devices", [{"path": "/dev/fuse", "type": "c", "major": 1, "minor": 2, "uid": "0"}],
+     ["linux.devices[0].uid"]),
+    ("linux.mountLabel", "system_u:object_r:x:s0", ["linux.mountLabel: not supported"]),
+    ("linux.resources.network", {"classID": 1}, ["linux.resources.network: not supported"]),
+    ("linux.cgroupsPath", "a/../b", ["linux.cgroupsPath", "'.' or '..'"]),
+    ("linux.cgroupsPath", "system.slice:dct:x", ["linux.cgroupsPath", "systemd"]),
 ])
 def test_rejections_name_the_field(tmp_path, path, value, fragments):
     rejects(tmp_path, edit(path, value), *fragments)
@@ -384,3 +400,65 @@ def test_terminal_and_console_size(tmp_path):
     spec["process"]["consoleSize"] = {"height": 0, "width": 132}
     _, process = load(tmp_path, spec)
     assert process.console_size is None
+
+
+def test_hooks_parse_in_order(tmp_path):
+    spec = example_spec()
+    spec["hooks"] = {"createRuntime": [{"path": "/bin/a", "args": ["a", "1"], "env": ["X=1"], "timeout": 5},
+                                       {"path": "/bin/b"}],
+                     "poststop": [{"path": "/bin/c"}], "poststart": []}
+    hooks = load(tmp_path, spec)[0].hooks
+    assert hooks == {"createRuntime": [Hook("/bin/a", ["a", "1"], ["X=1"], 5), Hook("/bin/b")],
+                     "poststop": [Hook("/bin/c")]}
+
+
+def test_unknown_hook_point_is_ignored_with_a_warning(tmp_path, caplog):
+    spec = example_spec()
+    spec["hooks"] = {"preboot": [{"path": "/bin/true"}]}
+    assert load(tmp_path, spec)[0].hooks == {}
+    assert "hooks.preboot" in caplog.text
+
+
+@pytest.mark.parametrize("path,value", [
+    ("process.scheduler", {"policy": "SCHED_FIFO"}),
+    ("process.ioPriority", {"class": "IOPRIO_CLASS_RT"}),
+    ("process.execCPUAffinity", {"initial": "0"}),
+    ("linux.memoryPolicy", {"mode": "MPOL_BIND", "nodes": "0"}),
+    ("linux.timeOffsets", {"monotonic": {"secs": 10}}),
+])
+def test_fields_runc_1_1_ignores_are_ignored_with_a_warning(tmp_path, caplog, path, value):
+    load(tmp_path, edit(path, value))
+    assert f"{path}: not supported; ignored" in caplog.text
+
+
+def test_devices_parse(tmp_path):
+    spec = example_spec()
+    spec["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o20666,
+                                 "uid": 1, "gid": 2}, {"path": "/dev/pipe", "type": "p"},
+                                {"path": "/dev//x/../sda", "type": "b", "major": 8, "minor": 0}]
+    assert load(tmp_path, spec)[0].devices == [Device("/dev/fuse", "c", 10, 229, 0o666, 1, 2),
+                                               Device("/dev/pipe", "p", 0, 0, 0o666, 0, 0),
+                                               Device("/dev/sda", "b", 8, 0, 0o666, 0, 0)]
+
+
+def test_mount_extensions_parse(tmp_path):
+    spec = example_spec()
+    spec["mounts"] += [{"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "rprivate"]},
+                       {"destination": "/r", "type": "bind", "source": "/", "options": ["rbind", "rro", "rnosuid",
+                                                                                         "rnoatime"]}]
+    cfg = load(tmp_path, spec)[0]
+    tmp, ro = cfg.mounts[-2], cfg.mounts[-1]
+    assert tmp.extensions == EXT_COPYUP and tmp.data == "" and tmp.propagation_flags == [MS_PRIVATE | MS_REC]
+    assert ro.rec_attr_set == MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME
+    assert ro.rec_attr_clr == MOUNT_ATTR__ATIME  # the whole atime field, as the kernel wants with a new mode
+    assert ro.flags & MS_REC
+
+
+def test_relative_cgroups_path_and_shared_propagation(tmp_path):
+    spec = example_spec()
+    spec["linux"]["cgroupsPath"] = "pods//x/"
+    spec["linux"]["rootfsPropagation"] = "rshared"
+    cfg = load(tmp_path, spec)[0]
+    assert cfg.cgroups.path == "pods/x"
+    assert cfg.root_propagation == MS_SHARED | MS_REC
+

@@ -288,10 +288,46 @@ def detect() -> tuple[str, dict[str, str]]:
 
 def new_manager(container_id: str, parent: str = "dct", device_rules: list | None = None,
                 path: str = "") -> Manager:
-    """The manager for ``<parent>/<container_id>`` (or the absolute ``path``) on each mount of :func:`detect`."""
+    """The manager for ``<parent>/<container_id>`` (or ``path``) on each mount of :func:`detect`.
+
+    An absolute ``path`` lies below each mount; a relative one below the calling process's own
+    cgroup in that hierarchy (``/proc/self/cgroup``), as runc's fs drivers place a relative
+    ``linux.cgroupsPath``.
+    """
     _, mounts = detect()
+    if path and not path.startswith("/"):
+        own = own_cgroups()
+        return manager_from_paths({k: os.path.join(v, own.get(k, "/").lstrip("/"), path) for k, v in mounts.items()},
+                                  device_rules)
     rel = path.lstrip("/") if path else os.path.join(parent, container_id)
     return manager_from_paths({k: os.path.join(v, rel) for k, v in mounts.items()}, device_rules)
+
+
+def hierarchies(paths: dict[str, str]) -> list[tuple[str, str]]:
+    """A container's cgroup ``paths`` (``{controller: dir}``) as ``[(hierarchy name, dir)]``, one per
+    mount: the name is the mount's directory (``memory``, ``cpu,cpuacct``, ``systemd``), ``""`` on v2.
+    What a ``cgroup`` mount in the container shows (``rootfs.prepare_rootfs``)."""
+    if set(paths) == {""}:
+        return [("", paths[""])]
+    mounts = detect()[1]
+    out: dict[str, str] = {}
+    for key, path in sorted(paths.items()):
+        point = mounts.get(key)
+        if point is not None:
+            out.setdefault(os.path.basename(point), path)
+    return sorted(out.items())
+
+
+def own_cgroups() -> dict[str, str]:
+    """The calling process's cgroup per controller from ``/proc/self/cgroup``: ``{"memory": "/a/b",
+    "name=systemd": "/", "": "/"}`` (keyed as :func:`detect` keys mounts; v2 keyed ``""``)."""
+    out: dict[str, str] = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for name in controllers.split(",") if controllers else [""]:
+                out[name] = path
+    return out
 
 
 def manager_from_paths(paths: dict[str, str], device_rules: list | None = None) -> Manager:
