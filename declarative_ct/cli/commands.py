@@ -139,19 +139,20 @@ def features() -> dict:
     may carry (flags and propagation; other words are filesystem data, passed as they are);
     ``linux.namespaces``/``capabilities``: the ones we create and set; cgroup v1 and v2 drivers,
     no systemd one; seccomp with the actions, operators and architectures we compile; no
-    AppArmor or SELinux; ``hooks``: none yet. Derived from the tables the config is checked with,
-    so it says what a config.json is accepted with.
+    AppArmor or SELinux; ``hooks``: the six hook points. Derived from the tables the config is
+    checked with, so it says what a config.json is accepted with.
     """
-    from ..configs import CAPABILITIES, OCI_VERSION
+    from ..configs import CAPABILITIES, HOOK_NAMES, OCI_VERSION
     from ..configs import seccomp as seccomp_config
-    from ..configs.mountflags import OPTION_FLAGS, PROPAGATION_FLAGS
+    from ..configs.mountflags import OPTION_FLAGS, PROPAGATION_FLAGS, RECURSIVE_ATTR_FLAGS
 
-    options = sorted((set(OPTION_FLAGS) | set(PROPAGATION_FLAGS)) - specconv.UNSUPPORTED_MOUNT_OPTIONS)
+    options = sorted((set(OPTION_FLAGS) | set(PROPAGATION_FLAGS) | set(RECURSIVE_ATTR_FLAGS) | {"tmpcopyup"})
+                     - specconv.UNSUPPORTED_MOUNT_OPTIONS)
     libseccomp = _libseccomp_version()
     out = {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        "hooks": [],
+        "hooks": list(HOOK_NAMES),
         "mountOptions": options,
         "linux": {
             "namespaces": sorted(specconv.NAMESPACE_MAP),

@@ -388,7 +388,8 @@ def test_features(dct: Dct) -> None:
     assert linux["seccomp"]["enabled"] is True and "SCMP_ACT_ERRNO" in linux["seccomp"]["actions"]
     assert "SCMP_CMP_MASKED_EQ" in linux["seccomp"]["operators"] and "SCMP_ARCH_X86_64" in linux["seccomp"]["archs"]
     assert linux["apparmor"] == {"enabled": False} and linux["selinux"] == {"enabled": False}
-    assert {"ro", "nosuid", "rbind", "rslave"} <= set(got["mountOptions"])
+    assert {"ro", "nosuid", "rbind", "rslave", "rro", "tmpcopyup"} <= set(got["mountOptions"])
+    assert got["hooks"] == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
     for option in specconv.UNSUPPORTED_MOUNT_OPTIONS:  # what a config would be refused for is not offered
         assert option not in got["mountOptions"]
 
