@@ -502,10 +502,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         process = Process(args=command, env=base.env + list(args.env), cwd=args.cwd or base.cwd, uid=uid, gid=gid,
                           additional_groups=list(args.additional_gids) or base.additional_groups, init=False)
     process.extra_files = _extra_files(args.preserve_fds, listen=False)[0]
-    if args.detach:
-        null = os.open("/dev/null", os.O_RDWR)
-        process.stdin = process.stdout = process.stderr = null
-    peer = _terminal(args, process, args.detach)
+    peer = _terminal(args, process, args.detach)  # detached or not, the caller's stdio, as runc
     try:
         handle = container.start(process, detach=args.detach)
     except BaseException:

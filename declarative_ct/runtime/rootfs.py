@@ -365,6 +365,7 @@ def _mount_bind(root: paths.Root, m: Mount) -> int:
 
 def _mount_filesystem(root: paths.Root, m: Mount, private_netns: bool) -> int:
     """The filesystem mount ``m`` (proc, tmpfs, sysfs…); returns the new mount's descriptor."""
+    existed = not m.extensions & EXT_COPYUP or _exists(root, m.destination)
     target = root.open(m.destination, DIR)
     try:
         _check_target(root, m, target)
@@ -377,7 +378,7 @@ def _mount_filesystem(root: paths.Root, m: Mount, private_netns: bool) -> int:
             try:
                 new = _mount_onto(root, m.destination, target, m.source, m.device, flags, m.data or None)
                 try:
-                    _copy_up(below, new)
+                    _copy_up(below, new, keep_mode=existed)
                 except BaseException:
                     os.close(new)
                     raise
@@ -404,17 +405,28 @@ def _bind_host_sysfs(root: paths.Root, dest: str, target: int, flags: int) -> in
         os.close(src)
 
 
-def _copy_up(src: int, dst_mount: int) -> None:
+def _exists(root: paths.Root, path: str) -> bool:
+    try:
+        os.close(root.open(path))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _copy_up(src: int, dst_mount: int, keep_mode: bool = True) -> None:
     """``tmpcopyup``: copy the directory ``src`` (an open descriptor of what the tmpfs covers)
-    into the new tmpfs ``dst_mount``, keeping modes, owners and times; the tmpfs root takes the
-    directory's mode and owner (as runc). Nothing is followed: symlinks are copied as links,
-    every name is opened relative to its parent's descriptor with ``O_NOFOLLOW``."""
+    into the new tmpfs ``dst_mount``, keeping modes, owners and times; with ``keep_mode`` (the
+    directory was in the image) the tmpfs root takes its mode and owner, as runc does; a directory
+    we made for the mount leaves tmpfs's own (1777, or the mount's ``mode=``). Nothing is
+    followed: symlinks are copied as links, every name is opened relative to its parent's
+    descriptor with ``O_NOFOLLOW``."""
     dst = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dst_mount)
     try:
         st = os.fstat(src)
         _copy_tree(src, dst)
-        os.chown(dst, st.st_uid, st.st_gid)
-        os.chmod(dst, stat.S_IMODE(st.st_mode))
+        if keep_mode:
+            os.chown(dst, st.st_uid, st.st_gid)
+            os.chmod(dst, stat.S_IMODE(st.st_mode))
     finally:
         os.close(dst)
 

@@ -44,7 +44,7 @@ UNSUPPORTED_PROCESS_KEYS = ("apparmorProfile", "selinuxLabel", "commandLine")
 # Fields newer than runtime-spec 1.0.2, which runc 1.1 does not know and so ignores: ignored
 # here too, with a warning naming each (runc 1.1 says nothing).
 IGNORED_PROCESS_KEYS = ("ioPriority", "scheduler", "execCPUAffinity")
-IGNORED_LINUX_KEYS = ("memoryPolicy", "timeOffsets", "intelRdt", "personality")
+IGNORED_LINUX_KEYS = ("memoryPolicy", "timeOffsets", "personality")  # (intelRdt: runc 1.1 fails without RDT)
 PROCESS_KEYS = ("terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits",
                 "noNewPrivileges", "oomScoreAdj") + UNSUPPORTED_PROCESS_KEYS + IGNORED_PROCESS_KEYS
 

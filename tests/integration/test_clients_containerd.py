@@ -20,9 +20,6 @@ from clients import IMAGE, WINSIZE, Containerd, Podman, build_rootfs_tar, cgroup
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-# What dct lacks, from the first error containerd's shim reports (it passes --log <bundle>/log.json
-# --log-format json to every runtime call and reads the error back from that file).
-NO_LOG_JSON = "dct: global --log FILE --log-format json (the shim passes them to every call)"
 
 
 def runtimes(dct: str | None = None) -> pytest.MarkDecorator:
@@ -89,7 +86,7 @@ def _task_status(containerd: Containerd, cid: str) -> str:
     return ""
 
 
-@runtimes(dct=NO_LOG_JSON)
+@runtimes()
 def test_run_rm(containerd: Containerd, runtime: str, ids: list[str]) -> None:
     """``ctr run --rm``: output, exit code, and nothing left (no container, no task)."""
     cid = _id(ids, "rm")
@@ -99,7 +96,7 @@ def test_run_rm(containerd: Containerd, runtime: str, ids: list[str]) -> None:
     assert cid not in containerd.container_ids()
 
 
-@runtimes(dct=NO_LOG_JSON)
+@runtimes()
 def test_detach_task_ls_exec_kill_delete(containerd: Containerd, runtime: str, ids: list[str]) -> None:
     """``run -d``, ``task ls`` (RUNNING), ``task exec`` (output, exit code), ``task kill``, ``task delete``."""
     cid = _run_detached(containerd, runtime, ids)
@@ -115,7 +112,7 @@ def test_detach_task_ls_exec_kill_delete(containerd: Containerd, runtime: str, i
     assert _task_status(containerd, cid) == ""
 
 
-@runtimes(dct=NO_LOG_JSON)
+@runtimes()
 def test_pause_resume(containerd: Containerd, runtime: str, ids: list[str]) -> None:
     """``task pause`` (PAUSED, the freezer frozen) and ``task resume`` (RUNNING, exec works)."""
     cid = _run_detached(containerd, runtime, ids)
@@ -126,7 +123,7 @@ def test_pause_resume(containerd: Containerd, runtime: str, ids: list[str]) -> N
     assert containerd.ctr("task", "exec", "--exec-id", "e2", cid, "true").rc == 0
 
 
-@runtimes(dct=NO_LOG_JSON + "; then: dct create --console-socket")
+@runtimes()
 def test_tty(containerd: Containerd, runtime: str, ids: list[str]) -> None:
     """``ctr run -t`` under a pty: a terminal of the caller's size, the exit code; ``task exec -t`` too."""
     cid = _id(ids, "t")
@@ -141,7 +138,7 @@ def test_tty(containerd: Containerd, runtime: str, ids: list[str]) -> None:
     assert "42z" in r.out
 
 
-@runtimes(dct=NO_LOG_JSON)
+@runtimes()
 def test_memory_limit(containerd: Containerd, runtime: str, ids: list[str]) -> None:
     """``--memory-limit``: in the task's memory cgroup (ctr's default cgroupsPath /<namespace>/<id>)."""
     cid = _run_detached(containerd, runtime, ids, "--memory-limit", str(48 << 20))
@@ -151,7 +148,7 @@ def test_memory_limit(containerd: Containerd, runtime: str, ids: list[str]) -> N
         assert f.read().strip() == str(48 << 20)
 
 
-@runtimes(dct=NO_LOG_JSON)
+@runtimes()
 def test_task_ps(containerd: Containerd, runtime: str, ids: list[str]) -> None:
     """``task ps``: the task's processes (host PIDs), init's among them."""
     cid = _run_detached(containerd, runtime, ids, cmd=("sh", "-c", "sleep 300 & wait"))
@@ -163,7 +160,7 @@ def test_task_ps(containerd: Containerd, runtime: str, ids: list[str]) -> None:
             assert f.read().strip() in ("sh", "sleep")
 
 
-@runtimes(dct=NO_LOG_JSON)
+@runtimes()
 def test_task_metrics(containerd: Containerd, runtime: str, ids: list[str]) -> None:
     """``task metrics``: the cgroup's statistics (memory usage, pids) of a running task."""
     cid = _run_detached(containerd, runtime, ids)

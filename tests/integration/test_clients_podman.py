@@ -1,9 +1,8 @@
 """podman (Debian's 4.3) with runc and with dct as its OCI runtime: the everyday operations.
 
-Each test is one operation of issue 14's list, run once per runtime; runc is the reference (every
-case must pass with it). A dct case that fails today is marked ``xfail`` (not strict) naming what
-dct lacks, so ``pytest -rxX`` shows which operations pass (XPASS) and the terminal summary counts
-them per runtime. The podman set-up is private (``tests/clients.py``: config, storage, runtime
+Each test is one operation of issue 14's list, run once per runtime; runc is the reference, and
+dct must pass every case as runc does (``runtimes(dct=…)`` can mark a dct case xfail, naming what
+it lacks); the terminal summary counts the passes per runtime. The podman set-up is private (``tests/clients.py``: config, storage, runtime
 state roots under a session temporary directory) and removed at session end, with a check that no
 container, cgroup, mount or conmon was left.
 """
@@ -20,12 +19,6 @@ from clients import IMAGE, WINSIZE, Podman, build_rootfs_tar, cgroup_dirs_named,
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-# What dct lacks, from the errors podman reports today: the first (podman passes --log-format=json
-# --log <file> to every call of a runtime in runtime_supports_json), then the next one met with
-# that flag out of the way.
-NO_LOG_JSON = "dct: global --log FILE --log-format json"
-THEN_CGROUP = NO_LOG_JSON + "; then: container init: mount of type cgroup at /sys/fs/cgroup (EBUSY)"
-EXEC = THEN_CGROUP + "; then: exec --process FILE"
 
 
 def runtimes(dct: str | None = None) -> pytest.MarkDecorator:
@@ -87,7 +80,7 @@ def _wait_for(predicate, timeout: float = 10.0, what: str = "") -> None:
 
 
 # -- operations ----------------------------------------------------------------------------
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_run_rm(podman: Podman, runtime: str, names: list[str]) -> None:
     """``run --rm``: the program's stdout and stderr reach the caller, the container is removed."""
     name = _name(names, "rm")
@@ -97,7 +90,7 @@ def test_run_rm(podman: Podman, runtime: str, names: list[str]) -> None:
     assert name not in podman.run(runtime, "ps", "-a", "--format", "{{.Names}}").check().out
 
 
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_exit_codes(podman: Podman, runtime: str) -> None:
     """The program's exit code is podman's; a missing program: 127; one not executable: 126."""
     assert podman.run(runtime, "run", "--rm", IMAGE, "sh", "-c", "exit 7").rc == 7
@@ -106,7 +99,7 @@ def test_exit_codes(podman: Podman, runtime: str) -> None:
     assert podman.run(runtime, "run", "--rm", IMAGE, "/etc/passwd").rc == 126
 
 
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_stdin(podman: Podman, runtime: str) -> None:
     """``-i``: the caller's stdin reaches the program, and its end is an end of file."""
     r = podman.run(runtime, "run", "--rm", "-i", IMAGE, "sh", "-c", "read a; echo got:$a; wc -l",
@@ -114,7 +107,7 @@ def test_stdin(podman: Podman, runtime: str) -> None:
     assert r.out.split() == ["got:first", "2"]
 
 
-@runtimes(dct=THEN_CGROUP + "; then: create --console-socket (process.terminal)")
+@runtimes()
 def test_tty(podman: Podman, runtime: str) -> None:
     """``-t`` under a pty: the program's stdio is a terminal of the caller's size; ``-it`` is interactive."""
     r = podman.run_pty(runtime, "run", "--rm", "-t", IMAGE, "sh", "-c",
@@ -126,7 +119,7 @@ def test_tty(podman: Podman, runtime: str) -> None:
     assert "42x" in r.out
 
 
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_env_workdir_user(podman: Podman, runtime: str) -> None:
     """``-e``, ``-w`` and ``--user`` (numeric and by name from the image's /etc/passwd)."""
     r = podman.run(runtime, "run", "--rm", "-e", "FOO=bar baz", "-w", "/tmp", "--user", "1000:10", IMAGE,
@@ -136,7 +129,7 @@ def test_env_workdir_user(podman: Podman, runtime: str) -> None:
     assert r.out == "1000\n"
 
 
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_detach_logs_stop_rm(podman: Podman, runtime: str, names: list[str]) -> None:
     """``run -d``, ``logs``, ``stop`` (SIGTERM reaches the program; its exit code is recorded), ``rm``."""
     name = _detached(podman, runtime, names, cmd=(
@@ -150,7 +143,7 @@ def test_detach_logs_stop_rm(podman: Podman, runtime: str, names: list[str]) -> 
     assert name not in podman.run(runtime, "ps", "-a", "--format", "{{.Names}}").check().out
 
 
-@runtimes(dct=EXEC)
+@runtimes()
 def test_exec(podman: Podman, runtime: str, names: list[str]) -> None:
     """``exec``: output, exit code, ``-e`` and ``-w`` in a running container."""
     name = _detached(podman, runtime, names)
@@ -162,7 +155,7 @@ def test_exec(podman: Podman, runtime: str, names: list[str]) -> None:
     assert r.out == "piped\n"
 
 
-@runtimes(dct=EXEC + " -t, --console-socket")
+@runtimes()
 def test_exec_tty(podman: Podman, runtime: str, names: list[str]) -> None:
     """``exec -t`` / ``-it`` under a pty: a terminal of the caller's size, interactive, exit code."""
     name = _detached(podman, runtime, names)
@@ -174,7 +167,7 @@ def test_exec_tty(podman: Podman, runtime: str, names: list[str]) -> None:
     assert "42y" in r.out
 
 
-@runtimes(dct=EXEC)
+@runtimes()
 def test_exec_user(podman: Podman, runtime: str, names: list[str]) -> None:
     """``exec -u``: numeric and by name."""
     name = _detached(podman, runtime, names)
@@ -182,7 +175,7 @@ def test_exec_user(podman: Podman, runtime: str, names: list[str]) -> None:
     assert podman.run(runtime, "exec", "-u", "user", name, "id", "-u").check().out == "1000\n"
 
 
-@runtimes(dct=EXEC + " --detach")
+@runtimes()
 def test_exec_detach(podman: Podman, runtime: str, names: list[str]) -> None:
     """``exec -d``: returns at once; the process runs on in the container."""
     name = _detached(podman, runtime, names)
@@ -191,7 +184,7 @@ def test_exec_detach(podman: Podman, runtime: str, names: list[str]) -> None:
               what="the detached exec's marker")
 
 
-@runtimes(dct=THEN_CGROUP + "; then: ps (podman top reads the pids)")
+@runtimes()
 def test_top(podman: Podman, runtime: str, names: list[str]) -> None:
     """``top``: the container's processes."""
     name = _detached(podman, runtime, names)
@@ -199,7 +192,7 @@ def test_top(podman: Podman, runtime: str, names: list[str]) -> None:
     assert "sleep 300" in r.out, r.out
 
 
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_pause_unpause(podman: Podman, runtime: str, names: list[str]) -> None:
     """``pause`` freezes the container (status paused), ``unpause`` thaws it (exec works again)."""
     name = _detached(podman, runtime, names)
@@ -217,7 +210,7 @@ def _cgroup_value(cid: str, controller: str, file: str) -> str:
         return f.read().strip()
 
 
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_resource_limits(podman: Podman, runtime: str, names: list[str]) -> None:
     """``--memory``, ``--pids-limit``, ``--cpus``: in the container's cgroup, and seen inside."""
     name = _detached(podman, runtime, names, "--memory", "64m", "--pids-limit", "50", "--cpus", "0.5")
@@ -229,7 +222,7 @@ def test_resource_limits(podman: Podman, runtime: str, names: list[str]) -> None
     assert r.out.strip() == str(64 << 20)
 
 
-@runtimes(dct=THEN_CGROUP + "; then: update --resources FILE")
+@runtimes()
 def test_update(podman: Podman, runtime: str, names: list[str]) -> None:
     """``podman update`` of a running container's limits (``runtime update --resources``)."""
     name = _detached(podman, runtime, names, "--memory", "64m")
@@ -239,7 +232,7 @@ def test_update(podman: Podman, runtime: str, names: list[str]) -> None:
     assert _cgroup_value(cid, "cpu", "cpu.cfs_quota_us") == str(int(0.25 * int(_cgroup_value(cid, "cpu", "cpu.cfs_period_us"))))
 
 
-@runtimes(dct=NO_LOG_JSON + "; then: mount option tmpcopyup")
+@runtimes()
 def test_read_only(podman: Podman, runtime: str) -> None:
     """``--read-only``: the root filesystem refuses writes; podman's tmpfs on /tmp takes them."""
     r = podman.run(runtime, "run", "--rm", "--read-only", IMAGE, "sh", "-c",
@@ -248,7 +241,7 @@ def test_read_only(podman: Podman, runtime: str) -> None:
     assert r.out == "tmp-ok\n"
 
 
-@runtimes(dct=NO_LOG_JSON + "; then: mount option tmpcopyup")
+@runtimes()
 def test_tmpfs(podman: Podman, runtime: str) -> None:
     """``--tmpfs`` with size and mode options."""
     r = podman.run(runtime, "run", "--rm", "--tmpfs", "/scratch:size=1m,mode=1777", IMAGE, "sh", "-c",
@@ -257,7 +250,7 @@ def test_tmpfs(podman: Podman, runtime: str) -> None:
     assert r.out.split()[-1] == "1777"
 
 
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_volume(podman: Podman, runtime: str, tmp_path) -> None:
     """``-v``: a host directory read-write (writes reach the host), and ``:ro`` refuses writes."""
     host = tmp_path / "vol"
@@ -269,7 +262,7 @@ def test_volume(podman: Podman, runtime: str, tmp_path) -> None:
     assert (host / "out").read_text() == "from container\n"
 
 
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_capabilities(podman: Podman, runtime: str) -> None:
     """``--cap-drop all --cap-add CHOWN``: exactly CAP_CHOWN; ``--cap-drop CHOWN``: chown refused."""
     r = podman.run(runtime, "run", "--rm", "--cap-drop", "all", "--cap-add", "CHOWN", IMAGE,
@@ -282,7 +275,7 @@ def test_capabilities(podman: Podman, runtime: str) -> None:
     assert r.out == "refused\n"
 
 
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_no_new_privileges(podman: Podman, runtime: str) -> None:
     """``--security-opt no-new-privileges``: NoNewPrivs set (and not set by default)."""
     r = podman.run(runtime, "run", "--rm", "--security-opt", "no-new-privileges", IMAGE,
@@ -292,7 +285,7 @@ def test_no_new_privileges(podman: Podman, runtime: str) -> None:
     assert r.out.split() == ["NoNewPrivs:", "0"]
 
 
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_seccomp_unconfined(podman: Podman, runtime: str) -> None:
     """``--security-opt seccomp=unconfined``: no filter; by default podman's profile is loaded (mode 2)."""
     r = podman.run(runtime, "run", "--rm", "--security-opt", "seccomp=unconfined", IMAGE,
@@ -302,7 +295,7 @@ def test_seccomp_unconfined(podman: Podman, runtime: str) -> None:
     assert r.out.split() == ["Seccomp:", "2"]
 
 
-@runtimes(dct=NO_LOG_JSON + "; then: linux.devices")
+@runtimes()
 def test_device(podman: Podman, runtime: str) -> None:
     """``--device``: the node exists in the container and the device cgroup lets it be read."""
     r = podman.run(runtime, "run", "--rm", "--device", "/dev/zero:/dev/myzero", IMAGE, "sh", "-c",
@@ -310,7 +303,7 @@ def test_device(podman: Podman, runtime: str) -> None:
     assert r.out.split() == ["00", "00", "00"]
 
 
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_init(podman: Podman, runtime: str) -> None:
     """``--init``: podman's init (catatonit) is PID 1 and the program runs under it."""
     r = podman.run(runtime, "run", "--rm", "--init", IMAGE, "sh", "-c",
@@ -319,7 +312,7 @@ def test_init(podman: Podman, runtime: str) -> None:
     assert "init" in first and pid != "1", r.out
 
 
-@runtimes(dct=THEN_CGROUP)
+@runtimes()
 def test_restart(podman: Podman, runtime: str, names: list[str]) -> None:
     """``restart``: the container is stopped and started again (a new init), and runs."""
     name = _detached(podman, runtime, names)
