@@ -520,17 +520,6 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"
         with contextlib.suppress(AssertionError):
             self.ctr("container", "delete", cid, timeout=10)
 
-    def created_ids(self) -> set[str]:
-        """The ids of every container this podman ever created (from its events log, kept in ``tmp``)."""
-        ids = set()
-        with contextlib.suppress(OSError), open(os.path.join(self.directory, "tmp", "events", "events.log")) as f:
-            for line in f:
-                with contextlib.suppress(ValueError):
-                    event = json.loads(line)
-                    if event.get("Type") == "container" and event.get("ID"):
-                        ids.add(event["ID"])
-        return ids
-
     def container_ids(self) -> list[str]:
         with contextlib.suppress(AssertionError):
             r = self.ctr("container", "ls", "-q", timeout=10)
