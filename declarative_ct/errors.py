@@ -76,3 +76,12 @@ class CreateInterrupted(StateCorrupt):
     ``delete --force`` removes it, and a create of the same id reclaims it when its cgroup is the state
     root's own placement for that id (one its config chose may hold another container: that create
     raises this instead)."""
+
+
+def log_warning(message: str, *args: object, logger: str = "declarative_ct.runtime") -> None:
+    """Log a warning (``message % args``) on ``logger``: something ignored or failed that does not
+    fail the operation (a field runc 1.1 ignores, a poststop hook). ``logging`` is imported only
+    then, so the CLI's start-up does not pay for it."""
+    import logging
+
+    logging.getLogger(logger).warning(message, *args)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import os
 import select
 import shutil
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
 from ..errors import (ConfigInvalid, ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
-                      ContainerRunning, InvalidStateTransition, SystemError)
+                      ContainerRunning, InvalidStateTransition, SystemError, log_warning)
 from . import bootstrap, cgroups, console, init, monitor, procfs, store
 from .process import Process
 from .state import State, Status, check_transition
@@ -25,7 +24,6 @@ from .state import State, Status, check_transition
 if TYPE_CHECKING:
     from .stats import Stats
 
-log = logging.getLogger("declarative_ct.runtime")
 
 _KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to leave the cgroup
 SYNC_TIMEOUT = 60.0  # seconds for stage 1 and init to report each step of the set-up
@@ -157,7 +155,7 @@ class Container:
         except hooks.HookError as err:
             if not warn:
                 raise ContainerError(f"container {self._id}: {err}") from None
-            log.warning("container %s: %s", self._id, err)
+            log_warning("container %s: %s", self._id, err)
 
     def exit_status(self) -> dict[str, object] | None:
         """Our extension: ``{"pid", "exit_code", "signal", "exited_at"}`` once the monitor saw init exit."""

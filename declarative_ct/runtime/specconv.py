@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import resource
 
@@ -25,7 +24,7 @@ from ..configs import (CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_RE
 from ..configs.mountflags import (EXT_COPYUP, MS_BIND, MS_RDONLY, OPTION_FLAGS, PROPAGATION_FLAGS,
                                   RECURSIVE_ATTR_FLAGS)
 from ..configs.seccomp import from_oci as seccomp_from_oci
-from ..errors import ConfigInvalid
+from ..errors import ConfigInvalid, log_warning
 from .process import Process
 
 TOP_LEVEL_KEYS = ("ociVersion", "process", "root", "hostname", "domainname", "mounts", "annotations",
@@ -59,8 +58,6 @@ ACCEPTED_ROOTFS_PROPAGATION = ("", "slave", "rslave", "private", "rprivate", "sh
 
 # OCI linux.devices[].type -> ours ("u", unbuffered, is a character device).
 DEVICE_TYPES = {"c": "c", "u": "c", "b": "b", "p": "p"}
-
-log = logging.getLogger("declarative_ct.runtime.specconv")
 
 _THROTTLES = ("throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice")
 # Every field the runtime-spec (1.2) defines, by the object that holds it (list items as ``[]``).
@@ -508,7 +505,7 @@ def _hooks(raw: object) -> dict[str, list[Hook]]:
     for name, hooks in raw.items():
         if name not in HOOK_NAMES:
             if _present(hooks):
-                log.warning("hooks.%s: not a runtime-spec hook point; ignored", name)
+                log_warning("hooks.%s: not a runtime-spec hook point; ignored", name, logger=__name__)
             continue
         if hooks is None:
             continue
@@ -737,7 +734,7 @@ def _warn_ignored(obj: dict[str, object], keys: tuple[str, ...], prefix: str) ->
     # Fields runc 1.1 predates (runtime-spec 1.0.2) and so ignores: said, not refused.
     for key in keys:
         if _present(obj.get(key)):
-            log.warning("%s%s: not supported; ignored (as runc 1.1 does)", prefix, key)
+            log_warning("%s%s: not supported; ignored (as runc 1.1 does)", prefix, key, logger=__name__)
 
 
 def _resolve(bundle: str, path: str) -> str:
