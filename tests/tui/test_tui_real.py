@@ -172,20 +172,29 @@ def tmux():
     t.kill()
 
 
-def test_dct_tui_in_a_real_terminal_pauses_with_the_key_and_quits_cleanly(runtime, busybox_config, tmux, tmp_path):
-    first = start(runtime, busybox_config, "tuia")
-    second = start(runtime, busybox_config, "tuib")
-    exit_file = tmp_path / "exit.txt"
-    command = " ".join([*DCT, "--root", runtime.root, "tui"])
+def launch_tui(tmux, root: str, exit_file, seen: list[str]):
+    """Start ``dct tui`` on ``root`` in a 120x30 tmux session ``tui`` (its exit code goes to
+    ``exit_file``); returns ``screen_has(*texts)``: the screen when it shows every text, else
+    False, each screen read appended to ``seen``."""
+    command = " ".join([*DCT, "--root", root, "tui"])
     env = f"TERM=xterm-256color TEXTUAL_ANIMATIONS=none PYTHONPATH={REPO}"
     tmux("new-session", "-d", "-s", "tui", "-x", "120", "-y", "30", "-c", REPO,
          f"env {env} {command}; echo EXIT=$? > {exit_file}; sleep 60")
-    seen: list[str] = []
 
     def screen_has(*texts: str):
         s = tmux.screen()
         seen.append(s)
         return all(t in s for t in texts) and s
+
+    return screen_has
+
+
+def test_dct_tui_in_a_real_terminal_pauses_with_the_key_and_quits_cleanly(runtime, busybox_config, tmux, tmp_path):
+    first = start(runtime, busybox_config, "tuia")
+    second = start(runtime, busybox_config, "tuib")
+    exit_file = tmp_path / "exit.txt"
+    seen: list[str] = []
+    screen_has = launch_tui(tmux, runtime.root, exit_file, seen)
 
     def row(s: str, cid: str) -> str:
         return next((line for line in s.splitlines() if f" {cid} " in line), "")
@@ -237,16 +246,8 @@ def test_dct_tui_shell_key_in_a_real_terminal(runtime, busybox_config, tmux, tmp
     """``x``: the TUI hands the terminal to a shell in the container and takes it back on exit."""
     c = start(runtime, busybox_config, "tuix")
     exit_file = tmp_path / "exit.txt"
-    command = " ".join([*DCT, "--root", runtime.root, "tui"])
-    env = f"TERM=xterm-256color TEXTUAL_ANIMATIONS=none PYTHONPATH={REPO}"
-    tmux("new-session", "-d", "-s", "tui", "-x", "120", "-y", "30", "-c", REPO,
-         f"env {env} {command}; echo EXIT=$? > {exit_file}; sleep 60")
     seen: list[str] = []
-
-    def screen_has(*texts: str):
-        s = tmux.screen()
-        seen.append(s)
-        return all(t in s for t in texts) and s
+    screen_has = launch_tui(tmux, runtime.root, exit_file, seen)
 
     wait_for(lambda: screen_has(c.id, "1 running"), 30, 0.1, "the row")
     tmux("send-keys", "-t", "tui", "x")
