@@ -519,11 +519,6 @@ class Config:
         if self.namespace("NEWNS") is None:
             # A joined one (a path) is allowed, as runc: the rootfs is set up inside it.
             raise ConfigInvalid("namespaces: a mount namespace (NEWNS) is required")
-        if not any(m.device == "proc" and os.path.normpath(m.destination) == "/proc" for m in self.mounts):
-            # runc 1.1 fails there too. Init must not hold the host's procfs while it waits on the
-            # fifo: a process exec'd into the created container would reach it through /proc/1/fd.
-            raise ConfigInvalid("mounts: a proc mount at /proc is required (init reopens the exec fifo "
-                                "and closes inherited fds through it)")
         for m in self.mounts:
             if not os.path.isabs(m.destination):
                 raise ConfigInvalid(f"mounts: destination {m.destination!r} must be absolute")

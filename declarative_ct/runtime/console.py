@@ -21,7 +21,7 @@ import socket
 import struct
 import termios
 
-from . import linux
+from . import linux, paths
 
 MASTER_NAME = b"/dev/ptmx"
 """The body of the console message (runc sends the master file's name, which is this path)."""
@@ -129,8 +129,14 @@ def _mount_console(slave: int, path: str) -> None:
             raise OSError(err.errno, f"process.terminal: cannot create {path}: {err.strerror}") from None
     finally:
         os.umask(old)
-    # Through the descriptor: the slave we hold, whatever /dev/pts holds by now.
-    linux.mount(f"/proc/self/fd/{slave}", path, None, linux.MS_BIND)
+    # Through the descriptors: the slave we hold, whatever /dev/pts holds by now, onto the file
+    # made above, whatever replaced it (paths.mount reaches both through init's held /proc/<pid>,
+    # so a config without a /proc mount works too).
+    target = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        paths.mount(slave, target, None, linux.MS_BIND)
+    finally:
+        os.close(target)
 
 
 def connect(path: str) -> socket.socket:

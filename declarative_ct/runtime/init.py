@@ -205,10 +205,10 @@ def _enter_cgroup_and_namespaces(ctx: InitContext) -> None:
     else:
         ctx.cgroup_fds = [os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
                           for path in ctx.cgroup.paths().values()]
+    ctx.last_cap = linux.last_cap()  # from the host's /proc: the container may have none
     _join(ctx.join)
     if ctx.unshare:
         linux.unshare(ctx.unshare)
-    ctx.last_cap = linux.last_cap()
 
 
 @contextlib.contextmanager
@@ -497,14 +497,10 @@ def _init(ctx: InitContext) -> None:
             linux.sethostname(cfg.hostname)
         if cfg.domainname:
             linux.setdomainname(cfg.domainname)
-        if cfg.sysctl:
-            top = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                for key, value in cfg.sysctl.items():
-                    path = "proc/sys/" + key.replace(".", "/")
-                    write_proc_file(top, path, value, f"sysctl {key} (/{path})")
-            finally:
-                os.close(top)
+        own_proc = _own_proc(cfg)
+        for key, value in cfg.sysctl.items():
+            path = "sys/" + key.replace(".", "/")
+            write_proc_file(own_proc, path, value, f"sysctl {key} (/proc/{path})")
         if cfg.oom_score_adj is not None:
             # Our /proc/<pid>, held from the host's /proc before pivot_root: no container mount reaches it.
             write_proc_file(paths.proc_self(), "oom_score_adj", str(cfg.oom_score_adj),
@@ -527,15 +523,16 @@ def _init(ctx: InitContext) -> None:
         _fail(ctx, err)
     step = "waiting for the start on the exec fifo"
     try:
-        _close_fds_except({ctx.fifo_fd, *ctx.process.extra_files})
+        _close_fds_except({ctx.fifo_fd, own_proc, *ctx.process.extra_files})
         # A created container must die on SIGTERM & co. as runc's does; as PID 1 of its namespace
         # it would ignore them with the default disposition. _reset_signals undoes this.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(sig, _exit_on_signal)
         # Block here until Container.exec() opens the fifo for reading: the create/start split.
-        # Through the container's own /proc: a descriptor of the host's procfs must not be held
-        # here, where a process exec'd into the created container can reach it (/proc/1/fd).
-        fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        # Through a procfs of the container's own: a descriptor of the host's procfs must not be
+        # held here, where a process exec'd into the created container can reach it (/proc/1/fd).
+        fd = os.open(f"self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=own_proc)
+        os.close(own_proc)
         os.write(fd, b"0")
         os.close(fd)
         os.close(ctx.fifo_fd)
@@ -551,6 +548,25 @@ def _init(ctx: InitContext) -> None:
         os.execve(program, proc.args, env)
     except BaseException as err:  # noqa: BLE001
         _fail_late(step, err, bool(ctx.seccomp))
+
+
+def _own_proc(cfg: Config) -> int:
+    """A descriptor of a procfs of the container's own, for what init reaches through /proc after
+    ``pivot_root`` (sysctls, the exec fifo): the config's /proc mount, or with none (runc 1.1 fails
+    there) a new procfs instance of init's PID namespace mounted nowhere, which shows nothing the
+    container could not mount itself. Close-on-exec. Raises OSError naming the step."""
+    if any(m.device == "proc" and os.path.normpath(m.destination) == "/proc" for m in cfg.mounts):
+        fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        if linux.fstatfs_type(fd) == linux.PROC_SUPER_MAGIC:
+            return fd
+        os.close(fd)
+    options = {} if cfg.sysctl else {"subset": "pid"}  # /proc/sys only where a sysctl needs it
+    try:
+        return linux.fsmount_detached("proc", options, linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV |
+                                      linux.MOUNT_ATTR_NOEXEC)
+    except OSError as err:
+        raise OSError(err.errno, f"no proc mount at /proc, and a procfs of the container's own cannot be "
+                                 f"made ({err.strerror}): add one to mounts") from None
 
 
 def _fail_late(step: str, err: BaseException, filtered: bool) -> None:

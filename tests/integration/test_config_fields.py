@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from conftest import unique_id, wait_for
-from declarative_ct.configs import Device, DeviceRule, Mount, Namespace, default_device_rules, default_mounts
+from declarative_ct.configs import Capabilities, Device, DeviceRule, Mount, Namespace, default_device_rules, default_mounts
 from declarative_ct.configs.mountflags import (EXT_COPYUP, MOUNT_ATTR_RDONLY, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
                                                MS_RDONLY, MS_REC, MS_RELATIME, MS_SHARED)
 from declarative_ct.errors import ContainerError
@@ -192,6 +192,58 @@ def test_relative_cgroups_path_lands_below_our_own_cgroup(busybox_config, runtim
                 os.rmdir(os.path.join(point, own.get(ctrl, "/").lstrip("/"), "dct-test"))
             except OSError as err:
                 assert err.errno in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY)
+
+
+def _without_proc():
+    return [m for m in default_mounts() if m.destination != "/proc"]
+
+
+def test_no_proc_mount_runs_and_applies_sysctls(busybox_config, runtime):
+    """runc 1.1.5 fails here ("open /proc/self/fd"); init uses a procfs of the container's own instead."""
+    cfg = busybox_config(mounts=_without_proc(), mask_paths=[], readonly_paths=[],
+                         sysctl={"net.ipv4.ip_forward": "1"})
+    c = runtime.create(unique_id("noproc"), cfg)
+    try:
+        c.start(Process(["sh", "-c", "ls -A /proc | wc -l; exec sleep 5"]), monitor=False, detach=True)
+        c.exec()  # the create/start split still works: the fifo is reopened through that procfs
+        pid = c.state().init_process_pid
+        forward = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "cat", "/proc/sys/net/ipv4/ip_forward"],
+                                 capture_output=True, text=True, timeout=10)
+        assert forward.stdout.strip() == "1", forward.stderr
+        assert os.listdir(f"/proc/{pid}/root/proc") == []  # nothing mounted there
+    finally:
+        c.signal(signal.SIGKILL)
+        wait_for(lambda: str(c.status()) == "stopped")
+        c.destroy()
+
+
+def test_no_proc_mount_leaves_no_host_procfs_to_an_exec_before_start(busybox_config, runtime, tmp_path):
+    """ATTACK: a created container without /proc; a process exec'd into it mounts a procfs and walks
+    init's fds (/proc/1/fd/N/<this test's pid>/root/...) for a marker on the host. Init holds only
+    the container's own procfs."""
+    marker = tmp_path / f"host-marker-{os.getpid()}"
+    marker.write_text("host")
+    caps = ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH"]
+    cfg = busybox_config(mounts=_without_proc(), mask_paths=[], readonly_paths=[])
+    c = runtime.create(unique_id("noproc-atk"), cfg)
+    try:
+        c.start(Process(["sleep", "5"]), monitor=False, detach=True)  # created: init waits on the fifo
+        out_r, out_w = os.pipe()
+        probe = (f"mkdir -p /tmp/p && mount -t proc proc /tmp/p && ls /tmp/p/1/fd | wc -l; "
+                 f"for fd in /tmp/p/1/fd/*; do ls -d $fd/{os.getpid()}/root{marker} 2>/dev/null && echo REACHED-HOST; "
+                 f"done; echo done")
+        handle = c.start(Process(["sh", "-c", probe], init=False, stdout=out_w, stderr=out_w,
+                                 capabilities=Capabilities(Bounding=caps, Effective=caps, Permitted=caps)))
+        os.close(out_w)
+        assert handle.wait() == 0
+        with os.fdopen(out_r) as f:
+            out = f.read()
+        assert "REACHED-HOST" not in out
+        assert out.split()[0] != "0" and out.split()[-1] == "done", out  # the walk did see init's fds
+    finally:
+        c.signal(signal.SIGKILL)
+        wait_for(lambda: str(c.status()) == "stopped")
+        c.destroy()
 
 
 def test_joining_a_mount_namespace_by_path(busybox_config, run_container):
