@@ -20,7 +20,8 @@ from .seccomp import Seccomp
 NAMESPACE_TYPES = ("NEWUSER", "NEWIPC", "NEWUTS", "NEWNET", "NEWPID", "NEWNS", "NEWCGROUP")
 NAMESPACE_PROC_NAMES = {"NEWUSER": "user", "NEWIPC": "ipc", "NEWUTS": "uts", "NEWNET": "net",
                         "NEWPID": "pid", "NEWNS": "mnt", "NEWCGROUP": "cgroup"}
-SUPPORTED_NAMESPACES = frozenset(NAMESPACE_TYPES) - {"NEWUSER"}
+SUPPORTED_NAMESPACES = frozenset(NAMESPACE_TYPES)
+MAX_ID_MAPS = 340  # the kernel's limit of lines in uid_map/gid_map (Linux 4.15+)
 
 # capability(7) numbers, as in <linux/capability.h>.
 CAPABILITIES = {name: i for i, name in enumerate((
@@ -63,6 +64,16 @@ class Namespace:
 
     type: str
     path: str = ""
+
+
+@dataclass
+class IDMap:
+    """``configs.IDMap``: ``size`` ids from ``container_id`` in the container's user namespace are
+    ``host_id`` … on the host (one line of ``/proc/<pid>/uid_map``; OCI ``containerID``/``hostID``/``size``)."""
+
+    container_id: int
+    host_id: int
+    size: int
 
 
 @dataclass
@@ -442,6 +453,8 @@ class Config:
     ports: list[PortMapping] = field(default_factory=list)  # published ports (needs networks)
     devices: list[Device] = field(default_factory=list)  # linux.devices: nodes made in /dev
     hooks: dict[str, list[Hook]] = field(default_factory=dict)  # HOOK_NAMES -> hooks, in order
+    uid_mappings: list[IDMap] = field(default_factory=list)  # linux.uidMappings, for a new user namespace
+    gid_mappings: list[IDMap] = field(default_factory=list)  # linux.gidMappings
 
     # -- helpers -------------------------------------------------------------------------
     def namespace(self, ns_type: str) -> Namespace | None:
@@ -471,6 +484,8 @@ class Config:
             raw["routes"] = [Route(**r) for r in raw.get("routes", [])]
             raw["ports"] = [PortMapping(**p) for p in raw.get("ports", [])]
             raw["devices"] = [Device(**d) for d in raw.get("devices", [])]
+            for name in ("uid_mappings", "gid_mappings"):
+                raw[name] = [IDMap(**m) for m in raw.get(name, [])]
             raw["hooks"] = {name: [Hook(**h) for h in hooks] for name, hooks in (raw.get("hooks") or {}).items()}
             if raw.get("seccomp") is not None:
                 raw["seccomp"] = Seccomp.from_dict(raw["seccomp"])
@@ -511,6 +526,7 @@ class Config:
             seen.add(ns.type)
             if ns.path and not os.path.exists(ns.path):
                 raise ConfigInvalid(f"namespaces: {ns.type} path {ns.path} does not exist")
+        self.validate_id_mappings()
         for name in ("hostname", "domainname"):
             if len(getattr(self, name).encode()) > 64:  # HOST_NAME_MAX
                 raise ConfigInvalid(f"{name}: {getattr(self, name)!r} is longer than 64 bytes")
@@ -582,6 +598,42 @@ class Config:
         if not self.private_namespace(needed):
             kind = {"NEWIPC": "IPC", "NEWNET": "network", "NEWUTS": "UTS"}[needed]
             raise ConfigInvalid(f"sysctl: {key} needs a new {kind} namespace (it would change the host's)")
+
+    def validate_id_mappings(self, names: tuple[str, str] = ("uid_mappings", "gid_mappings")) -> None:
+        """runc's ``usernamespace`` validator, plus what the kernel would refuse later: mappings only
+        with a user namespace, and a new one needs both, with the container's root mapped (init
+        becomes it before anything else); at most 340 ranges, none overlapping on either side.
+
+        Raises:
+            ConfigInvalid: naming the field as ``names`` give it (the OCI loader passes
+                ``linux.uidMappings``…) and the entry.
+        """
+        userns = self.namespace("NEWUSER")
+        for name, maps in zip(names, (self.uid_mappings, self.gid_mappings)):
+            if maps and userns is None:
+                raise ConfigInvalid(f"{name}: given without a user namespace (add NEWUSER to namespaces)")
+            if userns is not None and not userns.path and not maps:
+                raise ConfigInvalid(f"{name}: a new user namespace needs mappings (none given)")
+            if len(maps) > MAX_ID_MAPS:
+                raise ConfigInvalid(f"{name}: {len(maps)} entries; the kernel takes at most {MAX_ID_MAPS}")
+            spans = []
+            for i, m in enumerate(maps):
+                for key in ("container_id", "host_id", "size"):
+                    value = getattr(m, key)
+                    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 32:
+                        raise ConfigInvalid(f"{name}[{i}].{key}: {value!r} must be an integer in [0, 2^32)")
+                if m.size == 0 or m.container_id + m.size > 1 << 32 or m.host_id + m.size > 1 << 32:
+                    raise ConfigInvalid(f"{name}[{i}]: size {m.size} from {m.container_id}/{m.host_id} "
+                                        "must be positive and stay below 2^32")
+                spans.append((m.container_id, m.container_id + m.size, "container", i))
+                spans.append((m.host_id, m.host_id + m.size, "host", i))
+            for side in ("container", "host"):  # the kernel refuses overlapping ranges on either side
+                ranges = sorted(span for span in spans if span[2] == side)
+                for (_, end, _, i), (start, _, _, j) in zip(ranges, ranges[1:]):
+                    if start < end:
+                        raise ConfigInvalid(f"{name}[{i}] and [{j}]: their {side} ids overlap")
+            if userns is not None and not userns.path and not any(m.container_id == 0 for m in maps):
+                raise ConfigInvalid(f"{name}: the container's root (id 0) must be mapped")
 
     def private_namespace(self, ns_type: str) -> bool:
         """True when the container gets a new namespace of ``ns_type`` (listed, without a path)."""

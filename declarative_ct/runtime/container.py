@@ -387,13 +387,23 @@ class Container:
                 # The monitor answers (init's pid) before init is ready: read the answer once
                 # "ready" (or the end of the sync socket) is in, one wake-up less per create.
                 try:
-                    ready = self._past_console(parent_sock, process, init.recv(parent_sock))
+                    msg = init.recv(parent_sock)
+                    if self._config.namespace("NEWUSER") is not None:
+                        # Its child is a stage 1 here (the PID namespace must be made after the
+                        # user namespace, to be owned by it), which asks for the maps, then says
+                        # init's pid.
+                        stage1, asked = monitord.answer(self._root, asked), None
+                        init_pid = self._expected(self._past_user_maps(parent_sock, stage1, msg), "pid")["pid"]
+                        msg = init.recv(parent_sock)
+                    ready = self._past_console(parent_sock, process, msg)
                 finally:
-                    init_pid = monitord.answer(self._root, asked)
+                    if asked is not None:
+                        init_pid = monitord.answer(self._root, asked)
             else:
                 stage1_pid = bootstrap.fork_stage1(ctx, parent_sock)
                 child_sock.close()
-                init_pid = self._expect(parent_sock, "pid")["pid"]
+                init_pid = self._expected(self._past_user_maps(parent_sock, stage1_pid, init.recv(parent_sock)),
+                                          "pid")["pid"]
                 os.waitpid(stage1_pid, 0)  # after this, init is re-parented to our subreaper
                 stage1_pid = -1
                 ready = self._past_console(parent_sock, process, init.recv(parent_sock))
@@ -518,6 +528,24 @@ class Container:
             if (st.st_ino, st.st_dev) == (fifo.st_ino, fifo.st_dev):
                 return True
         return False
+
+    def _past_user_maps(self, sock: socket.socket, stage1_pid: int, msg: dict | None) -> dict | None:
+        """``msg``, or when it is stage 1's ``usermap`` request: its uid/gid maps written (by us, who
+        hold the capabilities over its parent user namespace), then the next message.
+
+        Raises:
+            ContainerError: the kernel refused a map (naming the file and the lines).
+        """
+        if msg is None or msg.get("type") != "usermap":
+            return msg
+        from . import userns  # only containers with a user namespace load it
+
+        try:
+            userns.write_id_maps(stage1_pid, self._config)
+        except OSError as err:
+            raise ContainerError(str(err)) from None
+        init.send(sock, {"type": "usermap-done"})
+        return init.recv(sock)
 
     @staticmethod
     def _past_console(sock: socket.socket, process: Process, msg: dict | None, what: str = "container init",

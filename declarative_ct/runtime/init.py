@@ -13,6 +13,8 @@ as runc's ``nsexec`` does.
 
 Sync protocol (SOCK_SEQPACKET, one JSON object per message)::
 
+    stage 1  --usermap-->         parent     (a new user namespace only: the parent writes
+    stage 1  <--usermap-done--    parent      /proc/<pid>/uid_map and gid_map)
     stage 1  --pid{pid}-->        parent     (stage 1 only: host PID of init, or of the exec'd
                                               process; the monitor's reply carries it otherwise)
     init     --console+fd-->      parent     (process.terminal only: the pty master, SCM_RIGHTS)
@@ -47,9 +49,12 @@ from . import console, hooks, linux, paths, rootfs
 from .process import Process
 
 _CLONE_FLAGS = {"NEWNS": linux.CLONE_NEWNS, "NEWUTS": linux.CLONE_NEWUTS, "NEWIPC": linux.CLONE_NEWIPC,
-                "NEWNET": linux.CLONE_NEWNET, "NEWPID": linux.CLONE_NEWPID, "NEWCGROUP": linux.CLONE_NEWCGROUP}
-# runc's join order: ipc, uts, net, pid, mnt, cgroup (mnt late: it changes our root).
-_JOIN_ORDER = ("NEWIPC", "NEWUTS", "NEWNET", "NEWPID", "NEWNS", "NEWCGROUP")
+                "NEWNET": linux.CLONE_NEWNET, "NEWPID": linux.CLONE_NEWPID, "NEWCGROUP": linux.CLONE_NEWCGROUP,
+                "NEWUSER": linux.CLONE_NEWUSER}
+# runc's join order: ipc, uts, net, pid, mnt, cgroup (mnt late: it changes our root), and the user
+# namespace last (runc 1.2's order): until then we hold the host's capabilities, which joining a
+# namespace owned by another user namespace (a netns podman made, say) needs.
+_JOIN_ORDER = ("NEWIPC", "NEWUTS", "NEWNET", "NEWPID", "NEWNS", "NEWCGROUP", "NEWUSER")
 
 
 @dataclass
@@ -207,8 +212,20 @@ def _enter_cgroup_and_namespaces(ctx: InitContext) -> None:
                           for path in ctx.cgroup.paths().values()]
     ctx.last_cap = linux.last_cap()  # from the host's /proc: the container may have none
     _join(ctx.join)
-    if ctx.unshare:
-        linux.unshare(ctx.unshare)
+    if ctx.unshare & linux.CLONE_NEWUSER:
+        # First and alone: the namespaces made next are owned by it. Its maps are written by the
+        # parent, which holds CAP_SETUID/CAP_SETGID over ours (runc's SYNC_USERMAP_PLS).
+        linux.unshare(linux.CLONE_NEWUSER)
+        send(ctx.sync, {"type": "usermap"})
+        if recv(ctx.sync) != {"type": "usermap-done"}:
+            os._exit(1)  # the parent failed (it reports why) or died
+    if ctx.config.namespace("NEWUSER") is not None:
+        # Root of the user namespace, new or joined (runc: setresuid(0, 0, 0) in stage 1).
+        os.setresgid(0, 0, 0)
+        os.setgroups([])
+        os.setresuid(0, 0, 0)
+    if ctx.unshare & ~linux.CLONE_NEWUSER:
+        linux.unshare(ctx.unshare & ~linux.CLONE_NEWUSER)
 
 
 @contextlib.contextmanager
@@ -497,15 +514,21 @@ def _init(ctx: InitContext) -> None:
             linux.sethostname(cfg.hostname)
         if cfg.domainname:
             linux.setdomainname(cfg.domainname)
-        own_proc = _own_proc(cfg)
-        for key, value in cfg.sysctl.items():
-            path = "sys/" + key.replace(".", "/")
-            write_proc_file(own_proc, path, value, f"sysctl {key} (/proc/{path})")
+        if cfg.sysctl:
+            own_proc = _own_proc(cfg)
+            try:
+                for key, value in cfg.sysctl.items():
+                    path = "sys/" + key.replace(".", "/")
+                    write_proc_file(own_proc, path, value, f"sysctl {key} (/proc/{path})")
+            finally:
+                os.close(own_proc)
         if cfg.oom_score_adj is not None:
             # Our /proc/<pid>, held from the host's /proc before pivot_root: no container mount reaches it.
             write_proc_file(paths.proc_self(), "oom_score_adj", str(cfg.oom_score_adj),
                             "process.oomScoreAdj (/proc/self/oom_score_adj)")
         rootfs.finalize_rootfs(cfg)
+        # Made now, before the seccomp filter (which refuses fsopen), only with no /proc mount.
+        fifo_proc = -1 if _has_proc_mount(cfg) else _own_proc(cfg)
         env = _env(proc)
         _enter_cwd(proc.cwd, create=True)
         _apply_process_limits(cfg, proc)
@@ -523,16 +546,13 @@ def _init(ctx: InitContext) -> None:
         _fail(ctx, err)
     step = "waiting for the start on the exec fifo"
     try:
-        _close_fds_except({ctx.fifo_fd, own_proc, *ctx.process.extra_files})
+        _close_fds_except({ctx.fifo_fd, fifo_proc, *ctx.process.extra_files})
         # A created container must die on SIGTERM & co. as runc's does; as PID 1 of its namespace
         # it would ignore them with the default disposition. _reset_signals undoes this.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(sig, _exit_on_signal)
         # Block here until Container.exec() opens the fifo for reading: the create/start split.
-        # Through a procfs of the container's own: a descriptor of the host's procfs must not be
-        # held here, where a process exec'd into the created container can reach it (/proc/1/fd).
-        fd = os.open(f"self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=own_proc)
-        os.close(own_proc)
+        fd = _open_exec_fifo(fifo_proc, ctx.fifo_fd)
         os.write(fd, b"0")
         os.close(fd)
         os.close(ctx.fifo_fd)
@@ -550,12 +570,30 @@ def _init(ctx: InitContext) -> None:
         _fail_late(step, err, bool(ctx.seccomp))
 
 
+def _has_proc_mount(cfg: Config) -> bool:
+    return any(m.device == "proc" and os.path.normpath(m.destination) == "/proc" for m in cfg.mounts)
+
+
+def _open_exec_fifo(own_proc: int, fifo_fd: int) -> int:
+    """Reopen the exec fifo (held ``O_PATH``) for writing, which blocks until its reader opens it.
+
+    Through the container's /proc (``own_proc`` -1), or without one through a procfs of its own
+    (:func:`_own_proc`, closed here); never through the host's, which a process exec'd into the
+    created container could reach through /proc/1/fd."""
+    if own_proc < 0:
+        return os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        return os.open(f"self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=own_proc)
+    finally:
+        os.close(own_proc)
+
+
 def _own_proc(cfg: Config) -> int:
     """A descriptor of a procfs of the container's own, for what init reaches through /proc after
-    ``pivot_root`` (sysctls, the exec fifo): the config's /proc mount, or with none (runc 1.1 fails
-    there) a new procfs instance of init's PID namespace mounted nowhere, which shows nothing the
-    container could not mount itself. Close-on-exec. Raises OSError naming the step."""
-    if any(m.device == "proc" and os.path.normpath(m.destination) == "/proc" for m in cfg.mounts):
+    ``pivot_root``: the config's /proc mount, or with none (runc 1.1 fails there) a new procfs
+    instance of init's PID namespace mounted nowhere, which shows nothing the container could not
+    mount itself. Close-on-exec. Raises OSError naming the step."""
+    if _has_proc_mount(cfg):
         fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         if linux.fstatfs_type(fd) == linux.PROC_SUPER_MAGIC:
             return fd

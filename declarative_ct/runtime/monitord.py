@@ -399,7 +399,12 @@ class _Monitor:
             raise ValueError(f"expected 5 fds, got {len(fds)}")
         ctx = request["ctx"]
         inherit = _differences(request.get("inherit", {}), self.own)
-        with init.pid_namespace_for_children(ctx):
+        # With a new user namespace the PID namespace must come after it (to be owned by it, or
+        # the container's root could not mount its /proc): the child is a stage 1 that makes both
+        # and forks init, which then falls to us (we are a subreaper). Otherwise one fork, straight
+        # into the PID namespace.
+        stage1 = ctx.config.namespace("NEWUSER") is not None
+        with contextlib.nullcontext() if stage1 else init.pid_namespace_for_children(ctx):
             pid = os.fork()
             if pid == 0:  # never leaves this block (the way out restores the monitor's namespace)
                 try:
@@ -409,9 +414,9 @@ class _Monitor:
                     sel.close()
                     listener.close()
                     _apply_caller_context(inherit)
-                    ctx = dataclasses.replace(init.without_pid_namespace(ctx), stdio=tuple(fds[:3]), fifo_fd=fds[4],
-                                              sync=socket.socket(fileno=os.dup(fds[3])))
-                    init.enter(ctx)
+                    ctx = dataclasses.replace(ctx if stage1 else init.without_pid_namespace(ctx), stdio=tuple(fds[:3]),
+                                              fifo_fd=fds[4], sync=socket.socket(fileno=os.dup(fds[3])))
+                    init.stage1(ctx) if stage1 else init.enter(ctx)
                 finally:
                     os._exit(1)
         self.watched[request["state_dir"]] = (0, 0)  # the pid and start time come with state.json

@@ -230,7 +230,7 @@ def _bind_host(root: paths.Root, source: str, dest: str, flags: int) -> None:
 
 
 def _mount_one(root: paths.Root, m: Mount, private_netns: bool, cgroups: list[tuple[str, str]],
-               cgroupns: bool) -> None:
+               cgroupns: bool, bind_nodes: bool = False) -> None:
     dest = m.destination
     try:
         if m.device in ("cgroup", "cgroup2"):
@@ -241,7 +241,7 @@ def _mount_one(root: paths.Root, m: Mount, private_netns: bool, cgroups: list[tu
             new = _mount_filesystem(root, m, private_netns)
         try:
             if m.device == "tmpfs" and os.path.normpath(dest) == "/dev":
-                _populate_dev(new)
+                _populate_dev(new, bind_nodes)
             for prop in m.propagation_flags:
                 paths.mount(None, new, None, prop)
             if m.rec_attr_set or m.rec_attr_clr:
@@ -473,17 +473,41 @@ def _copy_tree(src: int, dst: int) -> None:
         os.umask(umask)
 
 
-def _populate_dev(dev: int) -> None:
-    """The standard nodes and links in the new ``/dev`` tmpfs, made relative to its descriptor."""
+def _populate_dev(dev: int, bind_nodes: bool = False) -> None:
+    """The standard nodes and links in the new ``/dev`` tmpfs, made relative to its descriptor
+    (``bind_nodes``: the host's nodes bound instead, see :func:`_bind_node`)."""
     umask = os.umask(0)  # the nodes are 0666 whatever init's umask
     try:
         for name, (major, minor) in DEVICES.items():
-            os.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
+            if bind_nodes:
+                _bind_node(dev, name, "/dev/" + name)
+            else:
+                os.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
     finally:
         os.umask(umask)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")):
         os.symlink(target, name, dir_fd=dev)
+
+
+def _bind_node(parent: int, name: str, host_path: str) -> None:
+    """In a user namespace no device node can be made (mknod needs CAP_MKNOD over the host): bind
+    the host's ``host_path`` onto an empty file ``name`` under the directory ``parent``, as runc's
+    ``bindMountDeviceNode``. The node keeps the host's owner and mode (never chowned: it is the
+    host's). Raises OSError: the host has no such node, or it is not one."""
+    src = os.open(host_path, _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if not (stat.S_ISCHR(os.fstat(src).st_mode) or stat.S_ISBLK(os.fstat(src).st_mode)):
+            raise OSError(errno.ENODEV, f"{host_path} on the host is not a device node")
+        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=parent))
+        target = os.open(name, _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:
+            paths.mount(src, target, None, MS_BIND)
+        finally:
+            os.close(target)
+    finally:
+        os.close(src)
 
 
 def prepare_rootfs(config: Config, rootfs: str, cgroups: list[tuple[str, str]] | None = None) -> None:
@@ -502,22 +526,32 @@ def prepare_rootfs(config: Config, rootfs: str, cgroups: list[tuple[str, str]] |
         root = _build_host_view(rootfs, config.hostname)
     else:
         # pivot_root needs the new root to be a mount point.
-        root = _hold_mounted(rootfs, None, None, MS_BIND | MS_REC)
+        try:
+            root = _hold_mounted(rootfs, None, None, MS_BIND | MS_REC)
+        except PermissionError as err:
+            if config.namespace("NEWUSER") is None:
+                raise
+            raise PermissionError(err.errno, f"rootfs {rootfs}: permission denied to the container's root (a "
+                                             "user namespace): it must be able to search every directory "
+                                             "above the rootfs as its mapped host id") from None
     try:
         private_net = config.private_namespace("NEWNET")
+        bind_nodes = config.namespace("NEWUSER") is not None
         for m in config.mounts:
-            _mount_one(root, m, private_net, cgroups or [], config.private_namespace("NEWCGROUP"))
+            _mount_one(root, m, private_net, cgroups or [], config.private_namespace("NEWCGROUP"), bind_nodes)
         for dev in config.devices:
-            _make_device(root, dev)
+            _make_device(root, dev, bind_nodes)
     finally:
         root.close()
 
 
-def _make_device(root: paths.Root, dev: Device) -> None:
+def _make_device(root: paths.Root, dev: Device, bind_nodes: bool = False) -> None:
     """The node ``dev`` (runc's ``createDeviceNode``), made with ``mknodat`` relative to its parent
     directory opened by the confined walker (created when missing): a symlink on the way resolves
     inside the rootfs, never on the host. A name that exists already is left as it is (as runc);
-    a symlink there is not followed. Raises MountError naming the path."""
+    a symlink there is not followed. With ``bind_nodes`` (a user namespace) a character or block
+    device is the host's node at the same path, bound (:func:`_bind_node`). Raises MountError
+    naming the path."""
     parent, name = os.path.split(os.path.normpath(dev.path))
     kind = {"c": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[dev.type]
     try:
@@ -527,6 +561,9 @@ def _make_device(root: paths.Root, dev: Device) -> None:
                 raise NotADirectoryError(errno.ENOTDIR, f"{parent} is not a directory")
             umask = os.umask(0)
             try:
+                if bind_nodes and dev.type != "p":  # a fifo needs no privilege
+                    _bind_node(held, name, dev.path)
+                    return
                 os.mknod(name, dev.file_mode | kind, os.makedev(dev.major, dev.minor) if dev.type != "p" else 0,
                          dir_fd=held)
             except FileExistsError:

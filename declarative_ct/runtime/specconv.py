@@ -19,7 +19,7 @@ import os
 import resource
 
 from ..configs import (CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, HOST_ROOTFS,
-                       HOOK_NAMES, OCI_VERSION, Capabilities, Config, Device, DeviceRule, Hook, Mount, Namespace,
+                       HOOK_NAMES, OCI_VERSION, Capabilities, Config, Device, DeviceRule, Hook, IDMap, Mount, Namespace,
                        Resources, Rlimit, ThrottleDevice, default_device_rules)
 from ..configs.mountflags import (EXT_COPYUP, MS_BIND, MS_RDONLY, OPTION_FLAGS, PROPAGATION_FLAGS,
                                   RECURSIVE_ATTR_FLAGS)
@@ -32,7 +32,7 @@ TOP_LEVEL_KEYS = ("ociVersion", "process", "root", "hostname", "domainname", "mo
 
 # OCI namespace type -> libcontainer's.
 NAMESPACE_MAP = {"pid": "NEWPID", "network": "NEWNET", "mount": "NEWNS", "ipc": "NEWIPC",
-                 "uts": "NEWUTS", "cgroup": "NEWCGROUP"}
+                 "uts": "NEWUTS", "cgroup": "NEWCGROUP", "user": "NEWUSER"}
 
 CAPABILITY_SETS = {"bounding": "Bounding", "effective": "Effective", "permitted": "Permitted",
                    "inheritable": "Inheritable", "ambient": "Ambient"}
@@ -52,7 +52,8 @@ PROCESS_KEYS = ("terminal", "consoleSize", "user", "args", "env", "cwd", "capabi
 UNSUPPORTED_MOUNT_OPTIONS = frozenset({"idmap", "ridmap"})
 
 LINUX_KEYS = ("namespaces", "maskedPaths", "readonlyPaths", "sysctl", "resources", "cgroupsPath",
-              "rootfsPropagation", "seccomp", "devices", "mountLabel") + IGNORED_LINUX_KEYS
+              "rootfsPropagation", "seccomp", "devices", "mountLabel", "uidMappings",
+              "gidMappings") + IGNORED_LINUX_KEYS
 # Applied to `/` after pivot_root (rootfs.py), as runc accepts them (unbindable: runc fails, EINVAL).
 ACCEPTED_ROOTFS_PROPAGATION = ("", "slave", "rslave", "private", "rprivate", "shared", "rshared")
 
@@ -428,6 +429,9 @@ def _linux(linux: dict[str, object], cfg: Config) -> None:
         raise ConfigInvalid("linux.mountLabel: not supported (this host has no SELinux; runc fails on it too)")
     cfg.devices = _devices(linux.get("devices"))
     cfg.namespaces = _namespaces(linux.get("namespaces"))
+    cfg.uid_mappings = _id_mappings(linux.get("uidMappings"), "linux.uidMappings")
+    cfg.gid_mappings = _id_mappings(linux.get("gidMappings"), "linux.gidMappings")
+    cfg.validate_id_mappings(("linux.uidMappings", "linux.gidMappings"))
     # Absent lists mean none (as runc): the spec, not our defaults, is the source of truth.
     cfg.mask_paths = _path_list(linux, "maskedPaths", "linux.maskedPaths")
     cfg.readonly_paths = _path_list(linux, "readonlyPaths", "linux.readonlyPaths")
@@ -545,8 +549,6 @@ def _namespaces(raw: object) -> list[Namespace]:
             raise ConfigInvalid(f"{where}: must be an object")
         _reject_unknown(ns, ("type", "path"), f"{where}.")
         oci_type = ns.get("type")
-        if oci_type == "user":
-            raise ConfigInvalid(f"{where}.type: user namespaces are not supported yet")
         if oci_type == "time":
             raise ConfigInvalid(f"{where}.type: time namespaces are not supported")
         if oci_type not in NAMESPACE_MAP:
@@ -558,6 +560,23 @@ def _namespaces(raw: object) -> list[Namespace]:
         if path and not os.path.isabs(path):
             raise ConfigInvalid(f"{where}.path: {path!r} must be an absolute path")
         out.append(Namespace(ns_type, path))
+    return out
+
+
+def _id_mappings(raw: object, where: str) -> list[IDMap]:
+    """``[{containerID, hostID, size}]`` as IDMaps (ranges are checked by ``Config.validate``)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigInvalid(f"{where}: must be a list")
+    out = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, dict):
+            raise ConfigInvalid(f"{where}[{i}]: must be an object")
+        _reject_unknown(m, ("containerID", "hostID", "size"), f"{where}[{i}].")
+        out.append(IDMap(*(_uint(m, key, f"{where}[{i}].{key}", None) for key in ("containerID", "hostID", "size"))))
+        if None in (out[-1].container_id, out[-1].host_id, out[-1].size):
+            raise ConfigInvalid(f"{where}[{i}]: containerID, hostID and size are required")
     return out
 
 

@@ -322,3 +322,20 @@ def test_restart(podman: Podman, runtime: str, names: list[str]) -> None:
     assert state["Status"] == "running" and state["Pid"] != before, state
     assert podman.run(runtime, "exec", name, "true").rc == 0
 
+
+
+@runtimes()
+def test_uidmap(podman: Podman, runtime: str, names: list[str]) -> None:
+    """``--uidmap``/``--gidmap``: a user namespace; root inside is host id 100000, in the container and
+    in one exec'd into it; the image's files are owned by the container's root."""
+    name = _detached(podman, runtime, names, "--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536")
+    r = podman.run(runtime, "exec", name, "sh", "-c", "id -u; cat /proc/self/uid_map; stat -c %u /bin/busybox").check()
+    lines = r.out.splitlines()
+    assert lines[0] == "0" and lines[1].split() == ["0", "100000", "65536"] and lines[2] == "0", r.out
+    pid = _inspect(podman, runtime, name)["State"]["Pid"]
+    with open(f"/proc/{pid}/status") as f:
+        uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
+    assert uids == ["100000"] * 4
+    r = podman.run(runtime, "run", "--rm", "--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536", IMAGE,
+                   "sh", "-c", "cat /proc/self/gid_map; echo x > /dev/null && echo null-ok").check()
+    assert r.out.split() == ["0", "100000", "65536", "null-ok"], r.out

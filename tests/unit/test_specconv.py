@@ -214,6 +214,10 @@ def edit(path: str, value):
     return spec
 
 
+def _MAP(container_id: int, host_id: int, size: int) -> dict[str, int]:  # noqa: N802 - reads as a literal
+    return {"containerID": container_id, "hostID": host_id, "size": size}
+
+
 @pytest.mark.parametrize("path,value,fragments", [
     ("process.terminal", "yes", ["process.terminal"]),
     ("process.consoleSize", {"height": -1, "width": 80}, ["process.consoleSize.height"]),
@@ -262,7 +266,12 @@ def edit(path: str, value):
     ("linux.seccomp", {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": "mkdir", "action": "SCMP_ACT_LOG"}]},
      ["linux.seccomp.syscalls[0].names"]),
     ("linux.seccomp", ["SCMP_ACT_ALLOW"], ["linux.seccomp: must be an object"]),
-    ("linux.uidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}], ["linux.uidMappings: not supported"]),
+    ("linux.uidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}],
+     ["linux.uidMappings: given without a user namespace"]),
+    ("linux.uidMappings", {"containerID": 0}, ["linux.uidMappings: must be a list"]),
+    ("linux.uidMappings", [{"containerID": 0, "hostID": -1, "size": 1}], ["linux.uidMappings[0].hostID", "-1"]),
+    ("linux.uidMappings", [{"containerID": 0, "size": 1}], ["linux.uidMappings[0]", "hostID", "required"]),
+    ("linux.uidMappings", [{"containerID": 0, "hostID": 0, "size": 1, "x": 1}], ["linux.uidMappings[0].x"]),
     ("linux.resources.memory", {"limit": 1000000}, ["linux.resources.memory", "below 1Mi"]),
     ("linux.resources.memory", {"limit": 64 << 20, "swap": 32 << 20}, ["memory_swap", "below memory"]),
     ("linux.resources.memory", {"limit": "64m"}, ["linux.resources.memory.limit", "integer"]),
@@ -275,7 +284,16 @@ def edit(path: str, value):
     ("linux.resources.blockIO", {"weight": 5}, ["linux.resources.blockIO.weight", "[10, 1000]"]),
     ("linux.resources.blockIO", {"throttleReadBpsDevice": [{"major": 8}]}, ["throttleReadBpsDevice[0]", "required"]),
     ("linux.resources.devices", [{"allow": True, "type": "x"}], ["linux.resources.devices[0].type"]),
-    ("linux.namespaces", [{"type": "user"}], ["linux.namespaces[0].type", "user namespaces are not supported yet"]),
+    ("linux.namespaces", [{"type": "user"}, {"type": "mount"}], ["linux.uidMappings", "needs mappings"]),
+    ("linux", {"namespaces": [{"type": "user"}, {"type": "mount"}], "uidMappings": [_MAP(1, 1000, 10)],
+               "gidMappings": [_MAP(0, 1000, 10)]}, ["linux.uidMappings", "root (id 0) must be mapped"]),
+    ("linux", {"namespaces": [{"type": "user"}, {"type": "mount"}], "uidMappings": [_MAP(0, 1000, 10)],
+               "gidMappings": [_MAP(0, 1000, 10), _MAP(10, 1005, 10)]},
+     ["linux.gidMappings[0] and [1]", "host ids overlap"]),
+    ("linux", {"namespaces": [{"type": "user"}, {"type": "mount"}], "uidMappings": [_MAP(0, 1000, 0)],
+               "gidMappings": [_MAP(0, 1000, 1)]}, ["linux.uidMappings[0]", "size 0"]),
+    ("linux", {"namespaces": [{"type": "user"}, {"type": "mount"}], "gidMappings": [_MAP(0, 1000, 1)],
+               "uidMappings": [_MAP(i, 1000 + i, 1) for i in range(341)]}, ["linux.uidMappings", "at most 340"]),
     ("linux.namespaces", [{"type": "time"}], ["linux.namespaces[0].type", "time"]),
     ("linux.namespaces", [{"type": "pid"}, {"type": "pid"}], ["linux.namespaces[1].type", "twice"]),
     ("linux.namespaces", [{"type": "bogus"}], ["linux.namespaces[0].type", "bogus"]),
@@ -461,3 +479,21 @@ def test_relative_cgroups_path_and_shared_propagation(tmp_path):
     assert cfg.cgroups.path == "pods/x"
     assert cfg.root_propagation == MS_SHARED | MS_REC
 
+
+
+def test_user_namespace_and_mappings_load_and_survive_state_json(tmp_path):
+    from declarative_ct.configs import Config, IDMap
+    from declarative_ct.runtime.userns import host_id, map_lines
+
+    spec = example_spec()
+    spec["linux"]["namespaces"].append({"type": "user"})
+    spec["linux"]["uidMappings"] = [_MAP(0, 100000, 65536)]
+    spec["linux"]["gidMappings"] = [_MAP(0, 200000, 1000), _MAP(1000, 1000, 1)]
+    write_spec(tmp_path, spec)
+    cfg, _ = load_bundle(str(tmp_path))
+    assert cfg.namespace("NEWUSER") is not None
+    assert cfg.uid_mappings == [IDMap(0, 100000, 65536)]
+    assert Config.from_dict(cfg.to_dict()).gid_mappings == [IDMap(0, 200000, 1000), IDMap(1000, 1000, 1)]
+    assert map_lines(cfg.gid_mappings) == b"0 200000 1000\n1000 1000 1\n"
+    assert (host_id(cfg.gid_mappings, 999), host_id(cfg.gid_mappings, 1000), host_id(cfg.gid_mappings, 1001)) == \
+        (200999, 1000, None)
