@@ -22,6 +22,34 @@ NAMESPACE_PROC_NAMES = {"NEWUSER": "user", "NEWIPC": "ipc", "NEWUTS": "uts", "NE
                         "NEWPID": "pid", "NEWNS": "mnt", "NEWCGROUP": "cgroup"}
 SUPPORTED_NAMESPACES = frozenset(NAMESPACE_TYPES)
 MAX_ID_MAPS = 340  # the kernel's limit of lines in uid_map/gid_map (Linux 4.15+)
+_CLONE_NEW = {"NEWNS": 0x00020000, "NEWCGROUP": 0x02000000, "NEWUTS": 0x04000000, "NEWIPC": 0x08000000,
+              "NEWUSER": 0x10000000, "NEWPID": 0x20000000, "NEWNET": 0x40000000}
+_NS_WORDS = {"NEWNS": "mount", "NEWCGROUP": "cgroup", "NEWUTS": "uts", "NEWIPC": "ipc", "NEWUSER": "user",
+             "NEWPID": "pid", "NEWNET": "network"}  # the OCI names, for messages
+_NS_GET_NSTYPE = 0xB703  # ioctl(2) on an nsfs file: its CLONE_NEW* type (Linux 4.11)
+
+
+def namespace_path_problem(ns_type: str, path: str) -> str | None:
+    """Why ``path`` cannot be joined as a namespace of ``ns_type`` (``NEWNET``…), or None when it
+    is a namespace file of that type: it cannot be opened (the reason), is not a namespace file,
+    or is one of another type (``ioctl(NS_GET_NSTYPE)``)."""
+    import fcntl  # only configs that join a namespace by path pay for it
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        return f"cannot be opened: {err.strerror}"
+    try:
+        try:
+            found = fcntl.ioctl(fd, _NS_GET_NSTYPE)
+        except OSError:
+            return "is not a namespace file (/proc/<pid>/ns/... or a bind mount of one)"
+    finally:
+        os.close(fd)
+    if found != _CLONE_NEW[ns_type]:
+        other = next((word for t, word in _NS_WORDS.items() if _CLONE_NEW[t] == found), hex(found))
+        return f"is a {other} namespace, not a {_NS_WORDS[ns_type]} one"
+    return None
 
 # capability(7) numbers, as in <linux/capability.h>.
 CAPABILITIES = {name: i for i, name in enumerate((
@@ -524,8 +552,9 @@ class Config:
             if ns.type in seen:
                 raise ConfigInvalid(f"namespaces: {ns.type} listed twice")
             seen.add(ns.type)
-            if ns.path and not os.path.exists(ns.path):
-                raise ConfigInvalid(f"namespaces: {ns.type} path {ns.path} does not exist")
+            problem = namespace_path_problem(ns.type, ns.path) if ns.path else None
+            if problem:
+                raise ConfigInvalid(f"namespaces: {ns.type} path {ns.path} {problem}")
         self.validate_id_mappings()
         for name in ("hostname", "domainname"):
             if len(getattr(self, name).encode()) > 64:  # HOST_NAME_MAX
@@ -611,7 +640,8 @@ class Config:
         userns = self.namespace("NEWUSER")
         for name, maps in zip(names, (self.uid_mappings, self.gid_mappings)):
             if maps and userns is None:
-                raise ConfigInvalid(f"{name}: given without a user namespace (add NEWUSER to namespaces)")
+                hint = '{"type": "user"} to linux.namespaces' if name.startswith("linux.") else "NEWUSER to namespaces"
+                raise ConfigInvalid(f"{name}: given without a user namespace (add {hint})")
             if userns is not None and not userns.path and not maps:
                 raise ConfigInvalid(f"{name}: a new user namespace needs mappings (none given)")
             if len(maps) > MAX_ID_MAPS:

@@ -504,6 +504,11 @@ def _init(ctx: InitContext) -> None:
             # In the container's mount namespace, before pivot_root (the path is the host's), as runc.
             hooks.run_hooks("createContainer", cfg.hooks["createContainer"],
                             {**ctx.hook_state, "status": "creating", "pid": os.getpid()})
+        # Without a /proc mount, a procfs of the container's own for what init reaches there
+        # (sysctls, the exec fifo). Made before pivot_root: in a user namespace the kernel makes
+        # procfs only while a whole one is visible (the host's, still here), and before the
+        # seccomp filter (which refuses fsopen).
+        own_proc = -1 if _has_proc_mount(cfg) else _own_proc(cfg)
         if cfg.no_pivot_root:
             rootfs.move_root(ctx.rootfs, cfg.root_propagation)
         else:
@@ -515,22 +520,22 @@ def _init(ctx: InitContext) -> None:
         if cfg.domainname:
             linux.setdomainname(cfg.domainname)
         if cfg.sysctl:
-            own_proc = _own_proc(cfg)
+            top = own_proc if own_proc >= 0 else _mounted_proc()
             try:
                 for key, value in cfg.sysctl.items():
                     path = "sys/" + key.replace(".", "/")
-                    write_proc_file(own_proc, path, value, f"sysctl {key} (/proc/{path})")
+                    write_proc_file(top, path, value, f"sysctl {key} (/proc/{path})")
             finally:
-                os.close(own_proc)
+                if top != own_proc:
+                    os.close(top)
         if cfg.oom_score_adj is not None:
             # Our /proc/<pid>, held from the host's /proc before pivot_root: no container mount reaches it.
             write_proc_file(paths.proc_self(), "oom_score_adj", str(cfg.oom_score_adj),
                             "process.oomScoreAdj (/proc/self/oom_score_adj)")
-        rootfs.finalize_rootfs(cfg)
-        # Made now, before the seccomp filter (which refuses fsopen), only with no /proc mount.
-        fifo_proc = -1 if _has_proc_mount(cfg) else _own_proc(cfg)
-        env = _env(proc)
+        # Before the rootfs turns read-only (runc creates a missing cwd there too).
         _enter_cwd(proc.cwd, create=True)
+        rootfs.finalize_rootfs(cfg)
+        env = _env(proc)
         _apply_process_limits(cfg, proc)
         send(ctx.sync, {"type": "ready"})
         if recv(ctx.sync) != {"type": "run"}:
@@ -546,13 +551,13 @@ def _init(ctx: InitContext) -> None:
         _fail(ctx, err)
     step = "waiting for the start on the exec fifo"
     try:
-        _close_fds_except({ctx.fifo_fd, fifo_proc, *ctx.process.extra_files})
+        _close_fds_except({ctx.fifo_fd, own_proc, *ctx.process.extra_files})
         # A created container must die on SIGTERM & co. as runc's does; as PID 1 of its namespace
         # it would ignore them with the default disposition. _reset_signals undoes this.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(sig, _exit_on_signal)
         # Block here until Container.exec() opens the fifo for reading: the create/start split.
-        fd = _open_exec_fifo(fifo_proc, ctx.fifo_fd)
+        fd = _open_exec_fifo(own_proc, ctx.fifo_fd)
         os.write(fd, b"0")
         os.close(fd)
         os.close(ctx.fifo_fd)
@@ -588,17 +593,20 @@ def _open_exec_fifo(own_proc: int, fifo_fd: int) -> int:
         os.close(own_proc)
 
 
-def _own_proc(cfg: Config) -> int:
-    """A descriptor of a procfs of the container's own, for what init reaches through /proc after
-    ``pivot_root``: the config's /proc mount, or with none (runc 1.1 fails there) a new procfs
-    instance of init's PID namespace mounted nowhere, which shows nothing the container could not
-    mount itself. Close-on-exec. Raises OSError naming the step."""
-    if _has_proc_mount(cfg):
-        fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        if linux.fstatfs_type(fd) == linux.PROC_SUPER_MAGIC:
-            return fd
+def _mounted_proc() -> int:
+    """The container's /proc mount (after ``pivot_root``), checked to be procfs. Raises OSError."""
+    fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if linux.fstatfs_type(fd) != linux.PROC_SUPER_MAGIC:
         os.close(fd)
-    options = {} if cfg.sysctl else {"subset": "pid"}  # /proc/sys only where a sysctl needs it
+        raise OSError(errno.EXDEV, "/proc is not procfs: a mount covers it; refusing")
+    return fd
+
+
+def _own_proc(cfg: Config) -> int:
+    """A new procfs instance of init's PID namespace mounted nowhere (runc 1.1 fails without a /proc
+    mount), which shows nothing the container could not mount itself; ``subset=pid`` unless a
+    sysctl needs /proc/sys. Close-on-exec. Raises OSError naming the step."""
+    options = {} if cfg.sysctl else {"subset": "pid"}
     try:
         return linux.fsmount_detached("proc", options, linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV |
                                       linux.MOUNT_ATTR_NOEXEC)

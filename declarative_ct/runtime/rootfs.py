@@ -18,7 +18,7 @@ import stat
 
 from ..configs import HOST_ROOTFS, Config, Device, Mount
 from ..configs.mountflags import EXT_COPYUP, MS_MOVE
-from . import linux, paths
+from . import linux, paths, userns
 from .paths import DIR, FILE
 from .linux import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
                     MS_REMOUNT, MS_SLAVE)
@@ -249,6 +249,8 @@ def _mount_one(root: paths.Root, m: Mount, private_netns: bool, cgroups: list[tu
         finally:
             os.close(new)
     except OSError as err:
+        if err.errno == errno.ENODEV and m.device not in ("bind", "cgroup", "cgroup2"):
+            raise MountError(err.errno, f"mount {dest}: unknown filesystem type {m.device!r}") from err
         raise _named(err, f"mount {dest}") from err
 
 
@@ -518,22 +520,47 @@ def prepare_rootfs(config: Config, rootfs: str, cgroups: list[tuple[str, str]] |
     that receives a tmpfs with the host view. Every destination is resolved inside ``rootfs`` by
     :mod:`paths` and mounted onto as a descriptor. ``cgroups`` (``[(hierarchy name, host dir of the
     container's cgroup)]``, name ``""`` on v2) feeds a ``cgroup`` mount. Raises OSError
-    (MountError) naming the failing mount's destination or device path.
+    (MountError) naming the failing mount's destination or device path; in a user namespace a
+    permission error also names the directory its root cannot search.
     """
+    try:
+        _prepare_rootfs(config, rootfs, cgroups)
+    except PermissionError as err:
+        blocked = _unsearchable(config, rootfs) if config.rootfs != HOST_ROOTFS else None
+        if blocked is None:
+            raise
+        raise MountError(err.errno, f"{err.strerror or err}: the container's root (host uid {blocked[1]}, a user "
+                                    f"namespace) cannot search {blocked[0]}") from None
+
+
+def _unsearchable(config: Config, rootfs: str) -> tuple[str, int] | None:
+    """``(directory, host uid)``: the first directory from ``/`` down to ``rootfs`` that the
+    container's root, as its mapped host ids, may not search (mode bits; ACLs aside); None
+    without a new user namespace or when every one is searchable."""
+    uid, gid = userns.host_id(config.uid_mappings, 0), userns.host_id(config.gid_mappings, 0)
+    if uid is None or gid is None:
+        return None
+    path = "/"
+    for part in [""] + [p for p in rootfs.split("/") if p]:
+        path = os.path.join(path, part)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
+        if not st.st_mode & bit:
+            return path, uid
+    return None
+
+
+def _prepare_rootfs(config: Config, rootfs: str, cgroups: list[tuple[str, str]] | None) -> None:
     paths.proc_self()  # held from the host's /proc, for the mounts after pivot_root too
     linux.mount(None, "/", None, MS_SLAVE | MS_REC)
     if config.rootfs == HOST_ROOTFS:
         root = _build_host_view(rootfs, config.hostname)
     else:
         # pivot_root needs the new root to be a mount point.
-        try:
-            root = _hold_mounted(rootfs, None, None, MS_BIND | MS_REC)
-        except PermissionError as err:
-            if config.namespace("NEWUSER") is None:
-                raise
-            raise PermissionError(err.errno, f"rootfs {rootfs}: permission denied to the container's root (a "
-                                             "user namespace): it must be able to search every directory "
-                                             "above the rootfs as its mapped host id") from None
+        root = _hold_mounted(rootfs, None, None, MS_BIND | MS_REC)
     try:
         private_net = config.private_namespace("NEWNET")
         bind_nodes = config.namespace("NEWUSER") is not None

@@ -20,7 +20,7 @@ import resource
 
 from ..configs import (CAPABILITIES, DEFAULT_ENV, DEFAULT_MASK_PATHS, DEFAULT_READONLY_PATHS, HOST_ROOTFS,
                        HOOK_NAMES, OCI_VERSION, Capabilities, Config, Device, DeviceRule, Hook, IDMap, Mount, Namespace,
-                       Resources, Rlimit, ThrottleDevice, default_device_rules)
+                       Resources, Rlimit, ThrottleDevice, default_device_rules, namespace_path_problem)
 from ..configs.mountflags import (EXT_COPYUP, MS_BIND, MS_RDONLY, OPTION_FLAGS, PROPAGATION_FLAGS,
                                   RECURSIVE_ATTR_FLAGS)
 from ..configs.seccomp import from_oci as seccomp_from_oci
@@ -559,6 +559,9 @@ def _namespaces(raw: object) -> list[Namespace]:
         path = _str(ns, "path", f"{where}.path")
         if path and not os.path.isabs(path):
             raise ConfigInvalid(f"{where}.path: {path!r} must be an absolute path")
+        problem = namespace_path_problem(ns_type, path) if path else None
+        if problem:
+            raise ConfigInvalid(f"{where}.path: {path} {problem}")
         out.append(Namespace(ns_type, path))
     return out
 

@@ -207,14 +207,3 @@ def test_unknown_signal_is_config_invalid(name):
                                           (9, 9), ("HUP", signal.SIGHUP), ("64", 64)])
 def test_known_signals(name, number):
     assert parse_signal(name) == number
-
-
-def test_config_without_a_proc_mount_is_refused(runtime, busybox_config, cgroup_dirs):
-    from declarative_ct.errors import ConfigInvalid
-
-    cfg = busybox_config()
-    cfg.mounts = [m for m in cfg.mounts if m.device != "proc"]
-    cid = unique_id("noproc")
-    with pytest.raises(ConfigInvalid, match="proc mount at /proc"):
-        runtime.create(cid, cfg)
-    assert not os.path.exists(os.path.join(runtime.root, cid)) and cgroup_dirs(cid) == []

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 import uuid
 
@@ -46,13 +48,19 @@ def containerd(tmp_path_factory: pytest.TempPathFactory) -> Containerd:
     finally:
         problems = pm.teardown()
     assert not problems, problems
-    daemon = Containerd(str(base / "c"))
+    # Not under pytest's 0700 temporary directory: a user-namespaced container's root (host uid
+    # 100000, test_uidmap) must be able to reach the rootfs containerd mounts for it.
+    top = tempfile.mkdtemp(prefix="dct-ctrd-", dir="/var/tmp")
+    os.chmod(top, 0o711)
+    daemon = Containerd(os.path.join(top, "c"))
     try:
         daemon.start()
         daemon.ctr("image", "import", archive, timeout=60).check()
         yield daemon
     finally:
         problems = daemon.stop()
+        if not problems:
+            shutil.rmtree(top, ignore_errors=True)
     assert not problems, "containerd run leaked:\n" + "\n".join(problems)
 
 
@@ -168,3 +176,15 @@ def test_task_metrics(containerd: Containerd, runtime: str, ids: list[str]) -> N
     data = json.loads(r.out)
     assert data["pids"]["current"] >= 1, data.get("pids")
     assert data["memory"]["usage"]["usage"] > 0
+
+
+@runtimes()
+def test_uidmap(containerd: Containerd, runtime: str, ids: list[str]) -> None:
+    """``ctr run --uidmap/--gidmap``: a user namespace; root inside is host id 100000, and the
+    snapshot containerd remapped for it is writable by that root."""
+    cid = _id(ids, "userns")
+    r = containerd.ctr("run", "--rm", *containerd.runc_args(runtime), "--uidmap", "0:100000:65536",
+                       "--gidmap", "0:100000:65536", IMAGE, cid, "sh", "-c",
+                       "cat /proc/self/uid_map; touch /made && echo wrote; id -u")
+    assert r.rc == 0, r
+    assert r.out.split() == ["0", "100000", "65536", "wrote", "0"], r

@@ -270,3 +270,10 @@ def test_device_error_names_the_path(busybox_config, runtime):
     c = runtime.create(unique_id("deverr"), cfg)
     with pytest.raises(ContainerError, match="device /etc/passwd/x"):
         c.start(Process(["true"]))
+
+
+def test_missing_cwd_is_made_before_the_rootfs_turns_read_only(busybox_config, run_container):
+    """runc 1.1.5 makes a missing process.cwd even with root.readonly (the `dct spec` default)."""
+    cfg = busybox_config(readonlyfs=True)
+    out = _ok(run_container(cfg, Process(["sh", "-c", "pwd; touch /x 2>/dev/null || echo ro"], cwd="/made/here")))
+    assert out.split() == ["/made/here", "ro"]

@@ -567,14 +567,15 @@ def test_exit_recorded_without_a_private_pid_namespace(runtime, busybox_config, 
 
 
 def test_joining_a_namespace_of_the_wrong_type_is_refused(runtime, busybox_config):
-    """setns is given the expected type: a mount-namespace file listed as the network namespace fails."""
+    """A mount-namespace file listed as the network namespace is refused at create, by its type
+    (``NS_GET_NSTYPE``); setns, given the expected type, would refuse it too."""
     from declarative_ct.configs import Namespace
-    from declarative_ct.errors import ContainerError
+    from declarative_ct.errors import ConfigInvalid
 
     cfg = busybox_config()
     cfg.namespaces = [ns for ns in cfg.namespaces if ns.type != "NEWNET"] + [
         Namespace("NEWNET", f"/proc/{os.getpid()}/ns/mnt")]
-    c = runtime.create(unique_id("nstype"), cfg)
-    with pytest.raises(ContainerError, match="setns"):
-        c.start(Process(["/bin/true"]))
-    assert not os.path.exists(c.state_dir)
+    cid = unique_id("nstype")
+    with pytest.raises(ConfigInvalid, match="is a mount namespace, not a network one"):
+        runtime.create(cid, cfg)
+    assert not os.path.exists(os.path.join(runtime.root, cid))

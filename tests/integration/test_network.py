@@ -281,7 +281,7 @@ def test_joining_a_missing_container_namespace_is_refused(netns_host, runtime, b
     cid = unique_id("nm")
     config = Config(rootfs=busybox_rootfs, namespaces=[
         Namespace(t, "/proc/999999999/ns/net" if t == "NEWNET" else "") for t in ("NEWNS", "NEWPID", "NEWNET")])
-    with pytest.raises(ConfigInvalid, match="NEWNET path /proc/999999999/ns/net does not exist"):
+    with pytest.raises(ConfigInvalid, match="NEWNET path /proc/999999999/ns/net cannot be opened: No such file"):
         runtime.create(cid, config)
     assert not os.path.exists(os.path.join(runtime.root, cid))
 

@@ -165,8 +165,11 @@ def test_a_rootfs_the_mapped_root_cannot_reach_is_named(busybox_config, busybox_
     """pytest's temporary directories are 0700 root's: the container's root (host 100000) cannot pass."""
     cfg = _mapped(busybox_config, busybox_rootfs)
     c = runtime.create(unique_id("userns-reach"), cfg)
-    with pytest.raises(ContainerError, match="must be able to search every directory above the rootfs"):
+    with pytest.raises(ContainerError, match=rf"the container's root \(host uid {BASE}, a user namespace\) "
+                                             r"cannot search (/\S*)") as info:
         c.run(Process(["true"]))
+    blocked = str(info.value).rsplit("cannot search ", 1)[1]
+    assert busybox_rootfs.startswith(blocked) and not os.stat(blocked).st_mode & 0o001
     assert not os.path.exists(c.state_dir)
 
 
@@ -194,3 +197,14 @@ def test_dct_run_of_a_bundle_with_a_user_namespace(dct, mapped_rootfs, tmp_path)
     lines = dct.ok("run", "--bundle", tmp_path, dct.new_id("userns-cli")).stdout.splitlines()
     assert lines[0].split() == ["0", str(BASE), str(SIZE)]
     assert lines[1].startswith("crw-rw-rw-")
+
+
+@pytest.mark.parametrize("monitor", [True, False], ids=["monitor", "stage1"])
+def test_no_proc_mount_in_a_user_namespace(busybox_config, mapped_rootfs, runtime, monitor):
+    """The procfs init uses without a /proc mount is made before pivot_root: in a user namespace the
+    kernel makes one only while a whole procfs is visible (it failed with EPERM after pivot_root)."""
+    mounts = [m for m in default_mounts() if m.destination != "/proc"]
+    cfg = _mapped(busybox_config, mapped_rootfs, mounts=mounts, mask_paths=[], readonly_paths=[],
+                  sysctl={"kernel.shmmax": "12345678"})
+    code, out = _run(runtime, cfg, ["sh", "-c", "ls -A /proc | wc -l; id -u"], monitor)
+    assert code == 0 and out.split() == ["0", "0"], out

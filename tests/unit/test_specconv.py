@@ -176,9 +176,9 @@ def test_device_rules_come_first_then_allow_list(tmp_path):
 
 def test_namespace_path_is_joined(tmp_path):
     spec = example_spec()
-    spec["linux"]["namespaces"] = [{"type": "mount"}, {"type": "network", "path": "/proc/1/ns/net"}]
+    spec["linux"]["namespaces"] = [{"type": "mount"}, {"type": "network", "path": "/proc/self/ns/net"}]
     cfg, _ = load(tmp_path, spec)
-    assert cfg.namespace("NEWNET").path == "/proc/1/ns/net"
+    assert cfg.namespace("NEWNET").path == "/proc/self/ns/net"
     assert cfg.namespace("NEWPID") is None
 
 
@@ -295,6 +295,13 @@ def _MAP(container_id: int, host_id: int, size: int) -> dict[str, int]:  # noqa:
     ("linux", {"namespaces": [{"type": "user"}, {"type": "mount"}], "gidMappings": [_MAP(0, 1000, 1)],
                "uidMappings": [_MAP(i, 1000 + i, 1) for i in range(341)]}, ["linux.uidMappings", "at most 340"]),
     ("linux.namespaces", [{"type": "time"}], ["linux.namespaces[0].type", "time"]),
+    ("linux.namespaces", [{"type": "network", "path": "/proc/self/ns/user"}],
+     ["linux.namespaces[0].path", "is a user namespace, not a network one"]),
+    ("linux.namespaces", [{"type": "mount"}, {"type": "network", "path": "/etc/hostname"}],
+     ["linux.namespaces[1].path: /etc/hostname is not a namespace file"]),
+    ("linux.namespaces", [{"type": "network", "path": "/no/such/ns"}],
+     ["linux.namespaces[0].path: /no/such/ns cannot be opened: No such file or directory"]),
+    ("linux.uidMappings", [_MAP(0, 1000, 1)], ['(add {"type": "user"} to linux.namespaces)']),
     ("linux.namespaces", [{"type": "pid"}, {"type": "pid"}], ["linux.namespaces[1].type", "twice"]),
     ("linux.namespaces", [{"type": "bogus"}], ["linux.namespaces[0].type", "bogus"]),
     ("linux.maskedPaths", ["proc/kcore"], ["linux.maskedPaths"]),
