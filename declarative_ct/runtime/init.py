@@ -508,7 +508,8 @@ def _init(ctx: InitContext) -> None:
         # (sysctls, the exec fifo). Made before pivot_root: in a user namespace the kernel makes
         # procfs only while a whole one is visible (the host's, still here), and before the
         # seccomp filter (which refuses fsopen).
-        own_proc = -1 if _has_proc_mount(cfg) else _own_proc(cfg)
+        own_proc = -1 if _has_proc_mount(cfg) else _own_proc(sysctls=False)
+        sysctl_proc = _own_proc(sysctls=True) if cfg.sysctl and own_proc >= 0 else -1
         if cfg.no_pivot_root:
             rootfs.move_root(ctx.rootfs, cfg.root_propagation)
         else:
@@ -520,14 +521,13 @@ def _init(ctx: InitContext) -> None:
         if cfg.domainname:
             linux.setdomainname(cfg.domainname)
         if cfg.sysctl:
-            top = own_proc if own_proc >= 0 else _mounted_proc()
+            top = sysctl_proc if sysctl_proc >= 0 else _mounted_proc()
             try:
                 for key, value in cfg.sysctl.items():
                     path = "sys/" + key.replace(".", "/")
                     write_proc_file(top, path, value, f"sysctl {key} (/proc/{path})")
             finally:
-                if top != own_proc:
-                    os.close(top)
+                os.close(top)
         if cfg.oom_score_adj is not None:
             # Our /proc/<pid>, held from the host's /proc before pivot_root: no container mount reaches it.
             write_proc_file(paths.proc_self(), "oom_score_adj", str(cfg.oom_score_adj),
@@ -602,13 +602,17 @@ def _mounted_proc() -> int:
     return fd
 
 
-def _own_proc(cfg: Config) -> int:
+def _own_proc(sysctls: bool) -> int:
     """A new procfs instance of init's PID namespace mounted nowhere (runc 1.1 fails without a /proc
-    mount), which shows nothing the container could not mount itself; ``subset=pid`` unless a
-    sysctl needs /proc/sys. Close-on-exec. Raises OSError naming the step."""
-    options = {} if cfg.sysctl else {"subset": "pid"}
+    mount). Close-on-exec. Raises OSError naming the step.
+
+    Whole only for ``sysctls`` (closed before init waits on the exec fifo); any other is
+    ``subset=pid`` and read-only: the one init holds while the container is created can be taken
+    by a process exec'd into it with CAP_SYS_PTRACE (pidfd_getfd), and its /proc/sys, past every
+    masked and read-only path, would be the host's sysctls to a root without a user namespace."""
+    options, attr = ({}, 0) if sysctls else ({"subset": "pid"}, linux.MOUNT_ATTR_RDONLY)
     try:
-        return linux.fsmount_detached("proc", options, linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV |
+        return linux.fsmount_detached("proc", options, attr | linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV |
                                       linux.MOUNT_ATTR_NOEXEC)
     except OSError as err:
         raise OSError(err.errno, f"no proc mount at /proc, and a procfs of the container's own cannot be "
