@@ -399,10 +399,23 @@ def _mount_filesystem(root: paths.Root, m: Mount, private_netns: bool) -> int:
 
 def _bind_host_sysfs(root: paths.Root, dest: str, target: int, flags: int) -> int:
     """sysfs cannot be mounted without a private network namespace: bind the host's, read-only and
-    not recursive (no read-write submounts)."""
+    not recursive (no read-write submounts). In a user namespace the host's submounts are locked
+    to it, and the kernel refuses a bind that would uncover what they hide (EINVAL): there it is
+    recursive, and read-only all the way down (``mount_setattr``)."""
     src = os.open("/sys", _O_PATH | os.O_DIRECTORY)
     try:
-        return _bind(root, dest, target, src, flags | MS_RDONLY, recursive=False)
+        try:
+            return _bind(root, dest, target, src, flags | MS_RDONLY, recursive=False)
+        except OSError as err:
+            if err.errno != errno.EINVAL:
+                raise
+        new = _bind(root, dest, target, src, flags | MS_RDONLY, recursive=True)
+        try:
+            linux.mount_setattr_recursive(new, linux.MOUNT_ATTR_RDONLY, 0)
+        except BaseException:
+            os.close(new)
+            raise
+        return new
     finally:
         os.close(src)
 

@@ -208,3 +208,18 @@ def test_no_proc_mount_in_a_user_namespace(busybox_config, mapped_rootfs, runtim
                   sysctl={"kernel.shmmax": "12345678"})
     code, out = _run(runtime, cfg, ["sh", "-c", "ls -A /proc | wc -l; id -u"], monitor)
     assert code == 0 and out.split() == ["0", "0"], out
+
+
+def test_host_network_binds_the_hosts_sys_read_only_all_the_way_down(busybox_config, mapped_rootfs, runtime):
+    """No network namespace of its own: sysfs cannot be mounted, so the host's /sys is bound. In a
+    user namespace its submounts are locked and the bind must be recursive (EINVAL otherwise; runc
+    1.1.5 fails here with EPERM): every one of them must then be read-only too."""
+    cfg = _mapped(busybox_config, mapped_rootfs)
+    cfg.namespaces = [ns for ns in cfg.namespaces if ns.type != "NEWNET"]
+    code, out = _run(runtime, cfg, ["sh", "-c", "ls /sys/kernel >/dev/null && echo listed; "
+                                                "grep -c ' /sys' /proc/self/mounts; "
+                                                "grep ' /sys' /proc/self/mounts | grep -vc ' ro,'; "
+                                                "mkdir /sys/fs/cgroup/memory/x 2>/dev/null && echo MADE"], True)
+    lines = out.split()
+    assert lines[0] == "listed" and int(lines[1]) > 1, out
+    assert lines[2] == "0" and "MADE" not in out, out  # no read-write mount anywhere under /sys
