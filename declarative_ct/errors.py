@@ -129,6 +129,12 @@ class ConfigInvalid(ContainerError):
         """The same error (same class) with its fields named as a front door names them."""
         return type(self)(*(p.renamed(names) for p in self.problems))
 
+    def located(self, file: str) -> "ConfigInvalid":
+        """The same error with ``file`` (a path, or what stands for one: ``--resources -``) given to each
+        problem that has none: ``str()`` then starts with it."""
+        return type(self)(*(p if p.file is not None else Problem(p.field, p.message, p.value, file, p.line,
+                                                                  p.column, p.refs) for p in self.problems))
+
     def __str__(self) -> str:
         return self.render()
 

@@ -206,10 +206,10 @@ def check_cpuset(resources, allowed_cpus: str | None, allowed_mems: str | None) 
         wanted = parse_cpu_list(value)
         avail = parse_cpu_list(allowed) if allowed else online_cpus(kind)
         if not wanted:
-            raise ConfigInvalid(f"resources.{name}: {value!r} is empty")
+            raise ConfigInvalid.at(f"resources.{name}", f"{value!r} is empty", value)
         if not wanted <= avail:
-            raise ConfigInvalid(f"resources.{name}: {value!r} includes {format_cpu_list(wanted - avail)}, not "
-                                f"available here (available: {format_cpu_list(avail)})")
+            raise ConfigInvalid.at(f"resources.{name}", f"{value!r} includes {format_cpu_list(wanted - avail)}, not "
+                                   f"available here (available: {format_cpu_list(avail)})", value)
 
 
 def _mountinfo() -> list[tuple[str, str, list[str]]]:

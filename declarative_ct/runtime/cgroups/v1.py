@@ -162,16 +162,16 @@ class V1Manager(Manager):
             controller, filename, why = _NEEDS.get(name) or ("blkio", _THROTTLE_FILES[name], "")
             path = self._paths.get(controller)
             if path is None:
-                raise ConfigInvalid(f"resources.{name}: the {controller} cgroup controller is not mounted here "
-                                    f"(mount it at /sys/fs/cgroup/{controller}, or leave {name} unset)")
+                raise ConfigInvalid.at(f"resources.{name}", f"the {controller} cgroup controller is not mounted here "
+                                       f"(mount it at /sys/fs/cgroup/{controller}, or leave {name} unset)")
             with fs.files_of(path) as base:
                 if name == "blkio_weight":
                     if self._weight_file(base) is None:
-                        raise ConfigInvalid("resources.blkio_weight: no blkio.weight or blkio.bfq.weight here "
+                        raise ConfigInvalid.at("resources.blkio_weight", "no blkio.weight or blkio.bfq.weight here "
                                             "(the disk's IO scheduler must be BFQ or CFQ)")
                 elif not filename or not os.path.exists(os.path.join(base, filename)):
-                    raise ConfigInvalid(f"resources.{name}: {filename or name} is not available "
-                                        f"({why or 'kernel too old'})")
+                    raise ConfigInvalid.at(f"resources.{name}", f"{filename or name} is not available "
+                                           f"({why or 'kernel too old'})")
         if "cpuset" in self._paths and (resources.cpuset_cpus or resources.cpuset_mems):
             parent = os.path.dirname(self._paths["cpuset"])
             parent = fs.nearest_existing(parent)  # a per-root parent is made with the first container
