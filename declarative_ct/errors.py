@@ -48,9 +48,13 @@ class Problem:
         self.column = column
         self.refs = tuple(refs)
 
+    def detail(self, names: Renamer | None = None) -> str:
+        """``message`` with its ``refs`` filled in (passed through ``names``): the text after the field."""
+        return self.message.format(*(_rename(names, r) for r in self.refs)) if self.refs else self.message
+
     def render(self, names: Renamer | None = None) -> str:
         """The text shown to a user, each field name (``field`` and ``refs``) passed through ``names``."""
-        message = self.message.format(*(_rename(names, r) for r in self.refs)) if self.refs else self.message
+        message = self.detail(names)
         parts = []
         if self.file is not None:
             parts.append(self.file if self.line is None else f"{self.file}:{self.line}:{self.column or 0}")

@@ -30,7 +30,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigInvalid, ContainerError
 from .files import is_spec_file
-from .model import NAME_PATTERN, RESTART_PATTERN, SECCOMP_KEYWORDS, ContainerSpec
+from .model import NAME_PATTERN, RESTART_PATTERN, SECCOMP_KEYWORDS, ContainerSpec, FieldError
 
 MAX_FILE_SIZE = 16 << 20  # bytes: a spec file is a few KiB; refuse what would only exhaust memory
 MAX_EXPANDED_SIZE = 16 << 20  # bytes of scalars in one document once its aliases are followed
@@ -140,10 +140,10 @@ def load_mapping(data: object, source: str) -> SpecDocument:
         found: list[tuple[str, list[str]]] = []
         for e in err.errors(include_url=False):
             loc, message = tuple(e["loc"]), _message(e)
-            if e["type"] == "value_error":  # a model validator names its field: "depends_on: …"
-                name, sep, rest = message.partition(": ")
-                if sep and _walk(data, loc + (name,))[1] == len(loc) + 1:
-                    loc, message = loc + (name,), rest
+            below = _field_error(e)  # a validator's error about one of its fields: "depends_on", "cpus"…
+            # (one level only here, as the mapping's field names are placed: routes[0].gateway stays at network)
+            if below is not None and len(below.path) == 1 and _walk(data, loc + below.path)[1] == len(loc) + 1:
+                loc, message = loc + below.path, below.message
             value, used = _walk(data, loc)
             field = _field(loc if e["type"] == "missing" else loc[:used])
             if e["type"] == "extra_forbidden":
@@ -581,11 +581,9 @@ class _Loader:
         for e in err.errors(include_url=False):
             loc = tuple(e["loc"])
             message = _message(e)
-            if e["type"] == "value_error":  # a model validator names its field: "depends_on: …", "routes[0].gateway: …"
-                name, sep, rest = message.partition(": ")
-                parts = _field_parts(name) if sep else ()
-                if parts and doc.builder.locate(doc.root, loc + parts)[2] == len(loc) + len(parts):
-                    loc, message = loc + parts, rest
+            below = _field_error(e)  # a validator's error about one of its fields: "depends_on", "routes[0].gateway"…
+            if below is not None and doc.builder.locate(doc.root, loc + below.path)[2] == len(loc) + len(below.path):
+                loc, message = loc + below.path, below.message
             node, key_node, used = doc.builder.locate(doc.root, loc)
             field = _field(loc if e["type"] == "missing" else loc[:used])
             if key_node is not None and (e["type"] == "extra_forbidden" or loc[used:used + 1] == ("[key]",)):
@@ -855,11 +853,10 @@ def _pos(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _field_parts(name: str) -> Loc:
-    """``routes[0].gateway`` → ``("routes", 0, "gateway")``; ``()`` when ``name`` is no field path."""
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\]|\.[A-Za-z_][A-Za-z0-9_]*)*$", name):
-        return ()
-    return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+", name))
+def _field_error(e: dict) -> FieldError | None:
+    """The :class:`~.model.FieldError` a validator raised for pydantic error ``e``, else None."""
+    error = (e.get("ctx") or {}).get("error") if e["type"] == "value_error" else None
+    return error if isinstance(error, FieldError) else None
 
 
 def _field(loc: Loc) -> str:
