@@ -22,6 +22,7 @@ import math
 import os
 import re
 import typing
+import dataclasses
 from dataclasses import dataclass
 
 import yaml
@@ -53,13 +54,20 @@ class SpecDocument:
     line: int
 
 
+QUOTE_HINT = "quote it if it is meant as text"
+"""The end of a message about a number where text is meant (:func:`load_mapping`; ``SpecError.hint``)."""
+HINT_QUOTE = "quote"
+
+
 @dataclass(frozen=True)
 class SpecError:
     """One problem: ``file:line:col: field: message``.
 
     ``file`` is the path as given (a directory's entries joined to it); ``line``/``col`` are
     1-based, and both 0 when the error concerns the path as a whole (missing, unreadable, no
-    specs). ``field`` is dotted (``resources.memory``, ``process.args[0]``) or ``-``.
+    specs). ``field`` is dotted (``resources.memory``, ``process.args[0]``) or ``-``. ``value``:
+    the value at fault when a front door may want it (an unknown container's name); ``hint``:
+    :data:`HINT_QUOTE` when ``message`` ends with :data:`QUOTE_HINT`. Neither takes part in equality.
     """
 
     file: str
@@ -67,6 +75,8 @@ class SpecError:
     col: int
     field: str
     message: str
+    value: object = dataclasses.field(default=None, compare=False)  # the value at fault, where a front door uses it
+    hint: str = dataclasses.field(default="", compare=False)  # HINT_QUOTE: the message ends with QUOTE_HINT
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}: {self.field}: {self.message}"
@@ -137,7 +147,7 @@ def load_mapping(data: object, source: str) -> SpecDocument:
     try:
         spec = ContainerSpec.model_validate(data)
     except ValidationError as err:
-        found: list[tuple[str, list[str]]] = []
+        found: list[tuple[str, list[str], list[str]]] = []  # field, its messages, each one's hint
         for e in err.errors(include_url=False):
             loc, message = tuple(e["loc"]), _message(e)
             below = _field_error(e)  # a validator's error about one of its fields: "depends_on", "cpus"…
@@ -146,17 +156,21 @@ def load_mapping(data: object, source: str) -> SpecDocument:
                 loc, message = loc + below.path, below.message
             value, used = _walk(data, loc)
             field = _field(loc if e["type"] == "missing" else loc[:used])
+            hint = ""
             if e["type"] == "extra_forbidden":
                 message += _suggest(loc)
             elif e["type"] in _EXPECTED or e["type"] == "literal_error":
                 message += f", got {_describe_value(value)}"
                 if e["type"] == "string_type" and isinstance(value, (int, float)):
-                    message += ": quote it if it is meant as text"
+                    message += ": " + QUOTE_HINT
+                    hint = HINT_QUOTE
             if found and found[-1][0] == field and used < len(loc):  # another alternative of a union
                 found[-1][1].append(message)
+                found[-1][2].append(hint)
             else:
-                found.append((field, [message]))
-        errors += [SpecError(source, 0, 0, field, _join(messages)) for field, messages in found]
+                found.append((field, [message], [hint]))
+        errors += [SpecError(source, 0, 0, field, _join(messages), hint=_join_hint(messages, hints))
+                   for field, messages, hints in found]
     if isinstance(data, dict):
         errors += _host_path_errors(data, source)
     if errors:
@@ -454,10 +468,12 @@ class _Loader:
         self.seen: set[str] = set()
         self.order = 0  # of the file being read (path-level errors take their own), for sorting errors
 
-    def error(self, file: str, line: int, col: int, field: str, message: str, order: int | None = None) -> None:
+    def error(self, file: str, line: int, col: int, field: str, message: str, order: int | None = None,
+              value: object = None) -> None:
         if order is None and line == 0:  # about a path as a whole: after what was read before it
             self.order += 1
-        self.errors.append((self.order if order is None else order, SpecError(file, line, col, field, message)))
+        self.errors.append((self.order if order is None else order,
+                            SpecError(file, line, col, field, message, value)))
 
     def sorted_errors(self) -> list[SpecError]:
         """Errors by file order, then position; duplicates (an aliased node reached twice) once."""
@@ -629,7 +645,7 @@ class _Loader:
                     node, _, _ = doc.builder.locate(doc.root, ("depends_on", i))
                     if dep not in by_name:
                         self.error(doc.file, *_pos(node), f"depends_on[{i}]",
-                                   f"unknown container `{dep}` (no spec names it)", doc.order)
+                                   f"unknown container `{dep}` (no spec names it)", doc.order, value=dep)
                     elif doc is places[0][0]:  # the cycle check follows one document per name
                         edges[name].append((dep, node, f"depends_on[{i}]"))
                 network = doc.data.get("network")
@@ -639,7 +655,7 @@ class _Loader:
                     joined = mode.removeprefix("container:")
                     if joined not in by_name:
                         self.error(doc.file, *_pos(node), "network.mode",
-                                   f"unknown container `{joined}` (no spec names it)", doc.order)
+                                   f"unknown container `{joined}` (no spec names it)", doc.order, value=joined)
                     elif doc is places[0][0]:
                         edges[name].append((joined, node, "network.mode"))
         self.check_cycles(by_name, edges)
@@ -940,6 +956,13 @@ def _join(messages: list[str]) -> str:
         parts.append(head.removeprefix("expected "))
         got = got or (sep + tail)
     return "expected " + " or ".join(parts) + got
+
+
+def _join_hint(messages: list[str], hints: list[str]) -> str:
+    """The hint of the alternative whose ``, got …`` tail :func:`_join` keeps."""
+    if len(messages) == 1:
+        return hints[0]
+    return next((h for m, h in zip(messages, hints) if ", got " in m), "")
 
 
 def _suggest(loc: Loc) -> str:
