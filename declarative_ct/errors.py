@@ -169,8 +169,12 @@ class InvalidStateTransition(ContainerError):
     def __init__(self, from_status: object, to_status: object, detail: str = "") -> None:
         self.from_status = from_status
         self.to_status = to_status
+        self.detail = detail
         msg = f"invalid state transition from {from_status} to {to_status}"
         super().__init__(f"{msg}: {detail}" if detail else msg)
+
+    def __reduce__(self) -> tuple:  # args hold the message, not the three parameters
+        return (type(self), (self.from_status, self.to_status, self.detail))
 
 
 class NotSupported(ContainerError):
