@@ -900,6 +900,15 @@ _PATTERNS = {
 }
 
 
+_BOUNDS = {"greater_than": ("greater than", "gt"), "greater_than_equal": ("greater than or equal to", "ge"),
+           "less_than": ("less than", "lt"), "less_than_equal": ("less than or equal to", "le")}
+
+
+def _number(value: object) -> str:
+    """A bound as pydantic shows it: ``0.0`` → ``0``."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def _message(e: dict) -> str:
     """pydantic's message for one error, in our words (without what was given: see :func:`_got`)."""
     kind, ctx, msg = e["type"], e.get("ctx") or {}, e["msg"]
@@ -916,8 +925,18 @@ def _message(e: dict) -> str:
     if kind == "too_short" and ctx.get("min_length") == 1:
         return "must not be empty"
     if kind == "value_error":
-        return msg.removeprefix("Value error, ")
-    return msg.replace("Input should be", "must be").replace("List should", "must").replace("String should", "must")
+        return str(ctx["error"]) if "error" in ctx else msg
+    if kind in _BOUNDS:
+        word, key = _BOUNDS[kind]
+        return f"must be {word} {_number(ctx[key])}"
+    if kind in ("string_too_long", "string_too_short") or (kind in ("too_long", "too_short")
+                                                            and ctx.get("field_type") == "List"):
+        most = "most" if kind.endswith("long") else "least"
+        limit = ctx["max_length" if most == "most" else "min_length"]
+        if kind.startswith("string"):
+            return f"must have at {most} {limit} character{'' if limit == 1 else 's'}"
+        return f"must have at {most} {limit} item{'' if limit == 1 else 's'} after validation, not {ctx['actual_length']}"
+    return msg  # a kind our models do not produce: pydantic's words
 
 
 def _got(e: dict, node: Node, builder: _Builder) -> str:

@@ -289,3 +289,55 @@ def test_unknown_container_error_carries_the_name_and_watch_explains_it(tmp_path
                                  "file keeps its last valid version meanwhile")
     assert Watcher._explain(e, {}) is e
     assert Watcher._explain(SpecError("f", 1, 1, "depends_on[0]", "other", None), {"db": "x"}).message == "other"
+
+
+@pytest.mark.parametrize("profile, text", [
+    ([], "{path}: must be an object"),
+    ({"syscalls": []}, "{path}: defaultAction: required"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [5]}]},
+     "{path}: syscalls[0].args[0]: must be an object"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["NOPE"]},
+     "{path}: flags[0]: unknown flag \"NOPE\" (known: SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_LOG, "
+     "SECCOMP_FILTER_FLAG_SPEC_ALLOW)"),
+])
+def test_seccomp_profile_errors_name_the_file_then_the_field(tmp_path, profile, text):
+    import json
+
+    from declarative_ct.configs.seccomp import read_profile
+
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(profile))
+    with pytest.raises(ConfigInvalid) as info:
+        read_profile(str(path))
+    assert str(info.value) == text.format(path=path)
+
+
+def test_pydantic_messages_rendered_from_kind_and_context_read_as_before():
+    """The loader words pydantic's errors from their type and ctx; before, it rewrote pydantic's text
+    ("Input should be" → "must be", "List should"/"String should" → "must"): the oracle here."""
+    from pydantic import BaseModel, Field, ValidationError
+
+    from declarative_ct.spec.load import _message
+
+    class M(BaseModel):
+        a: int = Field(3, ge=2, le=5)
+        b: int = Field(1, gt=0, lt=10)
+        f: float = Field(1.0, gt=0)
+        s: str = Field("ab", min_length=2, max_length=3)
+        one: str = Field("ab", max_length=1)
+        items: list[int] = Field(default_factory=lambda: [1], min_length=1, max_length=2)
+        pair: list[int] = Field(default_factory=lambda: [1, 2], min_length=2)
+
+    def before(msg: str) -> str:
+        return msg.replace("Input should be", "must be").replace("List should", "must").replace("String should", "must")
+
+    seen = set()
+    for data in ({"a": 1}, {"a": 9}, {"b": 0}, {"b": 10}, {"f": 0.0}, {"s": "a"}, {"s": "abcd"}, {"one": "ab"},
+                 {"items": [1, 2, 3]}, {"pair": [1]}):
+        with pytest.raises(ValidationError) as info:
+            M(**data)
+        for e in info.value.errors(include_url=False):
+            assert _message(e) == before(e["msg"]), e
+            seen.add(e["type"])
+    assert seen == {"greater_than_equal", "less_than_equal", "greater_than", "less_than", "string_too_short",
+                    "string_too_long", "too_long", "too_short"}
