@@ -14,36 +14,40 @@ _MULTIPLIERS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:([kmgtp])i?b?|b?)$", re.IGNORECASE)
 
 
-def parse_size(value: object, field: str = "size") -> int:
+def _bad(field: str | None, message: str) -> ValueError:
+    return ValueError(f"{field}: {message}" if field else message)
+
+
+def parse_size(value: object, field: str | None = "size") -> int:
     """Bytes from ``value``: an int, ``"1048576"``, ``"64Mi"``, ``"64MiB"``, ``"64m"``, ``"1g"``, ``"1.5Gi"``.
 
     Every suffix is binary (``k`` = 1024), as docker and runc read ``-m 64m``. ``"unlimited"``,
     ``"max"`` and ``-1`` give :data:`UNLIMITED`.
 
     Raises:
-        ValueError: naming ``field`` for a negative, fractional-byte or unparsable value.
+        ValueError: naming ``field`` (unless None) for a negative, fractional-byte or unparsable value.
     """
     if isinstance(value, bool):
-        raise ValueError(f"{field}: {value!r} is not a size (give bytes or e.g. 64Mi)")
+        raise _bad(field, f"{value!r} is not a size (give bytes or e.g. 64Mi)")
     if isinstance(value, int):
         if value == UNLIMITED:
             return UNLIMITED
         if value < 0:
-            raise ValueError(f"{field}: {value} is negative (use -1 or \"unlimited\" for no limit)")
+            raise _bad(field, f"{value} is negative (use -1 or \"unlimited\" for no limit)")
         return value
     if not isinstance(value, str):
-        raise ValueError(f"{field}: {value!r} is not a size (give bytes or e.g. 64Mi)")
+        raise _bad(field, f"{value!r} is not a size (give bytes or e.g. 64Mi)")
     text = value.strip()
     if text.lower() in ("unlimited", "max", "-1"):
         return UNLIMITED
     match = _SIZE.match(text)
     if not match:
-        raise ValueError(f"{field}: {value!r} is not a size (give bytes, 64Mi, 1Gi, 64m or \"unlimited\")")
+        raise _bad(field, f"{value!r} is not a size (give bytes, 64Mi, 1Gi, 64m or \"unlimited\")")
     number, unit = match.groups()
     mult = _MULTIPLIERS[(unit or "").lower()]
     size = float(number) * mult if "." in number else int(number) * mult
     if size != int(size):
-        raise ValueError(f"{field}: {value!r} is not a whole number of bytes")
+        raise _bad(field, f"{value!r} is not a whole number of bytes")
     return int(size)
 
 

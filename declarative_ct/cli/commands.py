@@ -247,9 +247,9 @@ def _create(args: argparse.Namespace) -> Container:
         if os.path.isdir(container.state_dir):  # started: state.json exists, so cleanup left it
             _kill_and_wait(container)
             container.destroy()
-        if isinstance(err, ContainerError) and "resources." in str(err):  # name the bundle's field
+        if hasattr(err, "renamed"):  # an error about a resources field: name it as the bundle's key
             where = f"{os.path.join(os.path.abspath(args.bundle), 'config.json')}: linux.resources"
-            raise type(err)(specconv.oci_names(str(err), where)) from None
+            raise err.renamed(specconv.oci_names(where)) from None
         raise
     _terminal_started(process)
     return container
@@ -768,13 +768,6 @@ def _read_resources_file(path: str) -> object:
         raise ConfigInvalid(f"{where}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
 
 
-def _renamed(message: str, names: dict[str, str]) -> str:
-    """``message`` with ``resources.<field>`` replaced by the name the user typed (a flag or an OCI key)."""
-    import re
-
-    return re.sub(r"\bresources\.([a-z_]+)", lambda m: names.get(m.group(1), m.group(0)), message)
-
-
 def cmd_update(args: argparse.Namespace) -> int:
     """``dct update``: runc's update, the given limits applied live through ``Container.set``.
 
@@ -793,29 +786,28 @@ def cmd_update(args: argparse.Namespace) -> int:
         raise ConfigInvalid(f"update: give either -r/--resources or flags ({', '.join(map(_flag, given))}), "
                             "not both")
     if args.resources is not None:
-        names = {k: f"--resources {args.resources}: linux.resources.{v}"
+        names = {f"resources.{k}": f"--resources {args.resources}: linux.resources.{v}"
                  for k, v in specconv.OCI_RESOURCE_NAMES.items()}
+        raw = _read_resources_file(args.resources)
         try:
-            update = specconv.resources_from_oci(_read_resources_file(args.resources), devices=False,
-                                                 validate=False)
+            update = specconv.resources_from_oci(raw, devices=False, validate=False)
         except ConfigInvalid as err:
-            message = str(err)
-            if not message.startswith("--resources"):
-                message = f"--resources {args.resources}: {message}"
-            raise ConfigInvalid(message) from None
+            raise err.located(f"--resources {args.resources}") from None
         if not update.limits():
             raise ConfigInvalid(f"--resources {args.resources}: sets no limit (e.g. {{\"memory\": {{\"limit\": "
                                 "67108864}})")
     else:
-        names = {k: _flag(k) for k in _UPDATE_FLAGS}
+        names = {f"resources.{k}": _flag(k) for k in _UPDATE_FLAGS}
         update = Resources(**{name: _update_value(name, text) for name, text in given.items()})
     container = _runtime(args).load(args.id)
     try:
         change = Config(rootfs=container.config.rootfs)
         change.cgroups.resources = update
         container.set(change)
-    except (ConfigInvalid, ContainerSystemError) as err:
-        raise type(err)(_renamed(str(err), names)) from None
+    except (ConfigInvalid, ContainerSystemError) as err:  # name fields as the user typed them (flag, OCI key)
+        if hasattr(err, "renamed"):
+            raise err.renamed(names) from None
+        raise
     return 0
 
 

@@ -266,7 +266,8 @@ class Resources:
             ConfigInvalid: naming the field (``resources.memory_swap: 32Mi is below memory 64Mi``…).
         """
         def bad(name: str, message: str) -> ConfigInvalid:
-            return ConfigInvalid(f"resources.{name}: {getattr(self, name)!r} {message}")
+            value = getattr(self, name)
+            return ConfigInvalid.at(f"resources.{name}", f"{value!r} {message}", value)
 
         for name in ("memory", "memory_reservation", "memory_swap", "cpu_quota", "pids_limit"):
             value = getattr(self, name)
@@ -287,9 +288,9 @@ class Resources:
                 raise bad("memory_swap", "limits memory + swap, so it needs a memory limit (memory is unlimited)")
             if self.memory_swap < self.memory:
                 from ..units import format_size
-                raise ConfigInvalid(f"resources.memory_swap: {format_size(self.memory_swap)} is below memory "
-                                    f"{format_size(self.memory)} (memory_swap counts memory + swap; use -1 for "
-                                    "unlimited swap)")
+                raise ConfigInvalid.at("resources.memory_swap", f"{format_size(self.memory_swap)} is below memory "
+                                       f"{format_size(self.memory)} (memory_swap counts memory + swap; use -1 for "
+                                       "unlimited swap)", self.memory_swap)
         ranges = {"cpu_shares": (2, MAX_CPU_SHARES), "cpu_weight": (1, 10000), "cpu_period": (1000, 1000000),
                   "blkio_weight": (10, 1000)}
         for name, (low, high) in ranges.items():
@@ -309,8 +310,8 @@ class Resources:
         for name in THROTTLE_FIELDS:
             for dev in getattr(self, name) or []:
                 if not all(_is_int(v) and v >= 0 for v in (dev.major, dev.minor, dev.rate)):
-                    raise ConfigInvalid(f"resources.{name}: {dev.major}:{dev.minor} {dev.rate!r} must be "
-                                        "non-negative integers")
+                    raise ConfigInvalid.at(f"resources.{name}", f"{dev.major}:{dev.minor} {dev.rate!r} must be "
+                                           "non-negative integers", dev)
 
 
 def parse_cpu_list(text: str) -> set[int]:

@@ -23,9 +23,9 @@ def check_ifname(name: str, field: str) -> None:
         ConfigInvalid: naming ``field``.
     """
     if not name or len(name.encode()) >= IFNAMSIZ:
-        raise ConfigInvalid(f"{field}: {name!r} must be 1 to {IFNAMSIZ - 1} characters (the kernel's IFNAMSIZ)")
+        raise ConfigInvalid.at(field, f"{name!r} must be 1 to {IFNAMSIZ - 1} characters (the kernel's IFNAMSIZ)")
     if not _IFNAME_RE.match(name) or name in (".", ".."):
-        raise ConfigInvalid(f"{field}: {name!r} may hold only letters, digits, '.', '_' and '-'")
+        raise ConfigInvalid.at(field, f"{name!r} may hold only letters, digits, '.', '_' and '-'")
 
 
 def interface(text: str, field: str, version: int = 4) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
@@ -33,9 +33,9 @@ def interface(text: str, field: str, version: int = 4) -> ipaddress.IPv4Interfac
     try:
         value = ipaddress.ip_interface(text)
     except ValueError as err:
-        raise ConfigInvalid(f"{field}: {text!r} is not an address with a prefix length ({err})") from None
+        raise ConfigInvalid.at(field, f"{text!r} is not an address with a prefix length ({err})") from None
     if value.version != version:
-        raise ConfigInvalid(f"{field}: {text!r} is not an IPv{version} address")
+        raise ConfigInvalid.at(field, f"{text!r} is not an IPv{version} address")
     return value
 
 
@@ -44,7 +44,7 @@ def network(text: str, field: str) -> ipaddress.IPv4Network | ipaddress.IPv6Netw
     try:
         return ipaddress.ip_network(text)
     except ValueError as err:
-        raise ConfigInvalid(f"{field}: {text!r} is not a valid CIDR subnet ({err})") from None
+        raise ConfigInvalid.at(field, f"{text!r} is not a valid CIDR subnet ({err})") from None
 
 
 def address(text: str, field: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -52,7 +52,7 @@ def address(text: str, field: str) -> ipaddress.IPv4Address | ipaddress.IPv6Addr
     try:
         return ipaddress.ip_address(text)
     except ValueError:
-        raise ConfigInvalid(f"{field}: {text!r} is not an IP address") from None
+        raise ConfigInvalid.at(field, f"{text!r} is not an IP address") from None
 
 
 DEFAULT_SUBNET = "10.88.0.0/16"  # a new bridge's subnet when none is given (podman's default network)
@@ -72,7 +72,7 @@ def host_address(text: str, subnet: ipaddress.IPv4Network, field: str) -> ipaddr
         ip = address(text, field)
         inside = ip in subnet
     if not inside or ip in (subnet.network_address, subnet.broadcast_address):
-        raise ConfigInvalid(f"{field}: {text} is not a host address of the subnet {subnet}")
+        raise ConfigInvalid.at(field, f"{text} is not a host address of the subnet {subnet}")
     return ip
 
 
@@ -90,14 +90,14 @@ def validate_network(config) -> None:  # noqa: ANN001 - configs.Config (import c
             1..65535, the same host port twice, or networks without a new network namespace.
     """
     if (config.networks or config.routes) and not config.private_namespace("NEWNET"):
-        raise ConfigInvalid("networks: a veth interface needs a new network namespace (NEWNET without a path)")
+        raise ConfigInvalid.at("networks", "a veth interface needs a new network namespace (NEWNET without a path)")
     if len(config.networks) > 1:
-        raise ConfigInvalid("networks: one interface per container is supported")
+        raise ConfigInvalid.at("networks", "one interface per container is supported")
     names = set()
     for i, net in enumerate(config.networks):
         where = f"networks[{i}]"
         if net.type != "veth":
-            raise ConfigInvalid(f"{where}.type: {net.type!r} is not supported (veth)")
+            raise ConfigInvalid.at(f"{where}.type", f"{net.type!r} is not supported (veth)")
         check_ifname(net.bridge, f"{where}.bridge")
         check_ifname(net.name, f"{where}.name")
         if net.host_interface_name:
@@ -105,7 +105,8 @@ def validate_network(config) -> None:  # noqa: ANN001 - configs.Config (import c
         names.add(net.name)
         subnet = network(net.subnet, f"{where}.subnet") if net.subnet else None
         if subnet is not None and (subnet.version != 4 or subnet.prefixlen > 30):
-            raise ConfigInvalid(f"{where}.subnet: {net.subnet} must be an IPv4 subnet of at least 4 addresses (/30)")
+            raise ConfigInvalid.at(f"{where}.subnet",
+                                   f"{net.subnet} must be an IPv4 subnet of at least 4 addresses (/30)")
         addr = gw = None
         if net.address:
             if subnet is not None:
@@ -115,25 +116,26 @@ def validate_network(config) -> None:  # noqa: ANN001 - configs.Config (import c
             else:
                 addr = address(net.address, f"{where}.address")
             if addr.version != 4:
-                raise ConfigInvalid(f"{where}.address: {net.address} is not an IPv4 address")
+                raise ConfigInvalid.at(f"{where}.address", f"{net.address} is not an IPv4 address")
         if net.gateway:
             gw = host_address(net.gateway, subnet, f"{where}.gateway") if subnet else \
                 address(net.gateway, f"{where}.gateway")
         elif subnet is not None:
             gw = next(subnet.hosts())  # the bridge's address by default
         if addr is not None and addr == gw:
-            raise ConfigInvalid(f"{where}.address: {net.address} is the gateway's (the bridge's own address)")
+            raise ConfigInvalid.at(f"{where}.address", f"{net.address} is the gateway's (the bridge's own address)")
         if net.ipv6_address:
             interface(net.ipv6_address, f"{where}.ipv6_address", version=6)
         if net.ipv6_gateway:
             if address(net.ipv6_gateway, f"{where}.ipv6_gateway").version != 6:
-                raise ConfigInvalid(f"{where}.ipv6_gateway: {net.ipv6_gateway!r} is not an IPv6 address")
+                raise ConfigInvalid.at(f"{where}.ipv6_gateway", f"{net.ipv6_gateway!r} is not an IPv6 address")
             if not net.ipv6_address:
-                raise ConfigInvalid(f"{where}.ipv6_gateway: needs an ipv6_address (the route goes through it)")
+                raise ConfigInvalid.at(f"{where}.ipv6_gateway", "needs an ipv6_address (the route goes through it)")
         if net.mac_address and (not _MAC_RE.match(net.mac_address) or int(net.mac_address[:2], 16) & 1):
-            raise ConfigInvalid(f"{where}.mac_address: {net.mac_address!r} is not a unicast MAC (aa:bb:cc:dd:ee:ff)")
+            raise ConfigInvalid.at(f"{where}.mac_address",
+                                   f"{net.mac_address!r} is not a unicast MAC (aa:bb:cc:dd:ee:ff)")
         if net.mtu and not 68 <= net.mtu <= 65535:
-            raise ConfigInvalid(f"{where}.mtu: {net.mtu} is outside 68..65535")
+            raise ConfigInvalid.at(f"{where}.mtu", f"{net.mtu} is outside 68..65535")
     for i, route in enumerate(config.routes):
         where = f"routes[{i}]"
         network(route.destination, f"{where}.destination")
@@ -141,22 +143,23 @@ def validate_network(config) -> None:  # noqa: ANN001 - configs.Config (import c
             if getattr(route, name):
                 address(getattr(route, name), f"{where}.{name}")
         if route.interface_name and route.interface_name not in names | {"lo"}:
-            raise ConfigInvalid(f"{where}.interface_name: {route.interface_name!r} is not an interface "
-                                f"of the container")
+            raise ConfigInvalid.at(f"{where}.interface_name", f"{route.interface_name!r} is not an interface "
+                                   "of the container")
     seen = set()
     for i, port in enumerate(config.ports):
         where = f"ports[{i}]"
         if not config.networks:
-            raise ConfigInvalid(f"{where}: publishing a port needs a bridge network")
+            raise ConfigInvalid.at(where, "publishing a port needs a bridge network")
         if port.protocol not in ("tcp", "udp"):
-            raise ConfigInvalid(f"{where}.protocol: {port.protocol!r} must be tcp or udp")
+            raise ConfigInvalid.at(f"{where}.protocol", f"{port.protocol!r} must be tcp or udp")
         for name in ("host_port", "container_port"):
             value = getattr(port, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-                raise ConfigInvalid(f"{where}.{name}: {value!r} is outside 1..65535")
+                raise ConfigInvalid.at(f"{where}.{name}", f"{value!r} is outside 1..65535")
         if address(port.host_ip, f"{where}.host_ip").version != 4:
-            raise ConfigInvalid(f"{where}.host_ip: {port.host_ip} must be IPv4 (IPv6 ports are not published yet)")
+            raise ConfigInvalid.at(f"{where}.host_ip",
+                                   f"{port.host_ip} must be IPv4 (IPv6 ports are not published yet)")
         key = (port.host_port, port.protocol)
         if key in seen:
-            raise ConfigInvalid(f"{where}: host port {port.host_port}/{port.protocol} is published twice")
+            raise ConfigInvalid.at(where, f"host port {port.host_port}/{port.protocol} is published twice")
         seen.add(key)

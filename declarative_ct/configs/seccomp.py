@@ -145,20 +145,21 @@ class Seccomp:
         def name(snake: str, camel: str) -> str:
             return camel if oci else snake
 
-        _check_action(self.default_action, f"{where}.{name('default_action', 'defaultAction')}")
+        _check_action(self.default_action, f"{_dot(where)}{name('default_action', 'defaultAction')}")
         _check_errno(self.default_action, self.default_errno_ret,
-                     f"{where}.{name('default_errno_ret', 'defaultErrnoRet')}")
+                     f"{_dot(where)}{name('default_errno_ret', 'defaultErrnoRet')}")
         for i, arch in enumerate(self.architectures):
             if arch not in ARCHITECTURES:
-                raise ConfigInvalid(f"{where}.architectures[{i}]: unknown architecture {_show(arch)} "
+                raise ConfigInvalid(f"{_dot(where)}architectures[{i}]: unknown architecture {_show(arch)} "
                                     f"(known: {', '.join(ARCHITECTURES)})")
         for i, flag in enumerate(self.flags):
             if flag == "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV":
-                raise ConfigInvalid(f"{where}.flags[{i}]: {flag} applies to SCMP_ACT_NOTIFY, which is not supported")
+                raise ConfigInvalid(f"{_dot(where)}flags[{i}]: {flag} applies to SCMP_ACT_NOTIFY, "
+                                    "which is not supported")
             if flag not in FLAGS:
-                raise ConfigInvalid(f"{where}.flags[{i}]: unknown flag {_show(flag)} (known: {', '.join(FLAGS)})")
+                raise ConfigInvalid(f"{_dot(where)}flags[{i}]: unknown flag {_show(flag)} (known: {', '.join(FLAGS)})")
         for i, call in enumerate(self.syscalls):
-            at = f"{where}.syscalls[{i}]"
+            at = f"{_dot(where)}syscalls[{i}]"
             if not isinstance(call.names, list) or not call.names:
                 raise ConfigInvalid(f"{at}.names: must be a non-empty list of syscall names")
             for j, syscall in enumerate(call.names):
@@ -212,17 +213,17 @@ def from_oci(raw: object, where: str = "linux.seccomp") -> Seccomp:
             (``listenerPath``), or a bad value (see :meth:`Seccomp.validate`).
     """
     if not isinstance(raw, dict):
-        raise ConfigInvalid(f"{where}: must be an object")
+        raise ConfigInvalid.at(where, "must be an object")  # where "": a profile file, the object itself
     _only(raw, ("defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls"), where,
           spec=("listenerPath", "listenerMetadata"))
     if "defaultAction" not in raw:
-        raise ConfigInvalid(f"{where}.defaultAction: required")
+        raise ConfigInvalid(f"{_dot(where)}defaultAction: required")
     calls_raw = raw.get("syscalls") or []
     if not isinstance(calls_raw, list):
-        raise ConfigInvalid(f"{where}.syscalls: must be a list")
+        raise ConfigInvalid(f"{_dot(where)}syscalls: must be a list")
     calls = []
     for i, call in enumerate(calls_raw):
-        at = f"{where}.syscalls[{i}]"
+        at = f"{_dot(where)}syscalls[{i}]"
         if not isinstance(call, dict):
             raise ConfigInvalid(f"{at}: must be an object")
         _only(call, ("names", "name", "action", "errnoRet", "args", "comment"), at)
@@ -249,11 +250,16 @@ def from_oci(raw: object, where: str = "linux.seccomp") -> Seccomp:
     for key in ("architectures", "flags"):
         value = raw.get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigInvalid(f"{where}.{key}: must be a list of strings")
+            raise ConfigInvalid(f"{_dot(where)}{key}: must be a list of strings")
     seccomp = Seccomp(raw["defaultAction"], raw.get("defaultErrnoRet"), list(raw.get("architectures") or []),
                       list(raw.get("flags") or []), calls)
     seccomp.validate(where, oci=True)
     return seccomp
+
+
+def _dot(where: str) -> str:
+    """``where`` as the head of a field name: ``linux.seccomp.`` (``""`` for a profile file's own fields)."""
+    return f"{where}." if where else ""
 
 
 def _only(obj: dict, known: tuple[str, ...], where: str, spec: tuple[str, ...] = ()) -> None:
@@ -263,8 +269,8 @@ def _only(obj: dict, known: tuple[str, ...], where: str, spec: tuple[str, ...] =
         if key in known or value in (None, "", [], {}) or key not in spec:
             continue
         if key in ("listenerPath", "listenerMetadata"):
-            raise ConfigInvalid(f"{where}.{key}: not supported (SCMP_ACT_NOTIFY needs a listener we do not run)")
-        raise ConfigInvalid(f"{where}.{key}: not supported")
+            raise ConfigInvalid(f"{_dot(where)}{key}: not supported (SCMP_ACT_NOTIFY needs a listener we do not run)")
+        raise ConfigInvalid(f"{_dot(where)}{key}: not supported")
 
 
 def _is_int(value: object) -> bool:
@@ -308,7 +314,7 @@ def read_profile(path: str) -> tuple[Seccomp, str]:
     try:
         seccomp = from_oci(raw, "")
     except ConfigInvalid as err:
-        raise ConfigInvalid(f"{path}: {str(err).lstrip('.').removeprefix(': ')}") from None
+        raise err.located(path) from None
     result = seccomp, hashlib.sha256(data).hexdigest()
     _profiles[path] = ((st.st_ino, st.st_size, st.st_mtime_ns), result)
     return result

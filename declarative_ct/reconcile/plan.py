@@ -131,7 +131,7 @@ def observe(runtime: Runtime, cache: dict | None = None) -> dict[str, Observed]:
             except StateCorrupt as err:
                 # Its processes may run: a create of that name would fail, a prune cannot tell it is ours.
                 out[name] = Observed(name, Status.UNKNOWN, False, "", {}, {},
-                                     error=str(err).removeprefix(f"container {name}: "))
+                                     error=err.reason if err.reason is not None else str(err))
                 continue
             except ContainerError:
                 continue

@@ -48,7 +48,6 @@ from .plan import make_plan, observe
 POLL = 0.1  # seconds: the longest the loop sleeps before looking at the stop event again
 # Events that may mean new content (opened/closed-without-write do not: our own reads make them).
 _CHANGE_EVENTS = frozenset({"created", "modified", "deleted", "moved", "closed"})
-_UNKNOWN_DEP = re.compile(r"^unknown container `([^`]+)`")
 _COUNTDOWN = re.compile(r"restart in [0-9.]+ s")
 
 
@@ -257,9 +256,9 @@ class _Watcher:
     @staticmethod
     def _explain(error: SpecError, kept_names: dict[str, str]) -> SpecError:
         """A depends_on error caused by a file kept at its last version: say so."""
-        match = _UNKNOWN_DEP.match(error.message)
-        if error.field.startswith("depends_on") and match and match.group(1) in kept_names:
-            message = (f"`{match.group(1)}` is declared by {kept_names[match.group(1)]}, which is invalid or being "
+        # error.value: the unknown container's name (only "unknown container" errors of depends_on carry one)
+        if error.field.startswith("depends_on") and isinstance(error.value, str) and error.value in kept_names:
+            message = (f"`{error.value}` is declared by {kept_names[error.value]}, which is invalid or being "
                        "written: this file keeps its last valid version meanwhile")
             return SpecError(error.file, error.line, error.col, error.field, message)
         return error

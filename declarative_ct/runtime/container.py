@@ -861,16 +861,16 @@ def _paired_memory(update, current):
 
     if update.memory not in (None, -1) and update.memory_swap is None and current.memory_swap not in (None, -1):
         if update.memory > current.memory_swap:
-            raise ConfigInvalid(f"resources.memory: {format_size(update.memory)} is above the container's memory + "
-                                f"swap limit {format_size(current.memory_swap)}; give resources.memory_swap too "
-                                "(-1 for unlimited swap)")
+            raise ConfigInvalid.at("resources.memory", f"{format_size(update.memory)} is above the container's "
+                                   f"memory + swap limit {format_size(current.memory_swap)}; give {{0}} too "
+                                   "(-1 for unlimited swap)", update.memory, refs=("resources.memory_swap",))
         return dataclasses.replace(update, memory_swap=current.memory_swap)
     if update.memory == -1 and update.memory_swap is None:
         return dataclasses.replace(update, memory_swap=-1)  # what the kernel does too; keep the config in step
     if update.memory_swap not in (None, -1) and update.memory is None:
         if current.memory in (None, -1):
-            raise ConfigInvalid("resources.memory_swap: the container has no memory limit; give resources.memory "
-                                "too (memory + swap needs both)")
+            raise ConfigInvalid.at("resources.memory_swap", "the container has no memory limit; give {0} too "
+                                   "(memory + swap needs both)", update.memory_swap, refs=("resources.memory",))
         return dataclasses.replace(update, memory=current.memory)
     return update
 

@@ -114,7 +114,7 @@ class Runtime:
             if recorded is not None:
                 if not self._own_cgroup(container_id, recorded):
                     raise CreateInterrupted(
-                        f"container {container_id}: an interrupted create left {state_dir}, with the cgroup "
+                        id=container_id, reason=f"an interrupted create left {state_dir}, with the cgroup "
                         f"{_shown_cgroup(recorded)} its config chose: another container may run in it, so it is not reclaimed")
                 cg = cgroups.manager_from_paths(recorded)
             teardown(cg, state_dir)
@@ -189,7 +189,7 @@ class Runtime:
             raise ContainerNotExists(f"container {container_id!r} does not exist in {self.root}") from None
         except (ValueError, TypeError, KeyError, AttributeError, IsADirectoryError) as err:
             why = err.strerror if isinstance(err, OSError) else str(err) or type(err).__name__
-            raise StateCorrupt(f"container {container_id}: {path} is corrupt: {why}") from err
+            raise StateCorrupt(id=container_id, reason=f"{path} is corrupt: {why}") from err
         except OSError as err:
             raise SystemError(f"container {container_id}: cannot read {path}: {err.strerror}") from err
         return Container(self.root, container_id, config, state)
@@ -212,7 +212,7 @@ class Runtime:
                 corrupt[name] = err
             except ContainerNotExists:  # no state.json: a create in progress, or one killed half-way
                 if self._interrupted(os.path.join(self.root, name)):
-                    corrupt[name] = CreateInterrupted(f"container {name}: its create was interrupted before "
+                    corrupt[name] = CreateInterrupted(id=name, reason="its create was interrupted before "
                                                       "state.json was saved (status unknown)")
             except InvalidID:  # not a container's directory
                 continue  # (an unreadable state.json, SystemError, goes up: it must not go unseen either)

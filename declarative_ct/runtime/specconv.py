@@ -671,18 +671,18 @@ def resources_from_oci(res: object, where: str = "linux.resources", into: Resour
     if validate:
         try:
             resources.validate()
-        except ConfigInvalid as err:  # "resources.memory_swap: ..." -> "<where>.memory.swap: ..."
-            raise ConfigInvalid(oci_names(str(err), where)) from None
+        except ConfigInvalid as err:  # resources.memory_swap is <where>.memory.swap here
+            raise err.renamed(oci_names(where)) from None
     return resources
 
 
-def oci_names(message: str, where: str = "linux.resources") -> str:
-    """``message`` with each ``resources.<field>`` written as the OCI key: ``<where>.memory.swap``."""
-    import re
-
-    return re.sub(r"\bresources\.([a-z_]+)",
-                  lambda m: f"{where}.{OCI_RESOURCE_NAMES[m.group(1)]}" if m.group(1) in OCI_RESOURCE_NAMES
-                  else m.group(0), message)
+def oci_names(where: str = "linux.resources"):  # noqa: ANN201 - Callable[[str], str]
+    """A renamer (see :meth:`~declarative_ct.errors.ConfigInvalid.renamed`) naming each ``resources.<field>``
+    of the runtime as the OCI key: ``resources.memory_swap`` → ``<where>.memory.swap``; other names kept."""
+    def name(field: str) -> str:
+        attr = field.removeprefix("resources.")
+        return f"{where}.{OCI_RESOURCE_NAMES[attr]}" if attr != field and attr in OCI_RESOURCE_NAMES else field
+    return name
 
 
 def _throttles(raw: object, where: str) -> list[ThrottleDevice]:

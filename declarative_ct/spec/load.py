@@ -22,6 +22,7 @@ import math
 import os
 import re
 import typing
+import dataclasses
 from dataclasses import dataclass
 
 import yaml
@@ -30,7 +31,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigInvalid, ContainerError
 from .files import is_spec_file
-from .model import NAME_PATTERN, RESTART_PATTERN, SECCOMP_KEYWORDS, ContainerSpec
+from .model import NAME_PATTERN, RESTART_PATTERN, SECCOMP_KEYWORDS, ContainerSpec, FieldError
 
 MAX_FILE_SIZE = 16 << 20  # bytes: a spec file is a few KiB; refuse what would only exhaust memory
 MAX_EXPANDED_SIZE = 16 << 20  # bytes of scalars in one document once its aliases are followed
@@ -53,13 +54,20 @@ class SpecDocument:
     line: int
 
 
+QUOTE_HINT = "quote it if it is meant as text"
+"""The end of a message about a number where text is meant (:func:`load_mapping`; ``SpecError.hint``)."""
+HINT_QUOTE = "quote"
+
+
 @dataclass(frozen=True)
 class SpecError:
     """One problem: ``file:line:col: field: message``.
 
     ``file`` is the path as given (a directory's entries joined to it); ``line``/``col`` are
     1-based, and both 0 when the error concerns the path as a whole (missing, unreadable, no
-    specs). ``field`` is dotted (``resources.memory``, ``process.args[0]``) or ``-``.
+    specs). ``field`` is dotted (``resources.memory``, ``process.args[0]``) or ``-``. ``value``:
+    the value at fault when a front door may want it (an unknown container's name); ``hint``:
+    :data:`HINT_QUOTE` when ``message`` ends with :data:`QUOTE_HINT`. Neither takes part in equality.
     """
 
     file: str
@@ -67,6 +75,8 @@ class SpecError:
     col: int
     field: str
     message: str
+    value: object = dataclasses.field(default=None, compare=False)  # the value at fault, where a front door uses it
+    hint: str = dataclasses.field(default="", compare=False)  # HINT_QUOTE: the message ends with QUOTE_HINT
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}: {self.field}: {self.message}"
@@ -137,26 +147,30 @@ def load_mapping(data: object, source: str) -> SpecDocument:
     try:
         spec = ContainerSpec.model_validate(data)
     except ValidationError as err:
-        found: list[tuple[str, list[str]]] = []
+        found: list[tuple[str, list[str], list[str]]] = []  # field, its messages, each one's hint
         for e in err.errors(include_url=False):
             loc, message = tuple(e["loc"]), _message(e)
-            if e["type"] == "value_error":  # a model validator names its field: "depends_on: …"
-                name, sep, rest = message.partition(": ")
-                if sep and _walk(data, loc + (name,))[1] == len(loc) + 1:
-                    loc, message = loc + (name,), rest
+            below = _field_error(e)  # a validator's error about one of its fields: "depends_on", "cpus"…
+            # (one level only here, as the mapping's field names are placed: routes[0].gateway stays at network)
+            if below is not None and len(below.path) == 1 and _walk(data, loc + below.path)[1] == len(loc) + 1:
+                loc, message = loc + below.path, below.message
             value, used = _walk(data, loc)
             field = _field(loc if e["type"] == "missing" else loc[:used])
+            hint = ""
             if e["type"] == "extra_forbidden":
                 message += _suggest(loc)
             elif e["type"] in _EXPECTED or e["type"] == "literal_error":
                 message += f", got {_describe_value(value)}"
                 if e["type"] == "string_type" and isinstance(value, (int, float)):
-                    message += ": quote it if it is meant as text"
+                    message += ": " + QUOTE_HINT
+                    hint = HINT_QUOTE
             if found and found[-1][0] == field and used < len(loc):  # another alternative of a union
                 found[-1][1].append(message)
+                found[-1][2].append(hint)
             else:
-                found.append((field, [message]))
-        errors += [SpecError(source, 0, 0, field, _join(messages)) for field, messages in found]
+                found.append((field, [message], [hint]))
+        errors += [SpecError(source, 0, 0, field, _join(messages), hint=_join_hint(messages, hints))
+                   for field, messages, hints in found]
     if isinstance(data, dict):
         errors += _host_path_errors(data, source)
     if errors:
@@ -454,10 +468,12 @@ class _Loader:
         self.seen: set[str] = set()
         self.order = 0  # of the file being read (path-level errors take their own), for sorting errors
 
-    def error(self, file: str, line: int, col: int, field: str, message: str, order: int | None = None) -> None:
+    def error(self, file: str, line: int, col: int, field: str, message: str, order: int | None = None,
+              value: object = None) -> None:
         if order is None and line == 0:  # about a path as a whole: after what was read before it
             self.order += 1
-        self.errors.append((self.order if order is None else order, SpecError(file, line, col, field, message)))
+        self.errors.append((self.order if order is None else order,
+                            SpecError(file, line, col, field, message, value)))
 
     def sorted_errors(self) -> list[SpecError]:
         """Errors by file order, then position; duplicates (an aliased node reached twice) once."""
@@ -581,11 +597,9 @@ class _Loader:
         for e in err.errors(include_url=False):
             loc = tuple(e["loc"])
             message = _message(e)
-            if e["type"] == "value_error":  # a model validator names its field: "depends_on: …", "routes[0].gateway: …"
-                name, sep, rest = message.partition(": ")
-                parts = _field_parts(name) if sep else ()
-                if parts and doc.builder.locate(doc.root, loc + parts)[2] == len(loc) + len(parts):
-                    loc, message = loc + parts, rest
+            below = _field_error(e)  # a validator's error about one of its fields: "depends_on", "routes[0].gateway"…
+            if below is not None and doc.builder.locate(doc.root, loc + below.path)[2] == len(loc) + len(below.path):
+                loc, message = loc + below.path, below.message
             node, key_node, used = doc.builder.locate(doc.root, loc)
             field = _field(loc if e["type"] == "missing" else loc[:used])
             if key_node is not None and (e["type"] == "extra_forbidden" or loc[used:used + 1] == ("[key]",)):
@@ -631,7 +645,7 @@ class _Loader:
                     node, _, _ = doc.builder.locate(doc.root, ("depends_on", i))
                     if dep not in by_name:
                         self.error(doc.file, *_pos(node), f"depends_on[{i}]",
-                                   f"unknown container `{dep}` (no spec names it)", doc.order)
+                                   f"unknown container `{dep}` (no spec names it)", doc.order, value=dep)
                     elif doc is places[0][0]:  # the cycle check follows one document per name
                         edges[name].append((dep, node, f"depends_on[{i}]"))
                 network = doc.data.get("network")
@@ -641,7 +655,7 @@ class _Loader:
                     joined = mode.removeprefix("container:")
                     if joined not in by_name:
                         self.error(doc.file, *_pos(node), "network.mode",
-                                   f"unknown container `{joined}` (no spec names it)", doc.order)
+                                   f"unknown container `{joined}` (no spec names it)", doc.order, value=joined)
                     elif doc is places[0][0]:
                         edges[name].append((joined, node, "network.mode"))
         self.check_cycles(by_name, edges)
@@ -855,11 +869,10 @@ def _pos(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _field_parts(name: str) -> Loc:
-    """``routes[0].gateway`` → ``("routes", 0, "gateway")``; ``()`` when ``name`` is no field path."""
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\]|\.[A-Za-z_][A-Za-z0-9_]*)*$", name):
-        return ()
-    return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+", name))
+def _field_error(e: dict) -> FieldError | None:
+    """The :class:`~.model.FieldError` a validator raised for pydantic error ``e``, else None."""
+    error = (e.get("ctx") or {}).get("error") if e["type"] == "value_error" else None
+    return error if isinstance(error, FieldError) else None
 
 
 def _field(loc: Loc) -> str:
@@ -887,6 +900,15 @@ _PATTERNS = {
 }
 
 
+_BOUNDS = {"greater_than": ("greater than", "gt"), "greater_than_equal": ("greater than or equal to", "ge"),
+           "less_than": ("less than", "lt"), "less_than_equal": ("less than or equal to", "le")}
+
+
+def _number(value: object) -> str:
+    """A bound as pydantic shows it: ``0.0`` → ``0``."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def _message(e: dict) -> str:
     """pydantic's message for one error, in our words (without what was given: see :func:`_got`)."""
     kind, ctx, msg = e["type"], e.get("ctx") or {}, e["msg"]
@@ -903,8 +925,18 @@ def _message(e: dict) -> str:
     if kind == "too_short" and ctx.get("min_length") == 1:
         return "must not be empty"
     if kind == "value_error":
-        return msg.removeprefix("Value error, ")
-    return msg.replace("Input should be", "must be").replace("List should", "must").replace("String should", "must")
+        return str(ctx["error"]) if "error" in ctx else msg
+    if kind in _BOUNDS:
+        word, key = _BOUNDS[kind]
+        return f"must be {word} {_number(ctx[key])}"
+    if kind in ("string_too_long", "string_too_short") or (kind in ("too_long", "too_short")
+                                                            and ctx.get("field_type") == "List"):
+        most = "most" if kind.endswith("long") else "least"
+        limit = ctx["max_length" if most == "most" else "min_length"]
+        if kind.startswith("string"):
+            return f"must have at {most} {limit} character{'' if limit == 1 else 's'}"
+        return f"must have at {most} {limit} item{'' if limit == 1 else 's'} after validation, not {ctx['actual_length']}"
+    return msg  # a kind our models do not produce: pydantic's words
 
 
 def _got(e: dict, node: Node, builder: _Builder) -> str:
@@ -943,6 +975,13 @@ def _join(messages: list[str]) -> str:
         parts.append(head.removeprefix("expected "))
         got = got or (sep + tail)
     return "expected " + " or ".join(parts) + got
+
+
+def _join_hint(messages: list[str], hints: list[str]) -> str:
+    """The hint of the alternative whose ``, got …`` tail :func:`_join` keeps."""
+    if len(messages) == 1:
+        return hints[0]
+    return next((h for m, h in zip(messages, hints) if ", got " in m), "")
 
 
 def _suggest(loc: Loc) -> str:

@@ -21,6 +21,28 @@ from . import forms
 from ..runtime.process import MAX_ID
 from ..units import UNLIMITED, parse_size
 
+class FieldError(ValueError):
+    """A validator's error about a field below the model it validates: ``path`` (``("routes", 0,
+    "interface")``) and ``message``. pydantic passes it to the loader as the ``value_error``'s
+    ``ctx["error"]``; the loader reports it at that field when the document has it, else at the
+    validated model with ``str()``: ``routes[0].interface: <message>``."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        self.path = tuple(path)
+        self.message = message
+        super().__init__(f"{field_name(self.path)}: {message}")
+
+
+def field_name(path: tuple[str | int, ...]) -> str:
+    """``("routes", 0, "interface")`` → ``routes[0].interface``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" if i else p for i, p in enumerate(path))
+
+
+def field_path(name: str) -> tuple[str | int, ...]:
+    """``routes[0].interface`` → ``("routes", 0, "interface")`` (a runtime field name, e.g. a Problem's)."""
+    return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+", name))
+
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$"
 NAMESPACES = ("pid", "mount", "uts", "ipc", "net", "cgroup")
 DEFAULT_NAMESPACES = ["pid", "mount", "uts", "ipc", "net"]
@@ -28,15 +50,14 @@ MAX_ARG_STRLEN = 131072  # bytes: the kernel's limit on one argument or environm
 MAX_ARGS = 1 << 20  # bytes of arguments: well within ARG_MAX, and within what the monitor's socket carries
 RESTART_PATTERN = r"^(never|always|on-failure(:[1-9][0-9]*)?)$"
 SECCOMP_KEYWORDS = ("default", "unconfined")
+_SPEC_RESOURCE_NAMES = {"pids_limit": "pids"}  # configs.Resources field → the spec's, where they differ
+_SPEC_NETWORK_NAMES = {"mac_address": "mac", "interface_name": "interface"}  # configs.Network/Route → the spec's
 
 
 def _size(value: object) -> int | None:
     if value is None:
         return None
-    try:
-        return parse_size(value, "size")
-    except ValueError as err:
-        raise ValueError(str(err).removeprefix("size: ")) from None
+    return parse_size(value, None)  # the loader names the field
 
 
 def _signal_name(value: object) -> str:
@@ -88,9 +109,9 @@ class ProcessSpec(_Strict):
             if not key or "=" in key or "\0" in key:
                 raise ValueError(f"{key!r} is not a variable name")
             if "\0" in text:
-                raise ValueError(f"{key}: the value holds a NUL character")
+                raise FieldError((key,), "the value holds a NUL character")
             if len(key.encode()) + len(text.encode()) + 1 >= MAX_ARG_STRLEN:
-                raise ValueError(f"{key}: {MAX_ARG_STRLEN} bytes or longer (the kernel's MAX_ARG_STRLEN)")
+                raise FieldError((key,), f"{MAX_ARG_STRLEN} bytes or longer (the kernel's MAX_ARG_STRLEN)")
         if sum(len(k.encode()) + len(v.encode()) + 2 for k, v in value.items()) > MAX_ARGS:
             raise ValueError(f"the environment takes more than {MAX_ARGS >> 10} KiB (execve would refuse it)")
         return value
@@ -172,21 +193,24 @@ class ResourcesSpec(_Strict):
         if self.cpus is not None and self.cpu_quota is not None:
             raise ValueError("give either cpus or cpu_quota, not both")
         if self.cpus is not None and self.cpus * (self.cpu_period or 100000) < 1000:
-            raise ValueError(f"cpus: {self.cpus} of a {self.cpu_period or 100000} µs period is below the kernel's "
-                             "minimum quota of 1000 µs")
+            raise FieldError(("cpus",), f"{self.cpus} of a {self.cpu_period or 100000} µs period is below the "
+                             "kernel's minimum quota of 1000 µs")
         for name in ("cpuset_cpus", "cpuset_mems"):
             if getattr(self, name) is not None:
                 try:
                     parse_cpu_list(getattr(self, name))
                 except ValueError as err:
-                    raise ValueError(f"{name}: {err}") from None
+                    raise FieldError((name,), str(err)) from None
         from ..configs import Resources
         from ..errors import ConfigInvalid
         try:  # the runtime's own rules (below 1Mi, above int64, pids above PID_MAX_LIMIT…), in spec names
             Resources(**self.to_libcontainer()).validate()
         except ConfigInvalid as err:
-            message = str(err).removeprefix("resources.").replace("pids_limit", "pids")
-            raise ValueError(message) from None
+            problem = err.problems[0]
+            if problem.field is None:
+                raise ValueError(str(err)) from None
+            name = problem.field.removeprefix("resources.")
+            raise FieldError((_SPEC_RESOURCE_NAMES.get(name, name),), problem.detail()) from None
         return self
 
     def to_libcontainer(self) -> dict[str, object]:
@@ -285,6 +309,8 @@ class NetworkSpec(_Strict):
         bridge_only = [f for f in ("address", "gateway", "mtu", "mac", "ipv6_address", "ipv6_gateway", "ports",
                                    "routes") if getattr(self, f) not in (None, [])]
         if self.mode != "bridge":
+            if len(bridge_only) == 1:
+                raise FieldError((bridge_only[0],), f"only for mode bridge (mode is {self.mode})")
             if bridge_only:
                 raise ValueError(f"{', '.join(bridge_only)}: only for mode bridge (mode is {self.mode})")
             return self
@@ -295,8 +321,13 @@ class NetworkSpec(_Strict):
             Config(rootfs="host", networks=[self.to_network()], routes=self.to_routes(),
                    ports=self.to_ports()).validate_network_only()
         except ConfigInvalid as err:  # the runtime's names → the spec's
-            text = str(err).replace("networks[0].", "").replace("mac_address", "mac")
-            raise ValueError(re.sub(r"^(routes\[\d+\])\.interface_name", r"\1.interface", text)) from None
+            problem = err.problems[0]
+            if problem.field is None:
+                raise ValueError(str(err)) from None
+            path = field_path(problem.field)
+            if path[:2] == ("networks", 0):
+                path = path[2:]
+            raise FieldError(tuple(_SPEC_NETWORK_NAMES.get(p, p) for p in path), problem.detail()) from None
         return self
 
     def container(self) -> str | None:
@@ -360,14 +391,14 @@ class ContainerSpec(_Strict):
     @model_validator(mode="after")
     def _relations(self) -> "ContainerSpec":
         if self.name in self.depends_on:
-            raise ValueError("depends_on: a container cannot depend on itself")
+            raise FieldError(("depends_on",), "a container cannot depend on itself")
         if self.hostname and "uts" not in self.namespaces:
-            raise ValueError("hostname: needs the uts namespace")
+            raise FieldError(("hostname",), "needs the uts namespace")
         if self.network.mode in ("bridge",) or self.network.container():
             if "net" not in self.namespaces:
-                raise ValueError(f"network: mode {self.network.mode} needs the net namespace in namespaces")
+                raise FieldError(("network",), f"mode {self.network.mode} needs the net namespace in namespaces")
         if self.network.container() == self.name:
-            raise ValueError("network: a container cannot join its own network namespace")
+            raise FieldError(("network",), "a container cannot join its own network namespace")
         return self
 
     def dependencies(self) -> list[str]:

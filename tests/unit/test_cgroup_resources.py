@@ -79,8 +79,8 @@ class FakeCgroupfs:
     """Replaces ``fs.write``: records ``(file name, value)``, then stores what the kernel would show.
 
     ``refuse[name] = errno`` fails every write to that file, ``refuse_once`` only the next one,
-    ``refuse_value[(name, value)]`` the next write of that value (as fs.write does: a SystemError
-    naming file and value, with ``.errno``); ``mangle[name] = text`` makes the next write to that
+    ``refuse_value[(name, value)]`` the next write of that value (as fs.write does: a
+    CgroupWriteError with the path, value and errno); ``mangle[name] = text`` makes the next write to that
     file show ``text`` instead (a read-back mismatch).
     """
 
@@ -108,9 +108,7 @@ class FakeCgroupfs:
             else:
                 _write(directory, name, shown)
                 return
-        failure = errors.SystemError(f"failed to write {value!r} to {path}: {os.strerror(code)}")
-        failure.errno = code
-        raise failure
+        raise errors.CgroupWriteError(path, value, code)
 
     @staticmethod
     def _show(directory, name, value, old):

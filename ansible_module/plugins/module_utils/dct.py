@@ -28,7 +28,7 @@ try:
     from declarative_ct.reconcile.convert import LABEL_MANAGER, LABEL_SOURCE, LABEL_SPEC, MANAGER, MUTABLE_FIELDS
     from declarative_ct.reconcile.plan import effective, make_plan, observe
     from declarative_ct.runtime import Runtime, Status, store
-    from declarative_ct.spec.load import SpecErrors, load_mapping
+    from declarative_ct.spec.load import HINT_QUOTE, SpecErrors, load_mapping
     from declarative_ct.spec.model import ContainerSpec
 except ImportError:
     HAS_DCT = False
@@ -63,28 +63,30 @@ def runtime(module, root):
         module.fail_json(msg="root: %s" % err, actions=[])
 
 
-QUOTE_HINT = "quote it if it is meant as text"
-TEMPLATE_HINT = (QUOTE_HINT + ' (a template that gives a number, such as "{{ port }}" with port: 8080, '
+TEMPLATE_HINT = (' (a template that gives a number, such as "{{ port }}" with port: 8080, '
                  'needs the string filter: "{{ port | string }}")')
 
 
-def spec_error_lines(err):
-    """``field: message`` per error of a ``SpecErrors`` from ``load_mapping`` (the option and the reason).
+def spec_problems(err):
+    """``{"field", "message"}`` per error of a ``SpecErrors`` from ``load_mapping`` (the option and the reason).
 
     A number where text is wanted (``process.env.*``, ``process.user``, ``labels.*``…) usually comes
     from a template here (ansible-core 2.19 keeps the rendered value's type), so the loader's hint to
-    quote it gets the ``| string`` filter added.
+    quote it (``SpecError.hint``) gets the ``| string`` filter added.
     """
-    return ["%s: %s" % (e.field, e.message.replace(QUOTE_HINT, TEMPLATE_HINT)) for e in err.errors]
+    return [{"field": e.field, "message": e.message + TEMPLATE_HINT if e.hint == HINT_QUOTE else e.message}
+            for e in err.errors]
 
 
 def validate(module, data, source):
-    """The ``SpecDocument`` of inline options ``data``, or ``fail_json`` naming each bad option."""
+    """The ``SpecDocument`` of inline options ``data``, or ``fail_json`` naming each bad option (``msg``,
+    ``errors``: its lines, ``problems``: ``{"field", "message"}`` each)."""
     try:
         return load_mapping(data, source)
     except SpecErrors as err:
-        lines = spec_error_lines(err)
-        module.fail_json(msg="; ".join(lines), errors=lines, actions=[])
+        problems = spec_problems(err)
+        lines = ["%s: %s" % (p["field"], p["message"]) for p in problems]
+        module.fail_json(msg="; ".join(lines), errors=lines, problems=problems, actions=[])
 
 
 @dataclasses.dataclass

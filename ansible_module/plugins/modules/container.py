@@ -217,6 +217,12 @@ errors:
   type: list
   elements: str
   sample: ["resources.memory: 'lots' is not a size (give bytes, 64Mi, 1Gi, 64m or \"unlimited\")"]
+problems:
+  description: The same problems as RV(errors), each as its option (C(field), dotted for suboptions) and its C(message).
+  returned: when the options are invalid
+  type: list
+  elements: dict
+  sample: [{"field": "resources.memory", "message": "'lots' is not a size (give bytes, 64Mi, 1Gi, 64m or \"unlimited\")"}]
 '''
 
 import dataclasses  # noqa: E402 - after the documentation, as Ansible modules do

@@ -128,9 +128,10 @@ class Manager:
 
         Raises:
             ConfigInvalid: a value is invalid or its controller/file is not available here.
-            SystemError: the kernel refused a value (previous values restored, the message says so).
+            ResourcesNotApplied: the kernel refused a value (a SystemError: ``cause``; previous values
+                restored, or ``rollback_errors`` says which were not).
         """
-        from ...errors import SystemError
+        from ...errors import ResourcesNotApplied, SystemError
 
         resources.validate()
         self.check(resources)
@@ -141,10 +142,7 @@ class Manager:
             except OSError as err:  # a file that vanished or never was: same as a refused write
                 raise SystemError(f"cgroup file {err.filename}: {err.strerror}") from err
         except SystemError as err:
-            errors = tx.rollback()
-            if errors:
-                raise SystemError(f"{err}; restoring the previous values failed too: {'; '.join(errors)}") from err
-            raise SystemError(f"{err} (previous values restored)") from err
+            raise ResourcesNotApplied(err, tuple(tx.rollback())) from err
         except BaseException:  # interrupted (Ctrl-C…): never leave limits half-applied
             tx.rollback()
             raise
@@ -208,10 +206,10 @@ def check_cpuset(resources, allowed_cpus: str | None, allowed_mems: str | None) 
         wanted = parse_cpu_list(value)
         avail = parse_cpu_list(allowed) if allowed else online_cpus(kind)
         if not wanted:
-            raise ConfigInvalid(f"resources.{name}: {value!r} is empty")
+            raise ConfigInvalid.at(f"resources.{name}", f"{value!r} is empty", value)
         if not wanted <= avail:
-            raise ConfigInvalid(f"resources.{name}: {value!r} includes {format_cpu_list(wanted - avail)}, not "
-                                f"available here (available: {format_cpu_list(avail)})")
+            raise ConfigInvalid.at(f"resources.{name}", f"{value!r} includes {format_cpu_list(wanted - avail)}, not "
+                                   f"available here (available: {format_cpu_list(avail)})", value)
 
 
 def _mountinfo() -> list[tuple[str, str, list[str]]]:

@@ -9,18 +9,18 @@ import time
 import weakref
 from typing import Iterator
 
-from ...errors import SystemError
+from ...errors import CgroupWriteError, SystemError
 
 
 def write(directory: str, name: str, value: str) -> None:
-    """Write ``value`` to ``<directory>/<name>``; raises SystemError naming the file and value."""
+    """Write ``value`` to ``<directory>/<name>``; raises CgroupWriteError (path, value, errno)."""
     write_each(directory, name, [value])
 
 
 def write_each(directory: str, name: str, values: list[str]) -> None:
     """Write each of ``values`` to ``<directory>/<name>`` with a write(2) of its own, through one open
-    file (``devices.allow`` takes one rule per write). Raises SystemError naming the file and the
-    value refused; the values before it are written."""
+    file (``devices.allow`` takes one rule per write). Raises CgroupWriteError with the path, the
+    value refused and the errno; the values before it are written."""
     path = os.path.join(directory, name)
     value = values[0] if values else ""
     try:
@@ -31,9 +31,7 @@ def write_each(directory: str, name: str, values: list[str]) -> None:
         finally:
             os.close(fd)
     except OSError as err:
-        failure = SystemError(f"failed to write {value!r} to {path}: {err.strerror}")
-        failure.errno = err.errno  # callers retry some EINVALs in another order, as runc does
-        raise failure from err
+        raise CgroupWriteError(path, value, err.errno) from err
 
 
 def read(directory: str, name: str) -> str:

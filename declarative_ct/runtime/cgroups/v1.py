@@ -7,7 +7,7 @@ import time
 
 import errno
 
-from ...errors import ConfigInvalid, SystemError
+from ...errors import CgroupWriteError, ConfigInvalid, SystemError
 from . import FREEZING, FROZEN, THAWED, Manager, check_cpuset, fs
 
 # Which controller (and, where the kernel may lack it, which file) each Resources field needs.
@@ -162,16 +162,16 @@ class V1Manager(Manager):
             controller, filename, why = _NEEDS.get(name) or ("blkio", _THROTTLE_FILES[name], "")
             path = self._paths.get(controller)
             if path is None:
-                raise ConfigInvalid(f"resources.{name}: the {controller} cgroup controller is not mounted here "
-                                    f"(mount it at /sys/fs/cgroup/{controller}, or leave {name} unset)")
+                raise ConfigInvalid.at(f"resources.{name}", f"the {controller} cgroup controller is not mounted here "
+                                       f"(mount it at /sys/fs/cgroup/{controller}, or leave {name} unset)")
             with fs.files_of(path) as base:
                 if name == "blkio_weight":
                     if self._weight_file(base) is None:
-                        raise ConfigInvalid("resources.blkio_weight: no blkio.weight or blkio.bfq.weight here "
+                        raise ConfigInvalid.at("resources.blkio_weight", "no blkio.weight or blkio.bfq.weight here "
                                             "(the disk's IO scheduler must be BFQ or CFQ)")
                 elif not filename or not os.path.exists(os.path.join(base, filename)):
-                    raise ConfigInvalid(f"resources.{name}: {filename or name} is not available "
-                                        f"({why or 'kernel too old'})")
+                    raise ConfigInvalid.at(f"resources.{name}", f"{filename or name} is not available "
+                                           f"({why or 'kernel too old'})")
         if "cpuset" in self._paths and (resources.cpuset_cpus or resources.cpuset_mems):
             parent = os.path.dirname(self._paths["cpuset"])
             parent = fs.nearest_existing(parent)  # a per-root parent is made with the first container
@@ -195,8 +195,8 @@ class V1Manager(Manager):
             try:
                 tx.write(cpu, "cpu.cfs_period_us", str(r.cpu_period))
                 pending_period = None
-            except SystemError as err:
-                if getattr(err, "errno", None) != errno.EINVAL or r.cpu_quota is None:
+            except CgroupWriteError as err:
+                if err.errno != errno.EINVAL or r.cpu_quota is None:
                     raise
         if r.cpu_quota is not None:
             tx.write(cpu, "cpu.cfs_quota_us", str(r.cpu_quota))
@@ -239,8 +239,11 @@ class V1Manager(Manager):
         for filename, value in order:
             try:
                 tx.write(mem, filename, str(value))
-            except SystemError as err:
-                raise SystemError(_memory_hint(err, filename, value, mem)) from err
+            except CgroupWriteError as err:
+                hint = _memory_hint(err, filename, value, mem)
+                if hint is err:
+                    raise
+                raise hint from err
         if r.memory_reservation is not None:
             tx.write(mem, "memory.soft_limit_in_bytes", str(r.memory_reservation))
 
@@ -377,17 +380,18 @@ def _blkio_entries(read, path: str, kind: str) -> list[tuple[int, int, str, int]
     return []
 
 
-def _memory_hint(err: SystemError, filename: str, value: int, path: str) -> str:
-    """The kernel's refusal of a memory limit, with what it means for the user."""
-    code = getattr(err, "errno", None)
-    if filename == "memory.limit_in_bytes" and code == errno.EBUSY:
+def _memory_hint(err: CgroupWriteError, filename: str, value: int, path: str) -> CgroupWriteError:
+    """The kernel's refusal of a memory limit, with the field and what it means for the user."""
+    if filename == "memory.limit_in_bytes" and err.errno == errno.EBUSY:
         usage = _read_or_none(path, "memory.usage_in_bytes")
-        return f"resources.memory: {value} bytes is below what the container uses now ({usage} bytes) " \
-               "and the kernel could not reclaim enough"
-    if code == errno.EINVAL and filename == "memory.limit_in_bytes":
-        return f"resources.memory: {value} bytes is above memory_swap (memory+swap limit " \
-               f"{_read_or_none(path, 'memory.memsw.limit_in_bytes')}); raise memory_swap too"
-    if code == errno.EINVAL:
-        return f"resources.memory_swap: {value} bytes is below memory " \
-               f"({_read_or_none(path, 'memory.limit_in_bytes')} bytes)"
-    return str(err)
+        return CgroupWriteError(err.path, err.value, err.errno, "resources.memory",
+                                f"{value} bytes is below what the container uses now ({usage} bytes) "
+                                "and the kernel could not reclaim enough")
+    if err.errno == errno.EINVAL and filename == "memory.limit_in_bytes":
+        return CgroupWriteError(err.path, err.value, err.errno, "resources.memory",
+                                f"{value} bytes is above memory_swap (memory+swap limit "
+                                f"{_read_or_none(path, 'memory.memsw.limit_in_bytes')}); raise memory_swap too")
+    if err.errno == errno.EINVAL:
+        return CgroupWriteError(err.path, err.value, err.errno, "resources.memory_swap",
+                                f"{value} bytes is below memory ({_read_or_none(path, 'memory.limit_in_bytes')} bytes)")
+    return err

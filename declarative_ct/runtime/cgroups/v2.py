@@ -50,9 +50,9 @@ def swap_to_v2(memory: int, memory_swap: int) -> str:
     if memory_swap == -1:
         return "max"
     if memory == -1:
-        raise ConfigInvalid("resources.memory_swap: a swap limit needs a memory limit (memory is unlimited)")
+        raise ConfigInvalid.at("resources.memory_swap", "a swap limit needs a memory limit (memory is unlimited)")
     if memory_swap < memory:
-        raise ConfigInvalid(f"resources.memory_swap: {memory_swap} is below memory {memory}")
+        raise ConfigInvalid.at("resources.memory_swap", f"{memory_swap} is below memory {memory}", memory_swap)
     return str(memory_swap - memory)
 
 _FREEZE_POLLS = 1000  # runc's fs2/freezer.go: 10 ms x 1000
@@ -180,12 +180,12 @@ class V2Manager(Manager):
             if controller not in available:
                 root = self._mount_root()
                 if controller not in (_read_or_none(root, "cgroup.controllers") or "").split():
-                    raise ConfigInvalid(
-                        f"resources.{name}: this cgroup2 mount ({root}) has no {controller} controller at all: "
+                    raise ConfigInvalid.at(
+                        f"resources.{name}", f"this cgroup2 mount ({root}) has no {controller} controller at all: "
                         f"it is bound to a cgroup v1 hierarchy or disabled at boot (cgroup_disable=)")
                 parent = os.path.dirname(self._path)
-                raise ConfigInvalid(
-                    f"resources.{name}: the {controller} controller is not enabled for {directory} "
+                raise ConfigInvalid.at(
+                    f"resources.{name}", f"the {controller} controller is not enabled for {directory} "
                     f"(it has: {' '.join(sorted(available)) or 'none'}); enable it with "
                     f"'echo +{controller} > {parent}/cgroup.subtree_control' in every ancestor, or under "
                     f"systemd give the unit Delegate=yes")
@@ -214,7 +214,7 @@ class V2Manager(Manager):
                 needs.append((name, ("io.max",), "the kernel lacks CONFIG_BLK_DEV_THROTTLING"))
         for name, files, why in needs:
             if not any(os.path.exists(os.path.join(self._path, f)) for f in files):
-                raise ConfigInvalid(f"resources.{name}: {' or '.join(files)} is not available here ({why})")
+                raise ConfigInvalid.at(f"resources.{name}", f"{' or '.join(files)} is not available here ({why})")
 
     def _apply(self, r, tx) -> None:
         d = self._path
