@@ -22,6 +22,8 @@ NAMESPACE_PROC_NAMES = {"NEWUSER": "user", "NEWIPC": "ipc", "NEWUTS": "uts", "NE
                         "NEWPID": "pid", "NEWNS": "mnt", "NEWCGROUP": "cgroup"}
 SUPPORTED_NAMESPACES = frozenset(NAMESPACE_TYPES)
 MAX_ID_MAPS = 340  # the kernel's limit of lines in uid_map/gid_map (Linux 4.15+)
+MAX_ID = 2**32 - 1
+"""Ids are below this: it is ``(uid_t)-1``, which the set*id(2) calls read as "leave unchanged"."""
 
 # capability(7) numbers, as in <linux/capability.h>.
 CAPABILITIES = {name: i for i, name in enumerate((

@@ -6,13 +6,10 @@ import socket
 from dataclasses import dataclass, field
 from io import IOBase
 
-from ..configs import Capabilities, Rlimit
+from ..configs import MAX_ID, Capabilities, Rlimit
 
 Stdio = int | IOBase | None
 """A file descriptor, an open file, or None (detached default: /dev/null in, log files out)."""
-
-MAX_ID = 2**32 - 1
-"""Ids are below this: it is ``(uid_t)-1``, which the set*id(2) calls read as "leave unchanged"."""
 
 
 @dataclass
