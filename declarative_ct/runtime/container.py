@@ -409,7 +409,7 @@ class Container:
                 stage1_pid = -1
                 ready = self._past_console(parent_sock, process, sync.recv(parent_sock))
             limits_set = False
-            if ready is not None and ready.kind is Kind.HOOKS:
+            if ready is not None and ready.kind == Kind.HOOKS:
                 # runc's procHooks: limits first, then prestart and createRuntime, in our namespaces.
                 self._cgroup.set(self._config.cgroups.resources)
                 limits_set = True
@@ -464,7 +464,7 @@ class Container:
                 msg = sync.recv(sock)
             except (BlockingIOError, OSError):
                 msg = None
-            if msg is not None and msg.kind is Kind.ERROR:
+            if msg is not None and msg.kind == Kind.ERROR:
                 raise ContainerError(f"container init failed: {msg.message}")
             hint = " (did the seccomp profile refuse a syscall init needs?)" if self._config.seccomp is not None else ""
             raise ContainerNotRunning(f"container {self._id}: init died during set-up, before it was released{hint}")
@@ -537,7 +537,7 @@ class Container:
         Raises:
             ContainerError: the kernel refused a map (naming the file and the lines).
         """
-        if msg is None or msg.kind is not Kind.USERMAP:
+        if msg is None or msg.kind != Kind.USERMAP:
             return msg
         from . import userns  # only containers with a user namespace load it
 
@@ -560,9 +560,9 @@ class Container:
                 clean-up), is killed first.
             SystemError: a terminal process sent something else first.
         """
-        if msg is None or msg.kind is not Kind.CONSOLE:
-            if process.terminal and msg is not None and msg.kind is not Kind.ERROR:
-                raise SystemError(f"{what} sent {msg.kind.value!r} before its console")
+        if msg is None or msg.kind != Kind.CONSOLE:
+            if process.terminal and msg is not None and msg.kind != Kind.ERROR:
+                raise SystemError(f"{what} sent {msg.kind!r} before its console")
             return msg
         master = msg.fd
         try:
@@ -582,19 +582,19 @@ class Container:
         return sync.recv(sock)
 
     @classmethod
-    def _expect(cls, sock: socket.socket, kind: Kind, what: str = "container init") -> Message:
+    def _expect(cls, sock: socket.socket, kind: str, what: str = "container init") -> Message:
         return cls._expected(sync.recv(sock), kind, what)
 
     @staticmethod
-    def _expected(msg: Message | None, kind: Kind, what: str = "container init") -> Message:
+    def _expected(msg: Message | None, kind: str, what: str = "container init") -> Message:
         """``msg`` when it is of ``kind``. Raises ContainerError for an ``error`` message (its text),
         SystemError when ``what`` closed the socket first or sent another kind."""
         if msg is None:
-            raise SystemError(f"{what} exited before sending {kind.value!r}")
-        if msg.kind is Kind.ERROR:
+            raise SystemError(f"{what} exited before sending {kind!r}")
+        if msg.kind == Kind.ERROR:
             raise ContainerError(f"{what} failed: {msg.message}")
-        if msg.kind is not kind:
-            raise SystemError(f"unexpected sync message {msg.kind.value!r}, wanted {kind.value!r}")
+        if msg.kind != kind:
+            raise SystemError(f"unexpected sync message {msg.kind!r}, wanted {kind!r}")
         return msg
 
     def _abort(self, init_pid: int, stage1_pid: int, cgroup_made: bool) -> None:

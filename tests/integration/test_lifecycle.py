@@ -524,7 +524,7 @@ def test_start_survives_a_slow_stage1(runtime, busybox_config, monkeypatch):
     real_send = sync.send
 
     def slow_pid_send(sock, kind, **fields):
-        if kind is sync.Kind.PID:
+        if kind == sync.Kind.PID:
             time.sleep(0.3)
         real_send(sock, kind, **fields)
 

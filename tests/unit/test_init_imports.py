@@ -74,7 +74,7 @@ def test_no_module_is_loaded_from_a_path_in_stage1_or_init(planted, entry):
     finally:
         parent.close()
         os.waitpid(pid, 0)
-    assert msg.kind is sync.Kind.ERROR
+    assert msg.kind == sync.Kind.ERROR
     seen = json.loads(msg.message)
     assert seen == {"sys.path": [], "dct_planted_probe": "not found", "dct_planted_pkg.sub": "not found"}
 

@@ -49,7 +49,7 @@ def test_a_console_message_brings_its_descriptor_close_on_exec(pair):
     finally:
         os.close(w)
     try:
-        assert msg.kind is Kind.CONSOLE and msg.fd >= 0 and msg.fd != w
+        assert msg.kind == Kind.CONSOLE and msg.fd >= 0 and msg.fd != w
         assert not os.get_inheritable(msg.fd)
         os.write(msg.fd, b"x")  # the same pipe, passed over SCM_RIGHTS
         assert os.read(r, 1) == b"x"
@@ -73,7 +73,7 @@ def test_received_is_true_only_for_the_kind_asked(pair):
     assert not sync.received(child, Kind.HOOKS_DONE)
 
 
-@pytest.mark.parametrize("raw", [b"not json", b"[1]", b'{"type": "shutdown"}', b'{"pid": 3}',
+@pytest.mark.parametrize("raw", [b"not json", b"[1]", b'{"type": "shutdown"}', b'{"type": ["pid"]}', b'{"pid": 3}',
                                  b'{"type": "pid", "pid": "3"}', b'{"type": "error", "message": 7}'])
 def test_a_malformed_message_is_a_value_error_and_its_descriptor_is_closed(pair, raw):
     parent, child = pair
