@@ -10,9 +10,9 @@ host file; the copy is made once per monitor, not per container. ``exec`` and ``
 
 Protocol (``<root>/#monitor.sock``, SOCK_SEQPACKET; each side checks the other's SO_PEERCRED is
 root or its own uid): the client sends one JSON request ``{"state_dir", "init", "inherit"}``
-(:func:`encode_request`: the init context as data, the config by ``Config.to_dict``, the cgroup
-as its paths) with the fds of init attached (SCM_RIGHTS: stdio, the sync socket, the exec fifo,
-by position); the monitor rebuilds the context (:func:`decode_request`), forks init straight
+(:mod:`.monitor_request`: the init context as data, the config as ``Config.to_dict`` has it,
+the cgroup as its paths) with the fds of init attached (SCM_RIGHTS: stdio, the sync socket, the exec fifo,
+by position); the monitor rebuilds the context (:func:`.monitor_request.decode`), forks init straight
 into the container's PID namespace (``init.pid_namespace_for_children``), the child takes on the
 caller's rlimits/umask/oom_score_adj and runs ``init.enter`` with those fds, and the monitor
 replies in JSON ``{"pid": init_pid}`` or ``{"error": message}`` (a malformed request too). One fork of the
@@ -45,7 +45,7 @@ import sys
 import threading
 import time
 
-from . import exeseal, linux, monitor, procfs, store
+from . import exeseal, linux, monitor, monitor_request, procfs, store
 
 # '#' is not allowed in a container id, so this never collides with a container's directory.
 SOCKET_FILE = "#monitor.sock"
@@ -80,7 +80,7 @@ def request_init(root: str, state_dir: str, ctx) -> socket.socket:
     from ..errors import SystemError
 
     fds = [*ctx.stdio, ctx.sync.fileno(), ctx.fifo_fd]
-    payload = encode_request(state_dir, ctx, _caller_context())
+    payload = monitor_request.encode(state_dir, ctx, _caller_context())
     for attempt in range(2):
         sock = _connect(root)
         try:
@@ -116,93 +116,6 @@ def answer(root: str, sock: socket.socket) -> int:
         return int(answered["pid"])
     except (ValueError, TypeError, KeyError):
         raise SystemError(f"container monitor of {root}: no valid answer ({reply[:80]!r})") from None
-
-
-_INIT_FIELDS = ("config", "process", "cgroup_paths", "rootfs", "join", "unshare", "seccomp", "seccomp_flags",
-                "cgroup_mounts", "hook_state")
-_NAMESPACE_TYPES = ("NEWNS", "NEWUTS", "NEWIPC", "NEWNET", "NEWPID", "NEWCGROUP", "NEWUSER")
-
-
-def encode_request(state_dir: str, ctx, inherit: dict) -> bytes:
-    """The request for the init of ``ctx`` (an ``init.InitContext``) as JSON bytes.
-
-    Only data crosses: the config (``Config.to_dict``), the process without its live objects
-    (``Process.to_dict``), the cgroup as its paths (the monitor rebuilds the manager), the
-    compiled seccomp filter in hex, and ``inherit`` (:func:`_caller_context`). The fds (stdio,
-    sync socket, exec fifo) go beside it as SCM_RIGHTS, in that order.
-    """
-    # The config goes in as its dataclasses, encoded in the same pass: what Config.to_dict gives, at a third of the cost.
-    init = {"config": ctx.config, "process": ctx.process.to_dict(), "cgroup_paths": ctx.cgroup.paths(),
-            "rootfs": ctx.rootfs, "join": [list(join) for join in ctx.join], "unshare": ctx.unshare,
-            "seccomp": ctx.seccomp.hex(), "seccomp_flags": ctx.seccomp_flags,
-            "cgroup_mounts": [list(m) for m in ctx.cgroup_mounts], "hook_state": ctx.hook_state}
-    limits = [[res, soft, hard] for res, (soft, hard) in inherit.get("rlimits", {}).items()]
-    return json.dumps({"state_dir": state_dir, "init": init, "inherit": {**inherit, "rlimits": limits}},
-                      separators=(",", ":"), default=vars).encode()
-
-
-def decode_request(payload: bytes) -> tuple[str, object, dict]:
-    """``(state_dir, ctx, inherit)`` from a request made by :func:`encode_request`; ``ctx`` is an
-    ``init.InitContext`` with a rebuilt cgroup manager, no sync socket and fds by position (stdio
-    0-2, fifo 4: the child puts the received ones in).
-
-    Raises:
-        ValueError: not JSON, or a field missing or of the wrong type (named).
-        ConfigInvalid: a malformed config or process (naming the field).
-    """
-    from ..configs import Config
-    from . import cgroups, init
-    from .process import Process
-
-    request = json.loads(payload)
-    if not isinstance(request, dict) or not isinstance(request.get("init"), dict):
-        raise ValueError("request: not an object with an init")
-    state_dir, fields, inherit = request.get("state_dir"), request["init"], request.get("inherit", {})
-    if not isinstance(state_dir, str) or not os.path.isabs(state_dir):
-        raise ValueError(f"request.state_dir: {state_dir!r} is not an absolute path")
-    if set(fields) != set(_INIT_FIELDS):
-        raise ValueError(f"request.init: fields {sorted(fields)}, wanted {sorted(_INIT_FIELDS)}")
-
-    def check(ok: bool, name: str) -> None:
-        if not ok:
-            raise ValueError(f"request.init.{name}: malformed ({fields[name]!r:.80})")
-
-    def pairs(name: str) -> list[tuple[str, str]]:
-        value = fields[name]
-        check(isinstance(value, list) and all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
-                                              for p in value), name)
-        return [(a, b) for a, b in value]
-
-    paths = fields["cgroup_paths"]
-    check(isinstance(paths, dict) and bool(paths) and all(isinstance(k, str) and isinstance(v, str) and
-                                                          os.path.isabs(v) for k, v in paths.items()), "cgroup_paths")
-    join = pairs("join")
-    check(all(ns_type in _NAMESPACE_TYPES for ns_type, _ in join), "join")
-    for name in ("unshare", "seccomp_flags"):
-        check(type(fields[name]) is int and fields[name] >= 0, name)
-    check(isinstance(fields["rootfs"], str) and os.path.isabs(fields["rootfs"]), "rootfs")
-    check(isinstance(fields["seccomp"], str), "seccomp")
-    try:
-        seccomp = bytes.fromhex(fields["seccomp"])
-    except ValueError:
-        raise ValueError("request.init.seccomp: not a hex string") from None
-    check(fields["hook_state"] is None or isinstance(fields["hook_state"], dict), "hook_state")
-    config = Config.from_dict(fields["config"])
-    process = Process.from_dict(fields["process"])
-    check(process.init and not process.extra_files, "process")  # the monitor forks inits, with a fixed set of fds
-    ctx = init.InitContext(config=config, process=process, sync=None, stdio=(0, 1, 2), fifo_fd=4,
-                           cgroup=cgroups.manager_from_paths(paths, config.cgroups.resources.devices),
-                           rootfs=fields["rootfs"], join=join, unshare=fields["unshare"],
-                           seccomp=seccomp, seccomp_flags=fields["seccomp_flags"],
-                           cgroup_mounts=pairs("cgroup_mounts"), hook_state=fields["hook_state"])
-    if (not isinstance(inherit, dict) or not isinstance(inherit.get("rlimits", []), list) or
-            type(inherit.get("umask", 0)) is not int or not isinstance(inherit.get("oom_score_adj", ""), str)):
-        raise ValueError("request.inherit: malformed")
-    try:
-        rlimits = {int(res): (int(soft), int(hard)) for res, soft, hard in inherit.get("rlimits", [])}
-    except (TypeError, ValueError):
-        raise ValueError("request.inherit.rlimits: malformed") from None
-    return state_dir, ctx, {**inherit, "rlimits": rlimits}
 
 
 _RLIMITS = sorted({getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")})
@@ -464,7 +377,7 @@ class _Monitor:
             except OSError:
                 return
             try:
-                pid = self._fork_init(*decode_request(payload), fds, listener, sel)
+                pid = self._fork_init(*monitor_request.decode(payload), fds, listener, sel)
                 reply = {"pid": pid}
             except Exception as err:  # noqa: BLE001 - any failure goes back to the client
                 reply = {"error": str(err) or type(err).__name__}

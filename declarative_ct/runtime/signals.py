@@ -1,5 +1,5 @@
-"""Signal names as runc's ``kill`` takes them: kept here for the runtime's callers; the parser lives
-in :mod:`..configs.signals`, below both the runtime and ``spec`` (which validates ``stop_signal``)."""
+"""Signal names as runc's ``kill`` takes them: a re-export of :func:`..configs.signals.parse_signal`,
+which lives below both the runtime and ``spec`` (``stop_signal``); kept for existing importers."""
 
 from __future__ import annotations
 

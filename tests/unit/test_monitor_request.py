@@ -1,4 +1,4 @@
-"""The monitor's request (monitord.encode_request / decode_request): JSON data, never a pickle."""
+"""The monitor's request (runtime/monitor_request.py): JSON data, never a pickle."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from declarative_ct.configs import Capabilities, Config, Hook, IDMap, Namespace, Rlimit
 from declarative_ct.errors import ConfigInvalid
-from declarative_ct.runtime import cgroups, init, monitord
+from declarative_ct.runtime import cgroups, init, monitor_request, monitord
 from declarative_ct.runtime.process import Process
 
 _PATHS = {"memory": "/sys/fs/cgroup/memory/dct/req", "pids": "/sys/fs/cgroup/pids/dct/req"}
@@ -47,9 +47,9 @@ INHERIT = {"rlimits": {resource.RLIMIT_NOFILE: (1024, 4096), resource.RLIMIT_COR
 
 
 def test_a_request_round_trips_as_json(ctx):
-    payload = monitord.encode_request("/run/dct/req", ctx, INHERIT)
+    payload = monitor_request.encode("/run/dct/req", ctx, INHERIT)
     json.loads(payload)  # plain JSON: nothing in it is code to run
-    state_dir, got, inherit = monitord.decode_request(payload)
+    state_dir, got, inherit = monitor_request.decode(payload)
     assert state_dir == "/run/dct/req"
     assert inherit == INHERIT
     assert got.config == ctx.config
@@ -62,7 +62,7 @@ def test_a_request_round_trips_as_json(ctx):
 
 
 def _mutated(ctx, change) -> bytes:
-    request = json.loads(monitord.encode_request("/run/dct/req", ctx, INHERIT))
+    request = json.loads(monitor_request.encode("/run/dct/req", ctx, INHERIT))
     change(request)
     return json.dumps(request).encode()
 
@@ -91,9 +91,9 @@ def _mutated(ctx, change) -> bytes:
 ])
 def test_a_malformed_request_is_refused_naming_what(ctx, change, error, match):
     with pytest.raises(error, match=match):
-        monitord.decode_request(_mutated(ctx, change))
+        monitor_request.decode(_mutated(ctx, change))
 
 
 def test_a_pickle_is_not_a_request():
     with pytest.raises(ValueError):
-        monitord.decode_request(pickle.dumps({"state_dir": "/run/dct/req", "ctx": None, "inherit": {}}))
+        monitor_request.decode(pickle.dumps({"state_dir": "/run/dct/req", "ctx": None, "inherit": {}}))
