@@ -16,7 +16,7 @@ from ..errors import SystemError as ContainerSystemError
 from ..runtime import Container, Process, Runtime, Status
 from ..runtime import linux, monitor, specconv, store
 from ..runtime.factory import default_root
-from ..runtime.signals import parse_signal
+from ..configs.signals import parse_signal
 
 # Signals a foreground run/exec forwards to the container's process (runc forwards all but these).
 _NOT_FORWARDED = {signal.SIGCHLD, signal.SIGWINCH, signal.SIGURG, signal.SIGKILL, signal.SIGSTOP}

@@ -22,6 +22,8 @@ NAMESPACE_PROC_NAMES = {"NEWUSER": "user", "NEWIPC": "ipc", "NEWUTS": "uts", "NE
                         "NEWPID": "pid", "NEWNS": "mnt", "NEWCGROUP": "cgroup"}
 SUPPORTED_NAMESPACES = frozenset(NAMESPACE_TYPES)
 MAX_ID_MAPS = 340  # the kernel's limit of lines in uid_map/gid_map (Linux 4.15+)
+MAX_ID = 2**32 - 1
+"""Ids are below this: it is ``(uid_t)-1``, which the set*id(2) calls read as "leave unchanged"."""
 _CLONE_NEW = {"NEWNS": 0x00020000, "NEWCGROUP": 0x02000000, "NEWUTS": 0x04000000, "NEWIPC": 0x08000000,
               "NEWUSER": 0x10000000, "NEWPID": 0x20000000, "NEWNET": 0x40000000}
 _NS_WORDS = {"NEWNS": "mount", "NEWCGROUP": "cgroup", "NEWUTS": "uts", "NEWIPC": "ipc", "NEWUSER": "user",

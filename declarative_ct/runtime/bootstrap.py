@@ -25,7 +25,7 @@ import pickle
 import sys
 from typing import Iterator
 
-from . import exeseal
+from . import exeseal, sync
 
 # -I: no environment, user site or script directory; -S: no site (we put our package on the path).
 ENTRY = "import sys; sys.path[:0] = [sys.argv[1]]; from declarative_ct.runtime.bootstrap import main; main()"
@@ -138,10 +138,8 @@ def main() -> None:
         ctx = pickle.loads(b"".join(chunks))
     except BaseException as err:  # noqa: BLE001 - no context yet: report on the bare sync socket
         try:
-            import json
-
             message = f"stage 1: {type(err).__name__}: {err}" if str(err) else f"stage 1: {type(err).__name__}"
-            socket.socket(fileno=sync_fd).send(json.dumps({"type": "error", "message": message}).encode())
+            sync.send(socket.socket(fileno=sync_fd), sync.Kind.ERROR, message=message)
         finally:
             os._exit(1)
     init.stage1(dataclasses.replace(ctx, sync=socket.socket(fileno=sync_fd)))

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import socket
 import struct
 import termios
 
 from . import linux, paths
+from .sync import Kind
+from .sync import send as sync_send
 
 MASTER_NAME = b"/dev/ptmx"
 """The body of the console message (runc sends the master file's name, which is this path)."""
@@ -95,9 +96,9 @@ def setup(sync: socket.socket, size: tuple[int, int] | None, uid: int, console_p
     In init or an exec'd process, after ``setsid`` and (init) ``pivot_root``, still as root:
     opens the pair (:func:`open_pty`), applies ``size`` (``(rows, columns)``, runtime-spec
     ``process.consoleSize`` height/width), bind-mounts the slave onto ``console_path`` when given
-    (init: ``/dev/console``), sends the master to the parent on ``sync`` as ``{"type": "console"}``
-    with the descriptor attached, closes our master, then makes the slave fds 0-2, our controlling
-    terminal (TIOCSCTTY) and owned by ``uid`` (so the process may reopen it, runc's
+    (init: ``/dev/console``), sends the master to the parent on ``sync`` as a ``console`` message
+    (:mod:`.sync`) with the descriptor attached, closes our master, then makes the slave fds 0-2,
+    our controlling terminal (TIOCSCTTY) and owned by ``uid`` (so the process may reopen it, runc's
     ``fixStdioPermissions``).
 
     Raises:
@@ -109,7 +110,7 @@ def setup(sync: socket.socket, size: tuple[int, int] | None, uid: int, console_p
             set_size(master, *size)
         if console_path:
             _mount_console(slave, console_path)
-        socket.send_fds(sync, [json.dumps({"type": "console"}).encode()], [master])
+        sync_send(sync, Kind.CONSOLE, fd=master)
     finally:
         os.close(master)
     for target in range(3):

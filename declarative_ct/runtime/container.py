@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
 from ..errors import (ConfigInvalid, ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
                       ContainerRunning, InvalidStateTransition, SystemError, log_warning)
-from . import bootstrap, cgroups, console, init, monitor, procfs, store
+from . import bootstrap, cgroups, console, init, monitor, procfs, store, sync
 from .process import Process
 from .state import State, Status, check_transition
+from .sync import Kind, Message
 
 if TYPE_CHECKING:
     from .stats import Stats
@@ -387,14 +388,14 @@ class Container:
                 # The monitor answers (init's pid) before init is ready: read the answer once
                 # "ready" (or the end of the sync socket) is in, one wake-up less per create.
                 try:
-                    msg = init.recv(parent_sock)
+                    msg = sync.recv(parent_sock)
                     if self._config.namespace("NEWUSER") is not None:
                         # Its child is a stage 1 here (the PID namespace must be made after the
                         # user namespace, to be owned by it), which asks for the maps, then says
                         # init's pid.
                         stage1, asked = monitord.answer(self._root, asked), None
-                        init_pid = self._expected(self._past_user_maps(parent_sock, stage1, msg), "pid")["pid"]
-                        msg = init.recv(parent_sock)
+                        init_pid = self._expected(self._past_user_maps(parent_sock, stage1, msg), Kind.PID).pid
+                        msg = sync.recv(parent_sock)
                     ready = self._past_console(parent_sock, process, msg)
                 finally:
                     if asked is not None:
@@ -402,21 +403,21 @@ class Container:
             else:
                 stage1_pid = bootstrap.fork_stage1(ctx, parent_sock)
                 child_sock.close()
-                init_pid = self._expected(self._past_user_maps(parent_sock, stage1_pid, init.recv(parent_sock)),
-                                          "pid")["pid"]
+                init_pid = self._expected(self._past_user_maps(parent_sock, stage1_pid, sync.recv(parent_sock)),
+                                          Kind.PID).pid
                 os.waitpid(stage1_pid, 0)  # after this, init is re-parented to our subreaper
                 stage1_pid = -1
-                ready = self._past_console(parent_sock, process, init.recv(parent_sock))
+                ready = self._past_console(parent_sock, process, sync.recv(parent_sock))
             limits_set = False
-            if ready is not None and ready.get("type") == "hooks":
+            if ready is not None and ready.kind == Kind.HOOKS:
                 # runc's procHooks: limits first, then prestart and createRuntime, in our namespaces.
                 self._cgroup.set(self._config.cgroups.resources)
                 limits_set = True
                 self._run_hooks("prestart", "creating", init_pid)
                 self._run_hooks("createRuntime", "creating", init_pid)
-                init.send(parent_sock, {"type": "hooks-done"})
-                ready = self._past_console(parent_sock, process, init.recv(parent_sock))
-            self._expected(ready, "ready")
+                sync.send(parent_sock, Kind.HOOKS_DONE)
+                ready = self._past_console(parent_sock, process, sync.recv(parent_sock))
+            self._expected(ready, Kind.READY)
             if not limits_set:
                 # runc applies limits at procReady: after init's own setup, before the program runs.
                 self._cgroup.set(self._config.cgroups.resources)
@@ -432,13 +433,13 @@ class Container:
             # Saved before init is released, so that delete can always clean up (runc's procReady).
             store.write_json_atomic(os.path.join(self._dir, store.STATE_FILE), state.to_dict())
             self._state = state
-            init.send(parent_sock, {"type": "run"})
+            sync.send(parent_sock, Kind.RUN)
             if release:
                 self._release_at_once(parent_sock, init_pid)
             else:
-                msg = init.recv(parent_sock)
+                msg = sync.recv(parent_sock)
                 if msg is not None:
-                    raise ContainerError(f"container init failed: {msg.get('message', msg)}")
+                    raise ContainerError(f"container init failed: {msg.describe()}")
         except BaseException:
             self._state = None
             self._abort(init_pid, stage1_pid, cgroup_made)
@@ -460,11 +461,11 @@ class Container:
         if released == b"":  # (None: past the fifo already, as good)
             sock.setblocking(False)
             try:
-                msg = init.recv(sock)
+                msg = sync.recv(sock)
             except (BlockingIOError, OSError):
                 msg = None
-            if msg is not None and msg.get("type") == "error":
-                raise ContainerError(f"container init failed: {msg.get('message', msg)}")
+            if msg is not None and msg.kind == Kind.ERROR:
+                raise ContainerError(f"container init failed: {msg.message}")
             hint = " (did the seccomp profile refuse a syscall init needs?)" if self._config.seccomp is not None else ""
             raise ContainerNotRunning(f"container {self._id}: init died during set-up, before it was released{hint}")
         os.unlink(self._fifo())
@@ -529,14 +530,14 @@ class Container:
                 return True
         return False
 
-    def _past_user_maps(self, sock: socket.socket, stage1_pid: int, msg: dict | None) -> dict | None:
+    def _past_user_maps(self, sock: socket.socket, stage1_pid: int, msg: Message | None) -> Message | None:
         """``msg``, or when it is stage 1's ``usermap`` request: its uid/gid maps written (by us, who
         hold the capabilities over its parent user namespace), then the next message.
 
         Raises:
             ContainerError: the kernel refused a map (naming the file and the lines).
         """
-        if msg is None or msg.get("type") != "usermap":
+        if msg is None or msg.kind != Kind.USERMAP:
             return msg
         from . import userns  # only containers with a user namespace load it
 
@@ -544,12 +545,12 @@ class Container:
             userns.write_id_maps(stage1_pid, self._config)
         except OSError as err:
             raise ContainerError(str(err)) from None
-        init.send(sock, {"type": "usermap-done"})
-        return init.recv(sock)
+        sync.send(sock, Kind.USERMAP_DONE)
+        return sync.recv(sock)
 
     @staticmethod
-    def _past_console(sock: socket.socket, process: Process, msg: dict | None, what: str = "container init",
-                      kill_pid: int = -1) -> dict | None:
+    def _past_console(sock: socket.socket, process: Process, msg: Message | None, what: str = "container init",
+                      kill_pid: int = -1) -> Message | None:
         """``msg``, or when it is the ``console`` message of a ``process.terminal`` process: its pty
         master handed to ``process.console_socket`` (and our copy closed), then the next message.
 
@@ -559,11 +560,11 @@ class Container:
                 clean-up), is killed first.
             SystemError: a terminal process sent something else first.
         """
-        if msg is None or msg.get("type") != "console":
-            if process.terminal and msg is not None and msg.get("type") != "error":
-                raise SystemError(f"{what} sent {msg.get('type')!r} before its console")
+        if msg is None or msg.kind != Kind.CONSOLE:
+            if process.terminal and msg is not None and msg.kind != Kind.ERROR:
+                raise SystemError(f"{what} sent {msg.kind!r} before its console")
             return msg
-        master = msg.get("fd", -1)
+        master = msg.fd
         try:
             if not process.terminal or master < 0:
                 raise SystemError(f"{what} sent an unexpected console message")
@@ -578,20 +579,22 @@ class Container:
         finally:
             if master >= 0:
                 os.close(master)
-        return init.recv(sock)
+        return sync.recv(sock)
 
     @classmethod
-    def _expect(cls, sock: socket.socket, kind: str, what: str = "container init") -> dict:
-        return cls._expected(init.recv(sock), kind, what)
+    def _expect(cls, sock: socket.socket, kind: str, what: str = "container init") -> Message:
+        return cls._expected(sync.recv(sock), kind, what)
 
     @staticmethod
-    def _expected(msg: dict | None, kind: str, what: str = "container init") -> dict:
+    def _expected(msg: Message | None, kind: str, what: str = "container init") -> Message:
+        """``msg`` when it is of ``kind``. Raises ContainerError for an ``error`` message (its text),
+        SystemError when ``what`` closed the socket first or sent another kind."""
         if msg is None:
             raise SystemError(f"{what} exited before sending {kind!r}")
-        if msg.get("type") == "error":
-            raise ContainerError(f"{what} failed: {msg.get('message')}")
-        if msg.get("type") != kind:
-            raise SystemError(f"unexpected sync message {msg!r}, wanted {kind!r}")
+        if msg.kind == Kind.ERROR:
+            raise ContainerError(f"{what} failed: {msg.message}")
+        if msg.kind != kind:
+            raise SystemError(f"unexpected sync message {msg.kind!r}, wanted {kind!r}")
         return msg
 
     def _abort(self, init_pid: int, stage1_pid: int, cgroup_made: bool) -> None:
@@ -713,10 +716,10 @@ class Container:
             raise
         child_sock.close()
         try:
-            exec_pid = self._expect(parent_sock, "pid", "exec")["pid"]
-            msg = self._past_console(parent_sock, process, init.recv(parent_sock), "exec", exec_pid)
+            exec_pid = self._expect(parent_sock, Kind.PID, "exec").pid
+            msg = self._past_console(parent_sock, process, sync.recv(parent_sock), "exec", exec_pid)
             if msg is not None:
-                raise ContainerError(f"exec failed: {msg.get('message', msg)}")
+                raise ContainerError(f"exec failed: {msg.describe()}")
         except ContainerError:
             # Stage 1 reaps its failed child and exits by itself; killing it first would leave
             # that child a zombie inside the container's PID namespace.

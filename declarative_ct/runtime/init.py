@@ -2,8 +2,8 @@
 
 Runs in processes forked from the manager, so it uses the stdlib and our stdlib-only modules
 alone. The order is runc's (``nsexec.c`` + ``standard_init_linux.go``), with the reason beside
-each step. Every failure is sent to the parent over the sync socket as
-``{"type": "error", "message": …}`` and the process exits; the parent then cleans up.
+each step. Every failure is sent to the parent over the sync socket as an ``error`` message
+(:mod:`.sync`) and the process exits; the parent then cleans up.
 
 Two ways in. The state root's monitor forks init straight into the container's PID namespace
 (:func:`pid_namespace_for_children` around its ``fork``; the child runs :func:`enter`): one fork
@@ -11,7 +11,7 @@ of the monitor per container. Without the monitor (``start(monitor=False)``, ``e
 forks stage 1 (:func:`stage1`), which sets up the namespaces and forks init or the exec'd process,
 as runc's ``nsexec`` does.
 
-Sync protocol (SOCK_SEQPACKET, one JSON object per message)::
+Sync protocol (:mod:`.sync`: its :class:`~.sync.Kind` names, one JSON object per SOCK_SEQPACKET message)::
 
     stage 1  --usermap-->         parent     (a new user namespace only: the parent writes
     stage 1  <--usermap-done--    parent      /proc/<pid>/uid_map and gid_map)
@@ -34,7 +34,6 @@ import dataclasses
 import errno
 import fcntl
 import functools
-import json
 import os
 import resource
 import signal
@@ -45,7 +44,7 @@ import sys
 from dataclasses import dataclass, field
 
 from ..configs import CAPABILITIES, DEFAULT_ENV, NAMESPACE_PROC_NAMES, Capabilities, Config
-from . import console, hooks, linux, paths, rootfs
+from . import console, hooks, linux, paths, rootfs, sync
 from .process import Process
 
 _CLONE_FLAGS = {"NEWNS": linux.CLONE_NEWNS, "NEWUTS": linux.CLONE_NEWUTS, "NEWIPC": linux.CLONE_NEWIPC,
@@ -59,7 +58,8 @@ _JOIN_ORDER = ("NEWIPC", "NEWUTS", "NEWNET", "NEWPID", "NEWNS", "NEWCGROUP", "NE
 
 @dataclass
 class InitContext:
-    """Everything stage 1 and init need, handed over by ``fork`` (no serialisation)."""
+    """Everything stage 1 and init need, handed over by ``fork``; to the monitor as JSON
+    (``monitord.encode_request``), to a sealed stage 1 pickled in a memfd (``bootstrap``)."""
 
     config: Config
     process: Process
@@ -79,36 +79,10 @@ class InitContext:
     hook_state: dict | None = None  # the OCI state of the hooks (id, bundle, annotations), when there are hooks
 
 
-def send(sock: socket.socket, msg: dict) -> None:
-    """Send one sync message."""
-    sock.send(json.dumps(msg).encode())
-
-
-def recv(sock: socket.socket) -> dict | None:
-    """Receive one sync message; None when the peer closed its end.
-
-    A descriptor sent with the message (``SCM_RIGHTS``: the pty master of a ``console`` message) is in its ``fd``,
-    close-on-exec; the caller owns it.
-    """
-    raw, ancdata, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC)
-    fds = [fd for level, kind, data in ancdata if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
-           for fd in struct.unpack(f"{len(data) // 4}i", data[:len(data) - len(data) % 4])]
-    if not raw:
-        for fd in fds:
-            os.close(fd)
-        return None
-    msg = json.loads(raw)
-    if fds:
-        msg["fd"] = fds[0]
-        for fd in fds[1:]:
-            os.close(fd)
-    return msg
-
-
 def _fail(ctx: InitContext, err: BaseException) -> None:
     msg = str(err) if not isinstance(err, OSError) or err.filename is None else f"{err.strerror}: {err.filename}"
     try:
-        send(ctx.sync, {"type": "error", "message": msg or type(err).__name__})
+        sync.send(ctx.sync, sync.Kind.ERROR, message=msg or type(err).__name__)
     finally:
         os._exit(1)
 
@@ -181,7 +155,7 @@ def stage1(ctx: InitContext) -> None:
             os.close(gate_r)
             _init(ctx) if ctx.process.init else _exec_child(ctx)
         os.close(gate_r)
-        send(ctx.sync, {"type": "pid", "pid": pid})
+        sync.send(ctx.sync, sync.Kind.PID, pid=pid)
         os.close(gate_w)
         if ctx.process.init or ctx.detach:
             # Re-parented to the caller's nearest subreaper (conmon, a containerd shim), which
@@ -216,8 +190,8 @@ def _enter_cgroup_and_namespaces(ctx: InitContext) -> None:
         # First and alone: the namespaces made next are owned by it. Its maps are written by the
         # parent, which holds CAP_SETUID/CAP_SETGID over ours (runc's SYNC_USERMAP_PLS).
         linux.unshare(linux.CLONE_NEWUSER)
-        send(ctx.sync, {"type": "usermap"})
-        if recv(ctx.sync) != {"type": "usermap-done"}:
+        sync.send(ctx.sync, sync.Kind.USERMAP)
+        if not sync.received(ctx.sync, sync.Kind.USERMAP_DONE):
             os._exit(1)  # the parent failed (it reports why) or died
     if ctx.config.namespace("NEWUSER") is not None:
         # Root of the user namespace, new or joined (runc: setresuid(0, 0, 0) in stage 1).
@@ -497,8 +471,8 @@ def _init(ctx: InitContext) -> None:
             _loopback_up()
         rootfs.prepare_rootfs(cfg, ctx.rootfs, ctx.cgroup_mounts)
         if cfg.hooks.get("prestart") or cfg.hooks.get("createRuntime"):
-            send(ctx.sync, {"type": "hooks"})  # the parent runs them, in its own namespaces
-            if recv(ctx.sync) != {"type": "hooks-done"}:
+            sync.send(ctx.sync, sync.Kind.HOOKS)  # the parent runs them, in its own namespaces
+            if not sync.received(ctx.sync, sync.Kind.HOOKS_DONE):
                 os._exit(1)  # a hook failed (the parent reports it) or the parent died: it cleans up
         if cfg.hooks.get("createContainer"):
             # In the container's mount namespace, before pivot_root (the path is the host's), as runc.
@@ -537,8 +511,8 @@ def _init(ctx: InitContext) -> None:
         rootfs.finalize_rootfs(cfg)
         env = _env(proc)
         _apply_process_limits(cfg, proc)
-        send(ctx.sync, {"type": "ready"})
-        if recv(ctx.sync) != {"type": "run"}:
+        sync.send(ctx.sync, sync.Kind.READY)
+        if not sync.received(ctx.sync, sync.Kind.RUN):
             os._exit(1)  # the parent gave up (or died): it cleans up
         _load_seccomp(ctx, before_capability_drop=True)
         finalize_namespace(proc, proc.capabilities or cfg.capabilities, ctx.last_cap)

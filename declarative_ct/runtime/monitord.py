@@ -9,11 +9,13 @@ only starts the monitor, as ``subprocess`` does). It runs from the sealed copy o
 host file; the copy is made once per monitor, not per container. ``exec`` and ``monitor=False`` still fork the caller.
 
 Protocol (``<root>/#monitor.sock``, SOCK_SEQPACKET; each side checks the other's SO_PEERCRED is
-root or its own uid): the client sends one pickled request ``{"state_dir", "ctx", "inherit"}``
-with the fds of init attached (SCM_RIGHTS: stdio, the sync socket, the exec fifo); the monitor
-forks init straight into the container's PID namespace (``init.pid_namespace_for_children``), the
-child takes on the caller's rlimits/umask/oom_score_adj and runs ``init.enter`` with those fds,
-and the monitor replies in JSON ``{"pid": init_pid}`` or ``{"error": message}``. One fork of the
+root or its own uid): the client sends one JSON request ``{"state_dir", "init", "inherit"}``
+(:mod:`.monitor_request`: the init context as data, the config as ``Config.to_dict`` has it,
+the cgroup as its paths) with the fds of init attached (SCM_RIGHTS: stdio, the sync socket, the exec fifo,
+by position); the monitor rebuilds the context (:func:`.monitor_request.decode`), forks init straight
+into the container's PID namespace (``init.pid_namespace_for_children``), the child takes on the
+caller's rlimits/umask/oom_score_adj and runs ``init.enter`` with those fds, and the monitor
+replies in JSON ``{"pid": init_pid}`` or ``{"error": message}`` (a malformed request too). One fork of the
 monitor per container: runc's stage 1 (a fork only to be born in the new PID namespace) is not
 needed here. Init is the monitor's child; it reaps it and writes ``exit.json``
 (:func:`monitor.record_exit`). As a child subreaper it also reaps orphans of a container sharing
@@ -33,7 +35,6 @@ import fcntl
 import gc
 import json
 import os
-import pickle
 import resource
 import select
 import selectors
@@ -44,7 +45,7 @@ import sys
 import threading
 import time
 
-from . import exeseal, linux, monitor, procfs, store
+from . import exeseal, linux, monitor, monitor_request, procfs, store
 
 # '#' is not allowed in a container id, so this never collides with a container's directory.
 SOCKET_FILE = "#monitor.sock"
@@ -79,10 +80,7 @@ def request_init(root: str, state_dir: str, ctx) -> socket.socket:
     from ..errors import SystemError
 
     fds = [*ctx.stdio, ctx.sync.fileno(), ctx.fifo_fd]
-    # Sent without live objects: the child gets the fds back by position.
-    plain = dataclasses.replace(ctx, sync=None, stdio=(0, 1, 2), fifo_fd=4,
-                                process=dataclasses.replace(ctx.process, stdin=None, stdout=None, stderr=None))
-    payload = pickle.dumps({"state_dir": state_dir, "ctx": plain, "inherit": _caller_context()})
+    payload = monitor_request.encode(state_dir, ctx, _caller_context())
     for attempt in range(2):
         sock = _connect(root)
         try:
@@ -372,15 +370,14 @@ class _Monitor:
             conn.settimeout(_CONNECT_TIMEOUT)
             try:
                 uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
-                if uid not in (0, os.geteuid()):  # only then is unpickling its request safe
+                if uid not in (0, os.geteuid()):  # no one else has an init forked by us
                     conn.send(json.dumps({"error": f"uid {uid} may not create containers here"}).encode())
                     return
                 payload, fds, _, _ = socket.recv_fds(conn, _MAX_REQUEST, 8)
             except OSError:
                 return
             try:
-                request = pickle.loads(payload)
-                pid = self._fork_init(request, fds, listener, sel)
+                pid = self._fork_init(*monitor_request.decode(payload), fds, listener, sel)
                 reply = {"pid": pid}
             except Exception as err:  # noqa: BLE001 - any failure goes back to the client
                 reply = {"error": str(err) or type(err).__name__}
@@ -392,13 +389,12 @@ class _Monitor:
             except OSError:
                 pass
 
-    def _fork_init(self, request: dict, fds: list[int], listener, sel) -> int:
+    def _fork_init(self, state_dir: str, ctx, inherit: dict, fds: list[int], listener, sel) -> int:
         from . import init
 
         if len(fds) != 5:
             raise ValueError(f"expected 5 fds, got {len(fds)}")
-        ctx = request["ctx"]
-        inherit = _differences(request.get("inherit", {}), self.own)
+        inherit = _differences(inherit, self.own)
         # With a new user namespace the PID namespace must come after it (to be owned by it, or
         # the container's root could not mount its /proc): the child is a stage 1 that makes both
         # and forks init, which then falls to us (we are a subreaper). Otherwise one fork, straight
@@ -419,8 +415,8 @@ class _Monitor:
                     init.stage1(ctx) if stage1 else init.enter(ctx)
                 finally:
                     os._exit(1)
-        self.watched[request["state_dir"]] = (0, 0)  # the pid and start time come with state.json
-        self.requested[request["state_dir"]] = time.monotonic()
+        self.watched[state_dir] = (0, 0)  # the pid and start time come with state.json
+        self.requested[state_dir] = time.monotonic()
         return pid
 
     def _reap(self) -> None:

@@ -6,13 +6,12 @@ import socket
 from dataclasses import dataclass, field
 from io import IOBase
 
-from ..configs import Capabilities, Rlimit
+from ..configs import MAX_ID, Capabilities, Rlimit
 
 Stdio = int | IOBase | None
 """A file descriptor, an open file, or None (detached default: /dev/null in, log files out)."""
 
-MAX_ID = 2**32 - 1
-"""Ids are below this: it is ``(uid_t)-1``, which the set*id(2) calls read as "leave unchanged"."""
+_LIVE = ("stdin", "stdout", "stderr", "console_socket")  # the caller's open objects: never serialised
 
 
 @dataclass
@@ -76,3 +75,43 @@ class Process:
         for item in self.env:
             if "=" not in item or item.startswith("="):
                 raise ConfigInvalid(f"process.env: {item!r} must be KEY=value with a non-empty KEY")
+
+    def to_dict(self) -> dict[str, object]:
+        """The process as JSON types (``libcontainer.Process`` fields by our names), without the
+        caller's live objects (``stdin``/``stdout``/``stderr``, ``console_socket``): what crosses to
+        the monitor (:mod:`.monitord`). ``extra_files`` stay plain numbers of the caller's."""
+        return {"args": list(self.args), "env": list(self.env), "cwd": self.cwd, "uid": self.uid, "gid": self.gid,
+                "additional_groups": list(self.additional_groups),
+                "capabilities": None if self.capabilities is None else dict(vars(self.capabilities)),
+                "no_new_privileges": self.no_new_privileges,
+                "rlimits": None if self.rlimits is None else [dict(vars(rl)) for rl in self.rlimits],
+                "umask": self.umask, "extra_files": list(self.extra_files), "init": self.init,
+                "terminal": self.terminal,
+                "console_size": None if self.console_size is None else list(self.console_size)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> "Process":
+        """Rebuild a process from :meth:`to_dict` (stdio and console socket unset).
+
+        Raises:
+            ConfigInvalid: not an object, an unknown or live field, a field of the wrong shape, or
+                a value :class:`Process` refuses (naming it).
+        """
+        from ..errors import ConfigInvalid
+
+        if not isinstance(raw, dict):
+            raise ConfigInvalid(f"process: {type(raw).__name__} is not an object")
+        raw = dict(raw)
+        unknown = sorted(set(raw) - {f for f in cls.__dataclass_fields__ if f not in _LIVE})
+        if unknown:
+            raise ConfigInvalid(f"process: unknown fields {', '.join(unknown)}")
+        try:
+            if raw.get("capabilities") is not None:
+                raw["capabilities"] = Capabilities(**raw["capabilities"])
+            if raw.get("rlimits") is not None:
+                raw["rlimits"] = [Rlimit(**rl) for rl in raw["rlimits"]]
+            if raw.get("console_size") is not None:
+                raw["console_size"] = tuple(raw["console_size"])
+            return cls(**raw)
+        except TypeError as err:
+            raise ConfigInvalid(f"malformed process: {err}") from None

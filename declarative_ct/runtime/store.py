@@ -1,4 +1,4 @@
-"""The state root: id validation, atomic JSON files, and a lock per container.
+"""The state root: id validation, atomic JSON files (:mod:`..jsonfile`), and a lock per container.
 
 Layout (runc's, plus our monitor's files): ``<root>/<id>/state.json``, ``exec.fifo``,
 ``exit.json`` (exit code and time, written by the monitor), ``stdout.log``/``stderr.log``
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 from collections.abc import Iterator
 
 from ..errors import ContainerNotExists, InvalidID
+# Shared with spec/cache.py (which may not import the runtime); callers use them as store.*.
+from ..jsonfile import read_json, write_atomic, write_json_atomic  # noqa: F401
 
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
@@ -51,48 +52,6 @@ def validate_id(container_id: str) -> None:
     if not isinstance(container_id, str) or not _ID_RE.match(container_id) or container_id in (".", ".."):
         raise InvalidID(f"invalid container id {container_id!r}: use letters, digits and _ + . - "
                         "(not '.' or '..')")
-
-
-def write_json_atomic(path: str, data: object, mode: int = 0o600) -> None:
-    """Write ``data`` as JSON to ``path`` atomically (:func:`write_atomic`).
-
-    Raises:
-        OSError: with ``filename`` set to ``path``, the old content of ``path`` untouched.
-    """
-    write_atomic(path, json.dumps(data, separators=(",", ":")).encode(), mode)  # dumps: the C encoder
-
-
-def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same dir, fsync, rename.
-
-    Raises:
-        OSError: with ``filename`` set to ``path`` (a full disk's ENOSPC comes from a write that
-            names no file), the old content of ``path`` untouched.
-    """
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, mode)
-            os.rename(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-    except OSError as err:
-        if err.filename == path:
-            raise
-        raise type(err)(err.errno, err.strerror or str(err), path) from err
-
-
-def read_json(path: str) -> object:
-    """Read a JSON file; raises FileNotFoundError or ValueError."""
-    with open(path) as f:
-        return json.load(f)
 
 
 @contextlib.contextmanager

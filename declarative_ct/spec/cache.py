@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import os
 
-from ..runtime import store
+from .. import jsonfile
 from . import forms
 from .files import spec_files
 
@@ -116,7 +116,7 @@ def load(paths: list[str], root: str) -> list:
     path = os.path.join(root, CACHE_FILE)
     if key is not None:
         try:
-            cached = store.read_json(path)
+            cached = jsonfile.read_json(path)
             if cached.get("key") == key and _host_paths_exist(cached["docs"]):
                 return [CachedDocument(entry) for entry in cached["docs"]]
         except (OSError, ValueError, KeyError, TypeError):
@@ -134,7 +134,7 @@ def load(paths: list[str], root: str) -> list:
             entries.append({"source": d.source, "line": d.line, "spec": dump, "profile": profile,
                             "normalized": d.spec.normalized()})
         try:
-            store.write_json_atomic(path, {"key": key, "docs": entries})
+            jsonfile.write_json_atomic(path, {"key": key, "docs": entries})
         except OSError:
             pass  # a read-only root: no cache, no harm
     return docs

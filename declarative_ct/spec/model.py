@@ -16,9 +16,8 @@ from typing import Annotated, Literal
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator,
                       model_validator)
 
-from ..configs import format_cpu_list, parse_cpu_list
+from ..configs import MAX_ID, format_cpu_list, parse_cpu_list
 from . import forms
-from ..runtime.process import MAX_ID
 from ..units import UNLIMITED, parse_size
 
 class FieldError(ValueError):
@@ -64,7 +63,7 @@ def _signal_name(value: object) -> str:
     import signal
 
     from ..errors import ConfigInvalid
-    from ..runtime.signals import parse_signal
+    from ..configs.signals import parse_signal
 
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise ValueError("must be a signal name such as SIGHUP")

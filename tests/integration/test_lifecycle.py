@@ -519,16 +519,16 @@ def test_start_survives_a_slow_stage1(runtime, busybox_config, monkeypatch):
     makes that interleaving deterministic. Without the monitor the caller forks stage 1, which
     inherits the patched ``send`` (the monitor forks init itself: no stage 1, no pid message).
     """
-    from declarative_ct.runtime import init as init_module
+    from declarative_ct.runtime import sync
 
-    real_send = init_module.send
+    real_send = sync.send
 
-    def slow_pid_send(sock, msg):
-        if msg.get("type") == "pid":
+    def slow_pid_send(sock, kind, **fields):
+        if kind == sync.Kind.PID:
             time.sleep(0.3)
-        real_send(sock, msg)
+        real_send(sock, kind, **fields)
 
-    monkeypatch.setattr(init_module, "send", slow_pid_send)
+    monkeypatch.setattr(sync, "send", slow_pid_send)
     c = runtime.create(unique_id("slowstage1"), busybox_config())
     c.start(Process(["/bin/sh", "-c", "trap 'exit 6' TERM; while :; do usleep 20000; done"]), monitor=False)
     assert c.status() is Status.CREATED

@@ -179,3 +179,63 @@ def test_prestart_starts_the_monitor_of_an_existing_root_only(register_state_roo
         sock.connect(sock_path)  # it listens
     wait_for(lambda: not os.path.exists(sock_path), message="the idle monitor to leave")
     reap_zombies()
+
+
+class _Planted:
+    """Unpickling this makes a directory: what a request that is unpickled would run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+def _ask_monitor(root: str, payload: bytes, nfds: int = 5) -> tuple[int, dict]:
+    """Send ``payload`` as a request with ``nfds`` descriptors of /dev/null; (the monitor's pid, its reply)."""
+    import json
+    import struct
+
+    fds = [os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC) for _ in range(nfds)]
+    try:
+        with monitord._connect(root) as sock:
+            pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+            socket.send_fds(sock, [payload], fds)
+            sock.settimeout(10)
+            return pid, json.loads(sock.recv(65536))
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def test_a_malformed_request_gets_an_error_reply_and_the_monitor_serves_on(runtime, busybox_config, tmp_path,
+                                                                           monkeypatch):
+    """The request is JSON: garbage, a pickle (never run), a wrong shape or a wrong number of fds
+    each get ``{"error": …}``; the same monitor then forks the next container's init."""
+    import pickle
+    import re
+
+    monkeypatch.setenv(monitord.LINGER_ENV, "30")  # not gone idle between the requests: one monitor throughout
+    os.makedirs(runtime.root, exist_ok=True)
+    planted = str(tmp_path / "unpickled")
+    monitors = set()
+    for payload, nfds, said in [(b"\x00 not json", 5, "Expecting value|JSON|utf-8"),
+                                (pickle.dumps({"state_dir": "/x", "ctx": _Planted(planted)}), 5, ""),
+                                (b'{"state_dir": "/x", "init": {}}', 5, "request.init: fields"),
+                                (b'{"state_dir": "/x", "init": {}}', 2, "request.init: fields|expected 5 fds")]:
+        pid, reply = _ask_monitor(runtime.root, payload, nfds)
+        monitors.add(pid)
+        assert set(reply) == {"error"}, reply
+        assert reply["error"]
+        if said:
+            assert re.search(said, reply["error"]), reply
+    assert not os.path.exists(planted)  # the pickle was data, not code
+    c = runtime.create(unique_id("afterbad"), busybox_config())
+    c.run(Process(["/bin/sleep", "60"]))
+    mon = _monitor_of(c)
+    assert monitors == {mon}  # the same monitor, still serving
+    c.signal(signal.SIGKILL)
+    assert wait_for(c.exit_status, message="the monitor's record")["exit_code"] == 128 + signal.SIGKILL
+    c.destroy()
+    os.kill(mon, signal.SIGKILL)  # it would linger 30 s
+    wait_for(lambda: (reap_zombies(), procfs.stat(mon) is None)[1], message="the monitor to die")

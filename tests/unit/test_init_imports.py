@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from declarative_ct.configs import Config
-from declarative_ct.runtime import Process, init
+from declarative_ct.runtime import Process, init, sync
 
 
 class _Probe:
@@ -70,12 +70,12 @@ def test_no_module_is_loaded_from_a_path_in_stage1_or_init(planted, entry):
             os._exit(3)
     child.close()
     try:
-        msg = init.recv(parent)
+        msg = sync.recv(parent)
     finally:
         parent.close()
         os.waitpid(pid, 0)
-    assert msg["type"] == "error"
-    seen = json.loads(msg["message"])
+    assert msg.kind == sync.Kind.ERROR
+    seen = json.loads(msg.message)
     assert seen == {"sys.path": [], "dct_planted_probe": "not found", "dct_planted_pkg.sub": "not found"}
 
 
