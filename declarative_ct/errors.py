@@ -255,18 +255,23 @@ class ResourcesNotApplied(SystemError):
 
 
 class InitFailed(SystemError):
-    """The container's init failed at ``stage`` (``"mounts"``, ``"pivot_root"``, ``"exec"``…) with
-    ``errno`` (0 when no system call failed) and ``message``: what the init reports over the sync
-    socket, runc's ``initError``/``procError`` with its stage. ``str()``: ``<stage>: <message>``.
+    """The container's init (or an exec'd process) failed at ``stage`` (``"rootfs"``,
+    ``"pivot_root"``, ``"exec"``…) with ``errno`` (0 when no system call failed) and ``message``:
+    what it reports over the sync socket, runc's ``initError``/``procError`` with its stage.
+    ``who``: the process that failed (``"container init"``, ``"exec"``), as the runtime words it.
+    ``str()``: ``<who> failed: <message>`` when ``who`` is given, else ``<stage>: <message>``.
     """
 
-    def __init__(self, stage: str, errno: int, message: str) -> None:
+    def __init__(self, stage: str, errno: int, message: str, who: str = "") -> None:
         self.stage = stage
         self.errno = errno
         self.message = message
-        super().__init__(stage, errno, message)
+        self.who = who
+        super().__init__(stage, errno, message, who)
 
     def __str__(self) -> str:
+        if self.who:
+            return f"{self.who} failed: {self.message}"
         return f"{self.stage}: {self.message}" if self.stage else self.message
 
 

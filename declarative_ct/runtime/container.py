@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
 from ..errors import (ConfigInvalid, ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
-                      ContainerRunning, InvalidStateTransition, SystemError, log_warning)
+                      ContainerRunning, InitFailed, InvalidStateTransition, SystemError, log_warning)
 from . import bootstrap, cgroups, console, init, monitor, procfs, store, sync
 from .process import Process
 from .state import State, Status, check_transition
@@ -439,7 +439,7 @@ class Container:
             else:
                 msg = sync.recv(parent_sock)
                 if msg is not None:
-                    raise ContainerError(f"container init failed: {msg.describe()}")
+                    raise _failure(msg, "container init")
         except BaseException:
             self._state = None
             self._abort(init_pid, stage1_pid, cgroup_made)
@@ -465,7 +465,7 @@ class Container:
             except (BlockingIOError, OSError):
                 msg = None
             if msg is not None and msg.kind == Kind.ERROR:
-                raise ContainerError(f"container init failed: {msg.message}")
+                raise InitFailed(msg.stage, msg.errno, msg.message, who="container init")
             hint = " (did the seccomp profile refuse a syscall init needs?)" if self._config.seccomp is not None else ""
             raise ContainerNotRunning(f"container {self._id}: init died during set-up, before it was released{hint}")
         os.unlink(self._fifo())
@@ -587,12 +587,12 @@ class Container:
 
     @staticmethod
     def _expected(msg: Message | None, kind: str, what: str = "container init") -> Message:
-        """``msg`` when it is of ``kind``. Raises ContainerError for an ``error`` message (its text),
-        SystemError when ``what`` closed the socket first or sent another kind."""
+        """``msg`` when it is of ``kind``. Raises InitFailed for an ``error`` message (its text,
+        errno and stage), SystemError when ``what`` closed the socket first or sent another kind."""
         if msg is None:
             raise SystemError(f"{what} exited before sending {kind!r}")
         if msg.kind == Kind.ERROR:
-            raise ContainerError(f"{what} failed: {msg.message}")
+            raise InitFailed(msg.stage, msg.errno, msg.message, who=what)
         if msg.kind != kind:
             raise SystemError(f"unexpected sync message {msg.kind!r}, wanted {kind!r}")
         return msg
@@ -719,7 +719,7 @@ class Container:
             exec_pid = self._expect(parent_sock, Kind.PID, "exec").pid
             msg = self._past_console(parent_sock, process, sync.recv(parent_sock), "exec", exec_pid)
             if msg is not None:
-                raise ContainerError(f"exec failed: {msg.describe()}")
+                raise _failure(msg, "exec")
         except ContainerError:
             # Stage 1 reaps its failed child and exits by itself; killing it first would leave
             # that child a zombie inside the container's PID namespace.
@@ -913,3 +913,11 @@ def _readlink_fd(pid: int, fd: int) -> str:
         return os.readlink(f"/proc/{pid}/fd/{fd}")
     except OSError:
         return ""
+
+
+def _failure(msg: Message, who: str) -> ContainerError:
+    """What an unwanted sync message from ``who`` means: InitFailed for an ``error`` (its text,
+    errno and stage), else a ContainerError naming the message."""
+    if msg.kind == Kind.ERROR:
+        return InitFailed(msg.stage, msg.errno, msg.message, who=who)
+    return ContainerError(f"{who} failed: {msg.describe()}")

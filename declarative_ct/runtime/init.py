@@ -79,10 +79,21 @@ class InitContext:
     hook_state: dict | None = None  # the OCI state of the hooks (id, bundle, annotations), when there are hooks
 
 
+_stage = ""  # the set-up step under way (runc's stage names where it has them), sent with an error
+
+
+def _step(stage: str) -> None:
+    global _stage
+    _stage = stage
+
+
 def _fail(ctx: InitContext, err: BaseException) -> None:
+    """Send ``err`` to the parent as an ``error`` message (its text, ``errno`` of an OSError and
+    the step under way: ``errors.InitFailed`` on the other side), then exit 1."""
     msg = str(err) if not isinstance(err, OSError) or err.filename is None else f"{err.strerror}: {err.filename}"
+    code = err.errno if isinstance(err, OSError) and isinstance(err.errno, int) else 0
     try:
-        sync.send(ctx.sync, sync.Kind.ERROR, message=msg or type(err).__name__)
+        sync.send(ctx.sync, sync.Kind.ERROR, message=msg or type(err).__name__, errno=code, stage=_stage)
     finally:
         os._exit(1)
 
@@ -177,6 +188,7 @@ def _enter_cgroup_and_namespaces(ctx: InitContext) -> None:
     """Join the cgroup (init) or open its ``cgroup.procs`` (exec), then join and unshare namespaces."""
     # Not dumpable and no stray fds before entering the container: a process in it must not
     # reach our fds through /proc/<pid>/fd (CVE-2016-9962). execve makes it dumpable again.
+    _step("cgroup")
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
     _close_fds_except({ctx.sync.fileno(), *ctx.stdio, ctx.fifo_fd, *ctx.process.extra_files})
     if ctx.process.init:
@@ -185,6 +197,7 @@ def _enter_cgroup_and_namespaces(ctx: InitContext) -> None:
         ctx.cgroup_fds = [os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
                           for path in ctx.cgroup.paths().values()]
     ctx.last_cap = linux.last_cap()  # from the host's /proc: the container may have none
+    _step("namespaces")
     _join(ctx.join)
     if ctx.unshare & linux.CLONE_NEWUSER:
         # First and alone: the namespaces made next are owned by it. Its maps are written by the
@@ -463,13 +476,16 @@ def _init(ctx: InitContext) -> None:
     """Stage 2, PID 1 of the container: rootfs, pivot_root, hardening, then wait on the exec fifo."""
     try:
         cfg, proc = ctx.config, ctx.process
+        _step("session")
         os.setsid()
         if not cfg.no_new_keyring:
             linux.join_session_keyring()  # not the caller's keys (runc: a keyring per container)
         _setup_stdio(ctx.stdio)
         if cfg.private_namespace("NEWNET"):
             _loopback_up()
+        _step("rootfs")
         rootfs.prepare_rootfs(cfg, ctx.rootfs, ctx.cgroup_mounts)
+        _step("hooks")
         if cfg.hooks.get("prestart") or cfg.hooks.get("createRuntime"):
             sync.send(ctx.sync, sync.Kind.HOOKS)  # the parent runs them, in its own namespaces
             if not sync.received(ctx.sync, sync.Kind.HOOKS_DONE):
@@ -482,18 +498,23 @@ def _init(ctx: InitContext) -> None:
         # (sysctls, the exec fifo). Made before pivot_root: in a user namespace the kernel makes
         # procfs only while a whole one is visible (the host's, still here), and before the
         # seccomp filter (which refuses fsopen).
+        _step("procfs")
         own_proc = -1 if _has_proc_mount(cfg) else _own_proc(sysctls=False)
         sysctl_proc = _own_proc(sysctls=True) if cfg.sysctl and own_proc >= 0 else -1
+        _step("pivot_root")
         if cfg.no_pivot_root:
             rootfs.move_root(ctx.rootfs, cfg.root_propagation)
         else:
             rootfs.pivot_root(ctx.rootfs, cfg.root_propagation)
+        _step("console")
         if proc.terminal:  # runc's point: after the config's mounts, before the rootfs is made read-only
             console.setup(ctx.sync, proc.console_size, proc.uid, "/dev/console")
+        _step("hostname")
         if cfg.hostname:
             linux.sethostname(cfg.hostname)
         if cfg.domainname:
             linux.setdomainname(cfg.domainname)
+        _step("sysctl")
         if cfg.sysctl:
             top = sysctl_proc if sysctl_proc >= 0 else _mounted_proc()
             try:
@@ -507,18 +528,25 @@ def _init(ctx: InitContext) -> None:
             write_proc_file(paths.proc_self(), "oom_score_adj", str(cfg.oom_score_adj),
                             "process.oomScoreAdj (/proc/self/oom_score_adj)")
         # Before the rootfs turns read-only (runc creates a missing cwd there too).
+        _step("cwd")
         _enter_cwd(proc.cwd, create=True)
+        _step("readonly and masked paths")
         rootfs.finalize_rootfs(cfg)
+        _step("limits")
         env = _env(proc)
         _apply_process_limits(cfg, proc)
         sync.send(ctx.sync, sync.Kind.READY)
         if not sync.received(ctx.sync, sync.Kind.RUN):
             os._exit(1)  # the parent gave up (or died): it cleans up
+        _step("seccomp")
         _load_seccomp(ctx, before_capability_drop=True)
+        _step("capabilities")
         finalize_namespace(proc, proc.capabilities or cfg.capabilities, ctx.last_cap)
         # As the container's user, before the sync socket closes: a program missing or not
         # executable for that user is a create-time error, as in runc.
+        _step("exec")
         program = lookup(proc.args[0], env["PATH"])
+        _step("seccomp")
         _load_seccomp(ctx, before_capability_drop=False)
         ctx.sync.close()
     except BaseException as err:  # noqa: BLE001
@@ -625,6 +653,7 @@ def _exec_child(ctx: InitContext) -> None:
             os.close(fd)
         ctx.cgroup_fds = []
         cfg, proc = ctx.config, ctx.process
+        _step("session")
         # A session of its own, as runc's setns init: the caller's controlling terminal (TIOCSTI
         # into the admin's shell) and process group (kill(0, …)) are not the container's to reach;
         # with a terminal, the pty becomes its controlling terminal.
@@ -635,12 +664,18 @@ def _exec_child(ctx: InitContext) -> None:
             console.setup(ctx.sync, proc.console_size, proc.uid)
         else:
             _setup_stdio(ctx.stdio)
+        _step("cwd")
         env = _env(proc)
         _enter_cwd(proc.cwd, create=False)
+        _step("limits")
         _apply_process_limits(cfg, proc)
+        _step("seccomp")
         _load_seccomp(ctx, before_capability_drop=True)
+        _step("capabilities")
         finalize_namespace(proc, proc.capabilities or cfg.capabilities, ctx.last_cap)
+        _step("exec")
         program = lookup(proc.args[0], env["PATH"])  # as the process's user, as execve will check
+        _step("seccomp")
         _load_seccomp(ctx, before_capability_drop=False)
         ctx.sync.close()
     except BaseException as err:  # noqa: BLE001

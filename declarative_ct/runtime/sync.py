@@ -2,7 +2,8 @@
 
 runc's ``syncT`` (``libcontainer/sync.go``): a ``SOCK_SEQPACKET`` socket pair, one message per
 packet. On the wire a message is one JSON object, its kind under ``"type"`` and its fields beside
-it: ``{"type": "pid", "pid": 4242}``, ``{"type": "error", "message": "…"}``, ``{"type": "ready"}``;
+it: ``{"type": "pid", "pid": 4242}``, ``{"type": "error", "message": "…", "errno": 13, "stage":
+"rootfs"}`` (errno and stage when known), ``{"type": "ready"}``;
 a ``console`` message carries the pty master as ``SCM_RIGHTS``. The order they come in is in
 :mod:`.init`'s docstring. Stdlib only (stage 1 and init import it).
 """
@@ -37,22 +38,25 @@ KINDS = frozenset(value for name, value in vars(Kind).items() if name.isupper())
 
 class Message:
     """One sync message. ``pid`` is set for :attr:`Kind.PID` (else 0), ``message`` for
-    :attr:`Kind.ERROR` (else ""); ``fd`` is the descriptor received with it (a ``console``
+    :attr:`Kind.ERROR` (else ""), with its ``errno`` (0: none) and ``stage`` (the set-up step, "" if
+    unknown); ``fd`` is the descriptor received with it (a ``console``
     message's pty master, close-on-exec, owned by the receiver; else -1). ``kind`` is one of
     :class:`Kind`'s strings.
 
     A plain class with slots rather than a dataclass: defining one costs every stage 1 and init
     ~0.5 ms of start-up (its methods are generated and compiled at import)."""
 
-    __slots__ = ("kind", "pid", "message", "fd")
+    __slots__ = ("kind", "pid", "message", "fd", "errno", "stage")
 
-    def __init__(self, kind: str, pid: int = 0, message: str = "", fd: int = -1) -> None:
-        self.kind, self.pid, self.message, self.fd = kind, pid, message, fd
+    def __init__(self, kind: str, pid: int = 0, message: str = "", fd: int = -1, errno: int = 0,
+                 stage: str = "") -> None:
+        self.kind, self.pid, self.message, self.fd, self.errno, self.stage = kind, pid, message, fd, errno, stage
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
             return NotImplemented
-        return (self.kind, self.pid, self.message, self.fd) == (other.kind, other.pid, other.message, other.fd)
+        return ((self.kind, self.pid, self.message, self.fd, self.errno, self.stage) ==
+                (other.kind, other.pid, other.message, other.fd, other.errno, other.stage))
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
@@ -66,6 +70,10 @@ class Message:
             body["pid"] = self.pid
         elif self.kind == Kind.ERROR:
             body["message"] = self.message
+            if self.errno:
+                body["errno"] = self.errno
+            if self.stage:
+                body["stage"] = self.stage
         return json.dumps(body).encode()
 
     @classmethod
@@ -79,24 +87,27 @@ class Message:
         if not isinstance(body, dict):
             raise ValueError(f"sync message is not an object: {raw[:80]!r}")
         kind, pid, message = body.get("type"), body.get("pid", 0), body.get("message", "")
+        errno, stage = body.get("errno", 0), body.get("stage", "")
         if not isinstance(kind, str) or kind not in KINDS:
             raise ValueError(f"unknown sync message: {raw[:80]!r}")
-        if type(pid) is not int or not isinstance(message, str):
+        if type(pid) is not int or not isinstance(message, str) or type(errno) is not int or not isinstance(stage, str):
             raise ValueError(f"malformed {kind!r} sync message: {raw[:80]!r}")
-        return cls(kind, pid=pid, message=message, fd=fd)
+        return cls(kind, pid=pid, message=message, fd=fd, errno=errno, stage=stage)
 
     def describe(self) -> str:
         """What an unwanted message says: an error's message, else its kind."""
         return self.message if self.kind == Kind.ERROR else f"unexpected sync message {self.kind!r}"
 
 
-def send(sock: socket.socket, kind: str, *, pid: int = 0, message: str = "", fd: int = -1) -> None:
-    """Send one message of ``kind`` on ``sock``; ``fd`` (not closed here) goes along as ``SCM_RIGHTS``.
+def send(sock: socket.socket, kind: str, *, pid: int = 0, message: str = "", fd: int = -1, errno: int = 0,
+         stage: str = "") -> None:
+    """Send one message of ``kind`` on ``sock``; ``fd`` (not closed here) goes along as ``SCM_RIGHTS``;
+    an error's ``errno`` and ``stage`` (the set-up step) go with its message.
 
     Raises:
         OSError: the peer is gone (EPIPE, ECONNRESET) or the socket timed out.
     """
-    packet = Message(kind, pid=pid, message=message).encode()
+    packet = Message(kind, pid=pid, message=message, errno=errno, stage=stage).encode()
     if fd >= 0:
         socket.send_fds(sock, [packet], [fd])
     else:

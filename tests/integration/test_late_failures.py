@@ -107,3 +107,21 @@ def test_exec_child_closes_the_cgroup_files_before_its_last_steps(runtime, busyb
             f.write("root:x:0:0:root:/root:/bin/sh\n")
         worker.join(10)
     assert done and done[0].wait() == 0
+
+
+def test_an_init_failure_names_its_stage_and_errno(busybox_config, runtime):
+    """errors.InitFailed: the step init was at and the errno, beside the same text as before."""
+    import errno
+
+    from declarative_ct.configs import Mount
+    from declarative_ct.errors import InitFailed
+    from declarative_ct.runtime import Process
+
+    cfg = busybox_config()
+    cfg.mounts = [*cfg.mounts, Mount("none", "/mnt", "bogusfs")]
+    c = runtime.create(unique_id("stage"), cfg)
+    with pytest.raises(InitFailed) as info:
+        c.run(Process(["true"]))
+    assert (info.value.stage, info.value.errno) == ("rootfs", errno.ENODEV)
+    assert str(info.value).startswith("container init failed: ") and "unknown filesystem type 'bogusfs'" in str(info.value)
+    assert not os.path.exists(c.state_dir)

@@ -92,3 +92,20 @@ def test_a_malformed_message_is_a_value_error_and_its_descriptor_is_closed(pair,
 def test_describe_says_an_errors_message_or_the_unwanted_kind():
     assert Message(Kind.ERROR, message="exec /bin/nope: no such file").describe() == "exec /bin/nope: no such file"
     assert Message(Kind.READY).describe() == "unexpected sync message 'ready'"
+
+
+def test_an_error_carries_its_errno_and_stage_and_becomes_init_failed():
+    import errno as errno_mod
+
+    from declarative_ct.errors import ContainerError, InitFailed
+    from declarative_ct.runtime.container import _failure
+
+    raw = Message(Kind.ERROR, message="mount /proc: Permission denied", errno=errno_mod.EACCES,
+                  stage="rootfs").encode()
+    assert json.loads(raw) == {"type": "error", "message": "mount /proc: Permission denied", "errno": 13,
+                               "stage": "rootfs"}
+    err = _failure(Message.decode(raw), "container init")
+    assert isinstance(err, InitFailed) and isinstance(err, ContainerError)
+    assert (err.stage, err.errno, err.message) == ("rootfs", errno_mod.EACCES, "mount /proc: Permission denied")
+    assert str(err) == "container init failed: mount /proc: Permission denied"  # the text callers saw before
+    assert json.loads(Message(Kind.ERROR, message="x").encode()) == {"type": "error", "message": "x"}
