@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
-from ..errors import (ConfigInvalid, ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
-                      ContainerRunning, InvalidStateTransition, SystemError, log_warning)
+from ..errors import (ConfigInvalid, ContainerError, ContainerNotRunning, InvalidStateTransition, SystemError,
+                      log_warning)
 from . import bootstrap, cgroups, console, init, monitor, procfs, store
 from .process import Process
-from .state import State, Status, check_transition
+from .state import State, Status, derive_status, require
 
 if TYPE_CHECKING:
     from .stats import Stats
@@ -98,19 +98,12 @@ class Container:
 
     # -- status and state ----------------------------------------------------------------
     def status(self) -> Status:
-        """The current :class:`Status`, derived in runc's order (freezer, init liveness, exec fifo)."""
-        if self._state is None:
-            return Status.STOPPED
-        freezer = self._cgroup.freezer_state()
-        if freezer == cgroups.FROZEN:
-            return Status.PAUSED
-        if freezer == cgroups.FREEZING:
-            return Status.PAUSING
-        if not self._init_alive():
-            return Status.STOPPED
-        if os.path.exists(self._fifo()):
-            return Status.CREATED
-        return Status.RUNNING
+        """The current :class:`Status`, read now (freezer, init liveness, exec fifo) and derived by
+        :func:`~declarative_ct.runtime.state.derive_status`."""
+        saved = self._state is not None
+        freezer = self._cgroup.freezer_state() if saved else cgroups.THAWED
+        alive = saved and self._init_alive()
+        return derive_status(saved, freezer, alive, alive and os.path.exists(self._fifo()))
 
     def state(self) -> State:
         """libcontainer's ``State`` as saved in state.json (raises ContainerNotRunning before start)."""
@@ -185,9 +178,7 @@ class Container:
         """
         with store.locked(self._dir):
             self._reload()  # another handle (dct update, the TUI) may have changed the limits since
-            status = self.status()
-            if self._state is None or status == Status.STOPPED:
-                raise ContainerNotRunning(f"cannot update container {self._id}: it is {status}")
+            require("set", self.status(), self._id)  # (stopped too when there is no state)
             update = _paired_memory(config.cgroups.resources, self._config.cgroups.resources)
             written = self._cgroup.set(update)
             try:
@@ -673,9 +664,7 @@ class Container:
                 err = InvalidStateTransition(status, Status.RUNNING, "container init died during set-up")
                 err.died_in_setup = True
                 raise err
-            if status != Status.CREATED:
-                raise InvalidStateTransition(status, Status.RUNNING,
-                                             "only a created container can be started (its exec fifo is gone)")
+            require("start", status, self._id)
             try:
                 data = self._read_release(self._state.init_process_pid, None)
             except ProcessLookupError:  # init died (and was reaped) since status() looked
@@ -688,11 +677,7 @@ class Container:
 
     def _start_exec(self, process: Process, detach: bool) -> ExecProcess:
         _check_terminal(process)
-        status = self.status()
-        if status in (Status.PAUSED, Status.PAUSING):
-            raise ContainerPaused(f"container {self._id} is paused; resume it before exec")
-        if status == Status.STOPPED:
-            raise ContainerNotRunning(f"cannot exec in a stopped container {self._id}")
+        require("exec", self.status(), self._id)
         joins = init.exec_joins(self._config, self._state.init_process_pid)
         filter_program = b"", 0
         if self._config.seccomp is not None:  # the container's filter, as its create compiled it
@@ -774,17 +759,13 @@ class Container:
     def pause(self) -> None:
         """Freeze every process (libcontainer ``Pause()``): needs ``running`` or ``created``."""
         with store.locked(self._dir):
-            status = self.status()
-            if status not in (Status.RUNNING, Status.CREATED):
-                raise ContainerNotRunning(f"cannot pause container {self._id}: it is {status}")
+            require("pause", self.status(), self._id)
             self._cgroup.freeze()
 
     def resume(self) -> None:
         """Thaw a paused container (libcontainer ``Resume()``)."""
         with store.locked(self._dir):
-            status = self.status()
-            if status not in (Status.PAUSED, Status.PAUSING):
-                raise ContainerNotPaused(f"cannot resume container {self._id}: it is {status}, not paused")
+            require("resume", self.status(), self._id)
             self._cgroup.thaw()
 
     def destroy(self) -> None:
@@ -801,11 +782,7 @@ class Container:
             return
         with store.locked(self._dir):
             status = self.status()
-            if status == Status.RUNNING:
-                raise ContainerRunning(f"cannot destroy container {self._id}: it is running (stop it first)")
-            if status in (Status.PAUSED, Status.PAUSING):
-                raise ContainerPaused(f"cannot destroy container {self._id}: it is paused")
-            check_transition(status, Status.STOPPED)
+            require("destroy", status, self._id)
             # Leftovers survive init when the PID namespace is shared, and a created init must go too.
             self._cgroup.close()
             if status == Status.STOPPED and not self._cgroup_still_ours():
