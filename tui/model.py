@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from declarative_ct.runtime.state import Status, allowed_ops
+
 HISTORY_LEN = 120
 """Samples kept per metric and container (2 minutes at the default 1 s refresh)."""
 
@@ -366,6 +368,20 @@ def _key(value: float | str | None) -> tuple:
     return (1, 0) if value is None else (0, value)
 
 
+def ops(status: str | None) -> frozenset[str]:
+    """The runtime's operations (``start``, ``exec``, ``signal``, ``pause``, ``resume``, ``set``,
+    ``destroy``) allowed in a snapshot's status word; none for ``absent``, ``unknown`` or None."""
+    try:
+        return allowed_ops(Status(status))
+    except ValueError:
+        return frozenset()
+
+
+def is_live(status: str | None) -> bool:
+    """Whether the status has an init (created, running, pausing, paused): one it can signal."""
+    return "signal" in ops(status)
+
+
 _STATUS_ORDER = {s: i for i, s in enumerate(("running", "pausing", "paused", "created", "stopped", "absent"))}
 
 
@@ -472,7 +488,7 @@ class Model:
              name: str = "") -> Row:
         cid = r.id if r is not None else name
         status = r.status if r is not None else "absent"
-        live = status in ("running", "pausing", "paused", "created")
+        live = is_live(status)
         limit = (r.cpu_limit or float(self.host_cpus)) if r is not None else None
         cpu_pct = rates.cpu / limit * 100 if rates.cpu is not None and limit else None
         uptime = _uptime(r, wall)
@@ -516,7 +532,7 @@ class Model:
 
 def _uptime(r: Reading | None, wall: float) -> float | None:
     """Seconds since a live container was created (None: stopped, absent or unknown)."""
-    if r is None or r.started is None or r.status not in ("running", "pausing", "paused", "created"):
+    if r is None or r.started is None or not is_live(r.status):
         return None
     return wall - r.started
 
