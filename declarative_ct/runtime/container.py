@@ -768,18 +768,65 @@ class Container:
             require("resume", self.status(), self._id)
             self._cgroup.thaw()
 
-    def destroy(self) -> None:
+    def stop(self, sig: int | None = None, grace: float = 0.0, timeout: float = 10.0, exit_wait: float = 0.0,
+             poll: float = 0.01) -> None:
+        """Kill and wait: return once the container is ``stopped`` (runc's ``killContainer``; with
+        ``sig``, ``docker stop``). A stopped container is left alone.
+
+        Without ``sig``: SIGKILL to every process of the cgroup (SIGKILL thaws a paused one). With
+        ``sig``: a paused container is resumed first (a frozen process cannot act on a signal);
+        then a created one gets SIGKILL at once (it has not run its program), a running one ``sig``
+        to init and, after ``grace`` seconds without it stopping, SIGKILL to every process. Then
+        up to ``timeout`` seconds for ``stopped``, and up to ``exit_wait`` seconds for the monitor
+        to record init's exit (exit.json), looking every ``poll`` seconds.
+
+        Raises:
+            ContainerError: still not stopped ``timeout`` seconds after the SIGKILL.
+            ContainerNotPaused, SystemError: resuming or signalling failed (not "not running": then
+                it stopped by itself meanwhile).
+        """
+        status = self.status()
+        if status == Status.STOPPED:
+            return
+        if sig is not None and status in (Status.PAUSED, Status.PAUSING):
+            self.resume()
+            status = self.status()
+        if sig is not None and status not in (Status.CREATED, Status.STOPPED):
+            with contextlib.suppress(ContainerError):  # it may stop (or be paused) meanwhile: the wait says
+                self.signal(sig)
+            deadline = time.monotonic() + grace
+            while self.status() != Status.STOPPED and time.monotonic() < deadline:
+                time.sleep(poll)
+            status = self.status()
+        if status != Status.STOPPED:
+            with contextlib.suppress(ContainerNotRunning):  # gone meanwhile
+                self.signal(_signal.SIGKILL, all=True)
+        deadline = time.monotonic() + timeout
+        while self.status() != Status.STOPPED:
+            if time.monotonic() > deadline:
+                raise ContainerError(f"container {self._id} did not stop after SIGKILL")
+            time.sleep(poll)
+        deadline = time.monotonic() + exit_wait
+        while self.exit_status() is None and time.monotonic() < deadline:
+            time.sleep(poll)
+
+    def destroy(self, force: bool = False, timeout: float = 10.0, exit_wait: float = 0.0) -> None:
         """libcontainer ``Destroy()``: remove the cgroup and state directory of a stopped container.
 
-        A created container's init is killed first. Running or paused containers are refused:
-        signal them first, as runc does.
+        A created container's init is killed first. Running or paused containers are refused
+        (signal them first, as runc does), unless ``force``: then every process is killed and
+        waited for first (:meth:`stop` with its ``timeout`` and ``exit_wait``; youki's
+        ``container_delete(force)``, runc's ``delete --force``).
 
         Raises:
             ContainerRunning: init is alive and the container is running.
             ContainerPaused: the container is paused.
+            ContainerError: with ``force``, it did not stop within ``timeout`` seconds.
         """
         if not os.path.isdir(self._dir):
             return
+        if force:
+            self.stop(timeout=timeout, exit_wait=exit_wait)
         with store.locked(self._dir):
             status = self.status()
             require("destroy", status, self._id)
