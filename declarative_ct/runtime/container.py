@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
+from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config, pair_memory_swap
 from ..errors import (ConfigInvalid, ContainerError, ContainerNotRunning, InvalidStateTransition, SystemError,
                       log_warning)
 from . import bootstrap, cgroups, console, init, monitor, procfs, store
@@ -179,7 +179,7 @@ class Container:
         with store.locked(self._dir):
             self._reload()  # another handle (dct update, the TUI) may have changed the limits since
             require("set", self.status(), self._id)  # (stopped too when there is no state)
-            update = _paired_memory(config.cgroups.resources, self._config.cgroups.resources)
+            update = pair_memory_swap(config.cgroups.resources, self._config.cgroups.resources)
             written = self._cgroup.set(update)
             try:
                 new = dataclasses.replace(self._config, cgroups=dataclasses.replace(
@@ -870,33 +870,6 @@ def _in_child(process: Process) -> Process:
     """``process`` as handed to stage 1 or the monitor: without the console socket, which stays
     with the caller (the master comes back over the sync socket)."""
     return process if process.console_socket is None else dataclasses.replace(process, console_socket=None)
-
-
-def _paired_memory(update, current):
-    """``update`` with memory/memory_swap completed from ``current``: they are one pair (swap counts memory).
-
-    Changing one keeps the other as it was, as ``runc update`` users expect (v2's
-    ``memory.swap.max`` is their difference); unlimited memory lifts the swap limit too (runc).
-
-    Raises:
-        ConfigInvalid: the kept half makes the pair impossible (named, with what to give).
-    """
-    from ..units import format_size
-
-    if update.memory not in (None, -1) and update.memory_swap is None and current.memory_swap not in (None, -1):
-        if update.memory > current.memory_swap:
-            raise ConfigInvalid(f"resources.memory: {format_size(update.memory)} is above the container's memory + "
-                                f"swap limit {format_size(current.memory_swap)}; give resources.memory_swap too "
-                                "(-1 for unlimited swap)")
-        return dataclasses.replace(update, memory_swap=current.memory_swap)
-    if update.memory == -1 and update.memory_swap is None:
-        return dataclasses.replace(update, memory_swap=-1)  # what the kernel does too; keep the config in step
-    if update.memory_swap not in (None, -1) and update.memory is None:
-        if current.memory in (None, -1):
-            raise ConfigInvalid("resources.memory_swap: the container has no memory limit; give resources.memory "
-                                "too (memory + swap needs both)")
-        return dataclasses.replace(update, memory=current.memory)
-    return update
 
 
 _FOREIGN_WAIT = 0.5  # seconds the processes of a stopped container's PID namespace get to be gone

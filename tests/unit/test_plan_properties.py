@@ -42,13 +42,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
-from declarative_ct.configs import Config, Resources
+from declarative_ct.configs import Config, Resources, pair_memory_swap
 from declarative_ct.errors import ConfigInvalid
 from declarative_ct.reconcile.convert import LABEL_SPEC, MUTABLE_FIELDS, to_runtime
 from declarative_ct.reconcile.plan import Action, Observed, make_plan
 from declarative_ct.runtime import Status
 from declarative_ct.runtime.cgroups import online_cpus
-from declarative_ct.runtime.container import _paired_memory
 from declarative_ct.spec.load import SpecDocument
 from declarative_ct.spec.model import DEFAULT_NAMESPACES, ContainerSpec
 from declarative_ct.units import parse_size
@@ -270,7 +269,7 @@ def execute(plan, dicts: dict[str, dict], observed: dict[str, Observed]) -> dict
                     raise StepFailed(f"{action}: set on a stopped container (ContainerNotRunning)")
                 current = Resources(**obs.resources)
                 try:
-                    merged = current.merged(_paired_memory(Resources(**action.resources), current))
+                    merged = current.merged(pair_memory_swap(Resources(**action.resources), current))
                     merged.validate()
                 except ConfigInvalid as err:
                     raise StepFailed(f"{action}: set refused: {err}") from None
