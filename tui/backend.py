@@ -675,7 +675,7 @@ class RealBackend(Backend):
 
         with applying.locked(self.root):
             docs, now = self._plan(plan.prune)
-            if now.fingerprint != plan.fingerprint or [a.to_dict() for a in now.actions] != list(plan.actions):
+            if not now.matches(plan.fingerprint, plan.actions):
                 raise PlanChanged("the containers or specs changed since this plan was made; plan again")
             applying.apply(now, docs, self.runtime, on_outcome=record)
         return outcomes

@@ -13,7 +13,7 @@ Data flows one way, once per tick:
   formatted and its sort keys, the desired-state view (:class:`DesiredView`: drift per
   container), the history and processes of the focused container, the new events.
 
-Also here, all pure: drift classification (:func:`classify_drift`, the rules of ``dct status``),
+Also here, all pure: drift classification (:func:`classify_drift`, the reconciler's, as ``dct status``),
 the field-level spec diff (:func:`spec_diff`), the process tree (:func:`process_tree`), the log
 filter with context lines (:func:`filter_lines`), plan grouping (:func:`group_actions`) and the
 number formats (:func:`fmt_bytes`…). Units: CPU time in ns, memory and IO in bytes, rates per
@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from declarative_ct.reconcile.drift import classify_drift
 from declarative_ct.runtime.state import Status, allowed_ops
 
 HISTORY_LEN = 120
@@ -601,31 +602,6 @@ def fmt_event(e: Event, with_container: bool = True) -> str:
 
 
 # -- drift, diff, plan -------------------------------------------------------------------------
-
-def classify_drift(desired_state: str | None, status: str | None, owned: bool, pending: bool,
-                   undeclared_in_scope: bool, next_restart: float | None) -> str:
-    """The drift word of ``dct status`` for one name (``declarative_ct/cli/desired.py`` has the same rules).
-
-    ``desired_state``: the spec's ``state`` (None: not declared); ``status``: observed (None: no
-    such container); ``pending``: the plan has an action for it; ``undeclared_in_scope``: ours,
-    from the given paths, no longer named; ``next_restart``: a restart is scheduled.
-    Returns ``missing``, ``in-sync``, ``unmanaged``, ``undeclared``, ``-`` (ours but of another
-    spec set), ``drifted``, ``backoff``, ``exited`` or ``unknown`` (its state.json cannot be read).
-    """
-    if status is None:
-        return "missing" if desired_state not in (None, "absent") else "in-sync"
-    if status == "unknown":
-        return "unknown"
-    if not owned:
-        return "unmanaged"
-    if desired_state is None:
-        return "undeclared" if undeclared_in_scope else "-"
-    if pending:
-        return "drifted"
-    if status == "stopped" and desired_state in ("running", "paused"):
-        return "backoff" if next_restart is not None else "exited"
-    return "in-sync"
-
 
 @dataclass(frozen=True)
 class DiffLine:
