@@ -9,11 +9,14 @@ Ansible module ask :func:`require` / :func:`allowed_ops` instead of listing stat
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused, ContainerRunning,
                       InvalidStateTransition)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class Status(enum.Enum):
@@ -71,14 +74,15 @@ def derive_status(saved: bool, freezer: str, init_alive: bool, exec_fifo: bool) 
     return Status.CREATED if exec_fifo else Status.RUNNING
 
 
-@dataclass(frozen=True)
 class Operation:
     """One libcontainer verb: the statuses it is allowed in, the status it moves to (None: it
     moves none), and ``refused(container_id, status)``, the error raised in any other status."""
 
-    allowed: frozenset[Status]
-    target: Status | None
-    refused: Callable[[str, Status], ContainerError]
+    __slots__ = ("allowed", "target", "refused")  # a plain class: the CLI imports this at start-up
+
+    def __init__(self, allowed: frozenset[Status], target: Status | None,
+                 refused: Callable[[str, Status], ContainerError]) -> None:
+        self.allowed, self.target, self.refused = allowed, target, refused
 
 
 def _not_running(verb: str) -> Callable[[str, Status], ContainerError]:
