@@ -232,6 +232,9 @@ def test_stop_with_a_signal_gives_init_its_grace_then_sigkill(runtime, busybox_c
     """stop(sig): a paused container is resumed and sig goes to init; sleep as the PID namespace's
     init has no SIGTERM handler, so the kernel drops it: SIGKILL comes once the grace runs out."""
     c = _start(runtime, busybox_config(), "stopgrace")
+    pid, _ = _init(c)
+    # Released is not yet exec'd: before its execve init is ours, which a SIGTERM ends.
+    wait_for(lambda: psutil.Process(pid).name() == "sleep", message="init to exec sleep")
     c.pause()
     t0 = time.monotonic()
     c.stop(signal.SIGTERM, grace=0.5, exit_wait=1.0)
