@@ -24,11 +24,7 @@ from textual.worker import get_current_worker
 
 from .backend import Backend, Outcome, PlanChanged
 from .collector import MIN_INTERVAL, Collector
-from .model import Event, EventLog, PlanView, Snapshot
-
-PAUSABLE = ("running", "created")
-RESUMABLE = ("paused", "pausing")
-SIGNALLABLE = ("running", "created", "paused", "pausing")
+from .model import Event, EventLog, PlanView, Snapshot, ops
 
 
 class ActionsProvider(Provider):
@@ -190,9 +186,9 @@ class DctApp(App):
             return
         for cid in ids:
             status = self.status_of(cid)
-            if status in PAUSABLE:
+            if "pause" in ops(status):
                 self._run_action("pause", cid, self.backend.pause, cid)
-            elif status in RESUMABLE:
+            elif "resume" in ops(status):
                 self._run_action("resume", cid, self.backend.resume, cid)
             else:
                 self.notify(f"{cid}: cannot pause or resume a container that is {status or 'absent'}",
@@ -203,7 +199,7 @@ class DctApp(App):
         """The signal picker, then the signal to each container's init (or to process ``pid``)."""
         if self.refuse_readonly("signal"):
             return
-        targets = [cid for cid in ids if self.status_of(cid) in SIGNALLABLE]
+        targets = [cid for cid in ids if "signal" in ops(self.status_of(cid))]
         if not targets:
             self.notify("no running container selected", severity="warning")
             return
@@ -397,14 +393,14 @@ class DctApp(App):
                 continue
             out.append((f"Open {cid}", "processes, stats, logs, spec, events", partial(self.open_container, cid)))
             out.append((f"Logs of {cid}", "stdout/stderr, follow, filter", partial(self.open_container, cid, "logs")))
-            if row.status in PAUSABLE:
+            if "pause" in ops(row.status):
                 out.append((f"Pause {cid}", "freeze every process", partial(self.pause_or_resume, [cid])))
-            if row.status in RESUMABLE:
+            if "resume" in ops(row.status):
                 out.append((f"Resume {cid}", "thaw a paused container", partial(self.pause_or_resume, [cid])))
             if row.status == "running":
                 out.append((f"Shell into {cid}", "sh on a terminal in the container (exit returns here)",
                             partial(self.open_shell, cid)))
-            if row.status in SIGNALLABLE:
+            if "signal" in ops(row.status):
                 out.append((f"Signal {cid}…", "send a signal to its init", partial(self.ask_signal, [cid])))
             out.append((f"Destroy {cid}…", "kill and remove (asks first)", partial(self.ask_destroy, [cid])))
         return out

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from .model import DesiredEntry, DesiredView, PlanView, ProcInfo, Reading, classify_drift
+from .model import DesiredEntry, DesiredView, PlanView, ProcInfo, Reading, classify_drift, is_live
 
 COLD_EVERY = 5
 """A container off screen is read every this many ticks (5 s at the default refresh), each in its own
@@ -600,23 +600,10 @@ class RealBackend(Backend):
         Raises:
             ContainerError: it did not stop within ``timeout`` seconds.
         """
-        from declarative_ct.errors import ContainerError, ContainerNotRunning
         from declarative_ct.reconcile import restart
-        from declarative_ct.runtime import Status
 
-        c = self._load(container_id)
-        if c.status() != Status.STOPPED:
-            with contextlib.suppress(ContainerNotRunning):
-                c.signal(_signal.SIGKILL, all=True)
-            deadline = time.monotonic() + timeout
-            while c.status() != Status.STOPPED:
-                if time.monotonic() > deadline:
-                    raise ContainerError(f"container {container_id} did not stop after SIGKILL")
-                time.sleep(0.01)
-            deadline = time.monotonic() + 1.0  # let the monitor record the exit first
-            while c.exit_status() is None and time.monotonic() < deadline:
-                time.sleep(0.01)
-        c.destroy()
+        # up to 1 s more for the monitor to record the exit first
+        self._load(container_id).destroy(force=True, timeout=timeout, exit_wait=1.0)
         restart.remove_record(self.root, container_id)
 
     def shell(self, container_id: str, argv: Sequence[str] = SHELL) -> int:
@@ -688,7 +675,7 @@ class RealBackend(Backend):
 
         with applying.locked(self.root):
             docs, now = self._plan(plan.prune)
-            if now.fingerprint != plan.fingerprint or [a.to_dict() for a in now.actions] != list(plan.actions):
+            if not now.matches(plan.fingerprint, plan.actions):
                 raise PlanChanged("the containers or specs changed since this plan was made; plan again")
             applying.apply(now, docs, self.runtime, on_outcome=record)
         return outcomes
@@ -811,7 +798,7 @@ class FakeBackend(Backend):
         self.hot = hot
         out = []
         for c in self.containers.values():
-            live = c.status in ("running", "paused", "pausing", "created")
+            live = is_live(c.status)
             if c.status == "running":
                 c.cpu_ns += c.cpu_step
                 c.net_rx += c.net_step

@@ -13,7 +13,7 @@ Data flows one way, once per tick:
   formatted and its sort keys, the desired-state view (:class:`DesiredView`: drift per
   container), the history and processes of the focused container, the new events.
 
-Also here, all pure: drift classification (:func:`classify_drift`, the rules of ``dct status``),
+Also here, all pure: drift classification (:func:`classify_drift`, the reconciler's, as ``dct status``),
 the field-level spec diff (:func:`spec_diff`), the process tree (:func:`process_tree`), the log
 filter with context lines (:func:`filter_lines`), plan grouping (:func:`group_actions`) and the
 number formats (:func:`fmt_bytes`…). Units: CPU time in ns, memory and IO in bytes, rates per
@@ -28,6 +28,9 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from declarative_ct.reconcile.drift import classify_drift
+from declarative_ct.runtime.state import Status, allowed_ops
 
 HISTORY_LEN = 120
 """Samples kept per metric and container (2 minutes at the default 1 s refresh)."""
@@ -366,6 +369,20 @@ def _key(value: float | str | None) -> tuple:
     return (1, 0) if value is None else (0, value)
 
 
+def ops(status: str | None) -> frozenset[str]:
+    """The runtime's operations (``start``, ``exec``, ``signal``, ``pause``, ``resume``, ``set``,
+    ``destroy``) allowed in a snapshot's status word; none for ``absent``, ``unknown`` or None."""
+    try:
+        return allowed_ops(Status(status))
+    except ValueError:
+        return frozenset()
+
+
+def is_live(status: str | None) -> bool:
+    """Whether the status has an init (created, running, pausing, paused): one it can signal."""
+    return "signal" in ops(status)
+
+
 _STATUS_ORDER = {s: i for i, s in enumerate(("running", "pausing", "paused", "created", "stopped", "absent"))}
 
 
@@ -472,7 +489,7 @@ class Model:
              name: str = "") -> Row:
         cid = r.id if r is not None else name
         status = r.status if r is not None else "absent"
-        live = status in ("running", "pausing", "paused", "created")
+        live = is_live(status)
         limit = (r.cpu_limit or float(self.host_cpus)) if r is not None else None
         cpu_pct = rates.cpu / limit * 100 if rates.cpu is not None and limit else None
         uptime = _uptime(r, wall)
@@ -516,7 +533,7 @@ class Model:
 
 def _uptime(r: Reading | None, wall: float) -> float | None:
     """Seconds since a live container was created (None: stopped, absent or unknown)."""
-    if r is None or r.started is None or r.status not in ("running", "pausing", "paused", "created"):
+    if r is None or r.started is None or not is_live(r.status):
         return None
     return wall - r.started
 
@@ -585,31 +602,6 @@ def fmt_event(e: Event, with_container: bool = True) -> str:
 
 
 # -- drift, diff, plan -------------------------------------------------------------------------
-
-def classify_drift(desired_state: str | None, status: str | None, owned: bool, pending: bool,
-                   undeclared_in_scope: bool, next_restart: float | None) -> str:
-    """The drift word of ``dct status`` for one name (``declarative_ct/cli/desired.py`` has the same rules).
-
-    ``desired_state``: the spec's ``state`` (None: not declared); ``status``: observed (None: no
-    such container); ``pending``: the plan has an action for it; ``undeclared_in_scope``: ours,
-    from the given paths, no longer named; ``next_restart``: a restart is scheduled.
-    Returns ``missing``, ``in-sync``, ``unmanaged``, ``undeclared``, ``-`` (ours but of another
-    spec set), ``drifted``, ``backoff``, ``exited`` or ``unknown`` (its state.json cannot be read).
-    """
-    if status is None:
-        return "missing" if desired_state not in (None, "absent") else "in-sync"
-    if status == "unknown":
-        return "unknown"
-    if not owned:
-        return "unmanaged"
-    if desired_state is None:
-        return "undeclared" if undeclared_in_scope else "-"
-    if pending:
-        return "drifted"
-    if status == "stopped" and desired_state in ("running", "paused"):
-        return "backoff" if next_restart is not None else "exited"
-    return "in-sync"
-
 
 @dataclass(frozen=True)
 class DiffLine:

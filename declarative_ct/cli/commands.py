@@ -11,12 +11,13 @@ import sys
 import time
 
 from ..configs import DEFAULT_ENV
-from ..errors import ConfigInvalid, ContainerError, ContainerNotExists, ContainerNotRunning
+from ..errors import ConfigInvalid, ContainerError, ContainerNotExists
 from ..errors import SystemError as ContainerSystemError
 from ..runtime import Container, Process, Runtime, Status
 from ..runtime import linux, monitor, specconv, store
 from ..runtime.factory import default_root
 from ..configs.signals import parse_signal
+from ..runtime.state import allowed_ops
 
 # Signals a foreground run/exec forwards to the container's process (runc forwards all but these).
 _NOT_FORWARDED = {signal.SIGCHLD, signal.SIGWINCH, signal.SIGURG, signal.SIGKILL, signal.SIGSTOP}
@@ -245,8 +246,7 @@ def _create(args: argparse.Namespace) -> Container:
         _terminal_failed(args, process)
         rt.cleanup(args.id)
         if os.path.isdir(container.state_dir):  # started: state.json exists, so cleanup left it
-            _kill_and_wait(container)
-            container.destroy()
+            container.destroy(force=True)
         if hasattr(err, "renamed"):  # an error about a resources field: name it as the bundle's key
             where = f"{os.path.join(os.path.abspath(args.bundle), 'config.json')}: linux.resources"
             raise err.renamed(specconv.oci_names(where)) from None
@@ -335,8 +335,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             container.exec()
         except ContainerError:
-            _kill_and_wait(container)
-            container.destroy()
+            container.destroy(force=True)
             raise
         return 0
     # Foreground, like runc run: we are the subreaper and monitor, forward signals, reap, record.
@@ -348,7 +347,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         container.exec()
         status = _foreground_wait(args, pid)
     except BaseException:
-        _kill_and_wait(container)  # never leave a container behind a failed foreground run
+        container.stop()  # never leave a container behind a failed foreground run
         if not args.keep:
             container.destroy()
         raise
@@ -552,25 +551,11 @@ def cmd_delete(args: argparse.Namespace) -> int:
         rt.cleanup(args.id, force=True)  # corrupt state.json: fall back to what the id tells
         return 0
     status = container.status()
-    if args.force or status == Status.CREATED:
-        _kill_and_wait(container)
-    elif status != Status.STOPPED:
+    if not args.force and "destroy" not in allowed_ops(status):  # runc's words, not Destroy()'s
         raise ContainerError(f"cannot delete container {args.id} that is not stopped: {status}")
-    container.destroy()
+    # runc kills a created init too, and waits (10 s) for it to be gone before the destroy
+    container.destroy(force=args.force or status == Status.CREATED, timeout=10.0)
     return 0
-
-
-def _kill_and_wait(container: Container, timeout: float = 10.0) -> None:
-    """runc's killContainer: SIGKILL, then wait (up to 10 s) for init to be gone."""
-    try:
-        container.signal(signal.SIGKILL, all=True)
-    except ContainerNotRunning:
-        return
-    deadline = time.monotonic() + timeout
-    while container.status() not in (Status.STOPPED,):
-        if time.monotonic() > deadline:
-            raise ContainerError(f"container {container.id} init still running after SIGKILL")
-        time.sleep(0.01)
 
 
 def cmd_pause(args: argparse.Namespace) -> int:

@@ -153,8 +153,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     runtime = None
     with applying.locked(Runtime(args.root).root):
         runtime, plan = _plan(args, docs)
-        if saved is not None and (saved.get("fingerprint") != plan.fingerprint
-                                  or saved.get("actions") != [a.to_dict() for a in plan.actions]):
+        if saved is not None and not plan.matches(saved.get("fingerprint"), saved.get("actions")):
             print(f"{PROG}: the containers changed since {args.plan} was made; make a new plan", file=sys.stderr)
             return 1
         if args.dry_run or not plan.actions:
@@ -214,6 +213,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     import time
 
     from ..reconcile import restart as restarting
+    from ..reconcile.drift import classify_drift
     from ..reconcile.plan import in_scope, observe, scope_of
 
     docs = _docs(args.paths, cached_in=_root(args)) if args.paths else []
@@ -230,21 +230,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         record = plan.restarts.get(name, obs.restart if obs is not None else None) or {}
         exit_record = (obs.container.exit_status() or record.get("last_exit")) if obs and obs.container else None
         next_restart = record.get("next_restart") if obs is not None and obs.status.value == "stopped" else None
-        if obs is None:
-            drift = "missing" if spec.state != "absent" else "in-sync"
-        elif obs.error:  # state.json unreadable: the plan's error (or note) says so
-            drift = "unknown"
-        elif not obs.owned:
-            drift = "unmanaged"
-        elif spec is None:
-            # ours from these paths but no longer named; a container of another spec set is none of theirs
-            drift = "undeclared" if docs and in_scope(obs.source, scope_of(args.paths)) else "-"
-        elif name in pending:
-            drift = "drifted"
-        elif obs.status.value == "stopped" and spec.state in ("running", "paused"):
-            drift = "backoff" if next_restart is not None else "exited"
-        else:
-            drift = "in-sync"
+        status = None if obs is None else "unknown" if obs.error else obs.status.value  # unknown: unreadable
+        # ours from these paths but no longer named; a container of another spec set is none of theirs
+        undeclared = bool(docs and obs is not None and in_scope(obs.source, scope_of(args.paths)))
+        drift = classify_drift(spec.state if spec else None, status, obs is not None and obs.owned, name in pending,
+                               undeclared, next_restart)
         cause = pending[name].cause if name in pending else ""
         if drift == "unknown":
             cause = obs.error

@@ -316,6 +316,36 @@ class Resources:
                                            "non-negative integers", dev)
 
 
+def pair_memory_swap(update: Resources, current: Resources | None = None) -> Resources:
+    """``update`` with the half of the memory/memory_swap pair it leaves out filled in (they are one pair:
+    ``memory_swap`` counts memory + swap, so it is ``>= memory``; -1 is unlimited).
+
+    Unlimited memory lifts the swap limit too (runc; the kernel does so as well: the config keeps in
+    step). With ``current``, the limits in force (a live update, ``runc update``): changing one half
+    keeps the other as it was (v2's ``memory.swap.max`` is their difference).
+
+    Raises:
+        ConfigInvalid: the kept half makes the pair impossible (named, with what to give).
+    """
+    if update.memory == -1 and update.memory_swap is None:
+        return dataclasses.replace(update, memory_swap=-1)
+    if current is None:
+        return update
+    if update.memory not in (None, -1) and update.memory_swap is None and current.memory_swap not in (None, -1):
+        if update.memory > current.memory_swap:
+            from ..units import format_size
+            raise ConfigInvalid.at("resources.memory", f"{format_size(update.memory)} is above the container's "
+                                   f"memory + swap limit {format_size(current.memory_swap)}; give {{0}} too "
+                                   "(-1 for unlimited swap)", update.memory, refs=("resources.memory_swap",))
+        return dataclasses.replace(update, memory_swap=current.memory_swap)
+    if update.memory_swap not in (None, -1) and update.memory is None:
+        if current.memory in (None, -1):
+            raise ConfigInvalid.at("resources.memory_swap", "the container has no memory limit; give {0} too "
+                                   "(memory + swap needs both)", update.memory_swap, refs=("resources.memory",))
+        return dataclasses.replace(update, memory=current.memory)
+    return update
+
+
 def parse_cpu_list(text: str) -> set[int]:
     """``"0-2,5"`` → ``{0, 1, 2, 5}`` (the kernel's cpuset list format). Raises ValueError."""
     if not isinstance(text, str):

@@ -21,7 +21,6 @@ import fcntl
 import json
 import os
 import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -282,39 +281,19 @@ def _step(step: str, action: Action, doc, runtime: Runtime, container, built: tu
 
 
 def _stop(container, spec) -> None:
-    """Stop: the spec's stop signal, ``stop_timeout`` seconds, then SIGKILL to every process (docker stop)."""
-    if container is None or container.status() == Status.STOPPED:
+    """Stop: the spec's stop signal, ``stop_timeout`` seconds, then SIGKILL to every process (docker stop),
+    through ``Container.stop``; then up to 1 s for the monitor to record the exit before a destroy."""
+    if container is None:
         return
-    if container.status() in (Status.PAUSED, Status.PAUSING):
-        container.resume()  # a frozen process cannot act on SIGTERM
-    if container.status() == Status.CREATED:
-        container.signal(signal.SIGKILL, all=True)
+    if spec is None:  # pruned: no spec any more, but the one it was created from says how to stop it
+        try:
+            applied = json.loads(container.config.label(LABEL_SPEC) or "{}")
+        except ValueError:
+            applied = {}
+        sig, timeout = signal.Signals[applied.get("stop_signal", "SIGTERM")], applied.get("stop_timeout", 10.0)
     else:
-        if spec is None:  # pruned: no spec any more, but the one it was created from says how to stop it
-            try:
-                applied = json.loads(container.config.label(LABEL_SPEC) or "{}")
-            except ValueError:
-                applied = {}
-            sig, timeout = signal.Signals[applied.get("stop_signal", "SIGTERM")], applied.get("stop_timeout", 10.0)
-        else:
-            sig, timeout = signal.Signals[spec.stop_signal], spec.stop_timeout
-        with contextlib.suppress(ContainerError):
-            container.signal(sig)
-        deadline = time.monotonic() + timeout
-        while container.status() != Status.STOPPED and time.monotonic() < deadline:
-            time.sleep(_POLL)
-        if container.status() != Status.STOPPED:
-            with contextlib.suppress(ContainerError):
-                container.signal(signal.SIGKILL, all=True)
-    deadline = time.monotonic() + 10.0
-    while container.status() != Status.STOPPED:
-        if time.monotonic() > deadline:
-            raise ContainerError(f"container {container.id} did not stop after SIGKILL")
-        time.sleep(_POLL)
-    # Give the monitor a moment to record the exit before the directory goes.
-    deadline = time.monotonic() + 1.0
-    while container.exit_status() is None and time.monotonic() < deadline:
-        time.sleep(_POLL)
+        sig, timeout = signal.Signals[spec.stop_signal], spec.stop_timeout
+    container.stop(sig, grace=timeout, timeout=10.0, exit_wait=1.0, poll=_POLL)
 
 
 def _journal(root: str, outcome: Outcome) -> None:

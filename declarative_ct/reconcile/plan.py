@@ -107,6 +107,13 @@ class Plan:
         return {"actions": [a.to_dict() for a in self.actions], "errors": self.errors, "notes": self.notes,
                 "fingerprint": self.fingerprint}
 
+    def matches(self, fingerprint: str | None, actions) -> bool:
+        """Whether this plan, made again now, is the one shown: the same observed state
+        (``fingerprint``) and the same actions (``actions``: their dicts, as ``plan --json`` saves
+        them). ``dct apply --plan`` and the TUI apply only then."""
+        return (actions is not None and fingerprint == self.fingerprint
+                and [a.to_dict() for a in self.actions] == list(actions))
+
 
 def observe(runtime: Runtime, cache: dict | None = None) -> dict[str, Observed]:
     """Every container of the root, by id, with its status, what it was created from, its exit

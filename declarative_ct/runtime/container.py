@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config
-from ..errors import (ConfigInvalid, ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
-                      ContainerRunning, InitFailed, InvalidStateTransition, SystemError, log_warning)
+from ..configs import HOST_ROOTFS, OCI_VERSION, Capabilities, Config, pair_memory_swap
+from ..errors import (ConfigInvalid, ContainerError, ContainerNotRunning, InitFailed, InvalidStateTransition,
+                      SystemError, log_warning)
 from . import bootstrap, cgroups, console, init, monitor, procfs, store, sync
 from .process import Process
-from .state import State, Status, check_transition
+from .state import State, Status, derive_status, require
 from .sync import Kind, Message
 
 if TYPE_CHECKING:
@@ -99,19 +99,12 @@ class Container:
 
     # -- status and state ----------------------------------------------------------------
     def status(self) -> Status:
-        """The current :class:`Status`, derived in runc's order (freezer, init liveness, exec fifo)."""
-        if self._state is None:
-            return Status.STOPPED
-        freezer = self._cgroup.freezer_state()
-        if freezer == cgroups.FROZEN:
-            return Status.PAUSED
-        if freezer == cgroups.FREEZING:
-            return Status.PAUSING
-        if not self._init_alive():
-            return Status.STOPPED
-        if os.path.exists(self._fifo()):
-            return Status.CREATED
-        return Status.RUNNING
+        """The current :class:`Status`, read now (freezer, init liveness, exec fifo) and derived by
+        :func:`~declarative_ct.runtime.state.derive_status`."""
+        saved = self._state is not None
+        freezer = self._cgroup.freezer_state() if saved else cgroups.THAWED
+        alive = saved and self._init_alive()
+        return derive_status(saved, freezer, alive, alive and os.path.exists(self._fifo()))
 
     def state(self) -> State:
         """libcontainer's ``State`` as saved in state.json (raises ContainerNotRunning before start)."""
@@ -186,10 +179,8 @@ class Container:
         """
         with store.locked(self._dir):
             self._reload()  # another handle (dct update, the TUI) may have changed the limits since
-            status = self.status()
-            if self._state is None or status == Status.STOPPED:
-                raise ContainerNotRunning(f"cannot update container {self._id}: it is {status}")
-            update = _paired_memory(config.cgroups.resources, self._config.cgroups.resources)
+            require("set", self.status(), self._id)  # (stopped too when there is no state)
+            update = pair_memory_swap(config.cgroups.resources, self._config.cgroups.resources)
             written = self._cgroup.set(update)
             try:
                 new = dataclasses.replace(self._config, cgroups=dataclasses.replace(
@@ -676,9 +667,7 @@ class Container:
                 err = InvalidStateTransition(status, Status.RUNNING, "container init died during set-up")
                 err.died_in_setup = True
                 raise err
-            if status != Status.CREATED:
-                raise InvalidStateTransition(status, Status.RUNNING,
-                                             "only a created container can be started (its exec fifo is gone)")
+            require("start", status, self._id)
             try:
                 data = self._read_release(self._state.init_process_pid, None)
             except ProcessLookupError:  # init died (and was reaped) since status() looked
@@ -691,11 +680,7 @@ class Container:
 
     def _start_exec(self, process: Process, detach: bool) -> ExecProcess:
         _check_terminal(process)
-        status = self.status()
-        if status in (Status.PAUSED, Status.PAUSING):
-            raise ContainerPaused(f"container {self._id} is paused; resume it before exec")
-        if status == Status.STOPPED:
-            raise ContainerNotRunning(f"cannot exec in a stopped container {self._id}")
+        require("exec", self.status(), self._id)
         joins = init.exec_joins(self._config, self._state.init_process_pid)
         filter_program = b"", 0
         if self._config.seccomp is not None:  # the container's filter, as its create compiled it
@@ -777,38 +762,77 @@ class Container:
     def pause(self) -> None:
         """Freeze every process (libcontainer ``Pause()``): needs ``running`` or ``created``."""
         with store.locked(self._dir):
-            status = self.status()
-            if status not in (Status.RUNNING, Status.CREATED):
-                raise ContainerNotRunning(f"cannot pause container {self._id}: it is {status}")
+            require("pause", self.status(), self._id)
             self._cgroup.freeze()
 
     def resume(self) -> None:
         """Thaw a paused container (libcontainer ``Resume()``)."""
         with store.locked(self._dir):
-            status = self.status()
-            if status not in (Status.PAUSED, Status.PAUSING):
-                raise ContainerNotPaused(f"cannot resume container {self._id}: it is {status}, not paused")
+            require("resume", self.status(), self._id)
             self._cgroup.thaw()
 
-    def destroy(self) -> None:
+    def stop(self, sig: int | None = None, grace: float = 0.0, timeout: float = 10.0, exit_wait: float = 0.0,
+             poll: float = 0.01) -> None:
+        """Kill and wait: return once the container is ``stopped`` (runc's ``killContainer``; with
+        ``sig``, ``docker stop``). A stopped container is left alone.
+
+        Without ``sig``: SIGKILL to every process of the cgroup (SIGKILL thaws a paused one). With
+        ``sig``: a paused container is resumed first (a frozen process cannot act on a signal);
+        then a created one gets SIGKILL at once (it has not run its program), a running one ``sig``
+        to init and, after ``grace`` seconds without it stopping, SIGKILL to every process. Then
+        up to ``timeout`` seconds for ``stopped``, and up to ``exit_wait`` seconds for the monitor
+        to record init's exit (exit.json), looking every ``poll`` seconds.
+
+        Raises:
+            ContainerError: still not stopped ``timeout`` seconds after the SIGKILL.
+            ContainerNotPaused, SystemError: resuming or signalling failed (not "not running": then
+                it stopped by itself meanwhile).
+        """
+        status = self.status()
+        if status == Status.STOPPED:
+            return
+        if sig is not None and status in (Status.PAUSED, Status.PAUSING):
+            self.resume()
+            status = self.status()
+        if sig is not None and status not in (Status.CREATED, Status.STOPPED):
+            with contextlib.suppress(ContainerError):  # it may stop (or be paused) meanwhile: the wait says
+                self.signal(sig)
+            deadline = time.monotonic() + grace
+            while self.status() != Status.STOPPED and time.monotonic() < deadline:
+                time.sleep(poll)
+            status = self.status()
+        if status != Status.STOPPED:
+            with contextlib.suppress(ContainerNotRunning):  # gone meanwhile
+                self.signal(_signal.SIGKILL, all=True)
+        deadline = time.monotonic() + timeout
+        while self.status() != Status.STOPPED:
+            if time.monotonic() > deadline:
+                raise ContainerError(f"container {self._id} did not stop after SIGKILL")
+            time.sleep(poll)
+        deadline = time.monotonic() + exit_wait
+        while self.exit_status() is None and time.monotonic() < deadline:
+            time.sleep(poll)
+
+    def destroy(self, force: bool = False, timeout: float = 10.0, exit_wait: float = 0.0) -> None:
         """libcontainer ``Destroy()``: remove the cgroup and state directory of a stopped container.
 
-        A created container's init is killed first. Running or paused containers are refused:
-        signal them first, as runc does.
+        A created container's init is killed first. Running or paused containers are refused
+        (signal them first, as runc does), unless ``force``: then every process is killed and
+        waited for first (:meth:`stop` with its ``timeout`` and ``exit_wait``; youki's
+        ``container_delete(force)``, runc's ``delete --force``).
 
         Raises:
             ContainerRunning: init is alive and the container is running.
             ContainerPaused: the container is paused.
+            ContainerError: with ``force``, it did not stop within ``timeout`` seconds.
         """
         if not os.path.isdir(self._dir):
             return
+        if force:
+            self.stop(timeout=timeout, exit_wait=exit_wait)
         with store.locked(self._dir):
             status = self.status()
-            if status == Status.RUNNING:
-                raise ContainerRunning(f"cannot destroy container {self._id}: it is running (stop it first)")
-            if status in (Status.PAUSED, Status.PAUSING):
-                raise ContainerPaused(f"cannot destroy container {self._id}: it is paused")
-            check_transition(status, Status.STOPPED)
+            require("destroy", status, self._id)
             # Leftovers survive init when the PID namespace is shared, and a created init must go too.
             self._cgroup.close()
             if status == Status.STOPPED and not self._cgroup_still_ours():
@@ -849,33 +873,6 @@ def _in_child(process: Process) -> Process:
     """``process`` as handed to stage 1 or the monitor: without the console socket, which stays
     with the caller (the master comes back over the sync socket)."""
     return process if process.console_socket is None else dataclasses.replace(process, console_socket=None)
-
-
-def _paired_memory(update, current):
-    """``update`` with memory/memory_swap completed from ``current``: they are one pair (swap counts memory).
-
-    Changing one keeps the other as it was, as ``runc update`` users expect (v2's
-    ``memory.swap.max`` is their difference); unlimited memory lifts the swap limit too (runc).
-
-    Raises:
-        ConfigInvalid: the kept half makes the pair impossible (named, with what to give).
-    """
-    from ..units import format_size
-
-    if update.memory not in (None, -1) and update.memory_swap is None and current.memory_swap not in (None, -1):
-        if update.memory > current.memory_swap:
-            raise ConfigInvalid.at("resources.memory", f"{format_size(update.memory)} is above the container's "
-                                   f"memory + swap limit {format_size(current.memory_swap)}; give {{0}} too "
-                                   "(-1 for unlimited swap)", update.memory, refs=("resources.memory_swap",))
-        return dataclasses.replace(update, memory_swap=current.memory_swap)
-    if update.memory == -1 and update.memory_swap is None:
-        return dataclasses.replace(update, memory_swap=-1)  # what the kernel does too; keep the config in step
-    if update.memory_swap not in (None, -1) and update.memory is None:
-        if current.memory in (None, -1):
-            raise ConfigInvalid.at("resources.memory_swap", "the container has no memory limit; give {0} too "
-                                   "(memory + swap needs both)", update.memory_swap, refs=("resources.memory",))
-        return dataclasses.replace(update, memory=current.memory)
-    return update
 
 
 _FOREIGN_WAIT = 0.5  # seconds the processes of a stopped container's PID namespace get to be gone

@@ -1,11 +1,22 @@
-"""Status, the libcontainer state machine, and ``State`` (the ``state.json`` contents)."""
+"""Status, the libcontainer state machine, the operations each status allows, and ``State`` (state.json).
+
+The runtime owns its lifecycle rules here, once: :func:`derive_status` (runc's ``refreshState``),
+the transition table (runc's ``state_linux.go``) and :data:`OPERATIONS` (which verb each status
+allows, with the error a refused one raises); ``Container``'s verbs, the CLI, the TUI and the
+Ansible module ask :func:`require` / :func:`allowed_ops` instead of listing statuses themselves.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..errors import InvalidStateTransition
+from ..errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused, ContainerRunning,
+                      InvalidStateTransition)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class Status(enum.Enum):
@@ -41,6 +52,96 @@ def check_transition(current: Status, target: Status, detail: str = "") -> None:
     """Raise :class:`InvalidStateTransition` unless ``current -> target`` is legal in runc's machine."""
     if current != target and target not in _TRANSITIONS[current]:
         raise InvalidStateTransition(current, target, detail)
+
+
+def derive_status(saved: bool, freezer: str, init_alive: bool, exec_fifo: bool) -> Status:
+    """The status of a container, derived in runc's order (``refreshState``): pure, no I/O.
+
+    ``saved``: state.json was read (no state: ``stopped``, as a destroyed container);
+    ``freezer``: the cgroup's ``FROZEN``/``FREEZING``/``THAWED`` (a frozen cgroup is paused
+    whatever init does); ``init_alive``: init's PID is alive with its saved start time (field 22
+    of ``/proc/<pid>/stat``; a reused PID is dead); ``exec_fifo``: the exec fifo exists (init
+    waits for ``start``). Never returns ``unknown``.
+    """
+    if not saved:
+        return Status.STOPPED
+    if freezer == "FROZEN":
+        return Status.PAUSED
+    if freezer == "FREEZING":
+        return Status.PAUSING
+    if not init_alive:
+        return Status.STOPPED
+    return Status.CREATED if exec_fifo else Status.RUNNING
+
+
+class Operation:
+    """One libcontainer verb: the statuses it is allowed in, the status it moves to (None: it
+    moves none), and ``refused(container_id, status)``, the error raised in any other status."""
+
+    __slots__ = ("allowed", "target", "refused")  # a plain class: the CLI imports this at start-up
+
+    def __init__(self, allowed: frozenset[Status], target: Status | None,
+                 refused: Callable[[str, Status], ContainerError]) -> None:
+        self.allowed, self.target, self.refused = allowed, target, refused
+
+
+def _not_running(verb: str) -> Callable[[str, Status], ContainerError]:
+    return lambda cid, status: ContainerNotRunning(f"cannot {verb} container {cid}: it is {status}")
+
+
+def _exec_refused(cid: str, status: Status) -> ContainerError:
+    if status in (Status.PAUSED, Status.PAUSING):
+        return ContainerPaused(f"container {cid} is paused; resume it before exec")
+    return ContainerNotRunning(f"cannot exec in a stopped container {cid}")
+
+
+def _destroy_refused(cid: str, status: Status) -> ContainerError:
+    if status == Status.RUNNING:
+        return ContainerRunning(f"cannot destroy container {cid}: it is running (stop it first)")
+    if status in (Status.PAUSED, Status.PAUSING):
+        return ContainerPaused(f"cannot destroy container {cid}: it is paused")
+    return InvalidStateTransition(status, Status.STOPPED)
+
+
+_S = Status
+_LIVE = frozenset({_S.CREATED, _S.RUNNING, _S.PAUSING, _S.PAUSED})  # an init to act on
+
+OPERATIONS: dict[str, Operation] = {
+    # libcontainer Exec(): release a created init through the exec fifo (runc start)
+    "start": Operation(frozenset({_S.CREATED}), _S.RUNNING, lambda cid, status: InvalidStateTransition(
+        status, _S.RUNNING, "only a created container can be started (its exec fifo is gone)")),
+    # Start(Process{Init: false}): a new process in the container (runc exec)
+    "exec": Operation(frozenset({_S.CREATED, _S.RUNNING}), None, _exec_refused),
+    # Signal(): Container.signal checks init's liveness itself (a pidfd), which is stronger
+    "signal": Operation(_LIVE, None, lambda cid, status: ContainerNotRunning(f"container {cid} is not running")),
+    "pause": Operation(frozenset({_S.CREATED, _S.RUNNING}), _S.PAUSED, _not_running("pause")),
+    "resume": Operation(frozenset({_S.PAUSING, _S.PAUSED}), _S.RUNNING, lambda cid, status: ContainerNotPaused(
+        f"cannot resume container {cid}: it is {status}, not paused")),
+    # Set(): live resource limits (runc update)
+    "set": Operation(_LIVE, None, _not_running("update")),
+    # Destroy() without force: a created init is killed with it; running or paused ones are refused
+    "destroy": Operation(frozenset({_S.CREATED, _S.STOPPED}), _S.STOPPED, _destroy_refused),
+}
+
+
+def require(op: str, status: Status, container_id: str) -> None:
+    """Raise the error :data:`OPERATIONS` gives unless ``op`` is allowed in ``status``.
+
+    Raises:
+        ContainerNotRunning, ContainerPaused, ContainerNotPaused, ContainerRunning,
+        InvalidStateTransition: as libcontainer's verb does (the container named, its status said).
+        KeyError: ``op`` is not an operation.
+    """
+    operation = OPERATIONS[op]
+    if status not in operation.allowed:
+        raise operation.refused(container_id, status)
+    if operation.target is not None:
+        check_transition(status, operation.target)
+
+
+def allowed_ops(status: Status) -> frozenset[str]:
+    """The operations allowed in ``status`` (names of :data:`OPERATIONS`); empty for ``unknown``."""
+    return frozenset(op for op, operation in OPERATIONS.items() if status in operation.allowed)
 
 
 @dataclass

@@ -215,6 +215,36 @@ def test_destroy_on_paused_raises_paused(runtime, busybox_config):
     assert c.status() is Status.RUNNING
 
 
+@pytest.mark.parametrize("pause", [False, True], ids=["running", "paused"])
+def test_destroy_force_kills_waits_and_removes(runtime, busybox_config, cgroup_dirs, pause):
+    """youki's container_delete(force): what destroy() refuses, destroy(force=True) kills first."""
+    c = _start(runtime, busybox_config(), "destforce")
+    pid, start = _init(c)
+    if pause:
+        c.pause()
+    c.destroy(force=True, timeout=5.0)
+    assert not procfs.is_alive(pid, start)
+    assert not os.path.exists(c.state_dir)
+    assert cgroup_dirs(c.id) == []
+
+
+def test_stop_with_a_signal_gives_init_its_grace_then_sigkill(runtime, busybox_config):
+    """stop(sig): a paused container is resumed and sig goes to init; sleep as the PID namespace's
+    init has no SIGTERM handler, so the kernel drops it: SIGKILL comes once the grace runs out."""
+    c = _start(runtime, busybox_config(), "stopgrace")
+    pid, _ = _init(c)
+    # Released is not yet exec'd: before its execve init is ours, which a SIGTERM ends.
+    wait_for(lambda: psutil.Process(pid).name() == "sleep", message="init to exec sleep")
+    c.pause()
+    t0 = time.monotonic()
+    c.stop(signal.SIGTERM, grace=0.5, exit_wait=1.0)
+    assert time.monotonic() - t0 >= 0.5
+    assert c.status() is Status.STOPPED
+    assert c.exit_status()["signal"] == signal.SIGKILL
+    c.stop()  # a stopped container is left alone
+    c.destroy()
+
+
 @pytest.mark.parametrize("release", [False, True], ids=["created", "running"])
 def test_start_twice_raises(runtime, busybox_config, release):
     c = _start(runtime, busybox_config(), "twice", release=release)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tui import model
-from tui.model import (DesiredEntry, DesiredView, Model, ProcInfo, Reading, classify_drift, counter_delta,
+from tui.model import (DesiredEntry, DesiredView, Model, ProcInfo, Reading, counter_delta,
                        filter_lines, fmt_bytes, fmt_duration, fmt_pct, fmt_used_limit, process_tree, rate,
                        row_matches, spec_diff)
 
@@ -162,22 +162,6 @@ def test_sort_keys_put_unknown_values_last():
                      Reading("c", "stopped", None, None, True)], now=2.0, wall=WALL)
     order = sorted(snap.by_id, key=lambda k: snap.by_id[k].sort["cpu"])
     assert order == ["a", "b", "c"]
-
-
-@pytest.mark.parametrize("args, drift", [
-    (("running", None, False, False, False, None), "missing"),
-    (("absent", None, False, False, False, None), "in-sync"),
-    (("running", "running", False, False, False, None), "unmanaged"),
-    ((None, "running", True, False, True, None), "undeclared"),
-    ((None, "running", True, False, False, None), "-"),
-    (("running", "running", True, True, False, None), "drifted"),
-    (("running", "stopped", True, False, False, None), "exited"),
-    (("running", "stopped", True, False, False, WALL + 5), "backoff"),
-    (("stopped", "stopped", True, False, False, None), "in-sync"),
-    (("running", "running", True, False, False, None), "in-sync"),
-])
-def test_drift_classification_matches_dct_status(args, drift):
-    assert classify_drift(*args) == drift
 
 
 def _entry(**kw) -> DesiredEntry:

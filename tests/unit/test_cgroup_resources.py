@@ -16,7 +16,7 @@ import os
 import pytest
 
 from declarative_ct import errors
-from declarative_ct.configs import Resources, ThrottleDevice, parse_cpu_list
+from declarative_ct.configs import Resources, ThrottleDevice, pair_memory_swap, parse_cpu_list
 from declarative_ct.errors import ConfigInvalid
 from declarative_ct.runtime import stats as stats_mod
 from declarative_ct.runtime.cgroups import check_cpuset, fs
@@ -1257,3 +1257,36 @@ def test_v1_rollback_after_the_period_retry_undoes_writes_in_exact_reverse_order
         ("cpu.cfs_period_us", "100000"), ("cpu.cfs_quota_us", "-1"),  # undone newest first
     ]
     assert _snapshot(root) == before
+
+
+# -- the memory/memory_swap pair (configs.pair_memory_swap: Container.set and both cgroup drivers) --
+
+MI = 1 << 20
+
+
+@pytest.mark.parametrize("update, current, paired", [
+    (dict(memory=-1), None, dict(memory=-1, memory_swap=-1)),  # unlimited memory lifts swap
+    (dict(memory=-1), dict(memory=64 * MI, memory_swap=128 * MI), dict(memory=-1, memory_swap=-1)),
+    (dict(memory=64 * MI), None, dict(memory=64 * MI)),  # nothing in force to keep
+    (dict(memory=64 * MI), dict(memory=32 * MI, memory_swap=128 * MI), dict(memory=64 * MI, memory_swap=128 * MI)),
+    (dict(memory=64 * MI), dict(memory=32 * MI, memory_swap=-1), dict(memory=64 * MI)),  # unlimited swap stays so
+    (dict(memory_swap=256 * MI), dict(memory=32 * MI), dict(memory=32 * MI, memory_swap=256 * MI)),
+    (dict(memory_swap=-1), dict(memory=32 * MI), dict(memory_swap=-1)),
+    (dict(memory=8 * MI, memory_swap=16 * MI), dict(memory=32 * MI, memory_swap=64 * MI),
+     dict(memory=8 * MI, memory_swap=16 * MI)),  # both given: as given
+    (dict(cpu_shares=512), dict(memory=32 * MI, memory_swap=64 * MI), dict(cpu_shares=512)),
+])
+def test_pair_memory_swap_fills_the_half_left_out(update, current, paired):
+    cur = Resources(**current) if current is not None else None
+    assert pair_memory_swap(Resources(**update), cur) == Resources(**paired)
+
+
+@pytest.mark.parametrize("update, current, needle", [
+    (dict(memory=256 * MI), dict(memory=32 * MI, memory_swap=128 * MI),
+     "resources.memory: 256Mi is above the container's memory + swap limit 128Mi; give resources.memory_swap too"),
+    (dict(memory_swap=256 * MI), dict(memory=-1), "resources.memory_swap: the container has no memory limit"),
+    (dict(memory_swap=256 * MI), dict(), "resources.memory_swap: the container has no memory limit"),
+])
+def test_pair_memory_swap_refuses_an_impossible_pair(update, current, needle):
+    with pytest.raises(ConfigInvalid, match=needle.replace("+", r"\+")):
+        pair_memory_swap(Resources(**update), Resources(**current))

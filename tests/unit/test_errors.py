@@ -197,17 +197,17 @@ def test_oci_names_renamer():
 
 
 def test_update_flag_names_reach_fields_named_inside_the_message():
-    from declarative_ct.runtime.container import _paired_memory
+    from declarative_ct.configs import pair_memory_swap
 
     with pytest.raises(ConfigInvalid) as info:
-        _paired_memory(Resources(memory_swap=128 * MI), Resources())
+        pair_memory_swap(Resources(memory_swap=128 * MI), Resources())
     assert str(info.value) == ("resources.memory_swap: the container has no memory limit; give resources.memory "
                                "too (memory + swap needs both)")
     flags = {"resources.memory": "--memory", "resources.memory_swap": "--memory-swap"}
     assert str(info.value.renamed(flags)) == ("--memory-swap: the container has no memory limit; give --memory "
                                               "too (memory + swap needs both)")
     with pytest.raises(ConfigInvalid) as info:
-        _paired_memory(Resources(memory=256 * MI), Resources(memory=64 * MI, memory_swap=128 * MI))
+        pair_memory_swap(Resources(memory=256 * MI), Resources(memory=64 * MI, memory_swap=128 * MI))
     assert str(info.value.renamed(flags)) == ("--memory: 256Mi is above the container's memory + swap limit 128Mi; "
                                               "give --memory-swap too (-1 for unlimited swap)")
 

@@ -42,13 +42,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
-from declarative_ct.configs import Config, Resources
+from declarative_ct.configs import Config, Resources, pair_memory_swap
 from declarative_ct.errors import ConfigInvalid
 from declarative_ct.reconcile.convert import LABEL_SPEC, MUTABLE_FIELDS, to_runtime
-from declarative_ct.reconcile.plan import Action, Observed, make_plan
+from declarative_ct.reconcile.plan import Action, Observed, Plan, make_plan
 from declarative_ct.runtime import Status
 from declarative_ct.runtime.cgroups import online_cpus
-from declarative_ct.runtime.container import _paired_memory
 from declarative_ct.spec.load import SpecDocument
 from declarative_ct.spec.model import DEFAULT_NAMESPACES, ContainerSpec
 from declarative_ct.units import parse_size
@@ -270,7 +269,7 @@ def execute(plan, dicts: dict[str, dict], observed: dict[str, Observed]) -> dict
                     raise StepFailed(f"{action}: set on a stopped container (ContainerNotRunning)")
                 current = Resources(**obs.resources)
                 try:
-                    merged = current.merged(_paired_memory(Resources(**action.resources), current))
+                    merged = current.merged(pair_memory_swap(Resources(**action.resources), current))
                     merged.validate()
                 except ConfigInvalid as err:
                     raise StepFailed(f"{action}: set refused: {err}") from None
@@ -863,3 +862,17 @@ def test_stopped_then_running_is_started_whatever_the_policy(state):
     plan = plan_for(again, observed)
     # got: no action; a note 'web: exited (exit code unknown), not restarted (restart: never)'
     assert [a.kind for a in plan.actions] == ["lifecycle"], plan.notes
+
+
+def test_a_plan_matches_the_one_shown_only_with_the_same_state_and_actions():
+    """``apply --plan`` and the TUI's apply run a plan only if, made again now, it is the one shown."""
+    act = Action("web", "live", "resources.memory", ("set",), {"memory": 1 << 26})
+    plan = Plan(actions=[act], fingerprint="f1")
+    shown = plan.to_dict()
+    assert plan.matches(shown["fingerprint"], shown["actions"])
+    assert plan.matches("f1", tuple(shown["actions"]))  # the TUI keeps them as a tuple
+    assert not plan.matches("f2", shown["actions"])  # the containers moved
+    assert not plan.matches("f1", [])  # the specs moved: other actions
+    assert not plan.matches("f1", [dict(shown["actions"][0], cause="other")])
+    assert not plan.matches("f1", None)  # a saved plan without actions
+    assert Plan(fingerprint="f1").matches("f1", [])

@@ -10,9 +10,11 @@ import threading
 
 import pytest
 
-from declarative_ct.errors import ContainerError, InvalidID, InvalidStateTransition
+from declarative_ct.errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
+                                   ContainerRunning, InvalidID, InvalidStateTransition)
 from declarative_ct.runtime import procfs, store
-from declarative_ct.runtime.state import State, Status, check_transition
+from declarative_ct.runtime.state import (OPERATIONS, State, Status, allowed_ops, check_transition, derive_status,
+                                          require)
 
 S = Status
 
@@ -67,6 +69,72 @@ def test_illegal_transitions_are_exactly_these():
                        (S.PAUSED, S.PAUSING)} | {
         # nothing moves to or from unknown (an unreadable state.json): only delete --force ends it
         (a, b) for a in Status for b in Status if S.UNKNOWN in (a, b) and a != b}
+
+
+# -- status derivation (runc's refreshState: freezer, then init, then the exec fifo) ---------------
+
+@pytest.mark.parametrize("saved, freezer, alive, fifo, status", [
+    (False, "THAWED", False, False, S.STOPPED), (False, "FROZEN", True, True, S.STOPPED),  # no state: gone
+    (True, "FROZEN", True, False, S.PAUSED), (True, "FROZEN", False, False, S.PAUSED),  # frozen wins
+    (True, "FREEZING", True, False, S.PAUSING), (True, "FREEZING", True, True, S.PAUSING),
+    (True, "THAWED", False, False, S.STOPPED), (True, "THAWED", False, True, S.STOPPED),  # died in set-up
+    (True, "THAWED", True, True, S.CREATED), (True, "THAWED", True, False, S.RUNNING),
+])
+def test_derive_status_table(saved, freezer, alive, fifo, status):
+    assert derive_status(saved, freezer, alive, fifo) is status
+
+
+# -- operations: which verb each status allows, and the error a refused one raises ---------------
+
+ALLOWED = {
+    "start": {S.CREATED}, "exec": {S.CREATED, S.RUNNING}, "pause": {S.CREATED, S.RUNNING},
+    "resume": {S.PAUSING, S.PAUSED}, "signal": {S.CREATED, S.RUNNING, S.PAUSING, S.PAUSED},
+    "set": {S.CREATED, S.RUNNING, S.PAUSING, S.PAUSED}, "destroy": {S.CREATED, S.STOPPED},
+}
+
+
+def test_operations_are_libcontainers_verbs_allowed_in_these_statuses():
+    assert {op: set(o.allowed) for op, o in OPERATIONS.items()} == ALLOWED
+    for status in Status:
+        assert allowed_ops(status) == {op for op, allowed in ALLOWED.items() if status in allowed}
+    assert allowed_ops(S.UNKNOWN) == frozenset()
+
+
+@pytest.mark.parametrize("op, status", [(op, s) for op in ALLOWED for s in Status if s in ALLOWED[op]],
+                         ids=str)
+def test_require_allows_and_each_allowed_move_is_a_legal_transition(op, status):
+    assert require(op, status, "c1") is None
+    if OPERATIONS[op].target is not None:
+        assert check_transition(status, OPERATIONS[op].target) is None
+
+
+REFUSED = {
+    ("start", S.RUNNING): (InvalidStateTransition, "invalid state transition from running to running: only a "
+                                                   "created container can be started (its exec fifo is gone)"),
+    ("exec", S.PAUSED): (ContainerPaused, "container c1 is paused; resume it before exec"),
+    ("exec", S.PAUSING): (ContainerPaused, "container c1 is paused; resume it before exec"),
+    ("exec", S.STOPPED): (ContainerNotRunning, "cannot exec in a stopped container c1"),
+    ("pause", S.PAUSED): (ContainerNotRunning, "cannot pause container c1: it is paused"),
+    ("pause", S.STOPPED): (ContainerNotRunning, "cannot pause container c1: it is stopped"),
+    ("resume", S.RUNNING): (ContainerNotPaused, "cannot resume container c1: it is running, not paused"),
+    ("set", S.STOPPED): (ContainerNotRunning, "cannot update container c1: it is stopped"),
+    ("signal", S.STOPPED): (ContainerNotRunning, "container c1 is not running"),
+    ("destroy", S.RUNNING): (ContainerRunning, "cannot destroy container c1: it is running (stop it first)"),
+    ("destroy", S.PAUSED): (ContainerPaused, "cannot destroy container c1: it is paused"),
+    ("destroy", S.PAUSING): (ContainerPaused, "cannot destroy container c1: it is paused"),
+    ("destroy", S.UNKNOWN): (InvalidStateTransition, "invalid state transition from unknown to stopped"),
+}
+
+
+@pytest.mark.parametrize("op, status", [(op, s) for op in ALLOWED for s in Status if s not in ALLOWED[op]],
+                         ids=str)
+def test_require_refuses_with_the_verbs_error(op, status):
+    with pytest.raises(ContainerError) as info:
+        require(op, status, "c1")
+    if (op, status) in REFUSED:
+        kind, message = REFUSED[op, status]
+        assert type(info.value) is kind
+        assert str(info.value) == message
 
 
 def test_state_round_trips_and_ignores_unknown_keys():

@@ -230,10 +230,9 @@ import dataclasses  # noqa: E402 - after the documentation, as Ansible modules d
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.declarative_ct.dct.plugins.module_utils import dct  # noqa: E402
 
-# The spec's state for each of the module's; present is settled against the container found (PRESENT).
+# The spec's state for each of the module's; present is settled against the container found (dct.satisfied_state).
 SPEC_STATE = {"started": "running", "stopped": "stopped", "paused": "paused", "absent": "absent",
               "present": "stopped"}
-PRESENT = {"running": "running", "paused": "paused", "pausing": "paused", "created": "stopped", "stopped": "stopped"}
 # state: absent needs no process; validation needs one (nothing is created from it).
 PLACEHOLDER_PROCESS = {"args": ["/bin/true"]}
 
@@ -262,7 +261,7 @@ def main():
         obs = observed.get(name)
         update = {}
         if obs is not None and state == "present":
-            update["state"] = PRESENT.get(obs.status.value, "running")  # unknown: the plan reports it
+            update["state"] = dct.satisfied_state(obs.status)
         if obs is not None and state == "absent":  # stop it as it was made to be stopped, unless told
             update.update({k: obs.applied[k] for k in ("stop_signal", "stop_timeout")
                            if k not in data and k in obs.applied})

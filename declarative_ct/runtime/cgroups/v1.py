@@ -7,6 +7,7 @@ import time
 
 import errno
 
+from ...configs import pair_memory_swap
 from ...errors import CgroupWriteError, ConfigInvalid, SystemError
 from . import FREEZING, FROZEN, THAWED, Manager, check_cpuset, fs
 
@@ -222,9 +223,9 @@ class V1Manager(Manager):
 
     def _apply_memory(self, r, tx) -> None:
         mem = self._paths.get("memory")
+        if os.path.exists(os.path.join(mem, "memory.memsw.limit_in_bytes")):  # (without swap accounting: no pair)
+            r = pair_memory_swap(r)  # unlimited memory lifts the memory+swap limit too
         memory, swap = r.memory, r.memory_swap
-        if memory == -1 and swap is None and os.path.exists(os.path.join(mem, "memory.memsw.limit_in_bytes")):
-            swap = -1  # runc: unlimited memory lifts the memory+swap limit too
         order = []
         if memory is not None and swap is not None:
             # memsw must stay >= memory at every step: raise memsw first, lower memory first.

@@ -8,6 +8,7 @@ import time
 
 import math
 
+from ...configs import pair_memory_swap
 from ...errors import ConfigInvalid, SystemError
 from . import FREEZING, FROZEN, THAWED, Manager, check_cpuset, fs
 from .v1 import _flat_keyed, _read_or_none
@@ -221,7 +222,7 @@ class V2Manager(Manager):
         memory = r.memory
         if memory is not None:
             tx.write(d, "memory.max", "max" if memory == -1 else str(memory))
-        swap = r.memory_swap if r.memory_swap is not None else (-1 if memory == -1 else None)
+        swap = pair_memory_swap(r).memory_swap  # unlimited memory lifts the swap limit too
         if swap is not None and (swap != -1 or os.path.exists(os.path.join(d, "memory.swap.max"))):
             tx.write(d, "memory.swap.max", swap_to_v2(memory if memory is not None else -1, swap))
         if r.memory_reservation is not None:  # "no reservation" is 0 protection, not "max"
