@@ -21,9 +21,9 @@ def parse_interval(text: str) -> float | str:
     try:
         seconds = parse_duration(text, "--interval")
     except ConfigInvalid as err:
-        if "greater than 0" not in str(err):  # not a duration at all
+        if not err.problems or err.problems[0].value is None:  # not a duration at all
             return str(err)
-        seconds = 0.0  # zero or negative: too short, said below
+        seconds = 0.0  # a duration, zero or negative: too short, said below
     if seconds < MIN_INTERVAL:
         return (f"--interval {text}: too short: {MIN_INTERVAL:g}s at least (a shorter window shows a "
                 "CPU-limited container's bursts rather than its use, and the TUI's own cost grows with the rate)")

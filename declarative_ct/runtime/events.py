@@ -75,7 +75,7 @@ def parse_duration(text: str, name: str = "interval") -> float:
     if seconds is None or not math.isfinite(seconds):
         raise ConfigInvalid(f"{name}: {text!r} is not a duration (e.g. 5s, 500ms, 1m, or seconds)")
     if seconds <= 0:
-        raise ConfigInvalid(f"{name}: {text!r} must be greater than 0")
+        raise ConfigInvalid.at(name, f"{text!r} must be greater than 0", seconds)
     return seconds
 
 
