@@ -28,7 +28,8 @@ from ..configs import Config, Resources
 from ..errors import ContainerError
 from ..runtime import Runtime, Status, monitor, store
 from . import restart as restarting
-from .convert import LABEL_SPEC, process_of, to_runtime
+from . import last_applied
+from .convert import to_runtime
 from .plan import Action, reload_hash
 
 JOURNAL_FILE = "#journal.jsonl"
@@ -219,8 +220,8 @@ def _restorable(container) -> tuple | None:
     if container is None or container.status() not in (Status.RUNNING, Status.PAUSED, Status.PAUSING):
         return None
     try:
-        applied = json.loads(container.config.label(LABEL_SPEC) or "")
-        return container.config, process_of(applied), container.status() != Status.RUNNING
+        return (container.config, last_applied.process(last_applied.read(container.config)),
+                container.status() != Status.RUNNING)
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -286,10 +287,7 @@ def _stop(container, spec) -> None:
     if container is None:
         return
     if spec is None:  # pruned: no spec any more, but the one it was created from says how to stop it
-        try:
-            applied = json.loads(container.config.label(LABEL_SPEC) or "{}")
-        except ValueError:
-            applied = {}
+        applied = last_applied.read(container.config)
         sig, timeout = signal.Signals[applied.get("stop_signal", "SIGTERM")], applied.get("stop_timeout", 10.0)
     else:
         sig, timeout = signal.Signals[spec.stop_signal], spec.stop_timeout

@@ -27,7 +27,8 @@ from ..errors import ContainerError, StateCorrupt
 from ..runtime import Runtime, Status, store
 from ..units import UNLIMITED, format_size
 from . import restart as restarting
-from .convert import LABEL_MANAGER, LABEL_SOURCE, LABEL_SPEC, MANAGER, MUTABLE_FIELDS, spec_hash
+from . import last_applied
+from .convert import LABEL_MANAGER, LABEL_SOURCE, MANAGER, MUTABLE_FIELDS, spec_hash
 
 KINDS = ("create", "recreate", "live", "lifecycle", "signal", "destroy", "prune")
 # Resources whose "no limit" value the kernel shows: equal to an absent field.
@@ -143,10 +144,7 @@ def observe(runtime: Runtime, cache: dict | None = None) -> dict[str, Observed]:
             except ContainerError:
                 continue
             owned = c.config.label(LABEL_MANAGER) == MANAGER
-            try:
-                applied = json.loads(c.config.label(LABEL_SPEC) or "{}") if owned else {}
-            except ValueError:
-                applied = {}
+            applied = last_applied.read(c.config) if owned else {}
             if cache is not None:
                 cache[name] = (identity, c, owned, applied)
         status = c.status()
