@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from ..configs import Config, Resources
 from ..errors import ContainerError
 from ..runtime import Runtime, Status, monitor, store
+from ..spec.desired import desired_documents
 from . import restart as restarting
 from . import last_applied
 from .convert import to_runtime
@@ -64,7 +65,8 @@ def locked(root: str):
 
 
 def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> list[Outcome]:
-    """Execute ``plan.actions`` for the specs ``docs`` (``.spec``, ``.source``); the outcome of each.
+    """Execute ``plan.actions`` for the specs ``docs`` (``.spec``, ``.source``; each read as its
+    :class:`~declarative_ct.spec.desired.DesiredSpec`); the outcome of each.
 
     ``parallel``: threads per wave (0: the CPU count). ``on_outcome(outcome)`` is called as each
     action ends (the CLI prints, the TUI streams). Never raises for a container's failure; an
@@ -72,7 +74,7 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
     not stop the convergence). The plan's restart records are stored first (:func:`record_restarts`).
     """
     record_restarts(plan, runtime.root)
-    specs = {d.spec.name: d for d in docs}
+    specs = {d.spec.name: d for d in desired_documents(docs)}
     parallel = parallel or os.cpu_count() or 1
     outcomes: list[Outcome] = []
     failed: set[str] = set()

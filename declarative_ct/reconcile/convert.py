@@ -43,9 +43,9 @@ def spec_hash(normalized: dict[str, object]) -> str:
 
 
 def to_runtime(spec, source: str, runtime=None) -> tuple[Config, Process]:  # noqa: ANN001 - Runtime
-    """``(Config, Process)`` for a spec with absolute paths: anything whose ``normalized()`` gives
-    the normalized form (a :class:`~declarative_ct.spec.model.ContainerSpec`, or a spec validated
-    elsewhere: :class:`~declarative_ct.spec.cache.CachedSpec`); only that form is read.
+    """``(Config, Process)`` for a spec with absolute paths: a
+    :class:`~declarative_ct.spec.desired.DesiredSpec` (what apply passes) or anything else whose
+    ``normalized()`` gives the normalized form; only that form is read.
 
     Namespaces map to libcontainer's (``mount`` → NEWNS…; ``network.mode: host`` drops NEWNET,
     ``container:<name>`` joins that container's ``/proc/<init pid>/ns/net``, looked up in

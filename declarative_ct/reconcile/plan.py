@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from ..configs import LIMIT_FIELDS, format_cpu_list
 from ..errors import ContainerError, StateCorrupt
 from ..runtime import Runtime, Status, store
+from ..spec.desired import desired_documents
 from ..units import UNLIMITED, format_size
 from . import restart as restarting
 from . import last_applied
@@ -171,7 +172,8 @@ def fingerprint(observed: dict[str, Observed]) -> str:
 
 def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: list[str] | None = None,
               now: float | None = None, verb: str = "apply", recreate: frozenset[str] | set[str] = frozenset()) -> Plan:
-    """The plan that makes ``observed`` match ``docs`` (``SpecDocument``-likes: ``.spec``, ``.source``).
+    """The plan that makes ``observed`` match ``docs`` (``SpecDocument``-likes: ``.spec``, ``.source``;
+    each read as its :class:`~declarative_ct.spec.desired.DesiredSpec`).
 
     ``scope``: absolute files/directories the specs came from; prune candidates are our
     containers whose source lies in them and which no spec names any more. ``now``: the wall
@@ -184,6 +186,7 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
     import time
 
     now = time.time() if now is None else now
+    docs = desired_documents(docs)
     plan = Plan(fingerprint=fingerprint(observed))
     declared = set()
     for doc in docs:
@@ -233,7 +236,7 @@ def _follow_network_owners(docs, observed: dict[str, Observed], plan: Plan) -> N
         changed = False
         for doc in docs:
             spec, obs = doc.spec, observed.get(doc.spec.name)
-            mode = spec.network["mode"] if isinstance(spec.network, dict) else spec.network.mode  # cached or model
+            mode = spec.network_mode
             owner = mode.removeprefix("container:") if mode.startswith("container:") else None
             if owner not in remade or spec.name in remade or obs is None or not obs.owned or spec.state == "absent":
                 continue

@@ -18,6 +18,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 
 from ..configs import MAX_ID, format_cpu_list, parse_cpu_list
 from . import forms
+from .desired import DesiredSpec
 from ..units import UNLIMITED, parse_size
 
 class FieldError(ValueError):
@@ -403,6 +404,10 @@ class ContainerSpec(_Strict):
     def dependencies(self) -> list[str]:
         """Containers that must exist first: ``depends_on`` and a ``container:<name>`` network."""
         return forms.dependencies({"depends_on": self.depends_on, "network": {"mode": self.network.mode}})
+
+    def desired(self) -> "DesiredSpec":
+        """This spec as the reconciler reads it (:class:`~.desired.DesiredSpec`: frozen, JSON inside)."""
+        return DesiredSpec.from_json(self.model_dump(mode="json"), self.normalized())
 
     def normalized(self) -> dict[str, object]:
         """Every field with its default filled in and in canonical form (JSON-ready): equal specs compare equal."""
