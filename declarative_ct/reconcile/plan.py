@@ -203,7 +203,8 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
         action = _plan_one(spec, obs, plan, now)
         if spec.name in recreate and obs is not None and spec.state != "absent" and (
                 action is None or action.kind not in (ActionKind.CREATE, ActionKind.RECREATE)):
-            action = Action(spec.name, ActionKind.RECREATE, "recreate requested", _teardown(obs.status) + _startup(spec.state))
+            action = Action(spec.name, ActionKind.RECREATE, "recreate requested",
+                            _teardown(obs.status) + _startup(spec.state))
         if spec.reload_on and obs is not None and obs.status == Status.RUNNING and (
                 action is None or action.kind == ActionKind.LIVE):
             action = _reload(spec, obs, plan, action)
@@ -283,8 +284,8 @@ def _reload(spec, obs: Observed, plan: Plan, action: Action | None) -> Action | 
     cause = f"reload_on changed: {spec.reload_signal}"
     if action is None:
         return Action(spec.name, ActionKind.SIGNAL, cause, (Step.SIGNAL,), restart=changed)
-    return Action(spec.name, ActionKind.LIVE, f"{action.cause}; {cause}", action.steps + (Step.SIGNAL,), action.resources,
-                  restart=changed)
+    return Action(spec.name, ActionKind.LIVE, f"{action.cause}; {cause}", action.steps + (Step.SIGNAL,),
+                  action.resources, restart=changed)
 
 
 def in_scope(source: str, scope: list[str]) -> bool:
@@ -306,8 +307,8 @@ def _plan_one(spec, obs: Observed | None, plan: Plan, now: float) -> Action | No
     if state == "absent":
         return None if obs is None else Action(name, ActionKind.DESTROY, "state: absent", _teardown(obs.status))
     if obs is None:
-        return Action(name, ActionKind.CREATE, "not created yet" if state != "stopped" else "not created yet; state: stopped",
-                      _startup(state))
+        return Action(name, ActionKind.CREATE,
+                      "not created yet" if state != "stopped" else "not created yet; state: stopped", _startup(state))
     desired = spec.normalized()
     changed = _changed_fields(obs.applied, desired)
     if spec_hash(desired) != spec_hash(obs.applied) or not obs.applied:

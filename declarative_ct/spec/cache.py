@@ -21,7 +21,8 @@ from .files import spec_files
 
 CACHE_FILE = "#spec-cache.json"
 _CODE = [os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
-         for name in ("model.py", "load.py", "files.py", "cache.py", "desired.py")]
+         for name in ("model.py", "load.py", "files.py", "cache.py", "desired.py", "yaml_rules.py", "yaml_nodes.py",
+                      "messages.py", "checks.py")]
 
 
 CachedDocument = DesiredDocument
@@ -69,8 +70,9 @@ def _host_paths_exist(entries: list[dict]) -> bool:
 def load(paths: list[str], root: str) -> list:
     """The spec documents of ``paths``, from the cache in ``root`` when nothing changed, else loaded.
 
-    Returns :class:`~.desired.DesiredDocument` objects on a hit, ``SpecDocument`` objects otherwise (both
-    have ``.spec``, ``.source``, ``.line``; ``spec.desired()`` is what the reconciler reads). The cache is written only into an existing root.
+    Returns :class:`~.desired.DesiredDocument` objects on a hit, ``SpecDocument`` objects
+    otherwise (both have ``.spec``, ``.source``, ``.line``; ``spec.desired()`` is what the
+    reconciler reads). The cache is written only into an existing root.
 
     Raises:
         SpecErrors: from the full load (every error of every file).
