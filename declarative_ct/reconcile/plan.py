@@ -22,21 +22,18 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from ..configs import LIMIT_FIELDS, format_cpu_list
 from ..errors import ContainerError, StateCorrupt
 from ..runtime import Runtime, Status, store
 from ..spec.desired import desired_documents
-from ..units import UNLIMITED, format_size
 from . import restart as restarting
 from . import last_applied
 from .kinds import ActionKind, Step
 from .convert import LABEL_MANAGER, LABEL_SOURCE, MANAGER, MUTABLE_FIELDS, spec_hash
+from .resources import describe as _describe
+from .resources import effective  # noqa: F401 - importers (the Ansible module) take it from here
+from .resources import resource_changes as _resource_changes
 
 KINDS = ActionKind.ALL
-# Resources whose "no limit" value the kernel shows: equal to an absent field.
-_RESOURCE_DEFAULTS = {"memory": UNLIMITED, "memory_reservation": UNLIMITED, "memory_swap": UNLIMITED,
-                      "cpu_quota": UNLIMITED, "pids_limit": UNLIMITED, "cpu_shares": 1024, "cpu_period": 100000}
-_SIZES = ("memory", "memory_reservation", "memory_swap")
 
 
 @dataclass(frozen=True)
@@ -375,48 +372,6 @@ def _changed_fields(applied: dict, desired: dict, prefix: str = "") -> list[str]
             out.append(prefix + key)
     return out
 
-
-def effective(resources: dict) -> dict:
-    """The limits of ``resources`` (libcontainer ``Resources`` fields) as the plan compares them: a field
-    at its "no limit" or kernel default value (``-1``, 1024 shares, every CPU…) is left out, so that
-    "unset" and "the default" compare equal. For views of a container's limits (the Ansible diff)."""
-    return _effective(resources)
-
-
-def _effective(resources: dict) -> dict:
-    """Without the fields at their default value: "unset" and "the default" compare equal."""
-    return {k: v for k, v in resources.items()
-            if v is not None and _RESOURCE_DEFAULTS.get(k) != v and not (k in _RESETS and _reset_value(k) == v)}
-
-
-def _resource_changes(desired: dict, observed: dict) -> dict:
-    """``{field: value}`` to write so that ``observed`` becomes ``desired``; a removed limit is lifted."""
-    want, have = _effective(desired), _effective(observed)
-    out = {k: v for k, v in want.items() if have.get(k) != v}
-    for k in have.keys() - want.keys():
-        out[k] = _RESOURCE_DEFAULTS[k] if k in _RESOURCE_DEFAULTS else _reset_value(k)
-    return {k: out[k] for k in LIMIT_FIELDS if k in out}  # libcontainer's field order, for stable output
-
-
-_RESETS = ("cpuset_cpus", "cpuset_mems", "blkio_weight")
-
-
-def _reset_value(name: str) -> object:
-    """What a removed cpuset or blkio weight goes back to: every online CPU/node, weight 100."""
-    from ..runtime.cgroups import online_cpus
-
-    if name in ("cpuset_cpus", "cpuset_mems"):
-        return format_cpu_list(online_cpus("cpu" if name == "cpuset_cpus" else "node"))
-    return 100  # blkio_weight: the BFQ / io.weight default
-
-
-def _describe(name: str, old: object, new: object) -> str:
-    def show(v: object) -> str:
-        if v is None or v == _RESOURCE_DEFAULTS.get(name):
-            return "unset" if v is None else "unlimited" if v == UNLIMITED else str(v)
-        return format_size(v) if name in _SIZES else str(v)
-
-    return f"resources.{name} {show(old)} → {show(new)}"
 
 
 def scope_of(paths: list[str]) -> list[str]:
