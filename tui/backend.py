@@ -534,20 +534,15 @@ class RealBackend(Backend):
         doc = next((d for d in docs if d.spec.name == container_id), None)
         if doc is not None:
             return f"{doc.source}:{doc.line}", yaml_document(doc.source, doc.line)
-        import json
-
-        from declarative_ct.reconcile.convert import LABEL_SOURCE, LABEL_SPEC
+        from declarative_ct.reconcile import last_applied
+        from declarative_ct.reconcile.convert import LABEL_SOURCE
 
         try:
             c = self.runtime.load(container_id)
         except Exception:  # noqa: BLE001
             return None
-        applied = c.config.label(LABEL_SPEC)
-        if not applied:
-            return None
-        try:
-            data = json.loads(applied)
-        except ValueError:
+        data = last_applied.read(c.config)
+        if not data:
             return None
         import yaml
 
@@ -689,22 +684,15 @@ class RealBackend(Backend):
 def _default_process(container):
     """The process a shell takes its user, env and cwd from: the bundle's (``dct create``), the
     spec's (``dct apply``), else root with the default environment (runc exec's defaults)."""
-    import json
-
     from declarative_ct.configs import DEFAULT_ENV
+    from declarative_ct.reconcile import last_applied
     from declarative_ct.runtime import Process, specconv
 
     bundle = container.config.label("bundle")
     if bundle:
         return specconv.load_bundle(bundle)[1]
-    try:
-        spec = json.loads(container.config.label("dct.spec") or "null")["process"]
-        uid, _, gid = spec["user"].partition(":")
-        env = list(DEFAULT_ENV) if "PATH" not in spec["env"] else []
-        return Process(args=["sh"], env=env + [f"{k}={v}" for k, v in spec["env"].items()], cwd=spec["cwd"],
-                       uid=int(uid), gid=int(gid or uid), init=False)
-    except (TypeError, KeyError, ValueError):
-        return Process(args=["sh"], env=list(DEFAULT_ENV), init=False)
+    return last_applied.exec_process(container.config, args=["sh"]) or Process(args=["sh"], env=list(DEFAULT_ENV),
+                                                                               init=False)
 
 
 def _identity(path: str) -> tuple[int, int, int, int]:

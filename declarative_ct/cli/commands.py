@@ -423,15 +423,11 @@ def _bundle_process(container: Container) -> Process | None:
 
 
 def _spec_process(container: Container) -> Process | None:
-    """For a container made by ``dct apply``: the process of the spec it was created from (label ``dct.spec``)."""
-    try:
-        process = json.loads(container.config.label("dct.spec") or "null")["process"]
-        uid, _, gid = process["user"].partition(":")
-        env = list(DEFAULT_ENV) if "PATH" not in process["env"] else []
-        return Process(args=list(process["args"]), env=env + [f"{k}={v}" for k, v in process["env"].items()],
-                       cwd=process["cwd"], uid=int(uid), gid=int(gid or uid), init=False)
-    except (TypeError, KeyError, ValueError):
-        return None  # made through the library: no bundle, no spec, the defaults apply
+    """For a container made by ``dct apply``: the process of the spec it was created from (its
+    last-applied spec); None when made through the library: no bundle, no spec, the defaults apply."""
+    from ..reconcile import last_applied
+
+    return last_applied.exec_process(container.config)
 
 
 def _process_file(path: str) -> Process:

@@ -137,6 +137,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     loading = BackgroundLoad(args.paths)  # forks: before any thread is started
     try:
         from ..reconcile import apply as applying
+        from ..reconcile.kinds import Result
         from ..runtime import Runtime
 
         if not args.dry_run:
@@ -168,9 +169,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         for error in plan.errors:
             print(f"{PROG}: {error}", file=sys.stderr)
         outcomes = applying.apply(plan, docs, runtime, parallel=args.parallel, on_outcome=_print_outcome)
-    failed = [o for o in outcomes if o.result != "ok"]
-    print(f"{len(outcomes) - len(failed)} done, {sum(o.result == 'failed' for o in failed)} failed, "
-          f"{sum(o.result == 'skipped' for o in failed)} skipped")
+    failed = [o for o in outcomes if o.result != Result.OK]
+    print(f"{len(outcomes) - len(failed)} done, {sum(o.result == Result.FAILED for o in failed)} failed, "
+          f"{sum(o.result == Result.SKIPPED for o in failed)} skipped")
     return 1 if failed or plan.errors else 0
 
 

@@ -27,8 +27,11 @@ from dataclasses import dataclass
 from ..configs import Config, Resources
 from ..errors import ContainerError
 from ..runtime import Runtime, Status, monitor, store
+from ..spec.desired import desired_documents
 from . import restart as restarting
-from .convert import LABEL_SPEC, process_of, to_runtime
+from . import last_applied
+from .convert import to_runtime
+from .kinds import ActionKind, Result, Step
 from .plan import Action, reload_hash
 
 JOURNAL_FILE = "#journal.jsonl"
@@ -38,7 +41,7 @@ _POLL = 0.01
 
 @dataclass
 class Outcome:
-    """What became of one action: ``result`` is ``ok``, ``failed`` or ``skipped``."""
+    """What became of one action: ``result`` is a :class:`~.kinds.Result` (``ok``, ``failed`` or ``skipped``)."""
 
     action: Action
     result: str
@@ -62,7 +65,8 @@ def locked(root: str):
 
 
 def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> list[Outcome]:
-    """Execute ``plan.actions`` for the specs ``docs`` (``.spec``, ``.source``); the outcome of each.
+    """Execute ``plan.actions`` for the specs ``docs`` (``.spec``, ``.source``; each read as its
+    :class:`~declarative_ct.spec.desired.DesiredSpec`); the outcome of each.
 
     ``parallel``: threads per wave (0: the CPU count). ``on_outcome(outcome)`` is called as each
     action ends (the CLI prints, the TUI streams). Never raises for a container's failure; an
@@ -70,7 +74,7 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
     not stop the convergence). The plan's restart records are stored first (:func:`record_restarts`).
     """
     record_restarts(plan, runtime.root)
-    specs = {d.spec.name: d for d in docs}
+    specs = {d.spec.name: d for d in desired_documents(docs)}
     parallel = parallel or os.cpu_count() or 1
     outcomes: list[Outcome] = []
     failed: set[str] = set()
@@ -79,22 +83,22 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
     def run(action: Action) -> Outcome:
         deps = set(specs[action.container].spec.dependencies()) if action.container in specs else set()
         if deps & failed:
-            outcome = Outcome(action, "skipped", f"depends on {', '.join(sorted(deps & failed))}, which failed")
+            outcome = Outcome(action, Result.SKIPPED, f"depends on {', '.join(sorted(deps & failed))}, which failed")
         else:
             try:
                 if action.restart is not None:
                     restarting.save_record(runtime.root, action.container, action.restart)
                 _execute(action, specs.get(action.container), runtime)
-                if action.kind in _FRESH_START:
+                if action.kind in ActionKind.FRESH_START:
                     restarting.remove_record(runtime.root, action.container)
-                if "create" in action.steps and action.container in specs:
+                if Step.CREATE in action.steps and action.container in specs:
                     _reload_baseline(runtime, specs[action.container].spec)
-                elif action.kind == "lifecycle" and "stop" in action.steps:
+                elif action.kind == ActionKind.LIFECYCLE and Step.STOP in action.steps:
                     _stopped_on_purpose(runtime, action.container)
-                outcome = Outcome(action, "ok")
+                outcome = Outcome(action, Result.OK)
             except (ContainerError, OSError, ValueError) as err:
-                outcome = Outcome(action, "failed", str(err))
-        if outcome.result != "ok":
+                outcome = Outcome(action, Result.FAILED, str(err))
+        if outcome.result != Result.OK:
             failed.add(action.container)
         _journal(runtime.root, outcome)
         outcomes.append(outcome)
@@ -105,8 +109,8 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
                 unreported.append(err)
         return outcome
 
-    teardown = [a for a in plan.actions if a.kind in ("destroy", "prune")]
-    rest = [a for a in plan.actions if a.kind not in ("destroy", "prune")]
+    teardown = [a for a in plan.actions if a.kind in ActionKind.TEARDOWN]
+    rest = [a for a in plan.actions if a.kind not in ActionKind.TEARDOWN]
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         for wave in reversed(_waves(teardown, specs)):  # dependents go first
             list(pool.map(run, wave))
@@ -115,9 +119,6 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
     if unreported:
         raise unreported[0]
     return outcomes
-
-
-_FRESH_START = ("destroy", "prune", "create", "recreate")  # actions after which no restart count remains
 
 
 def record_restarts(plan, root: str) -> None:
@@ -187,17 +188,17 @@ def _execute(action: Action, doc, runtime: Runtime) -> None:
     stopped for a new one that cannot be made; a plain create checks as it creates.
     """
     name = action.container
-    built = to_runtime(doc.spec, doc.source, runtime) if "create" in action.steps else None
-    if built is not None and action.steps[0] != "create":
+    built = to_runtime(doc.spec, doc.source, runtime) if Step.CREATE in action.steps else None
+    if built is not None and action.steps[0] != Step.CREATE:
         runtime.check(name, built[0])
-    container = runtime.load(name) if action.steps[0] != "create" and runtime.exists(name) else None
-    previous = _restorable(container) if action.kind == "recreate" else None
+    container = runtime.load(name) if action.steps[0] != Step.CREATE and runtime.exists(name) else None
+    previous = _restorable(container) if action.kind == ActionKind.RECREATE else None
     destroyed = False
     started = False  # by a create that ran its container at once (create + start in one runtime call)
     for i, step in enumerate(action.steps):
         _fault(f"before:{step}")
-        if not (step == "start" and started):
-            then_start = step == "create" and action.steps[i + 1:i + 2] == ("start",)
+        if not (step == Step.START and started):
+            then_start = step == Step.CREATE and action.steps[i + 1:i + 2] == (Step.START,)
             try:
                 current = _step(step, action, doc, runtime, container, built, then_start)
             except (ContainerError, OSError, ValueError) as err:
@@ -205,11 +206,11 @@ def _execute(action: Action, doc, runtime: Runtime) -> None:
                     raise ContainerError(f"{err}; {_restore(runtime, name, previous)}") from err
                 raise
             started = then_start
-            destroyed = destroyed or step == "destroy"
-            if step in ("create", "start"):
+            destroyed = destroyed or step == Step.DESTROY
+            if step in (Step.CREATE, Step.START):
                 container = current
             elif i + 1 < len(action.steps):
-                container = runtime.load(name) if step != "destroy" and runtime.exists(name) else None
+                container = runtime.load(name) if step != Step.DESTROY and runtime.exists(name) else None
         _fault(f"after:{step}")
 
 
@@ -219,8 +220,8 @@ def _restorable(container) -> tuple | None:
     if container is None or container.status() not in (Status.RUNNING, Status.PAUSED, Status.PAUSING):
         return None
     try:
-        applied = json.loads(container.config.label(LABEL_SPEC) or "")
-        return container.config, process_of(applied), container.status() != Status.RUNNING
+        return (container.config, last_applied.process(last_applied.read(container.config)),
+                container.status() != Status.RUNNING)
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -245,39 +246,73 @@ def _restore(runtime: Runtime, name: str, previous: tuple) -> str:
 
 def _step(step: str, action: Action, doc, runtime: Runtime, container, built: tuple | None = None,
           then_start: bool = False):
-    """One runtime operation of an action (``container`` is None before ``create``; ``built``: the
-    ``(Config, Process)`` that ``create`` makes; ``then_start``: the next step is ``start``, done
-    with the create as libcontainer's ``Run()``). Returns the container ``create`` made, else ``container``."""
-    spec = doc.spec if doc is not None else None
-    if step == "stop":
-        _stop(container, spec)
-    elif step == "destroy":
-        _stop(container, spec)
-        container.destroy()
-    elif step == "create":
-        config, process = built
-        runtime.cleanup(action.container)  # what a create killed half-way left (no state.json); never a live one
-        made = runtime.create(action.container, config)
-        if then_start:
-            made.run(process, monitor=True)
-        else:
-            made.start(process, monitor=True)
-        return made
-    elif step == "start":
-        container.exec()
-    elif step == "pause":
-        container.pause()
-    elif step == "resume":
-        container.resume()
-    elif step == "signal":
-        container.signal(signal.Signals[spec.reload_signal])
-    elif step == "set":
-        update = Config(rootfs=container.config.rootfs)
-        update.cgroups.resources = Resources(**action.resources)
-        container.set(update)
+    """One runtime operation of an action, through :data:`_STEPS` (``container`` is None before
+    ``create``; ``built``: the ``(Config, Process)`` that ``create`` makes; ``then_start``: the next
+    step is ``start``, done with the create as libcontainer's ``Run()``). Returns the container
+    ``create`` made, else ``container``.
+
+    Raises:
+        ValueError: ``step`` is not a :class:`~.kinds.Step`.
+    """
+    try:
+        run = _STEPS[step]
+    except KeyError:
+        raise ValueError(f"unknown step {step!r}") from None
+    made = run(_StepCall(action, doc.spec if doc is not None else None, runtime, container, built, then_start))
+    return container if made is None else made
+
+
+@dataclass(frozen=True)
+class _StepCall:
+    """What a step works on: the action, the desired spec (None for a prune), the runtime, the
+    container as loaded (None before ``create``), what ``create`` makes, whether ``start`` follows."""
+
+    action: Action
+    spec: object
+    runtime: Runtime
+    container: object
+    built: tuple | None
+    then_start: bool
+
+
+def _step_stop(call: _StepCall) -> None:
+    _stop(call.container, call.spec)
+
+
+def _step_destroy(call: _StepCall) -> None:
+    _stop(call.container, call.spec)
+    call.container.destroy()
+
+
+def _step_create(call: _StepCall):  # noqa: ANN202 - runtime Container
+    config, process = call.built
+    call.runtime.cleanup(call.action.container)  # what a create killed half-way left (no state.json); never a live one
+    made = call.runtime.create(call.action.container, config)
+    if call.then_start:
+        made.run(process, monitor=True)
     else:
-        raise ValueError(f"unknown step {step!r}")
-    return container
+        made.start(process, monitor=True)
+    return made
+
+
+def _step_set(call: _StepCall) -> None:
+    update = Config(rootfs=call.container.config.rootfs)
+    update.cgroups.resources = Resources(**call.action.resources)
+    call.container.set(update)
+
+
+_STEPS = {
+    Step.STOP: _step_stop,
+    Step.DESTROY: _step_destroy,
+    Step.CREATE: _step_create,
+    Step.START: lambda call: call.container.exec(),
+    Step.PAUSE: lambda call: call.container.pause(),
+    Step.RESUME: lambda call: call.container.resume(),
+    Step.SIGNAL: lambda call: call.container.signal(signal.Signals[call.spec.reload_signal]),
+    Step.SET: _step_set,
+}
+"""Each :class:`~.kinds.Step` to the function that runs it; a function returns the container it
+made (``create``) or None."""
 
 
 def _stop(container, spec) -> None:
@@ -286,10 +321,7 @@ def _stop(container, spec) -> None:
     if container is None:
         return
     if spec is None:  # pruned: no spec any more, but the one it was created from says how to stop it
-        try:
-            applied = json.loads(container.config.label(LABEL_SPEC) or "{}")
-        except ValueError:
-            applied = {}
+        applied = last_applied.read(container.config)
         sig, timeout = signal.Signals[applied.get("stop_signal", "SIGTERM")], applied.get("stop_timeout", 10.0)
     else:
         sig, timeout = signal.Signals[spec.stop_signal], spec.stop_timeout

@@ -13,14 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ..configs import DEFAULT_ENV, Config, Mount, Namespace, Resources, default_mounts
+from ..configs import Config, Mount, Namespace, Resources, default_mounts
 from ..errors import ConfigInvalid
 from ..configs.mountflags import MS_BIND, MS_RDONLY, MS_REC
 from ..runtime.process import Process
 from ..spec import forms
+from . import last_applied
+from .last_applied import LABEL_SPEC  # noqa: F401 - importers take the label's name from here too
 
 MANAGER = "declarative-ct"
-LABEL_MANAGER, LABEL_SOURCE, LABEL_HASH, LABEL_SPEC = "dct.manager", "dct.source", "dct.hash", "dct.spec"
+LABEL_MANAGER, LABEL_SOURCE, LABEL_HASH = "dct.manager", "dct.source", "dct.hash"
 
 # Fields a running container can take without being recreated: the rest needs a new container.
 MUTABLE_FIELDS = frozenset({"resources", "state", "restart", "reload_signal", "reload_on", "depends_on",
@@ -41,9 +43,9 @@ def spec_hash(normalized: dict[str, object]) -> str:
 
 
 def to_runtime(spec, source: str, runtime=None) -> tuple[Config, Process]:  # noqa: ANN001 - Runtime
-    """``(Config, Process)`` for a spec with absolute paths: anything whose ``normalized()`` gives
-    the normalized form (a :class:`~declarative_ct.spec.model.ContainerSpec`, or a spec validated
-    elsewhere: :class:`~declarative_ct.spec.cache.CachedSpec`); only that form is read.
+    """``(Config, Process)`` for a spec with absolute paths: a
+    :class:`~declarative_ct.spec.desired.DesiredSpec` (what apply passes) or anything else whose
+    ``normalized()`` gives the normalized form; only that form is read.
 
     Namespaces map to libcontainer's (``mount`` → NEWNS…; ``network.mode: host`` drops NEWNET,
     ``container:<name>`` joins that container's ``/proc/<init pid>/ns/net``, looked up in
@@ -67,7 +69,7 @@ def to_runtime(spec, source: str, runtime=None) -> tuple[Config, Process]:  # no
         for m in normalized["mounts"]]
     labels = [f"{k}={v}" for k, v in sorted(normalized["labels"].items())] + [
         f"{LABEL_MANAGER}={MANAGER}", f"{LABEL_SOURCE}={source}", f"{LABEL_HASH}={spec_hash(normalized)}",
-        f"{LABEL_SPEC}={json.dumps(normalized, sort_keys=True, separators=(',', ':'))}"]
+        last_applied.label(normalized)]
     config = Config(rootfs=normalized["rootfs"],
                     hostname=normalized["hostname"] if "uts" in normalized["namespaces"] else "",
                     mounts=mounts, namespaces=namespaces, labels=labels)
@@ -104,13 +106,8 @@ def seccomp_of(seccomp: object, bounding: list[str]):  # noqa: ANN201 - configs.
 
 def process_of(normalized: dict) -> Process:
     """The init ``Process`` of a normalized spec (``process``: args, env, cwd, user ``"uid:gid"``);
-    env gets the default PATH unless it sets one. Also rebuilds a container's from its ``dct.spec`` label."""
-    proc = normalized["process"]
-    env = [f"{k}={v}" for k, v in proc["env"].items()]
-    if "PATH" not in proc["env"]:
-        env = DEFAULT_ENV + env
-    uid, _, gid = proc["user"].partition(":")
-    return Process(args=list(proc["args"]), env=env, cwd=proc["cwd"], uid=int(uid), gid=int(gid or uid))
+    env gets the default PATH unless it sets one (:func:`.last_applied.process`)."""
+    return last_applied.process(normalized)
 
 
 def _netns_of(runtime, name: str) -> str:  # noqa: ANN001 - Runtime

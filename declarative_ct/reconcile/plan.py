@@ -22,26 +22,27 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from ..configs import LIMIT_FIELDS, format_cpu_list
 from ..errors import ContainerError, StateCorrupt
 from ..runtime import Runtime, Status, store
-from ..units import UNLIMITED, format_size
+from ..spec.desired import desired_documents
 from . import restart as restarting
-from .convert import LABEL_MANAGER, LABEL_SOURCE, LABEL_SPEC, MANAGER, MUTABLE_FIELDS, spec_hash
+from . import last_applied
+from .kinds import ActionKind, Step
+from .convert import LABEL_MANAGER, LABEL_SOURCE, MANAGER, MUTABLE_FIELDS, spec_hash
+from .resources import describe as _describe
+from .resources import effective  # noqa: F401 - importers (the Ansible module) take it from here
+from .resources import resource_changes as _resource_changes
 
-KINDS = ("create", "recreate", "live", "lifecycle", "signal", "destroy", "prune")
-# Resources whose "no limit" value the kernel shows: equal to an absent field.
-_RESOURCE_DEFAULTS = {"memory": UNLIMITED, "memory_reservation": UNLIMITED, "memory_swap": UNLIMITED,
-                      "cpu_quota": UNLIMITED, "pids_limit": UNLIMITED, "cpu_shares": 1024, "cpu_period": 100000}
-_SIZES = ("memory", "memory_reservation", "memory_swap")
+KINDS = ActionKind.ALL
 
 
 @dataclass(frozen=True)
 class Action:
     """One step of a plan for one container.
 
-    ``kind`` is one of :data:`KINDS`; ``steps`` the runtime operations in order (``stop``,
-    ``destroy``, ``create``, ``start``, ``pause``, ``resume``, ``set``); ``resources`` the
+    ``kind`` is an :class:`~.kinds.ActionKind`; ``steps`` the runtime operations in order
+    (:class:`~.kinds.Step`: ``stop``, ``destroy``, ``create``, ``start``, ``pause``, ``resume``,
+    ``signal``, ``set``); ``resources`` the
     libcontainer fields a ``set`` writes (bytes, shares, µs; -1 lifts a limit). ``restart``: the
     restart record apply stores before it runs the steps (a restart under the policy, with its
     count; a start after ``state: stopped``, a fresh count), else None; not in :meth:`to_dict`,
@@ -56,7 +57,7 @@ class Action:
     restart: dict | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
-        if self.kind == "live":
+        if self.kind == ActionKind.LIVE:
             return f"{self.container}: live update {self.cause}"
         return f"{self.container}: {self.kind} ({self.cause})"
 
@@ -143,10 +144,7 @@ def observe(runtime: Runtime, cache: dict | None = None) -> dict[str, Observed]:
             except ContainerError:
                 continue
             owned = c.config.label(LABEL_MANAGER) == MANAGER
-            try:
-                applied = json.loads(c.config.label(LABEL_SPEC) or "{}") if owned else {}
-            except ValueError:
-                applied = {}
+            applied = last_applied.read(c.config) if owned else {}
             if cache is not None:
                 cache[name] = (identity, c, owned, applied)
         status = c.status()
@@ -171,7 +169,8 @@ def fingerprint(observed: dict[str, Observed]) -> str:
 
 def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: list[str] | None = None,
               now: float | None = None, verb: str = "apply", recreate: frozenset[str] | set[str] = frozenset()) -> Plan:
-    """The plan that makes ``observed`` match ``docs`` (``SpecDocument``-likes: ``.spec``, ``.source``).
+    """The plan that makes ``observed`` match ``docs`` (``SpecDocument``-likes: ``.spec``, ``.source``;
+    each read as its :class:`~declarative_ct.spec.desired.DesiredSpec`).
 
     ``scope``: absolute files/directories the specs came from; prune candidates are our
     containers whose source lies in them and which no spec names any more. ``now``: the wall
@@ -184,6 +183,7 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
     import time
 
     now = time.time() if now is None else now
+    docs = desired_documents(docs)
     plan = Plan(fingerprint=fingerprint(observed))
     declared = set()
     for doc in docs:
@@ -199,10 +199,11 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
             continue
         action = _plan_one(spec, obs, plan, now)
         if spec.name in recreate and obs is not None and spec.state != "absent" and (
-                action is None or action.kind not in ("create", "recreate")):
-            action = Action(spec.name, "recreate", "recreate requested", _teardown(obs.status) + _startup(spec.state))
+                action is None or action.kind not in (ActionKind.CREATE, ActionKind.RECREATE)):
+            action = Action(spec.name, ActionKind.RECREATE, "recreate requested",
+                            _teardown(obs.status) + _startup(spec.state))
         if spec.reload_on and obs is not None and obs.status == Status.RUNNING and (
-                action is None or action.kind == "live"):
+                action is None or action.kind == ActionKind.LIVE):
             action = _reload(spec, obs, plan, action)
         if action is not None:
             plan.actions.append(action)
@@ -216,7 +217,7 @@ def make_plan(docs, observed: dict[str, Observed], prune: bool = False, scope: l
             plan.notes.append(f"{obs.id}: unmanaged (not made by declarative-ct), left alone")
         elif in_scope(obs.source, scope or []):
             if prune:
-                plan.actions.append(Action(obs.id, "prune", "no longer in specs", _teardown(obs.status)))
+                plan.actions.append(Action(obs.id, ActionKind.PRUNE, "no longer in specs", _teardown(obs.status)))
             else:
                 plan.notes.append(f"{obs.id}: no longer in specs ({verb} --prune removes it)")
     return plan
@@ -227,17 +228,17 @@ def _follow_network_owners(docs, observed: dict[str, Observed], plan: Plan) -> N
     (``network.mode: container:<name>``) are recreated after it, as compose does for
     ``network_mode: service:<name>``."""
     by_name = {a.container: i for i, a in enumerate(plan.actions)}
-    remade = {a.container for a in plan.actions if "create" in a.steps}
+    remade = {a.container for a in plan.actions if Step.CREATE in a.steps}
     changed = True
     while changed:
         changed = False
         for doc in docs:
             spec, obs = doc.spec, observed.get(doc.spec.name)
-            mode = spec.network["mode"] if isinstance(spec.network, dict) else spec.network.mode  # cached or model
+            mode = spec.network_mode
             owner = mode.removeprefix("container:") if mode.startswith("container:") else None
             if owner not in remade or spec.name in remade or obs is None or not obs.owned or spec.state == "absent":
                 continue
-            action = Action(spec.name, "recreate", f"network namespace owner {owner} is made anew",
+            action = Action(spec.name, ActionKind.RECREATE, f"network namespace owner {owner} is made anew",
                             _teardown(obs.status) + _startup(spec.state))
             if spec.name in by_name:
                 plan.actions[by_name[spec.name]] = action
@@ -279,9 +280,9 @@ def _reload(spec, obs: Observed, plan: Plan, action: Action | None) -> Action | 
     changed = {**record, "reload_hash": now_hash}
     cause = f"reload_on changed: {spec.reload_signal}"
     if action is None:
-        return Action(spec.name, "signal", cause, ("signal",), restart=changed)
-    return Action(spec.name, "live", f"{action.cause}; {cause}", action.steps + ("signal",), action.resources,
-                  restart=changed)
+        return Action(spec.name, ActionKind.SIGNAL, cause, (Step.SIGNAL,), restart=changed)
+    return Action(spec.name, ActionKind.LIVE, f"{action.cause}; {cause}", action.steps + (Step.SIGNAL,),
+                  action.resources, restart=changed)
 
 
 def in_scope(source: str, scope: list[str]) -> bool:
@@ -290,30 +291,31 @@ def in_scope(source: str, scope: list[str]) -> bool:
 
 
 def _teardown(status: Status) -> tuple[str, ...]:
-    return ("stop", "destroy") if status in (Status.RUNNING, Status.PAUSED, Status.PAUSING) else ("destroy",)
+    return (Step.STOP, Step.DESTROY) if status in (Status.RUNNING, Status.PAUSED, Status.PAUSING) else (Step.DESTROY,)
 
 
 def _startup(state: str) -> tuple[str, ...]:
-    return {"running": ("create", "start"), "paused": ("create", "start", "pause"), "stopped": ("create",)}[state]
+    return {"running": (Step.CREATE, Step.START), "paused": (Step.CREATE, Step.START, Step.PAUSE),
+            "stopped": (Step.CREATE,)}[state]
 
 
 def _plan_one(spec, obs: Observed | None, plan: Plan, now: float) -> Action | None:
     name, state = spec.name, spec.state
     if state == "absent":
-        return None if obs is None else Action(name, "destroy", "state: absent", _teardown(obs.status))
+        return None if obs is None else Action(name, ActionKind.DESTROY, "state: absent", _teardown(obs.status))
     if obs is None:
-        return Action(name, "create", "not created yet" if state != "stopped" else "not created yet; state: stopped",
-                      _startup(state))
+        return Action(name, ActionKind.CREATE,
+                      "not created yet" if state != "stopped" else "not created yet; state: stopped", _startup(state))
     desired = spec.normalized()
     changed = _changed_fields(obs.applied, desired)
     if spec_hash(desired) != spec_hash(obs.applied) or not obs.applied:
-        return Action(name, "recreate", f"{', '.join(changed) or 'spec'} changed",
+        return Action(name, ActionKind.RECREATE, f"{', '.join(changed) or 'spec'} changed",
                       _teardown(obs.status) + _startup(state))
     status = Status.PAUSED if obs.status == Status.PAUSING else obs.status
     if status == Status.STOPPED and state in ("running", "paused"):
         if obs.created and (obs.restart or {}).get("stopped_run") == obs.created:
             # stopped by apply (state: stopped), not an exit: the spec asks for it again, a fresh count
-            return Action(name, "lifecycle", f"stopped → {state}", _teardown(status) + _startup(state),
+            return Action(name, ActionKind.LIFECYCLE, f"stopped → {state}", _teardown(status) + _startup(state),
                           restart={"restarts": 0})
         return _restart(spec, obs, plan, now)
     if status in (Status.RUNNING, Status.PAUSED):
@@ -323,18 +325,18 @@ def _plan_one(spec, obs: Observed | None, plan: Plan, now: float) -> Action | No
     # A stopped container takes no limits (set() needs a live init); it gets the spec's when it is started.
     live = _resource_changes(desired["resources"], obs.resources) if status != Status.STOPPED else {}
     lifecycle = {
-        (Status.CREATED, "running"): ("start",), (Status.CREATED, "paused"): ("start", "pause"),
-        (Status.RUNNING, "paused"): ("pause",), (Status.RUNNING, "stopped"): ("stop",),
-        (Status.PAUSED, "running"): ("resume",), (Status.PAUSED, "stopped"): ("stop",),
+        (Status.CREATED, "running"): (Step.START,), (Status.CREATED, "paused"): (Step.START, Step.PAUSE),
+        (Status.RUNNING, "paused"): (Step.PAUSE,), (Status.RUNNING, "stopped"): (Step.STOP,),
+        (Status.PAUSED, "running"): (Step.RESUME,), (Status.PAUSED, "stopped"): (Step.STOP,),
     }.get((status, state), ())
     if live and not lifecycle:
-        return Action(name, "live", ", ".join(_describe(k, obs.resources.get(k), v) for k, v in live.items()),
-                      ("set",), live)
+        return Action(name, ActionKind.LIVE, ", ".join(_describe(k, obs.resources.get(k), v) for k, v in live.items()),
+                      (Step.SET,), live)
     if lifecycle:
         cause = f"{status.value} → {state}"
         if live:  # resources first, while the container is in a state that takes them
             cause += "; resources " + ", ".join(_describe(k, obs.resources.get(k), v) for k, v in live.items())
-        return Action(name, "lifecycle", cause, (("set",) if live else ()) + lifecycle, live)
+        return Action(name, ActionKind.LIFECYCLE, cause, ((Step.SET,) if live else ()) + lifecycle, live)
     return None
 
 
@@ -346,7 +348,7 @@ def _restart(spec, obs: Observed, plan: Plan, now: float) -> Action | None:
     if decision.record != obs.restart:
         plan.restarts[name] = decision.record
     if decision.kind == "restart":
-        return Action(name, "lifecycle", "restart: " + decision.describe(name),
+        return Action(name, ActionKind.LIFECYCLE, "restart: " + decision.describe(name),
                       _teardown(obs.status) + _startup(spec.state), restart=decision.after)
     plan.notes.append(decision.describe(name))
     if decision.kind == "wait":
@@ -370,48 +372,6 @@ def _changed_fields(applied: dict, desired: dict, prefix: str = "") -> list[str]
             out.append(prefix + key)
     return out
 
-
-def effective(resources: dict) -> dict:
-    """The limits of ``resources`` (libcontainer ``Resources`` fields) as the plan compares them: a field
-    at its "no limit" or kernel default value (``-1``, 1024 shares, every CPU…) is left out, so that
-    "unset" and "the default" compare equal. For views of a container's limits (the Ansible diff)."""
-    return _effective(resources)
-
-
-def _effective(resources: dict) -> dict:
-    """Without the fields at their default value: "unset" and "the default" compare equal."""
-    return {k: v for k, v in resources.items()
-            if v is not None and _RESOURCE_DEFAULTS.get(k) != v and not (k in _RESETS and _reset_value(k) == v)}
-
-
-def _resource_changes(desired: dict, observed: dict) -> dict:
-    """``{field: value}`` to write so that ``observed`` becomes ``desired``; a removed limit is lifted."""
-    want, have = _effective(desired), _effective(observed)
-    out = {k: v for k, v in want.items() if have.get(k) != v}
-    for k in have.keys() - want.keys():
-        out[k] = _RESOURCE_DEFAULTS[k] if k in _RESOURCE_DEFAULTS else _reset_value(k)
-    return {k: out[k] for k in LIMIT_FIELDS if k in out}  # libcontainer's field order, for stable output
-
-
-_RESETS = ("cpuset_cpus", "cpuset_mems", "blkio_weight")
-
-
-def _reset_value(name: str) -> object:
-    """What a removed cpuset or blkio weight goes back to: every online CPU/node, weight 100."""
-    from ..runtime.cgroups import online_cpus
-
-    if name in ("cpuset_cpus", "cpuset_mems"):
-        return format_cpu_list(online_cpus("cpu" if name == "cpuset_cpus" else "node"))
-    return 100  # blkio_weight: the BFQ / io.weight default
-
-
-def _describe(name: str, old: object, new: object) -> str:
-    def show(v: object) -> str:
-        if v is None or v == _RESOURCE_DEFAULTS.get(name):
-            return "unset" if v is None else "unlimited" if v == UNLIMITED else str(v)
-        return format_size(v) if name in _SIZES else str(v)
-
-    return f"resources.{name} {show(old)} → {show(new)}"
 
 
 def scope_of(paths: list[str]) -> list[str]:

@@ -43,6 +43,7 @@ from ..errors import ContainerError
 from ..runtime import Runtime, store
 from ..spec.load import SpecDocument, SpecError, SpecErrors, is_spec_file, load_paths
 from . import apply as applying
+from .kinds import Result
 from .plan import make_plan, observe
 
 POLL = 0.1  # seconds: the longest the loop sleeps before looking at the stop event again
@@ -302,9 +303,9 @@ class _Watcher:
                 return plan.next_restart
             outcomes = applying.apply(plan, docs, self.runtime, parallel=self.options.parallel,
                                       on_outcome=lambda o: self.out(str(o)))
-        failed = [o for o in outcomes if o.result != "ok"]
-        self.out(f"{len(outcomes) - len(failed)} done, {sum(o.result == 'failed' for o in failed)} failed, "
-                 f"{sum(o.result == 'skipped' for o in failed)} skipped")
+        failed = [o for o in outcomes if o.result != Result.OK]
+        self.out(f"{len(outcomes) - len(failed)} done, {sum(o.result == Result.FAILED for o in failed)} failed, "
+                 f"{sum(o.result == Result.SKIPPED for o in failed)} skipped")
         return plan.next_restart
 
     # -- the loop -------------------------------------------------------------------------------------

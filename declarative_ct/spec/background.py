@@ -4,7 +4,7 @@
 the runtime and the reconciler. :class:`BackgroundLoad` forks (before the caller starts any
 thread): the child loads and validates, the parent imports the rest meanwhile on another CPU.
 The child sends back, as JSON, every document's ``model_dump`` and normalized form, or every
-error; the parent works from those (:class:`~.cache.CachedDocument`, what ``to_runtime`` and
+error; the parent works from those (:class:`~.desired.DesiredDocument`, what ``to_runtime`` and
 the planner read) and never imports pydantic. A child that fails otherwise (killed, a bug) is
 replaced by a load in the caller, which reports what it finds as usual. Stdlib only.
 """
@@ -52,9 +52,9 @@ class BackgroundLoad:
         except ValueError:
             payload = {}
         if "docs" in payload:
-            from .cache import CachedDocument  # imported after the fork: the child starts sooner
+            from .desired import DesiredDocument  # imported after the fork: the child starts sooner
 
-            return [CachedDocument(entry) for entry in payload["docs"]], []
+            return [DesiredDocument.from_entry(entry) for entry in payload["docs"]], []
         if "errors" in payload:
             return None, payload["errors"]
         from .load import SpecErrors, load_paths  # the child failed: load here, and report as usual

@@ -13,55 +13,20 @@ error as usual and refreshes the cache. Stdlib only.
 
 from __future__ import annotations
 
-import copy
 import os
 
 from .. import jsonfile
-from . import forms
+from .desired import DesiredDocument
 from .files import spec_files
 
 CACHE_FILE = "#spec-cache.json"
 _CODE = [os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
-         for name in ("model.py", "load.py", "files.py", "cache.py")]
+         for name in ("model.py", "load.py", "files.py", "cache.py", "desired.py", "yaml_rules.py", "yaml_nodes.py",
+                      "messages.py", "checks.py")]
 
 
-class CachedSpec:
-    """A spec validated earlier or elsewhere (the cache, a background load): its top-level fields
-    as attributes (``name``, ``state``, ``restart``, ``stop_signal``, ``reload_on``…),
-    ``normalized()`` and ``dependencies()``: what planning, applying and ``to_runtime`` read.
-    :meth:`full` gives the ContainerSpec itself.
-    """
-
-    def __init__(self, dump: dict, normalized: dict) -> None:
-        self._dump, self._normalized = dump, normalized
-
-    def __getattr__(self, name: str) -> object:
-        try:
-            return self.__dict__["_dump"][name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def normalized(self) -> dict[str, object]:
-        """The normalized spec, as ``ContainerSpec.normalized()`` gave it."""
-        return copy.deepcopy(self._normalized)
-
-    def dependencies(self) -> list[str]:
-        """As ``ContainerSpec.dependencies()``: ``depends_on`` and a ``container:<name>`` network."""
-        return forms.dependencies(self._normalized)
-
-    def full(self):
-        """The ContainerSpec itself (imports pydantic)."""
-        from .model import ContainerSpec
-
-        return ContainerSpec.model_validate(self._dump)
-
-
-class CachedDocument:
-    """A ``SpecDocument`` read back from the cache."""
-
-    def __init__(self, entry: dict) -> None:
-        self.spec = CachedSpec(entry["spec"], entry["normalized"])
-        self.source, self.line = entry["source"], entry["line"]
+CachedDocument = DesiredDocument
+"""A document read back from the cache (a :class:`~.desired.DesiredDocument`)."""
 
 
 def _identity(path: str) -> list[int]:
@@ -105,8 +70,9 @@ def _host_paths_exist(entries: list[dict]) -> bool:
 def load(paths: list[str], root: str) -> list:
     """The spec documents of ``paths``, from the cache in ``root`` when nothing changed, else loaded.
 
-    Returns ``CachedDocument``s on a hit, ``SpecDocument``s otherwise (both have ``.spec``,
-    ``.source``, ``.line``). The cache is written only into an existing root.
+    Returns :class:`~.desired.DesiredDocument` objects on a hit, ``SpecDocument`` objects
+    otherwise (both have ``.spec``, ``.source``, ``.line``; ``spec.desired()`` is what the
+    reconciler reads). The cache is written only into an existing root.
 
     Raises:
         SpecErrors: from the full load (every error of every file).
@@ -118,7 +84,7 @@ def load(paths: list[str], root: str) -> list:
         try:
             cached = jsonfile.read_json(path)
             if cached.get("key") == key and _host_paths_exist(cached["docs"]):
-                return [CachedDocument(entry) for entry in cached["docs"]]
+                return [DesiredDocument.from_entry(entry) for entry in cached["docs"]]
         except (OSError, ValueError, KeyError, TypeError):
             pass
     from .load import load_paths

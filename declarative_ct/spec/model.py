@@ -1,5 +1,7 @@
 """The desired-state document: one YAML document describes one container (pydantic models).
 
+(Over 400 lines: one job, the schema; its sections — process, mounts, resources, network — validate together.)
+
 These models are the user-facing contract (``dct schema`` prints their JSON Schema). They are
 strict: unknown keys are errors, a string is never coerced from a number or a boolean, sizes
 and signals are read once into canonical values (bytes, signal names), so that two specs that
@@ -18,6 +20,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 
 from ..configs import MAX_ID, format_cpu_list, parse_cpu_list
 from . import forms
+from .desired import DesiredSpec
 from ..units import UNLIMITED, parse_size
 
 class FieldError(ValueError):
@@ -403,6 +406,10 @@ class ContainerSpec(_Strict):
     def dependencies(self) -> list[str]:
         """Containers that must exist first: ``depends_on`` and a ``container:<name>`` network."""
         return forms.dependencies({"depends_on": self.depends_on, "network": {"mode": self.network.mode}})
+
+    def desired(self) -> "DesiredSpec":
+        """This spec as the reconciler reads it (:class:`~.desired.DesiredSpec`: frozen, JSON inside)."""
+        return DesiredSpec.from_json(self.model_dump(mode="json"), self.normalized())
 
     def normalized(self) -> dict[str, object]:
         """Every field with its default filled in and in canonical form (JSON-ready): equal specs compare equal."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -24,8 +23,10 @@ from ansible_collections.declarative_ct.dct.plugins.module_utils.spec_options im
 try:
     from declarative_ct.errors import ContainerError, ContainerNotExists, StateCorrupt
     from declarative_ct.reconcile import apply as applying
+    from declarative_ct.reconcile import last_applied
     from declarative_ct.reconcile import restart as restarting
-    from declarative_ct.reconcile.convert import LABEL_MANAGER, LABEL_SOURCE, LABEL_SPEC, MANAGER, MUTABLE_FIELDS
+    from declarative_ct.reconcile.convert import LABEL_MANAGER, LABEL_SOURCE, MANAGER, MUTABLE_FIELDS
+    from declarative_ct.reconcile.last_applied import LABEL_SPEC
     from declarative_ct.reconcile.plan import effective, make_plan, observe
     from declarative_ct.runtime import Runtime, Status, store
     from declarative_ct.runtime.state import allowed_ops
@@ -239,10 +240,7 @@ def facts(rt, name, stats=False):
     status = c.status()
     labels = _labels(c.config)
     managed = labels.get(LABEL_MANAGER) == MANAGER
-    try:
-        spec = json.loads(labels.get(LABEL_SPEC) or "{}") if managed else {}
-    except ValueError:
-        spec = {}
+    spec = last_applied.decode(labels.get(LABEL_SPEC)) if managed else {}
     record = restarting.load_record(rt.root, name) if managed else None
     out = {
         "name": name, "exists": True, "status": status.value,

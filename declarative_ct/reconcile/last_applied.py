@@ -1,0 +1,64 @@
+"""The spec a container was last applied with: the ``dct.spec`` label, written and read here only.
+
+``apply`` saves the normalized spec in the container's config (libcontainer ``labels``, in
+state.json) as ``dct.spec=<json>`` (compact, sorted keys). Readers: the planner (field-level
+diffs), apply (how to stop a pruned container, what to bring back when a recreate fails), ``dct
+exec`` and the TUI's shell (the spec's user, env and cwd), the TUI's spec view and the Ansible
+module. A missing or unreadable label reads as ``{}``: not made from a spec, nothing to compare.
+Stdlib only (the runtime's ``Process`` is imported when one is built).
+"""
+
+from __future__ import annotations
+
+import json
+
+LABEL_SPEC = "dct.spec"
+
+
+def label(normalized: dict[str, object]) -> str:
+    """The ``key=value`` label that records ``normalized`` (a ``normalized()`` spec) on a config."""
+    return f"{LABEL_SPEC}={json.dumps(normalized, sort_keys=True, separators=(',', ':'))}"
+
+
+def decode(text: str | None) -> dict:
+    """The normalized spec in a label's value (``dct.spec``'s text); ``{}`` when it is missing,
+    is not JSON or is not an object."""
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read(config) -> dict:  # noqa: ANN001 - configs.Config
+    """The normalized spec a container's ``Config`` was created from (:func:`decode` of its label)."""
+    return decode(config.label(LABEL_SPEC))
+
+
+def process(applied: dict, args: list[str] | None = None, init: bool = True):  # noqa: ANN201 - runtime Process
+    """The ``Process`` of a normalized spec's ``process`` (args, env, cwd, user ``"uid:gid"``), with
+    ``args`` instead of the spec's when given; env gets the default PATH unless the spec sets one.
+    ``init=False``: a process for ``exec`` into the container.
+
+    Raises:
+        KeyError, TypeError, ValueError: ``applied`` has no well-formed ``process`` (not made from a spec).
+    """
+    from ..configs import DEFAULT_ENV
+    from ..runtime.process import Process
+
+    proc = applied["process"]
+    env = [f"{k}={v}" for k, v in proc["env"].items()]
+    if "PATH" not in proc["env"]:
+        env = list(DEFAULT_ENV) + env
+    uid, _, gid = proc["user"].partition(":")
+    return Process(args=list(proc["args"] if args is None else args), env=env, cwd=proc["cwd"], uid=int(uid),
+                   gid=int(gid or uid), init=init)
+
+
+def exec_process(config, args: list[str] | None = None):  # noqa: ANN001, ANN201 - Config -> Process | None
+    """For a container made by ``dct apply``: an ``exec`` process (``init=False``) with the user,
+    env and cwd of the spec it was created from; None when it was not made from a spec."""
+    try:
+        return process(read(config), args=args, init=False)
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return None

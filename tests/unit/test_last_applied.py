@@ -1,0 +1,29 @@
+"""The last-applied spec (``dct.spec`` label): written and read by one module."""
+
+from declarative_ct.configs import DEFAULT_ENV, Config
+from declarative_ct.reconcile import last_applied
+
+APPLIED = {"name": "web", "process": {"args": ["/bin/sh"], "env": {"A": "1"}, "cwd": "/srv", "user": "1000:100"}}
+
+
+def test_label_round_trip() -> None:
+    key, _, value = last_applied.label(APPLIED).partition("=")
+    assert key == last_applied.LABEL_SPEC == "dct.spec"
+    assert value == '{"name":"web","process":{"args":["/bin/sh"],"cwd":"/srv","env":{"A":"1"},"user":"1000:100"}}'
+    assert last_applied.read(Config(rootfs="/", labels=[last_applied.label(APPLIED)])) == APPLIED
+
+
+def test_missing_or_unreadable_reads_as_empty() -> None:
+    for text in (None, "", "{", "null", "[1]", '"x"'):
+        assert last_applied.decode(text) == {}, text
+    assert last_applied.read(Config(rootfs="/")) == {}
+    assert last_applied.exec_process(Config(rootfs="/")) is None
+    assert last_applied.exec_process(Config(rootfs="/", labels=["dct.spec={}"])) is None
+
+
+def test_exec_process_takes_the_spec_user_env_and_cwd() -> None:
+    proc = last_applied.exec_process(Config(rootfs="/", labels=[last_applied.label(APPLIED)]), args=["sh"])
+    assert (proc.args, proc.cwd, proc.uid, proc.gid, proc.init) == (["sh"], "/srv", 1000, 100, False)
+    assert proc.env == list(DEFAULT_ENV) + ["A=1"]
+    init = last_applied.process(APPLIED)
+    assert init.args == ["/bin/sh"] and init.init
