@@ -1,3 +1,4 @@
+# Size: one stdlib-only module, imported whole before any namespace is joined: init loads nothing later
 """What runs inside the new container: stage 1 (cgroup, namespaces, fork) and init (stage 2).
 
 Runs in processes forked from the manager, so it uses the stdlib and our stdlib-only modules
