@@ -132,7 +132,9 @@ def start_init(c: Container, process: Process, use_monitor: bool, release: bool 
             # runc applies limits at procReady: after init's own setup, before the program runs.
             c._cgroup.set(config.cgroups.resources)
         if net_record is not None:
-            network.attach(c._dir, net_record, init_pid)
+            from ..network.attach import attach as attach_network
+
+            attach_network(c._dir, net_record, init_pid)
         st = procfs.stat(init_pid)
         if st is None:
             raise SystemError("container init exited during setup")
