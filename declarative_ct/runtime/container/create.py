@@ -18,7 +18,6 @@ from .. import bootstrap, cgroups, init, monitor, procfs, store, sync
 from ..process import Process
 from ..state import State
 from ..sync import Kind
-from . import start
 from .delete import teardown
 from .parent import (SYNC_TIMEOUT, check_terminal, expected, failure, guarded, in_child, open_stdio, past_console,
                      past_user_maps, readlink_fd)
@@ -146,8 +145,10 @@ def start_init(c: Container, process: Process, use_monitor: bool, release: bool 
         store.write_json_atomic(os.path.join(c._dir, store.STATE_FILE), state.to_dict())
         c._state = state
         sync.send(parent_sock, Kind.RUN)
-        if release:
-            start.release_at_once(c, parent_sock, init_pid)
+        if release:  # run, not create, releases init here: create loads no release code
+            from .start import release_at_once
+
+            release_at_once(c, parent_sock, init_pid)
         else:
             msg = sync.recv(parent_sock)
             if msg is not None:
