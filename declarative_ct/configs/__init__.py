@@ -1,57 +1,32 @@
 """The container ``Config``: libcontainer's ``configs.Config`` as plain dataclasses.
 
-Field names and JSON keys follow ``libcontainer/configs`` (``rootfs``, ``namespaces``,
-``mask_paths``, ``capabilities.Bounding``…), so ``state.json`` reads like runc's. Stdlib only:
-the container init imports this module.
+Field names and JSON keys follow ``libcontainer/configs`` (``rootfs``, ``namespaces``, ``mask_paths``,
+``capabilities.Bounding``…), so ``state.json`` reads like runc's. Stdlib only: the container init imports
+this module. Its parts with their own seams (:mod:`.namespaces`, :mod:`.mount`, :mod:`.cgroup`: resources
+and device rules) are re-exported here; :mod:`.network` checks the network fields.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
 
 from ..errors import ConfigInvalid
-from .mountflags import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_STRICTATIME
+from .cgroup import (LIMIT_FIELDS, MAX_CPU_SHARES, MAX_INT64, THROTTLE_FIELDS, Cgroup, DeviceRule, Resources,
+                     ThrottleDevice, default_device_rules, format_cpu_list, is_int, pair_memory_swap, parse_cpu_list)
+from .mount import Mount, default_mounts
+from .namespaces import (IPC_SYSCTLS, MAX_ID, MAX_ID_MAPS, NAMESPACE_PROC_NAMES, NAMESPACE_TYPES, SUPPORTED_NAMESPACES,
+                         IDMap, Namespace, namespace_path_problem)
 from .seccomp import Seccomp
 
-# Namespace types as libcontainer names them (configs/namespaces_linux.go), in its canonical order.
-NAMESPACE_TYPES = ("NEWUSER", "NEWIPC", "NEWUTS", "NEWNET", "NEWPID", "NEWNS", "NEWCGROUP")
-NAMESPACE_PROC_NAMES = {"NEWUSER": "user", "NEWIPC": "ipc", "NEWUTS": "uts", "NEWNET": "net",
-                        "NEWPID": "pid", "NEWNS": "mnt", "NEWCGROUP": "cgroup"}
-SUPPORTED_NAMESPACES = frozenset(NAMESPACE_TYPES)
-MAX_ID_MAPS = 340  # the kernel's limit of lines in uid_map/gid_map (Linux 4.15+)
-MAX_ID = 2**32 - 1
-"""Ids are below this: it is ``(uid_t)-1``, which the set*id(2) calls read as "leave unchanged"."""
-_CLONE_NEW = {"NEWNS": 0x00020000, "NEWCGROUP": 0x02000000, "NEWUTS": 0x04000000, "NEWIPC": 0x08000000,
-              "NEWUSER": 0x10000000, "NEWPID": 0x20000000, "NEWNET": 0x40000000}
-_NS_WORDS = {"NEWNS": "mount", "NEWCGROUP": "cgroup", "NEWUTS": "uts", "NEWIPC": "ipc", "NEWUSER": "user",
-             "NEWPID": "pid", "NEWNET": "network"}  # the OCI names, for messages
-_NS_GET_NSTYPE = 0xB703  # ioctl(2) on an nsfs file: its CLONE_NEW* type (Linux 4.11)
-
-
-def namespace_path_problem(ns_type: str, path: str) -> str | None:
-    """Why ``path`` cannot be joined as a namespace of ``ns_type`` (``NEWNET``…), or None when it
-    is a namespace file of that type: it cannot be opened (the reason), is not a namespace file,
-    or is one of another type (``ioctl(NS_GET_NSTYPE)``)."""
-    import fcntl  # only configs that join a namespace by path pay for it
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as err:
-        return f"cannot be opened: {err.strerror}"
-    try:
-        try:
-            found = fcntl.ioctl(fd, _NS_GET_NSTYPE)
-        except OSError:
-            return "is not a namespace file (/proc/<pid>/ns/... or a bind mount of one)"
-    finally:
-        os.close(fd)
-    if found != _CLONE_NEW[ns_type]:
-        other = next((word for t, word in _NS_WORDS.items() if _CLONE_NEW[t] == found), hex(found))
-        return f"is a {other} namespace, not a {_NS_WORDS[ns_type]} one"
-    return None
+__all__ = ["CAPABILITIES", "DEFAULT_CAPABILITIES", "DEFAULT_ENV", "DEFAULT_MASK_PATHS", "DEFAULT_READONLY_PATHS",
+           "HOOK_NAMES", "HOST_ROOTFS", "IPC_SYSCTLS", "LIMIT_FIELDS", "MAX_CPU_SHARES", "MAX_ID", "MAX_ID_MAPS",
+           "MAX_INT64", "NAMESPACE_PROC_NAMES", "NAMESPACE_TYPES", "OCI_VERSION", "SUPPORTED_NAMESPACES",
+           "THROTTLE_FIELDS", "Capabilities", "Cgroup", "Config", "Device", "DeviceRule", "Hook", "IDMap", "Mount",
+           "Namespace", "Network", "PortMapping", "Resources", "Rlimit", "Route", "ThrottleDevice",
+           "default_device_rules", "default_mounts", "format_cpu_list", "namespace_path_problem", "pair_memory_swap",
+           "parse_cpu_list"]
 
 # capability(7) numbers, as in <linux/capability.h>.
 CAPABILITIES = {name: i for i, name in enumerate((
@@ -89,44 +64,6 @@ HOST_ROOTFS = "host"
 
 
 @dataclass
-class Namespace:
-    """``configs.Namespace``: ``type`` is NEWPID/NEWNS/…; a non-empty ``path`` joins that namespace."""
-
-    type: str
-    path: str = ""
-
-
-@dataclass
-class IDMap:
-    """``configs.IDMap``: ``size`` ids from ``container_id`` in the container's user namespace are
-    ``host_id`` … on the host (one line of ``/proc/<pid>/uid_map``; OCI ``containerID``/``hostID``/``size``)."""
-
-    container_id: int
-    host_id: int
-    size: int
-
-
-@dataclass
-class Mount:
-    """``configs.Mount``. ``device`` is the filesystem type (``bind`` for bind mounts); ``flags`` are MS_* bits.
-
-    ``rec_attr_set``/``rec_attr_clr`` are ``MOUNT_ATTR_*`` bits applied with ``mount_setattr(AT_RECURSIVE)``
-    to the mount and all below it (runc's ``RecAttr``: ``rro``, ``rnosuid``…); ``extensions`` holds
-    ``EXT_COPYUP`` (``tmpcopyup``). A ``cgroup`` (or ``cgroup2``) mount gets the container's own cgroups.
-    """
-
-    source: str
-    destination: str
-    device: str = "bind"
-    flags: int = 0
-    data: str = ""
-    propagation_flags: list[int] = field(default_factory=list)
-    rec_attr_set: int = 0
-    rec_attr_clr: int = 0
-    extensions: int = 0
-
-
-@dataclass
 class Capabilities:
     """``configs.Capabilities``: lists of ``CAP_*`` names per set (JSON keys capitalised, as runc)."""
 
@@ -144,17 +81,6 @@ class Rlimit:
     type: int
     hard: int
     soft: int
-
-
-@dataclass
-class DeviceRule:
-    """``devices.Rule``: ``type`` is ``a``/``b``/``c``; major/minor ``-1`` is the wildcard; ``permissions`` is rwm."""
-
-    type: str = "a"
-    major: int = -1
-    minor: int = -1
-    permissions: str = "rwm"
-    allow: bool = False
 
 
 @dataclass
@@ -191,210 +117,6 @@ class Hook:
     args: list[str] = field(default_factory=list)
     env: list[str] = field(default_factory=list)
     timeout: int | None = None
-
-
-@dataclass
-class ThrottleDevice:
-    """``configs.ThrottleDevice``: ``rate`` (bytes/s or IO/s) for the block device ``major:minor``; 0 removes it."""
-
-    major: int
-    minor: int
-    rate: int
-
-
-THROTTLE_FIELDS = ("blkio_throttle_read_bps_device", "blkio_throttle_write_bps_device",
-                   "blkio_throttle_read_iops_device", "blkio_throttle_write_iops_device")
-"""The ``Resources`` fields holding :class:`ThrottleDevice` lists."""
-
-LIMIT_FIELDS = ("memory", "memory_reservation", "memory_swap", "cpu_shares", "cpu_weight", "cpu_quota",
-                "cpu_period", "cpuset_cpus", "cpuset_mems", "pids_limit", "blkio_weight") + THROTTLE_FIELDS
-"""Every ``Resources`` field that :meth:`Container.set` applies live (all but ``devices``)."""
-
-MAX_CPU_SHARES = 262144  # the kernel's MAX_SHARES (v1 clamps silently; runc reports it)
-MAX_INT64 = (1 << 63) - 1  # libcontainer's int64 fields; the kernel parses limits as signed 64-bit
-_MAX_LIMITS = {"pids_limit": 4194304}  # PID_MAX_LIMIT: pids.max accepts no more
-
-
-@dataclass
-class Resources:
-    """``cgroups.Resources``: the limits of the container's cgroup, with libcontainer's names and units.
-
-    ``None`` means "not set": at create the kernel default stays, on :meth:`Container.set` the
-    current value is kept. ``-1`` (:data:`~declarative_ct.units.UNLIMITED`) removes a limit.
-
-    - ``memory``, ``memory_reservation`` (bytes): v1 ``memory.limit_in_bytes``/``soft_limit_in_bytes``,
-      v2 ``memory.max``/``memory.low``.
-    - ``memory_swap`` (bytes, memory + swap as runc counts it): v1 ``memory.memsw.limit_in_bytes``,
-      v2 ``memory.swap.max`` = swap − memory.
-    - ``cpu_shares`` (2..262144, v1 ``cpu.shares``); ``cpu_weight`` (1..10000, v2 ``cpu.weight``,
-      derived from the shares when unset); ``cpu_quota``/``cpu_period`` (µs per period: v1
-      ``cpu.cfs_*_us``, v2 ``cpu.max``).
-    - ``cpuset_cpus``/``cpuset_mems``: lists such as ``"0-1,3"``.
-    - ``pids_limit``: tasks (``pids.max``).
-    - ``blkio_weight`` (10..1000): v1 ``blkio.weight`` or ``blkio.bfq.weight``, v2 ``io.bfq.weight`` or
-      ``io.weight``; throttles: v1 ``blkio.throttle.*_device``, v2 ``io.max``.
-    - ``devices``: the device allow-list, fixed at create.
-    """
-
-    devices: list[DeviceRule] = field(default_factory=lambda: default_device_rules())
-    memory: int | None = None
-    memory_reservation: int | None = None
-    memory_swap: int | None = None
-    cpu_shares: int | None = None
-    cpu_weight: int | None = None
-    cpu_quota: int | None = None
-    cpu_period: int | None = None
-    cpuset_cpus: str | None = None
-    cpuset_mems: str | None = None
-    pids_limit: int | None = None
-    blkio_weight: int | None = None
-    blkio_throttle_read_bps_device: list[ThrottleDevice] | None = None
-    blkio_throttle_write_bps_device: list[ThrottleDevice] | None = None
-    blkio_throttle_read_iops_device: list[ThrottleDevice] | None = None
-    blkio_throttle_write_iops_device: list[ThrottleDevice] | None = None
-
-    def limits(self) -> dict[str, object]:
-        """``{field: value}`` of the live-settable fields that are set (not None)."""
-        return {name: getattr(self, name) for name in LIMIT_FIELDS if getattr(self, name) is not None}
-
-    def merged(self, update: "Resources") -> "Resources":
-        """A copy of ``self`` with every field that ``update`` sets taken from ``update`` (devices kept)."""
-        return dataclasses.replace(self, **update.limits())
-
-    def validate(self) -> None:
-        """Check values and their relations, as runc's update and the kernel would.
-
-        Raises:
-            ConfigInvalid: naming the field (``resources.memory_swap: 32Mi is below memory 64Mi``…).
-        """
-        def bad(name: str, message: str) -> ConfigInvalid:
-            value = getattr(self, name)
-            return ConfigInvalid.at(f"resources.{name}", f"{value!r} {message}", value)
-
-        for name in ("memory", "memory_reservation", "memory_swap", "cpu_quota", "pids_limit"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if not _is_int(value) or (value < 0 and value != -1):
-                raise bad(name, "must be a non-negative integer, or -1 for unlimited")
-            if value == 0 and name != "cpu_quota":
-                raise bad(name, "must be positive (-1 means unlimited)")
-            if value > _MAX_LIMITS.get(name, MAX_INT64):
-                raise bad(name, f"is too large (at most {_MAX_LIMITS.get(name, MAX_INT64)})")
-        if self.memory is not None and 0 < self.memory < 1 << 20:
-            raise bad("memory", "bytes is below 1Mi: the container could not even start (a unit missing? 64Mi)")
-        if self.memory_swap not in (None, -1):
-            if self.memory is None:
-                raise bad("memory_swap", "needs memory to be set too (it counts memory + swap)")
-            if self.memory == -1:
-                raise bad("memory_swap", "limits memory + swap, so it needs a memory limit (memory is unlimited)")
-            if self.memory_swap < self.memory:
-                from ..units import format_size
-                raise ConfigInvalid.at("resources.memory_swap", f"{format_size(self.memory_swap)} is below memory "
-                                       f"{format_size(self.memory)} (memory_swap counts memory + swap; use -1 for "
-                                       "unlimited swap)", self.memory_swap)
-        ranges = {"cpu_shares": (2, MAX_CPU_SHARES), "cpu_weight": (1, 10000), "cpu_period": (1000, 1000000),
-                  "blkio_weight": (10, 1000)}
-        for name, (low, high) in ranges.items():
-            value = getattr(self, name)
-            if value is not None and (not _is_int(value) or not low <= value <= high):
-                raise bad(name, f"must be an integer in [{low}, {high}]")
-        if self.cpu_quota is not None and 0 <= self.cpu_quota < 1000:
-            raise bad("cpu_quota", "must be at least 1000 µs, or -1 for unlimited")
-        for name in ("cpuset_cpus", "cpuset_mems"):
-            value = getattr(self, name)
-            if value is not None:
-                try:
-                    if not parse_cpu_list(value):
-                        raise ValueError("is empty")
-                except ValueError as err:
-                    raise bad(name, str(err)) from None
-        for name in THROTTLE_FIELDS:
-            for dev in getattr(self, name) or []:
-                if not all(_is_int(v) and v >= 0 for v in (dev.major, dev.minor, dev.rate)):
-                    raise ConfigInvalid.at(f"resources.{name}", f"{dev.major}:{dev.minor} {dev.rate!r} must be "
-                                           "non-negative integers", dev)
-
-
-def pair_memory_swap(update: Resources, current: Resources | None = None) -> Resources:
-    """``update`` with the half of the memory/memory_swap pair it leaves out filled in (they are one pair:
-    ``memory_swap`` counts memory + swap, so it is ``>= memory``; -1 is unlimited).
-
-    Unlimited memory lifts the swap limit too (runc; the kernel does so as well: the config keeps in
-    step). With ``current``, the limits in force (a live update, ``runc update``): changing one half
-    keeps the other as it was (v2's ``memory.swap.max`` is their difference).
-
-    Raises:
-        ConfigInvalid: the kept half makes the pair impossible (named, with what to give).
-    """
-    if update.memory == -1 and update.memory_swap is None:
-        return dataclasses.replace(update, memory_swap=-1)
-    if current is None:
-        return update
-    if update.memory not in (None, -1) and update.memory_swap is None and current.memory_swap not in (None, -1):
-        if update.memory > current.memory_swap:
-            from ..units import format_size
-            raise ConfigInvalid.at("resources.memory", f"{format_size(update.memory)} is above the container's "
-                                   f"memory + swap limit {format_size(current.memory_swap)}; give {{0}} too "
-                                   "(-1 for unlimited swap)", update.memory, refs=("resources.memory_swap",))
-        return dataclasses.replace(update, memory_swap=current.memory_swap)
-    if update.memory_swap not in (None, -1) and update.memory is None:
-        if current.memory in (None, -1):
-            raise ConfigInvalid.at("resources.memory_swap", "the container has no memory limit; give {0} too "
-                                   "(memory + swap needs both)", update.memory_swap, refs=("resources.memory",))
-        return dataclasses.replace(update, memory=current.memory)
-    return update
-
-
-def parse_cpu_list(text: str) -> set[int]:
-    """``"0-2,5"`` → ``{0, 1, 2, 5}`` (the kernel's cpuset list format). Raises ValueError."""
-    if not isinstance(text, str):
-        raise ValueError("must be a list such as \"0-1,3\"")
-    out: set[int] = set()
-    text = text.replace(" ", "")
-    for part in text.split(",") if text else []:
-        low, sep, high = part.partition("-")
-        if not low.isdigit() or (sep and not high.isdigit()):
-            raise ValueError("must be a list such as \"0-1,3\"")
-        if sep and int(high) < int(low):
-            raise ValueError(f"has a reversed range {part}")
-        out.update(range(int(low), int(high if sep else low) + 1))
-    return out
-
-
-def format_cpu_list(cpus: set[int]) -> str:
-    """``{0, 1, 2, 5}`` → ``"0-2,5"`` (the kernel's own spelling of a cpuset list)."""
-    out, ordered = [], sorted(cpus)
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(out)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-@dataclass
-class Cgroup:
-    """``cgroups.Cgroup``: the cgroup is ``<mount>/<parent>/<id>`` (v1 per controller, v2 once).
-
-    The default ``parent`` is replaced at create by the state root's (``Runtime.cgroup_parent``:
-    ``dct`` for /run/dct, ``dct-<hash>`` for others).
-
-    A non-empty ``path`` (OCI ``linux.cgroupsPath``) is used instead: an absolute one below each
-    mount, a relative one below the creating process's own cgroup in each hierarchy (as runc's
-    fs drivers place it).
-    """
-
-    name: str = ""
-    parent: str = "dct"
-    path: str = ""
-    resources: Resources = field(default_factory=Resources)
 
 
 @dataclass
@@ -450,33 +172,6 @@ class PortMapping:
     container_port: int
     protocol: str = "tcp"
     host_ip: str = "0.0.0.0"
-
-
-# The IPC namespace's sysctls (runc's validator's list; plus every fs.mqueue.* key).
-IPC_SYSCTLS = frozenset({"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-                         "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"})
-
-
-def default_mounts() -> list[Mount]:
-    """The standard mounts of ``runc spec`` (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys read-only)."""
-    nse = MS_NOSUID | MS_NOEXEC | MS_NODEV
-    return [
-        Mount("proc", "/proc", "proc", nse),
-        Mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
-        Mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"),
-        Mount("shm", "/dev/shm", "tmpfs", nse, "mode=1777,size=65536k"),
-        Mount("mqueue", "/dev/mqueue", "mqueue", nse),
-        Mount("sysfs", "/sys", "sysfs", nse | MS_RDONLY),
-    ]
-
-
-def default_device_rules() -> list[DeviceRule]:
-    """runc's device cgroup default: deny all, then allow mknod of anything and the standard nodes."""
-    rules = [DeviceRule("a", -1, -1, "rwm", False),
-             DeviceRule("c", -1, -1, "m", True), DeviceRule("b", -1, -1, "m", True)]
-    for major, minor in ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, -1)):
-        rules.append(DeviceRule("c", major, minor, "rwm", True))
-    return rules
 
 
 @dataclass
@@ -611,7 +306,7 @@ class Config:
             if not os.path.isabs(dev.path) or os.path.normpath(dev.path) == "/":
                 raise ConfigInvalid(f"{where}.path: {dev.path!r} must be an absolute path below /")
             for name in ("major", "minor", "uid", "gid", "file_mode"):
-                if not _is_int(getattr(dev, name)) or getattr(dev, name) < 0:
+                if not is_int(getattr(dev, name)) or getattr(dev, name) < 0:
                     raise ConfigInvalid(f"{where}.{name}: {getattr(dev, name)!r} must be a non-negative integer")
             if dev.file_mode & ~0o7777:
                 raise ConfigInvalid(f"{where}.file_mode: {dev.file_mode:#o} has bits beyond the permissions (0o7777)")
@@ -621,7 +316,7 @@ class Config:
             for i, hook in enumerate(hooks):
                 if not os.path.isabs(hook.path):
                     raise ConfigInvalid(f"hooks.{name}[{i}].path: {hook.path!r} must be an absolute path")
-                if hook.timeout is not None and (not _is_int(hook.timeout) or hook.timeout <= 0):
+                if hook.timeout is not None and (not is_int(hook.timeout) or hook.timeout <= 0):
                     raise ConfigInvalid(f"hooks.{name}[{i}].timeout: {hook.timeout!r} must be a positive "
                                         "number of seconds")
         for set_name in ("Bounding", "Effective", "Permitted", "Inheritable", "Ambient"):

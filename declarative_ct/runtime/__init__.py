@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {"Container": ".container", "ExecProcess": ".container", "Runtime": ".factory", "Process": ".process",
+_EXPORTS = {"Container": ".container", "ExecProcess": ".container.exec", "Runtime": ".factory", "Process": ".process",
             "State": ".state", "Status": ".state"}
 
 __all__ = sorted(_EXPORTS)

@@ -1,3 +1,4 @@
+# Size: one stdlib-only module, imported whole before any namespace is joined: init loads nothing later
 """What runs inside the new container: stage 1 (cgroup, namespaces, fork) and init (stage 2).
 
 Runs in processes forked from the manager, so it uses the stdlib and our stdlib-only modules
@@ -44,7 +45,7 @@ import sys
 from dataclasses import dataclass, field
 
 from ..configs import CAPABILITIES, DEFAULT_ENV, NAMESPACE_PROC_NAMES, Capabilities, Config
-from . import console, hooks, linux, paths, rootfs, sync
+from . import console, finalize, hooks, linux, paths, rootfs, sync
 from .process import Process
 
 _CLONE_FLAGS = {"NEWNS": linux.CLONE_NEWNS, "NEWUTS": linux.CLONE_NEWUTS, "NEWIPC": linux.CLONE_NEWIPC,
@@ -503,9 +504,9 @@ def _init(ctx: InitContext) -> None:
         sysctl_proc = _own_proc(sysctls=True) if cfg.sysctl and own_proc >= 0 else -1
         _step("pivot_root")
         if cfg.no_pivot_root:
-            rootfs.move_root(ctx.rootfs, cfg.root_propagation)
+            finalize.move_root(ctx.rootfs, cfg.root_propagation)
         else:
-            rootfs.pivot_root(ctx.rootfs, cfg.root_propagation)
+            finalize.pivot_root(ctx.rootfs, cfg.root_propagation)
         _step("console")
         if proc.terminal:  # runc's point: after the config's mounts, before the rootfs is made read-only
             console.setup(ctx.sync, proc.console_size, proc.uid, "/dev/console")
@@ -531,7 +532,7 @@ def _init(ctx: InitContext) -> None:
         _step("cwd")
         _enter_cwd(proc.cwd, create=True)
         _step("readonly and masked paths")
-        rootfs.finalize_rootfs(cfg)
+        finalize.finalize_rootfs(cfg)
         _step("limits")
         env = _env(proc)
         _apply_process_limits(cfg, proc)

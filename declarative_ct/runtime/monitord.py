@@ -1,3 +1,4 @@
+# Size: both ends of the monitor's socket protocol and their shared constants (cli finds a started one by this name)
 """The shared monitor: one lean process per state root forks every container's init and reaps it.
 
 Why one process and not one per container: a Python monitor costs ~8 MiB RSS (2.7 MiB of it

@@ -15,7 +15,8 @@ from declarative_ct.configs import Capabilities, Config, Mount
 from declarative_ct.configs.mountflags import MS_BIND, MS_REC
 from declarative_ct.errors import (ContainerError, ContainerNotPaused, ContainerNotRunning, ContainerPaused,
                                    ContainerRunning, InvalidStateTransition)
-from declarative_ct.runtime import Container, Process, Status, procfs, store
+from declarative_ct.runtime import Process, Status, procfs, store
+from declarative_ct.runtime.container import start as container_start
 
 pytestmark = pytest.mark.integration
 
@@ -112,15 +113,15 @@ def test_run_reports_a_late_failure_of_an_init_already_reaped(runtime, busybox_c
     """Regression: init failing after "run" (a program the user cannot find) and reaped by the
     monitor before run() looked for it gave a bare "[Errno 3] No such process"; run() now reports
     init's own message, read from the sync socket."""
-    real = Container._read_release
+    real = container_start.read_release
 
-    def late(self, pid, timeout):
+    def late(c, pid, timeout):
         deadline = time.monotonic() + 5
         while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
             time.sleep(0.01)  # until the monitor has reaped the failed init
-        return real(self, pid, timeout)
+        return real(c, pid, timeout)
 
-    monkeypatch.setattr(Container, "_read_release", late)
+    monkeypatch.setattr(container_start, "read_release", late)
     c = runtime.create(unique_id("reaped"), busybox_config())
     with pytest.raises(ContainerError, match="/no/such/program"):
         c.run(Process(["/no/such/program"]))

@@ -21,7 +21,7 @@ from conftest import unique_id, wait_for
 from declarative_ct.configs import Config, Mount, default_mounts
 from declarative_ct.configs.mountflags import MS_BIND, MS_REC, MS_RDONLY
 from declarative_ct.errors import ContainerError
-from declarative_ct.runtime import Process, linux, paths, rootfs
+from declarative_ct.runtime import Process, linux, paths, safemount
 
 pytestmark = pytest.mark.integration
 
@@ -184,7 +184,7 @@ def test_a_mount_whose_target_moved_is_refused(tmp_path):
         target = root.open("/a")
         os.rename(tmp_path / "root" / "a", tmp_path / "root" / "moved")
         os.mkdir(tmp_path / "root" / "a")
-        rootfs._mount_onto(root, "/a", target, "tmpfs", "tmpfs", 0, "size=16k")
+        safemount.mount_onto(root, "/a", target, "tmpfs", "tmpfs", 0, "size=16k")
         return "mounted"
 
     assert _in_private_mount_namespace(race) == \
@@ -199,7 +199,7 @@ def test_a_mount_target_outside_the_root_is_refused(tmp_path):
     def escape():
         root = paths.Root.at(str(tmp_path / "root"))
         target = os.open(tmp_path / "outside", os.O_PATH)
-        rootfs._mount_onto(root, "/", target, "tmpfs", "tmpfs", 0, "size=16k")
+        safemount.mount_onto(root, "/", target, "tmpfs", "tmpfs", 0, "size=16k")
         return "mounted"
 
     out = _in_private_mount_namespace(escape)

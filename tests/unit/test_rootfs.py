@@ -8,7 +8,7 @@ import os
 import pytest
 
 from declarative_ct.configs.mountflags import MS_PRIVATE, MS_REC, MS_SLAVE
-from declarative_ct.runtime import paths, rootfs
+from declarative_ct.runtime import finalize, paths, safemount
 
 
 @pytest.fixture(params=["openat2", "nofollow-walk"])
@@ -145,16 +145,16 @@ def test_root_contains_and_inner_name_kernel_paths_inside_it(tmp_path):
 
 def test_pivot_root_applies_root_propagation_last(monkeypatch, tmp_path):
     calls = []
-    monkeypatch.setattr(rootfs.linux, "pivot_root", lambda new, old: calls.append(("pivot_root", new)))
-    monkeypatch.setattr(rootfs.linux, "mount",
+    monkeypatch.setattr(finalize.linux, "pivot_root", lambda new, old: calls.append(("pivot_root", new)))
+    monkeypatch.setattr(finalize.linux, "mount",
                         lambda src, dst, fs, flags, data=None: calls.append(("mount", dst, flags)))
-    monkeypatch.setattr(rootfs.linux, "umount2", lambda dst, flags=0: calls.append(("umount2", dst)))
-    monkeypatch.setattr(rootfs.os, "chdir", lambda path: calls.append(("chdir", path)))
-    rootfs.pivot_root(str(tmp_path), MS_PRIVATE | MS_REC)
+    monkeypatch.setattr(finalize.linux, "umount2", lambda dst, flags=0: calls.append(("umount2", dst)))
+    monkeypatch.setattr(finalize.os, "chdir", lambda path: calls.append(("chdir", path)))
+    finalize.pivot_root(str(tmp_path), MS_PRIVATE | MS_REC)
     assert calls == [("chdir", str(tmp_path)), ("pivot_root", "."), ("mount", ".", MS_SLAVE | MS_REC),
                      ("umount2", "."), ("chdir", "/"), ("mount", "/", MS_PRIVATE | MS_REC)]
     calls.clear()
-    rootfs.pivot_root(str(tmp_path))
+    finalize.pivot_root(str(tmp_path))
     assert ("mount", "/", MS_PRIVATE | MS_REC) not in calls
 
 
@@ -192,4 +192,4 @@ def test_a_bind_source_is_confined_from_where_it_enters_the_rootfs(tmp_path, wal
 
 
 def rootfs_open(root, source):
-    return rootfs._open_source(root, source)
+    return safemount.open_source(root, source)

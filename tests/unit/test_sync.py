@@ -98,7 +98,7 @@ def test_an_error_carries_its_errno_and_stage_and_becomes_init_failed():
     import errno as errno_mod
 
     from declarative_ct.errors import ContainerError, InitFailed
-    from declarative_ct.runtime.container import _failure
+    from declarative_ct.runtime.container.parent import failure as _failure
 
     raw = Message(Kind.ERROR, message="mount /proc: Permission denied", errno=errno_mod.EACCES,
                   stage="rootfs").encode()

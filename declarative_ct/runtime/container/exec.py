@@ -1,0 +1,92 @@
+"""A process started in a running container (``runc exec``; youki's ``tenant_builder``): stage 1
+joins the container's namespaces and cgroup, with its seccomp filter as create compiled it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal as _signal
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ...errors import ContainerError
+from .. import bootstrap, init, monitor, sync
+from ..process import Process
+from ..state import require
+from ..sync import Kind
+from .parent import check_terminal, expect, failure, guarded, in_child, open_stdio, past_console
+
+if TYPE_CHECKING:
+    from . import Container
+
+
+@dataclass
+class ExecProcess:
+    """A process started in a running container by ``start(Process(init=False))`` (``runc exec``).
+
+    ``pid`` is its host PID; :meth:`wait` returns its exit code (128 + signal when killed).
+    """
+
+    pid: int
+    _waiter: int
+
+    def pidfd(self) -> int:
+        """A pidfd that polls readable once the process has ended (of the stage 1 process that waits
+        for it and cannot be reused before :meth:`wait`); the caller closes it. Raises OSError."""
+        return os.pidfd_open(self._waiter if self._waiter > 0 else self.pid)
+
+    def wait(self) -> int:
+        """Block until the process ends; its exit code (0 at once for a detached process)."""
+        if self._waiter < 0:
+            return 0
+        _, status = os.waitpid(self._waiter, 0)
+        return monitor.exit_record(self.pid, status)["exit_code"]
+
+
+def start_exec(c: Container, process: Process, detach: bool) -> ExecProcess:
+    """:meth:`Container.start` of a non-init ``process``; raises as it does."""
+    check_terminal(process)
+    require("exec", c.status(), c._id)
+    config = c._config
+    joins = init.exec_joins(config, c._state.init_process_pid)
+    filter_program = b"", 0
+    if config.seccomp is not None:  # the container's filter, as its create compiled it
+        from .. import seccomp
+
+        filter_program = (seccomp.saved(c._dir, config.seccomp), seccomp.load_flags(config.seccomp))
+    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    stdio, _ = open_stdio(c, process, detached=False)
+    ctx = init.InitContext(config=config, process=guarded(c, in_child(process)), sync=child_sock,
+                           cgroup=c._cgroup, stdio=stdio, join=joins, detach=detach)
+    ctx.seccomp, ctx.seccomp_flags = filter_program
+    try:
+        stage1_pid = bootstrap.fork_stage1(ctx, parent_sock)
+    except BaseException:  # no stage 1: no sealed image or memfd, or no fork
+        parent_sock.close()
+        child_sock.close()
+        raise
+    child_sock.close()
+    try:
+        exec_pid = expect(parent_sock, Kind.PID, "exec").pid
+        msg = past_console(parent_sock, process, sync.recv(parent_sock), "exec", exec_pid)
+        if msg is not None:
+            raise failure(msg, "exec")
+    except ContainerError:
+        # Stage 1 reaps its failed child and exits by itself; killing it first would leave
+        # that child a zombie inside the container's PID namespace.
+        with contextlib.suppress(OSError):
+            os.waitpid(stage1_pid, 0)
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.kill(stage1_pid, _signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.waitpid(stage1_pid, 0)
+        raise
+    finally:
+        parent_sock.close()
+    if detach:
+        os.waitpid(stage1_pid, 0)
+        return ExecProcess(pid=exec_pid, _waiter=-1)
+    return ExecProcess(pid=exec_pid, _waiter=stage1_pid)
