@@ -1,7 +1,5 @@
 """The desired-state document: one YAML document describes one container (pydantic models).
 
-(Over 400 lines: one job, the schema; its sections — process, mounts, resources, network — validate together.)
-
 These models are the user-facing contract (``dct schema`` prints their JSON Schema). They are
 strict: unknown keys are errors, a string is never coerced from a number or a boolean, sizes
 and signals are read once into canonical values (bytes, signal names), so that two specs that
@@ -11,6 +9,7 @@ written; :mod:`declarative_ct.spec.load` resolves them against the file's direct
 
 from __future__ import annotations
 
+# Size: one job, the schema; its sections (process, mounts, resources, network) validate together.
 import os
 import re
 from typing import Annotated, Literal
