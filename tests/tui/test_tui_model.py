@@ -247,7 +247,7 @@ def test_journal_lines_become_events():
 
 
 def test_model_backend_and_collector_load_without_textual():
-    code = ("import sys, tui.model, tui.backend, tui.collector; "
+    code = ("import sys, tui.model, tui.backend.real, tui.collector; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')); print(bad); "
             "sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
@@ -268,7 +268,9 @@ def test_log_buffer_is_fair_to_both_streams_and_keeps_arrival_order():
 
 
 def test_real_backend_reads_logs_bounded_tail_first_then_skips_what_it_cannot_show(tmp_path):
-    from tui.backend import LOG_READ_MAX, LOG_TAIL, LogCursor, RealBackend
+    from tui.backend import LogCursor
+    from tui.backend.files import LOG_READ_MAX, LOG_TAIL
+    from tui.backend.real import RealBackend
 
     root = tmp_path / "root"
     (root / "c1").mkdir(parents=True)
@@ -291,7 +293,7 @@ def test_real_backend_reads_logs_bounded_tail_first_then_skips_what_it_cannot_sh
 
 
 def test_a_missing_state_root_is_a_notice_not_an_error(tmp_path):
-    from tui.backend import RealBackend
+    from tui.backend.real import RealBackend
 
     backend = RealBackend(str(tmp_path / "nope"))
     assert backend.sample() == []
