@@ -24,7 +24,9 @@ from textual.worker import get_current_worker
 
 from .backend import Backend, Outcome, PlanChanged
 from .collector import MIN_INTERVAL, Collector
-from .model import Event, EventLog, PlanView, Snapshot, ops
+from .desired import PlanView
+from .model import Snapshot, ops
+from .timeline import Event, EventLog
 
 
 class ActionsProvider(Provider):

@@ -6,7 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from tui.backend import SHELL, Backend, LogCursor, Outcome
-from tui.model import DesiredView, PlanView, ProcInfo, Reading, is_live
+from tui.desired import DesiredView, PlanView
+from tui.model import Reading, is_live
+from tui.processes import ProcInfo
 
 
 @dataclass

@@ -21,7 +21,9 @@ import signal as _signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..model import DesiredView, PlanView, ProcInfo, Reading
+from ..desired import DesiredView, PlanView
+from ..model import Reading
+from ..processes import ProcInfo
 
 COLD_EVERY = 5
 """A container off screen is read every this many ticks (5 s at the default refresh), each in its own

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..model import DesiredEntry, DesiredView, PlanView, classify_drift
+from declarative_ct.reconcile.drift import classify_drift
+
+from ..desired import DesiredEntry, DesiredView, PlanView
 from . import Outcome, PlanChanged
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ..model import DesiredEntry
+from ..desired import DesiredEntry
 from . import Backend
 from .actions import Actions
 from .desired import DesiredState

@@ -7,7 +7,8 @@ import contextlib
 import os
 import time
 
-from ..model import ProcInfo, Reading
+from ..model import Reading
+from ..processes import ProcInfo
 from . import COLD_EVERY
 
 
@@ -51,7 +52,7 @@ def reading_from_stats(cid: str, status: str, pid: int | None, stats, kept_start
                        oom_kills: int | None = None, at: float | None = None) -> Reading:
     """A :class:`Reading` from ``Container.stats()`` (``declarative_ct.runtime.stats.Stats``) read at
     ``at`` (monotonic seconds)."""
-    from ..model import UNLIMITED_FROM
+    from ..numbers import UNLIMITED_FROM
 
     cg = stats.cgroup_stats
     cpu = cg.cpu_stats

@@ -13,8 +13,14 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Input, Log, Static, TabbedContent, TabPane
 
 from ..backend import LogCursor
-from ..model import (HISTORY_LEN, LOG_LINES, LogBuffer, Row, Snapshot, filter_lines, fmt_bytes, fmt_cores,
-                     fmt_event, fmt_pct, pattern_error, spec_diff, tree_label)
+from ..desired import spec_diff
+from ..filters import filter_lines, pattern_error
+from ..history import HISTORY_LEN
+from ..logs import LOG_LINES, LogBuffer
+from ..model import Row, Snapshot
+from ..numbers import fmt_bytes, fmt_cores, fmt_pct
+from ..processes import tree_label
+from ..timeline import fmt_event
 from ..widgets import BarChart
 from . import DRIFT_STYLE, STATUS_STYLE, DctScreen
 
