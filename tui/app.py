@@ -7,6 +7,8 @@ through ``call_from_thread``. Actions (pause, signal, destroy, apply) run in thr
 a failure is a notification and an event, never a crash. ``readonly`` refuses every action.
 """
 
+# Size: one Textual App class: the timer, the collector worker, the action workers and the palette share its state.
+
 from __future__ import annotations
 
 import signal as _signal

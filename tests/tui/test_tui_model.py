@@ -144,24 +144,9 @@ def test_sort_keys_put_unknown_values_last():
 
 
 def test_model_backend_and_collector_load_without_textual():
-    code = ("import sys, tui.model, tui.backend.real, tui.collector; "
+    code = ("import sys, tui.model, tui.backend.real, tui.collector, tui.columns, tui.numbers, tui.history, "
+            "tui.timeline, tui.desired, tui.processes, tui.filters, tui.logs, tui.stats_tab; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')); print(bad); "
             "sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stdout + r.stderr
-
-
-def test_sparkline_scale_is_from_zero_to_the_limit():
-    from rich.console import Console
-
-    from tui.widgets import Bars
-
-    def render(bars: Bars) -> list[str]:
-        console = Console(width=10, record=True, file=open(os.devnull, "w"))
-        console.print(bars)
-        return console.export_text().splitlines()
-
-    assert render(Bars([5.0] * 10, top=10.0, height=2)) == [" " * 10, "█" * 10]  # half the limit: half the height
-    assert render(Bars([None] * 5 + [0.0] * 5, top=10.0, height=1)) == [" " * 5 + "▁" * 5]  # no data: blank
-    flat = render(Bars([7.0] * 10, top=None, height=2))  # no limit: a flat line is not a full block
-    assert flat[0] != "█" * 10
