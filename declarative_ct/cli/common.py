@@ -12,11 +12,12 @@ from ..runtime import Runtime
 from ..runtime.factory import default_root
 
 
-def _runtime(args: argparse.Namespace) -> Runtime:
+def runtime_for(args: argparse.Namespace) -> Runtime:
+    """The :class:`~declarative_ct.runtime.Runtime` of ``--root`` (default ``$DCT_ROOT`` or ``/run/dct``)."""
     return Runtime(getattr(args, "root", None) or default_root())
 
 
-def _write_pid_file(path: str | None, pid: int) -> None:
+def write_pid_file(path: str | None, pid: int) -> None:
     """Write ``pid`` to ``path`` atomically (temp file + rename, as runc's createPidFile)."""
     if not path:
         return
@@ -32,7 +33,7 @@ def _write_pid_file(path: str | None, pid: int) -> None:
         raise ContainerError(f"--pid-file {path}: {err.strerror}") from None
 
 
-def _extra_files(count: int, listen: bool) -> tuple[list[int], list[str]]:
+def extra_files(count: int, listen: bool) -> tuple[list[int], list[str]]:
     """``(fds, env)``: the caller's fds a process gets as 3, 4, … (runc's ``ExtraFiles``), and what to
     add to its env.
 
@@ -57,7 +58,7 @@ def _extra_files(count: int, listen: bool) -> tuple[list[int], list[str]]:
     return fds, env
 
 
-def _print_table(table: list[tuple[str, ...]]) -> None:
+def print_table(table: list[tuple[str, ...]]) -> None:
     """Rows as left-aligned columns three spaces apart (runc's tabwriter look)."""
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:

@@ -8,9 +8,9 @@ import os
 
 from ..errors import ConfigInvalid, ContainerError
 from ..runtime import Container, linux, monitor, specconv
-from .common import _extra_files, _runtime, _write_pid_file
-from .foreground import (_foreground_wait, _forward_signals, _restore_signals, _terminal, _terminal_failed,
-                         _terminal_started)
+from .common import extra_files, runtime_for, write_pid_file
+from .foreground import (foreground_wait, forward_signals, restore_signals, terminal, terminal_failed,
+                         terminal_started)
 
 
 def _create(args: argparse.Namespace) -> Container:
@@ -33,21 +33,21 @@ def _create(args: argparse.Namespace) -> Container:
             raise ConfigInvalid("--preserve-fds: not with --monitor (the fds are the caller's, for its container)")
     else:
         process.stdin, process.stdout, process.stderr = 0, 1, 2
-        process.extra_files, listen_env = _extra_files(args.preserve_fds, listen=True)
+        process.extra_files, listen_env = extra_files(args.preserve_fds, listen=True)
         process.env = process.env + listen_env
     detached = getattr(args, "verb", "create") != "run" or args.detach  # a foreground run keeps our terminal
-    args.console_peer = _terminal(args, process, detached)
-    rt = _runtime(args)
+    args.console_peer = terminal(args, process, detached)
+    rt = runtime_for(args)
     try:
         container = rt.create(args.id, config)
     except BaseException:
-        _terminal_failed(args, process)
+        terminal_failed(args, process)
         raise
     try:
         container.start(process, monitor=args.monitor)
-        _write_pid_file(args.pid_file, container.state().init_process_pid)
+        write_pid_file(args.pid_file, container.state().init_process_pid)
     except BaseException as err:
-        _terminal_failed(args, process)
+        terminal_failed(args, process)
         rt.cleanup(args.id)
         if os.path.isdir(container.state_dir):  # started: state.json exists, so cleanup left it
             container.destroy(force=True)
@@ -55,7 +55,7 @@ def _create(args: argparse.Namespace) -> Container:
             where = f"{os.path.join(os.path.abspath(args.bundle), 'config.json')}: linux.resources"
             raise err.renamed(specconv.oci_names(where)) from None
         raise
-    _terminal_started(process)
+    terminal_started(process)
     return container
 
 
@@ -91,17 +91,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     container = _create(args)
     pid = container.state().init_process_pid
-    _forward_signals(pid)
+    forward_signals(pid)
     try:
         container.exec()
-        status = _foreground_wait(args, pid)
+        status = foreground_wait(args, pid)
     except BaseException:
         container.stop()  # never leave a container behind a failed foreground run
         if not args.keep:
             container.destroy()
         raise
     finally:
-        _restore_signals()
+        restore_signals()
     monitor.record_exit(container.state_dir, pid, status)
     code = monitor.exit_record(pid, status)["exit_code"]
     if not args.keep:

@@ -11,8 +11,8 @@ import signal
 from ..configs import DEFAULT_ENV
 from ..errors import ConfigInvalid, ContainerError
 from ..runtime import Container, Process, specconv
-from .common import _extra_files, _runtime, _write_pid_file
-from .foreground import _exec_wait, _forward_signals, _restore_signals, _terminal, _terminal_started
+from .common import extra_files, runtime_for, write_pid_file
+from .foreground import exec_wait, forward_signals, restore_signals, terminal, terminal_started
 
 
 def _parse_user(value: str) -> tuple[int, int | None]:
@@ -103,7 +103,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
             raise ConfigInvalid(f"exec --process: the file is the whole process; not with {', '.join(given)}")
     elif not command:
         raise ConfigInvalid("exec: give the command after the id, e.g. dct exec ID -- sh -c 'echo hi'")
-    container = _runtime(args).load(args.id)
+    container = runtime_for(args).load(args.id)
     if args.process:
         process = _process_file(args.process)
     else:
@@ -114,8 +114,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
             gid = gid if user_gid is None else user_gid  # as runc: without ":gid" the bundle's gid stays
         process = Process(args=command, env=base.env + list(args.env), cwd=args.cwd or base.cwd, uid=uid, gid=gid,
                           additional_groups=list(args.additional_gids) or base.additional_groups, init=False)
-    process.extra_files = _extra_files(args.preserve_fds, listen=False)[0]
-    peer = _terminal(args, process, args.detach)  # detached or not, the caller's stdio, as runc
+    process.extra_files = extra_files(args.preserve_fds, listen=False)[0]
+    peer = terminal(args, process, args.detach)  # detached or not, the caller's stdio, as runc
     try:
         handle = container.start(process, detach=args.detach)
     except BaseException:
@@ -123,17 +123,17 @@ def cmd_exec(args: argparse.Namespace) -> int:
             peer.close()
         raise
     finally:
-        _terminal_started(process)
+        terminal_started(process)
     try:
-        _write_pid_file(args.pid_file, handle.pid)
+        write_pid_file(args.pid_file, handle.pid)
     except ContainerError:
         os.kill(handle.pid, signal.SIGKILL)  # as runc: a process we cannot report must not run on
         handle.wait()
         raise
     if args.detach:
         return 0
-    _forward_signals(handle.pid)
+    forward_signals(handle.pid)
     try:
-        return _exec_wait(peer, handle)
+        return exec_wait(peer, handle)
     finally:
-        _restore_signals()
+        restore_signals()

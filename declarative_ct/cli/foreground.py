@@ -14,7 +14,7 @@ from ..runtime import Process, monitor
 _NOT_FORWARDED = {signal.SIGCHLD, signal.SIGWINCH, signal.SIGURG, signal.SIGKILL, signal.SIGSTOP}
 
 
-def _terminal(args: argparse.Namespace, process: Process, detached: bool):
+def terminal(args: argparse.Namespace, process: Process, detached: bool):
     """runc's terminal rules for ``process`` (see :func:`declarative_ct.cli.tty.prepare`): our end
     of the console socket pair for a foreground terminal, else None."""
     if not (process.terminal or getattr(args, "tty", False) or getattr(args, "console_socket", None)):
@@ -24,7 +24,7 @@ def _terminal(args: argparse.Namespace, process: Process, detached: bool):
     return tty.prepare(args, process, detached)
 
 
-def _terminal_started(process: Process) -> None:
+def terminal_started(process: Process) -> None:
     """Once the runtime sent the master: close our copy of the console socket."""
     if process.console_socket is not None:
         from . import tty
@@ -32,15 +32,16 @@ def _terminal_started(process: Process) -> None:
         tty.release(process)
 
 
-def _terminal_failed(args: argparse.Namespace, process: Process) -> None:
-    _terminal_started(process)
+def terminal_failed(args: argparse.Namespace, process: Process) -> None:
+    """The create or start failed: close our copy of the console socket and our end of a foreground terminal."""
+    terminal_started(process)
     peer = getattr(args, "console_peer", None)
     if peer is not None:
         peer.close()
         args.console_peer = None
 
 
-def _foreground_wait(args: argparse.Namespace, pid: int) -> int:
+def foreground_wait(args: argparse.Namespace, pid: int) -> int:
     """Reap init (``dct run`` in the foreground): with a foreground terminal, proxy our terminal to
     its pty until it exits. Returns its wait status."""
     peer = getattr(args, "console_peer", None)
@@ -56,7 +57,7 @@ def _foreground_wait(args: argparse.Namespace, pid: int) -> int:
         os.close(done)
 
 
-def _exec_wait(peer, handle) -> int:
+def exec_wait(peer, handle) -> int:
     """Wait for a foreground exec'd process; with a terminal (``peer``), proxy ours to its pty meanwhile."""
     if peer is None:
         return handle.wait()
@@ -69,7 +70,8 @@ def _exec_wait(peer, handle) -> int:
         os.close(done)
 
 
-def _forward_signals(pid: int) -> None:
+def forward_signals(pid: int) -> None:
+    """Forward every signal we get (but those in ``_NOT_FORWARDED`` and the real-time ones) to ``pid``, as runc."""
     def forward(signum: int, _frame: object) -> None:
         try:
             os.kill(pid, signum)
@@ -84,7 +86,8 @@ def _forward_signals(pid: int) -> None:
             pass
 
 
-def _restore_signals() -> None:
+def restore_signals() -> None:
+    """Undo :func:`forward_signals`: the default action again for each signal it forwarded."""
     for sig in signal.valid_signals():
         if sig in _NOT_FORWARDED or not 0 < sig < signal.SIGRTMIN:
             continue

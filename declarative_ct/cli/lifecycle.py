@@ -11,12 +11,12 @@ from ..errors import ContainerError, ContainerNotExists
 from ..errors import SystemError as ContainerSystemError
 from ..runtime import Status, store
 from ..runtime.state import allowed_ops
-from .common import _runtime
+from .common import runtime_for
 
 
 def cmd_start(args: argparse.Namespace) -> int:
     """``dct start``: release a created container (libcontainer ``Exec()``), with runc's refusals."""
-    container = _runtime(args).load(args.id)
+    container = runtime_for(args).load(args.id)
     status = container.status()
     if status == Status.STOPPED:
         if os.path.exists(os.path.join(container.state_dir, store.EXEC_FIFO)):
@@ -33,13 +33,13 @@ def cmd_start(args: argparse.Namespace) -> int:
 def cmd_kill(args: argparse.Namespace) -> int:
     """``dct kill``: signal init (or every process with --all); default SIGTERM."""
     sig = parse_signal(args.signal)
-    _runtime(args).load(args.id).signal(sig, all=args.all)
+    runtime_for(args).load(args.id).signal(sig, all=args.all)
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
     """``dct delete``: runc's delete rules (created is killed; running/paused need --force)."""
-    rt = _runtime(args)
+    rt = runtime_for(args)
     try:
         container = rt.load(args.id)
     except ContainerNotExists:
@@ -65,11 +65,11 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 def cmd_pause(args: argparse.Namespace) -> int:
     """``dct pause``: freeze the container's cgroup."""
-    _runtime(args).load(args.id).pause()
+    runtime_for(args).load(args.id).pause()
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """``dct resume``: thaw the container's cgroup."""
-    _runtime(args).load(args.id).resume()
+    runtime_for(args).load(args.id).resume()
     return 0

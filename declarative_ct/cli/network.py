@@ -6,14 +6,14 @@ import argparse
 import json
 
 from ..errors import ContainerError
-from .common import _print_table, _runtime
+from .common import print_table, runtime_for
 
 
 def cmd_network(args: argparse.Namespace) -> int:
     """``dct network ls`` (NAME SUBNET GATEWAY CONTAINERS PRESENT, or JSON) / ``dct network rm NAME``."""
     from ..runtime import network
 
-    root = _runtime(args).root
+    root = runtime_for(args).root
     if args.action == "rm":
         if not args.name:
             raise ContainerError("network rm: give the bridge's name")
@@ -26,5 +26,5 @@ def cmd_network(args: argparse.Namespace) -> int:
         return 0
     table = [("NAME", "SUBNET", "GATEWAY", "CONTAINERS", "PRESENT")]
     table += [(r["name"], r["subnet"], r["gateway"], str(r["leases"]), "yes" if r["present"] else "no") for r in rows]
-    _print_table(table)
+    print_table(table)
     return 0

@@ -10,7 +10,7 @@ import time
 
 from ..errors import ContainerError, ContainerNotExists
 from ..runtime import Container, Runtime, Status, store
-from .common import _print_table, _runtime
+from .common import print_table, runtime_for
 
 
 def _state_json(container: Container, owner: str = "") -> dict:
@@ -35,7 +35,7 @@ def _corrupt_row(cid: str, err: Exception, owner: str = "") -> dict:
 
 def cmd_state(args: argparse.Namespace) -> int:
     """``dct state``: runc's state JSON, indented, no trailing newline."""
-    sys.stdout.write(json.dumps(_state_json(_runtime(args).load(args.id)), indent=2))
+    sys.stdout.write(json.dumps(_state_json(runtime_for(args).load(args.id)), indent=2))
     return 0
 
 
@@ -57,7 +57,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     A container whose state.json cannot be read is listed too, with status ``unknown`` (and, in
     JSON, its ``error``), and an error line naming it goes to stderr: its processes may be running.
     """
-    rt = _runtime(args)
+    rt = runtime_for(args)
     containers, corrupt = rt.list_with_errors()
     for cid, err in corrupt.items():
         print(f"dct: {err} (dct delete --force {cid} removes it)", file=sys.stderr)
@@ -73,13 +73,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     table = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
     table += [(r["id"], str(r["pid"]), r["status"], r["bundle"], r["created"], r["owner"]) for r in rows]
-    _print_table(table)
+    print_table(table)
     return 0
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
     """``dct ps``: the cgroup's host PIDs as JSON, or the host's ``ps`` rows for them."""
-    pids = _runtime(args).load(args.id).processes()
+    pids = runtime_for(args).load(args.id).processes()
     if args.format == "json":
         print(json.dumps(pids))
         return 0
@@ -105,7 +105,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     """``dct logs``: a detached container's stdout.log to stdout and stderr.log to stderr; -f follows."""
-    rt = _runtime(args)
+    rt = runtime_for(args)
     store.validate_id(args.id)
     if not rt.exists(args.id):
         raise ContainerNotExists(f"container {args.id!r} does not exist in {rt.root}")
@@ -147,7 +147,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     from ..runtime import events
 
     interval = events.parse_duration(args.interval, "--interval")
-    container = _runtime(args).load(args.id)
+    container = runtime_for(args).load(args.id)
     stream = [events.stats_event(container)] if args.stats else events.events(container, interval)
     for event in stream:
         sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")

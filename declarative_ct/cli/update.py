@@ -9,7 +9,7 @@ import sys
 from ..errors import ConfigInvalid
 from ..errors import SystemError as ContainerSystemError
 from ..runtime import specconv
-from .common import _runtime
+from .common import runtime_for
 
 
 # dct update's flags, by Resources field (argparse dest == field): how the value is read.
@@ -95,7 +95,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     else:
         names = {f"resources.{k}": _flag(k) for k in _UPDATE_FLAGS}
         update = Resources(**{name: _update_value(name, text) for name, text in given.items()})
-    container = _runtime(args).load(args.id)
+    container = runtime_for(args).load(args.id)
     try:
         change = Config(rootfs=container.config.rootfs)
         change.cgroups.resources = update
