@@ -4,8 +4,8 @@ Thin: it parses arguments (argparse), calls :mod:`declarative_ct.runtime`, and t
 :class:`~declarative_ct.errors.ContainerError` into ``dct: <message>`` on stderr with exit 1.
 Options may come before or after the container id, as with runc.
 
-Here: the dispatch (:func:`main`, :func:`run`). The argument parsing is :mod:`.parser`, the log
-:mod:`.log`; each verb's handler (``cmd_<verb>``) lives in the module of its family (see
+Here: the dispatch (:func:`main`, :func:`run`). The argument parsing and runc's log are
+:mod:`.parser`; each verb's handler (``cmd_<verb>``) lives in the module of its family (see
 :data:`VERB_MODULES`), and only that module is imported.
 """
 
@@ -17,8 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ContainerError, StateCorrupt
-from .log import _LOG, log
-from .parser import PROG, build_parser, parse, verb_parser  # noqa: F401 - build_parser, verb_parser: the CLI's API
+from .parser import _LOG, PROG, build_parser, log, parse, verb_parser  # noqa: F401 - build_parser, verb_parser: the CLI's API
 
 
 # Verbs of the desired-state side (YAML specs, the reconciler): their handlers live in cli/desired.py.

@@ -1,13 +1,15 @@
 """``dct``'s argument parsing: every verb's arguments (argparse, one parser per verb: building all of
-them costs start-up time), runc's global flags, options on both sides of the container id."""
+them costs start-up time), runc's global flags, options on both sides of the container id; and the
+log those flags configure (``--log FILE``, ``--log-format``, ``--debug``: :func:`log`), here rather
+than in a module of its own so that every ``dct`` call loads one module less."""
+
+# Size: every verb's argument table (flags and help texts), and runc's log they configure (one module less).
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-
-from .log import _configure_log, log
 
 PROG = "dct"
 
@@ -266,6 +268,50 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
               _args_watch),
     "tui": ("the terminal UI: live containers, processes, stats, logs, actions, plan → apply", _args_tui),
 }
+
+
+# -- runc's log (--log FILE, --log-format, --debug) -------------------------------------------------
+_LOG = {"path": None, "format": "text", "debug": False}
+
+
+def log(level: str, message: str) -> None:
+    """Write one line of runc's log: to ``--log FILE`` when given (appended), else ``debug`` lines
+    only, to stderr (errors go to stderr as ``dct: …`` anyway, see :func:`_dispatch`).
+
+    ``--log-format json`` gives runc's (logrus's) shape, which containerd's shim reads back from
+    ``<bundle>/log.json``: ``{"level":"error","msg":"…","time":"<RFC 3339, UTC>"}``; ``text`` gives
+    ``time="…" level=error msg="…"``. ``debug`` lines are written only with ``--debug``. A log that
+    cannot be written is skipped (the error still reaches stderr).
+    """
+    path = _LOG["path"]
+    if (level == "debug" and not _LOG["debug"]) or (path is None and level != "debug"):
+        return
+    import time
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    import json
+
+    if _LOG["format"] == "json":
+        line = json.dumps({"level": level, "msg": message, "time": now}, separators=(",", ":"))
+    else:
+        line = f"time={json.dumps(now)} level={level} msg={json.dumps(message)}"
+    if path is None:
+        sys.stderr.write(line + "\n")
+        return
+    import os
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _configure_log(known: argparse.Namespace) -> None:
+    _LOG.update(path=known.log or None, format=known.log_format, debug=known.debug)
 
 
 class _Parser(argparse.ArgumentParser):
