@@ -7,6 +7,8 @@ through ``call_from_thread``. Actions (pause, signal, destroy, apply) run in thr
 a failure is a notification and an event, never a crash. ``readonly`` refuses every action.
 """
 
+# Size: one Textual App class: the timer, the collector worker, the action workers and the palette share its state.
+
 from __future__ import annotations
 
 import signal as _signal
@@ -24,7 +26,9 @@ from textual.worker import get_current_worker
 
 from .backend import Backend, Outcome, PlanChanged
 from .collector import MIN_INTERVAL, Collector
-from .model import Event, EventLog, PlanView, Snapshot, ops
+from .desired import PlanView
+from .model import Snapshot, ops
+from .timeline import Event, EventLog
 
 
 class ActionsProvider(Provider):

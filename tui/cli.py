@@ -50,7 +50,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
             for error in getattr(err, "errors", [err]):
                 print(error, file=sys.stderr)
             return 1
-    from .backend import RealBackend
+    from .backend.real import RealBackend
 
     backend = RealBackend(args.root, args.paths, readonly=args.readonly)  # a bad root raises here
     if not (sys.stdin.isatty() and sys.stdout.isatty()):

@@ -13,9 +13,11 @@ from rich.console import Console
 
 from declarative_ct.errors import ContainerError
 from tui.app import DctApp
-from tui.backend import FakeBackend, FakeContainer, PlanChanged, fake_fleet
+from fake_backend import FakeBackend, FakeContainer, fake_fleet
+from tui.backend import PlanChanged
 from tui.collector import Collector
-from tui.model import DesiredEntry, DesiredView, PlanView, ProcInfo
+from tui.desired import DesiredEntry, DesiredView, PlanView
+from tui.processes import ProcInfo
 from tui.screens.container import ContainerScreen
 from tui.screens.containers import ContainersScreen
 from tui.screens.events import EventsScreen

@@ -20,7 +20,8 @@ from declarative_ct.errors import ContainerError
 from declarative_ct.reconcile.apply import JOURNAL_FILE
 from declarative_ct.runtime import Process, console
 from dct_cli import DCT, REPO
-from tui.backend import LogCursor, PlanChanged, RealBackend
+from tui.backend import LogCursor, PlanChanged
+from tui.backend.real import RealBackend
 
 pytestmark = pytest.mark.integration
 LOOP = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo hello; echo oops >&2; while :; do sleep 0.2; done"]
@@ -221,7 +222,7 @@ def test_real_backend_shell_runs_on_the_callers_terminal(runtime, busybox_config
     c = start(runtime, busybox_config, "tuish")
     master, slave = os.openpty()
     console.set_size(master, 27, 91)
-    code = (f"import sys; sys.path[:0] = [{REPO!r}]; from tui.backend import RealBackend; "
+    code = (f"import sys; sys.path[:0] = [{REPO!r}]; from tui.backend.real import RealBackend; "
             f"sys.exit(RealBackend({runtime.root!r}).shell({c.id!r}))")
     proc = subprocess.Popen([*DCT[:1], "-c", code], stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)

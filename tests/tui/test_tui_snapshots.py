@@ -13,9 +13,10 @@ import os
 import pytest
 
 from tui.app import DctApp
-from tui.backend import FakeBackend, FakeContainer, fake_fleet
+from fake_backend import FakeBackend, FakeContainer, fake_fleet
 from tui.collector import Collector
-from tui.model import DesiredEntry, DesiredView, PlanView, ProcInfo
+from tui.desired import DesiredEntry, DesiredView, PlanView
+from tui.processes import ProcInfo
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 

@@ -55,7 +55,7 @@ def test_observe_and_plan_report_it_instead_of_creating_it(root, tmp_path):
 
 
 def test_the_tui_backend_shows_it(root, tmp_path):
-    from tui.backend import RealBackend
+    from tui.backend.real import RealBackend
 
     spec = tmp_path / "spec.yaml"
     spec.write_text("name: broken\nrootfs: host\nprocess: {args: [/bin/true]}\n")

@@ -35,7 +35,7 @@ def test_a_torn_last_line_does_not_swallow_the_next_record(tmp_path):
 
 
 def test_the_tui_reader_skips_the_torn_line(tmp_path):
-    from tui.backend import RealBackend
+    from tui.backend.real import RealBackend
 
     root = str(tmp_path)
     applying._journal(root, _outcome("a"))

@@ -13,12 +13,9 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "declarative_ct"
 LIMIT = 400  # lines
 HEAD = 15  # the ``# Size:`` line must be among these
 
-# Split by helpers working in parallel (issue 19 item 4); the lead removes each entry once their
-# branch is merged. An entry whose module is back under the limit (or gives its reason) fails below.
-KNOWN_PENDING = {
-    "cli/commands.py",  # the tui/cli helper (tui/model.py, tui/backend.py, cli/commands.py)
-    "cli/main.py",  # the tui/cli helper
-}
+# Modules allowed over the limit for now, without a reason (none today). An entry whose module is
+# back under the limit, or gives its reason, fails below: the list only shrinks.
+KNOWN_PENDING: set[str] = set()
 
 
 def _size_reason(lines: list[str]) -> str | None:

@@ -7,7 +7,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, Static
 
-from ..model import COLUMNS, SORTABLE, Row, Snapshot, fmt_bytes, fmt_pct, pattern_error, row_matches
+from ..columns import COLUMNS, SORTABLE
+from ..filters import pattern_error, row_matches
+from ..model import Row, Snapshot
+from ..numbers import fmt_bytes, fmt_pct
 from ..widgets import LiveTable, TableColumn
 from . import DRIFT_STYLE, STATUS_STYLE, DctScreen
 

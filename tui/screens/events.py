@@ -7,7 +7,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, Log, Static
 
-from ..model import compile_filter, fmt_event, pattern_error
+from ..filters import compile_filter, pattern_error
+from ..timeline import fmt_event
 from . import DctScreen
 
 

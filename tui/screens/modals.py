@@ -14,7 +14,8 @@ from textual.widgets import Button, LoadingIndicator, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..backend import SIGNALS, Backend
-from ..model import COLUMNS, PlanView, group_actions
+from ..columns import COLUMNS
+from ..desired import PlanView, group_actions
 
 KIND_STYLE = {"create": "green", "recreate": "magenta", "live": "cyan", "lifecycle": "yellow", "signal": "blue",
               "destroy": "red", "prune": "red"}

@@ -1,0 +1,217 @@
+"""The real backend's collector-side reads: one :class:`~tui.model.Reading` per container per tick
+(from ``Container.stats()``, containers kept between ticks), and the processes of one container."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+from ..model import Reading
+from ..processes import ProcInfo
+from . import COLD_EVERY
+
+
+class _Kept:
+    """A container kept between ticks (its cgroup files stay open), with what does not change per run."""
+
+    __slots__ = ("container", "identity", "started", "cpu_limit", "owned", "oom", "exit", "last", "turn")
+
+    def __init__(self, container, identity: tuple, turn: int = 0) -> None:
+        from declarative_ct.reconcile.convert import LABEL_MANAGER, MANAGER
+        from declarative_ct.reconcile.restart import parse_time
+        from declarative_ct.runtime import cgroups
+
+        self.container = container
+        self.identity = identity
+        state = container.state()
+        self.started = parse_time(state.created)
+        self.cpu_limit = cpu_limit(container.config.cgroups.resources)
+        self.owned = container.config.label(LABEL_MANAGER) == MANAGER
+        self.oom = cgroups.manager_from_paths(state.cgroup_paths) if state.cgroup_paths else None
+        self.exit: dict | None = None
+        self.last: Reading | None = None
+        self.turn = turn
+
+
+def cpu_limit(resources) -> float | None:
+    """Cores a container may use: CFS quota / period, else the size of its cpuset, else None (no limit)."""
+    from declarative_ct.configs import parse_cpu_list
+
+    quota, period = resources.cpu_quota, resources.cpu_period or 100000
+    if quota is not None and quota > 0 and period > 0:
+        return quota / period
+    if resources.cpuset_cpus:
+        with contextlib.suppress(ValueError):
+            return float(len(parse_cpu_list(resources.cpuset_cpus))) or None
+    return None
+
+
+def reading_from_stats(cid: str, status: str, pid: int | None, stats, kept_started: float | None = None,
+                       cpu_limit_cores: float | None = None, owned: bool = False,
+                       oom_kills: int | None = None, at: float | None = None) -> Reading:
+    """A :class:`Reading` from ``Container.stats()`` (``declarative_ct.runtime.stats.Stats``) read at
+    ``at`` (monotonic seconds)."""
+    from ..numbers import UNLIMITED_FROM
+
+    cg = stats.cgroup_stats
+    cpu = cg.cpu_stats
+    mem = cg.memory_stats
+    pids = cg.pids_stats
+    io_read = io_write = None
+    if cg.blkio_stats is not None:
+        io_read = io_write = 0
+        for e in cg.blkio_stats.io_service_bytes_recursive:
+            if e.op == "Read":
+                io_read += e.value
+            elif e.op == "Write":
+                io_write += e.value
+    net_rx = net_tx = None
+    if stats.interfaces:
+        net_rx = sum(i.RxBytes for i in stats.interfaces)
+        net_tx = sum(i.TxBytes for i in stats.interfaces)
+    mem_limit = mem.usage.limit if mem is not None else None
+    return Reading(
+        id=cid, status=status, pid=pid, started=kept_started, owned=owned,
+        cpu_ns=cpu.cpu_usage.total_usage if cpu is not None else None,
+        throttled_periods=cpu.throttling_data.throttled_periods if cpu is not None else None,
+        throttled_ns=cpu.throttling_data.throttled_time if cpu is not None else None,
+        periods=cpu.throttling_data.periods if cpu is not None else None,
+        cpu_limit=cpu_limit_cores,
+        mem_usage=mem.usage.usage if mem is not None else None,
+        mem_limit=mem_limit if mem_limit and mem_limit < UNLIMITED_FROM else None,
+        mem_cache=mem.cache if mem is not None else None,
+        pids=pids.current if pids is not None else None,
+        pids_limit=(pids.limit or None) if pids is not None else None,
+        io_read=io_read, io_write=io_write, net_rx=net_rx, net_tx=net_tx, oom_kills=oom_kills, at=at)
+
+
+class Sampling:
+    """:meth:`~tui.backend.Backend.sample` and :meth:`~tui.backend.Backend.processes` of
+    :class:`~tui.backend.real.RealBackend` (uses its ``runtime``, ``root``, ``_kept``, ``_procs``, ``_users``)."""
+
+    def sample(self, hot: set[str] | None = None, tick: int = 0) -> list[Reading]:
+        from declarative_ct.errors import StateCorrupt
+        from declarative_ct.runtime import store
+
+        out = []
+        names = store.container_entries(self.root)
+        alive = set()
+        for name in names:
+            kept = self._kept.get(name)
+            if (hot is not None and name not in hot and kept is not None and kept.last is not None
+                    and (tick + kept.turn) % COLD_EVERY):
+                out.append(kept.last)  # off screen, not its turn: the same object as last time
+                alive.add(name)
+                continue
+            path = os.path.join(self.root, name, store.STATE_FILE)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # being created, or just destroyed
+            identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+            kept = self._kept.get(name)
+            if kept is None or kept.identity != identity:
+                if kept is not None:
+                    kept.container.close()
+                try:
+                    kept = _Kept(self.runtime.load(name), identity, turn=len(self._kept) % COLD_EVERY)
+                except Exception as err:  # noqa: BLE001 - gone (not a row this tick) or corrupt
+                    self._kept.pop(name, None)
+                    if isinstance(err, StateCorrupt):  # its processes may run: never out of sight
+                        out.append(Reading(name, "unknown"))
+                    continue
+                self._kept[name] = kept
+            reading = self._read(kept, oom=hot is None or (tick + kept.turn) % COLD_EVERY == 0
+                                 or kept.last is None)
+            kept.last = reading
+            if reading is not None:
+                out.append(reading)
+                alive.add(name)
+        for gone in set(self._kept) - alive:
+            self._kept.pop(gone).container.close()
+        return out
+
+    def _read(self, kept: _Kept, oom: bool = True) -> Reading | None:
+        """One container's reading; None when it vanished meanwhile (its state directory is gone).
+
+        ``oom``: read the OOM kill counter now (else the last count is kept: it is read on the
+        container's turn, every :data:`COLD_EVERY` ticks, as it opens a file by path).
+        """
+        from declarative_ct.errors import ContainerError
+        from declarative_ct.runtime import Status
+
+        c = kept.container
+        status = None
+        try:
+            status = c.status()
+            if status == Status.STOPPED:
+                if not os.path.isdir(c.state_dir):
+                    return None  # destroyed since the directory was listed
+                if kept.exit is None:
+                    kept.exit = c.exit_status()
+                e = kept.exit or {}
+                return Reading(c.id, "stopped", None, kept.started, kept.owned, cpu_limit=kept.cpu_limit,
+                               exit_code=e.get("exit_code"), exit_signal=e.get("signal"),
+                               oom_killed=bool(e.get("oom_killed")))
+            t0 = time.monotonic()
+            stats = c.stats()
+            at = (t0 + time.monotonic()) / 2  # the rates' clock: when these counters were read
+            if not oom:
+                oom_kills = kept.last.oom_kills if kept.last is not None else None
+            else:
+                oom_kills = kept.oom.oom_kill_count() if kept.oom is not None else None
+            return reading_from_stats(c.id, status.value, c.state().init_process_pid, stats, kept.started,
+                                      kept.cpu_limit, kept.owned, oom_kills, at)
+        except (ContainerError, OSError, ValueError):
+            if not os.path.isdir(c.state_dir):
+                return None
+            return Reading(c.id, status.value if status is not None else "stopped", None, kept.started, kept.owned,
+                           cpu_limit=kept.cpu_limit)
+
+    def processes(self, container_id: str) -> list[ProcInfo] | None:
+        import psutil
+
+        kept = self._kept.get(container_id)
+        if kept is None:
+            return None
+        try:
+            pids = kept.container.processes()
+        except OSError:
+            return None
+        out = []
+        live = set()
+        for pid in pids:
+            p = self._procs.get(pid)
+            try:
+                if p is None or not p.is_running():
+                    p = psutil.Process(pid)
+                    p.cpu_percent(None)  # primes the counter: the first figure comes next tick
+                    self._procs[pid] = p
+                    cpu = None
+                else:
+                    cpu = p.cpu_percent(None)
+                with p.oneshot():
+                    uids = p.uids()
+                    out.append(ProcInfo(pid=pid, ppid=p.ppid(), user=self._user(uids.real), cpu_pct=cpu,
+                                        rss=p.memory_info().rss, threads=p.num_threads(), state=p.status(),
+                                        cmdline=" ".join(p.cmdline()) or f"[{p.name()}]",
+                                        create_time=p.create_time()))
+                live.add(pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+                continue
+        for gone in set(self._procs) - live:
+            del self._procs[gone]
+        return out
+
+    def _user(self, uid: int) -> str:
+        name = self._users.get(uid)
+        if name is None:
+            import pwd
+
+            try:
+                name = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                name = str(uid)
+            self._users[uid] = name
+        return name
