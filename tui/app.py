@@ -24,6 +24,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from declarative_ct.reconcile.kinds import Result
+
 from .backend import Backend, Outcome, PlanChanged
 from .collector import MIN_INTERVAL, Collector
 from .desired import PlanView
@@ -339,10 +341,10 @@ class DctApp(App):
 
     def _apply_step(self, o: Outcome) -> None:
         text = f"{o.kind} ({o.cause}): {o.result}" + (f": {o.error}" if o.error else "")
-        level = "error" if o.result == "failed" else "warning" if o.result == "skipped" else "info"
+        level = "error" if o.result == Result.FAILED else "warning" if o.result == Result.SKIPPED else "info"
         self._streamed[(o.container, text)] = time.time()
         self.add_event(o.container, "apply", text, level)
-        if o.result == "failed":
+        if o.result == Result.FAILED:
             self.notify(f"{o.container}: {o.kind} failed: {o.error}", severity="error", timeout=8)
 
     def _apply_done(self, outcomes: list[Outcome] | None, error: str | None) -> None:
@@ -351,8 +353,8 @@ class DctApp(App):
             self.add_event("", "apply", error, "error")
             self.notify(error, title="apply", severity="error", timeout=8)
         else:
-            failed = sum(o.result == "failed" for o in outcomes)
-            skipped = sum(o.result == "skipped" for o in outcomes)
+            failed = sum(o.result == Result.FAILED for o in outcomes)
+            skipped = sum(o.result == Result.SKIPPED for o in outcomes)
             text = f"apply: {len(outcomes) - failed - skipped} done, {failed} failed, {skipped} skipped"
             self.add_event("", "apply", text, "error" if failed else "info")
             self.notify(text, severity="error" if failed else "information")

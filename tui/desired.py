@@ -8,9 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from declarative_ct.reconcile import drift
+from declarative_ct.reconcile.kinds import ActionKind
 
-DRIFTS = ("in-sync", "drifted", "missing", "unmanaged", "undeclared", "exited", "backoff", "unknown")
-ACTION_KINDS = ("create", "recreate", "live", "lifecycle", "signal", "destroy", "prune")
+
+DRIFTS = drift.DRIFTS
+ACTION_KINDS = ActionKind.ALL
 """The reconciler's action classes (``declarative_ct.reconcile.plan.KINDS``), in display order."""
 
 

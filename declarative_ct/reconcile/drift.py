@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+DRIFTS = ("in-sync", "drifted", "missing", "unmanaged", "undeclared", "exited", "backoff", "unknown")
+"""The drift words :func:`classify_drift` returns (besides ``-``), in the order the TUI filters them."""
+
 
 def classify_drift(desired_state: str | None, status: str | None, owned: bool, pending: bool,
                    undeclared_in_scope: bool, next_restart: float | None) -> str:
