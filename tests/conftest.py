@@ -283,6 +283,27 @@ def cleanup_state_root(root: str) -> list[str]:
     return problems
 
 
+def rootfs_with_static_program(busybox_rootfs: str, work: Any, name: str, c_source: str) -> str:
+    """A copy of the busybox rootfs (under the directory ``work``) with ``c_source`` built at
+    ``/<name>`` by ``cc -static``: the attackers of the security tests, which must not depend on the
+    rootfs's libc. Skips the test when no C compiler or static libc is installed. Returns its real path."""
+    import subprocess
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("the attacker is a static C program built by the test: needs a C compiler (apt: gcc, libc6-dev)")
+    root = os.path.realpath(os.path.join(str(work), "rootfs"))
+    shutil.copytree(busybox_rootfs, root, symlinks=True)
+    source = os.path.join(str(work), f"{name}.c")
+    with open(source, "w") as f:
+        f.write(c_source)
+    built = subprocess.run([cc, "-static", "-O2", "-o", os.path.join(root, name), source], capture_output=True,
+                           text=True)
+    if built.returncode != 0:
+        pytest.skip(f"cc -static failed (static libc missing? apt: libc6-dev): {built.stderr.strip()[-300:]}")
+    return root
+
+
 # -- fixtures ------------------------------------------------------------------------------
 @pytest.fixture(scope="session", autouse=True)
 def _child_subreaper() -> None:

@@ -17,16 +17,14 @@ from __future__ import annotations
 import errno
 import os
 import select
-import shutil
 import stat
-import subprocess
 import sys
 import threading
 import time
 
 import pytest
 
-from conftest import unique_id, wait_for
+from conftest import rootfs_with_static_program, unique_id, wait_for
 from declarative_ct.configs import DEFAULT_CAPABILITIES, Capabilities, Config, Namespace
 from declarative_ct.runtime import Process, Status, exeseal
 
@@ -176,18 +174,7 @@ ALL_SEALS = exeseal.SEALS
 @pytest.fixture(scope="module")
 def attacker_rootfs(busybox_rootfs, tmp_path_factory) -> str:
     """A copy of the busybox rootfs with the attacker at ``/attacker`` (built with ``cc -static``)."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("the attacker is a static C program built by the test: needs a C compiler (apt: gcc, libc6-dev)")
-    work = tmp_path_factory.mktemp("exe-escape")
-    root = os.path.realpath(str(work / "rootfs"))
-    shutil.copytree(busybox_rootfs, root, symlinks=True)
-    (work / "attacker.c").write_text(ATTACKER_C)
-    built = subprocess.run([cc, "-static", "-O2", "-o", os.path.join(root, "attacker"), str(work / "attacker.c")],
-                           capture_output=True, text=True)
-    if built.returncode != 0:
-        pytest.skip(f"cc -static failed (static libc missing? apt: libc6-dev): {built.stderr.strip()[-300:]}")
-    return root
+    return rootfs_with_static_program(busybox_rootfs, tmp_path_factory.mktemp("exe-escape"), "attacker", ATTACKER_C)
 
 
 def _host_files() -> set[tuple[int, int]]:

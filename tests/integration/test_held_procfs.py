@@ -14,14 +14,11 @@ The attacker is a static C program built by the test (as in test_exe_escape.py).
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import subprocess
 
 import pytest
 
-from conftest import exec_in, unique_id, wait_for
+from conftest import exec_in, rootfs_with_static_program, unique_id, wait_for
 from declarative_ct.configs import DEFAULT_CAPABILITIES, Capabilities, default_mounts
 from declarative_ct.runtime import Process
 from declarative_ct.runtime.seccomp_profile import default_profile
@@ -73,18 +70,8 @@ int main(int argc, char **argv) {
 @pytest.fixture(scope="module")
 def grabber_rootfs(busybox_rootfs, tmp_path_factory) -> str:
     """A copy of the busybox rootfs with the attacker at ``/grab`` (built with ``cc -static``)."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("the attacker is a static C program built by the test: needs a C compiler (apt: gcc, libc6-dev)")
-    work = tmp_path_factory.mktemp("held-procfs")
-    root = os.path.realpath(str(work / "rootfs"))
-    shutil.copytree(busybox_rootfs, root, symlinks=True)
-    (work / "grab.c").write_text(GRABBER_C.replace("#include <fcntl.h>", "#include <errno.h>\n#include <fcntl.h>"))
-    built = subprocess.run([cc, "-static", "-O2", "-o", os.path.join(root, "grab"), str(work / "grab.c")],
-                           capture_output=True, text=True)
-    if built.returncode != 0:
-        pytest.skip(f"cc -static failed (static libc missing? apt: libc6-dev): {built.stderr.strip()[-300:]}")
-    return root
+    return rootfs_with_static_program(busybox_rootfs, tmp_path_factory.mktemp("held-procfs"), "grab",
+                                      GRABBER_C.replace("#include <fcntl.h>", "#include <errno.h>\n#include <fcntl.h>"))
 
 
 @pytest.mark.parametrize("monitor", [True, False], ids=["monitor", "stage1"])
