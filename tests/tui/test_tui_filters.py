@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
+from readings import WALL, reading
 from tui.desired import DesiredEntry, DesiredView
 from tui.filters import filter_lines, row_matches
-from tui.model import Model, Reading
+from tui.model import Model
 
-WALL = 1_700_000_000.0
-
-
-def reading(cid: str = "c1", status: str = "running", cpu_ns: int = 0, started: float = WALL - 90, **kw) -> Reading:
-    kw.setdefault("mem_usage", 8 << 20)
-    kw.setdefault("mem_limit", 64 << 20)
-    kw.setdefault("pids", 2)
-    return Reading(cid, status, 1234, started, True, cpu_ns=cpu_ns, **kw)
 
 
 def test_log_filter_keeps_context_lines_grep_style():

@@ -11,18 +11,11 @@ import sys
 
 import pytest
 
+from readings import WALL, reading
 from tui.desired import DesiredEntry, DesiredView
 from tui.model import Model, Reading
 
-WALL = 1_700_000_000.0
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def reading(cid: str = "c1", status: str = "running", cpu_ns: int = 0, started: float = WALL - 90, **kw) -> Reading:
-    kw.setdefault("mem_usage", 8 << 20)
-    kw.setdefault("mem_limit", 64 << 20)
-    kw.setdefault("pids", 2)
-    return Reading(cid, status, 1234, started, True, cpu_ns=cpu_ns, **kw)
 
 
 def test_cpu_rate_in_cores_and_percent_of_limit():
