@@ -204,6 +204,7 @@ def format_cpu_list(cpus: set[int]) -> str:
 
 
 def is_int(value: object) -> bool:
+    """A JSON integer: an ``int`` that is not a ``bool`` (``true`` is not a number)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -51,6 +51,8 @@ def _reset_value(name: str) -> object:
 
 
 def describe(name: str, old: object, new: object) -> str:
+    """A plan's cause for the resource ``name`` going from ``old`` to ``new``: ``memory 64Mi -> 128Mi``,
+    with ``unset`` and ``unlimited`` spelled out."""
     def show(v: object) -> str:
         if v is None or v == _RESOURCE_DEFAULTS.get(name):
             return "unset" if v is None else "unlimited" if v == UNLIMITED else str(v)

@@ -27,6 +27,8 @@ class MountError(OSError):
 
 
 def named(err: OSError, what: str) -> OSError:
+    """``err`` as a MountError whose message names ``what`` (``mount /v3``, ``device /dev/x``) and
+    the file the kernel named, if another; a MountError is returned as it is."""
     if isinstance(err, MountError):
         return err
     detail = os.strerror(err.errno) if err.errno else str(err)
@@ -36,7 +38,8 @@ def named(err: OSError, what: str) -> OSError:
 
 
 def locked_flags(fd: int) -> int:
-    # Keep the flags the kernel locks on the source (nosuid/nodev/noexec), or a remount fails.
+    """The ``MS_NOSUID``/``MS_NODEV``/``MS_NOEXEC`` bits the mount of ``fd`` has: a bind remount
+    must keep them (the kernel locks them on a mount from a more privileged namespace, EPERM)."""
     vfs = os.fstatvfs(fd).f_flag
     return sum(ms for st, ms in _STATVFS_TO_MS if vfs & st)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from ...configs.cgroup import is_int  # one definition; the other specconv modules import it from here
 from ...errors import ConfigInvalid, log_warning
 
 TOP_LEVEL_KEYS = ("ociVersion", "process", "root", "hostname", "domainname", "mounts", "annotations",
@@ -108,17 +109,20 @@ def _generic(prefix: str) -> str:
 
 
 def warn_ignored(obj: dict[str, object], keys: tuple[str, ...], prefix: str) -> None:
-    # Fields runc 1.1 predates (runtime-spec 1.0.2) and so ignores: said, not refused.
+    """Log a warning naming each of ``keys`` present in ``obj`` (at ``prefix``): fields runc 1.1
+    predates (runtime-spec 1.0.2) and so ignores; said, not refused."""
     for key in keys:
         if present(obj.get(key)):
             log_warning("%s%s: not supported; ignored (as runc 1.1 does)", prefix, key, logger=__package__)
 
 
 def resolve(bundle: str, path: str) -> str:
+    """``path`` of config.json taken relative to the bundle directory (an absolute one as it is), normalized."""
     return os.path.normpath(os.path.join(bundle, path))
 
 
 def get_obj(parent: dict[str, object], key: str, where: str) -> dict[str, object]:
+    """``parent[key]`` as an object ({} when absent). Raises ConfigInvalid naming ``where`` otherwise."""
     value = parent.get(key)
     if value is None:
         return {}
@@ -128,6 +132,7 @@ def get_obj(parent: dict[str, object], key: str, where: str) -> dict[str, object
 
 
 def get_str(parent: dict[str, object], key: str, where: str) -> str:
+    """``parent[key]`` as a string ("" when absent). Raises ConfigInvalid naming ``where`` otherwise."""
     value = parent.get(key, "")
     if not isinstance(value, str):
         raise ConfigInvalid(f"{where}: must be a string")
@@ -135,6 +140,7 @@ def get_str(parent: dict[str, object], key: str, where: str) -> str:
 
 
 def get_bool(parent: dict[str, object], key: str, where: str) -> bool:
+    """``parent[key]`` as a JSON boolean (False when absent). Raises ConfigInvalid naming ``where`` otherwise."""
     value = parent.get(key, False)
     if not isinstance(value, bool):
         raise ConfigInvalid(f"{where}: must be true or false")
@@ -142,6 +148,7 @@ def get_bool(parent: dict[str, object], key: str, where: str) -> bool:
 
 
 def get_str_list(parent: dict[str, object], key: str, where: str) -> list[str]:
+    """``parent[key]`` as a list of strings ([] when absent). Raises ConfigInvalid naming ``where`` otherwise."""
     value = parent.get(key)
     if value is None:
         return []
@@ -151,6 +158,7 @@ def get_str_list(parent: dict[str, object], key: str, where: str) -> list[str]:
 
 
 def get_path_list(parent: dict[str, object], key: str, where: str) -> list[str]:
+    """:func:`get_str_list` of absolute paths (``maskedPaths``…). Raises ConfigInvalid naming ``where``."""
     paths = get_str_list(parent, key, where)
     for p in paths:
         if not os.path.isabs(p):
@@ -158,15 +166,14 @@ def get_path_list(parent: dict[str, object], key: str, where: str) -> list[str]:
     return paths
 
 
-def is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not a number
-
 
 def is_uint(value: object) -> bool:
+    """A JSON integer ≥ 0 (``true`` is not one)."""
     return is_int(value) and value >= 0
 
 
 def get_uint(parent: dict[str, object], key: str, where: str, default: int | None = 0) -> object:
+    """``parent[key]`` as a non-negative integer (``default`` when absent). Raises ConfigInvalid naming ``where``."""
     value = parent.get(key, default)
     if value is not None and not is_uint(value):
         raise ConfigInvalid(f"{where}: {value!r} must be a non-negative integer")
