@@ -11,7 +11,7 @@ from conftest import cgroup_dirs, live_descendants, unique_id, wait_for
 from declarative_ct.configs import Config, Mount, Namespace
 from declarative_ct.errors import ConfigInvalid, ContainerError, ContainerExists, ContainerNotExists, InvalidID
 from declarative_ct.runtime import Process, Status, store
-from declarative_ct.runtime.signals import parse_signal
+from declarative_ct.configs.signals import parse_signal
 
 
 
