@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 
-# A "Renamer" (annotations only: importing typing/collections.abc here would cost the CLI's start-up):
-# a field's name -> the name a front door shows; a callable, or a dict that may leave names out (kept).
+# A field's name -> the name a front door shows: a callable, or a dict that may leave names out
+# (kept). Spelled as a string, for annotations only: importing typing/collections.abc here would
+# cost the CLI's start-up.
+Renamer = "Callable[[str], str] | Mapping[str, str]"
 
 
 def _rename(names: "Renamer | None", field: str) -> str:

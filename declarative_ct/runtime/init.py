@@ -60,7 +60,7 @@ _JOIN_ORDER = ("NEWIPC", "NEWUTS", "NEWNET", "NEWPID", "NEWNS", "NEWCGROUP", "NE
 @dataclass
 class InitContext:
     """Everything stage 1 and init need, handed over by ``fork``; to the monitor as JSON
-    (``monitord.encode_request``), to a sealed stage 1 pickled in a memfd (``bootstrap``)."""
+    (:func:`.monitor_request.encode`), to a sealed stage 1 pickled in a memfd (``bootstrap``)."""
 
     config: Config
     process: Process

@@ -9,7 +9,7 @@ each mount the destination is opened afresh and must show the new mount exactly 
 descriptor was, inside the rootfs, or the create fails naming the destination (CVE-2021-30465: a
 directory swapped for a symlink between the check and the mount): :mod:`.safemount`. The nodes
 of ``/dev`` are made by :mod:`.devnodes`, ``tmpcopyup`` by :mod:`.copyup`; after the mounts,
-:mod:`.finalize` pivots into the root and masks (its entry points are re-exported here).
+:mod:`.finalize` pivots into the root and masks (init calls it directly).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 
 from declarative_ct.reconcile.drift import classify_drift
+from declarative_ct.reconcile.kinds import ActionKind
 
 from ..desired import DesiredEntry, DesiredView, PlanView
 from . import Outcome, PlanChanged
@@ -75,7 +76,7 @@ class DesiredState:
                 action=action.kind if action else None, steps=tuple(action.steps) if action else (),
                 desired=self._normalized(doc) if doc else None, applied=obs.applied if obs else {},
                 observed_resources=obs.resources if obs else {},
-                live_changes=dict(action.resources) if action and action.kind in ("live", "lifecycle") else {},
+                live_changes=dict(action.resources) if action and action.kind in (ActionKind.LIVE, ActionKind.LIFECYCLE) else {},
                 source=doc.source if doc else (obs.source if obs else ""), line=doc.line if doc else 0,
                 restarts=record.get("restarts", 0) if obs is not None and obs.owned else None,
                 next_restart=next_restart)

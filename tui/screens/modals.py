@@ -13,12 +13,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, LoadingIndicator, OptionList, Static
 from textual.widgets.option_list import Option
 
+from declarative_ct.reconcile.kinds import ActionKind
+
 from ..backend import SIGNALS, Backend
 from ..columns import COLUMNS
 from ..desired import PlanView, group_actions
 
-KIND_STYLE = {"create": "green", "recreate": "magenta", "live": "cyan", "lifecycle": "yellow", "signal": "blue",
-              "destroy": "red", "prune": "red"}
+KIND_STYLE = {ActionKind.CREATE: "green", ActionKind.RECREATE: "magenta", ActionKind.LIVE: "cyan",
+              ActionKind.LIFECYCLE: "yellow", ActionKind.SIGNAL: "blue", ActionKind.DESTROY: "red",
+              ActionKind.PRUNE: "red"}
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -26,6 +26,7 @@ try:
     from declarative_ct.reconcile import last_applied
     from declarative_ct.reconcile import restart as restarting
     from declarative_ct.reconcile.convert import LABEL_MANAGER, LABEL_SOURCE, MANAGER, MUTABLE_FIELDS
+    from declarative_ct.reconcile.kinds import ActionKind
     from declarative_ct.reconcile.last_applied import LABEL_SPEC
     from declarative_ct.reconcile.plan import effective, make_plan, observe
     from declarative_ct.runtime import Runtime, Status, store
@@ -208,7 +209,7 @@ def diff(name, action, obs, doc):
     wanted = spec_view(doc.spec) if doc is not None and doc.spec.state != ABSENT else absent
     if action is None:
         return {"before": wanted, "after": wanted, "before_header": name, "after_header": name}
-    after = absent if action.kind in ("destroy", "prune") else wanted
+    after = absent if action.kind in ActionKind.TEARDOWN else wanted
     before = absent if obs is None else observed_view(obs, after)
     return {"before": before, "after": after,
             "before_header": "%s (%s)" % (name, before["state"]),
