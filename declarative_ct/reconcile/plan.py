@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from ..errors import ContainerError, StateCorrupt
 from ..runtime import Runtime, Status, store
 from ..spec.desired import desired_documents
+from ..spec.forms import joined_container
 from . import restart as restarting
 from . import last_applied
 from .kinds import ActionKind, Step
@@ -234,8 +235,7 @@ def _follow_network_owners(docs, observed: dict[str, Observed], plan: Plan) -> N
         changed = False
         for doc in docs:
             spec, obs = doc.spec, observed.get(doc.spec.name)
-            mode = spec.network_mode
-            owner = mode.removeprefix("container:") if mode.startswith("container:") else None
+            owner = joined_container({"mode": spec.network_mode})
             if owner not in remade or spec.name in remade or obs is None or not obs.owned or spec.state == "absent":
                 continue
             action = Action(spec.name, ActionKind.RECREATE, f"network namespace owner {owner} is made anew",

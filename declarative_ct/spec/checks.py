@@ -15,6 +15,7 @@ import os
 from yaml.nodes import Node
 
 from ..errors import ConfigInvalid
+from .forms import joined_container
 from .messages import SpecError, field_name
 from .model import SECCOMP_KEYWORDS, ContainerSpec
 from .yaml_nodes import Doc, pos
@@ -53,9 +54,9 @@ def check_across(loader) -> None:  # noqa: ANN001 - load._Loader
                     edges[name].append((dep, node, f"depends_on[{i}]"))
             network = doc.data.get("network")
             mode = network.get("mode") if isinstance(network, dict) else None
-            if isinstance(mode, str) and mode.startswith("container:") and mode != f"container:{name}":
+            joined = joined_container({"mode": mode}) if isinstance(mode, str) else None
+            if joined is not None and joined != name:
                 node, _, _ = doc.builder.locate(doc.root, ("network", "mode"))
-                joined = mode.removeprefix("container:")
                 if joined not in by_name:
                     loader.error(doc.file, *pos(node), "network.mode",
                                f"unknown container `{joined}` (no spec names it)", doc.order, value=joined)
