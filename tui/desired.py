@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from declarative_ct.reconcile import drift
+from declarative_ct.runtime.state import Status
 from declarative_ct.reconcile.kinds import ActionKind
 
 
@@ -140,7 +141,9 @@ def spec_diff(entry: DesiredEntry | None, observed_status: str | None) -> list[D
                             _show_resource(name, value), "live"))
     want = desired.get("state")
     have = "paused" if observed_status == "pausing" else observed_status
-    if want and want != have and not (want == "stopped" and have == "created"):
+    known = observed_status in {s.value for s in Status} and observed_status != Status.UNKNOWN.value
+    satisfied = drift.satisfied_state(Status(observed_status)) if known else have
+    if want and want != satisfied:
         out.append(DiffLine("state", have or "(absent)", str(want), "lifecycle"))
     return out
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..runtime.state import Status, allowed_ops
+
 DRIFTS = ("in-sync", "drifted", "missing", "unmanaged", "undeclared", "exited", "backoff", "unknown")
 """The drift words :func:`classify_drift` returns (besides ``-``), in the order the TUI filters them."""
 
@@ -29,3 +31,15 @@ def classify_drift(desired_state: str | None, status: str | None, owned: bool, p
     if status == "stopped" and desired_state in ("running", "paused"):
         return "backoff" if next_restart is not None else "exited"
     return "in-sync"
+
+
+def satisfied_state(status: Status) -> str:
+    """The spec ``state`` a container in runtime ``status`` already satisfies, by the runtime's
+    operations table: ``paused`` while it can be resumed (paused, pausing), ``running`` while
+    running, ``stopped`` otherwise (a created init has not run its program); ``running`` for
+    ``unknown`` (the plan reports it)."""
+    if status == Status.UNKNOWN:
+        return "running"
+    if "resume" in allowed_ops(status):
+        return "paused"
+    return "running" if status == Status.RUNNING else "stopped"

@@ -37,3 +37,19 @@ def test_plan_actions_group_in_class_order():
     groups = group_actions(actions)
     assert [k for k, _ in groups] == ["create", "live", "prune"]
     assert [a["container"] for a in groups[1][1]] == ["a", "b"]
+
+
+
+def test_spec_diff_state_line_follows_what_each_status_satisfies():
+    """The state line of the spec diff: a status that already satisfies the declared state (pausing
+    counts as paused, created as stopped) shows none; unknown always shows."""
+    def state_line(want, status):
+        entry = _entry(desired={**_entry().desired, "state": want})
+        return [(d.observed, d.desired) for d in spec_diff(entry, status) if d.field == "state"]
+
+    assert state_line("paused", "pausing") == []
+    assert state_line("stopped", "created") == []
+    assert state_line("running", "created") == [("created", "running")]
+    assert state_line("running", "unknown") == [("unknown", "running")]
+    assert state_line("paused", "running") == [("running", "paused")]
+    assert state_line("running", "running") == []

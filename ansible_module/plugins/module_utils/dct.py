@@ -26,11 +26,11 @@ try:
     from declarative_ct.reconcile import last_applied
     from declarative_ct.reconcile import restart as restarting
     from declarative_ct.reconcile.convert import LABEL_MANAGER, LABEL_SOURCE, MANAGER, MUTABLE_FIELDS
+    from declarative_ct.reconcile.drift import satisfied_state  # noqa: F401 - the container module's
     from declarative_ct.reconcile.kinds import ActionKind
     from declarative_ct.reconcile.last_applied import LABEL_SPEC
     from declarative_ct.reconcile.plan import effective, make_plan, observe
     from declarative_ct.runtime import Runtime, Status, store
-    from declarative_ct.runtime.state import allowed_ops
     from declarative_ct.spec.load import HINT_QUOTE, SpecErrors, load_mapping
     from declarative_ct.spec.model import ContainerSpec
 except ImportError:
@@ -262,17 +262,6 @@ def facts(rt, name, stats=False):
                 pass  # stopped meanwhile
     c.close()
     return out
-
-
-def satisfied_state(status):
-    """The spec ``state`` a container in runtime ``status`` already satisfies, by the runtime's
-    operations table: ``paused`` while it can be resumed, ``running`` while running, ``stopped``
-    otherwise (a created init has not run its program); ``running`` for unknown (the plan reports it)."""
-    if status == Status.UNKNOWN:
-        return "running"
-    if "resume" in allowed_ops(status):
-        return "paused"
-    return "running" if status == Status.RUNNING else "stopped"
 
 
 def container_names(rt):
