@@ -18,17 +18,10 @@ import uuid
 
 import pytest
 
-from clients import IMAGE, WINSIZE, Containerd, Podman, build_rootfs_tar, cgroup_dirs_named, missing_tools
+from clients import (IMAGE, WINSIZE, Containerd, Podman, build_rootfs_tar, cgroup_dirs_named, missing_tools,
+                     runtimes)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-
-
-
-def runtimes(dct: str | None = None) -> pytest.MarkDecorator:
-    """Parametrize over ``runtime`` in (runc, dct); ``dct``: why the dct case fails today (xfail, not strict)."""
-    dct_marks = [pytest.mark.xfail(reason=dct, strict=False)] if dct else []
-    return pytest.mark.parametrize("runtime", [pytest.param("runc", id="runc"),
-                                               pytest.param("dct", id="dct", marks=dct_marks)])
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,10 @@ import time
 
 import pytest
 
-from clients import IMAGE, WINSIZE, Podman, build_rootfs_tar, cgroup_dirs_named, missing_tools, runtime_path
+from clients import (IMAGE, WINSIZE, Podman, build_rootfs_tar, cgroup_dirs_named, missing_tools, runtime_path,
+                     runtimes)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-
-
-
-def runtimes(dct: str | None = None) -> pytest.MarkDecorator:
-    """Parametrize over ``runtime`` in (runc, dct); ``dct``: why the dct case fails today (xfail, not strict)."""
-    dct_marks = [pytest.mark.xfail(reason=dct, strict=False)] if dct else []
-    return pytest.mark.parametrize("runtime", [pytest.param("runc", id="runc"),
-                                               pytest.param("dct", id="dct", marks=dct_marks)])
 
 
 @pytest.fixture(scope="session")
@@ -321,7 +314,6 @@ def test_restart(podman: Podman, runtime: str, names: list[str]) -> None:
     state = _inspect(podman, runtime, name)["State"]
     assert state["Status"] == "running" and state["Pid"] != before, state
     assert podman.run(runtime, "exec", name, "true").rc == 0
-
 
 
 @runtimes()
