@@ -360,6 +360,7 @@ def _session_leak_check(tmp_path_factory: pytest.TempPathFactory, _child_subreap
                   f"sessions are running (pids {concurrent}), so they are not counted as leaks")
         else:
             leaks.append(f"cgroup dirs left (ids not issued by unique_id): {sorted(others)}")
+    _remove_test_data_roots(base)
     mounts = _mounts_mentioning(base)
     if mounts:
         leaks.append("mounts left in the host mount namespace:\n  " + "\n  ".join(mounts))
@@ -367,6 +368,22 @@ def _session_leak_check(tmp_path_factory: pytest.TempPathFactory, _child_subreap
         print(f"\nnote: test cgroups left by an earlier run (not this session): {sorted(before)}")
     if leaks:
         pytest.fail("the test session leaked:\n" + "\n".join(leaks), pytrace=False)
+
+
+def _remove_test_data_roots(base: str) -> None:
+    """Remove the data roots (logs, restart records: ``/var/lib/dct/roots/…``) of state roots under
+    this session's temporary directory; other sessions' and real ones stay."""
+    from declarative_ct.runtime import factory
+
+    parent = os.path.join(factory.DEFAULT_DATA_ROOT, factory.DATA_ROOTS_DIR)
+    for name in os.listdir(parent) if os.path.isdir(parent) else ():
+        try:
+            with open(os.path.join(parent, name, factory.DATA_ROOT_MARKER)) as f:
+                served = f.read().strip()
+        except OSError:
+            continue
+        if served == base or served.startswith(base + os.sep):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,35 @@ from .container import Container, teardown
 from .state import State
 
 DEFAULT_ROOT = "/run/dct"
+DEFAULT_DATA_ROOT = "/var/lib/dct"
+DATA_ROOT_ENV = "DCT_DATA_ROOT"
+DATA_ROOT_MARKER = "state-root"  # in a data root: the state root it serves
+DATA_ROOTS_DIR = "roots"  # <DEFAULT_DATA_ROOT>/roots/<cgroup parent>: the data of roots other than the default
 
 
 def default_root() -> str:
     """``$DCT_ROOT`` or ``/run/dct`` (runc's ``--root`` default is ``/run/runc``)."""
     return os.environ.get("DCT_ROOT") or DEFAULT_ROOT
+
+
+def default_data_root(root: str) -> str:
+    """Where the persistent data of state root ``root`` (absolute) lives: ``$DCT_DATA_ROOT`` when set,
+    else ``/var/lib/dct`` for the default root ``/run/dct``, else ``/var/lib/dct/roots/dct-<8 hex of
+    the root>`` (the root's cgroup parent name), so two roots never share a container name's data.
+
+    The state root is runtime state (tmpfs, gone at a reboot, as runc's); the data root keeps what
+    must outlive it: the containers' logs and the reconciler's restart records (podman's ``--root``
+    beside its ``--runroot``).
+    """
+    if os.environ.get(DATA_ROOT_ENV):
+        return os.path.abspath(os.environ[DATA_ROOT_ENV])
+    if root == DEFAULT_ROOT:
+        return DEFAULT_DATA_ROOT
+    return os.path.join(DEFAULT_DATA_ROOT, DATA_ROOTS_DIR, _root_parent(root))
+
+
+def _root_parent(root: str) -> str:
+    return cgroups.ROOT_PARENT_PREFIX + hashlib.sha256(root.encode()).hexdigest()[:8]
 
 
 def _shown_cgroup(recorded: object) -> str:
@@ -38,14 +62,33 @@ class Runtime:
 
     Args:
         root: the state directory; made absolute; ``/`` is refused as runc does.
+        data_root: where data that outlives the state root goes (logs, restart records); None:
+            :func:`default_data_root` of ``root``. Made absolute; created only when written.
     """
 
-    def __init__(self, root: str | None = None) -> None:
+    def __init__(self, root: str | None = None, data_root: str | None = None) -> None:
         self.root = os.path.abspath(root or default_root())
         if self.root == "/":
             raise SystemError("refusing '/' as the state root")
+        self.data_root = os.path.abspath(data_root) if data_root else default_data_root(self.root)
+        if self.data_root == "/":
+            raise SystemError("refusing '/' as the data root")
         if os.path.exists(self.root) and not os.path.isdir(self.root):
             raise SystemError(f"state root {self.root} exists and is not a directory")
+
+    def data_dir(self, *parts: str) -> str:
+        """``<data_root>/<parts…>``, made (mode 0700) if missing; the data root records which state
+        root it serves in its ``state-root`` file when first made (what ``roots/dct-<hash>`` is).
+
+        Raises:
+            OSError: the directories cannot be made.
+        """
+        if not os.path.isdir(self.data_root):
+            os.makedirs(self.data_root, mode=0o700, exist_ok=True)
+            store.write_atomic(os.path.join(self.data_root, DATA_ROOT_MARKER), (self.root + "\n").encode(), 0o600)
+        path = os.path.join(self.data_root, *parts)
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        return path
 
     @property
     def cgroup_parent(self) -> str:
@@ -55,7 +98,7 @@ class Runtime:
         the destroy of one killing the other)."""
         if self.root == DEFAULT_ROOT:
             return Cgroup.parent
-        return cgroups.ROOT_PARENT_PREFIX + hashlib.sha256(self.root.encode()).hexdigest()[:8]
+        return _root_parent(self.root)
 
     def _placed(self, config: Config) -> Config:
         """``config``, changed in place, with this root's cgroup parent when it asks for the default
