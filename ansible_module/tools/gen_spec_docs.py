@@ -79,6 +79,12 @@ DESCRIPTIONS = {
     "network.routes.gateway": "The gateway.",
     "network.routes.source": "The preferred source address.",
     "network.routes.interface": "The interface inside the container.",
+    "logging": ["The container's log: the output of each run, kept per container name (a restart or recreate "
+                "keeps the previous run's; O(state=absent) deletes them), rotated by size.",
+                "A change recreates the container (the monitor takes the limits when the container starts)."],
+    "logging.max_size": ("The size a log file is rotated at: bytes, C(10Mi), C(1Gi), C(10m) (every suffix binary, "
+                         "as for O(resources.memory)); at least C(4Ki). Defaults to C(10Mi)."),
+    "logging.max_files": "Files kept per run, the current one included (1 to 100).",
     "restart": ["What to do when the program exits while the container should run: C(never), C(always), "
                 "C(on-failure) or C(on-failure:N) (at most N restarts), with an exponential backoff."],
     "reload_signal": "The signal sent when a file of O(reload_on) changes.",

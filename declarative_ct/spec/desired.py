@@ -20,13 +20,14 @@ class DesiredSpec:
     Scalars as the spec gives them (``name``, ``state``: running | paused | stopped | absent,
     ``restart``: the policy text, ``stop_signal``/``reload_signal``: signal names,
     ``stop_timeout``: seconds), ``network_mode`` (``none``, ``host``, ``bridge`` or
-    ``container:<name>``), ``reload_on``/``depends_on`` (fresh lists, paths absolute);
+    ``container:<name>``), ``reload_on``/``depends_on`` (fresh lists, paths absolute), ``log`` (the
+    runtime's ``LogConfig`` of ``logging``: bytes per file, files per run);
     :meth:`normalized` is the canonical form every comparison and the runtime conversion use;
     :meth:`dump` the model's JSON dump. Built by ``ContainerSpec.desired()`` or
     :meth:`from_json` (a background load's answer, a cache entry).
     """
 
-    __slots__ = ("name", "state", "restart", "stop_signal", "stop_timeout", "reload_signal", "network_mode",
+    __slots__ = ("name", "state", "restart", "stop_signal", "stop_timeout", "reload_signal", "network_mode", "log",
                  "_reload_on", "_depends_on", "_dump", "_normalized")
 
     def __init__(self, dump: dict, normalized: dict) -> None:
@@ -34,6 +35,7 @@ class DesiredSpec:
         for name in ("name", "state", "restart", "stop_signal", "stop_timeout", "reload_signal"):
             init(self, name, dump[name])
         init(self, "network_mode", normalized["network"]["mode"])
+        init(self, "log", forms.log_config(normalized["logging"]))  # a LogConfig: frozen too
         init(self, "_reload_on", tuple(dump["reload_on"]))
         init(self, "_depends_on", tuple(dump["depends_on"]))
         init(self, "_dump", dump)

@@ -8,6 +8,7 @@ background load, the spec cache), and the models use the same functions for thei
 from __future__ import annotations
 
 from ..configs import Network, PortMapping, Route
+from ..configs.logs import LogConfig
 
 
 def joined_container(network: dict) -> str | None:
@@ -45,6 +46,16 @@ def ports_of(network: dict) -> list[PortMapping]:
         ip, host, ct = rest.split(":")
         out.append(PortMapping(int(host), int(ct), proto, ip))
     return out
+
+
+def log_config(logging: dict | None) -> LogConfig:
+    """The runtime's ``LogConfig`` (rotation: ``max_size`` bytes, ``max_files``) of a normalized
+    spec's ``logging``; the defaults for None or missing keys (a spec applied before the field existed).
+
+    Raises:
+        ConfigInvalid: a value out of range (a record not made by this code).
+    """
+    return LogConfig.from_dict(logging or {})
 
 
 def profile_digest(path: str) -> str | None:

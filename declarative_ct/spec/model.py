@@ -18,9 +18,10 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       model_validator)
 
 from ..configs import MAX_ID, format_cpu_list, parse_cpu_list
+from ..configs.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, MAX_MAX_FILES, MIN_MAX_SIZE
 from . import forms
 from .desired import DesiredSpec
-from ..units import UNLIMITED, parse_size
+from ..units import UNLIMITED, format_size, parse_size
 
 class FieldError(ValueError):
     """A validator's error about a field below the model it validates: ``path`` (``("routes", 0,
@@ -51,6 +52,7 @@ MAX_ARG_STRLEN = 131072  # bytes: the kernel's limit on one argument or environm
 MAX_ARGS = 1 << 20  # bytes of arguments: well within ARG_MAX, and within what the monitor's socket carries
 RESTART_PATTERN = r"^(never|always|on-failure(:[1-9][0-9]*)?)$"
 SECCOMP_KEYWORDS = ("default", "unconfined")
+MAX_LOG_SIZE = 1 << 62  # bytes: configs.logs.LogConfig's upper bound on max_size
 _SPEC_RESOURCE_NAMES = {"pids_limit": "pids"}  # configs.Resources field → the spec's, where they differ
 _SPEC_NETWORK_NAMES = {"mac_address": "mac", "interface_name": "interface"}  # configs.Network/Route → the spec's
 
@@ -80,6 +82,31 @@ def _signal_name(value: object) -> str:
 Size = Annotated[int | None, BeforeValidator(_size), WithJsonSchema({
     "type": ["integer", "string", "null"], "description": "bytes, or 64Mi/1Gi/64m/1g, or \"unlimited\""})]
 SignalName = Annotated[str, BeforeValidator(_signal_name)]
+
+
+def _log_size(value: object) -> int:
+    """A log file's size limit: a size as ``memory`` takes it (every suffix binary: ``10m`` is ``10Mi``),
+    but a limit it must be (no ``unlimited``) and within ``configs.logs``' range."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        from .messages import describe_value  # the loader's words for a value (an error path only)
+
+        raise ValueError(f"expected a size (bytes, 10Mi, 1Gi or 10m), got {describe_value(value)}")
+    if value == UNLIMITED or isinstance(value, str) and value.strip().lower() in ("unlimited", "max", "-1"):
+        raise ValueError("must be a size: a log file is rotated at a limit (e.g. 10Mi)")
+    try:
+        size = value if isinstance(value, int) else parse_size(value, None)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a size (give bytes, 10Mi, 1Gi or 10m)") from None
+    if size < MIN_MAX_SIZE:
+        raise ValueError(f"{format_size(size)} is below {format_size(MIN_MAX_SIZE)} (the least a file is rotated at)")
+    if size > MAX_LOG_SIZE:
+        raise ValueError(f"{format_size(size)} is too large (at most {format_size(MAX_LOG_SIZE)})")
+    return size
+
+
+LogSize = Annotated[int, BeforeValidator(_log_size), WithJsonSchema({
+    "type": ["integer", "string"],
+    "description": f"bytes, or 10Mi/1Gi/10m/1g; at least {format_size(MIN_MAX_SIZE)}"})]
 
 
 def _container_path(value: str) -> str:
@@ -348,6 +375,17 @@ class NetworkSpec(_Strict):
         return forms.ports_of(self.model_dump(mode="json"))
 
 
+class LoggingSpec(_Strict):
+    """The container's log (the runtime's ``LogConfig``): each run's log file is rotated before it
+    would pass ``max_size`` (a size: ``10Mi``, ``10m``; at least 4Ki), and ``max_files`` files are kept
+    per run (the current one included, 1 to 100). Logs belong to the container's name: a restart or
+    recreate keeps the previous run's; ``state: absent`` and prune delete them. A change recreates the
+    container (the monitor's copier takes the limits when the container starts)."""
+
+    max_size: LogSize = DEFAULT_MAX_SIZE
+    max_files: int = Field(DEFAULT_MAX_FILES, ge=1, le=MAX_MAX_FILES)
+
+
 class ContainerSpec(_Strict):
     """One container, as a user writes it; ``name`` becomes the container id."""
 
@@ -360,6 +398,7 @@ class ContainerSpec(_Strict):
     mounts: list[MountSpec] = Field(default_factory=list)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     network: NetworkSpec = Field(default_factory=NetworkSpec)
+    logging: LoggingSpec = Field(default_factory=LoggingSpec)
     restart: str = Field("never", pattern=RESTART_PATTERN)
     reload_signal: SignalName = "SIGHUP"
     reload_on: list[str] = Field(default_factory=list)

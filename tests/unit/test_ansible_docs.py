@@ -155,7 +155,7 @@ def test_every_spec_field_is_documented_with_its_suboptions(collection) -> None:
     schema = ContainerSpec.model_json_schema()
     assert set(options) == set(schema["properties"]) - {"state"}
     for name, model in (("process", "ProcessSpec"), ("resources", "ResourcesSpec"), ("mounts", "MountSpec"),
-                        ("network", "NetworkSpec")):
+                        ("network", "NetworkSpec"), ("logging", "LoggingSpec")):
         assert set(options[name]["suboptions"]) == set(schema["$defs"][model]["properties"])
 
 

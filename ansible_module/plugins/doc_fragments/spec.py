@@ -213,6 +213,24 @@ options:
             description:
             - The interface inside the container.
             type: str
+  logging:
+    description:
+    - 'The container''s log: the output of each run, kept per container name (a restart or recreate
+      keeps the previous run''s; O(state=absent) deletes them), rotated by size.'
+    - A change recreates the container (the monitor takes the limits when the container starts).
+    type: dict
+    suboptions:
+      max_size:
+        description:
+        - 'The size a log file is rotated at: bytes, C(10Mi), C(1Gi), C(10m) (every suffix binary,
+          as for O(resources.memory)); at least C(4Ki). Defaults to C(10Mi).'
+        type: raw
+        default: 10485760
+      max_files:
+        description:
+        - Files kept per run, the current one included (1 to 100).
+        type: int
+        default: 3
   restart:
     description:
     - 'What to do when the program exits while the container should run: C(never), C(always), C(on-failure)

@@ -19,6 +19,7 @@ SPEC_OPTIONS = {
     'mounts': {'type': 'list', 'elements': 'dict'},
     'resources': {'type': 'dict'},
     'network': {'type': 'dict'},
+    'logging': {'type': 'dict'},
     'restart': {'type': 'str', 'default': 'never'},
     'reload_signal': {'type': 'str', 'default': 'SIGHUP'},
     'reload_on': {'type': 'list', 'elements': 'str'},
