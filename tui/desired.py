@@ -97,6 +97,13 @@ def _show(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _show_size(value: object) -> str:
+    """A size in bytes as the spec writes it (``10Mi``)."""
+    from declarative_ct.units import format_size
+
+    return format_size(value) if isinstance(value, int) and not isinstance(value, bool) else _show(value)
+
+
 def _show_resource(name: str, value: object) -> str:
     """A libcontainer resource value as the spec writes it: sizes in IEC units, -1 as unlimited."""
     from declarative_ct.units import UNLIMITED, format_size
@@ -135,7 +142,8 @@ def spec_diff(entry: DesiredEntry | None, observed_status: str | None) -> list[D
         if a == d:
             continue
         top = key.split(".", 1)[0]
-        out.append(DiffLine(key, _show(a), _show(d), "none" if top in MUTABLE_FIELDS else "recreate"))
+        show = _show_size if key == "logging.max_size" else _show
+        out.append(DiffLine(key, show(a), show(d), "none" if top in MUTABLE_FIELDS else "recreate"))
     for name, value in entry.live_changes.items():
         out.append(DiffLine(f"resources.{name}", _show_resource(name, entry.observed_resources.get(name)),
                             _show_resource(name, value), "live"))

@@ -24,7 +24,8 @@ from .last_applied import LABEL_SPEC  # noqa: F401 - importers take the label's 
 MANAGER = "declarative-ct"
 LABEL_MANAGER, LABEL_SOURCE, LABEL_HASH = "dct.manager", "dct.source", "dct.hash"
 
-# Fields a running container can take without being recreated: the rest needs a new container.
+# Fields a running container can take without being recreated: the rest needs a new container
+# (``logging`` too: the monitor's copier takes its rotation limits when the container starts).
 MUTABLE_FIELDS = frozenset({"resources", "state", "restart", "reload_signal", "reload_on", "depends_on",
                             "stop_signal", "stop_timeout"})
 _NAMESPACE_TYPES = {"pid": "NEWPID", "mount": "NEWNS", "uts": "NEWUTS", "ipc": "NEWIPC", "net": "NEWNET",

@@ -5,6 +5,8 @@ state.json) as ``dct.spec=<json>`` (compact, sorted keys). Readers: the planner 
 diffs), apply (how to stop a pruned container, what to bring back when a recreate fails), ``dct
 exec`` and the TUI's shell (the spec's user, env and cwd), the TUI's spec view and the Ansible
 module. A missing or unreadable label reads as ``{}``: not made from a spec, nothing to compare.
+A record written before a field existed reads with that field at the value that means what the
+container was made with (:data:`ADDED_FIELDS`), so that an upgrade plans no recreate by itself.
 Stdlib only (the runtime's ``Process`` is imported when one is built).
 """
 
@@ -15,19 +17,36 @@ import json
 LABEL_SPEC = "dct.spec"
 
 
+def _default_logging() -> dict:
+    from ..configs.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE
+
+    return {"max_size": DEFAULT_MAX_SIZE, "max_files": DEFAULT_MAX_FILES}
+
+
+ADDED_FIELDS = {"logging": _default_logging}
+"""Fields of the normalized spec newer than some records: the value a record without one reads with
+(``logging``: the default rotation; a container made before the field existed is recreated only
+when its spec asks for other limits)."""
+
+
 def label(normalized: dict[str, object]) -> str:
     """The ``key=value`` label that records ``normalized`` (a ``normalized()`` spec) on a config."""
     return f"{LABEL_SPEC}={json.dumps(normalized, sort_keys=True, separators=(',', ':'))}"
 
 
 def decode(text: str | None) -> dict:
-    """The normalized spec in a label's value (``dct.spec``'s text); ``{}`` when it is missing,
-    is not JSON or is not an object."""
+    """The normalized spec in a label's value (``dct.spec``'s text), with the :data:`ADDED_FIELDS`
+    it lacks filled in; ``{}`` when it is missing, is not JSON or is not an object."""
     try:
         data = json.loads(text or "{}")
     except ValueError:
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    if data:
+        for name, value in ADDED_FIELDS.items():
+            data.setdefault(name, value())
+    return data
 
 
 def read(config) -> dict:  # noqa: ANN001 - configs.Config

@@ -7,7 +7,9 @@ with its class and cause:
 
 - ``create``: no such container; ``destroy``: ``state: absent``; ``prune``: ours, from the given
   paths, no longer declared (acted on only with ``--prune``);
-- ``recreate``: a field only a new container can change (rootfs, process, mounts, namespaces…);
+- ``recreate``: a field only a new container can change (rootfs, process, mounts, namespaces,
+  logging…); the cause names them, with the old and new values for the short ones
+  (``logging.max_size 10Mi → 20Mi``);
 - ``live``: resources, applied in place through ``Container.set()``;
 - ``lifecycle``: start, pause, resume, stop, or restart of a container that exited, as its
   restart policy says (:mod:`.restart`: ``never`` leaves it exited, a restart waiting for its
@@ -26,6 +28,7 @@ from ..errors import ContainerError, StateCorrupt
 from ..runtime import Runtime, Status, store
 from ..spec.desired import desired_documents
 from ..spec.forms import joined_container
+from ..units import format_size
 from . import restart as restarting
 from . import last_applied
 from .kinds import ActionKind, Step
@@ -307,9 +310,8 @@ def _plan_one(spec, obs: Observed | None, plan: Plan, now: float) -> Action | No
         return Action(name, ActionKind.CREATE,
                       "not created yet" if state != "stopped" else "not created yet; state: stopped", _startup(state))
     desired = spec.normalized()
-    changed = _changed_fields(obs.applied, desired)
     if spec_hash(desired) != spec_hash(obs.applied) or not obs.applied:
-        return Action(name, ActionKind.RECREATE, f"{', '.join(changed) or 'spec'} changed",
+        return Action(name, ActionKind.RECREATE, _recreate_cause(obs.applied, desired),
                       _teardown(obs.status) + _startup(state))
     status = Status.PAUSED if obs.status == Status.PAUSING else obs.status
     if status == Status.STOPPED and state in ("running", "paused"):
@@ -355,6 +357,25 @@ def _restart(spec, obs: Observed, plan: Plan, now: float) -> Action | None:
         due = decision.record["next_restart"]
         plan.next_restart = due if plan.next_restart is None else min(plan.next_restart, due)
     return None
+
+
+# Immutable fields a recreate's cause shows with their values (short ones), as the spec writes them.
+_SHOWN_FIELDS = {"logging.max_size": format_size, "logging.max_files": str}
+
+
+def _recreate_cause(applied: dict, desired: dict) -> str:
+    """``process.args, mounts changed; logging.max_size 10Mi → 20Mi``: the changed immutable fields,
+    those of :data:`_SHOWN_FIELDS` with their old and new values; ``spec changed`` when none is named."""
+    changed = _changed_fields(applied, desired)
+    named = [f for f in changed if f not in _SHOWN_FIELDS]
+    parts = [f"{', '.join(named)} changed"] if named else []
+    for f in changed:
+        if f in _SHOWN_FIELDS:
+            top, key = f.split(".")
+            old, new = (("unset" if v is None else _SHOWN_FIELDS[f](v)) for v in (applied[top].get(key),
+                                                                                desired[top].get(key)))
+            parts.append(f"{f} {old} → {new}")
+    return "; ".join(parts) or "spec changed"
 
 
 def _changed_fields(applied: dict, desired: dict, prefix: str = "") -> list[str]:

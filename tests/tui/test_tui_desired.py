@@ -31,6 +31,13 @@ def test_spec_diff_names_each_field_and_what_the_reconciler_does():
     assert spec_diff(same, "running") == []
 
 
+def test_spec_diff_shows_log_sizes_as_the_spec_writes_them():
+    desired = {**_entry().desired, "logging": {"max_size": 20 << 20, "max_files": 3}}
+    applied = {**desired, "logging": {"max_size": 10 << 20, "max_files": 3}}
+    [line] = spec_diff(_entry(desired=desired, applied=applied, live_changes={}), "running")
+    assert (line.field, line.observed, line.desired, line.klass) == ("logging.max_size", "10Mi", "20Mi", "recreate")
+
+
 def test_plan_actions_group_in_class_order():
     actions = [{"container": "b", "class": "live"}, {"container": "a", "class": "prune"},
                {"container": "c", "class": "create"}, {"container": "a", "class": "live"}]

@@ -3,13 +3,15 @@
 from declarative_ct.configs import DEFAULT_ENV, Config
 from declarative_ct.reconcile import last_applied
 
-APPLIED = {"name": "web", "process": {"args": ["/bin/sh"], "env": {"A": "1"}, "cwd": "/srv", "user": "1000:100"}}
+APPLIED = {"name": "web", "process": {"args": ["/bin/sh"], "env": {"A": "1"}, "cwd": "/srv", "user": "1000:100"},
+           "logging": {"max_size": 1048576, "max_files": 2}}
 
 
 def test_label_round_trip() -> None:
     key, _, value = last_applied.label(APPLIED).partition("=")
     assert key == last_applied.LABEL_SPEC == "dct.spec"
-    assert value == '{"name":"web","process":{"args":["/bin/sh"],"cwd":"/srv","env":{"A":"1"},"user":"1000:100"}}'
+    assert value == ('{"logging":{"max_files":2,"max_size":1048576},"name":"web",'
+                     '"process":{"args":["/bin/sh"],"cwd":"/srv","env":{"A":"1"},"user":"1000:100"}}')
     assert last_applied.read(Config(rootfs="/", labels=[last_applied.label(APPLIED)])) == APPLIED
 
 
@@ -27,3 +29,15 @@ def test_exec_process_takes_the_spec_user_env_and_cwd() -> None:
     assert proc.env == list(DEFAULT_ENV) + ["A=1"]
     init = last_applied.process(APPLIED)
     assert init.args == ["/bin/sh"] and init.init
+
+
+def test_a_record_older_than_a_field_reads_with_its_default() -> None:
+    """A container applied before ``logging`` existed reads as made with the default rotation (no recreate
+    on upgrade); a record that has the field keeps its own, and "not made from a spec" stays ``{}``."""
+    from declarative_ct.configs.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE
+
+    old = {k: v for k, v in APPLIED.items() if k != "logging"}
+    read = last_applied.read(Config(rootfs="/", labels=[last_applied.label(old)]))
+    assert read == {**old, "logging": {"max_size": DEFAULT_MAX_SIZE, "max_files": DEFAULT_MAX_FILES}}
+    assert last_applied.decode(last_applied.label(APPLIED).partition("=")[2])["logging"] == APPLIED["logging"]
+    assert last_applied.decode("{}") == {}

@@ -43,6 +43,7 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from declarative_ct.configs import Config, Resources, pair_memory_swap
+from declarative_ct.configs.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, MAX_MAX_FILES, MIN_MAX_SIZE
 from declarative_ct.errors import ConfigInvalid
 from declarative_ct.reconcile.convert import LABEL_SPEC, MUTABLE_FIELDS, to_runtime
 from declarative_ct.reconcile.plan import Action, Observed, Plan, make_plan
@@ -50,7 +51,7 @@ from declarative_ct.runtime import Status
 from declarative_ct.runtime.cgroups import online_cpus
 from declarative_ct.spec.load import SpecDocument
 from declarative_ct.spec.model import DEFAULT_NAMESPACES, ContainerSpec
-from declarative_ct.units import parse_size
+from declarative_ct.units import format_size, parse_size
 
 # No explain phase: it traces every line (Python < 3.12) and makes a failing example take minutes.
 PROPS = settings(max_examples=100, deadline=None, derandomize=True, database=None,
@@ -145,6 +146,8 @@ def meaning(d: dict) -> dict:
         "mounts": [(m["source"], m["destination"], m.get("readonly", False)) for m in d.get("mounts", [])],
         "network.mode": d.get("network", {}).get("mode", "none"),
         "seccomp": d.get("seccomp", "default"),
+        "logging.max_size": _size(d.get("logging", {}).get("max_size", DEFAULT_MAX_SIZE)),
+        "logging.max_files": d.get("logging", {}).get("max_files", DEFAULT_MAX_FILES),
     }
     for key, value in d.get("labels", {}).items():
         out[f"labels.{key}"] = value
@@ -287,9 +290,21 @@ def plan_for(d: dict, observed: dict[str, Observed]):
     return plan
 
 
-def cause_fields(action: Action) -> set[str]:
-    assert action.cause.endswith(" changed"), action.cause
-    return set(action.cause[:-len(" changed")].split(", "))
+SHOWN_FIELDS = {"logging.max_size": format_size, "logging.max_files": str}  # a recreate's cause gives their values
+
+
+def cause_fields(action: Action) -> dict[str, tuple[str, str] | None]:
+    """The fields a recreate's cause names (``a, b changed; logging.max_size 10Mi → 20Mi``), each with
+    the ``(old, new)`` it shows, None for those named without values."""
+    out: dict[str, tuple[str, str] | None] = {}
+    for part in action.cause.split("; "):
+        if part.endswith(" changed"):
+            out.update(dict.fromkeys(part[:-len(" changed")].split(", ")))
+        else:
+            name, old, arrow, new = part.split(" ")
+            assert arrow == "→" and name in SHOWN_FIELDS, action.cause
+            out[name] = (old, new)
+    return out
 
 
 def check_plan(plan, status: Status | None, old: dict | None, new: dict, what: str = "") -> None:
@@ -304,7 +319,11 @@ def check_plan(plan, status: Status | None, old: dict | None, new: dict, what: s
     assert got == [(kind, steps)], f"expected {kind} {steps}; {context}"
     action = plan.actions[0]
     if kind == "recreate":
-        assert cause_fields(action) == fields, context
+        named = cause_fields(action)
+        assert set(named) == fields, context
+        for name, show in SHOWN_FIELDS.items():  # the values as the spec writes them
+            assert named.get(name) in (None, (show(meaning(old)[name]), show(meaning(new)[name]))) and (
+                (named.get(name) is None) == (name not in fields)), context
     elif kind in ("live", "lifecycle"):
         assert set(action.resources) == fields, context
 
@@ -373,6 +392,9 @@ cpu_periods = st.one_of(st.sampled_from([50000, 100000, 200000]), st.integers(10
 cpu_shares = st.one_of(st.just(1024), st.integers(2, 262144))
 pids = st.one_of(st.integers(1, 4194304), st.sampled_from(["unlimited", -1]))
 blkio = st.one_of(st.just(100), st.integers(10, 1000))
+log_sizes = st.one_of(sizes(1, 1024), st.integers(MIN_MAX_SIZE, 1 << 30),
+                      st.integers(4, 1 << 20).map(lambda k: f"{k}Ki"))
+log_files = st.integers(1, MAX_MAX_FILES)
 
 
 def _canonical_sets(items: list[int]) -> list[str]:
@@ -437,6 +459,8 @@ def spec_dicts(draw, states=st.sampled_from(["running", "running", "paused", "st
         d["network"] = {"mode": draw(st.sampled_from(["none", "host"]))}
     if draw(st.booleans()):
         d["labels"] = draw(st.dictionaries(label_keys, texts, max_size=4))
+    if draw(st.booleans()):
+        d["logging"] = draw(st.fixed_dictionaries({}, optional={"max_size": log_sizes, "max_files": log_files}))
     if draw(st.booleans()):
         d["state"] = draw(states)
     optional = {"restart": restarts, "reload_signal": signals, "stop_signal": signals,
@@ -581,6 +605,12 @@ def mutate(draw, d: dict, field: str) -> dict | None:
         return _mutate_resource(draw, d, field.split(".", 1)[1])
     elif field == "seccomp":
         d["seccomp"] = "unconfined" if d.get("seccomp", "default") == "default" else "default"
+    elif field == "logging.max_size":
+        current = meaning(d)[field]
+        d.setdefault("logging", {})["max_size"] = draw(log_sizes.filter(lambda v: _size(v) != current))
+    elif field == "logging.max_files":
+        current = meaning(d)[field]
+        d.setdefault("logging", {})["max_files"] = draw(log_files.filter(lambda v: v != current))
     elif field == "state":
         d["state"] = draw(_other_of(list(STATES), d.get("state", "running")))
     elif field == "restart":
@@ -601,7 +631,7 @@ def mutate(draw, d: dict, field: str) -> dict | None:
 
 
 IMMUTABLE_FIELDS = ("rootfs", "process.args", "process.env", "process.cwd", "process.user", "hostname", "namespaces",
-                    "mounts", "network.mode", "labels", "seccomp")
+                    "mounts", "network.mode", "labels", "seccomp", "logging.max_size", "logging.max_files")
 FIELDS = IMMUTABLE_FIELDS + tuple(f"resources.{k}" for k in RESOURCE_KEYS) + ("state",) + SPEC_ONLY
 
 
@@ -648,6 +678,8 @@ def removals(d: dict) -> list[tuple[str, dict]]:
         without(f"namespaces[{ns}]", lambda n, ns=ns: n["namespaces"].remove(ns))
     for key in d.get("resources", {}):
         without(f"resources.{key}", lambda n, k=key: n["resources"].pop(k))
+    for key in d.get("logging", {}):
+        without(f"logging.{key}", lambda n, k=key: n["logging"].pop(k))
     for i in range(len(d.get("reload_on", []))):
         without(f"reload_on[{i}]", lambda n, i=i: n["reload_on"].pop(i))
     if "network" in d:
@@ -666,7 +698,7 @@ def respelled(draw, d: dict) -> dict:
     defaults = {"rootfs": "host", "network": {"mode": "none"}, "labels": {}, "mounts": [], "state": "running",
                 "restart": "never", "reload_signal": "SIGHUP", "stop_signal": "SIGTERM", "stop_timeout": 10,
                 "depends_on": [], "reload_on": [], "resources": {}, "namespaces": list(DEFAULT_NAMESPACES),
-                "seccomp": "default"}
+                "seccomp": "default", "logging": {}}
     for key, value in defaults.items():
         if key not in d and coin():
             d[key] = copy.deepcopy(value)
@@ -702,6 +734,14 @@ def respelled(draw, d: dict) -> dict:
         d["reload_on"] = draw(st.permutations(d["reload_on"] + d["reload_on"][:1]))
     if "stop_timeout" in d and float(d["stop_timeout"]).is_integer() and coin():
         d["stop_timeout"] = float(d["stop_timeout"]) if isinstance(d["stop_timeout"], int) else int(d["stop_timeout"])
+    logging = d.get("logging")
+    if logging is not None:
+        if "max_size" in logging:
+            n = _size(logging["max_size"])
+            logging["max_size"] = draw(size_spellings(n) if n % MIB == 0 else st.sampled_from([n, str(n)]))
+        for key, default in (("max_size", draw(size_spellings(DEFAULT_MAX_SIZE))), ("max_files", DEFAULT_MAX_FILES)):
+            if key not in logging and coin():
+                logging[key] = default
     r = d.get("resources")
     if r is not None:
         for key in ("memory", "memory_reservation", "memory_swap"):
