@@ -70,7 +70,7 @@ def watch_command(specs: str, root: str | None = None, data_root: str | None = N
     return argv + ["watch", os.path.abspath(specs)]
 
 
-_PLAIN = re.compile(r"[A-Za-z0-9_@+=:,./-]+\Z")
+_PLAIN = re.compile(r"[A-Za-z0-9_@+=:,./%$-]+\Z")  # after % and $ are doubled
 
 
 def quote(arg: str) -> str:
@@ -86,7 +86,8 @@ def quote(arg: str) -> str:
 def split_command(line: str) -> list[str]:
     """The argv of a unit's command line as systemd splits it (the inverse of :func:`quote` for
     what it writes): words, "double" and 'single' quoted words with backslash escapes, ``%%``
-    and ``$$`` undoubled; a leading ``-``/``@``/``+``/``!`` prefix is dropped from the first word.
+    and ``$$`` undoubled; systemd's ``-``/``@``/``+``/``!``/``:`` prefixes before the first word's
+    absolute path are dropped.
 
     Raises:
         ValueError: an unterminated quote.
@@ -118,8 +119,8 @@ def split_command(line: str) -> list[str]:
         text = "".join(word).replace("%%", "%").replace("$$", "$")
         if text or quoted:
             words.append(text)
-    if words and not words[0].startswith("/"):
-        words[0] = words[0].lstrip("-@+!:")
+    if words:
+        words[0] = re.sub(r"^[-@+!:]+(?=/)", "", words[0])  # systemd's prefixes before the executable's path
     return words
 
 
