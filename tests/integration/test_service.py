@@ -232,6 +232,17 @@ def test_the_units_command_line_as_a_notify_service(service):
         record = restart.load_record(runtime, a)  # kept under the data root given to install
         assert record["restarts"] == 1 and record["last_exit"]["signal"] == signal.SIGKILL
         assert os.path.isfile(os.path.join(runtime.data_root, "restarts", a + ".json"))
+        # dct status: the last exit and its reason, from the record (the new run has none yet)
+        status = [sys.executable, "-m", "declarative_ct.cli.main", "--root", runtime.root, "--data-root",
+                  runtime.data_root, "status", str(specs)]
+        env = dict(os.environ, PYTHONPATH=REPO)
+        rows = {r["name"]: r for r in json.loads(subprocess.run(status + ["--json"], capture_output=True, text=True,
+                                                                env=env, timeout=30, check=True).stdout)}
+        assert rows[a]["restarts"] == 1 and rows[a]["status"] == "running"
+        assert rows[a]["last_exit"]["signal"] == 9 and rows[a]["last_exit"]["exit_code"] == 137
+        assert rows[a]["last_exit"]["oom_killed"] is False and rows[a]["last_exit"]["exited_at"].endswith("Z")
+        table = subprocess.run(status, capture_output=True, text=True, env=env, timeout=30, check=True).stdout
+        assert next(line for line in table.splitlines() if line.startswith(a)).split()[5:8] == ["137", "SIGKILL", "1"]
         again.proc.send_signal(signal.SIGINT)
         assert again.proc.wait(30) == 0
     finally:
