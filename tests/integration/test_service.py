@@ -142,6 +142,11 @@ def service(tmp_path, state_root, busybox_rootfs):
     notify.close()
 
 
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line.split()[1] for line in f if line.startswith("PPid:")))
+
+
 def _pid(runtime: Runtime, name: str) -> int | None:
     try:
         c = runtime.load(name)
@@ -162,6 +167,8 @@ def test_the_units_command_line_as_a_notify_service(service):
         assert _pid(runtime, a) and _pid(runtime, b)
         assert ready[0]["STATUS"] == f"watching 2 containers in {specs}"
         pids = {n: _pid(runtime, n) for n in (a, b)}
+        monitor = _ppid(pids[a])  # the root's monitor forked the inits: it is their parent
+        assert monitor not in (sup.pid, os.getpid()) and _ppid(pids[b]) == monitor
 
         # WATCHDOG=1 keeps coming, every half of WATCHDOG_USEC
         t0 = time.monotonic()
@@ -212,6 +219,7 @@ def test_the_units_command_line_as_a_notify_service(service):
         assert notify.seen("STOPPING", "1", after=t2)
         assert "Traceback" not in sup.err()
         assert {n: _pid(runtime, n) for n in (a, b)} == pids
+        assert _ppid(pids[a]) == monitor  # the monitor lives on (not killed, the inits not re-parented)
         pids[c] = _pid(runtime, c)
         with open(os.path.join(runtime.root, "#supervisor.json")) as f:
             assert json.load(f)["stopped"]
