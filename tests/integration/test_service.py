@@ -257,6 +257,35 @@ def test_the_units_command_line_as_a_notify_service(service):
         sup.stop()
 
 
+def test_restart_counts_and_backoff_survive_a_restart_of_the_service(service):
+    specs, write, start, notify, runtime = service
+    a = unique_id("rc")
+    write(a, restart="always")
+    sup = start()
+    try:
+        wait_for(lambda: notify.seen("READY", "1"), timeout=30, message="READY=1")
+        for attempt in (1, 2):
+            pid = _pid(runtime, a)
+            runtime.load(a).signal(signal.SIGKILL)
+            wait_for(lambda: _pid(runtime, a) not in (None, pid), timeout=10, message=f"restart {attempt}")
+        wait_for(lambda: (restart.load_record(runtime, a) or {}).get("restarts") == 2, message="the count")
+        sup.proc.send_signal(signal.SIGTERM)
+        assert sup.proc.wait(30) == 0
+        # it exits while no supervisor runs; the next one goes on with the count: attempt 3, after
+        # backoff(2) = 2 s from the exit (not 0.5 s, as a fresh count would wait)
+        pid = _pid(runtime, a)
+        runtime.load(a).signal(signal.SIGKILL)
+        exited = restart.parse_time(wait_for(lambda: runtime.load(a).exit_status(), message="the exit")["exited_at"])
+        again = start()
+        wait_for(lambda: _pid(runtime, a) not in (None, pid), timeout=15, message="the restart by the new supervisor")
+        assert restart.parse_time(runtime.load(a).state().created) - exited >= restart.backoff(2) - 0.01
+        record = restart.load_record(runtime, a)
+        assert record["restarts"] == 3
+        wait_for(lambda: "attempt 3" in again.out(), message="the outcome line")
+    finally:
+        sup.stop()
+
+
 def test_a_reboot_brings_the_declared_containers_back_at_once(service):
     """The state root emptied (a reboot: tmpfs gone, with the monitor); the data root still holds
     restart records of the previous boot (a count, a backoff far in the future, a run that no longer
