@@ -27,7 +27,10 @@ class DesiredEntry:
     normalized spec (None: not declared); ``applied``: the normalized spec it was created with
     (``dct.spec`` label; {} when not ours); ``observed_resources``: libcontainer resource fields
     in force; ``live_changes``: ``{field: value}`` the plan would write live; ``source``/``line``:
-    where the spec is (or, for an undeclared container, the file it came from).
+    where the spec is (or, for an undeclared container, the file it came from); ``restarts``,
+    ``next_restart`` (epoch seconds) and ``last_exit`` (``{exit_code, signal, oom_killed,
+    exited_at}``: the last exit the restart policy saw, kept across its restarts): the reconciler's
+    restart record, for containers it made.
     """
 
     name: str
@@ -44,6 +47,7 @@ class DesiredEntry:
     line: int = 0
     restarts: int | None = None
     next_restart: float | None = None
+    last_exit: Mapping | None = None
 
 
 @dataclass(frozen=True)

@@ -277,7 +277,8 @@ class Model:
         drift = entry.drift if entry is not None else None
         status_text = status
         if r is not None and status == "stopped" and r.exit_code is not None:
-            status_text = f"exit {r.exit_code}" + (" oom" if r.oom_killed else "")
+            reason = "oom" if r.oom_killed else _signal_name(r.exit_signal)
+            status_text = f"exit {r.exit_code}" + (f" {reason}" if reason else "")
         cells = {
             "mark": "",
             "name": cid,
@@ -310,6 +311,13 @@ class Model:
         return Row(cid, status, MappingProxyType(cells), MappingProxyType(sort), r, rates, drift, cpu_pct)
 
 
+def _signal_name(number: int | None) -> str:
+    """``SIGKILL`` for 9 (the signal that ended a run, from its exit record); ``""`` for none."""
+    from declarative_ct.reconcile.restart import exit_reason
+
+    return exit_reason({"signal": number}) if number else ""
+
+
 def _uptime(r: Reading | None, wall: float) -> float | None:
     """Seconds since a live container was created (None: stopped, absent or unknown)."""
     if r is None or r.started is None or not is_live(r.status):
@@ -330,6 +338,7 @@ def _transition(prev: Reading | None, r: Reading, wall: float) -> list[Event]:
     text = f"{prev.status} → {r.status}"
     level = "info"
     if r.status == "stopped" and r.exit_code is not None:
-        text += f" (exit {r.exit_code}{', OOM-killed' if r.oom_killed else ''})"
+        reason = "OOM-killed" if r.oom_killed else _signal_name(r.exit_signal)
+        text += f" (exit {r.exit_code}{', ' + reason if reason else ''})"
         level = "warning" if r.exit_code != 0 else "info"
     return [Event(wall, r.id, "status", text, level)]

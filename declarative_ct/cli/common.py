@@ -13,8 +13,9 @@ from ..runtime.factory import default_root
 
 
 def runtime_for(args: argparse.Namespace) -> Runtime:
-    """The :class:`~declarative_ct.runtime.Runtime` of ``--root`` (default ``$DCT_ROOT`` or ``/run/dct``)."""
-    return Runtime(getattr(args, "root", None) or default_root())
+    """The :class:`~declarative_ct.runtime.Runtime` of ``--root`` (default ``$DCT_ROOT`` or ``/run/dct``)
+    and ``--data-root`` (default: ``runtime.factory.default_data_root`` of the root)."""
+    return Runtime(getattr(args, "root", None) or default_root(), getattr(args, "data_root", None))
 
 
 def write_pid_file(path: str | None, pid: int) -> None:

@@ -77,7 +77,7 @@ def _plan(args: argparse.Namespace, docs):
     from ..reconcile.plan import make_plan, observe, scope_of
     from ..runtime import Runtime
 
-    runtime = Runtime(args.root)
+    runtime = Runtime(args.root, getattr(args, "data_root", None))
     return runtime, make_plan(docs, observe(runtime), prune=args.prune, scope=scope_of(args.paths))
 
 
@@ -159,7 +159,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             return 1
         if args.dry_run or not plan.actions:
             if not args.dry_run:
-                applying.record_restarts(plan, runtime.root)  # exits seen, backoffs scheduled
+                applying.record_restarts(plan, runtime)  # exits seen, backoffs scheduled
             _print_plan(plan)
             if not plan.actions and not plan.errors:
                 print("nothing to do")
@@ -207,8 +207,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     (declared, not created), ``unmanaged`` (not made by declarative-ct), ``undeclared`` (ours,
     no longer in the given specs), ``exited`` (should run, but its restart policy keeps it down),
     ``backoff`` (should run, restarts when its backoff runs out). Without paths, only what runs
-    is shown. The exit shown is the current run's, else the last one the reconciler recorded.
-    JSON keys ``restarts`` (restarts since the count was last reset) and ``next_restart`` (RFC
+    is shown. The exit shown is the current run's, else the last one the reconciler recorded,
+    with its reason (the signal that killed it, OOM-killed). JSON keys ``last_exit``
+    (``{exit_code, signal, oom_killed, exited_at}`` or null; ``signal`` a number, ``exited_at`` RFC
+    3339 UTC), ``restarts`` (restarts since the count was last reset) and ``next_restart`` (RFC
     3339 UTC, or null).
     """
     import time
@@ -248,6 +250,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             else None,
             "exit_code": exit_record.get("exit_code") if exit_record else None,
             "oom_killed": exit_record.get("oom_killed") if exit_record else None,
+            "last_exit": ({k: exit_record.get(k) for k in ("exit_code", "signal", "oom_killed", "exited_at")}
+                          if exit_record else None),
             "restarts": record.get("restarts", 0) if obs is not None and obs.owned else None,
             "next_restart": restarting.format_time(next_restart),
             "source": obs.source if obs else (next(d.source for d in docs if d.spec.name == name)),
@@ -255,14 +259,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'NAME':<20} {'DESIRED':<9} {'STATUS':<9} {'DRIFT':<11} {'PID':>7} {'EXIT':>5} {'RESTARTS':>8} "
+    print(f"{'NAME':<20} {'DESIRED':<9} {'STATUS':<9} {'DRIFT':<11} {'PID':>7} {'EXIT':<14} {'RESTARTS':>8} "
           f"{'NEXT':>9}  CAUSE")
     for r in rows:
-        exit_code = "" if r["exit_code"] is None else str(r["exit_code"]) + (" oom" if r["oom_killed"] else "")
+        exit_code = "" if r["exit_code"] is None else " ".join(
+            filter(None, (str(r["exit_code"]), restarting.exit_reason(r["last_exit"]))))
         due = restarting.parse_time(r["next_restart"])
         nxt = "" if due is None else "now" if due <= now else f"in {due - now:.1f}s"
         print(f"{r['name']:<20} {r['desired'] or '-':<9} {r['status']:<9} {r['drift']:<11} "
-              f"{r['pid'] or '':>7} {exit_code:>5} {'' if r['restarts'] is None else r['restarts']:>8} "
+              f"{r['pid'] or '':>7} {exit_code:<14} {'' if r['restarts'] is None else r['restarts']:>8} "
               f"{nxt:>9}  {r['cause']}")
     return 0
 
@@ -270,22 +275,38 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     """``dct watch PATH… [--prune] [--resync S] [--debounce S] [--parallel N]``: apply on every change.
 
-    Runs :func:`declarative_ct.reconcile.watch.watch` until SIGINT or SIGTERM (then exit 0).
+    Runs :func:`declarative_ct.reconcile.watch.watch` as the state root's supervisor
+    (:mod:`declarative_ct.service`): one per root (a second one is refused, exit 1, naming the
+    first one's pid and spec paths); systemd's notifications when started by it (``Type=notify``:
+    READY after the first pass, WATCHDOG, RELOADING, STOPPING; nothing without
+    ``$NOTIFY_SOCKET``); SIGHUP reloads the specs now; SIGINT or SIGTERM stop it once the
+    current actions are done (exit 0), leaving the containers running.
     Exit 1 at once if a path does not exist or the options are out of range.
     """
-    import signal
     import threading
 
     from ..reconcile.watch import WatchOptions, watch
+    from ..service.hooks import SupervisorHooks, install_signals, restore_signals
+    from ..service.notify import Notifier
+    from ..service.supervisor import Supervisor, SupervisorRunning
 
     if args.resync <= 0 or args.debounce < 0 or args.parallel < 0:
         print(f"{PROG} watch: --resync must be > 0, --debounce >= 0 and --parallel >= 0", file=sys.stderr)
         return 1
+    from ..runtime.factory import default_data_root
+
+    root, data_root = _root(args), getattr(args, "data_root", None)
+    try:
+        supervisor = Supervisor.acquire(root, args.paths, os.path.abspath(data_root or default_data_root(root)))
+    except SupervisorRunning as err:
+        print(f"{PROG} watch: {err}", file=sys.stderr)
+        return 1
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    hooks = SupervisorHooks(Notifier(), supervisor)
+    previous = install_signals(hooks, stop)
     try:
         options = WatchOptions(prune=args.prune, resync=args.resync, debounce=args.debounce, parallel=args.parallel)
-        return watch(args.paths, args.root, options, stop)
+        return watch(args.paths, args.root, options, stop, hooks=hooks, data_root=data_root)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore_signals(previous)
+        supervisor.release()

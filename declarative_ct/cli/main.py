@@ -31,6 +31,7 @@ VERB_MODULES = {
     "exec": "exec_process",
     "state": "observe", "list": "observe", "ps": "observe", "logs": "observe", "events": "observe",
     "update": "update", "network": "network",
+    "service": "service",  # dct watch as a systemd service: the unit, install/uninstall/status
 }
 
 
@@ -40,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if getattr(args, "data_root", None):
+        # --data-root as $DCT_DATA_ROOT too: the root's monitor this call may start, and any code
+        # that knows only the state root (runtime.factory.default_data_root), use the same one.
+        import os
+
+        os.environ["DCT_DATA_ROOT"] = os.path.abspath(args.data_root)  # runtime.factory.DATA_ROOT_ENV
     if args.verb in DESIRED_STATE_VERBS:  # pydantic/yaml are imported only for these
         from . import desired as commands
     elif args.verb == "tui":  # Textual is imported only for this one

@@ -17,6 +17,9 @@ PROG = "dct"
 def _add_root(p: argparse.ArgumentParser, default: object) -> None:
     p.add_argument("--root", default=default, metavar="DIR",
                    help="state root (default $DCT_ROOT or /run/dct)")
+    p.add_argument("--data-root", default=default, metavar="DIR",
+                   help="where what outlives the state root goes: logs, restart records (default $DCT_DATA_ROOT, "
+                        "else /var/lib/dct for /run/dct, else /var/lib/dct/roots/dct-<hash of the root>)")
 
 
 def _add_log_flags(p: argparse.ArgumentParser) -> None:
@@ -224,6 +227,18 @@ def _args_watch(p: argparse.ArgumentParser) -> None:
                    help="containers set up at once (default: the CPU count)")
 
 
+def _args_service(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("install", "uninstall", "status"),
+                   help="install: write and enable the unit; uninstall: stop, disable and remove it (the containers "
+                        "keep running); status: the unit and the root's supervisor")
+    p.add_argument("--specs", default="/etc/dct/specs", metavar="DIR",
+                   help="install: the spec directory the service watches (made if missing; default /etc/dct/specs)")
+    p.add_argument("--unit-dir", default="/etc/systemd/system", metavar="DIR",
+                   help="where the unit file dct.service goes (default /etc/systemd/system)")
+    p.add_argument("--now", action="store_true", help="install: start it too (systemctl enable --now)")
+    p.add_argument("--json", action="store_true", help="status: as a JSON object")
+
+
 def _args_network(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("ls", "rm"), help="ls: the bridges made here; rm NAME: delete an unused one")
     p.add_argument("name", nargs="?", help="bridge name (rm)")
@@ -266,6 +281,8 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "status": ("desired vs observed state, drift, pid, last exit and restarts of each container", _args_status),
     "watch": ("apply the YAML specs on every change to them, and every --resync seconds (Ctrl-C stops)",
               _args_watch),
+    "service": ("dct watch as a systemd service: install (write and enable the unit), uninstall, status",
+                _args_service),
     "tui": ("the terminal UI: live containers, processes, stats, logs, actions, plan → apply", _args_tui),
 }
 
@@ -345,7 +362,7 @@ def verb_parser(verb: str) -> argparse.ArgumentParser:
     return p
 
 
-_GLOBAL_WITH_VALUE = ("--root", "--log", "--log-format")
+_GLOBAL_WITH_VALUE = ("--root", "--data-root", "--log", "--log-format")
 
 
 def _split_verb(argv: list[str]) -> tuple[list[str], str | None, list[str]]:
@@ -409,5 +426,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     args.verb = verb
     if args.root is None:
         args.root = known.root
+    if args.data_root is None:
+        args.data_root = known.data_root
     args.log, args.log_format, args.debug = known.log, known.log_format, known.debug
     return args

@@ -7,7 +7,7 @@ A failed action fails only its container and skips the containers that depend on
 action is appended to ``<root>/#journal.jsonl``; two applies on one root are serialised by a
 flock on ``<root>/#apply.lock``.
 
-Restart records (:mod:`.restart`, ``<root>/#reconcile/<name>.json``): the plan's are stored
+Restart records (:mod:`.restart`, ``<data_root>/restarts/<name>.json``): the plan's are stored
 first (:func:`record_restarts`); a restart under the policy stores its count before it runs (an
 attempt counts even if it fails); a destroy, prune, create or recreate that succeeds forgets the
 container's record (a spec change starts a new count); a stop (``state: stopped``) notes that run
@@ -66,16 +66,18 @@ def locked(root: str):
         os.close(fd)
 
 
-def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> list[Outcome]:
+def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None, stopping=None) -> list[Outcome]:
     """Execute ``plan.actions`` for the specs ``docs`` (``.spec``, ``.source``; each read as its
     :class:`~declarative_ct.spec.desired.DesiredSpec`); the outcome of each.
 
     ``parallel``: threads per wave (0: the CPU count). ``on_outcome(outcome)`` is called as each
-    action ends (the CLI prints, the TUI streams). Never raises for a container's failure; an
-    exception from ``on_outcome`` is raised once every action has run (a reporter that fails does
-    not stop the convergence). The plan's restart records are stored first (:func:`record_restarts`).
+    action ends (the CLI prints, the TUI streams). ``stopping()``: once it returns True (the
+    supervisor got SIGTERM), no further action starts (each is ``skipped``); those already running
+    finish. Never raises for a container's failure; an exception from ``on_outcome`` is raised once
+    every action has run (a reporter that fails does not stop the convergence). The plan's restart
+    records are stored first (:func:`record_restarts`).
     """
-    record_restarts(plan, runtime.root)
+    record_restarts(plan, runtime)
     specs = {d.spec.name: d for d in desired_documents(docs)}
     parallel = parallel or os.cpu_count() or 1
     outcomes: list[Outcome] = []
@@ -84,15 +86,17 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
 
     def run(action: Action) -> Outcome:
         deps = set(specs[action.container].spec.dependencies()) if action.container in specs else set()
-        if deps & failed:
+        if stopping is not None and stopping():
+            outcome = Outcome(action, Result.SKIPPED, "not started: stopping")
+        elif deps & failed:
             outcome = Outcome(action, Result.SKIPPED, f"depends on {', '.join(sorted(deps & failed))}, which failed")
         else:
             try:
                 if action.restart is not None:
-                    restarting.save_record(runtime.root, action.container, action.restart)
+                    restarting.save_record(runtime, action.container, action.restart)
                 _execute(action, specs.get(action.container), runtime)
                 if action.kind in ActionKind.FRESH_START:
-                    restarting.remove_record(runtime.root, action.container)
+                    restarting.remove_record(runtime, action.container)
                 if Step.CREATE in action.steps and action.container in specs:
                     _reload_baseline(runtime, specs[action.container].spec)
                 elif action.kind == ActionKind.LIFECYCLE and Step.STOP in action.steps:
@@ -123,28 +127,28 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None) -> l
     return outcomes
 
 
-def record_restarts(plan, root: str) -> None:
+def record_restarts(plan, runtime: Runtime) -> None:
     """Store the restart records the plan computed (``plan.restarts``: exits seen, backoffs
-    scheduled, counts reset): ``dct apply`` and ``dct watch`` call it even when there is no action,
-    ``dct plan`` never does. OSError (an unwritable root) propagates."""
+    scheduled, counts reset) under ``runtime.data_root``: ``dct apply`` and ``dct watch`` call it
+    even when there is no action, ``dct plan`` never does. OSError (an unwritable data root) propagates."""
     for name, record in plan.restarts.items():
-        restarting.save_record(root, name, record)
+        restarting.save_record(runtime, name, record)
 
 
 def _reload_baseline(runtime: Runtime, spec) -> None:
     """Record the ``reload_on`` files as a new run of the container finds them: later changes signal it."""
     if not spec.reload_on:
         return
-    record = restarting.load_record(runtime.root, spec.name) or {}
-    restarting.save_record(runtime.root, spec.name, {**record, "reload_run": runtime.load(spec.name).state().created,
+    record = restarting.load_record(runtime, spec.name) or {}
+    restarting.save_record(runtime, spec.name, {**record, "reload_run": runtime.load(spec.name).state().created,
                                                      "reload_hash": reload_hash(spec.reload_on)})
 
 
 def _stopped_on_purpose(runtime: Runtime, name: str) -> None:
     """Note in the restart record that this run was stopped by apply (``state: stopped``): its
     exit is not one for the restart policy, and a later ``state: running`` starts it again."""
-    record = restarting.load_record(runtime.root, name) or {}
-    restarting.save_record(runtime.root, name, {**record, "stopped_run": runtime.load(name).state().created,
+    record = restarting.load_record(runtime, name) or {}
+    restarting.save_record(runtime, name, {**record, "stopped_run": runtime.load(name).state().created,
                                                 "next_restart": None})
 
 

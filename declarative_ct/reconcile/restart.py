@@ -1,8 +1,13 @@
 """The restart policy of a container that exited: ``never`` | ``on-failure[:N]`` | ``always``.
 
 Pure decisions (:func:`decide`, :func:`backoff`, :func:`reset_if_ran`) plus the small record the
-reconciler keeps per container in ``<root>/#reconcile/<name>.json`` (``#…`` entries of a state
-root are the manager's). ``plan`` and ``dct apply`` / ``dct watch`` follow the same rules:
+reconciler keeps per container in ``<data_root>/restarts/<name>.json``: beside the state root's
+data (``Runtime.data_root``, ``/var/lib/dct`` for ``/run/dct``), not in the tmpfs state root, so
+that the count and the backoff outlive a restart of the supervisor and of its state root's
+monitor. After a reboot the state root is empty: a declared container is then *absent* (created at
+once, and its record forgotten), not exited; a record names the run it belongs to (its created
+time), which no container of a new boot has. ``plan`` and ``dct apply`` / ``dct watch`` follow the
+same rules:
 
 - ``never``: an exited container stays exited (a plan note, no action);
 - ``on-failure``: restarted only when its exit code is not 0 (or unknown: the monitor was gone),
@@ -32,15 +37,20 @@ import calendar
 import contextlib
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 BACKOFF_INITIAL = 0.5  # seconds before the first restart after an exit
 BACKOFF_FACTOR = 2.0  # each further restart waits this many times longer
 BACKOFF_MAX = 30.0  # the longest wait between restarts (seconds)
 RESET_AFTER = 60.0  # a container that ran this long (seconds) starts its count again
 
-RECORD_DIR = "#reconcile"
+RECORD_DIR = "restarts"  # under the data root
 POLICIES = ("never", "on-failure", "always")
 
 
@@ -111,11 +121,29 @@ def backoff(restarts: int) -> float:
     return min(BACKOFF_INITIAL * BACKOFF_FACTOR ** restarts, BACKOFF_MAX)
 
 
+def exit_reason(last_exit: dict | None) -> str:
+    """Why a run ended, from an exit summary or ``exit.json`` (``signal``: a number, ``oom_killed``):
+    ``OOM-killed``, a signal's name (``SIGKILL``; ``signal 99`` for one Python does not name), or
+    ``""`` for an exit of its own (or when nothing is known)."""
+    if not last_exit:
+        return ""
+    if last_exit.get("oom_killed"):
+        return "OOM-killed"
+    sig = last_exit.get("signal")
+    if not isinstance(sig, int) or isinstance(sig, bool) or sig <= 0:
+        return ""
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
 def describe_exit(last_exit: dict | None) -> str:
-    """``code 137, OOM-killed`` / ``code 0`` / ``exit code unknown`` for an exit summary."""
+    """``code 137, OOM-killed`` / ``code 143, SIGTERM`` / ``code 0`` / ``exit code unknown`` for an exit summary."""
     if not last_exit or last_exit.get("exit_code") is None:
         return "exit code unknown"
-    return f"code {last_exit['exit_code']}" + (", OOM-killed" if last_exit.get("oom_killed") else "")
+    reason = exit_reason(last_exit)
+    return f"code {last_exit['exit_code']}" + (f", {reason}" if reason else "")
 
 
 def parse_time(text: object) -> float | None:
@@ -207,17 +235,31 @@ def reset_if_ran(stored: dict | None, created_at: float | None, now: float) -> d
 # --- the records on disk -------------------------------------------------------------------------
 
 
-def record_path(root: str, name: str) -> str:
-    """``<root>/#reconcile/<name>.json``."""
-    return os.path.join(root, RECORD_DIR, name + ".json")
+def _data_root(where: Runtime | str) -> str:
+    """The data root of ``where``: a :class:`~declarative_ct.runtime.Runtime` (its ``data_root``)
+    or a state root path (its default data root: ``$DCT_DATA_ROOT``, else ``/var/lib/dct`` for
+    ``/run/dct``, else ``/var/lib/dct/roots/dct-<hash>``: ``runtime.factory.default_data_root``)."""
+    if isinstance(where, str):
+        from ..runtime.factory import default_data_root
+
+        return default_data_root(os.path.abspath(where))
+    return where.data_root
 
 
-def load_record(root: str, name: str) -> dict | None:
-    """The stored record of container ``name``, or None (absent or unreadable: a fresh start)."""
+def record_path(where: Runtime | str, name: str) -> str:
+    """``<data_root>/restarts/<name>.json`` (``where``: a Runtime or a state root path, see :func:`_data_root`)."""
+    return os.path.join(_data_root(where), RECORD_DIR, name + ".json")
+
+
+def load_record(where: Runtime | str, name: str) -> dict | None:
+    """The stored record of container ``name``, or None (absent or unreadable: a fresh start).
+
+    ``where``: the :class:`~declarative_ct.runtime.Runtime` (or a state root path) the record is kept for.
+    """
     from ..runtime import store
 
     try:
-        data = store.read_json(record_path(root, name))
+        data = store.read_json(record_path(where, name))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("restarts", 0), int):
@@ -228,15 +270,21 @@ def load_record(root: str, name: str) -> dict | None:
     return data
 
 
-def save_record(root: str, name: str, record: dict) -> None:
-    """Write the record of ``name`` atomically (``runtime.store.write_json_atomic``); makes the directory."""
-    from ..runtime import store
+def save_record(where: Runtime | str, name: str, record: dict) -> None:
+    """Write the record of ``name`` atomically (``runtime.store.write_json_atomic``) under the data
+    root of ``where`` (a Runtime or a state root path); makes the directories (mode 0700).
 
-    os.makedirs(os.path.join(root, RECORD_DIR), mode=0o700, exist_ok=True)
-    store.write_json_atomic(record_path(root, name), record, 0o600)
+    Raises:
+        OSError: the data root cannot be written.
+    """
+    from ..runtime import Runtime, store
+
+    runtime = where if not isinstance(where, str) else Runtime(where)
+    runtime.data_dir(RECORD_DIR)
+    store.write_json_atomic(record_path(runtime, name), record, 0o600)
 
 
-def remove_record(root: str, name: str) -> None:
+def remove_record(where: Runtime | str, name: str) -> None:
     """Forget ``name``'s record (its container was destroyed, pruned, created or recreated afresh)."""
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(record_path(root, name))
+        os.unlink(record_path(where, name))

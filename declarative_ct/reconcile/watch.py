@@ -1,3 +1,4 @@
+# Size: one loop over one state (each spec file's last good documents, the debounce, the reload and stop requests): its rules act together
 """``dct watch``: apply the specs whenever they change, and every ``resync`` seconds.
 
 :func:`watch` runs one loop (in the caller's thread) over spec files and directories:
@@ -21,6 +22,10 @@
   decides what becomes of these: :mod:`.restart`).
 - An exit is acted on at once, not at the next resync: the state root is watched too (recursively)
   for the ``exit.json`` the monitor writes when a container's init exits.
+- A supervisor hooks into the loop through :class:`WatchHooks` (``dct watch`` as a service: its
+  readiness and watchdog notifications, SIGHUP's reload, the supervisor record). When ``stop`` is
+  set during an apply, the actions running finish and no new one starts; the containers are left
+  as they are (running).
 
 Only watchdog besides the reconciler: no Textual, no Ansible.
 """
@@ -63,6 +68,33 @@ class WatchOptions:
     resync: float = 2.0  # cheap (observe+plan of 100 containers ~12 ms) and exits are noticed soon
     debounce: float = 0.3
     parallel: int = 0
+
+
+class WatchHooks:
+    """What a supervisor adds to the :func:`watch` loop; every method here does nothing.
+
+    All are called from the loop's thread, except :meth:`alive`, which apply's threads also call
+    after each action. They must be quick and must not raise.
+    """
+
+    def reload_requests(self) -> int:
+        """A count that grows with each request to reload every spec file now (SIGHUP): when it has
+        changed, the loop reloads them all (no debounce), calls :meth:`reloading`, reconciles,
+        then calls :meth:`ready` again."""
+        return 0
+
+    def ready(self, containers: int, paths: list[str]) -> None:
+        """The first reconcile pass is done (and again after each reload's pass): ``containers``
+        declared in ``paths``."""
+
+    def reloading(self) -> None:
+        """A requested reload starts."""
+
+    def passed(self, containers: int) -> None:
+        """A reconcile pass ended (whatever its outcome); ``containers`` declared."""
+
+    def alive(self) -> None:
+        """The loop is turning (each turn, and between the actions of an apply): a watchdog's ping."""
 
 
 @dataclass
@@ -115,11 +147,12 @@ class _Watcher:
 
     def __init__(self, paths: list[str], root: str | None, options: WatchOptions, stop: threading.Event,
                  out: Callable[[str], None], err: Callable[[str], None], clock: Callable[[], float],
-                 wall: Callable[[], float]) -> None:
+                 wall: Callable[[], float], hooks: WatchHooks, data_root: str | None) -> None:
         self.options = options
         self.stop = stop
         self.clock, self.wall = clock, wall
-        self.runtime = Runtime(root)
+        self.hooks = hooks
+        self.runtime = Runtime(root, data_root)
         self.observed_cache: dict = {}  # plan.observe: containers whose state.json did not change
         self.paths = [os.path.abspath(p) for p in paths]
         self.dirs = sorted({p for p in self.paths if os.path.isdir(p)})  # every spec file in them
@@ -299,14 +332,28 @@ class _Watcher:
                     self.err(f"dct: {error}")
             self._shown = shown
             if not plan.actions:
-                applying.record_restarts(plan, self.runtime.root)
+                applying.record_restarts(plan, self.runtime)
                 return plan.next_restart
             outcomes = applying.apply(plan, docs, self.runtime, parallel=self.options.parallel,
-                                      on_outcome=lambda o: self.out(str(o)))
+                                      on_outcome=self._outcome, stopping=self.stop.is_set)
         failed = [o for o in outcomes if o.result != Result.OK]
         self.out(f"{len(outcomes) - len(failed)} done, {sum(o.result == Result.FAILED for o in failed)} failed, "
                  f"{sum(o.result == Result.SKIPPED for o in failed)} skipped")
         return plan.next_restart
+
+    def _outcome(self, outcome) -> None:
+        """apply's threads: print an action's outcome; the loop is alive between actions."""
+        self.out(str(outcome))
+        self.hooks.alive()
+
+    def _reload_now(self) -> None:
+        """A requested reload (SIGHUP): every spec file read now, whether or not it settled."""
+        self.hooks.reloading()
+        self.out("reloading every spec file (requested)")
+        with self._lock:
+            self._changed.clear()
+        self.pending.clear()
+        self.reload()
 
     # -- the loop -------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -330,9 +377,16 @@ class _Watcher:
                      f"in {sum(1 for f in self.files.values() if f.docs)} file(s); resync every "
                      f"{self.options.resync:g} s")
             next_sync = self.clock()
+            reloads = self.hooks.reload_requests()
+            announce = True  # READY after the first pass, and after each requested reload's pass
             while not self.stop.is_set():
+                self.hooks.alive()
                 self.wake.clear()
-                if self.stable_changes() and self.reload():
+                if self.hooks.reload_requests() != reloads:
+                    reloads = self.hooks.reload_requests()
+                    self._reload_now()
+                    next_sync, announce = self.clock(), True
+                elif self.stable_changes() and self.reload():
                     next_sync = self.clock()  # apply after each change
                 if self.exited.is_set():  # a container's init exited: its restart policy decides now
                     self.exited.clear()
@@ -341,6 +395,11 @@ class _Watcher:
                 if now >= next_sync:
                     next_sync = now + self.options.resync
                     due = self._guarded(self.reconcile)
+                    declared = len(self.docs())
+                    self.hooks.passed(declared)
+                    if announce and not self.stop.is_set():
+                        announce = False
+                        self.hooks.ready(declared, self.paths)
                     if due is not None:  # a restart waits for its backoff: come back when it is due
                         next_sync = min(next_sync, self.clock() + max(0.0, due - self.wall()) + 0.01)
                 tick = POLL if not self.pending else max(0.01, min(POLL, self.options.debounce / 3))
@@ -361,7 +420,8 @@ class _Watcher:
 
 def watch(paths: Iterable[str], root: str | None, options: WatchOptions, stop: threading.Event,
           out: Callable[[str], None] | None = None, err: Callable[[str], None] | None = None,
-          clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> int:
+          clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+          hooks: WatchHooks | None = None, data_root: str | None = None) -> int:
     """Apply the specs under ``paths`` to the state root ``root`` on every change until ``stop`` is set.
 
     Args:
@@ -370,12 +430,15 @@ def watch(paths: Iterable[str], root: str | None, options: WatchOptions, stop: t
         root: the state root (None: ``$DCT_ROOT`` or ``/run/dct``).
         options: :class:`WatchOptions` (prune, resync and debounce in seconds, parallel).
         stop: set it (from another thread or a signal handler) to end the loop; it ends within
-            :data:`POLL` seconds, or once an apply in progress has finished.
+            :data:`POLL` seconds, or once the actions of an apply in progress that have started
+            have finished (no new one starts; the containers are left running).
         out: called with each line of normal output (outcomes, notes, reloads); default stdout.
         err: called with each error line (spec errors ``file:line:col: field: message``, failed
             reconciles); default stderr.
         clock: monotonic seconds, for debounce and resync; ``wall``: epoch seconds, for restart
             backoffs (both injectable for tests).
+        hooks: a supervisor's :class:`WatchHooks` (readiness, reload requests, watchdog); None: none.
+        data_root: where restart records are kept (None: the root's default data root).
 
     Returns:
         0 once stopped (the observer's threads are joined); 1 at once if a path does not exist.
@@ -384,5 +447,5 @@ def watch(paths: Iterable[str], root: str | None, options: WatchOptions, stop: t
     a container's failure is an outcome line, as with ``dct apply``.
     """
     watcher = _Watcher(list(paths), root, options, stop, out or _print_to(sys.stdout), err or _print_to(sys.stderr),
-                       clock, wall)
+                       clock, wall, hooks or WatchHooks(), data_root)
     return watcher.run()

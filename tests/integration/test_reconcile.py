@@ -108,8 +108,8 @@ def test_a_container_that_died_is_restarted_as_its_policy_says(reconcile, runtim
         wait_for(lambda: runtime.load(name).exit_status(), message=f"{name}'s exit record")
     time.sleep(0.6)  # the first restart waits 0.5 s after the exit
     plan, out = reconcile(*specs)
-    assert _plan_lines(plan) == [f"{c}: lifecycle (restart: it exited (code 137; always, attempt 1))"]
-    assert f"{never}: exited (code 137), not restarted (restart: never)" in plan.notes
+    assert _plan_lines(plan) == [f"{c}: lifecycle (restart: it exited (code 137, SIGKILL; always, attempt 1))"]
+    assert f"{never}: exited (code 137, SIGKILL), not restarted (restart: never)" in plan.notes
     assert runtime.load(c).status() == Status.RUNNING
     assert runtime.load(never).status() == Status.STOPPED
 

@@ -206,7 +206,7 @@ def test_restart_policy_on_failure_with_backoff_and_never(watching, spec, runtim
         # not before its backoff: 0.5 s after the first exit, 1 s after the second
         assert new_created - restart.parse_time(exit_record["exited_at"]) >= restart.backoff(attempt - 1) - 0.01
         # the new container can run before the outcome line is out: wait for it
-        outcome = f"{flaky}: lifecycle (restart: it exited (code 137; on-failure, attempt {attempt})): ok"
+        outcome = f"{flaky}: lifecycle (restart: it exited (code 137, SIGKILL; on-failure, attempt {attempt})): ok"
         wait_for(lambda: loop.saw(outcome), message="the restart's outcome line")
         record = restart.load_record(runtime.root, flaky)
         assert record["restarts"] == attempt and record["last_exit"]["exit_code"] == 137
@@ -216,7 +216,7 @@ def test_restart_policy_on_failure_with_backoff_and_never(watching, spec, runtim
     assert loop.saw(f"# {flaky}: restart in ", "out")  # the backoff was announced
 
     # never: left exited, with a note; status says so
-    assert loop.saw(f"# {never}: exited (code 137), not restarted (restart: never)")
+    assert loop.saw(f"# {never}: exited (code 137, SIGKILL), not restarted (restart: never)")
     assert _status(runtime, never) == Status.STOPPED
     rows = _status_json(runtime.root, specs, capsys)
     assert rows[never]["drift"] == "exited" and rows[never]["restarts"] == 0 and rows[never]["exit_code"] == 137
@@ -253,5 +253,5 @@ def test_an_exit_is_acted_on_at_once_not_at_the_next_resync(watching, spec, runt
     old.signal(signal.SIGKILL)
     wait_for(_running(runtime, name, old.state().init_process_pid), timeout=5,
              message="the restart, after its 0.5 s backoff")
-    wait_for(lambda: loop.saw(f"{name}: lifecycle (restart: it exited (code 137; on-failure, attempt 1)): ok"),
+    wait_for(lambda: loop.saw(f"{name}: lifecycle (restart: it exited (code 137, SIGKILL; on-failure, attempt 1)): ok"),
              message="the restart's outcome line")

@@ -109,6 +109,16 @@ def test_status_transitions_become_events_with_exit_codes():
     assert snap.by_id["c1"].cells["cpu"] == "-" and snap.by_id["c1"].cells["uptime"] == "-"
 
 
+def test_a_signal_that_ended_a_run_is_named():
+    m = Model()
+    m.update([reading(status="running")], now=1.0, wall=WALL)
+    snap = m.update([Reading("c1", "stopped", None, WALL - 90, True, exit_code=137, exit_signal=9)], now=2.0, wall=WALL)
+    assert snap.events[0].text == "running → stopped (exit 137, SIGKILL)"
+    assert snap.by_id["c1"].cells["status"] == "exit 137 SIGKILL"
+    snap = m.update([Reading("c1", "stopped", None, WALL - 90, True, exit_code=1)], now=3.0, wall=WALL)
+    assert snap.by_id["c1"].cells["status"] == "exit 1"
+
+
 def test_first_snapshot_has_no_events_for_what_already_ran():
     assert Model().update([reading("a"), reading("b")], now=1.0, wall=WALL).events == ()
 

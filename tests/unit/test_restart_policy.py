@@ -8,7 +8,7 @@ import pytest
 
 from declarative_ct.reconcile import restart
 from declarative_ct.reconcile.plan import Observed, make_plan
-from declarative_ct.runtime import Status
+from declarative_ct.runtime import Runtime, Status
 from declarative_ct.spec.model import ContainerSpec
 
 T0 = 1_700_000_000.0  # a fixed wall-clock time (epoch seconds)
@@ -56,7 +56,7 @@ def test_backoff_doubles_from_half_a_second_and_is_capped():
 def test_never_is_not_restarted():
     d = _decide("never", code=137)
     assert d.kind == "none" and d.after is None
-    assert d.describe("web") == "web: exited (code 137), not restarted (restart: never)"
+    assert d.describe("web") == "web: exited (code 137, SIGKILL), not restarted (restart: never)"
     assert d.record["last_exit"]["exit_code"] == 137 and d.record["next_restart"] is None
 
 
@@ -125,16 +125,41 @@ def test_an_exit_seen_before_keeps_its_count_and_time():
 
 
 def test_records_on_disk(tmp_path):
-    root = str(tmp_path)
-    assert restart.load_record(root, "web") is None
-    restart.save_record(root, "web", {"restarts": 2, "next_restart": T0})
-    assert restart.load_record(root, "web") == {"restarts": 2, "next_restart": T0}
-    assert (tmp_path / "#reconcile" / "web.json").is_file()
-    (tmp_path / "#reconcile" / "bad.json").write_text("{not json")
-    assert restart.load_record(root, "bad") is None
-    restart.remove_record(root, "web")
-    restart.remove_record(root, "web")  # gone already: fine
-    assert restart.load_record(root, "web") is None
+    # kept under the data root (outlives the tmpfs state root), never in the state root
+    runtime = Runtime(str(tmp_path / "state"), data_root=str(tmp_path / "data"))
+    assert restart.load_record(runtime, "web") is None
+    restart.save_record(runtime, "web", {"restarts": 2, "next_restart": T0})
+    assert restart.load_record(runtime, "web") == {"restarts": 2, "next_restart": T0}
+    assert (tmp_path / "data" / "restarts" / "web.json").is_file()
+    assert not (tmp_path / "state").exists()
+    (tmp_path / "data" / "restarts" / "bad.json").write_text("{not json")
+    assert restart.load_record(runtime, "bad") is None
+    restart.remove_record(runtime, "web")
+    restart.remove_record(runtime, "web")  # gone already: fine
+    assert restart.load_record(runtime, "web") is None
+
+
+def test_a_state_root_path_means_its_default_data_root(tmp_path, monkeypatch):
+    # callers that know only the state root (plan.observe) read what apply wrote through the Runtime
+    monkeypatch.setenv("DCT_DATA_ROOT", str(tmp_path / "data"))
+    state = str(tmp_path / "state")
+    restart.save_record(Runtime(state), "web", {"restarts": 1})
+    assert restart.load_record(state, "web") == {"restarts": 1}
+    assert restart.record_path(state, "web") == str(tmp_path / "data" / "restarts" / "web.json")
+
+
+@pytest.mark.parametrize("last_exit, reason, described", [
+    ({"exit_code": 137, "signal": 9, "oom_killed": False}, "SIGKILL", "code 137, SIGKILL"),
+    ({"exit_code": 137, "signal": 9, "oom_killed": True}, "OOM-killed", "code 137, OOM-killed"),
+    ({"exit_code": 1, "signal": None, "oom_killed": False}, "", "code 1"),
+    ({"exit_code": 143, "signal": 15}, "SIGTERM", "code 143, SIGTERM"),
+    ({"exit_code": 192, "signal": 64}, "SIGRTMAX", "code 192, SIGRTMAX"),
+    ({"exit_code": 1, "signal": True}, "", "code 1"),  # not a number: no reason made up
+    (None, "", "exit code unknown"),
+])
+def test_exit_reason(last_exit, reason, described):
+    assert restart.exit_reason(last_exit) == reason
+    assert restart.describe_exit(last_exit) == described
 
 
 # --- plan: the policy for an exited container ---------------------------------------------------------
@@ -156,7 +181,7 @@ def test_plan_follows_the_policy():
     assert plan.actions == [] and plan.notes == ["w: restart in 0.3 s (on-failure, attempt 1)"]
     assert plan.next_restart == T0 + 0.5 and plan.restarts["w"]["next_restart"] == T0 + 0.5
     plan = make_plan([doc], _observed(doc, exit_record=_exit(137), stored=plan.restarts["w"]), now=T0 + 0.5)
-    assert [str(a) for a in plan.actions] == ["w: lifecycle (restart: it exited (code 137; on-failure, attempt 1))"]
+    assert [str(a) for a in plan.actions] == ["w: lifecycle (restart: it exited (code 137, SIGKILL; on-failure, attempt 1))"]
     assert plan.actions[0].steps == ("destroy", "create", "start")
     assert plan.actions[0].restart["restarts"] == 1
     assert "restart" not in plan.actions[0].to_dict()

@@ -63,7 +63,7 @@ class Actions:
 
         # up to 1 s more for the monitor to record the exit first
         self._load(container_id).destroy(force=True, timeout=timeout, exit_wait=1.0)
-        restart.remove_record(self.root, container_id)
+        restart.remove_record(self.runtime, container_id)
 
     def shell(self, container_id: str, argv: Sequence[str] = SHELL) -> int:
         """An exec'd ``argv`` with a terminal (``Process(terminal=True)``), as the container's

@@ -79,7 +79,8 @@ class DesiredState:
                 live_changes=dict(action.resources) if action and action.kind in (ActionKind.LIVE, ActionKind.LIFECYCLE) else {},
                 source=doc.source if doc else (obs.source if obs else ""), line=doc.line if doc else 0,
                 restarts=record.get("restarts", 0) if obs is not None and obs.owned else None,
-                next_restart=next_restart)
+                next_restart=next_restart,
+                last_exit=record.get("last_exit") if obs is not None and obs.owned else None)
             previous = self._entries.get(name)
             entries[name] = previous if previous == entry else entry  # the same object: its row stays cached
         self._entries = entries

@@ -119,7 +119,7 @@ def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parall
         if plan.actions:
             outcomes = applying.apply(plan, docs, rt, parallel=parallel)
         else:
-            applying.record_restarts(plan, rt.root)  # exits seen, backoffs scheduled, as dct apply does
+            applying.record_restarts(plan, rt)  # exits seen, backoffs scheduled, as dct apply does
             outcomes = []
         return Converged(docs, observed, plan, outcomes)
 
@@ -242,7 +242,7 @@ def facts(rt, name, stats=False):
     labels = _labels(c.config)
     managed = labels.get(LABEL_MANAGER) == MANAGER
     spec = last_applied.decode(labels.get(LABEL_SPEC)) if managed else {}
-    record = restarting.load_record(rt.root, name) if managed else None
+    record = restarting.load_record(rt, name) if managed else None
     out = {
         "name": name, "exists": True, "status": status.value,
         "pid": c.state().init_process_pid if status != Status.STOPPED else None,
