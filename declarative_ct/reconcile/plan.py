@@ -155,7 +155,7 @@ def observe(runtime: Runtime, cache: dict | None = None) -> dict[str, Observed]:
         out[c.id] = Observed(c.id, status, owned, c.config.label(LABEL_SOURCE) or "", applied,
                              c.config.cgroups.resources.limits(), c, created=c.state().created,
                              exit=c.exit_status() if status == Status.STOPPED else None,
-                             restart=restarting.load_record(runtime.root, c.id) if owned else None)
+                             restart=restarting.load_record(runtime, c.id) if owned else None)
     if cache is not None:
         for gone in set(cache) - set(out):
             del cache[gone]
