@@ -139,7 +139,7 @@ class Runtime:
                 os.mkdir(path, 0o711)
             except FileExistsError:  # another create took the id meanwhile
                 raise ContainerExists(f"container {container_id!r} already exists in {self.root}") from None
-        return Container(self.root, container_id, config)
+        return Container(self.root, container_id, config, data_root=self.data_root)
 
     def _reclaim_interrupted(self, container_id: str, state_dir: str) -> bool:
         """Remove what an interrupted create left in ``state_dir`` (see :meth:`create`); False, and
@@ -235,7 +235,7 @@ class Runtime:
             raise StateCorrupt(id=container_id, reason=f"{path} is corrupt: {why}") from err
         except OSError as err:
             raise SystemError(f"container {container_id}: cannot read {path}: {err.strerror}") from err
-        return Container(self.root, container_id, config, state)
+        return Container(self.root, container_id, config, state, data_root=self.data_root)
 
     def list(self) -> list[Container]:
         """Every container with a readable state.json, sorted by id (half-created directories are
