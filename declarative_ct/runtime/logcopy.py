@@ -215,12 +215,22 @@ class LogFile:
             self._check()
             if self.discard:
                 return
-        if self.lost_entries and not self._write_note():
+        if not self.lost_entries:
+            self._lose(block, self._write(block))
+            return
+        # The note of what was lost goes with the block, in one go: written only if the block can be.
+        note = self._note()
+        data = note + block
+        done = self._write(data)
+        if done < len(note):  # (0: writes stop at an entry's boundary) nothing went in
             self._lose(block, 0)
             return
-        self._write(block)
+        self.lost_entries = self.lost_bytes = 0
+        self._lose(data, done)
 
-    def _write(self, block: bytes) -> bool:
+    def _write(self, block: bytes) -> int:
+        """Write ``block`` (whole entries), rotating; how much was written (all: ``len(block)``),
+        always ending at an entry's boundary."""
         start, end = 0, len(block)
         while start < end:
             room = self.max_size - self.size
@@ -234,12 +244,11 @@ class LogFile:
                         continue
                     cut = block.find(b"\n", start) + 1 or end  # alone longer than max_size: whole
             if not self._put(block, start, cut):
-                self._lose(block, start)
-                return False
+                return start
             start = cut
             if start < end or self.size >= self.max_size:
                 self._rotate()
-        return True
+        return end
 
     def _put(self, block: bytes, start: int, end: int) -> bool:
         """Write ``block[start:end]``; on failure cut the file back to where it was (no torn entry)."""
@@ -262,27 +271,24 @@ class LogFile:
         return True
 
     def _lose(self, block: bytes, start: int) -> None:
-        self.lost_entries += block.count(b"\n", start)
-        self.lost_bytes += len(block) - start
+        """Count ``block[start:]`` as lost (nothing when ``start`` is its end)."""
+        if start < len(block):
+            self.lost_entries += block.count(b"\n", start)
+            self.lost_bytes += len(block) - start
 
-    def _write_note(self) -> bool:
-        """Write the note of the entries lost so far; True (and the count reset) when it is in the file."""
-        note = (b"%s stderr F [dct: %d log entries (%d bytes) were lost: %s]\n"
+    def _note(self) -> bytes:
+        """The entry that says what was lost (a stderr F entry, as the container's own errors)."""
+        return (b"%s stderr F [dct: %d log entries (%d bytes) were lost: %s]\n"
                 % (self.stamp(), self.lost_entries, self.lost_bytes, self.lost_reason.encode(errors="replace")))
-        saved = self.lost_entries, self.lost_bytes
-        self.lost_entries = self.lost_bytes = 0
-        if self._write(note):
-            return True
-        self.lost_entries, self.lost_bytes = saved  # the note itself is not output: not counted
-        return False
 
     def close(self) -> None:
         """Say what was lost if it can now be said, and close the file."""
         if self.lost_entries and not self.discard:
             if self.fd < 0:
                 self._check()
-            if not self.discard:
-                self._write_note()
+            note = self._note()
+            if not self.discard and self._write(note) == len(note):
+                self.lost_entries = self.lost_bytes = 0
         self._close()
 
 
