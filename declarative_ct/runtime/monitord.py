@@ -285,6 +285,8 @@ def _start(root: str) -> None:
     env = dict(os.environ)
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(declarative_ct.__file__)))
     env["PYTHONPATH"] = package_dir + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    for name, value in logcopy.MALLOC_ENV.items():  # (the containers' programs get their own env, not ours)
+        env.setdefault(name, value)
     try:
         # subprocess, not posix_spawn: glibc's posix_spawn leaves its internal signals (32, 33)
         # ignored in the child, and ignored signals would reach every container's init.
@@ -409,8 +411,14 @@ class _Monitor:
                     raise ValueError(f"expected {5 + len(streams)} fds, got {len(fds)}")
                 pid = self._fork_init(state_dir, ctx, inherit, fds[:5], listener, sel)
                 if log:  # the read ends are the copier's from now on
-                    readers, fds = dict(zip(streams, fds[5:])), fds[:5]
-                    self._copy(logcopy.Copier(log["path"], log["max_size"], log["max_files"], readers, state_dir), sel)
+                    readers, fds = fds[5:], fds[:5]
+                    try:
+                        copier = logcopy.Copier(log["path"], log["max_size"], log["max_files"],
+                                                dict(zip(streams, readers)), state_dir)
+                    except BaseException:
+                        fds += readers
+                        raise
+                    self._copy(copier, sel)
                 reply = {"pid": pid}
             except Exception as err:  # noqa: BLE001 - any failure goes back to the client
                 reply = {"error": str(err) or type(err).__name__}
@@ -430,20 +438,35 @@ class _Monitor:
 
     def _copied(self, copier: logcopy.Copier, fd: int, sel) -> None:
         """``fd`` of ``copier`` is readable: copy a chunk, or close it at its end."""
-        if not copier.read(fd):
-            self._ended(copier, [fd], sel)
+        try:
+            if not copier.read(fd):
+                self._ended(copier, [fd], sel)
+        except Exception:  # noqa: BLE001 - a bug in one copy must not take the monitor (and every container) down
+            self._ended(copier, copier.fds, sel)
 
     def _ended(self, copier: logcopy.Copier, fds: list[int], sel) -> None:
+        """Stop watching ``fds`` of ``copier`` and close them; forget the copier once none is left."""
         for fd in fds:
-            sel.unregister(fd)
-            if copier.end(fd):
+            with contextlib.suppress(KeyError, ValueError):
+                sel.unregister(fd)
+            try:
+                last = copier.end(fd)
+            except Exception:  # noqa: BLE001 - closed all the same
+                copier.streams.pop(fd, None)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                last = not copier.streams
+            if last:
                 self.copiers.discard(copier)
 
     def _drain(self, state_dir: str, sel) -> None:
         """Init of ``state_dir`` exited: what it wrote goes into its log before its exit is recorded
         (its pipes may stay open in other processes: their copy goes on in the loop)."""
         for copier in [c for c in self.copiers if c.state_dir == state_dir]:
-            self._ended(copier, copier.drain(), sel)
+            try:
+                self._ended(copier, copier.drain(), sel)
+            except Exception:  # noqa: BLE001 - as in _copied
+                self._ended(copier, copier.fds, sel)
 
     def _fork_init(self, state_dir: str, ctx, inherit: dict, fds: list[int], listener, sel) -> int:
         from . import init
