@@ -510,7 +510,7 @@ def read_log(container: Container, name: str) -> str:
 def run_container(runtime: Runtime) -> Callable[..., Finished]:
     """``run_container(config, process_or_argv, prefix="run", timeout=10)``: create, start, exec, wait.
 
-    Returns a :class:`Finished` with the exit record and the detached stdout/stderr logs. The
+    Returns a :class:`Finished` with the exit record and what it wrote to stdout/stderr (its log). The
     container is left stopped in ``runtime`` (destroyed at teardown).
     """
 
