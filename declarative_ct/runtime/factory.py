@@ -40,6 +40,17 @@ def default_data_root(root: str) -> str:
     return os.path.join(DEFAULT_DATA_ROOT, DATA_ROOTS_DIR, _root_parent(root))
 
 
+def data_dir(data_root: str, root: str, *parts: str) -> str:
+    """:meth:`Runtime.data_dir` of state root ``root`` whose data root is ``data_root`` (also for a
+    :class:`Container`, which knows both)."""
+    if not os.path.isdir(data_root):
+        os.makedirs(data_root, mode=0o700, exist_ok=True)
+        store.write_atomic(os.path.join(data_root, DATA_ROOT_MARKER), (root + "\n").encode(), 0o600)
+    path = os.path.join(data_root, *parts)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
 def _root_parent(root: str) -> str:
     return cgroups.ROOT_PARENT_PREFIX + hashlib.sha256(root.encode()).hexdigest()[:8]
 
@@ -83,12 +94,7 @@ class Runtime:
         Raises:
             OSError: the directories cannot be made.
         """
-        if not os.path.isdir(self.data_root):
-            os.makedirs(self.data_root, mode=0o700, exist_ok=True)
-            store.write_atomic(os.path.join(self.data_root, DATA_ROOT_MARKER), (self.root + "\n").encode(), 0o600)
-        path = os.path.join(self.data_root, *parts)
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        return path
+        return data_dir(self.data_root, self.root, *parts)
 
     @property
     def cgroup_parent(self) -> str:

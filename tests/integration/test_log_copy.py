@@ -55,6 +55,17 @@ def test_stdout_and_stderr_interleave_in_order_with_timestamps(runtime, busybox_
     assert c.log_path == os.path.join(runtime.data_root, "logs", c.id, "0.log")
 
 
+def test_the_data_root_made_for_a_log_records_its_state_root(runtime, busybox_config):
+    """Regression: the log's directories were made without the data root's marker, so the test
+    session (and anyone) could not tell which state root a ``roots/dct-<hash>`` belongs to."""
+    from declarative_ct.runtime import factory
+
+    assert not os.path.exists(runtime.data_root)
+    _run(runtime, busybox_config(), "true", "marker")
+    with open(os.path.join(runtime.data_root, factory.DATA_ROOT_MARKER)) as f:
+        assert f.read() == runtime.root + "\n"
+
+
 def test_a_hundred_thousand_lines_lose_none_and_partial_lines_are_joined(runtime, busybox_config):
     c = _run(runtime, busybox_config(), "seq 1 100000; printf 'no newline at the end'", "many")
     out = read_log(c, "stdout")

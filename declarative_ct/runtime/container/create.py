@@ -195,8 +195,11 @@ def log_pipes(c: Container, process: Process, config: LogConfig, opened: list[in
     streams = [name for name in logcopy.STREAMS if getattr(process, name) is None]
     if not streams:
         return process, None, []
+    from ..factory import data_dir
+
     try:
-        path = logfiles.new_run(logfiles.log_dir(c.data_root, c._id))
+        # Through data_dir: a new data root records the state root it serves (its marker).
+        path = logfiles.new_run(os.path.join(data_dir(c.data_root, os.path.abspath(c._root), logfiles.LOGS_DIR), c._id))
     except OSError as err:
         raise SystemError(f"container {c._id}: cannot make its log file under {c.data_root}: "
                           f"{err.strerror or err}") from None
