@@ -13,15 +13,16 @@ Protocol (``<root>/#monitor.sock``, SOCK_SEQPACKET; each side checks the other's
 root or its own uid): the client sends one JSON request ``{"state_dir", "init", "inherit", "log"}``
 (:mod:`.monitor_request`: the init context as data, the config as ``Config.to_dict`` has it,
 the cgroup as its paths, the log file and its rotation) with the fds of init attached (SCM_RIGHTS:
-stdio, the sync socket, the exec fifo, by position, then the read ends of init's output pipes); the monitor rebuilds the context (:func:`.monitor_request.decode`), forks init straight
-into the container's PID namespace (``init.pid_namespace_for_children``), the child takes on the
+stdio, the sync socket, the exec fifo, by position, then the read ends of init's output pipes);
+the monitor rebuilds the context (:func:`.monitor_request.decode`), forks init straight into the
+container's PID namespace (``init.pid_namespace_for_children``), the child takes on the
 caller's rlimits/umask/oom_score_adj and runs ``init.enter`` with those fds, and the monitor
 replies in JSON ``{"pid": init_pid}`` or ``{"error": message}`` (a malformed request too). One fork of the
 monitor per container: runc's stage 1 (a fork only to be born in the new PID namespace) is not
 needed here. Init is the monitor's child; it reaps it and writes ``exit.json``
 (:func:`monitor.record_exit`). As a child subreaper it also reaps orphans of a container sharing
-its PID namespace. It exits once it has had nothing to watch for :data:`LINGER` s; a flock on
-the root directory keeps one monitor per root.
+its PID namespace. It exits once it has had nothing to watch (no init, no output pipe open) for
+:data:`LINGER` s; a flock on the root directory keeps one monitor per root.
 
 Logs (conmon's job): a container whose stdout/stderr the caller left to us writes them into
 pipes; the monitor copies them into the run's CRI log file with rotation (:mod:`.logcopy`), in
@@ -92,8 +93,9 @@ def request_init(root: str, state_dir: str, ctx, log: dict | None = None, log_fd
 
     The fds of ``ctx`` (stdio, sync socket, fifo) are passed over the socket, then ``log_fds``, the
     read ends of init's output pipes that the monitor copies into the log file ``log`` describes
-    (:func:`.monitor_request.encode`); the caller keeps and closes its own copies. The caller's rlimits, umask and oom_score_adj go along, so that
-    init inherits them from the caller as with runc, not from the monitor. Starts the monitor if
+    (:func:`.monitor_request.encode`); the caller keeps and closes its own copies. The caller's
+    rlimits, umask and oom_score_adj go along, so that init inherits them from the caller as with
+    runc, not from the monitor. Starts the monitor if
     none runs. The answer is left to be read later: a caller that next waits for init's "ready"
     reads it after that, without waking up for it on the way.
 
