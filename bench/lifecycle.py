@@ -35,7 +35,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from _fleet import reap  # noqa: E402
+from _fleet import reap, remove_data_roots  # noqa: E402
 from declarative_ct.runtime import Process, Runtime, specconv  # noqa: E402
 
 
@@ -175,6 +175,7 @@ def main() -> int:
             print("runc not installed (apt-get install runc) - no ratios")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        remove_data_roots(work)
     return 0
 
 

@@ -26,6 +26,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from _fleet import remove_data_roots  # noqa: E402
 from lifecycle import build_bundle, interleaved, library_once  # noqa: E402
 
 from declarative_ct.configs import Network, PortMapping  # noqa: E402
@@ -87,6 +88,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
         if "root" in locals():
             shutil.rmtree(root, ignore_errors=True)
+            remove_data_roots(root)
     return 0
 
 

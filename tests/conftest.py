@@ -11,7 +11,7 @@ What this file provides:
 * ``runtime``: a :class:`Runtime` on ``state_root``.
 * ``busybox_config(**fields)``: a default :class:`Config` on the busybox rootfs.
 * ``run_container(config, argv_or_process)``: create, start, exec and wait; a :class:`Finished`
-  with the exit record and the detached stdout/stderr logs.
+  with the exit record and the monitored container's stdout/stderr (from its CRI log).
 * ``register_state_root``: register another state root (e.g. one used by a child process) for
   the same teardown and for the session leak check.
 * helpers ``unique_id(prefix)``, ``wait_for(predicate, timeout)``, ``reap_zombies()``,
@@ -477,20 +477,40 @@ class Finished:
         return self.exit["exit_code"]
 
 
+def cri_entries(path: str) -> list[tuple[str, str, str, bytes]]:
+    """The entries of one CRI log file: ``[(timestamp, stream, "F"/"P", text without the newline)]``."""
+    out = []
+    with open(path, "rb") as f:
+        for line in f:
+            assert line.endswith(b"\n"), f"{path}: a torn entry {line[-80:]!r}"
+            stamp, stream, tag, text = line[:-1].split(b" ", 3)
+            out.append((stamp.decode(), stream.decode(), tag.decode(), text))
+    return out
+
+
 def read_log(container: Container, name: str) -> str:
-    """The content of ``stdout.log``/``stderr.log`` of a detached container ('' if absent)."""
-    try:
-        with open(os.path.join(container.state_dir, name), errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
+    """What a monitored container wrote to ``name`` (``stdout``/``stderr``) in its current run, from
+    its CRI log files (every file of the run, oldest first; ``P`` parts joined): '' if none."""
+    from declarative_ct.runtime import logfiles
+
+    stream = name.removesuffix(".log")
+    path = container.log_path
+    if path is None:
         return ""
+    directory, run = os.path.dirname(path), int(os.path.basename(path).split(".")[0])
+    text = b""
+    for part in logfiles.run_files(directory, run):
+        for _, entry_stream, tag, body in cri_entries(part):
+            if entry_stream == stream:
+                text += body + (b"\n" if tag == "F" else b"")
+    return text.decode(errors="replace")
 
 
 @pytest.fixture
 def run_container(runtime: Runtime) -> Callable[..., Finished]:
     """``run_container(config, process_or_argv, prefix="run", timeout=10)``: create, start, exec, wait.
 
-    Returns a :class:`Finished` with the exit record and the detached stdout/stderr logs. The
+    Returns a :class:`Finished` with the exit record and what it wrote to stdout/stderr (its log). The
     container is left stopped in ``runtime`` (destroyed at teardown).
     """
 
@@ -501,7 +521,7 @@ def run_container(runtime: Runtime) -> Callable[..., Finished]:
         c.start(process)
         c.exec()
         record = wait_for(c.exit_status, timeout, message=f"{c.id} to exit")
-        return Finished(c, record, read_log(c, store.STDOUT_LOG), read_log(c, store.STDERR_LOG))
+        return Finished(c, record, read_log(c, "stdout"), read_log(c, "stderr"))
 
     return run
 
@@ -526,7 +546,7 @@ def _cgroup_dirs_fixture() -> Callable[..., list]:
     return cgroup_dirs
 
 
-__all__ = ["BUSYBOX", "Finished", "cgroup_dirs", "cleanup_state_root", "read_log", "reap_zombies",
+__all__ = ["BUSYBOX", "Finished", "cgroup_dirs", "cleanup_state_root", "cri_entries", "read_log", "reap_zombies",
            "unique_id", "wait_for"]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..configs.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, LogConfig
 from ..errors import ConfigInvalid, ContainerError
 from ..runtime import Container, linux, monitor, specconv
 from .common import extra_files, runtime_for, write_pid_file
@@ -19,10 +20,12 @@ def _create(args: argparse.Namespace) -> Container:
     As runc by default: init keeps our stdio (and the --preserve-fds) and, once stage 1 exits, is
     re-parented to our nearest subreaper (the caller's: conmon, a containerd shim, or ourselves
     for a foreground run), which reaps it. With ``--monitor``: the state root's monitor forks and
-    reaps init and records exit.json; init's stdio is /dev/null and the log files.
+    reaps init and records exit.json; init's stdin is /dev/null and its output goes to its log
+    (rotated by ``--log-max-size``/``--log-max-files``).
     """
     if args.monitor and args.no_monitor:
         raise ConfigInvalid("--monitor and --no-monitor: give one (--no-monitor is the default now)")
+    log = _log_config(args)
     if os.geteuid() != 0:
         raise ContainerError("dct runs containers as root only (rootless containers are not supported)")
     config, process = specconv.load_bundle(args.bundle)
@@ -44,7 +47,7 @@ def _create(args: argparse.Namespace) -> Container:
         terminal_failed(args, process)
         raise
     try:
-        container.start(process, monitor=args.monitor)
+        container.start(process, monitor=args.monitor, log=log)
         write_pid_file(args.pid_file, container.state().init_process_pid)
     except BaseException as err:
         terminal_failed(args, process)
@@ -57,6 +60,28 @@ def _create(args: argparse.Namespace) -> Container:
         raise
     terminal_started(process)
     return container
+
+
+def _log_config(args: argparse.Namespace) -> LogConfig | None:
+    """The log rotation of ``--log-max-size``/``--log-max-files`` (None: neither given).
+
+    Raises:
+        ConfigInvalid: given without ``--monitor`` (nothing copies the output then), or out of range
+            (naming the flag).
+    """
+    size, files = getattr(args, "log_max_size", None), getattr(args, "log_max_files", None)
+    if size is None and files is None:
+        return None
+    if not args.monitor:
+        raise ConfigInvalid("--log-max-size/--log-max-files: only with --monitor (without it the "
+                            "container's output is the caller's stdio, not a log)")
+    config = LogConfig(DEFAULT_MAX_SIZE if size is None else size, DEFAULT_MAX_FILES if files is None else files)
+    try:
+        config.validate()
+    except ConfigInvalid as err:
+        raise ConfigInvalid(str(err).replace("log.max_size", "--log-max-size")
+                            .replace("log.max_files", "--log-max-files")) from None
+    return config
 
 
 def cmd_create(args: argparse.Namespace) -> int:

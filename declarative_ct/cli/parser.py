@@ -51,6 +51,19 @@ def _fd_count(text: str) -> int:
     return int(text)
 
 
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def _log_size(text: str) -> int:
+    """``--log-max-size``: bytes, with an optional k/m/g suffix (docker's ``10m``; 1k = 1024 bytes)."""
+    low = text.strip().lower().removesuffix("b").removesuffix("i")
+    digits = low.rstrip("kmg")
+    unit = low[len(digits):]
+    if not digits.isdigit() or unit not in _SIZE_UNITS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (bytes, or with k, m or g: 10m)")
+    return int(digits) * _SIZE_UNITS[unit]
+
+
 def _args_spec(p: argparse.ArgumentParser) -> None:
     p.add_argument("-b", "--bundle", default=".", help="bundle directory (default: current directory)")
     p.add_argument("--rootless", action="store_true",
@@ -69,8 +82,13 @@ def _args_create(p: argparse.ArgumentParser, run: bool = False) -> None:
     p.add_argument("--pid-file", help="write init's host PID to this file")
     p.add_argument("--monitor", action="store_true",
                    help="hand init to the state root's monitor, which reaps it and records exit.json; its "
-                        "output goes to stdout.log/stderr.log (dct logs). Without it, as runc: init keeps the "
-                        "caller's stdio and is left to the caller's subreaper, which collects its exit status")
+                        "output goes to the container's log, kept per name under the data root (dct logs). "
+                        "Without it, as runc: init keeps the caller's stdio and is left to the caller's "
+                        "subreaper, which collects its exit status")
+    p.add_argument("--log-max-size", type=_log_size, metavar="SIZE",
+                   help="with --monitor: rotate the log file before it would exceed SIZE (10m, 512k; default 10m)")
+    p.add_argument("--log-max-files", type=int, metavar="N",
+                   help="with --monitor: log files kept per run, the current one included (default 3)")
     p.add_argument("--no-monitor", action="store_true", help=argparse.SUPPRESS)  # deprecated: the default now
     _args_preserve_fds(p)
     p.add_argument("--no-pivot", action="store_true",

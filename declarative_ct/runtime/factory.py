@@ -40,6 +40,17 @@ def default_data_root(root: str) -> str:
     return os.path.join(DEFAULT_DATA_ROOT, DATA_ROOTS_DIR, _root_parent(root))
 
 
+def data_dir(data_root: str, root: str, *parts: str) -> str:
+    """:meth:`Runtime.data_dir` of state root ``root`` whose data root is ``data_root`` (also for a
+    :class:`Container`, which knows both)."""
+    if not os.path.isdir(data_root):
+        os.makedirs(data_root, mode=0o700, exist_ok=True)
+        store.write_atomic(os.path.join(data_root, DATA_ROOT_MARKER), (root + "\n").encode(), 0o600)
+    path = os.path.join(data_root, *parts)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
 def _root_parent(root: str) -> str:
     return cgroups.ROOT_PARENT_PREFIX + hashlib.sha256(root.encode()).hexdigest()[:8]
 
@@ -83,12 +94,7 @@ class Runtime:
         Raises:
             OSError: the directories cannot be made.
         """
-        if not os.path.isdir(self.data_root):
-            os.makedirs(self.data_root, mode=0o700, exist_ok=True)
-            store.write_atomic(os.path.join(self.data_root, DATA_ROOT_MARKER), (self.root + "\n").encode(), 0o600)
-        path = os.path.join(self.data_root, *parts)
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        return path
+        return data_dir(self.data_root, self.root, *parts)
 
     @property
     def cgroup_parent(self) -> str:
@@ -139,7 +145,7 @@ class Runtime:
                 os.mkdir(path, 0o711)
             except FileExistsError:  # another create took the id meanwhile
                 raise ContainerExists(f"container {container_id!r} already exists in {self.root}") from None
-        return Container(self.root, container_id, config)
+        return Container(self.root, container_id, config, data_root=self.data_root)
 
     def _reclaim_interrupted(self, container_id: str, state_dir: str) -> bool:
         """Remove what an interrupted create left in ``state_dir`` (see :meth:`create`); False, and
@@ -235,7 +241,7 @@ class Runtime:
             raise StateCorrupt(id=container_id, reason=f"{path} is corrupt: {why}") from err
         except OSError as err:
             raise SystemError(f"container {container_id}: cannot read {path}: {err.strerror}") from err
-        return Container(self.root, container_id, config, state)
+        return Container(self.root, container_id, config, state, data_root=self.data_root)
 
     def list(self) -> list[Container]:
         """Every container with a readable state.json, sorted by id (half-created directories are

@@ -16,13 +16,16 @@ _INIT_FIELDS = ("config", "process", "cgroup_paths", "rootfs", "join", "unshare"
 _NAMESPACE_TYPES = ("NEWNS", "NEWUTS", "NEWIPC", "NEWNET", "NEWPID", "NEWCGROUP", "NEWUSER")
 
 
-def encode(state_dir: str, ctx, inherit: dict) -> bytes:
+def encode(state_dir: str, ctx, inherit: dict, log: dict | None = None) -> bytes:
     """The request for the init of ``ctx`` (an ``init.InitContext``) as JSON bytes.
 
     Only data crosses: the config (``Config.to_dict``), the process without its live objects
     (``Process.to_dict``), the cgroup as its paths (the monitor rebuilds the manager), the
     compiled seccomp filter in hex, and ``inherit`` (``monitord._caller_context``). The fds (stdio,
-    sync socket, exec fifo) go beside it as SCM_RIGHTS, in that order.
+    sync socket, exec fifo) go beside it as SCM_RIGHTS, in that order, followed by the read ends
+    of the output pipes when ``log`` is given: ``{"path": the run's log file, "max_size": int,
+    "max_files": int, "streams": ["stdout", "stderr"] (those piped, in the order of their fds)}``
+    (``configs.logs.LogConfig`` and :mod:`.logcopy`).
     """
     # The config as its dataclasses, encoded in this one pass (default=vars): Config.to_dict's JSON, a third the cost.
     init = {"config": ctx.config, "process": ctx.process.to_dict(), "cgroup_paths": ctx.cgroup.paths(),
@@ -30,18 +33,19 @@ def encode(state_dir: str, ctx, inherit: dict) -> bytes:
             "seccomp": ctx.seccomp.hex(), "seccomp_flags": ctx.seccomp_flags,
             "cgroup_mounts": [list(m) for m in ctx.cgroup_mounts], "hook_state": ctx.hook_state}
     limits = [[res, soft, hard] for res, (soft, hard) in inherit.get("rlimits", {}).items()]
-    return json.dumps({"state_dir": state_dir, "init": init, "inherit": {**inherit, "rlimits": limits}},
-                      separators=(",", ":"), default=vars).encode()
+    return json.dumps({"state_dir": state_dir, "init": init, "inherit": {**inherit, "rlimits": limits},
+                       "log": log}, separators=(",", ":"), default=vars).encode()
 
 
-def decode(payload: bytes) -> tuple[str, object, dict]:
-    """``(state_dir, ctx, inherit)`` from a request made by :func:`encode`; ``ctx`` is an
+def decode(payload: bytes) -> tuple[str, object, dict, dict | None]:
+    """``(state_dir, ctx, inherit, log)`` from a request made by :func:`encode`; ``ctx`` is an
     ``init.InitContext`` with a rebuilt cgroup manager, no sync socket and fds by position (stdio
-    0-2, fifo 4: the child puts the received ones in).
+    0-2, fifo 4: the child puts the received ones in); ``log`` as given to :func:`encode` (checked:
+    an absolute ``….log`` path, a valid ``LogConfig``, distinct stream names) or None.
 
     Raises:
         ValueError: not JSON, or a field missing or of the wrong type (named).
-        ConfigInvalid: a malformed config or process (naming the field).
+        ConfigInvalid: a malformed config or process, or log rotation values (naming the field).
     """
     from ..configs import Config
     from . import cgroups, init
@@ -95,4 +99,21 @@ def decode(payload: bytes) -> tuple[str, object, dict]:
         rlimits = {int(res): (int(soft), int(hard)) for res, soft, hard in inherit.get("rlimits", [])}
     except (TypeError, ValueError):
         raise ValueError("request.inherit.rlimits: malformed") from None
-    return state_dir, ctx, {**inherit, "rlimits": rlimits}
+    return state_dir, ctx, {**inherit, "rlimits": rlimits}, _log(request.get("log"))
+
+
+def _log(log: object) -> dict | None:
+    if log is None:
+        return None
+    from ..configs.logs import LogConfig
+
+    if not isinstance(log, dict) or set(log) != {"path", "max_size", "max_files", "streams"}:
+        raise ValueError(f"request.log: malformed ({log!r:.80})")
+    path, streams = log["path"], log["streams"]
+    if not isinstance(path, str) or not os.path.isabs(path) or not path.endswith(".log") or "\0" in path:
+        raise ValueError(f"request.log.path: {path!r:.80} is not an absolute path to a .log file")
+    if (not isinstance(streams, list) or not streams or len(set(streams)) != len(streams) or
+            not all(s in ("stdout", "stderr") for s in streams)):
+        raise ValueError(f"request.log.streams: {streams!r:.80} is not a list of stdout/stderr")
+    LogConfig.from_dict({"max_size": log["max_size"], "max_files": log["max_files"]})
+    return log

@@ -10,21 +10,42 @@ only starts the monitor, as ``subprocess`` does). It runs from the sealed copy o
 host file; the copy is made once per monitor, not per container. ``exec`` and ``monitor=False`` still fork the caller.
 
 Protocol (``<root>/#monitor.sock``, SOCK_SEQPACKET; each side checks the other's SO_PEERCRED is
-root or its own uid): the client sends one JSON request ``{"state_dir", "init", "inherit"}``
+root or its own uid): the client sends one JSON request ``{"state_dir", "init", "inherit", "log"}``
 (:mod:`.monitor_request`: the init context as data, the config as ``Config.to_dict`` has it,
-the cgroup as its paths) with the fds of init attached (SCM_RIGHTS: stdio, the sync socket, the exec fifo,
-by position); the monitor rebuilds the context (:func:`.monitor_request.decode`), forks init straight
-into the container's PID namespace (``init.pid_namespace_for_children``), the child takes on the
+the cgroup as its paths, the log file and its rotation) with the fds of init attached (SCM_RIGHTS:
+stdio, the sync socket, the exec fifo, by position, then the read ends of init's output pipes);
+the monitor rebuilds the context (:func:`.monitor_request.decode`), forks init straight into the
+container's PID namespace (``init.pid_namespace_for_children``), the child takes on the
 caller's rlimits/umask/oom_score_adj and runs ``init.enter`` with those fds, and the monitor
 replies in JSON ``{"pid": init_pid}`` or ``{"error": message}`` (a malformed request too). One fork of the
 monitor per container: runc's stage 1 (a fork only to be born in the new PID namespace) is not
 needed here. Init is the monitor's child; it reaps it and writes ``exit.json``
 (:func:`monitor.record_exit`). As a child subreaper it also reaps orphans of a container sharing
-its PID namespace. It exits once it has had nothing to watch for :data:`LINGER` s; a flock on
-the root directory keeps one monitor per root.
+its PID namespace. It exits once it has had nothing to watch (no init, no output pipe open) for
+:data:`LINGER` s; a flock on the root directory keeps one monitor per root.
+
+Logs (conmon's job): a container whose stdout/stderr the caller left to us writes them into
+pipes; the monitor copies them into the run's CRI log file with rotation (:mod:`.logcopy`), in
+the same single-threaded loop (a :class:`.logcopy.Copier` per container, its pipes in the
+selector). When init exits, what its pipes hold is copied before ``exit.json`` is written (so
+init's own output is in the file once its exit is), and the copy goes on until the pipes' end,
+which processes that inherited them may hold open after init; the monitor does not linger-exit
+while a pipe is open.
 
 If the monitor is killed, running containers keep running (their inits go to the nearest
-subreaper); only their exit codes are lost. The next create starts a new monitor.
+subreaper); their exit codes are lost, and so is their output from then on: their pipes have
+no reader, so a container's next write to stdout/stderr gets EPIPE (SIGPIPE, which kills a
+program that does not handle it), as with a killed conmon. The next create starts a new monitor.
+
+Its lifetime is its own, not its starter's: it runs in a session and process group of its own
+(``setsid`` by :func:`_start`, then a fork so that it is no session leader, its middle process
+reaped by the starter) and ignores SIGINT, SIGHUP, SIGTERM and SIGQUIT: a closed terminal or a
+stopped caller does not take it along. Under systemd it is never a service's main process (the
+unit's main process is ``dct watch``, which started it), but it stays in the service's cgroup:
+only ``KillMode=process`` (SIGTERM and the final SIGKILL to the main process alone) leaves it
+alive when the service stops or restarts; ``control-group`` and ``mixed`` send the final SIGKILL
+to every process of the cgroup, the monitor included (its inits, in the containers' own cgroups,
+survive, as above).
 """
 
 from __future__ import annotations
@@ -46,7 +67,7 @@ import sys
 import threading
 import time
 
-from . import exeseal, linux, monitor, monitor_request, procfs, store
+from . import exeseal, linux, logcopy, monitor, monitor_request, procfs, store
 
 # '#' is not allowed in a container id, so this never collides with a container's directory.
 SOCKET_FILE = "#monitor.sock"
@@ -65,13 +86,16 @@ _ENTRY = "import sys; from declarative_ct.runtime.monitord import main; main(*sy
 
 # -- client side ---------------------------------------------------------------------------
 
-def request_init(root: str, state_dir: str, ctx) -> socket.socket:
+def request_init(root: str, state_dir: str, ctx, log: dict | None = None, log_fds: tuple[int, ...] = ()
+                 ) -> socket.socket:
     """Ask the monitor of ``root`` to fork the init of ``ctx`` (an ``init.InitContext``); the
     connection its answer comes on (read it with :func:`answer`).
 
-    The fds of ``ctx`` (stdio, sync socket, fifo) are passed over the socket; the caller keeps
-    and closes its own copies. The caller's rlimits, umask and oom_score_adj go along, so that
-    init inherits them from the caller as with runc, not from the monitor. Starts the monitor if
+    The fds of ``ctx`` (stdio, sync socket, fifo) are passed over the socket, then ``log_fds``, the
+    read ends of init's output pipes that the monitor copies into the log file ``log`` describes
+    (:func:`.monitor_request.encode`); the caller keeps and closes its own copies. The caller's
+    rlimits, umask and oom_score_adj go along, so that init inherits them from the caller as with
+    runc, not from the monitor. Starts the monitor if
     none runs. The answer is left to be read later: a caller that next waits for init's "ready"
     reads it after that, without waking up for it on the way.
 
@@ -80,8 +104,8 @@ def request_init(root: str, state_dir: str, ctx) -> socket.socket:
     """
     from ..errors import SystemError
 
-    fds = [*ctx.stdio, ctx.sync.fileno(), ctx.fifo_fd]
-    payload = monitor_request.encode(state_dir, ctx, _caller_context())
+    fds = [*ctx.stdio, ctx.sync.fileno(), ctx.fifo_fd, *log_fds]
+    payload = monitor_request.encode(state_dir, ctx, _caller_context(), log)
     for attempt in range(2):
         sock = _connect(root)
         try:
@@ -263,6 +287,8 @@ def _start(root: str) -> None:
     env = dict(os.environ)
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(declarative_ct.__file__)))
     env["PYTHONPATH"] = package_dir + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    for name, value in logcopy.MALLOC_ENV.items():  # (the containers' programs get their own env, not ours)
+        env.setdefault(name, value)
     try:
         # subprocess, not posix_spawn: glibc's posix_spawn leaves its internal signals (32, 33)
         # ignored in the child, and ignored signals would reach every container's init.
@@ -297,6 +323,7 @@ class _Monitor:
         self.root = root
         self.watched: dict[str, tuple[int, int]] = {}  # state dir -> (init pid, start); 0s until state.json
         self.requested: dict[str, float] = {}  # state dir -> when its init was forked
+        self.copiers: set[logcopy.Copier] = set()  # containers' output still being copied (pipes open)
         self.idle_since = time.monotonic()
         self.checked = time.monotonic()  # last look for containers gone without an exit (_forget_gone)
         self.own = _caller_context()  # what each init would inherit from us: only the rest is set in it
@@ -342,21 +369,23 @@ class _Monitor:
         sel.register(wake_r, selectors.EVENT_READ)
         try:
             while True:
-                busy = bool(self.watched)
+                busy = bool(self.watched or self.copiers)
                 # Busy, it still wakes now and then to notice containers destroyed or aborted meanwhile.
                 events = sel.select(_RECHECK if busy else max(0.0, self.idle_since + self.linger - time.monotonic()))
                 for key, _ in events:
-                    if key.fileobj is listener:
+                    if key.data is not None:
+                        self._copied(key.data, key.fd, sel)
+                    elif key.fileobj is listener:
                         self._accept(listener, sel)
                     else:
                         while os.read(wake_r, 512) == 512:
                             pass
-                self._reap()
+                self._reap(sel)
                 if time.monotonic() - self.checked >= _RECHECK:
                     # Not at every event: it looks at each watched container (O(N) per create).
-                    self._forget_gone()
+                    self._forget_gone(sel)
                     self.checked = time.monotonic()
-                if self.watched:
+                if self.watched or self.copiers:  # no linger-exit while a pipe may still bring output
                     self.idle_since = time.monotonic()
                 elif not events and time.monotonic() >= self.idle_since + self.linger:
                     return
@@ -378,7 +407,20 @@ class _Monitor:
             except OSError:
                 return
             try:
-                pid = self._fork_init(*monitor_request.decode(payload), fds, listener, sel)
+                state_dir, ctx, inherit, log = monitor_request.decode(payload)
+                streams = log["streams"] if log else []
+                if len(fds) != 5 + len(streams):
+                    raise ValueError(f"expected {5 + len(streams)} fds, got {len(fds)}")
+                pid = self._fork_init(state_dir, ctx, inherit, fds[:5], listener, sel)
+                if log:  # the read ends are the copier's from now on
+                    readers, fds = fds[5:], fds[:5]
+                    try:
+                        copier = logcopy.Copier(log["path"], log["max_size"], log["max_files"],
+                                                dict(zip(streams, readers)), state_dir)
+                    except BaseException:
+                        fds += readers
+                        raise
+                    self._copy(copier, sel)
                 reply = {"pid": pid}
             except Exception as err:  # noqa: BLE001 - any failure goes back to the client
                 reply = {"error": str(err) or type(err).__name__}
@@ -390,11 +432,47 @@ class _Monitor:
             except OSError:
                 pass
 
+    def _copy(self, copier: logcopy.Copier, sel) -> None:
+        """Watch the pipes of ``copier`` (a new container's output) until their end."""
+        self.copiers.add(copier)
+        for fd in copier.fds:
+            sel.register(fd, selectors.EVENT_READ, copier)
+
+    def _copied(self, copier: logcopy.Copier, fd: int, sel) -> None:
+        """``fd`` of ``copier`` is readable: copy a chunk, or close it at its end."""
+        try:
+            if not copier.read(fd):
+                self._ended(copier, [fd], sel)
+        except Exception:  # noqa: BLE001 - a bug in one copy must not take the monitor (and every container) down
+            self._ended(copier, copier.fds, sel)
+
+    def _ended(self, copier: logcopy.Copier, fds: list[int], sel) -> None:
+        """Stop watching ``fds`` of ``copier`` and close them; forget the copier once none is left."""
+        for fd in fds:
+            with contextlib.suppress(KeyError, ValueError):
+                sel.unregister(fd)
+            try:
+                last = copier.end(fd)
+            except Exception:  # noqa: BLE001 - closed all the same
+                copier.streams.pop(fd, None)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                last = not copier.streams
+            if last:
+                self.copiers.discard(copier)
+
+    def _drain(self, state_dir: str, sel) -> None:
+        """Init of ``state_dir`` exited: what it wrote goes into its log before its exit is recorded
+        (its pipes may stay open in other processes: their copy goes on in the loop)."""
+        for copier in [c for c in self.copiers if c.state_dir == state_dir]:
+            try:
+                self._ended(copier, copier.drain(), sel)
+            except Exception:  # noqa: BLE001 - as in _copied
+                self._ended(copier, copier.fds, sel)
+
     def _fork_init(self, state_dir: str, ctx, inherit: dict, fds: list[int], listener, sel) -> int:
         from . import init
 
-        if len(fds) != 5:
-            raise ValueError(f"expected 5 fds, got {len(fds)}")
         inherit = _differences(inherit, self.own)
         # With a new user namespace the PID namespace must come after it (to be owned by it, or
         # the container's root could not mount its /proc): the child is a stage 1 that makes both
@@ -420,7 +498,7 @@ class _Monitor:
         self.requested[state_dir] = time.monotonic()
         return pid
 
-    def _reap(self) -> None:
+    def _reap(self, sel) -> None:
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -430,6 +508,7 @@ class _Monitor:
                 break
             for state_dir in list(self.watched):
                 if self._init_pid(state_dir) == pid:
+                    self._drain(state_dir, sel)
                     monitor.record_exit(state_dir, pid, status)
                     del self.watched[state_dir]
                     break
@@ -444,7 +523,7 @@ class _Monitor:
                 pass
         return self.watched[state_dir][0]
 
-    def _forget_gone(self) -> None:
+    def _forget_gone(self, sel) -> None:
         """Drop containers destroyed meanwhile (or aborted creates), and inits that were never our children."""
         for state_dir in list(self.watched):
             pid = self._init_pid(state_dir)
@@ -459,6 +538,7 @@ class _Monitor:
                 except ChildProcessError:
                     reaped = 0  # never our child: re-parented elsewhere (its monitor was killed)
                 if reaped:
+                    self._drain(state_dir, sel)
                     monitor.record_exit(state_dir, pid, status)
                 if reaped or procfs.stat(pid) is None or procfs.stat(pid)[1] != self.watched[state_dir][1]:
                     del self.watched[state_dir]

@@ -151,7 +151,8 @@ class State:
     ``init_process_pid`` is the host PID of init (-1 when none); ``init_process_start`` is field 22
     of ``/proc/<pid>/stat`` (clock ticks since boot); ``created`` is RFC 3339 UTC;
     ``cgroup_paths`` maps a v1 controller (or ``""`` on v2) to its absolute directory;
-    ``namespace_paths`` maps ``NEWPID``… to ``/proc/<pid>/ns/<name>``.
+    ``namespace_paths`` maps ``NEWPID``… to ``/proc/<pid>/ns/<name>``; ``log_path`` (ours, podman's
+    ``LogPath``) is the run's log file the monitor copies init's output into, None when none.
     """
 
     id: str
@@ -163,6 +164,7 @@ class State:
     namespace_paths: dict[str, str] = field(default_factory=dict)
     external_descriptors: list[str] = field(default_factory=list)
     rootless: bool = False
+    log_path: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The state.json object (libcontainer's keys)."""

@@ -1,8 +1,8 @@
 """The state root: id validation, atomic JSON files (:mod:`..jsonfile`), and a lock per container.
 
 Layout (runc's, plus our monitor's files): ``<root>/<id>/state.json``, ``exec.fifo``,
-``exit.json`` (exit code and time, written by the monitor), ``stdout.log``/``stderr.log``
-(a detached container's output) and ``.lock``.
+``exit.json`` (exit code and time, written by the monitor) and ``.lock``. A monitored container's
+output is not here but under the data root (:mod:`.logfiles`): it outlives the container.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ EXEC_FIFO = "exec.fifo"
 EXIT_FILE = "exit.json"
 CGROUP_FILE = "cgroup.json"  # the cgroup paths, written before the cgroup is made
 LOCK_FILE = ".lock"
-STDOUT_LOG = "stdout.log"
-STDERR_LOG = "stderr.log"
 
 MANAGER_PREFIX = "#"
 """Entries of a state root named ``#…`` belong to the manager (monitor socket, apply lock, journal):

@@ -22,7 +22,7 @@ from typing import Callable
 import pytest
 
 from dct_cli import REPO, UNTIL_TERM, Dct, runner
-from declarative_ct.runtime import specconv
+from declarative_ct.runtime import Runtime, specconv
 
 pytestmark = pytest.mark.integration
 
@@ -103,8 +103,8 @@ def test_create_leaves_init_to_the_callers_subreaper(dct: Dct, bundle) -> None:
     assert got["output"] == "from-the-container\n"
     assert got["exit_code"] == 7
     state_dir = os.path.join(dct.root, cid)
-    for name in ("exit.json", "stdout.log", "stderr.log"):
-        assert not os.path.exists(os.path.join(state_dir, name)), name
+    assert not os.path.exists(os.path.join(state_dir, "exit.json"))
+    assert not os.path.exists(os.path.join(Runtime(dct.root).data_root, "logs", cid))  # no copier: no log
     assert dct.status(cid) == "stopped"  # from /proc, as runc: init is gone
     dct.ok("delete", cid)
     assert dct.entries() == []

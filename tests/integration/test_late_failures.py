@@ -16,7 +16,7 @@ import threading
 import pyseccomp
 import pytest
 
-from conftest import unique_id, wait_for
+from conftest import read_log, unique_id, wait_for
 from declarative_ct.configs import Config
 from declarative_ct.configs.seccomp import Seccomp, SeccompSyscall
 from declarative_ct.errors import ContainerError, InvalidStateTransition
@@ -51,9 +51,8 @@ def test_a_fifo_open_refused_by_the_profile_names_that_step(runtime, busybox_con
     c = runtime.create(unique_id("nofifo"), busybox_config(seccomp=_deny(["openat", "open"], err=errno.EPERM)))
     c.start(Process(["/bin/echo", "hi"]))
     wait_for(c.exit_status, 5, message="init to die")
-    with open(os.path.join(c.state_dir, "stderr.log")) as f:
-        assert f.read() == ("dct: waiting for the start on the exec fifo: operation not permitted "
-                            "(refused by the seccomp profile?)\n")
+    assert read_log(c, "stderr") == ("dct: waiting for the start on the exec fifo: operation not permitted "
+                                      "(refused by the seccomp profile?)\n")
     with pytest.raises(InvalidStateTransition, match=r"\(exit code 126\)"):
         c.exec()
 

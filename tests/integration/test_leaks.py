@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from conftest import BUSYBOX, cgroup_dirs, live_descendants, reap_zombies, unique_id, wait_for
+from conftest import BUSYBOX, cgroup_dirs, live_descendants, read_log, reap_zombies, unique_id, wait_for
 from declarative_ct.errors import ContainerNotExists
 from declarative_ct.runtime import Process, Runtime, Status, cgroups, procfs, store
 
@@ -89,8 +89,7 @@ def test_orphaned_created_container_can_still_be_released(state_root, busybox_ro
     c.exec()
     record = wait_for(c.exit_status, message="exit.json of the orphan")
     assert (record["pid"], record["exit_code"]) == (pid, 4)
-    with open(os.path.join(c.state_dir, store.STDOUT_LOG)) as f:
-        assert f.read() == "released\n"
+    assert read_log(c, "stdout") == "released\n"
     c.destroy()
     assert not os.path.exists(c.state_dir) and cgroup_dirs(cid) == []
 

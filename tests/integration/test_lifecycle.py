@@ -73,13 +73,19 @@ def test_every_status_transition(runtime, busybox_config):
 
 def test_state_records_init_and_its_namespaces_and_descriptors(runtime, busybox_config):
     """libcontainer's State: init's pid and start time, a path per namespace type the kernel has,
-    and init's stdio as seen from the host (detached: /dev/null and the two log files)."""
+    and init's stdio as seen from the host (monitored: /dev/null and two pipes, whose read ends only
+    the monitor holds), and the run's log file under the data root."""
     c = runtime.create(unique_id("state"), busybox_config())
     c.run(Process(SLEEP))
     saved = runtime.load(c.id).state()
     pid = saved.init_process_pid
-    assert saved.external_descriptors == [os.readlink(f"/proc/{pid}/fd/{i}") for i in range(3)] == [
-        "/dev/null", os.path.join(c.state_dir, "stdout.log"), os.path.join(c.state_dir, "stderr.log")]
+    assert saved.external_descriptors == [os.readlink(f"/proc/{pid}/fd/{i}") for i in range(3)]
+    stdin, out, err = saved.external_descriptors
+    assert stdin == "/dev/null" and out.startswith("pipe:[") and err.startswith("pipe:[") and out != err
+    monitor_pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    held = {os.readlink(f"/proc/{monitor_pid}/fd/{fd}") for fd in os.listdir(f"/proc/{monitor_pid}/fd")}
+    assert {out, err} <= held
+    assert saved.log_path == runtime.load(c.id).log_path == os.path.join(runtime.data_root, "logs", c.id, "0.log")
     assert saved.namespace_paths["NEWPID"] == f"/proc/{pid}/ns/pid"
     assert os.readlink(saved.namespace_paths["NEWNET"]) != os.readlink("/proc/self/ns/net")
     assert all(os.path.exists(path) for path in saved.namespace_paths.values())

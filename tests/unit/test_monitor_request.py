@@ -46,11 +46,14 @@ INHERIT = {"rlimits": {resource.RLIMIT_NOFILE: (1024, 4096), resource.RLIMIT_COR
            "umask": 0o022, "oom_score_adj": "0"}
 
 
+LOG = {"path": "/var/lib/dct/logs/req/3.log", "max_size": 1 << 20, "max_files": 2, "streams": ["stdout", "stderr"]}
+
+
 def test_a_request_round_trips_as_json(ctx):
     payload = monitor_request.encode("/run/dct/req", ctx, INHERIT)
     json.loads(payload)  # plain JSON: nothing in it is code to run
-    state_dir, got, inherit = monitor_request.decode(payload)
-    assert state_dir == "/run/dct/req"
+    state_dir, got, inherit, log = monitor_request.decode(payload)
+    assert state_dir == "/run/dct/req" and log is None
     assert inherit == INHERIT
     assert got.config == ctx.config
     # The caller's live objects stay with the caller: stdio and the sync socket come as fds by position.
@@ -61,8 +64,14 @@ def test_a_request_round_trips_as_json(ctx):
         assert getattr(got, name) == getattr(ctx, name), name
 
 
+def test_the_log_part_round_trips(ctx):
+    """The log file, its rotation and which streams are piped (their read ends follow the init's fds)."""
+    _, _, _, log = monitor_request.decode(monitor_request.encode("/run/dct/req", ctx, INHERIT, LOG))
+    assert log == LOG
+
+
 def _mutated(ctx, change) -> bytes:
-    request = json.loads(monitor_request.encode("/run/dct/req", ctx, INHERIT))
+    request = json.loads(monitor_request.encode("/run/dct/req", ctx, INHERIT, LOG))
     change(request)
     return json.dumps(request).encode()
 
@@ -88,6 +97,15 @@ def _mutated(ctx, change) -> bytes:
     (lambda r: r["init"]["config"].update(mounts=[{"nowhere": 1}]), ConfigInvalid, "malformed saved config"),
     (lambda r: r["inherit"].update(rlimits=[[7, "x"]]), ValueError, "inherit.rlimits"),
     (lambda r: r["inherit"].update(umask="022"), ValueError, "inherit: malformed"),
+    (lambda r: r.update(log=[]), ValueError, "request.log: malformed"),
+    (lambda r: r["log"].pop("streams"), ValueError, "request.log: malformed"),
+    (lambda r: r["log"].update(path="logs/3.log"), ValueError, "request.log.path"),
+    (lambda r: r["log"].update(path="/etc/shadow"), ValueError, "request.log.path"),
+    (lambda r: r["log"].update(streams=["stdout", "stdout"]), ValueError, "request.log.streams"),
+    (lambda r: r["log"].update(streams=["stdin"]), ValueError, "request.log.streams"),
+    (lambda r: r["log"].update(streams=[]), ValueError, "request.log.streams"),
+    (lambda r: r["log"].update(max_size=10), ConfigInvalid, "log.max_size"),
+    (lambda r: r["log"].update(max_files=0), ConfigInvalid, "log.max_files"),
 ])
 def test_a_malformed_request_is_refused_naming_what(ctx, change, error, match):
     with pytest.raises(error, match=match):

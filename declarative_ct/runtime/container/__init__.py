@@ -26,6 +26,7 @@ from ..state import State, Status, derive_status, require
 from .delete import teardown
 
 if TYPE_CHECKING:
+    from ...configs.logs import LogConfig
     from ..stats import Stats
     from .exec import ExecProcess
 
@@ -47,10 +48,14 @@ class Container:
     Status is derived on every :meth:`status` call (runc's ``refreshState``): a frozen cgroup is
     ``paused`` (``pausing`` while FREEZING), a dead or PID-reused init is ``stopped``, an exec fifo
     means ``created``, otherwise ``running``. Mutating methods hold the container's flock.
+
+    ``data_root``: where its logs go (``Runtime.data_root``; None: the default for ``root``).
     """
 
-    def __init__(self, root: str, container_id: str, config: Config, state: State | None = None) -> None:
+    def __init__(self, root: str, container_id: str, config: Config, state: State | None = None,
+                 data_root: str | None = None) -> None:
         self._root = root
+        self._data_root = data_root
         self._id = container_id
         self._config = config
         self._state = state
@@ -75,8 +80,25 @@ class Container:
 
     @property
     def state_dir(self) -> str:
-        """``<root>/<id>``: state.json, exec.fifo, exit.json and the log files."""
+        """``<root>/<id>``: state.json, exec.fifo, exit.json."""
         return self._dir
+
+    @property
+    def data_root(self) -> str:
+        """Where data of this container that outlives the state root goes (its logs: :mod:`..logfiles`)."""
+        if self._data_root is None:
+            from ..factory import default_data_root
+
+            self._data_root = default_data_root(os.path.abspath(self._root))
+        return self._data_root
+
+    @property
+    def log_path(self) -> str | None:
+        """The log file of the current run (state.json's ``log_path``, podman's ``LogPath``): CRI
+        entries of init's stdout/stderr copied by the monitor; None when nothing is copied (not
+        started, no monitor, a terminal, or stdio given by the caller). Its run's older files and
+        the previous run's: :func:`..logfiles.run_files` and :func:`..logfiles.runs` of its directory."""
+        return self._state.log_path if self._state is not None else None
 
     def _fifo(self) -> str:
         return os.path.join(self._dir, store.EXEC_FIFO)
@@ -188,14 +210,17 @@ class Container:
         return stats(self)
 
     # -- start / run / exec --------------------------------------------------------------
-    def start(self, process: Process, monitor: bool = True, detach: bool = False) -> ExecProcess | None:
+    def start(self, process: Process, monitor: bool = True, detach: bool = False,
+              log: LogConfig | None = None) -> ExecProcess | None:
         """libcontainer ``Start()``.
 
         For ``process.init`` it builds the container and returns with init blocked on the exec
         fifo: status ``created``, the program not yet run. With ``monitor`` (the default) a
         detached monitor reaps init and records ``exit.json``; without it init is re-parented to
-        the caller's nearest subreaper, as with ``runc create``. ``None`` stdio of an init means
-        /dev/null in and ``stdout.log``/``stderr.log`` in the state dir.
+        the caller's nearest subreaper, as with ``runc create``. ``None`` stdin of an init is
+        /dev/null; ``None`` stdout/stderr are, with ``monitor`` (and no terminal), pipes the
+        monitor copies into a new run's log file (:attr:`log_path`, CRI entries, rotated as
+        ``log`` says: a ``configs.logs.LogConfig``, None for its defaults), else /dev/null.
 
         For a non-init process (``runc exec``) it joins the container's namespaces and cgroup and
         returns an :class:`ExecProcess`; ``None`` stdio means the caller's. With ``detach`` nothing
@@ -205,8 +230,9 @@ class Container:
         Raises:
             ContainerError: already started; ContainerNotRunning/ContainerPaused for exec; any
                 failure inside the new process (missing program, mount error…) with its message.
-            ConfigInvalid: ``process.extra_files`` of an init with ``monitor``.
-                A failed start leaves no process, cgroup or state directory behind.
+            ConfigInvalid: ``process.extra_files`` of an init with ``monitor``; a ``log`` out of range.
+            SystemError: the log file cannot be made under :attr:`data_root`.
+                A failed start leaves no process, cgroup or state directory behind (nor a log run).
         """
         if not process.init:
             from .exec import start_exec
@@ -214,10 +240,10 @@ class Container:
             return start_exec(self, process, detach)
         from .create import start_locked
 
-        start_locked(self, process, monitor, release=False)
+        start_locked(self, process, monitor, release=False, log=log)
         return None
 
-    def run(self, process: Process, monitor: bool = True) -> None:
+    def run(self, process: Process, monitor: bool = True, log: LogConfig | None = None) -> None:
         """libcontainer ``Run()``: :meth:`start` then :meth:`exec`, in one go for an init.
 
         The exec fifo is opened as soon as state.json is saved, so init runs its program once its
@@ -230,7 +256,7 @@ class Container:
             return
         from .create import start_locked
 
-        start_locked(self, process, monitor, release=True)
+        start_locked(self, process, monitor, release=True, log=log)
         self._run_hooks("poststart", "running", self._state.init_process_pid, warn=True)
 
     def exec(self) -> None:

@@ -6,6 +6,7 @@ release through the exec fifo at once. A failed create leaves nothing behind (:f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal as _signal
 import socket
@@ -13,8 +14,9 @@ import threading
 from typing import TYPE_CHECKING
 
 from ...configs import HOST_ROOTFS
+from ...configs.logs import LogConfig
 from ...errors import ConfigInvalid, ContainerError, SystemError
-from .. import bootstrap, cgroups, init, monitor, procfs, store, sync
+from .. import bootstrap, cgroups, init, logcopy, logfiles, monitor, procfs, store, sync
 from ..process import Process
 from ..state import State
 from ..sync import Kind
@@ -25,10 +27,13 @@ from .parent import (SYNC_TIMEOUT, check_terminal, expected, failure, guarded, i
 if TYPE_CHECKING:
     from . import Container
 
-def start_locked(c: Container, process: Process, use_monitor: bool, release: bool) -> None:
+def start_locked(c: Container, process: Process, use_monitor: bool, release: bool,
+                 log: LogConfig | None = None) -> None:
     """:meth:`Container.start` (``release`` False) or :meth:`Container.run` of an init, under the
     container's lock; raises as they do."""
     check_terminal(process)
+    if log is not None:
+        log.validate()
     if use_monitor and process.extra_files:  # the monitor gets a fixed set of fds over its socket
         raise ConfigInvalid("process.extra_files (--preserve-fds): only without the monitor")
     if not os.path.isdir(c._dir):
@@ -36,12 +41,13 @@ def start_locked(c: Container, process: Process, use_monitor: bool, release: boo
     with store.locked(c._dir):
         if c._state is not None:
             raise ContainerError(f"container {c._id} already has an init process")
-        start_init(c, process, use_monitor, release)
+        start_init(c, process, use_monitor, release, log)
 
 
-def start_init(c: Container, process: Process, use_monitor: bool, release: bool = False) -> None:
+def start_init(c: Container, process: Process, use_monitor: bool, release: bool = False,
+               log_config: LogConfig | None = None) -> None:
     """Build the container and leave init blocked on the exec fifo (or, with ``release``, past it);
-    on any failure :func:`abort` first."""
+    on any failure :func:`abort` first (the new run's log file included)."""
     parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     parent_sock.settimeout(SYNC_TIMEOUT)  # a wedged init must not hold the container lock forever
     opened: list[int] = []
@@ -49,11 +55,17 @@ def start_init(c: Container, process: Process, use_monitor: bool, release: bool 
     stage1_pid = -1
     cgroup_made = False
     config = c._config
+    log: dict | None = None
+    readers: list[int] = []
     try:
         fifo = c._fifo()
         os.mkfifo(fifo, 0o622)
         os.chmod(fifo, 0o622)
-        stdio, opened = open_stdio(c, process, detached=True)
+        piped = process
+        if use_monitor and not process.terminal:
+            piped, log, readers = log_pipes(c, process, log_config or LogConfig(), opened)
+        stdio, more = open_stdio(piped, detached=True)
+        opened += more
         opened.append(os.open(fifo, os.O_PATH | os.O_CLOEXEC))
         rootfs = config.rootfs
         if rootfs == HOST_ROOTFS:
@@ -93,7 +105,7 @@ def start_init(c: Container, process: Process, use_monitor: bool, release: bool 
         descriptors = [readlink_fd(os.getpid(), fd) for fd in stdio]  # init's 0-2 once it is set up
         if use_monitor:  # the root's shared monitor forks init and will reap it
             from .. import monitord
-            asked = monitord.request_init(c._root, c._dir, ctx)
+            asked = monitord.request_init(c._root, c._dir, ctx, log, tuple(readers))
             child_sock.close()
             # The monitor answers (init's pid) before init is ready: read the answer once
             # "ready" (or the end of the sync socket) is in, one wake-up less per create.
@@ -140,7 +152,7 @@ def start_init(c: Container, process: Process, use_monitor: bool, release: bool 
         state = State(id=c._id, init_process_pid=init_pid, init_process_start=st[1],
                       created=monitor.rfc3339_now(), config=config_dict,
                       cgroup_paths=c._cgroup.paths(), namespace_paths=init.namespace_paths(init_pid),
-                      external_descriptors=descriptors)
+                      external_descriptors=descriptors, log_path=log["path"] if log else None)
         # Saved before init is released, so that delete can always clean up (runc's procReady).
         store.write_json_atomic(os.path.join(c._dir, store.STATE_FILE), state.to_dict())
         c._state = state
@@ -156,12 +168,49 @@ def start_init(c: Container, process: Process, use_monitor: bool, release: bool 
     except BaseException:
         c._state = None
         abort(c, init_pid, stage1_pid, cgroup_made)
+        if log is not None:  # the run that never ran: the previous one stays the latest
+            with contextlib.suppress(OSError):
+                os.unlink(log["path"])
         raise
     finally:
         parent_sock.close()
         child_sock.close()
         for fd in opened:
             os.close(fd)
+
+
+def log_pipes(c: Container, process: Process, config: LogConfig, opened: list[int]
+              ) -> tuple[Process, dict | None, list[int]]:
+    """For init's stdout and stderr that the caller left None: a pipe each, whose write end init
+    gets and whose read end goes to the monitor, which copies it into a new run's log file
+    (:func:`.logfiles.new_run` under :attr:`Container.data_root`; :mod:`..logcopy`).
+
+    Returns ``(process with the write ends as its stdout/stderr, the monitor request's log part
+    (None: nothing to copy), the read ends)``; every fd made is appended to ``opened`` (the
+    caller closes its copies once the monitor has them).
+
+    Raises:
+        SystemError: the log directory or file cannot be made (the data root named).
+    """
+    streams = [name for name in logcopy.STREAMS if getattr(process, name) is None]
+    if not streams:
+        return process, None, []
+    from ..factory import data_dir
+
+    try:
+        # Through data_dir: a new data root records the state root it serves (its marker).
+        path = logfiles.new_run(os.path.join(data_dir(c.data_root, os.path.abspath(c._root), logfiles.LOGS_DIR), c._id))
+    except OSError as err:
+        raise SystemError(f"container {c._id}: cannot make its log file under {c.data_root}: "
+                          f"{err.strerror or err}") from None
+    readers, writers = [], {}
+    for name in streams:
+        r, w = logcopy.make_pipe()
+        opened += [r, w]
+        readers.append(r)
+        writers[name] = w
+    return (dataclasses.replace(process, **writers),
+            {"path": path, **config.to_dict(), "streams": streams}, readers)
 
 
 def abort(c: Container, init_pid: int, stage1_pid: int, cgroup_made: bool) -> None:

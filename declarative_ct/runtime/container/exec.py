@@ -56,7 +56,7 @@ def start_exec(c: Container, process: Process, detach: bool) -> ExecProcess:
 
         filter_program = (seccomp.saved(c._dir, config.seccomp), seccomp.load_flags(config.seccomp))
     parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    stdio, _ = open_stdio(c, process, detached=False)
+    stdio, _ = open_stdio(process, detached=False)
     ctx = init.InitContext(config=config, process=guarded(c, in_child(process)), sync=child_sock,
                            cgroup=c._cgroup, stdio=stdio, join=joins, detach=detach)
     ctx.seccomp, ctx.seccomp_flags = filter_program

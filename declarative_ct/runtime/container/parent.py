@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ...configs import Capabilities
 from ...errors import ConfigInvalid, ContainerError, InitFailed, SystemError
-from .. import console, store, sync
+from .. import console, sync
 from ..process import Process
 from ..sync import Kind, Message
 
@@ -51,9 +51,10 @@ def guarded(c: Container, process: Process) -> Process:
           for s in ("Bounding", "Effective", "Permitted", "Inheritable", "Ambient"))))
 
 
-def open_stdio(c: Container, process: Process, detached: bool) -> tuple[tuple[int, int, int], list[int]]:
+def open_stdio(process: Process, detached: bool) -> tuple[tuple[int, int, int], list[int]]:
     """The child's fds 0-2 and the ones opened here (the caller closes them). ``None`` stdio is the
-    caller's own fd, or when ``detached`` /dev/null in and ``stdout.log``/``stderr.log`` of the state dir."""
+    caller's own fd, or when ``detached`` /dev/null (an init's output the monitor copies into its
+    log is put in by the caller: :func:`.create.start_init`)."""
     opened: list[int] = []
     fds = []
     for i, value in enumerate((process.stdin, process.stdout, process.stderr)):
@@ -61,12 +62,7 @@ def open_stdio(c: Container, process: Process, detached: bool) -> tuple[tuple[in
             if not detached:
                 fds.append(i)
                 continue
-            if i == 0:
-                fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-            else:
-                name = store.STDOUT_LOG if i == 1 else store.STDERR_LOG
-                fd = os.open(os.path.join(c._dir, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                             0o640)
+            fd = os.open("/dev/null", (os.O_RDONLY if i == 0 else os.O_WRONLY) | os.O_CLOEXEC)
             opened.append(fd)
             fds.append(fd)
         else:
