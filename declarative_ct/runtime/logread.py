@@ -1,3 +1,4 @@
+# Size: one reader of one file format: the tail (backwards) and the position (forwards, across renames and runs) share its line parser, joiner and file chain.
 """Reading a container name's logs (:mod:`.logfiles`' layout, CRI lines): ``dct logs``, the TUI's
 logs tab.
 
