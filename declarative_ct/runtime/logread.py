@@ -11,7 +11,7 @@ by a crash) are skipped, never raised.
 open to its end, and when the run's current file (``<run>.log``) is another inode (the copier
 renamed it to ``.log.1`` and began a new one) it finishes the old file and goes on with the newer
 ones, in order; with ``next_runs`` it then goes on into a newer run (the container was restarted).
-It is cheap to poll: a read that finds nothing new is a ``pread`` and two ``stat``\\ s.
+It is cheap to poll: a read that finds nothing new is an ``fstat`` and two ``stat`` calls.
 :meth:`Reader.start` with ``tail`` reads the files backwards from their end (``--tail 100`` of
 a 30 MiB log reads a few blocks). :func:`follow` polls a reader until the container stops.
 
@@ -187,6 +187,7 @@ class Reader:
 
     def __init__(self, directory: str, run: int | None = None, streams: Iterable[str] = STREAMS,
                  since_ns: int | None = None, next_runs: bool = False) -> None:
+        self._fd = -1  # first: __del__ closes it
         self.directory = directory
         self.run = run
         self.streams = frozenset(streams)
@@ -194,7 +195,6 @@ class Reader:
         self.next_runs = next_runs
         self.skipped = 0
         self.garbage = 0
-        self._fd = -1
         self._ino = -1
         self._pos = 0
         self._rest = b""  # a line not ended yet (being written)
