@@ -47,6 +47,7 @@ MAX_LINE = 1 << 20
 BATCH = 4096  # lines per list of follow()
 POLL = 0.2  # seconds between reads of :func:`follow` while nothing new was written
 _MAX_GAP = 2  # missing rotated names in a row that end a scan (one may be mid-rename)
+_RESCANS = 5  # scans of a run's files in a row while rotations under way disturb them
 
 _LINE = re.compile(rb"(\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[Zz]|[+-]\d\d:\d\d)) "
                    rb"(stdout|stderr) ([PF])[^ ]*(?: (.*))?", re.S)
@@ -224,17 +225,21 @@ class Reader:
         chain = self._chain(self.run)
         if not chain:
             return []
-        if tail is None:
-            keep = len(chain) - 1
-            if self.since_ns is not None:  # skip whole files that end before it, but the last of
-                while keep > 1 and _last_time_ns(chain[keep - 1][0]) < self.since_ns:  # them: it may hold
-                    keep -= 1  # the first parts of the first line given
-            self._take(chain, keep, 0)
-            return []
-        fd = chain[0][0]
-        size = os.fstat(fd).st_size
-        end = _line_end(fd, size)
-        entries = self._tail(chain, end, tail, max_bytes)
+        try:
+            if tail is None:
+                keep = len(chain) - 1
+                # Whole files that end before since are skipped, but the last of them: it may hold
+                # the first parts of the first line given.
+                while self.since_ns is not None and keep > 1 and _last_time_ns(chain[keep - 1][0]) < self.since_ns:
+                    keep -= 1
+                self._take(chain, keep, 0)
+                return []
+            end = _line_end(chain[0][0], os.fstat(chain[0][0]).st_size)
+            entries = self._tail(chain, end, tail, max_bytes)
+        except BaseException:
+            for fd, _ in chain:
+                os.close(fd)
+            raise
         self._take(chain, 0, end)
         return entries
 
@@ -276,6 +281,8 @@ class Reader:
         for i, (fd, _) in enumerate(chain):
             for line in _reverse_lines(fd, end if i == 0 else os.fstat(fd).st_size):
                 scanned += len(line) + 1
+                if max_bytes is not None and scanned > max_bytes:
+                    return self._join_tail(records, n)
                 rec = parse_line(line)
                 if rec is None:
                     self.garbage += bool(line)
@@ -296,8 +303,6 @@ class Reader:
                             return self._join_tail(records, n)
                         continue
                 records.append(rec)
-                if max_bytes is not None and scanned >= max_bytes:
-                    return self._join_tail(records, n)
         return self._join_tail(records, n)
 
     def _join_tail(self, records: list[tuple[str, str, bool, bytes]], n: int) -> list[Entry]:
@@ -381,7 +386,13 @@ class Reader:
                 yield entry
 
     def _next(self) -> tuple[int, int, int] | None:
-        """``(fd, inode, run)`` of the file to read after the one held, or None (none yet)."""
+        """``(fd, inode, run)`` of the file to read after the one held, or None (none yet).
+
+        Whether a newer run began is looked at *before* which file is our run's current one: a
+        run's files are complete once the next run exists (its copier is done), so a rotation seen
+        after that is the run's last, and none is missed between the two looks.
+        """
+        newer_run = self.next_runs and os.path.exists(logfiles.run_path(self.directory, self.run + 1))
         try:
             ino = os.stat(logfiles.run_path(self.directory, self.run)).st_ino
         except OSError:
@@ -389,7 +400,9 @@ class Reader:
         if ino is not None and ino != self._ino:  # rotated: the oldest file newer than ours
             chain = self._chain(self.run)
             mine = next((i for i, (_, c) in enumerate(chain) if c == self._ino), len(chain))
-            if mine > 0:
+            if mine == len(chain) and os.fstat(self._fd).st_nlink > 0:
+                mine = 0  # ours is still there, but rotations under way hid it: next time
+            if mine > 0:  # ours found (every file newer is before it), or rotated away (all are newer)
                 for fd, _ in chain[:mine - 1] + chain[mine:]:
                     os.close(fd)
                 fd, c = chain[mine - 1]
@@ -397,13 +410,10 @@ class Reader:
             for fd, _ in chain:
                 os.close(fd)
             return None  # the new current file appeared after the scan: next time
-        if not self.next_runs:
+        if not self.next_runs or (ino is not None and not newer_run):
             return None
-        # Our file is the run's last (or the run's files are gone): has a newer run begun?
-        if ino is not None and not os.path.exists(logfiles.run_path(self.directory, self.run + 1)):
-            return None
-        newer = [r for r in logfiles.runs(self.directory) if r > self.run]
-        for run in newer:
+        # Our file is the run's last and a newer run began (or the run's files are gone).
+        for run in [r for r in logfiles.runs(self.directory) if r > self.run]:
             chain = self._chain(run)
             if chain:
                 for fd, _ in chain[:-1]:
@@ -414,30 +424,51 @@ class Reader:
     def _chain(self, run: int) -> list[tuple[int, int]]:
         """The files of ``run`` opened, newest first, as ``(fd, inode)``.
 
-        Names are opened from the current one upwards (``.log``, ``.log.1``, …): a rotation
-        during the scan moves a file to a name not opened yet, so none is missed (one seen twice
-        is dropped by its inode); a gap (a rename in progress) does not end the scan.
+        Names are opened from the current one upwards (``.log``, ``.log.1``, …; one seen twice
+        is dropped by its inode; a gap, a rename in progress, does not end the scan,
+        :data:`_MAX_GAP` + 1 in a row do). A rotation during the scan can reorder what it sees (a
+        file made after the scan began overtakes it), so a scan counts only if the current name
+        still holds the file it opened first; else it is made again (:data:`_RESCANS` times, then
+        the last one is taken).
         """
         base = logfiles.run_path(self.directory, run)
-        out: list[tuple[int, int]] = []
-        seen: set[int] = set()
-        k = misses = 0
-        while misses <= _MAX_GAP:
+        for attempt in range(_RESCANS):
+            out, first = _scan(base)
             try:
-                fd = os.open(base if k == 0 else f"{base}.{k}", os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                misses += k > 0
-                k += 1
-                continue
-            misses = 0
-            k += 1
-            ino = os.fstat(fd).st_ino
-            if ino in seen:
+                stable = first is not None and os.stat(base).st_ino == first
+            except OSError:
+                stable = False
+            if stable or attempt == _RESCANS - 1:
+                return out
+            for fd, _ in out:
                 os.close(fd)
-                continue
-            seen.add(ino)
-            out.append((fd, ino))
-        return out
+        return []  # not reached
+
+
+def _scan(base: str) -> tuple[list[tuple[int, int]], int | None]:
+    """One scan of :meth:`Reader._chain`: ``([(fd, inode)], inode of base or None)``."""
+    out: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    first = None
+    k = misses = 0
+    while misses <= _MAX_GAP:
+        try:
+            fd = os.open(base if k == 0 else f"{base}.{k}", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            misses += k > 0
+            k += 1
+            continue
+        ino = os.fstat(fd).st_ino
+        if k == 0:
+            first = ino
+        misses = 0
+        k += 1
+        if ino in seen:
+            os.close(fd)
+            continue
+        seen.add(ino)
+        out.append((fd, ino))
+    return out, first
 
 
 def follow(reader: Reader, stopped: Callable[[], bool], poll: float = POLL) -> Iterator[list[Entry]]:

@@ -319,3 +319,76 @@ def test_the_previous_run_ends_with_its_unfinished_line_and_the_reader_goes_on_i
     got = list(reader.read())
     assert texts(got) == ["no newline…", "restarted"] and [e.run for e in got] == [0, 1]
     reader.close()
+
+
+def test_rotations_during_a_scan_of_the_files_neither_hide_nor_reorder_them(tmp_path, monkeypatch):
+    """Regression: a file made while the reader scanned a run's names overtook the scan (it was
+    seen before an older one): the reader skipped the files between them."""
+    d = str(tmp_path)
+    copier = Copier(d, max_size=300, max_files=30)
+    reader = logread.Reader(d, 0)
+    reader.start()
+    written = 0
+
+    def write(lines: int) -> None:
+        nonlocal written
+        for _ in range(lines):
+            copier.line("stdout", f"n {written}")
+            written += 1
+
+    write(5)
+    assert len(list(reader.read())) == 5
+    while copier.rotations == 0:  # once: the reader's file is now .log.1, the newer one .log
+        write(1)
+    real_open = os.open
+    armed = [True]
+
+    def open_and_rotate(path, flags, *args):
+        fd = real_open(path, flags, *args)
+        if armed[0] and str(path).endswith("0.log"):  # the scan opened .log: the writer rotates 4 times
+            armed[0] = False
+            while copier.rotations < 5:
+                write(1)
+        return fd
+
+    monkeypatch.setattr(os, "open", open_and_rotate)
+    got = [int(e.text.split()[1]) for e in reader.read()]
+    monkeypatch.setattr(os, "open", real_open)
+    got += [int(e.text.split()[1]) for e in reader.read()]
+    assert not armed[0] and copier.rotations == 5
+    assert got == list(range(5, written))
+    copier.close()
+    reader.close()
+
+
+def test_a_rotation_just_before_a_new_run_is_read_before_the_new_run(tmp_path, monkeypatch):
+    """Regression: the reader saw its file still current, then the new run, and went on into it:
+    a rotation of the old run between the two looks (its last file) was skipped."""
+    d = str(tmp_path)
+    copier = Copier(d, max_size=300, max_files=5)
+    reader = logread.Reader(d, 0, next_runs=True)
+    reader.start()
+    copier.line("stdout", "first")
+    assert texts(reader.read()) == ["first"]
+    real_stat = os.stat
+    armed = [True]
+
+    def stat_then_restart(path, *args, **kwargs):
+        st = real_stat(path, *args, **kwargs)
+        if armed[0] and str(path).endswith("/0.log"):  # the old run rotates, ends, and a new one begins
+            armed[0] = False
+            while copier.rotations == 0:
+                copier.line("stdout", "last of run 0")
+                armed.append(None)  # one more line written
+            copier.new_run()
+            copier.line("stdout", "run 1")
+        return st
+
+    monkeypatch.setattr(os, "stat", stat_then_restart)
+    got = list(reader.read())
+    monkeypatch.setattr(os, "stat", real_stat)
+    got += reader.read()
+    assert not armed[0]
+    assert texts(got) == ["last of run 0"] * (len(armed) - 1) + ["run 1"]  # the old run's last file too
+    copier.close()
+    reader.close()
