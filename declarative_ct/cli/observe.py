@@ -104,38 +104,99 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    """``dct logs``: a detached container's stdout.log to stdout and stderr.log to stderr; -f follows."""
+    """``dct logs``: the logs of a container **name** (its current run, or ``--previous``), stdout
+    lines to stdout and stderr lines to stderr (as docker), ``-t`` with their times; ``-f`` follows
+    them until the container stops, across rotations and into a new run (a restart).
+
+    The logs are read from ``<data_root>/logs/<name>`` (:mod:`~declarative_ct.runtime.logfiles`):
+    a name whose container was deleted or is being recreated can still be read.
+    """
+    from ..runtime import logfiles, logread
+
     rt = runtime_for(args)
     store.validate_id(args.id)
-    if not rt.exists(args.id):
-        raise ContainerNotExists(f"container {args.id!r} does not exist in {rt.root}")
-    state_dir = os.path.join(rt.root, args.id)
-    streams = []
-    for name, out in ((store.STDOUT_LOG, sys.stdout.buffer), (store.STDERR_LOG, sys.stderr.buffer)):
-        try:
-            streams.append((open(os.path.join(state_dir, name), "rb"), out))
-        except FileNotFoundError:
-            continue
-    if not streams:
-        raise ContainerError(f"container {args.id} has no log files: its output went to the caller's stdio "
-                             "(only containers made with create --monitor or run -d --monitor have them)")
-    while True:
-        stopped = not args.follow or _stopped(rt, args.id)  # read once more after it stopped
-        for f, out in streams:
-            data = f.read()
-            if data:
-                out.write(data)
-                out.flush()
-        if stopped:
-            return 0
-        time.sleep(0.2)
-
-
-def _stopped(rt: Runtime, container_id: str) -> bool:
+    directory = logfiles.log_dir(rt.data_root, args.id)
+    runs = logfiles.runs(directory)
+    if not runs:
+        if not rt.exists(args.id):
+            raise ContainerNotExists(f"container {args.id!r} does not exist in {rt.root} and has no logs in {directory}")
+        raise ContainerError(f"container {args.id} has no logs: its output went to the caller's stdio (only containers "
+                             "made with create --monitor or run -d --monitor, or by apply/watch, have logs)")
+    if args.previous and len(runs) < 2:
+        raise ContainerError(f"container {args.id} has no previous run: only run {runs[-1]} is logged in {directory}")
+    since = logread.parse_since(args.since) if args.since else None
+    follow = args.follow and not args.previous  # a previous run has ended: nothing to wait for
+    reader = logread.Reader(directory, runs[-2] if args.previous else runs[-1],
+                            (args.stream,) if args.stream else logread.STREAMS, since, next_runs=follow)
+    out = _LogWriter(args.timestamps)
     try:
-        return rt.load(container_id).status() == Status.STOPPED
-    except ContainerError:
-        return True
+        if follow:
+            out.write(reader.start(args.tail))
+            out.flush()
+            for batch in logread.follow(reader, _stop_check(rt, args.id)):
+                out.write(batch)
+                out.flush()
+        else:
+            entries = reader.start(args.tail)
+            if args.tail is None:
+                out.write(reader.read())
+            entries += reader.flush()
+            out.write(entries[max(0, len(entries) - args.tail):] if args.tail is not None else entries)
+        out.flush()
+    finally:
+        reader.close()
+    return 0
+
+
+class _LogWriter:
+    """Writes entries to stdout/stderr by stream, flushing a stream before the other is written
+    (their lines interleave on a terminal as they were logged)."""
+
+    def __init__(self, timestamps: bool) -> None:
+        self.timestamps = timestamps
+        self.files = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+        self.last: str | None = None
+
+    def write(self, entries) -> None:  # noqa: ANN001 - an iterable of logread.Entry
+        for e in entries:
+            if e.stream != self.last:
+                if self.last is not None:
+                    self.files[self.last].flush()
+                self.last = e.stream
+            f = self.files[e.stream]
+            if self.timestamps:
+                f.write(e.time.encode() + b" ")
+            f.write(e.text + b"\n" if e.newline else e.text)
+
+    def flush(self) -> None:
+        for f in self.files.values():
+            f.flush()
+
+
+STOP_GRACE = 2.0
+"""Seconds ``logs -f`` waits after the container stopped for its monitor's exit record (written once
+the monitor has copied its last output), before it ends anyway (a monitor that was killed)."""
+
+
+def _stop_check(rt: Runtime, container_id: str):  # noqa: ANN202 - () -> bool
+    """``stopped()`` for :func:`~declarative_ct.runtime.logread.follow`: true when the container is
+    gone, or stopped with its exit recorded by its monitor (or :data:`STOP_GRACE` s after it stopped)."""
+    since: list[float] = []
+
+    def stopped() -> bool:
+        try:
+            container = rt.load(container_id)
+            if container.status() != Status.STOPPED:
+                since.clear()
+                return False
+        except ContainerError:
+            return True
+        if container.exit_status() is not None:
+            return True
+        since[:] = since or [time.monotonic()]
+        return time.monotonic() - since[0] > STOP_GRACE
+
+    return stopped
 
 
 def cmd_events(args: argparse.Namespace) -> int:

@@ -158,9 +158,27 @@ def _args_ps(p: argparse.ArgumentParser) -> None:
     p.add_argument("ps_args", nargs="*", help="arguments for ps(1) after the id (default -ef)")
 
 
+def _tail_count(text: str) -> int | None:
+    """``--tail N``: 0 or more lines; ``all`` (docker's word): every line."""
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of lines (0 or more, or all)")
+    return int(text)
+
+
 def _args_logs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
-    p.add_argument("id", help="container id")
+    p.add_argument("-f", "--follow", action="store_true",
+                   help="keep printing new output until the container stops (across rotations and restarts)")
+    p.add_argument("--tail", type=_tail_count, metavar="N", help="only the last N lines (default: all)")
+    p.add_argument("--since", metavar="WHEN",
+                   help="only lines logged since WHEN: a duration before now (10m, 1h30m, 90s), an RFC 3339 time "
+                        "(2026-12-07T10:00:00Z) or Unix seconds")
+    p.add_argument("-t", "--timestamps", action="store_true", help="print each line's time (RFC 3339, UTC) first")
+    p.add_argument("--previous", "-p", action="store_true",
+                   help="the run before the current one (the output of a container before its restart or recreate)")
+    p.add_argument("--stream", choices=("stdout", "stderr"), help="only this stream (default both)")
+    p.add_argument("id", help="container name (its logs outlive the container)")
 
 
 def _args_update(p: argparse.ArgumentParser) -> None:
@@ -284,7 +302,8 @@ VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "state": ("print the container's state as JSON", _args_id),
     "list": ("list containers", _args_list),
     "ps": ("list the processes of a container", _args_ps),
-    "logs": ("print the output of a container made with --monitor (its stdout.log and stderr.log)", _args_logs),
+    "logs": ("print the logs of a container (made with --monitor, or by apply/watch): stdout lines to stdout, "
+             "stderr lines to stderr", _args_logs),
     "update": ("change the resource limits of a running container", _args_update),
     "events": ("print stats (every interval) and OOM events of a container as JSON lines", _args_events),
     "features": ("print what this runtime supports as runtime-spec features JSON (like 'runc features')",

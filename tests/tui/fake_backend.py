@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from declarative_ct.runtime.logread import Entry
 from tui.backend import SHELL, Backend, LogCursor, Outcome
 from tui.desired import DesiredView, PlanView
 from tui.model import Reading, is_live
 from tui.processes import ProcInfo
+
+
+def fake_time(i: int) -> str:
+    """The time of the fake's ``i``-th log line: 2026-12-07T10:00:00Z plus ``i`` s and ``i`` ms (UTC)."""
+    return f"2026-12-07T10:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}000000Z"
 
 
 @dataclass
@@ -36,7 +42,9 @@ class FakeContainer:
     oom_kills: int = 0
     throttled_periods: int = 0
     exit_code: int | None = None
-    logs: list[tuple[str, str]] = field(default_factory=list)
+    logs: list[tuple[str, str]] = field(default_factory=list)  # the current run's lines: (stream, text)
+    previous_logs: list[tuple[str, str]] | None = None  # the run before it (None: none)
+    run: int = 0  # the current run's number
 
 
 class FakeBackend(Backend):
@@ -103,14 +111,17 @@ class FakeBackend(Backend):
         out, self.journal_lines = self.journal_lines, []
         return out
 
-    def read_logs(self, container_id: str, cursor: LogCursor) -> list[tuple[str, bytes]]:
+    def read_logs(self, container_id: str, cursor: LogCursor) -> list[Entry]:
         c = self.containers.get(container_id)
         if c is None:
             return []
-        done = cursor.positions.get("fake", (0, 0))[1]
-        new = c.logs[done:]
-        cursor.positions["fake"] = (0, len(c.logs))
-        return [(stream, (text + "\n").encode()) for stream, text in new]
+        if cursor.previous and c.previous_logs is None:
+            cursor.run, cursor.note = None, f"no previous run (only run {c.run})"
+            return []
+        lines, run = (c.previous_logs, c.run - 1) if cursor.previous else (c.logs, c.run)
+        done = cursor.reader or 0  # the fake's reader: the number of lines given
+        cursor.reader, cursor.run, cursor.note = len(lines), run, ""
+        return [Entry(fake_time(i), stream, text.encode(), run) for i, (stream, text) in enumerate(lines[done:], done)]
 
     def spec_text(self, container_id: str) -> tuple[str, str] | None:
         return self.spec_texts.get(container_id)

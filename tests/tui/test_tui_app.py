@@ -400,6 +400,9 @@ def test_container_screen_tabs_stats_logs_filter_spec_events():
         assert screen.active_tab == "logs"
         log = screen.query_one("#log")
         await until(pilot, lambda: log.line_count == 7)
+        assert list(log.lines)[-1] == "12-07 10:00:06.006 ! ERROR disk full"  # times shown, UTC
+        await pilot.press("s")  # times hidden
+        assert list(log.lines)[-2:] == ["line 5", "! ERROR disk full"]
         await pilot.press("slash", *"error", "enter")
         assert list(log.lines) == ["! ERROR disk full"]
         await pilot.press("plus", "plus")
@@ -472,6 +475,7 @@ def test_markup_characters_in_filters_logs_and_processes_never_crash():
         await pilot.press("l")
         log = app.screen.query_one("#log")
         await until(pilot, lambda: log.line_count == 2)
+        await pilot.press("s")
         await pilot.press("slash", "[")
         status = text_of(app.screen.query_one("#log-status"))
         assert "filter /[/" in status and "bad pattern" in status
@@ -515,7 +519,53 @@ def test_leaving_the_logs_tab_releases_its_lines_and_coming_back_reads_the_tail_
         assert len(screen.logs) == 0 and log.line_count == 0
         await pilot.press("l")
         await until(pilot, lambda: log.line_count == 5)
-        assert list(log.lines)[0] == "c1 line 0"
+        assert list(log.lines)[0] == "12-07 10:00:00.000 c1 line 0"
+
+    run(scenario, make_app(backend))
+
+
+def test_logs_tab_switches_to_the_previous_run_and_back_and_says_which_run_it_shows():
+    backend = FakeBackend(fake_fleet(3, started=WALL))
+    c1 = backend.containers["c1"]
+    c1.run, c1.previous_logs = 4, [("stdout", "before the crash"), ("stderr", "panic: boom")]
+
+    async def scenario(app, pilot):
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        screen = app.screen
+        log, status = screen.query_one("#log"), screen.query_one("#log-status")
+        await until(pilot, lambda: log.line_count == 5)
+        assert text_of(status).startswith("run 4 (current) · 5 lines") and "r: previous run" in text_of(status)
+        await pilot.press("r")
+        await until(pilot, lambda: log.line_count == 2)
+        assert [line[19:] for line in log.lines] == ["before the crash", "! panic: boom"]
+        assert text_of(status).startswith("run 3 (previous) · 2 lines") and "r: current run" in text_of(status)
+        await pilot.press("s")
+        assert list(log.lines) == ["before the crash", "! panic: boom"] and "s: times (UTC)" in text_of(status)
+        c1.logs.append(("stdout", "only in the current run"))
+        await pilot.pause(0.8)
+        assert log.line_count == 2  # the previous run does not change
+        await pilot.press("r")
+        await until(pilot, lambda: log.line_count == 6)
+        assert list(log.lines)[-1] == "only in the current run"  # times stay hidden
+        assert text_of(status).startswith("run 4 (current)")
+        c1.logs.append(("stderr", "after"))
+        await until(pilot, lambda: log.line_count == 7)
+
+    run(scenario, make_app(backend))
+
+
+def test_logs_tab_says_when_there_is_no_previous_run():
+    backend = FakeBackend(fake_fleet(3, started=WALL))
+
+    async def scenario(app, pilot):
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        await until(pilot, lambda: app.screen.query_one("#log").line_count == 5)
+        await pilot.press("r")
+        status = app.screen.query_one("#log-status")
+        await until(pilot, lambda: text_of(status).startswith("no previous run (only run 0)"))
+        assert app.screen.query_one("#log").line_count == 0
 
     run(scenario, make_app(backend))
 

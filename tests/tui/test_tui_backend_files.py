@@ -6,29 +6,57 @@ from __future__ import annotations
 import os
 
 
-def test_real_backend_reads_logs_bounded_tail_first_then_skips_what_it_cannot_show(tmp_path):
-    from tui.backend import LogCursor
-    from tui.backend.files import LOG_READ_MAX, LOG_TAIL
-    from tui.backend.real import RealBackend
+def cri(i: int, stream: str = "stdout", text: str | None = None) -> bytes:
+    return f"2026-12-07T10:{i // 60 % 60:02d}:{i % 60:02d}.000000000Z {stream} F {text or f'out {i:06d}'}\n".encode()
 
-    root = tmp_path / "root"
-    (root / "c1").mkdir(parents=True)
-    out, err = root / "c1" / "stdout.log", root / "c1" / "stderr.log"
-    out.write_bytes(b"".join(b"out %06d\n" % i for i in range(100_000)))  # 1.1 MB
-    err.write_bytes(b"err\n" * 10)
-    os.utime(out, ns=(2_000_000_000, 2_000_000_000))
-    os.utime(err, ns=(1_000_000_000, 1_000_000_000))  # written before stdout's last line
-    backend = RealBackend(str(root))
+
+def test_real_backend_reads_the_cri_logs_tail_first_then_cheaply_then_skips_what_it_cannot_show(
+        tmp_path, monkeypatch):
+    from declarative_ct.runtime import logfiles
+    from tui.backend import LogCursor
+    from tui.backend.files import LOG_READ_MAX
+    from tui.backend.real import RealBackend
+    from tui.logs import LOG_LINES
+
+    monkeypatch.setenv("DCT_DATA_ROOT", str(tmp_path / "data"))
+    backend = RealBackend(str(tmp_path / "root"))
+    d = logfiles.log_dir(backend.runtime.data_root, "c1")
+    path = logfiles.new_run(d)
+    with open(path + ".1", "wb") as f:  # a rotated file, then the current one
+        f.write(b"".join(cri(i) for i in range(50_000)))
+    with open(path, "wb") as f:
+        f.write(b"".join(cri(i, "stderr" if i % 10 == 0 else "stdout") for i in range(50_000, 100_000)))
     cursor = LogCursor()
-    chunks = backend.read_logs("c1", cursor)
-    assert [s for s, _ in chunks] == ["stderr", "stdout"]  # the file written last comes last
-    assert len(chunks[1][1]) <= LOG_TAIL and chunks[1][1].endswith(b"out 099999\n")
-    with open(out, "ab") as f:
-        f.write(b"x" * (10 * LOG_READ_MAX) + b"\nnewest\n")
-    chunks = dict(backend.read_logs("c1", cursor))
-    assert len(chunks["stdout"]) <= LOG_READ_MAX and chunks["stdout"].endswith(b"newest\n")
-    assert cursor.skipped["stdout"] > 9 * LOG_READ_MAX  # said on screen, not silently lost
+    entries = backend.read_logs("c1", cursor)
+    assert len(entries) == LOG_LINES and entries[-1].text == b"out 099999" and entries[0].stream == "stderr"
+    assert cursor.run == 0 and cursor.note == "" and not cursor.skipped
+
+    reads = []
+    pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, off: reads.append(n) or pread(fd, n, off))
+    assert backend.read_logs("c1", cursor) == [] and reads == []  # polled: nothing read again
+    with open(path, "ab") as f:
+        f.write(cri(1, "stdout", "x" * (10 * LOG_READ_MAX)) + cri(2, "stderr", "newest"))
+    entries = backend.read_logs("c1", cursor)
+    assert [(e.stream, e.text) for e in entries] == [("stderr", b"newest")]
+    assert cursor.skipped > 9 * LOG_READ_MAX and sum(reads) <= LOG_READ_MAX  # said on screen, not silently lost
     assert backend.read_logs("c1", cursor) == [] and not cursor.skipped
+    cursor.close()
+
+    previous = LogCursor(previous=True)
+    assert backend.read_logs("c1", previous) == [] and previous.note == "no previous run (only run 0)"
+    with open(logfiles.new_run(d), "ab") as f:  # the container restarted
+        f.write(cri(3, "stdout", "run 1 begins"))
+    assert [e.text for e in backend.read_logs("c1", previous)][-1] == b"newest"
+    assert previous.run == 0
+    assert backend.read_logs("c1", previous) == []
+    previous.close()
+    current = LogCursor()
+    assert [(e.run, e.text) for e in backend.read_logs("c1", current)] == [(1, b"run 1 begins")]
+    none = LogCursor()
+    assert backend.read_logs("c2", none) == [] and none.note.startswith("no logs yet") and none.run is None
+    current.close()
+    backend.close()
 
 
 def test_a_missing_state_root_is_a_notice_not_an_error(tmp_path):

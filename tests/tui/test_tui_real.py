@@ -71,10 +71,12 @@ def test_real_backend_reads_acts_and_forgets_what_vanished(runtime, busybox_conf
         backend.resume(b.id)
         assert by_id(backend)[b.id].status == "running"
 
-        cursor = LogCursor()
-        chunks = dict(backend.read_logs(a.id, cursor))
-        assert chunks["stdout"].startswith(b"hello") and chunks["stderr"].startswith(b"oops\n")
-        assert backend.read_logs(a.id, cursor) == []  # nothing new
+        cursor = LogCursor()  # the name's CRI logs, as the monitor copies them
+        seen = []
+        wait_for(lambda: seen.extend(backend.read_logs(a.id, cursor)) or len(seen) >= 2, 5)
+        assert {(e.stream, e.text) for e in seen} == {("stdout", b"hello"), ("stderr", b"oops")}
+        assert cursor.run is not None and backend.read_logs(a.id, cursor) == []  # nothing new
+        cursor.close()
 
         kept = backend._kept[a.id]
         backend.destroy(a.id)

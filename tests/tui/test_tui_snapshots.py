@@ -90,6 +90,8 @@ def _passes(n: int, then: tuple[str, ...] = (), wait_for: str | None = None):
                     break
                 if wait_for == "spec" and getattr(app.screen, "spec_title", None) is not None:
                     break
+                if wait_for == "logs" and len(getattr(app.screen, "logs", ())) >= 7:
+                    break
                 await pilot.pause(0.02)
         await pilot.pause()
 
@@ -111,6 +113,17 @@ def test_container_stats_tab(snap_compare):
 
 def test_container_spec_tab(snap_compare):
     assert snap_compare(_app(), terminal_size=(100, 24), run_before=_passes(1, ("enter", "d"), wait_for="spec"))
+
+
+def test_container_logs_tab(snap_compare):
+    """Times (dim), stderr lines (red), the run shown, the keys for times and the previous run."""
+    app = _app()
+    c1 = app.backend.containers["c1"]
+    c1.run = 2
+    c1.logs = [("stdout", "listening on :8080"), ("stderr", "warn: slow request /api (2.1 s)"),
+               ("stdout", "GET /api 200"), ("stderr", "error: upstream timeout"), ("stdout", "GET / 200"),
+               ("stdout", "GET /health 200"), ("stdout", "tab\tseparated")]
+    assert snap_compare(app, terminal_size=(100, 24), run_before=_passes(1, ("enter", "l"), wait_for="logs"))
 
 
 def test_plan_modal(snap_compare):

@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import signal as _signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..desired import DesiredView, PlanView
 from ..model import Reading
 from ..processes import ProcInfo
+
+if TYPE_CHECKING:
+    from declarative_ct.runtime.logread import Entry
 
 COLD_EVERY = 5
 """A container off screen is read every this many ticks (5 s at the default refresh), each in its own
@@ -56,11 +60,27 @@ class Outcome:
 
 @dataclass
 class LogCursor:
-    """Where a log reader is in each of a container's log files: ``positions`` ``{stream: (inode,
-    offset)}``; ``skipped`` ``{stream: bytes}`` not read by the last read (see :data:`LOG_READ_MAX`)."""
+    """Where the logs tab is in a container name's logs: which run it shows (``previous``: the run
+    before the latest; otherwise the latest, and the next one when the container restarts).
 
-    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
-    skipped: dict[str, int] = field(default_factory=dict)
+    The backend keeps its reader in ``reader`` (the real one: a
+    :class:`~declarative_ct.runtime.logread.Reader` holding one file open; :meth:`close` it) and
+    sets, after each read: ``run`` (the run shown, None: none), ``skipped`` (bytes the read skipped,
+    see :data:`~tui.backend.files.LOG_READ_MAX`) and ``note`` (why nothing is shown, or "").
+    """
+
+    previous: bool = False
+    reader: object | None = None
+    run: int | None = None
+    skipped: int = 0
+    note: str = ""
+
+    def close(self) -> None:
+        """Release the reader (its open file); the next read starts again from the tail."""
+        close = getattr(self.reader, "close", None)
+        if close is not None:
+            close()
+        self.reader = None
 
 
 class Backend:
@@ -91,9 +111,10 @@ class Backend:
         """Journal lines appended since the previous call (the recent past on the first call)."""
         raise NotImplementedError
 
-    def read_logs(self, container_id: str, cursor: LogCursor) -> list[tuple[str, bytes]]:
-        """New output of a container since ``cursor`` (updated in place): ``[(stream, bytes)]``,
-        bounded per stream; what was skipped is in ``cursor.skipped``."""
+    def read_logs(self, container_id: str, cursor: LogCursor) -> list[Entry]:
+        """New lines of a container name's logs since ``cursor`` (updated in place), oldest first
+        (:class:`~declarative_ct.runtime.logread.Entry`: time, stream, text, run); the first read
+        gives the tail. Bounded per read; what was skipped is in ``cursor.skipped``."""
         raise NotImplementedError
 
     def notices(self) -> tuple[str, ...]:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import TYPE_CHECKING
 
 from . import LogCursor
+
+if TYPE_CHECKING:
+    from declarative_ct.runtime.logread import Entry
 
 JOURNAL_TAIL = 256 << 10
 """Bytes of the journal read at start: the recent past, not all of it."""
 
-LOG_TAIL = 128 << 10
-"""Bytes of each log file (stdout, stderr) read when the logs are opened: the recent past."""
+LOG_TAIL = 512 << 10
+"""Bytes of a container's log read at most (backwards) when the logs are opened: the recent past."""
 
 LOG_READ_MAX = 128 << 10
 """Bytes of each log file read at most per read (the logs tab reads twice a second): when more was
@@ -59,44 +63,40 @@ class FileReads:
         return out
 
     # -- any thread (files only) -----------------------------------------------------------
-    def read_logs(self, container_id: str, cursor: LogCursor) -> list[tuple[str, bytes]]:
-        """What ``stdout.log``/``stderr.log`` gained since ``cursor``: ``[(stream, bytes)]``.
+    def read_logs(self, container_id: str, cursor: LogCursor) -> list[Entry]:
+        """The lines of the container name's logs since ``cursor``
+        (:mod:`declarative_ct.runtime.logread` over ``<data_root>/logs/<name>``).
 
-        The first read gives the last :data:`LOG_TAIL` bytes of each file (from a line start);
-        later ones at most :data:`LOG_READ_MAX` bytes per file, the newest: the bytes skipped
-        before them are in ``cursor.skipped``. A file replaced or truncated is read anew. The two
-        files carry no timestamps: the chunks come in the order their files were last written
-        (mtime), so lines of one stream keep their order, and lines of both interleave as
-        they were read (to within one read).
+        The first read gives the last :data:`~tui.logs.LOG_LINES` lines (reading at most
+        :data:`LOG_TAIL` bytes backwards); later ones what was written since, at most
+        :data:`LOG_READ_MAX` bytes per file, the newest: the bytes skipped are in
+        ``cursor.skipped``. A read that finds nothing new costs an ``fstat`` and two ``stat`` calls
+        (the reader keeps its file open between reads: close the cursor when done).
         """
-        from declarative_ct.runtime import store
+        from declarative_ct.runtime import logfiles, logread
 
-        out = []
-        cursor.skipped = {}
-        for stream, name in (("stdout", store.STDOUT_LOG), ("stderr", store.STDERR_LOG)):
-            path = os.path.join(self.root, container_id, name)
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                continue
-            try:
-                st = os.fstat(fd)
-                first = stream not in cursor.positions
-                inode, offset = cursor.positions.get(stream, (st.st_ino, max(0, st.st_size - LOG_TAIL)))
-                if inode != st.st_ino or st.st_size < offset:
-                    offset = 0
-                if st.st_size - offset > LOG_READ_MAX:
-                    cursor.skipped[stream] = st.st_size - LOG_READ_MAX - offset
-                    offset = st.st_size - LOG_READ_MAX
-                data = os.pread(fd, st.st_size - offset, offset) if st.st_size > offset else b""
-                cursor.positions[stream] = (st.st_ino, offset + len(data))
-                if data and offset > 0 and (first or stream in cursor.skipped):
-                    data = data[data.find(b"\n") + 1:]  # begun mid-line: from the next line
-            finally:
-                os.close(fd)
-            if data:
-                out.append((st.st_mtime_ns, stream, data))
-        return [(stream, data) for _, stream, data in sorted(out, key=lambda c: c[0])]
+        from ..logs import LOG_LINES
+
+        entries: list[Entry] = []
+        reader = cursor.reader
+        if reader is None:
+            directory = logfiles.log_dir(self.runtime.data_root, container_id)
+            if cursor.previous:
+                runs = logfiles.runs(directory)
+                if len(runs) < 2:  # looked for again at the next read (a restart makes one)
+                    cursor.run, cursor.skipped = None, 0
+                    cursor.note = f"no previous run (only run {runs[-1]})" if runs else "no logs"
+                    return []
+                reader = logread.Reader(directory, runs[-2])
+            else:
+                reader = logread.Reader(directory, None, next_runs=True)
+            cursor.reader = reader
+            entries = reader.start(tail=LOG_LINES, max_bytes=LOG_TAIL)
+        entries += reader.read(max_bytes=LOG_READ_MAX)
+        cursor.run, cursor.skipped = reader.run, reader.skipped
+        cursor.note = "" if reader.run is not None else (
+            "no logs yet (a container made without --monitor writes to its caller's stdio)")
+        return entries
 
     def notices(self) -> tuple[str, ...]:
         """``no state root at …`` while the state root does not exist (nothing was made there yet)."""

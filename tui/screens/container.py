@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from rich.console import Group
+from rich.highlighter import Highlighter
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
@@ -18,7 +19,7 @@ from ..backend import LogCursor
 from ..charts import BarChart
 from ..desired import spec_diff
 from ..filters import filter_lines, pattern_error
-from ..logs import LOG_LINES, LogBuffer
+from ..logs import LOG_LINES, LogBuffer, line_styles
 from ..model import Row, Snapshot
 from ..numbers import fmt_bytes, fmt_pct
 from ..processes import tree_label
@@ -32,6 +33,14 @@ LOG_POLL = 0.5  # seconds between reads of the log files while following
 PROC_COLUMNS = (("pid", "PID", 7), ("user", "USER", 8), ("cpu", "CPU%", 6), ("rss", "RSS", 7),
                 ("threads", "THR", 4), ("state", "STATE", 12), ("command", "COMMAND", None))
 """``(key, header, width)``; STATE is as wide as psutil's longest status (``tracing-stop``)."""
+
+
+class LogHighlighter(Highlighter):
+    """The logs tab's look (:func:`~tui.logs.line_styles`): times dim, stderr red, notes in italics."""
+
+    def highlight(self, text: Text) -> None:
+        for start, end, style in line_styles(text.plain):
+            text.stylize(style, start, end)
 
 
 class ContainerScreen(DctScreen):
@@ -55,6 +64,8 @@ class ContainerScreen(DctScreen):
         Binding("k", "cursor_up", "Up", show=False),
         Binding("slash", "log_filter", "Filter", key_display="/"),
         Binding("f", "follow", "Follow"),
+        Binding("s", "timestamps", "Times"),
+        Binding("r", "switch_run", "Prev/cur run"),
         Binding("plus,equals_sign", "context(1)", "+ctx", show=False),
         Binding("minus", "context(-1)", "-ctx", show=False),
     ]
@@ -67,12 +78,14 @@ class ContainerScreen(DctScreen):
         self.log_pattern = ""
         self.log_context = 0
         self.logs = LogBuffer()
+        self.previous_run = False  # the logs tab shows the run before the latest
         self._cursor = LogCursor()
         self._log_reading = False
         self._proc_order: list[str] = []
         self._proc_cells: dict[str, tuple] = {}
         self._events_shown = -1
         self._log_generation = 0  # bumped when the logs are released: a read begun before is dropped
+        self._log_seen: tuple[int | None, str] = (None, "")  # the cursor's run and note last shown
         self._spec_seen: object = _NOT_LOADED  # the desired-state view the spec text was loaded for
         self._spec_text: tuple[str, str] | None | bool = False  # the text shown (False: none yet)
         self._row: Row | None = None
@@ -91,7 +104,7 @@ class ContainerScreen(DctScreen):
                         yield BarChart(id=f"spark-{key}", classes="stat-spark")
             with TabPane("Logs", id="logs"):
                 yield Static("", id="log-status")
-                yield Log(id="log", max_lines=LOG_LINES, auto_scroll=True)
+                yield Log(id="log", max_lines=LOG_LINES, auto_scroll=True, highlight=True)
                 yield Input(placeholder="filter: regex (esc: done); +/- context lines", id="log-filter")
             with TabPane("Spec", id="spec"):
                 with VerticalScroll():
@@ -107,6 +120,7 @@ class ContainerScreen(DctScreen):
         for key, label, width in PROC_COLUMNS:
             table.add_column(label, key=key, width=width)
         self.query_one("#log-filter", Input).display = False
+        self.query_one("#log", Log).highlighter = LogHighlighter()
         self.app.collector.focus = self.container_id
         self.app.collector.want_processes = True
         self.app.collector.visible = set()  # the table is hidden: only this container every tick
@@ -281,20 +295,24 @@ class ContainerScreen(DctScreen):
     @work(thread=True, group="logs", exit_on_error=False)
     def _read_logs(self, cursor: LogCursor, generation: int) -> None:
         try:
-            chunks = self.app.backend.read_logs(self.container_id, cursor)
+            entries = self.app.backend.read_logs(self.container_id, cursor)
         except Exception:  # noqa: BLE001 - a vanished container: nothing more to read
-            chunks = []
-        self.app._post(self._got_logs, chunks, dict(cursor.skipped), generation)
+            entries = []
+        self.app._post(self._got_logs, entries, cursor, generation)
 
-    def _got_logs(self, chunks: list[tuple[str, bytes]], skipped: dict[str, int], generation: int) -> None:
-        self._log_reading = False
+    def _got_logs(self, entries: list, cursor: LogCursor, generation: int) -> None:
         if generation != self._log_generation:
-            return  # read before the logs were released
+            cursor.close()  # read before the logs were released: this worker was its last user
+            return
+        self._log_reading = False
         new: list[str] = []
-        for stream, data in chunks:
-            if skipped.get(stream):
-                new += self.logs.skipped(stream, skipped[stream])
-            new += self.logs.feed(stream, data)
+        if cursor.skipped:
+            new += self.logs.skipped(cursor.skipped)
+        new += self.logs.add(entries)
+        status = (cursor.run, cursor.note)
+        if status != self._log_seen:
+            self._log_seen = status
+            self._log_status()
         if not new or not self.following:
             if new:
                 self._log_status()
@@ -307,15 +325,24 @@ class ContainerScreen(DctScreen):
             self._log_status()
 
     def _release_logs(self) -> None:
-        """Forget the lines read (the tab is left): coming back reads the tail again."""
-        if not len(self.logs) and self._cursor.positions == {}:
+        """Forget the lines read (the tab is left, or the other run is asked for): coming back
+        reads the tail again. The reader's file is closed here, or by the read under way."""
+        if not len(self.logs) and self._cursor.reader is None and not self._log_reading:
             return
         self._log_generation += 1
+        if not self._log_reading:
+            self._cursor.close()
         self._log_reading = False
         self.logs.clear()
-        self._cursor = LogCursor()
+        self._cursor = LogCursor(previous=self.previous_run)
+        self._log_seen = (None, "")
         self.query_one("#log", Log).clear()
         self._log_status()
+
+    def on_unmount(self) -> None:
+        self._log_generation += 1
+        if not self._log_reading:
+            self._cursor.close()
 
     def _redraw_logs(self) -> None:
         self.logs.reordered = False
@@ -325,13 +352,19 @@ class ContainerScreen(DctScreen):
         self._log_status()
 
     def _log_status(self) -> None:
-        state = "following" if self.following else "paused (f: follow)"
-        parts = [f"{len(self.logs)} lines", state]
+        cursor = self._cursor
+        if cursor.run is None:
+            parts = [cursor.note or "no logs read yet"]
+        else:
+            parts = [f"run {cursor.run} ({'previous' if cursor.previous else 'current'})"]
+        parts += [f"{len(self.logs)} lines", "following" if self.following else "paused (f: follow)"]
         if self.log_pattern:
             error = pattern_error(self.log_pattern)
             parts.append(f"filter /{self.log_pattern}/" + (f": bad pattern ({error}), matched as text" if error else
                                                            f" with {self.log_context} context line(s) (+/-)"))
-        parts.append("stderr lines start with '!'")
+        parts.append("s: times (UTC)" if not self.logs.timestamps else "times UTC (s)")
+        parts.append(f"r: {'current' if cursor.previous else 'previous'} run")
+        parts.append("stderr: '!'")
         self.query_one("#log-status", Static).update(Text(" · ".join(parts)), layout=False)  # never markup
 
     def action_follow(self) -> None:
@@ -339,6 +372,19 @@ class ContainerScreen(DctScreen):
         if self.following:
             self._redraw_logs()
         self._log_status()
+
+    def action_timestamps(self) -> None:
+        self.logs.timestamps = not self.logs.timestamps
+        self._redraw_logs()
+
+    def action_switch_run(self) -> None:
+        """Show the previous run (the output before the container's restart or recreate), or back
+        to the current one."""
+        self.previous_run = not self.previous_run
+        self._release_logs()
+        self._cursor = LogCursor(previous=self.previous_run)
+        self._log_status()
+        self._poll_logs()
 
     def action_log_filter(self) -> None:
         if self.active_tab != "logs":
@@ -369,6 +415,8 @@ class ContainerScreen(DctScreen):
         # pause, signal and destroy stay on: refused (read-only, a stopped container) with a word why
         if action in ("log_filter", "follow"):
             return True if self.active_tab == "logs" else None
+        if action in ("timestamps", "switch_run"):  # in the footer of the logs tab only
+            return self.active_tab == "logs"
         return True
 
     def action_back(self) -> None:

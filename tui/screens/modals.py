@@ -230,7 +230,9 @@ HELP_KEYS = (
                     ("l", "logs"), ("a", "plan → apply (asks first)"),
                     ("e", "event timeline"), ("ctrl+p", "command palette: every action"), ("q", "quit"))),
     ("Container", (("t i l d v / [ ]", "tabs: processes, stats, logs, spec, events / previous, next"),
-                   ("/ f + -", "logs: filter, follow/pause, context lines"), ("esc", "back"))),
+                   ("/ f + -", "logs: filter, follow/pause, context lines"),
+                   ("s r", "logs: times on/off, the previous run (before a restart) / the current one"),
+                   ("esc", "back"))),
 )
 
 
