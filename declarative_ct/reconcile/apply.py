@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import inspect
 import json
 import os
 import signal
@@ -305,10 +304,7 @@ def _start_init(container, process, log, run: bool) -> None:  # noqa: ANN001 - C
     """Start ``container``'s init under the root's monitor (our flows: it records the exit and copies
     the output into the name's logs, rotated as ``log``, a ``configs.logs.LogConfig``, says);
     ``run``: and let it run at once (``Container.run``, else ``Container.start``)."""
-    start = container.run if run else container.start
-    # COMPAT(logcopy): until Container.start/run take log=, call them without it; the merge keeps only log=log.
-    kwargs = {"log": log} if "log" in inspect.signature(start).parameters else {}
-    start(process, monitor=True, **kwargs)
+    (container.run if run else container.start)(process, monitor=True, log=log)
 
 
 def _step_set(call: _StepCall) -> None:

@@ -74,7 +74,10 @@ def test_real_backend_reads_acts_and_forgets_what_vanished(runtime, busybox_conf
         cursor = LogCursor()  # the name's CRI logs, as the monitor copies them
         seen = []
         wait_for(lambda: seen.extend(backend.read_logs(a.id, cursor)) or len(seen) >= 2, 5)
-        assert {(e.stream, e.text) for e in seen} == {("stdout", b"hello"), ("stderr", b"oops")}
+        # the shell's own "Killed" line (the child killed above) may follow them
+        assert {(e.stream, e.text) for e in seen[:2]} == {("stdout", b"hello"), ("stderr", b"oops")}
+        wait_for(lambda: seen.extend(backend.read_logs(a.id, cursor)) or len(seen) >= 3, 5)
+        assert (seen[2].stream, seen[2].text) == ("stderr", b"Killed")
         assert cursor.run is not None and backend.read_logs(a.id, cursor) == []  # nothing new
         cursor.close()
 

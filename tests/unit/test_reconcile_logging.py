@@ -98,11 +98,8 @@ def test_the_upgrade_does_not_hide_other_changes() -> None:
 class FakeContainer:
     """A runtime Container as far as apply's create step uses it: ``start``/``run`` record their arguments."""
 
-    def __init__(self, takes_log: bool = True) -> None:
+    def __init__(self) -> None:
         self.calls: list[tuple] = []
-        if not takes_log:  # the runtime before Container.start/run took log=
-            self.start = lambda process, monitor=False: self.calls.append(("start", process, monitor, None))
-            self.run = lambda process, monitor=False: self.calls.append(("run", process, monitor, None))
 
     def start(self, process, monitor=False, log=None):  # noqa: ANN001, ANN201 - the runtime's signature
         self.calls.append(("start", process, monitor, log))
@@ -134,13 +131,6 @@ def test_create_passes_the_specs_log_config(tmp_path, then_start: bool, verb: st
     [(called, process, monitor, log)] = made.calls
     assert (called, monitor, log) == (verb, True, LogConfig(MI, 2))
     assert process.args == ["/bin/true"]
-
-
-def test_without_the_runtimes_log_parameter_the_create_still_runs() -> None:
-    """COMPAT(logcopy): until Container.start/run take ``log=``, apply calls them without it."""
-    container = FakeContainer(takes_log=False)
-    applying._start_init(container, "proc", LogConfig(MI, 2), run=True)
-    assert container.calls == [("run", "proc", True, None)]
 
 
 # --- apply: a name's logs go only with the container ------------------------------------------------------------
