@@ -6,6 +6,7 @@ cache in it (:mod:`.spec.cache`) both use it.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import json
 import os
@@ -27,7 +28,8 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
         OSError: with ``filename`` set to ``path`` (a full disk's ENOSPC comes from a write that
             names no file), the old content of ``path`` untouched.
     """
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    # pid and thread: two threads of one process (apply's parallel creates) writing one path at once
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.{_thread.get_ident()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
         try:

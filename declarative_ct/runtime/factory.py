@@ -43,9 +43,10 @@ def default_data_root(root: str) -> str:
 def data_dir(data_root: str, root: str, *parts: str) -> str:
     """:meth:`Runtime.data_dir` of state root ``root`` whose data root is ``data_root`` (also for a
     :class:`Container`, which knows both)."""
-    if not os.path.isdir(data_root):
+    marker = os.path.join(data_root, DATA_ROOT_MARKER)
+    if not os.path.exists(marker):  # also when an earlier writer died between the mkdir and the marker
         os.makedirs(data_root, mode=0o700, exist_ok=True)
-        store.write_atomic(os.path.join(data_root, DATA_ROOT_MARKER), (root + "\n").encode(), 0o600)
+        store.write_atomic(marker, (root + "\n").encode(), 0o600)
     path = os.path.join(data_root, *parts)
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path

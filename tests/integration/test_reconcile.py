@@ -129,35 +129,29 @@ def test_prune_touches_only_ours_from_the_given_specs(reconcile, runtime, busybo
     assert not runtime.exists(ours) and runtime.exists(kept) and runtime.exists(other)
 
 
-def _fake_logs(runtime, name: str) -> str:
-    """A previous run's log of ``name`` under the data root, as the monitor's copier leaves it."""
+def test_a_name_keeps_its_logs_through_recreate_and_restart_and_loses_them_when_removed(reconcile, runtime):
+    """Logs belong to the name: a recreate or a restart starts a new run and keeps the previous
+    one; state: absent and prune delete them."""
     from declarative_ct.runtime import logfiles
 
-    path = logfiles.new_run(logfiles.log_dir(runtime.data_root, name))
-    with open(path, "w") as f:
-        f.write("2026-12-07T10:00:00.000000000Z stderr F the run before\n")
-    return path
-
-
-def test_a_name_keeps_its_logs_through_recreate_and_restart_and_loses_them_when_removed(reconcile, runtime):
-    """Logs belong to the name: a recreate or a restart keeps them; state: absent and prune delete them."""
     web, gone = unique_id("web"), unique_id("gone")
     reconcile({"name": web}, {"name": gone})
-    logs, gone_logs = _fake_logs(runtime, web), _fake_logs(runtime, gone)
+    logs, gone_logs = logfiles.log_dir(runtime.data_root, web), logfiles.log_dir(runtime.data_root, gone)
+    assert logfiles.runs(logs) == [0] and logfiles.runs(gone_logs) == [0]
     plan, out = reconcile({"name": web, "logging": {"max_files": 2}}, {"name": gone})
     assert _plan_lines(plan) == [f"{web}: recreate (logging.max_files 3 → 2)"]
-    assert [o.result for o in out] == ["ok"] and os.path.exists(logs)
+    assert [o.result for o in out] == ["ok"] and logfiles.runs(logs) == [0, 1]
     runtime.load(web).signal(signal.SIGKILL)
     wait_for(lambda: runtime.load(web).exit_status(), message=f"{web}'s exit record")
     time.sleep(0.6)  # the first restart waits 0.5 s after the exit
     plan, out = reconcile({"name": web, "logging": {"max_files": 2}, "restart": "always"}, {"name": gone})
     assert [a.kind for a in plan.actions] == ["lifecycle"] and [o.result for o in out] == ["ok"]
-    assert os.path.exists(logs)
+    assert logfiles.runs(logs) == [1, 2]  # the run before the restart kept, older ones gone
     plan, out = reconcile({"name": web, "state": "absent"}, prune=True)
     assert sorted(_plan_lines(plan)) == sorted([f"{web}: destroy (state: absent)", f"{gone}: prune (no longer in specs)"])
     assert [o.result for o in out] == ["ok", "ok"]
     assert not runtime.exists(web) and not runtime.exists(gone)
-    assert not os.path.exists(os.path.dirname(logs)) and not os.path.exists(os.path.dirname(gone_logs))
+    assert not os.path.exists(logs) and not os.path.exists(gone_logs)
 
 
 def test_a_name_taken_by_an_unmanaged_container_is_an_error_and_the_rest_goes_on(reconcile, runtime,

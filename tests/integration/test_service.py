@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -35,7 +36,7 @@ import pytest
 
 from conftest import cleanup_state_root, unique_id, wait_for
 from declarative_ct.reconcile import restart
-from declarative_ct.runtime import Runtime, Status
+from declarative_ct.runtime import Runtime, Status, logfiles
 from declarative_ct.service import unit
 from dct_cli import REPO
 
@@ -321,6 +322,89 @@ def test_a_reboot_brings_the_declared_containers_back_at_once(service):
         assert _pid(runtime, a) and _pid(runtime, b)
         again.proc.send_signal(signal.SIGTERM)
         assert again.proc.wait(30) == 0
+    finally:
+        sup.stop()
+
+
+CHATTY = ["/bin/sh", "-c", "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo line-$i-of-a-log-past-its-rotation; done; "
+                           "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+TOKEN = ["/bin/sh", "-c", "echo run $(head -c6 /dev/urandom | od -An -tx1 | tr -d ' '); echo to-stderr >&2; "
+                          "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+
+
+def _logs(runtime: Runtime, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "declarative_ct.cli.main", "--root", runtime.root, "--data-root",
+                           runtime.data_root, "logs", *args], capture_output=True, text=True, timeout=30,
+                          env=dict(os.environ, PYTHONPATH=REPO))
+
+
+def _run_token(runtime: Runtime, name: str, *flags: str) -> str:
+    out = _logs(runtime, *flags, name)
+    assert out.returncode == 0, out.stderr
+    return next(line.split()[-1] for line in out.stdout.splitlines() if " run " in f" {line}")
+
+
+def test_supervised_restarts_keep_the_crashed_runs_log_and_a_reboot_brings_all_back(service):
+    """The issue's scenario end to end, with the supervisor started as the unit starts it: a killed
+    container comes back within its backoff and ``dct logs --previous`` shows the crashed run's
+    output with timestamps and streams; the supervisor restarted leaves the containers running
+    (same inits); a reboot (everything killed, the state root emptied) brings every declared
+    container back and keeps the logs of the names; a log filled past its rotation size keeps
+    ``max_files`` files of at most ``max_size`` bytes, the lines in them consecutive up to the last."""
+    specs, write, start, notify, runtime = service
+    crash, chatty, web = unique_id("dc"), unique_id("dl"), unique_id("dw")
+    write(crash, restart="always", process={"args": TOKEN})
+    write(chatty, process={"args": CHATTY}, logging={"max_size": "4Ki", "max_files": 3})
+    write(web, depends_on=[crash])
+    sup = start()
+    try:
+        wait_for(lambda: notify.seen("READY", "1"), timeout=30, message="READY=1")
+        first = wait_for(lambda: _pid(runtime, crash), message="the crashing container")
+        crashed_run = wait_for(lambda: _run_token(runtime, crash), message="the first run's output")
+        runtime.load(crash).signal(signal.SIGKILL)
+        killed = time.monotonic()
+        wait_for(lambda: _pid(runtime, crash) not in (None, first), timeout=10, message="the restart")
+        assert time.monotonic() - killed < restart.backoff(0) + 5  # within its backoff (0.5 s) and a pass
+        wait_for(lambda: _run_token(runtime, crash) != crashed_run, message="the new run's output")
+        previous = _logs(runtime, "--previous", "-t", crash)
+        assert previous.returncode == 0, previous.stderr
+        stamp, text = previous.stdout.splitlines()[0].split(" ", 1)
+        assert text == f"run {crashed_run}" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", stamp)
+        assert previous.stderr.split(" ", 1)[1] == "to-stderr\n"  # the stream kept, with its own time
+
+        # the log past its rotation: bounded files, each at most max_size, nothing lost in them
+        wait_for(lambda: "line-3000-" in _logs(runtime, "--tail", "1", chatty).stdout, message="all of chatty's lines")
+        files = logfiles.run_files(logfiles.log_dir(runtime.data_root, chatty), logfiles.runs(
+            logfiles.log_dir(runtime.data_root, chatty))[-1])
+        assert len(files) == 3 and all(os.path.getsize(f) <= 4096 for f in files)
+        kept = [int(line.split("-")[1]) for line in _logs(runtime, chatty).stdout.splitlines()]
+        assert kept == list(range(kept[0], 3001)) and kept[0] > 1  # a consecutive tail; the rest rotated away
+
+        # the supervisor restarted: the containers keep running, not restarted
+        pids = {n: _pid(runtime, n) for n in (crash, chatty, web)}
+        sup.proc.send_signal(signal.SIGTERM)
+        assert sup.proc.wait(30) == 0
+        again = start()
+        t1 = time.monotonic()
+        wait_for(lambda: notify.seen("READY", "1", after=t1), timeout=30, message="READY=1 after the restart")
+        assert {n: _pid(runtime, n) for n in pids} == pids
+        again.proc.send_signal(signal.SIGTERM)
+        assert again.proc.wait(30) == 0
+
+        # a reboot: every process of the root gone (containers, then their monitor), the tmpfs state root empty
+        monitor = _ppid(pids[crash])
+        before_reboot = _run_token(runtime, crash)
+        assert not cleanup_state_root(runtime.root)
+        os.kill(monitor, signal.SIGKILL)
+        shutil.rmtree(runtime.root)
+        booted = start()
+        t2 = time.monotonic()
+        wait_for(lambda: notify.seen("READY", "1", after=t2), timeout=30, message="READY=1 after the reboot")
+        assert all(_pid(runtime, n) for n in pids)
+        assert runtime.load(crash).state().created <= runtime.load(web).state().created  # depends_on honoured
+        assert _run_token(runtime, crash, "--previous") == before_reboot  # the name's logs outlived the boot
+        booted.proc.send_signal(signal.SIGTERM)
+        assert booted.proc.wait(30) == 0
     finally:
         sup.stop()
 

@@ -1,0 +1,30 @@
+"""jsonfile.write_atomic from many threads of one process at once (apply's parallel creates)."""
+
+from __future__ import annotations
+
+import threading
+
+from declarative_ct import jsonfile
+
+
+def test_threads_writing_one_path_at_once_all_succeed(tmp_path) -> None:
+    path = str(tmp_path / "marker")
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def write(i: int) -> None:
+        start.wait()
+        for _ in range(50):
+            try:
+                jsonfile.write_json_atomic(path, {"writer": i})
+            except OSError as err:  # a temp file shared by two threads: renamed away under the other
+                errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert jsonfile.read_json(path)["writer"] in range(8)
+    assert [p.name for p in tmp_path.iterdir()] == ["marker"]  # no temp file left
