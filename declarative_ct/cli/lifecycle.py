@@ -59,8 +59,22 @@ def cmd_delete(args: argparse.Namespace) -> int:
     if not args.force and "destroy" not in allowed_ops(status):  # runc's words, not Destroy()'s
         raise ContainerError(f"cannot delete container {args.id} that is not stopped: {status}")
     # runc kills a created init too, and waits (10 s) for it to be gone before the destroy
+    logged = container.log_path is not None  # read before the destroy forgets the state
     container.destroy(force=args.force or status == Status.CREATED, timeout=10.0)
+    if logged:
+        _forget_logs(rt, container)
     return 0
+
+
+def _forget_logs(rt, container) -> None:  # noqa: ANN001 - Runtime, Container
+    """A deleted container made by ``create/run --monitor`` takes its logs with it (as ``docker rm``);
+    one that ``dct apply`` made keeps them: apply recreates the name, and removes them itself when
+    the name goes (``state: absent``, prune)."""
+    from ..reconcile.convert import LABEL_MANAGER
+    from ..runtime import logfiles
+
+    if container.config.label(LABEL_MANAGER) is None:
+        logfiles.remove(rt.data_root, container.id)
 
 
 def cmd_pause(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from dct_cli import DCT, REPO, UNTIL_TERM, Dct, runner
-from declarative_ct.runtime import specconv
+from declarative_ct.runtime import Runtime, logfiles, specconv
 
 pytestmark = pytest.mark.integration
 
@@ -525,6 +525,12 @@ def test_logs_of_detached_run(dct: Dct, bundle, wait_for) -> None:
     r = dct.ok("logs", cid)
     assert r.stdout == "to-stdout\n"
     assert r.stderr == "to-stderr\n"
+    # delete takes the logs of a container made by run/create --monitor with it, as docker rm does
+    logs = logfiles.log_dir(Runtime(dct.root).data_root, cid)
+    assert logfiles.runs(logs) == [0]
+    dct.ok("delete", cid)
+    assert not os.path.exists(logs)
+    dct.fails("logs", cid, needles=("does not exist",))
 
 
 # -- a crashed manager -----------------------------------------------------------------------------
