@@ -155,6 +155,7 @@ class LogFile:
         self.lost_bytes = 0
         self.lost_reason = ""
         self.discard = False  # the name's logs were removed for good: output goes nowhere
+        self.rotation_held_until = 0.0  # clock() until which a rotation that failed is not tried again
         self.stamp = Stamp()
         self._open(truncate=False)
 
@@ -211,8 +212,16 @@ class LogFile:
             rotate_files(self.path, self.max_files)
         except OSError as err:
             self.lost_reason = f"cannot rotate {self.path}: {err.strerror or err}"
-        # If the rename failed the old file is reopened and grows past max_size: better than losing output.
+            # The old file is reopened and grows past max_size until the next try, CHECK_INTERVAL
+            # from now: better than losing output, and the loop never spins on a rotation that fails.
+            self.rotation_held_until = self.clock() + CHECK_INTERVAL
         self._open(truncate=self.max_files == 1)
+
+    def _room(self) -> float:
+        """Bytes the current file may still take before a rotation (no limit while one is held back)."""
+        if self.rotation_held_until and self.clock() < self.rotation_held_until:
+            return float("inf")
+        return self.max_size - self.size
 
     # -- writing ------------------------------------------------------------------------
     def write(self, block: bytes) -> None:
@@ -242,7 +251,7 @@ class LogFile:
         always ending at an entry's boundary."""
         start, end = 0, len(block)
         while start < end:
-            room = self.max_size - self.size
+            room = self._room()
             if end - start <= room:
                 cut = end
             else:
@@ -255,7 +264,7 @@ class LogFile:
             if not self._put(block, start, cut):
                 return start
             start = cut
-            if start < end or self.size >= self.max_size:
+            if (start < end or self.size >= self.max_size) and self._room() != float("inf"):
                 self._rotate()
         return end
 

@@ -403,7 +403,7 @@ class _Monitor:
                 if uid not in (0, os.geteuid()):  # no one else has an init forked by us
                     conn.send(json.dumps({"error": f"uid {uid} may not create containers here"}).encode())
                     return
-                payload, fds, _, _ = socket.recv_fds(conn, _MAX_REQUEST, 8)
+                payload, fds = _recv_fds(conn, _MAX_REQUEST, 8)
             except OSError:
                 return
             try:
@@ -440,11 +440,21 @@ class _Monitor:
 
     def _copied(self, copier: logcopy.Copier, fd: int, sel) -> None:
         """``fd`` of ``copier`` is readable: copy a chunk, or close it at its end."""
+        if fd not in copier.streams:  # ended earlier in this batch of events (its number may be reused since)
+            return
         try:
             if not copier.read(fd):
                 self._ended(copier, [fd], sel)
         except Exception:  # noqa: BLE001 - a bug in one copy must not take the monitor (and every container) down
+            self._failed(copier, sel)
+
+    def _failed(self, copier: logcopy.Copier, sel) -> None:
+        """A copy raised: keep reading its pipes and drop what comes (closing them would give the
+        container EPIPE/SIGPIPE at its next write); one that fails even so is given up."""
+        if copier.log.discard:
             self._ended(copier, copier.fds, sel)
+        else:
+            copier.log.discard = True
 
     def _ended(self, copier: logcopy.Copier, fds: list[int], sel) -> None:
         """Stop watching ``fds`` of ``copier`` and close them; forget the copier once none is left."""
@@ -468,7 +478,7 @@ class _Monitor:
             try:
                 self._ended(copier, copier.drain(), sel)
             except Exception:  # noqa: BLE001 - as in _copied
-                self._ended(copier, copier.fds, sel)
+                self._failed(copier, sel)
 
     def _fork_init(self, state_dir: str, ctx, inherit: dict, fds: list[int], listener, sel) -> int:
         from . import init
@@ -542,6 +552,19 @@ class _Monitor:
                     monitor.record_exit(state_dir, pid, status)
                 if reaped or procfs.stat(pid) is None or procfs.stat(pid)[1] != self.watched[state_dir][1]:
                     del self.watched[state_dir]
+
+
+def _recv_fds(conn: socket.socket, size: int, maxfds: int) -> tuple[bytes, list[int]]:
+    """``socket.recv_fds`` with the fds received close-on-exec (``MSG_CMSG_CLOEXEC``; Python 3.11's
+    ``recv_fds`` drops its ``flags``): the copier's read ends must never reach a later init or hook."""
+    import array
+
+    fds = array.array("i")
+    msg, ancdata, _, _ = conn.recvmsg(size, socket.CMSG_LEN(maxfds * fds.itemsize), socket.MSG_CMSG_CLOEXEC)
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+    return msg, list(fds)
 
 
 def _serving(root: str) -> bool:

@@ -15,7 +15,7 @@ from dct_cli import Dct, runner
 from declarative_ct.configs import Config
 from declarative_ct.configs.logs import LogConfig
 from declarative_ct.errors import ConfigInvalid
-from declarative_ct.runtime import Process, Status, logfiles, procfs, specconv
+from declarative_ct.runtime import Process, Status, logcopy, logfiles, procfs, specconv
 
 pytestmark = pytest.mark.integration
 
@@ -216,3 +216,43 @@ def test_log_size_suffixes():
 
     assert [_log_size(s) for s in ("4096", "10m", "10M", "512k", "1g", "10mb", "10MiB")] == [
         4096, 10 << 20, 10 << 20, 512 << 10, 1 << 30, 10 << 20, 10 << 20]
+
+
+def test_a_container_cannot_forge_entries_or_grow_the_monitor_with_an_endless_line(runtime, busybox_config):
+    """ATTACK: output shaped like CRI entries (a newline, then a timestamp and ``stderr F``), a bare
+    ``\\r``, and 200 KiB without any newline: each line of the container stays stdout text of its own
+    entry; the endless line is cut into P entries of at most the line limit (the monitor holds no
+    more than that of it), and read back whole."""
+    forged = "2026-01-01T00:00:00.000000000Z stderr F forged"
+    c = _run(runtime, busybox_config(), f"printf 'real\\n{forged}\\nback\\rspace\\n'; "
+                                        "head -c 204800 /dev/zero | tr '\\0' x; echo; echo after", "forge")
+    got = _entries(c)
+    assert [(s, tag, text) for _, s, tag, text in got[:3]] == [
+        ("stdout", "F", b"real"), ("stdout", "F", forged.encode()), ("stdout", "F", b"back\rspace")]
+    long = got[3:-1]
+    assert {(s, tag) for _, s, tag, _ in long[:-1]} == {("stdout", "P")} and long[-1][2] == "F"
+    assert all(len(text) <= logcopy.LINE_LIMIT + logcopy.READ_SIZE for *_, text in long)
+    assert b"".join(text for *_, text in long) == b"x" * 204800
+    assert got[-1][1:] == ("stdout", "F", b"after")
+    assert read_log(c, "stderr") == ""  # nothing forged into the other stream
+
+
+def test_an_init_forked_by_the_monitor_inherits_no_other_containers_pipes(runtime, busybox_config):
+    """The monitor holds every logged container's read ends: none may leak into another container
+    (received close-on-exec, and init closes what it does not need)."""
+    first = _run(runtime, busybox_config(), "sleep 30", "fdsa", wait=False)
+    second = _run(runtime, busybox_config(), "sleep 30", "fdsb", wait=False)
+    try:
+        pid = wait_for(lambda: second.status() == Status.RUNNING and second.state().init_process_pid)
+        wait_for(lambda: open(f"/proc/{pid}/cmdline", "rb").read().startswith(b"sleep"), message="the exec")
+        fds = {fd: os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        assert sorted(map(int, fds)) == [0, 1, 2], fds
+        monitor = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        pipes = [fd for fd in os.listdir(f"/proc/{monitor}/fd") if os.readlink(f"/proc/{monitor}/fd/{fd}").startswith("pipe:")]
+        assert len(pipes) >= 4  # both containers' stdout and stderr
+        for fd in pipes:
+            flags = open(f"/proc/{monitor}/fdinfo/{fd}").read().split("flags:")[1].split()[0]
+            assert int(flags, 8) & os.O_CLOEXEC, f"monitor fd {fd} is inheritable"
+    finally:
+        for c in (first, second):
+            c.signal(signal.SIGKILL)

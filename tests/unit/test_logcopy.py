@@ -128,6 +128,29 @@ def test_rotation_keeps_max_files_each_within_max_size_cut_between_entries(tmp_p
     assert all(os.path.getsize(f) == 4096 // entry * entry for f in files[:-1])
 
 
+def test_a_rotation_that_fails_lets_the_file_grow_and_is_tried_again_later(tmp_path):
+    """A rotated name that cannot be replaced (here a non-empty directory where ``.log.2`` goes:
+    EISDIR/ENOTEMPTY, like EBUSY or a full disk's rename): the write goes on past max_size instead
+    of retrying the rotation for ever (the monitor's one loop would spin), and the rotation is
+    tried again CHECK_INTERVAL later."""
+    path = str(tmp_path / "0.log")
+    os.makedirs(f"{path}.2/blocker")
+    clock = Clock()
+    log = logcopy.LogFile(path, 4096, 3, clock=clock)
+    for start in range(0, 400, 50):
+        log.write(_block(start, 50))  # returns: no spinning
+    assert os.path.getsize(path) > 4096 and "cannot rotate" in log.lost_reason
+    numbers = [int(text) for f in logfiles.run_files(str(tmp_path), 0) if os.path.isfile(f)
+               for _, _, text in entries(f)]
+    assert numbers == list(range(numbers[0], 400))  # nothing lost meanwhile
+    os.rmdir(f"{path}.2/blocker")
+    os.rmdir(f"{path}.2")
+    clock.now += logcopy.CHECK_INTERVAL
+    log.write(_block(400, 50))
+    log.close()
+    assert os.path.isfile(f"{path}.1") and os.path.getsize(path) <= 4096  # rotating again
+
+
 def test_a_block_that_fills_the_file_exactly_rotates_and_one_longer_than_max_size_is_written_whole(tmp_path):
     path = str(tmp_path / "0.log")
     log = logcopy.LogFile(path, 4096, 5)
@@ -303,3 +326,36 @@ def test_formatting_needs_no_python_loop_per_line():
         if lines == 10:
             few = len(calls)
     assert len(calls) == few
+
+
+def test_a_copy_that_raises_keeps_reading_and_dropping_rather_than_closing_the_pipe(tmp_path, monkeypatch):
+    """The monitor's answer to a copier bug: the pipe stays open (a closed one would give the
+    container EPIPE/SIGPIPE at its next write) and its output is dropped; a copier that fails even
+    then is given up. An event for a pipe already ended is ignored (its number may be reused)."""
+    import selectors
+
+    from declarative_ct.runtime import monitord
+
+    r, w = os.pipe()
+    copier = logcopy.Copier(str(tmp_path / "0.log"), 4096, 3, {"stdout": r})
+    monitor = monitord._Monitor.__new__(monitord._Monitor)
+    monitor.copiers = {copier}
+    sel = selectors.DefaultSelector()
+    sel.register(r, selectors.EVENT_READ, copier)
+
+    def broken(block: bytes) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(copier.log, "_write", broken)
+    os.write(w, b"one\n")
+    monitor._copied(copier, r, sel)
+    assert copier.log.discard and r in copier.streams  # still open, dropping
+    os.write(w, b"two\n")  # the writer is not refused
+    monitor._copied(copier, r, sel)
+    assert r in copier.streams and copier.log.discard
+    monkeypatch.setattr(copier, "read", lambda fd: broken(b""))
+    monitor._copied(copier, r, sel)  # failing even while dropping: given up
+    assert copier not in monitor.copiers and not copier.streams
+    monitor._copied(copier, r, sel)  # a late event for the ended pipe: nothing happens
+    os.close(w)
+    sel.close()
