@@ -29,9 +29,10 @@ no container id can contain ``#``, so they never collide with a container's dire
 
 
 def container_entries(root: str) -> list[str]:
-    """The names in ``root`` that are containers' directories (not the manager's ``#…`` files); [] if no root."""
+    """The names in ``root`` that are containers' directories (not the manager's ``#…`` files, nor
+    the ``.#….tmp`` that an atomic write of one leaves when its writer is killed); [] if no root."""
     try:
-        return sorted(n for n in os.listdir(root) if not n.startswith(MANAGER_PREFIX))
+        return sorted(n for n in os.listdir(root) if MANAGER_PREFIX not in n)
     except FileNotFoundError:
         return []
 

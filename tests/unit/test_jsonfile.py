@@ -28,3 +28,13 @@ def test_threads_writing_one_path_at_once_all_succeed(tmp_path) -> None:
     assert errors == []
     assert jsonfile.read_json(path)["writer"] in range(8)
     assert [p.name for p in tmp_path.iterdir()] == ["marker"]  # no temp file left
+
+
+def test_a_killed_writers_temp_file_of_a_manager_entry_is_not_a_container(tmp_path) -> None:
+    """A supervisor killed inside write_atomic leaves ``.#supervisor.json.<pid>.<tid>.tmp`` in the
+    state root: not a container's directory (no id contains ``#``)."""
+    from declarative_ct.runtime import store
+
+    for name in ("#supervisor.json", ".#supervisor.json.14242.139638853102464.tmp", "web"):
+        (tmp_path / name).mkdir()
+    assert store.container_entries(str(tmp_path)) == ["web"]
