@@ -9,7 +9,7 @@ only starts the monitor, as ``subprocess`` does). It runs from the sealed copy o
 (:mod:`.exeseal`), so an init, seen in its container until it execs the program, is backed by no
 host file; the copy is made once per monitor, not per container. ``exec`` and ``monitor=False`` still fork the caller.
 
-Protocol (``<root>/#monitor.sock``, SOCK_SEQPACKET; each side checks the other's SO_PEERCRED is
+Protocol (``<root>/#monitor.2.sock``, SOCK_SEQPACKET; each side checks the other's SO_PEERCRED is
 root or its own uid): the client sends one JSON request ``{"state_dir", "init", "inherit", "log"}``
 (:mod:`.monitor_request`: the init context as data, the config as ``Config.to_dict`` has it,
 the cgroup as its paths, the log file and its rotation) with the fds of init attached (SCM_RIGHTS:
@@ -22,7 +22,12 @@ monitor per container: runc's stage 1 (a fork only to be born in the new PID nam
 needed here. Init is the monitor's child; it reaps it and writes ``exit.json``
 (:func:`monitor.record_exit`). As a child subreaper it also reaps orphans of a container sharing
 its PID namespace. It exits once it has had nothing to watch (no init, no output pipe open) for
-:data:`LINGER` s; a flock on the root directory keeps one monitor per root.
+:data:`LINGER` s; a flock on ``#monitor.<PROTOCOL>.lock`` keeps one monitor per root and protocol.
+
+Upgrades: the socket and lock carry the protocol's version (:data:`PROTOCOL`). A monitor started
+by an older dct lives as long as its containers (on a server: indefinitely) and would refuse
+requests it does not know (the log pipes); a new dct starts its own monitor beside it instead, and
+the old one goes on reaping its inits until they are all gone.
 
 Logs (conmon's job): a container whose stdout/stderr the caller left to us writes them into
 pipes; the monitor copies them into the run's CRI log file with rotation (:mod:`.logcopy`), in
@@ -70,8 +75,10 @@ import time
 from . import exeseal, linux, logcopy, monitor, monitor_request, procfs, store
 
 # '#' is not allowed in a container id, so this never collides with a container's directory.
-SOCKET_FILE = "#monitor.sock"
-FILES = (SOCKET_FILE,)
+PROTOCOL = 2  # 1: "#monitor.sock" with a flock on the root directory (before the log pipes)
+SOCKET_FILE = f"#monitor.{PROTOCOL}.sock"
+LOCK_FILE = f"#monitor.{PROTOCOL}.lock"
+FILES = (SOCKET_FILE, LOCK_FILE)
 LINGER = 10.0  # seconds the monitor stays with nothing to watch (saves a start for the next create)
 LINGER_ENV = "DCT_MONITOR_LINGER"  # overrides LINGER (tests use a short one)
 _CONNECT_TIMEOUT = 5.0  # seconds for a request to arrive whole once connected
@@ -332,7 +339,8 @@ class _Monitor:
 
     def serve(self) -> None:
         """Take the root's lock, listen, tell the starter (``ready``/``busy`` on stderr), serve until idle."""
-        lock = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # held until we exit
+        # held until we exit (not the root directory, which a monitor of protocol 1 still locks)
+        lock = os.open(os.path.join(self.root, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         deadline = time.monotonic() + _START_TIMEOUT / 2
         while True:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import resource
 import signal
@@ -10,7 +11,7 @@ import tempfile
 
 import pytest
 
-from conftest import reap_zombies, unique_id, wait_for
+from conftest import read_log, reap_zombies, unique_id, wait_for
 from declarative_ct.errors import SystemError
 from declarative_ct.runtime import Process, Runtime, Status, monitord, procfs
 
@@ -239,3 +240,26 @@ def test_a_malformed_request_gets_an_error_reply_and_the_monitor_serves_on(runti
     c.destroy()
     os.kill(mon, signal.SIGKILL)  # it would linger 30 s
     wait_for(lambda: (reap_zombies(), procfs.stat(mon) is None)[1], message="the monitor to die")
+
+
+def test_a_monitor_of_the_previous_protocol_does_not_stand_in_the_way(runtime, busybox_config):
+    """After an upgrade, the monitor an older dct started (protocol 1: ``#monitor.sock``, a flock
+    on the root directory, no log pipes: it refused the new requests with "expected 5 fds") still
+    runs for its containers; a new create starts a monitor of the current protocol beside it."""
+    os.makedirs(runtime.root, exist_ok=True)
+    old_lock = os.open(runtime.root, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(old_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    old = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    old.bind(os.path.join(runtime.root, "#monitor.sock"))
+    old.listen(1)
+    try:
+        c = runtime.create(unique_id("upgraded"), busybox_config())
+        c.run(Process(["/bin/sh", "-c", "echo logged; exit 3"]))
+        assert wait_for(c.exit_status, message="the new monitor's record")["exit_code"] == 3
+        assert read_log(c, "stdout") == "logged\n"
+        assert monitord.SOCKET_FILE != "#monitor.sock"
+        c.destroy()
+    finally:
+        old.close()
+        os.unlink(os.path.join(runtime.root, "#monitor.sock"))
+        os.close(old_lock)
