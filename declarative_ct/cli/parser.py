@@ -51,17 +51,20 @@ def _fd_count(text: str) -> int:
     return int(text)
 
 
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 def _log_size(text: str) -> int:
-    """``--log-max-size``: bytes, with an optional k/m/g suffix (docker's ``10m``; 1k = 1024 bytes)."""
-    low = text.strip().lower().removesuffix("b").removesuffix("i")
-    digits = low.rstrip("kmg")
-    unit = low[len(digits):]
-    if not digits.isdigit() or unit not in _SIZE_UNITS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size (bytes, or with k, m or g: 10m)")
-    return int(digits) * _SIZE_UNITS[unit]
+    """``--log-max-size``: a size as the spec's fields take it (``units.parse_size``: ``10m`` = ``10Mi``,
+    every suffix binary); ``unlimited`` refused, rotation needs a limit."""
+    from ..units import UNLIMITED, parse_size
+
+    try:
+        size = parse_size(text, None)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if size == UNLIMITED:
+        raise argparse.ArgumentTypeError(f"{text!r}: rotation needs a limit (a size such as 10m)")
+    return size
 
 
 def _args_spec(p: argparse.ArgumentParser) -> None:
@@ -169,7 +172,8 @@ def _tail_count(text: str) -> int | None:
 
 def _args_logs(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--follow", action="store_true",
-                   help="keep printing new output until the container stops (across rotations and restarts)")
+                   help="keep printing new output, across rotations, until the container stops (as docker logs -f; "
+                        "a restart starts a new run: follow it again)")
     p.add_argument("--tail", type=_tail_count, metavar="N", help="only the last N lines (default: all)")
     p.add_argument("--since", metavar="WHEN",
                    help="only lines logged since WHEN: a duration before now (10m, 1h30m, 90s), an RFC 3339 time "

@@ -13,6 +13,7 @@ from ..errors import ConfigInvalid
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024  # bytes per file (docker's json-file default when set: 10m)
 DEFAULT_MAX_FILES = 3  # files per run: the current one and two rotated ones
 MIN_MAX_SIZE = 4096  # bytes: below a page, rotation would outrun the copier's reads
+MAX_MAX_SIZE = 1 << 62  # bytes: far beyond any disk, and within every integer the kernel and JSON take
 MAX_MAX_FILES = 100
 
 
@@ -23,7 +24,7 @@ class LogConfig:
     is longer) and keeps ``max_files`` files (the current one included); older ones are deleted.
 
     Fields:
-        max_size: bytes per file, ≥ :data:`MIN_MAX_SIZE`.
+        max_size: bytes per file, :data:`MIN_MAX_SIZE` … :data:`MAX_MAX_SIZE`.
         max_files: files kept per run, 1 … :data:`MAX_MAX_FILES` (1: the file is emptied, nothing kept).
     """
 
@@ -34,7 +35,7 @@ class LogConfig:
         """Raises:
             ConfigInvalid: a field out of range (naming it: ``log.max_size`` / ``log.max_files``).
         """
-        for name, value, low, high in (("max_size", self.max_size, MIN_MAX_SIZE, 1 << 62),
+        for name, value, low, high in (("max_size", self.max_size, MIN_MAX_SIZE, MAX_MAX_SIZE),
                                        ("max_files", self.max_files, 1, MAX_MAX_FILES)):
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise ConfigInvalid(f"log.{name}: {value!r} must be an integer from {low} to {high}")

@@ -42,11 +42,23 @@ def default_data_root(root: str) -> str:
 
 def data_dir(data_root: str, root: str, *parts: str) -> str:
     """:meth:`Runtime.data_dir` of state root ``root`` whose data root is ``data_root`` (also for a
-    :class:`Container`, which knows both)."""
+    :class:`Container`, which knows both).
+
+    Raises:
+        OSError: the directories cannot be made.
+        SystemError: ``data_root`` already serves another state root (its ``state-root`` file).
+    """
     marker = os.path.join(data_root, DATA_ROOT_MARKER)
-    if not os.path.exists(marker):  # also when an earlier writer died between the mkdir and the marker
+    try:
+        with open(marker) as f:
+            served = f.read().strip()
+    except FileNotFoundError:  # new, or an earlier writer died between the mkdir and the marker
         os.makedirs(data_root, mode=0o700, exist_ok=True)
         store.write_atomic(marker, (root + "\n").encode(), 0o600)
+        served = root
+    if served != root:  # two roots' containers of one name would share (and delete) each other's data
+        raise SystemError(f"data root {data_root} keeps the data of state root {served}, not {root}: give each "
+                          f"state root its own --data-root (or $DCT_DATA_ROOT)")
     path = os.path.join(data_root, *parts)
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
@@ -94,6 +106,7 @@ class Runtime:
 
         Raises:
             OSError: the directories cannot be made.
+            SystemError: the data root serves another state root.
         """
         return data_dir(self.data_root, self.root, *parts)
 

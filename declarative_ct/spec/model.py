@@ -18,7 +18,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       model_validator)
 
 from ..configs import MAX_ID, format_cpu_list, parse_cpu_list
-from ..configs.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, MAX_MAX_FILES, MIN_MAX_SIZE
+from ..configs.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, MAX_MAX_FILES, MAX_MAX_SIZE, MIN_MAX_SIZE
 from . import forms
 from .desired import DesiredSpec
 from ..units import UNLIMITED, format_size, parse_size
@@ -52,7 +52,6 @@ MAX_ARG_STRLEN = 131072  # bytes: the kernel's limit on one argument or environm
 MAX_ARGS = 1 << 20  # bytes of arguments: well within ARG_MAX, and within what the monitor's socket carries
 RESTART_PATTERN = r"^(never|always|on-failure(:[1-9][0-9]*)?)$"
 SECCOMP_KEYWORDS = ("default", "unconfined")
-MAX_LOG_SIZE = 1 << 62  # bytes: configs.logs.LogConfig's upper bound on max_size
 _SPEC_RESOURCE_NAMES = {"pids_limit": "pids"}  # configs.Resources field → the spec's, where they differ
 _SPEC_NETWORK_NAMES = {"mac_address": "mac", "interface_name": "interface"}  # configs.Network/Route → the spec's
 
@@ -99,8 +98,8 @@ def _log_size(value: object) -> int:
         raise ValueError(f"{value!r} is not a size (give bytes, 10Mi, 1Gi or 10m)") from None
     if size < MIN_MAX_SIZE:
         raise ValueError(f"{format_size(size)} is below {format_size(MIN_MAX_SIZE)} (the least a file is rotated at)")
-    if size > MAX_LOG_SIZE:
-        raise ValueError(f"{format_size(size)} is too large (at most {format_size(MAX_LOG_SIZE)})")
+    if size > MAX_MAX_SIZE:
+        raise ValueError(f"{format_size(size)} is too large (at most {format_size(MAX_MAX_SIZE)})")
     return size
 
 

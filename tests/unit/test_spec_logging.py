@@ -14,10 +14,11 @@ import pytest
 from pydantic import ValidationError
 
 from declarative_ct.cli.desired import schema_text
-from declarative_ct.configs.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, MAX_MAX_FILES, MIN_MAX_SIZE, LogConfig
+from declarative_ct.configs.logs import (DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, MAX_MAX_FILES, MAX_MAX_SIZE, MIN_MAX_SIZE,
+                                         LogConfig)
 from declarative_ct.errors import ConfigInvalid
 from declarative_ct.spec.load import SpecErrors, load_paths
-from declarative_ct.spec.model import MAX_LOG_SIZE, ContainerSpec
+from declarative_ct.spec.model import ContainerSpec
 
 MI = 1 << 20
 
@@ -47,7 +48,7 @@ def test_absent_means_the_runtime_defaults() -> None:
 @pytest.mark.parametrize("written, size", [
     ("10Mi", 10 * MI), ("10m", 10 * MI), ("10MiB", 10 * MI), ("10M", 10 * MI), ("10 Mi", 10 * MI),
     (10485760, 10 * MI), ("10485760", 10 * MI), ("1.5Mi", 3 * MI // 2), ("1g", 1 << 30), ("4Ki", 4096),
-    (MIN_MAX_SIZE, MIN_MAX_SIZE), (MAX_LOG_SIZE, MAX_LOG_SIZE),
+    (MIN_MAX_SIZE, MIN_MAX_SIZE), (MAX_MAX_SIZE, MAX_MAX_SIZE),
 ])
 def test_sizes_are_read_as_memory_reads_them(written: object, size: int) -> None:
     """One size syntax in the whole spec: every suffix binary (``10m`` is ``10Mi``, as docker's ``-m 10m``)."""
@@ -79,8 +80,8 @@ def test_a_file_loads_with_its_logging(tmp_path: Path) -> None:
 def test_the_spec_bounds_are_the_runtimes() -> None:
     """The bounds the spec checks are LogConfig's: one past them, LogConfig refuses too."""
     LogConfig(MIN_MAX_SIZE, 1).validate()
-    LogConfig(MAX_LOG_SIZE, MAX_MAX_FILES).validate()
-    for bad in (LogConfig(MIN_MAX_SIZE - 1), LogConfig(MAX_LOG_SIZE + 1), LogConfig(max_files=0),
+    LogConfig(MAX_MAX_SIZE, MAX_MAX_FILES).validate()
+    for bad in (LogConfig(MIN_MAX_SIZE - 1), LogConfig(MAX_MAX_SIZE + 1), LogConfig(max_files=0),
                 LogConfig(max_files=MAX_MAX_FILES + 1)):
         with pytest.raises(ConfigInvalid):
             bad.validate()

@@ -197,18 +197,18 @@ def log_pipes(c: Container, process: Process, config: LogConfig, opened: list[in
         return process, None, []
     from ..factory import data_dir
 
+    readers, writers = [], {}
+    for name in streams:  # first: a new run made before a failure here would push out the one that crashed
+        r, w = logcopy.make_pipe()
+        opened += [r, w]
+        readers.append(r)
+        writers[name] = w
     try:
         # Through data_dir: a new data root records the state root it serves (its marker).
         path = logfiles.new_run(os.path.join(data_dir(c.data_root, os.path.abspath(c._root), logfiles.LOGS_DIR), c._id))
     except OSError as err:
         raise SystemError(f"container {c._id}: cannot make its log file under {c.data_root}: "
                           f"{err.strerror or err}") from None
-    readers, writers = [], {}
-    for name in streams:
-        r, w = logcopy.make_pipe()
-        opened += [r, w]
-        readers.append(r)
-        writers[name] = w
     return (dataclasses.replace(process, **writers),
             {"path": path, **config.to_dict(), "streams": streams}, readers)
 

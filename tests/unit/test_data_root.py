@@ -1,0 +1,26 @@
+"""The data root beside a state root (runtime/factory.py): where it is, and that two state roots
+never share one."""
+
+from __future__ import annotations
+
+import pytest
+
+from declarative_ct.errors import SystemError
+from declarative_ct.runtime import Runtime, factory
+
+
+def test_the_default_root_has_var_lib_dct_and_others_a_directory_of_their_own(monkeypatch) -> None:
+    monkeypatch.delenv(factory.DATA_ROOT_ENV, raising=False)
+    assert Runtime("/run/dct").data_root == "/var/lib/dct"
+    other = Runtime("/run/other").data_root
+    assert other.startswith("/var/lib/dct/roots/dct-") and other != Runtime("/run/third").data_root
+
+
+def test_a_data_root_serving_another_state_root_is_refused(tmp_path) -> None:
+    data = str(tmp_path / "data")
+    first = Runtime(str(tmp_path / "a"), data)
+    first.data_dir("logs")
+    assert open(f"{data}/{factory.DATA_ROOT_MARKER}").read() == first.root + "\n"
+    first.data_dir("restarts")  # its own: fine, again and again
+    with pytest.raises(SystemError, match=rf"keeps the data of state root {first.root}, not {tmp_path}/b"):
+        Runtime(str(tmp_path / "b"), data).data_dir("logs")
