@@ -285,19 +285,11 @@ class DctFleet:
 
 def remove_data_roots(under: str) -> None:
     """Remove the data roots (the monitored containers' logs: ``/var/lib/dct/roots/…``) of the state
-    roots at or below ``under``, found by the state root each records (``factory.DATA_ROOT_MARKER``)."""
+    roots at or below ``under``."""
     from declarative_ct.runtime import factory
 
-    under = os.path.abspath(under)
-    parent = os.path.join(factory.DEFAULT_DATA_ROOT, factory.DATA_ROOTS_DIR)
-    for name in os.listdir(parent) if os.path.isdir(parent) else ():
-        try:
-            with open(os.path.join(parent, name, factory.DATA_ROOT_MARKER)) as f:
-                served = f.read().strip()
-        except OSError:
-            continue
-        if served == under or served.startswith(under + os.sep):
-            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    for path in factory.derived_data_roots(under):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _try(problems: list[str], what: str, fn) -> None:

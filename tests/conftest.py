@@ -375,15 +375,8 @@ def _remove_test_data_roots(base: str) -> None:
     this session's temporary directory; other sessions' and real ones stay."""
     from declarative_ct.runtime import factory
 
-    parent = os.path.join(factory.DEFAULT_DATA_ROOT, factory.DATA_ROOTS_DIR)
-    for name in os.listdir(parent) if os.path.isdir(parent) else ():
-        try:
-            with open(os.path.join(parent, name, factory.DATA_ROOT_MARKER)) as f:
-                served = f.read().strip()
-        except OSError:
-            continue
-        if served == base or served.startswith(base + os.sep):
-            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    for path in factory.derived_data_roots(base):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -269,6 +269,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{r['name']:<20} {r['desired'] or '-':<9} {r['status']:<9} {r['drift']:<11} "
               f"{r['pid'] or '':>7} {exit_code:<14} {'' if r['restarts'] is None else r['restarts']:>8} "
               f"{nxt:>9}  {r['cause']}")
+    if any(r["next_restart"] for r in rows):
+        from ..service import supervisor
+
+        info = supervisor.read(runtime.root)
+        if info is None or not info.running:  # NEXT is what the policy says, not what anyone will do
+            print(f"# no supervisor runs on {runtime.root}: restarts wait for the next `dct apply`, or run "
+                  "`dct watch` (dct service install)")
     return 0
 
 

@@ -117,11 +117,14 @@ def cmd_logs(args: argparse.Namespace) -> int:
     store.validate_id(args.id)
     directory = logfiles.log_dir(rt.data_root, args.id)
     runs = logfiles.runs(directory)
+    unlogged = ContainerError(f"container {args.id} has no logs: its output went to the caller's stdio (only "
+                              "containers made with create --monitor or run -d --monitor, or by apply/watch, have logs)")
     if not runs:
         if not rt.exists(args.id):
             raise ContainerNotExists(f"container {args.id!r} does not exist in {rt.root} and has no logs in {directory}")
-        raise ContainerError(f"container {args.id} has no logs: its output went to the caller's stdio (only containers "
-                             "made with create --monitor or run -d --monitor, or by apply/watch, have logs)")
+        raise unlogged
+    if not args.previous and _unlogged(rt, args.id):
+        raise unlogged  # the name's logs are an earlier container's: not this one's output
     if args.previous and len(runs) < 2:
         raise ContainerError(f"container {args.id} has no previous run: only run {runs[-1]} is logged in {directory}")
     since = logread.parse_since(args.since) if args.since else None
@@ -146,6 +149,14 @@ def cmd_logs(args: argparse.Namespace) -> int:
     finally:
         reader.close()
     return 0
+
+
+def _unlogged(rt: Runtime, container_id: str) -> bool:
+    """Whether a container of that id exists now and its output is not logged (made without the monitor)."""
+    try:
+        return rt.load(container_id).log_path is None
+    except ContainerError:
+        return False
 
 
 class _LogWriter:

@@ -16,6 +16,7 @@ DEFAULT_ROOT = "/run/dct"
 DEFAULT_DATA_ROOT = "/var/lib/dct"
 DATA_ROOT_ENV = "DCT_DATA_ROOT"
 DATA_ROOT_MARKER = "state-root"  # in a data root: the state root it serves
+DATA_ROOT_RECORD = "#data-root"  # in a state root: the data root given for it (when not its default)
 DATA_ROOTS_DIR = "roots"  # <DEFAULT_DATA_ROOT>/roots/<cgroup parent>: the data of roots other than the default
 
 
@@ -26,8 +27,10 @@ def default_root() -> str:
 
 def default_data_root(root: str) -> str:
     """Where the persistent data of state root ``root`` (absolute) lives: ``$DCT_DATA_ROOT`` when set,
-    else ``/var/lib/dct`` for the default root ``/run/dct``, else ``/var/lib/dct/roots/dct-<8 hex of
-    the root>`` (the root's cgroup parent name), so two roots never share a container name's data.
+    else the one recorded in ``<root>/#data-root`` (written when data is first kept under a data root
+    given by ``--data-root``/``$DCT_DATA_ROOT``), else ``/var/lib/dct`` for the default root
+    ``/run/dct``, else ``/var/lib/dct/roots/dct-<8 hex of the root>`` (the root's cgroup parent
+    name), so two roots never share a container name's data.
 
     The state root is runtime state (tmpfs, gone at a reboot, as runc's); the data root keeps what
     must outlive it: the containers' logs and the reconciler's restart records (podman's ``--root``
@@ -35,6 +38,13 @@ def default_data_root(root: str) -> str:
     """
     if os.environ.get(DATA_ROOT_ENV):
         return os.path.abspath(os.environ[DATA_ROOT_ENV])
+    try:  # given once (the service's --data-root): later commands without it find the same
+        with open(os.path.join(root, DATA_ROOT_RECORD)) as f:
+            recorded = f.read().strip()
+        if os.path.isabs(recorded):
+            return recorded
+    except OSError:
+        pass
     if root == DEFAULT_ROOT:
         return DEFAULT_DATA_ROOT
     return os.path.join(DEFAULT_DATA_ROOT, DATA_ROOTS_DIR, _root_parent(root))
@@ -59,9 +69,46 @@ def data_dir(data_root: str, root: str, *parts: str) -> str:
     if served != root:  # two roots' containers of one name would share (and delete) each other's data
         raise SystemError(f"data root {data_root} keeps the data of state root {served}, not {root}: give each "
                           f"state root its own --data-root (or $DCT_DATA_ROOT)")
+    _record_data_root(root, data_root)
     path = os.path.join(data_root, *parts)
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
+
+
+def derived_data_roots(under: str) -> list[str]:
+    """The data roots under ``/var/lib/dct/roots`` that serve a state root at or below the directory
+    ``under`` (by their ``state-root`` file): what to remove with a tree of throwaway roots (tests,
+    benchmarks). [] when there are none."""
+    under = os.path.abspath(under)
+    parent = os.path.join(DEFAULT_DATA_ROOT, DATA_ROOTS_DIR)
+    found = []
+    for name in os.listdir(parent) if os.path.isdir(parent) else ():
+        try:
+            with open(os.path.join(parent, name, DATA_ROOT_MARKER)) as f:
+                served = f.read().strip()
+        except OSError:
+            continue
+        if served == under or served.startswith(under + os.sep):
+            found.append(os.path.join(parent, name))
+    return found
+
+
+def _record_data_root(root: str, data_root: str) -> None:
+    """Note in the state root a data root that commands could not derive from the root alone."""
+    record = os.path.join(root, DATA_ROOT_RECORD)
+    derived = DEFAULT_DATA_ROOT if root == DEFAULT_ROOT else os.path.join(DEFAULT_DATA_ROOT, DATA_ROOTS_DIR,
+                                                                          _root_parent(root))
+    try:
+        with open(record) as f:
+            if f.read().strip() == data_root:
+                return
+    except FileNotFoundError:
+        if data_root == derived:
+            return
+    except OSError:
+        pass
+    if os.path.isdir(root):
+        store.write_atomic(record, (data_root + "\n").encode(), 0o600)
 
 
 def _root_parent(root: str) -> str:

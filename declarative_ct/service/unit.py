@@ -193,10 +193,13 @@ def install(specs: str = DEFAULT_SPECS, root: str | None = None, data_root: str 
     through ``out`` and prints the foreground command. ``run``: how commands are run (tests).
 
     Raises:
-        ContainerError: systemctl failed (its message), or the template is broken.
+        ContainerError: systemctl failed (its message), the template is broken, ``specs`` is not a
+            directory, or ``now`` was asked without systemd (nothing could be started).
         OSError: a directory or the unit cannot be written.
     """
     specs = os.path.abspath(specs)
+    if os.path.exists(specs) and not os.path.isdir(specs):
+        raise ContainerError(f"--specs {specs}: not a directory (the service watches a directory of spec files)")
     os.makedirs(specs, mode=0o755, exist_ok=True)
     os.makedirs(unit_dir, mode=0o755, exist_ok=True)
     path = os.path.join(os.path.abspath(unit_dir), UNIT_NAME)
@@ -206,6 +209,8 @@ def install(specs: str = DEFAULT_SPECS, root: str | None = None, data_root: str 
     if not systemd_running():
         out(f"systemd is not running here ({SYSTEMD_RUN_DIR} is missing): the unit is not enabled; run the "
             f"supervisor in the foreground instead (it behaves the same):\n    {command}")
+        if now:  # a script asking for a running service must not take this for one
+            raise ContainerError(f"--now: nothing was started (no systemd); start the command above yourself")
         return path
     _systemctl(run, "daemon-reload")
     _systemctl(run, "enable", *(["--now"] if now else []), UNIT_NAME)

@@ -533,6 +533,23 @@ def test_logs_of_detached_run(dct: Dct, bundle, wait_for) -> None:
     dct.fails("logs", cid, needles=("does not exist",))
 
 
+def test_logs_of_a_name_whose_container_now_runs_without_the_monitor(dct: Dct, bundle) -> None:
+    """A name with an earlier monitored container's logs, and now a container of that name made
+    without the monitor: its output is not in those logs, so logs says so instead of showing the
+    old output as its own (--previous still reads the old run)."""
+    cid = dct.new_id("relog")
+    logs = logfiles.log_dir(Runtime(dct.root).data_root, cid)
+    with open(logfiles.new_run(logs), "w") as f:  # an earlier container's, kept by the name (apply's way)
+        f.write("2026-12-07T10:00:00.000000000Z stdout F kept-by-the-name\n")
+    dct.ok("run", "-d", "--bundle", bundle(sh(UNTIL_TERM)), cid)
+    try:
+        dct.fails("logs", cid, needles=("has no logs: its output went to the caller's stdio",))
+        logfiles.new_run(logs)
+        assert dct.ok("logs", "--previous", cid).stdout == "kept-by-the-name\n"
+    finally:
+        dct.ok("delete", "-f", cid)
+
+
 # -- a crashed manager -----------------------------------------------------------------------------
 def test_delete_after_manager_killed_between_create_and_start(dct: Dct, bundle, cgroup_dirs, wait_for) -> None:
     b = bundle(sh(UNTIL_TERM))

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 import dct_cli
+from conftest import wait_for
 from declarative_ct.runtime import specconv
 
 pytestmark = pytest.mark.integration
@@ -454,3 +455,16 @@ def test_exec_in_an_applied_container_takes_the_specs_user_env_and_cwd(dct: Dct,
     dct.ok("apply", tmp_path / "s.yaml")
     out = dct.ok("exec", name, "--", "/bin/sh", "-c", "id -u; id -g; pwd; echo $FOO").stdout.split()
     assert out == ["65534", "65534", "/tmp", "bar"]
+
+
+def test_status_says_when_no_supervisor_will_do_the_restart_it_shows(dct: Dct, tmp_path: Path) -> None:
+    """A container that exited under ``restart: always`` with no ``dct watch`` running: NEXT is the
+    policy's time, and a line says that nothing will act on it until an apply or a supervisor."""
+    name = dct.new_id("gone")
+    specs = str(dct.specs)
+    dct.write("a.yaml", dct.spec(name, restart="always", process={"args": ["/bin/sh", "-c", "exit 3"]}))
+    dct.out("apply", specs)
+    wait_for(lambda: dct.status_rows(specs)[name]["next_restart"], message="the exit and its backoff")
+    table = dct.out("status", specs)
+    assert table[-1] == f"# no supervisor runs on {dct.root}: restarts wait for the next `dct apply`, or run " \
+                        "`dct watch` (dct service install)"

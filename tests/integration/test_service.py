@@ -424,6 +424,12 @@ def test_service_install_status_uninstall_without_systemd(tmp_path, state_root):
     assert f"--root {state_root} watch {specs}" in done.stdout  # the foreground command to use
     assert oct((units / "dct.service").stat().st_mode & 0o777) == "0o644"
     assert not list(units.glob(".*"))  # written atomically: no temp file left
+    refused = dct("--root", state_root, "service", "install", "--specs", str(specs), "--unit-dir", str(units), "--now")
+    assert refused.returncode == 1 and "--now: nothing was started (no systemd)" in refused.stderr  # not a silent 0
+    a_file = tmp_path / "one.yaml"
+    a_file.write_text("name: x\n")
+    refused = dct("--root", state_root, "service", "install", "--specs", str(a_file), "--unit-dir", str(units))
+    assert refused.returncode == 1 and f"--specs {a_file}: not a directory" in refused.stderr
 
     status = dct("service", "status", "--unit-dir", str(units), "--json")  # no --root: the unit's
     data = json.loads(status.stdout)
