@@ -291,7 +291,7 @@ class Model:
             "net": (f"{fmt_bytes(rates.net_rx)}/{fmt_bytes(rates.net_tx)}" if net_known and live else "-"),
             "uptime": fmt_duration(uptime),
             "restarts": "-" if restarts is None else str(restarts),
-            "drift": drift or "-",
+            "drift": _drift_text(drift, entry, wall),
         }
         mem_sort = r.mem_usage if r is not None and live else None
         sort = {
@@ -342,3 +342,10 @@ def _transition(prev: Reading | None, r: Reading, wall: float) -> list[Event]:
         text += f" (exit {r.exit_code}{', ' + reason if reason else ''})"
         level = "warning" if r.exit_code != 0 else "info"
     return [Event(wall, r.id, "status", text, level)]
+
+
+def _drift_text(drift: str | None, entry: DesiredEntry | None, wall: float) -> str:
+    """The DRIFT cell: the drift, with the seconds to the next restart while a backoff runs (``backoff 4s``)."""
+    if drift == "backoff" and entry is not None and entry.next_restart is not None:
+        return f"backoff {max(0.0, entry.next_restart - wall):.0f}s"
+    return drift or "-"

@@ -16,7 +16,8 @@ across stdout and stderr it is the order in which the monitor read them (writes 
 apart than one turn of its loop, a few microseconds to milliseconds, come out in order).
 
 Backpressure: the only buffers are the pipe (:data:`PIPE_SIZE`, 1 MiB where the kernel allows)
-and one read chunk (:data:`READ_SIZE`; its entries take about twice that while written). A slow
+and one read chunk (:data:`READ_SIZE`; its entries take more: 41 bytes of header per line, so a
+chunk of short lines grows a few times, one of bare newlines about 40 times, bounded all the same). A slow
 disk holds up the monitor's loop one chunk's write at a time; meanwhile the pipes fill, and a
 container that writes faster than the disk takes blocks on its full pipe (as with conmon): no
 memory grows and no line is dropped for being written fast or read slowly. (The other

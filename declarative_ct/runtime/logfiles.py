@@ -68,7 +68,7 @@ def new_run(directory: str) -> str:
     existing = runs(directory)
     run = existing[-1] + 1 if existing else 0
     path = run_path(directory, run)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640))
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o640))
     for old in existing[:-(KEEP_RUNS - 1)] if KEEP_RUNS > 1 else existing:
         for f in run_files(directory, old):
             with contextlib.suppress(FileNotFoundError):

@@ -153,3 +153,15 @@ def test_model_backend_and_collector_load_without_textual():
             "sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_drift_cell_counts_down_to_the_next_restart_of_a_backoff():
+    """Issue 15: the TUI shows when the next attempt comes (status shows NEXT); an exited row keeps
+    its exit code and the signal that ended it in the status cell."""
+    view = DesiredView({"web": DesiredEntry("web", "backoff", "running", restarts=2, next_restart=WALL + 4.2),
+                        "db": DesiredEntry("db", "in-sync", "running")})
+    snap = Model().update([reading("web", status="stopped", exit_code=137, exit_signal=9), reading("db")],
+                          now=1.0, wall=WALL, desired=view)
+    web = snap.by_id["web"].cells
+    assert (web["drift"], web["restarts"], web["status"]) == ("backoff 4s", "2", "exit 137 SIGKILL")
+    assert snap.by_id["db"].cells["drift"] == "in-sync"
