@@ -426,9 +426,13 @@ def register_state_root() -> Callable[[str], str]:
         return path
 
     yield register
+    from declarative_ct.runtime import factory
+
     problems = []
     for root in roots:
         problems += cleanup_state_root(root)
+        for data_root in factory.derived_data_roots(root):  # a root outside the session's tmp too
+            shutil.rmtree(data_root, ignore_errors=True)
     if problems:
         pytest.fail("teardown could not clean up:\n" + "\n".join(problems), pytrace=False)
 

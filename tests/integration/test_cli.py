@@ -538,7 +538,8 @@ def test_logs_of_a_name_whose_container_now_runs_without_the_monitor(dct: Dct, b
     without the monitor: its output is not in those logs, so logs says so instead of showing the
     old output as its own (--previous still reads the old run)."""
     cid = dct.new_id("relog")
-    logs = logfiles.log_dir(Runtime(dct.root).data_root, cid)
+    runtime = Runtime(dct.root)
+    logs = os.path.join(runtime.data_dir(logfiles.LOGS_DIR), cid)  # (data_dir: the session removes it)
     with open(logfiles.new_run(logs), "w") as f:  # an earlier container's, kept by the name (apply's way)
         f.write("2026-12-07T10:00:00.000000000Z stdout F kept-by-the-name\n")
     dct.ok("run", "-d", "--bundle", bundle(sh(UNTIL_TERM)), cid)
