@@ -166,6 +166,7 @@ class _Watcher:
         self.exited = threading.Event()  # an exit.json appeared under the state root
         self._out, self._err = out, err
         self._shown: set[str] = set()  # notes and plan errors printed by the last reconcile
+        self._said_stopping = False  # "stopping: …" printed (once, by whichever apply thread saw the stop)
 
     # -- output (apply's threads print too) ---------------------------------------------------------
     def out(self, line: str) -> None:
@@ -335,11 +336,21 @@ class _Watcher:
                 applying.record_restarts(plan, self.runtime)
                 return plan.next_restart
             outcomes = applying.apply(plan, docs, self.runtime, parallel=self.options.parallel,
-                                      on_outcome=self._outcome, stopping=self.stop.is_set)
+                                      on_outcome=self._outcome, stopping=self._stopping)
         failed = [o for o in outcomes if o.result != Result.OK]
         self.out(f"{len(outcomes) - len(failed)} done, {sum(o.result == Result.FAILED for o in failed)} failed, "
                  f"{sum(o.result == Result.SKIPPED for o in failed)} skipped")
         return plan.next_restart
+
+    def _stopping(self) -> bool:
+        """apply's question before each action: stop asked? Said once, so a stop that waits for the
+        actions under way is not silent."""
+        if not self.stop.is_set():
+            return False
+        if not self._said_stopping:
+            self._said_stopping = True
+            self.out("stopping: the actions under way finish, no other starts; the containers stay as they are")
+        return True
 
     def _outcome(self, outcome) -> None:
         """apply's threads: print an action's outcome; the loop is alive between actions."""
@@ -407,6 +418,7 @@ class _Watcher:
         finally:
             observer.stop()
             observer.join(timeout=10)
+        self.out("stopped: the containers are left as they are")
         return 0
 
     def _guarded(self, step: Callable[[], float | None]) -> float | None:

@@ -219,6 +219,7 @@ def test_the_units_command_line_as_a_notify_service(service):
         assert sup.proc.wait(30) == 0
         assert notify.seen("STOPPING", "1", after=t2)
         assert "Traceback" not in sup.err()
+        assert sup.out().splitlines()[-1] == "stopped: the containers are left as they are"
         assert {n: _pid(runtime, n) for n in (a, b)} == pids
         assert _ppid(pids[a]) == monitor  # the monitor lives on (not killed, the inits not re-parented)
         pids[c] = _pid(runtime, c)

@@ -314,3 +314,19 @@ def test_data_root_flag_before_or_after_the_verb():
     args = parse(["--root", "/r", "service", "install", "--specs", "/s", "--unit-dir", "/u", "--now"])
     assert (args.verb, args.action, args.specs, args.unit_dir, args.now, args.root) == (
         "service", "install", "/s", "/u", True, "/r")
+
+
+def test_a_stop_seen_between_actions_is_said_once_and_the_end_too(tmp_path):
+    """SIGTERM during an apply waits for the actions under way: the supervisor says so (once,
+    whichever apply thread asks first), and says when it has stopped."""
+    lines: list[str] = []
+    stop = threading.Event()
+    w = watching._Watcher([str(tmp_path)], str(tmp_path / "root"), watching.WatchOptions(), stop, lines.append,
+                          lines.append, time.monotonic, time.time, watching.WatchHooks(), str(tmp_path / "data"))
+    assert w._stopping() is False and lines == []
+    stop.set()
+    assert w._stopping() and w._stopping()
+    assert lines == ["stopping: the actions under way finish, no other starts; the containers stay as they are"]
+    assert watching.watch([str(tmp_path)], str(tmp_path / "root"), watching.WatchOptions(), stop,
+                          out=lines.append, err=lines.append, data_root=str(tmp_path / "data")) == 0
+    assert lines[-1] == "stopped: the containers are left as they are"
