@@ -70,10 +70,10 @@ def _forget_logs(rt, container) -> None:  # noqa: ANN001 - Runtime, Container
     """A deleted container made by ``create/run --monitor`` takes its logs with it (as ``docker rm``);
     one that ``dct apply`` made keeps them: apply recreates the name, and removes them itself when
     the name goes (``state: absent``, prune)."""
-    from ..reconcile.convert import LABEL_MANAGER
+    from ..reconcile.convert import made_by_apply
     from ..runtime import logfiles
 
-    if container.config.label(LABEL_MANAGER) is None:
+    if not made_by_apply(container.config):
         logfiles.remove(rt.data_root, container.id)
 
 

@@ -24,6 +24,13 @@ from .last_applied import LABEL_SPEC  # noqa: F401 - importers take the label's 
 MANAGER = "declarative-ct"
 LABEL_MANAGER, LABEL_SOURCE, LABEL_HASH = "dct.manager", "dct.source", "dct.hash"
 
+
+def made_by_apply(config: Config) -> bool:
+    """Whether ``config`` (a container's) carries the reconciler's ``dct.manager`` label: ``dct
+    apply``/``watch`` made it, so its name's logs and restart record outlive it (a delete by hand is
+    followed by a recreate); any other container's logs go with it (``docker rm``)."""
+    return config.label(LABEL_MANAGER) == MANAGER
+
 # Fields a running container can take without being recreated: the rest needs a new container
 # (``logging`` too: the monitor's copier takes its rotation limits when the container starts).
 MUTABLE_FIELDS = frozenset({"resources", "state", "restart", "reload_signal", "reload_on", "depends_on",

@@ -32,7 +32,7 @@ from ..units import format_size
 from . import restart as restarting
 from . import last_applied
 from .kinds import ActionKind, Step
-from .convert import LABEL_MANAGER, LABEL_SOURCE, MANAGER, MUTABLE_FIELDS, spec_hash
+from .convert import LABEL_SOURCE, MUTABLE_FIELDS, made_by_apply, spec_hash
 from .resources import describe as _describe
 from .resources import effective  # noqa: F401 - importers (the Ansible module) take it from here
 from .resources import resource_changes as _resource_changes
@@ -147,7 +147,7 @@ def observe(runtime: Runtime, cache: dict | None = None) -> dict[str, Observed]:
                 continue
             except ContainerError:
                 continue
-            owned = c.config.label(LABEL_MANAGER) == MANAGER
+            owned = made_by_apply(c.config)
             applied = last_applied.read(c.config) if owned else {}
             if cache is not None:
                 cache[name] = (identity, c, owned, applied)

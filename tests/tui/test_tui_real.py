@@ -82,8 +82,11 @@ def test_real_backend_reads_acts_and_forgets_what_vanished(runtime, busybox_conf
         cursor.close()
 
         kept = backend._kept[a.id]
+        logs = os.path.dirname(a.log_path)
+        assert os.path.isdir(logs)
         backend.destroy(a.id)
         assert a.id not in by_id(backend) and backend.processes(a.id) is None
+        assert not os.path.exists(logs)  # not made by apply: its logs go with it, as with dct delete
         assert backend._read(kept) is None  # vanished mid-read: no reading, no error
     finally:
         backend.close()

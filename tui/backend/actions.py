@@ -54,16 +54,22 @@ class Actions:
 
     def destroy(self, container_id: str, timeout: float = 10.0) -> None:
         """Kill every process (SIGKILL), wait for the container to stop, then ``destroy()`` it,
-        as ``dct delete --force`` does; the reconciler's restart record goes too.
+        as ``dct delete --force`` does; the reconciler's restart record goes too, and the logs
+        of a container that ``dct apply`` did not make (its name's logs stay for apply's).
 
         Raises:
             ContainerError: it did not stop within ``timeout`` seconds.
         """
         from declarative_ct.reconcile import restart
+        from declarative_ct.reconcile.convert import made_by_apply
+        from declarative_ct.runtime import logfiles
 
+        container = self._load(container_id)
         # up to 1 s more for the monitor to record the exit first
-        self._load(container_id).destroy(force=True, timeout=timeout, exit_wait=1.0)
+        container.destroy(force=True, timeout=timeout, exit_wait=1.0)
         restart.remove_record(self.runtime, container_id)
+        if not made_by_apply(container.config):
+            logfiles.remove(self.runtime.data_root, container_id)
 
     def shell(self, container_id: str, argv: Sequence[str] = SHELL) -> int:
         """An exec'd ``argv`` with a terminal (``Process(terminal=True)``), as the container's

@@ -18,7 +18,7 @@ class _Kept:
     __slots__ = ("container", "identity", "started", "cpu_limit", "owned", "oom", "exit", "last", "turn")
 
     def __init__(self, container, identity: tuple, turn: int = 0) -> None:
-        from declarative_ct.reconcile.convert import LABEL_MANAGER, MANAGER
+        from declarative_ct.reconcile.convert import made_by_apply
         from declarative_ct.reconcile.restart import parse_time
         from declarative_ct.runtime import cgroups
 
@@ -27,7 +27,7 @@ class _Kept:
         state = container.state()
         self.started = parse_time(state.created)
         self.cpu_limit = cpu_limit(container.config.cgroups.resources)
-        self.owned = container.config.label(LABEL_MANAGER) == MANAGER
+        self.owned = made_by_apply(container.config)
         self.oom = cgroups.manager_from_paths(state.cgroup_paths) if state.cgroup_paths else None
         self.exit: dict | None = None
         self.last: Reading | None = None
