@@ -127,6 +127,10 @@ def observe(runtime: Runtime, cache: dict | None = None) -> dict[str, Observed]:
     ``cache``: a dict kept by a long-running caller (``watch``) between calls; a container whose
     state.json is unchanged (inode, size, mtime) is not parsed again, only its status derived anew.
     """
+    try:
+        restarting.migrate_records(runtime)  # an upgrade from records under the state root
+    except OSError:
+        pass  # an unwritable data root: the old records stay for a later try, the plan goes on
     out = {}
     for name in store.container_entries(runtime.root):
         try:

@@ -51,6 +51,7 @@ BACKOFF_MAX = 30.0  # the longest wait between restarts (seconds)
 RESET_AFTER = 60.0  # a container that ran this long (seconds) starts its count again
 
 RECORD_DIR = "restarts"  # under the data root
+OLD_RECORD_DIR = "#reconcile"  # where records were before the data root: <state root>/#reconcile/<name>.json
 POLICIES = ("never", "on-failure", "always")
 
 
@@ -288,3 +289,35 @@ def remove_record(where: Runtime | str, name: str) -> None:
     """Forget ``name``'s record (its container was destroyed, pruned, created or recreated afresh)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(record_path(where, name))
+
+
+def migrate_records(runtime: Runtime) -> None:
+    """Move the records an older dct kept in ``<root>/#reconcile/`` to the data root, once (a record
+    already there wins), and remove the old directory: counts and backoffs survive the upgrade.
+    Unreadable old records are dropped. Nothing is done when the old directory is absent (one
+    failed listdir per call).
+
+    Raises:
+        OSError: the data root cannot be written (the old records are then left in place).
+    """
+    from ..runtime import store
+
+    old = os.path.join(runtime.root, OLD_RECORD_DIR)
+    try:
+        names = os.listdir(old)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in names:
+        path = os.path.join(old, entry)
+        name = entry[:-len(".json")] if entry.endswith(".json") else ""
+        if name and not os.path.exists(record_path(runtime, name)):
+            try:
+                data = store.read_json(path)
+            except (OSError, ValueError):
+                data = None
+            if isinstance(data, dict):
+                save_record(runtime, name, data)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    with contextlib.suppress(OSError):
+        os.rmdir(old)

@@ -225,3 +225,24 @@ def test_plan_starts_a_container_that_apply_stopped_whatever_the_policy():
     other_run = {**stored, "stopped_run": "an earlier run"}
     plan = make_plan([doc], _observed(doc, exit_record=_exit(143), stored=other_run), now=T0 + 5)
     assert plan.actions == []  # this run exited by itself: the policy (never) decides
+
+
+def test_records_under_the_old_state_root_place_move_to_the_data_root_once(tmp_path):
+    """An upgrade: records an older dct kept in <root>/#reconcile/ are moved to the data root the
+    first time the root is observed (a record already there wins; a broken one is dropped)."""
+    from declarative_ct.reconcile.plan import observe
+    from declarative_ct.runtime import Runtime
+
+    runtime = Runtime(str(tmp_path / "state"), data_root=str(tmp_path / "data"))
+    old = tmp_path / "state" / restart.OLD_RECORD_DIR
+    old.mkdir(parents=True)
+    (old / "web.json").write_text('{"policy": "always", "restarts": 4, "next_restart": null}')
+    (old / "db.json").write_text('{"policy": "always", "restarts": 9}')
+    (old / "bad.json").write_text("{torn")
+    restart.save_record(runtime, "db", {"policy": "always", "restarts": 1})
+    assert observe(runtime) == {}
+    assert restart.load_record(runtime, "web")["restarts"] == 4
+    assert restart.load_record(runtime, "db")["restarts"] == 1  # the data root's own record wins
+    assert restart.load_record(runtime, "bad") is None
+    assert not old.exists()
+    observe(runtime)  # nothing left to move: fine
