@@ -29,8 +29,7 @@ from ..runtime import Runtime, Status, store
 from ..spec.desired import desired_documents
 from ..spec.forms import joined_container
 from ..units import format_size
-from . import restart as restarting
-from . import last_applied
+from . import last_applied, restart as restarting
 from .kinds import ActionKind, Step
 from .convert import LABEL_SOURCE, MUTABLE_FIELDS, made_by_apply, spec_hash
 from .resources import describe as _describe
@@ -127,10 +126,7 @@ def observe(runtime: Runtime, cache: dict | None = None) -> dict[str, Observed]:
     ``cache``: a dict kept by a long-running caller (``watch``) between calls; a container whose
     state.json is unchanged (inode, size, mtime) is not parsed again, only its status derived anew.
     """
-    try:
-        restarting.migrate_records(runtime)  # an upgrade from records under the state root
-    except OSError:
-        pass  # an unwritable data root: the old records stay for a later try, the plan goes on
+    restarting.migrate_records(runtime)  # an upgrade from records under the state root
     out = {}
     for name in store.container_entries(runtime.root):
         try:

@@ -295,10 +295,8 @@ def migrate_records(runtime: Runtime) -> None:
     """Move the records an older dct kept in ``<root>/#reconcile/`` to the data root, once (a record
     already there wins), and remove the old directory: counts and backoffs survive the upgrade.
     Unreadable old records are dropped. Nothing is done when the old directory is absent (one
-    failed listdir per call).
-
-    Raises:
-        OSError: the data root cannot be written (the old records are then left in place).
+    failed listdir per call); a data root that cannot be written leaves the rest for a later call
+    (never raises: plans go on).
     """
     from ..runtime import store
 
@@ -316,7 +314,10 @@ def migrate_records(runtime: Runtime) -> None:
             except (OSError, ValueError):
                 data = None
             if isinstance(data, dict):
-                save_record(runtime, name, data)
+                try:
+                    save_record(runtime, name, data)
+                except OSError:
+                    return
         with contextlib.suppress(OSError):
             os.unlink(path)
     with contextlib.suppress(OSError):
