@@ -45,6 +45,11 @@ def default_data_root(root: str) -> str:
             return recorded
     except OSError:
         pass
+    return _derived_data_root(root)
+
+
+def _derived_data_root(root: str) -> str:
+    """The data root a state root gets when none is given or recorded (see :func:`default_data_root`)."""
     if root == DEFAULT_ROOT:
         return DEFAULT_DATA_ROOT
     return os.path.join(DEFAULT_DATA_ROOT, DATA_ROOTS_DIR, _root_parent(root))
@@ -96,14 +101,12 @@ def derived_data_roots(under: str) -> list[str]:
 def _record_data_root(root: str, data_root: str) -> None:
     """Note in the state root a data root that commands could not derive from the root alone."""
     record = os.path.join(root, DATA_ROOT_RECORD)
-    derived = DEFAULT_DATA_ROOT if root == DEFAULT_ROOT else os.path.join(DEFAULT_DATA_ROOT, DATA_ROOTS_DIR,
-                                                                          _root_parent(root))
     try:
         with open(record) as f:
             if f.read().strip() == data_root:
                 return
     except FileNotFoundError:
-        if data_root == derived:
+        if data_root == _derived_data_root(root):
             return
     except OSError:
         pass

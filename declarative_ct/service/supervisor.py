@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ContainerError
 from ..jsonfile import read_json, write_json_atomic
+from ..reconcile.restart import format_time
 
 LOCK_FILE = "#supervisor.lock"
 INFO_FILE = "#supervisor.json"
@@ -39,8 +40,8 @@ class SupervisorRunning(ContainerError):
 
 
 def _now() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+    """Now as RFC 3339 UTC with milliseconds, as the restart records write their times."""
+    return format_time(time.time())
 
 
 @dataclass
