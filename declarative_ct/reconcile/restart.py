@@ -33,14 +33,14 @@ The record (JSON object, times in seconds since the epoch, wall clock)::
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import math
 import os
 import signal
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from ..units import format_time, parse_time  # noqa: F401 - callers take them from here too
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -145,26 +145,6 @@ def describe_exit(last_exit: dict | None) -> str:
         return "exit code unknown"
     reason = exit_reason(last_exit)
     return f"code {last_exit['exit_code']}" + (f", {reason}" if reason else "")
-
-
-def parse_time(text: object) -> float | None:
-    """Seconds since the epoch of an RFC 3339 UTC time (``2024-05-01T10:00:00.123456789Z``); None if unreadable."""
-    if not isinstance(text, str) or not text.endswith("Z"):
-        return None
-    head, _, frac = text[:-1].partition(".")
-    try:
-        whole = calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S"))
-        return whole + (float("0." + frac) if frac else 0.0)
-    except ValueError:
-        return None
-
-
-def format_time(epoch: float | None) -> str | None:
-    """RFC 3339 UTC with milliseconds (``2024-05-01T10:00:00.500Z``) of an epoch time; None stays None."""
-    if epoch is None:
-        return None
-    ms = int(round(epoch * 1000))
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 def _exit_summary(exit_record: dict | None) -> dict | None:
