@@ -336,7 +336,7 @@ class _Watcher:
                 applying.record_restarts(plan, self.runtime)
                 return plan.next_restart
             outcomes = applying.apply(plan, docs, self.runtime, parallel=self.options.parallel,
-                                      on_outcome=self._outcome, stopping=self._stopping)
+                                      on_outcome=self._outcome, stopping=self._stopping, condition_timeout=0)
         failed = [o for o in outcomes if o.result != Result.OK]
         self.out(f"{len(outcomes) - len(failed)} done, {sum(o.result == Result.FAILED for o in failed)} failed, "
                  f"{sum(o.result == Result.SKIPPED for o in failed)} skipped")
