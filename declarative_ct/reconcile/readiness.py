@@ -202,28 +202,22 @@ class Probes:
         self.runtime = runtime
         self._prober = prober
         self._own = prober is None
-        self._watched: dict[str, str] = {}  # name -> the run (created) its target was made for
+        self._watched: set[str] = set()
 
     def watch(self, name: str, spec) -> None:  # noqa: ANN001 - DesiredSpec
-        """Probe container ``name`` by its spec's ``health`` (nothing when it declares none); a
-        container recreated since its last :meth:`watch` gets its target anew."""
+        """Probe container ``name`` by its spec's ``health`` (nothing when it declares none, or when
+        it is watched already: the prober itself starts a new record for a new run)."""
         check = health_check(spec)
-        if check is None:
+        if check is None or name in self._watched:
             return
         from ..health.prober import Prober, Target
 
-        try:
-            run = self.runtime.load(name).state().created
-        except ContainerError:
-            return
-        if self._watched.get(name) == run:
-            return
         process = last_applied.process(spec.normalized(), args=list(check.command), init=False) \
             if check.kind == "exec" else None
         if self._prober is None:
             self._prober = Prober(self.runtime)
         self._prober.add(Target(name, check, process))
-        self._watched[name] = run
+        self._watched.add(name)
 
     def close(self) -> None:
         """Stop the probes of our own prober (a given one is left running)."""

@@ -59,6 +59,20 @@ options:
       - A recreate always has its cause in RV(actions); with V(false), only a changed field recreates.
     type: bool
     default: false
+  wait:
+    description:
+      - When the task acted on the container, wait until it is in the O(state) asked for and, with O(health)
+        and O(state=started), healthy (as C(dct apply --wait) does). The probes run in the task meanwhile.
+      - A container that does not get there within O(wait_timeout) (unhealthy, exited, still starting) fails the
+        task, with its status and last probe output in C(msg); RV(wait) gives its health.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - Seconds that O(wait) waits, and that the container waits for its O(depends_on) conditions (C(healthy),
+        C(completed)) before it is skipped (with or without O(wait)).
+    type: int
+    default: 60
 notes:
   - A change of O(resources) while the container is stopped (O(state=stopped), or its program exited) is
     neither written nor reported (RV(actions) is empty), as a stopped container has no processes to limit. It
@@ -69,7 +83,7 @@ notes:
 attributes:
   check_mode:
     description: Returns the plan C(dct plan) would print, with the actions as RV(actions); nothing is touched
-      (no file, no cgroup, no state; not even the apply lock).
+      (no file, no cgroup, no state; not even the apply lock), nothing is probed and O(wait) does not wait.
     support: full
   diff_mode:
     description: Field-level before/after of the container, in the normalized spec form the plan compares
@@ -111,6 +125,17 @@ EXAMPLES = r'''
     <<: *web
     resources: *web_resources
     state: paused
+
+- name: A server that is ready once its port answers (the task waits for that, at most 30 seconds)
+  declarative_ct.dct.container:
+    name: api
+    process:
+      args: [/usr/bin/python3, -m, http.server, "8081", --bind, 127.0.0.1]
+    health:
+      http: {port: 8081, path: /}
+      interval: 1s
+    wait: true
+    wait_timeout: 30
 
 - name: Remove it (stopped with the stop_timeout it was made with)
   declarative_ct.dct.container:
@@ -211,6 +236,19 @@ plan:
     fingerprint:
       description: A digest of the containers observed when planning.
       type: str
+wait:
+  description:
+    - What O(wait) found, once the container was ready or O(wait_timeout) ran out (as RV(declarative_ct.dct.apply#module:wait)
+      gives it). C(ready) says whether it was; under C(containers), by name, its C(ready), C(status), C(health)
+      (C(starting), C(healthy), C(unhealthy); null without O(health)), C(detail) and C(last_output).
+    - Empty C(containers) (and C(ready) true) when the task did nothing to the container.
+  returned: when O(wait) is true, not in check mode
+  type: dict
+  sample:
+    ready: true
+    timeout: 60
+    containers:
+      api: {name: api, ready: true, status: running, health: healthy, detail: healthy, last_output: "exit 0: HTTP 200"}
 errors:
   description: Every problem with the options, each as the option (dotted for suboptions), a colon and the reason.
   returned: when the options are invalid
@@ -241,6 +279,7 @@ def main():
     spec_options = dct.spec_options()
     argument_spec = dict(spec_options)
     argument_spec.update(dct.ROOT_OPTION)
+    argument_spec.update(dct.WAIT_OPTIONS)
     argument_spec.update(
         state=dict(type="str", default="started", choices=["present", "started", "stopped", "paused", "absent"]),
         recreate=dict(type="bool", default=False),
@@ -255,6 +294,7 @@ def main():
         data.setdefault("process", PLACEHOLDER_PROCESS)
     data["state"] = SPEC_STATE[state]
     doc = dct.validate(module, data, "ansible:%s" % name)  # before anything is touched
+    wait, wait_timeout = dct.wait_options(module)
     rt = dct.runtime(module, params["root"])
 
     def docs(observed):
@@ -269,7 +309,8 @@ def main():
             return [doc]
         return [dataclasses.replace(doc, spec=doc.spec.model_copy(update=update))]
 
-    done = dct.converge(module, rt, docs, recreate=[name] if params["recreate"] else ())
+    done = dct.converge(module, rt, docs, recreate=[name] if params["recreate"] else (), wait=wait,
+                        wait_timeout=wait_timeout)
     plan = done.plan
     mine = name + ":"
     result = {
@@ -279,6 +320,8 @@ def main():
         "plan": {"actions": [a.to_dict() for a in plan.actions], "errors": plan.errors,
                  "notes": [n for n in plan.notes if n.startswith(mine)], "fingerprint": plan.fingerprint},
     }
+    if done.ready is not None:
+        result["wait"] = dct.wait_result(done, wait_timeout)
     if module._diff:
         obs = done.observed.get(name)
         result["diff"] = dct.diff(name, plan.actions[0] if plan.actions else None, obs, done.docs[0])
@@ -293,7 +336,7 @@ def main():
         module.warn("%s: made from %s, which stays its source until this module recreates it (recreate: true): "
                     "prune of that file's paths (dct apply --prune, declarative_ct.dct.apply with prune: true) "
                     "removes it once the file no longer names it" % (name, after["source"]))
-    problems = dct.failures(done)
+    problems = dct.failures(done) + dct.wait_failures(done)
     if problems:
         module.fail_json(msg="; ".join(problems), **result)
     module.exit_json(**result)
