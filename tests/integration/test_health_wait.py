@@ -36,8 +36,8 @@ READY = {"exec": ["test", "-f", "/state/ready"], "interval": "0.5s", "timeout": 
 @pytest.fixture
 def apply_specs(runtime, busybox_rootfs: str, tmp_path: Path):
     """``apply_specs(*specs, timeout=60)``: plan and apply spec dicts (busybox, :data:`SLEEP`, ``/state``
-    bound to ``tmp_path/state``) as ``dct apply`` does, without a supervisor; ``(plan, outcomes by name)``."""
-    state = tmp_path / "state"
+    bound to ``tmp_path/flags``) as ``dct apply`` does, without a supervisor; ``(plan, outcomes by name)``."""
+    state = tmp_path / "flags"
     state.mkdir()
     source = str(tmp_path / "specs.yaml")
 
@@ -149,7 +149,7 @@ class Dct(dct_cli.Dct):
 @pytest.fixture
 def dct(state_root: str, unique_id, busybox_rootfs: str, tmp_path: Path):
     for d in dct_cli.runner(Dct, state_root, unique_id):
-        d.rootfs, d.specs, d.state = busybox_rootfs, tmp_path / "specs", tmp_path / "state"
+        d.rootfs, d.specs, d.state = busybox_rootfs, tmp_path / "specs", tmp_path / "flags"
         d.state.mkdir()
         yield d
 
