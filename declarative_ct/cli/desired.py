@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 PROG = "dct"
 
@@ -122,12 +123,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     run out is a note, not an action): an explicit apply does not override the policy. A spec
     change (recreate) always applies.
 
-    A dependent's action waits (up to ``--timeout``, default 60s, in all) for its ``depends_on``
-    conditions (``healthy``, ``completed``); a dependency that fails one skips its dependents.
-    ``--wait``: then wait, up to ``--timeout`` again and outside the apply lock, until every
-    container acted on is in its spec's state and, where it declares ``health``, healthy (exit 1
-    naming the others with their status and last probe output). Ctrl-C during a wait: exit 130,
-    the containers left as they are.
+    A dependent's action waits for its ``depends_on`` conditions (``healthy``, ``completed``); a
+    dependency that fails one skips its dependents. ``--wait``: then wait, outside the apply
+    lock, until every container acted on is in its spec's state and, where it declares
+    ``health``, healthy (exit 1 naming the others with their status and last probe output). One
+    ``--timeout`` (default 60s) bounds both, from the start of the actions. Ctrl-C during a wait:
+    exit 130, the containers left as they are.
     """
     saved = None
     if args.plan:
@@ -176,6 +177,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         for error in plan.errors:
             print(f"{PROG}: {error}", file=sys.stderr)
         probes = None
+        deadline = time.monotonic() + args.timeout  # one --timeout for the dependency waits and --wait
         if args.wait:  # apply's probes go on for the wait
             from ..reconcile.readiness import Probes
 
@@ -194,16 +196,17 @@ def cmd_apply(args: argparse.Namespace) -> int:
     status = 1 if failed or plan.errors else 0
     if probes is not None:
         try:
-            waited = _wait_ready(runtime, docs, outcomes, probes, args.timeout)
+            waited = _wait_ready(runtime, docs, outcomes, probes, args.timeout, deadline)
         finally:
             probes.close()
         status = max(status, waited)
     return status
 
 
-def _wait_ready(runtime, docs, outcomes, probes, timeout: float) -> int:  # noqa: ANN001
-    """``apply --wait``: wait for the containers whose action succeeded to be in their spec's state
-    and, where they declare health, healthy; print each as it settles. 0: all ready; 1: some are
+def _wait_ready(runtime, docs, outcomes, probes, timeout: float, deadline: float) -> int:  # noqa: ANN001
+    """``apply --wait``: wait, until ``deadline`` (monotonic; ``timeout`` seconds after the apply
+    began), for the containers whose action succeeded to be in their spec's state and, where they
+    declare health, healthy; print each as it settles. 0: all ready; 1: some are
     not (named on stderr with their status and last probe output); 130: Ctrl-C (the containers are
     left as they are)."""
     from ..reconcile import readiness
@@ -216,12 +219,13 @@ def _wait_ready(runtime, docs, outcomes, probes, timeout: float) -> int:  # noqa
     names = [n for n in names if specs[n].state != "absent"]
     if not names:
         return 0
-    wanted = ", ".join(f"{n} ({readiness.wanted(specs[n])})" for n in names)
-    print(f"waiting up to {format_duration(timeout)} for {wanted}", flush=True)
+    completes = readiness.completed_by_dependents(specs)
+    wanted = ", ".join(f"{n} ({readiness.wanted(specs[n], n in completes)})" for n in names)
+    left = max(0.0, deadline - time.monotonic())
+    print(f"waiting up to {format_duration(round(left, 1))} for {wanted}", flush=True)
     try:
-        found = readiness.wait_ready(runtime, specs, names, timeout, probes,
-                                     on_ready=lambda r: print(f"{r}", flush=True),
-                                     completes=readiness.completed_by_dependents(specs))
+        found = readiness.wait_ready(runtime, specs, names, timeout, probes, on_ready=lambda r: print(r, flush=True),
+                                     completes=completes, deadline=deadline)
     except KeyboardInterrupt:
         print(f"{PROG} apply: interrupted: stopped waiting; the containers are left as they are", file=sys.stderr)
         return 130

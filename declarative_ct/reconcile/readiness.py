@@ -252,6 +252,7 @@ class Readiness:
 class _Waiting:
     spec: object
     completes: bool
+    has_health: bool = False
     verdict: Verdict = field(default_factory=lambda: Verdict(WAIT))
     sight: Sight = field(default_factory=lambda: Sight(None))
 
@@ -259,7 +260,7 @@ class _Waiting:
 def wait_ready(runtime: Runtime, specs: dict, names: list[str], timeout: float, probes: Probes | None = None,
                on_ready: Callable[[Readiness], None] | None = None, completes: frozenset[str] = frozenset(),
                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-               ) -> list[Readiness]:
+               deadline: float | None = None) -> list[Readiness]:
     """Wait up to ``timeout`` seconds until each container of ``names`` is ready (:func:`ready_verdict`);
     each one's :class:`Readiness`, in ``names``' order.
 
@@ -268,20 +269,21 @@ def wait_ready(runtime: Runtime, specs: dict, names: list[str], timeout: float, 
     are only read (a supervisor probes). ``on_ready(readiness)``: called once per container as it
     settles (ready, or failed before the deadline). ``completes``: names a dependent waits for with
     ``completed`` (an exit 0 is ready). A KeyboardInterrupt (Ctrl-C) propagates; the containers
-    are left as they are.
+    are left as they are. ``deadline``: the ``clock`` time to stop at instead of ``timeout`` from
+    now (a command whose one ``--timeout`` also bounded the dependency waits before; the messages
+    still say ``timeout``).
     """
-    waiting = {n: _Waiting(specs[n], n in completes) for n in names if n in specs}
+    waiting = {n: _Waiting(specs[n], n in completes, health_check(specs[n]) is not None) for n in names if n in specs}
     if probes is not None:
         for name, item in waiting.items():
             if item.spec.state == "running":
                 probes.watch(name, item.spec)
-    deadline = clock() + timeout
+    deadline = clock() + timeout if deadline is None else deadline
     settled: dict[str, _Waiting] = {}
     while True:
         for name, item in list(waiting.items()):
-            has_health = health_check(item.spec) is not None
-            item.sight = look(runtime, name, has_health and item.spec.state == "running")
-            item.verdict = ready_verdict(item.spec.state, item.sight, has_health, item.completes)
+            item.sight = look(runtime, name, item.has_health and item.spec.state == "running")
+            item.verdict = ready_verdict(item.spec.state, item.sight, item.has_health, item.completes)
             if item.verdict.state != WAIT:
                 settled[name] = waiting.pop(name)
                 if on_ready is not None:
@@ -296,7 +298,7 @@ def wait_ready(runtime: Runtime, specs: dict, names: list[str], timeout: float, 
 
 def _readiness(name: str, item: _Waiting, timeout: float) -> Readiness:
     record = item.sight.record
-    has_health = health_check(item.spec) is not None
+    has_health = item.has_health
     detail = item.verdict.detail
     if item.verdict.state == WAIT:
         detail = f"not ready within {format_duration(timeout)} ({detail or 'starting'})"
@@ -305,10 +307,13 @@ def _readiness(name: str, item: _Waiting, timeout: float) -> Readiness:
                      detail, health_record.last_output(record))
 
 
-def wanted(spec) -> str:  # noqa: ANN001 - DesiredSpec
+def wanted(spec, completes: bool = False) -> str:  # noqa: ANN001 - DesiredSpec
     """What :func:`wait_ready` waits for of a container: ``healthy`` (running with health),
-    else its spec's state (``running``, ``paused``, ``stopped``, ``absent``)."""
-    return HEALTHY if spec.state == "running" and health_check(spec) is not None else spec.state
+    ``running or completed`` (``completes``: a dependent waits for it to complete), else its
+    spec's state (``running``, ``paused``, ``stopped``, ``absent``)."""
+    if spec.state == "running" and health_check(spec) is not None:
+        return HEALTHY
+    return "running or completed" if completes and spec.state == "running" else spec.state
 
 
 def touched(outcomes, specs: dict) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -122,10 +123,10 @@ def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parall
 
     Apply holds the root's apply lock from observation to the last action (one apply at a time
     per root, ``dct apply`` and ``dct watch`` included). An action that fails does not raise: its
-    outcome says so. A root that cannot be used fails the module. Dependents wait up to
-    ``wait_timeout`` seconds for their ``depends_on`` conditions; with ``wait``, once the lock is
-    released, the containers acted on are waited for as ``dct apply --wait`` does (their probes
-    run here meanwhile). Check mode: nothing is probed nor waited for.
+    outcome says so. A root that cannot be used fails the module. Dependents wait for their
+    ``depends_on`` conditions; with ``wait``, once the lock is released, the containers acted on
+    are waited for as ``dct apply --wait`` does (their probes run here meanwhile); both within
+    ``wait_timeout`` seconds of the start. Check mode: nothing is probed nor waited for.
     """
     probes = None
 
@@ -145,13 +146,14 @@ def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parall
     try:
         if module.check_mode:
             return run()
+        deadline = time.monotonic() + wait_timeout  # one budget for the dependency waits and the wait
         if wait:
             probes = readiness.Probes(rt)
         try:
             with applying.locked(rt.root):
                 done = run()
             if wait:
-                done.ready = _wait_ready(rt, done, probes, wait_timeout)
+                done.ready = _wait_ready(rt, done, probes, wait_timeout, deadline)
             return done
         finally:
             if probes is not None:
@@ -160,14 +162,15 @@ def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parall
         module.fail_json(msg="root %s: %s" % (rt.root, getattr(err, "strerror", None) or err), actions=[])
 
 
-def _wait_ready(rt, done, probes, timeout):
-    """The readiness of each container whose action succeeded (not torn down), waited for up to ``timeout`` s."""
+def _wait_ready(rt, done, probes, timeout, deadline):
+    """The readiness of each container whose action succeeded (not torn down), waited for until
+    ``deadline`` (monotonic: ``timeout`` seconds after the apply began)."""
     from declarative_ct.spec.desired import desired_documents
 
     specs = {d.spec.name: d.spec for d in desired_documents(done.docs)}
     names = readiness.touched([o for o in done.outcomes if o.result == "ok"], specs)
     names = [n for n in names if specs[n].state != ABSENT]
-    return readiness.wait_ready(rt, specs, names, timeout, probes,
+    return readiness.wait_ready(rt, specs, names, timeout, probes, deadline=deadline,
                                 completes=readiness.completed_by_dependents(specs))
 
 

@@ -57,8 +57,9 @@ options:
     default: false
   wait_timeout:
     description:
-      - Seconds that O(wait) waits, and that a container waits for its C(depends_on) conditions (C(healthy),
-        C(completed)) before it is skipped (with or without O(wait)).
+      - Seconds, from the start of the actions, that the task waits in all - for the C(depends_on) conditions
+        (C(healthy), C(completed)) a container's action waits for (a condition not met by then skips it, with or
+        without O(wait)), then for O(wait).
     type: int
     default: 60
 attributes:

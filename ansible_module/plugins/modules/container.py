@@ -69,8 +69,9 @@ options:
     default: false
   wait_timeout:
     description:
-      - Seconds that O(wait) waits, and that the container waits for its O(depends_on) conditions (C(healthy),
-        C(completed)) before it is skipped (with or without O(wait)).
+      - Seconds, from the start of the actions, that the task waits in all - for the O(depends_on) conditions
+        (C(healthy), C(completed)) a container's action waits for (a condition not met by then skips it, with or
+        without O(wait)), then for O(wait).
     type: int
     default: 60
 notes:
@@ -238,8 +239,8 @@ plan:
       type: str
 wait:
   description:
-    - What O(wait) found, once the container was ready or O(wait_timeout) ran out (as RV(declarative_ct.dct.apply#module:wait)
-      gives it). C(ready) says whether it was; under C(containers), by name, its C(ready), C(status), C(health)
+    - What O(wait) found, once the container was ready or O(wait_timeout) ran out (the shape of the apply
+      module's RV(declarative_ct.dct.apply#module:wait)). C(ready) says whether it was; under C(containers), by name, its C(ready), C(status), C(health)
       (C(starting), C(healthy), C(unhealthy); null without O(health)), C(detail) and C(last_output).
     - Empty C(containers) (and C(ready) true) when the task did nothing to the container.
   returned: when O(wait) is true, not in check mode
