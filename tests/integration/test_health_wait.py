@@ -9,6 +9,9 @@ dependency turns healthy. Every container name comes from ``unique_id`` / the CL
 from __future__ import annotations
 
 import os
+import select
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -195,3 +198,59 @@ def test_apply_timeout_is_a_duration(dct: Dct) -> None:
     r = dct("apply", "--wait", "--timeout", "soon", dct.write({"name": dct.new_id("x")}))
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "dct apply: error: argument --timeout: 'soon' is not a duration" in r.stderr, r.stderr
+
+
+def _interruptible(dct: Dct, *args: Any) -> subprocess.Popen:
+    """``dct *args`` in the background with SIGINT at its default (Ctrl-C raises KeyboardInterrupt), output piped."""
+    return subprocess.Popen(dct.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dct.env(),
+                            stdin=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _wait_line(stream, needle: str, timeout: float = 20.0) -> list[str]:
+    """Lines of ``stream`` read until one holds ``needle`` (fails after ``timeout`` seconds)."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not select.select([stream], [], [], 0.2)[0]:
+            continue
+        line = stream.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if needle in line:
+            return lines
+    raise AssertionError(f"{needle!r} not seen in {lines}")
+
+
+def test_ctrl_c_stops_waiting_and_leaves_the_containers(dct: Dct) -> None:
+    stuck, dep = dct.new_id("stuck"), dct.new_id("dep")
+    path = dct.write({"name": stuck, "health": READY})
+    proc = _interruptible(dct, "apply", "--wait", "--timeout", "60s", path)
+    try:
+        _wait_line(proc.stdout, "waiting up to")
+        time.sleep(0.5)
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and time.monotonic() - began < 5
+    assert "stopped waiting; the containers are left as they are" in err and "Traceback" not in err, err
+    assert dct.status(stuck) == "running"
+    # Ctrl-C while a dependent waits for its condition: the running actions finish, the dependent is not started.
+    path = dct.write({"name": stuck, "health": READY}, {"name": dep, "depends_on": {stuck: "healthy"}})
+    proc = _interruptible(dct, "apply", "--timeout", "60s", path)
+    try:
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert f"{dep}: create (not created yet): skipped: not started: interrupted" in out, out
+    assert "interrupted" in err
+    assert not os.path.exists(os.path.join(dct.root, dep, "state.json"))
