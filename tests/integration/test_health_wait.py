@@ -138,13 +138,13 @@ def test_completed_ordering_and_a_failed_job(apply_specs, runtime, unique_id) ->
 class Dct(dct_cli.Dct):
     rootfs: str
     specs: Path
-    state: Path
+    flags: Path
 
     def write(self, *docs: dict) -> str:
         self.specs.mkdir(exist_ok=True)
         path = self.specs / "specs.yaml"
         full = [{"rootfs": self.rootfs, "process": {"args": SLEEP}, "stop_timeout": 1,
-                 "mounts": [{"source": str(self.state), "destination": "/state"}], **d} for d in docs]
+                 "mounts": [{"source": str(self.flags), "destination": "/state"}], **d} for d in docs]
         path.write_text("---\n".join(yaml.safe_dump(d, sort_keys=False) for d in full))
         return str(path)
 
@@ -152,14 +152,14 @@ class Dct(dct_cli.Dct):
 @pytest.fixture
 def dct(state_root: str, unique_id, busybox_rootfs: str, tmp_path: Path):
     for d in dct_cli.runner(Dct, state_root, unique_id):
-        d.rootfs, d.specs, d.state = busybox_rootfs, tmp_path / "specs", tmp_path / "flags"
-        d.state.mkdir()
+        d.rootfs, d.specs, d.flags = busybox_rootfs, tmp_path / "specs", tmp_path / "flags"
+        d.flags.mkdir()
         yield d
 
 
 def test_apply_wait_exit_codes(dct: Dct) -> None:
     web, plain = dct.new_id("web"), dct.new_id("plain")
-    (dct.state / "ready").touch()
+    (dct.flags / "ready").touch()
     path = dct.write({"name": web, "health": READY}, {"name": plain})
     r = dct("apply", "--wait", "--timeout", "20s", path, timeout=40)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -174,7 +174,7 @@ def test_apply_wait_exit_codes(dct: Dct) -> None:
 
     # A probe that never passes: exit 1 within the timeout, naming it with its last output.
     stuck = dct.new_id("stuck")
-    (dct.state / "ready").unlink()
+    (dct.flags / "ready").unlink()
     path = dct.write({"name": stuck, "health": READY})
     began = time.monotonic()
     r = dct("apply", "--wait", "--timeout", "3s", path, timeout=40)
