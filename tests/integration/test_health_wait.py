@@ -9,7 +9,7 @@ dependency turns healthy. Every container name comes from ``unique_id`` / the CL
 from __future__ import annotations
 
 import os
-import select
+import re
 import signal
 import subprocess
 import threading
@@ -164,8 +164,9 @@ def test_apply_wait_exit_codes(dct: Dct) -> None:
     r = dct("apply", "--wait", "--timeout", "20s", path, timeout=40)
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()
-    assert f"waiting up to 20s for {plain} (running), {web} (healthy)" in lines or \
-        f"waiting up to 20s for {web} (healthy), {plain} (running)" in lines, lines
+    waiting = [line for line in lines if line.startswith("waiting up to ")]
+    assert len(waiting) == 1 and re.fullmatch(
+        rf"waiting up to 1?\d(\.\d)?s for {plain} \(running\), {web} \(healthy\)", waiting[0]), lines
     assert f"{web}: healthy" in lines and f"{plain}: running" in lines
     assert lines[-1].startswith("ready: ")
     # Nothing to do: nothing to wait for.
@@ -206,20 +207,18 @@ def _interruptible(dct: Dct, *args: Any) -> subprocess.Popen:
                             stdin=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
-def _wait_line(stream, needle: str, timeout: float = 20.0) -> list[str]:
-    """Lines of ``stream`` read until one holds ``needle`` (fails after ``timeout`` seconds)."""
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not select.select([stream], [], [], 0.2)[0]:
-            continue
-        line = stream.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if needle in line:
-            return lines
-    raise AssertionError(f"{needle!r} not seen in {lines}")
+def _wait_line(stream, needle: str, timeout: float = 20.0) -> None:
+    """Read ``stream`` (a thread goes on reading it) until a line holds ``needle``; fails after ``timeout`` s."""
+    seen, lines = threading.Event(), []
+
+    def read():
+        for line in stream:
+            lines.append(line)
+            if needle in line:
+                seen.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert seen.wait(timeout), f"{needle!r} not seen in {lines}"
 
 
 def test_ctrl_c_stops_waiting_and_leaves_the_containers(dct: Dct) -> None:
@@ -231,7 +230,8 @@ def test_ctrl_c_stops_waiting_and_leaves_the_containers(dct: Dct) -> None:
         time.sleep(0.5)
         began = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+        err = proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
