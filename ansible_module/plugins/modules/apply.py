@@ -150,7 +150,7 @@ wait:
     ready: false
     timeout: 60
     containers:
-      web: {name: web, ready: true, status: running, health: healthy, detail: healthy, last_output: "exit 0: HTTP 200"}
+      web: {name: web, ready: true, status: running, health: healthy, detail: healthy, last_output: "exit 0: HTTP 200 OK"}
       db: {name: db, ready: false, status: running, health: unhealthy,
            detail: "unhealthy; last probe exit 1: connection refused", last_output: "exit 1: connection refused"}
 errors:

@@ -105,16 +105,18 @@ EXAMPLES = r'''
 # The tasks for one container repeat all its options (an option left out means its default). Here the
 # options that stay the same are a YAML anchor (&web) that the later tasks merge (<<: *web); each task
 # adds the others (a key both merged and given would make Ansible warn of a duplicate key).
-- name: A web server, 64 MiB, half a CPU (rootfs host - the host's /usr/bin/python3)
+- name: A web server, 64 MiB, half a CPU (rootfs host - the host's /usr/bin/python3); done once it answers
   declarative_ct.dct.container:
     <<: &web
       name: web
       process:
         args: [/usr/bin/python3, -m, http.server, "8080", --bind, 127.0.0.1]
         env: {PYTHONUNBUFFERED: "1"}
+      health: {http: {port: 8080, path: /}, interval: 1s}  # from inside its network namespace
       restart: on-failure:3
       stop_timeout: 2
     resources: {memory: 64Mi, cpus: 0.5, pids: 64}
+    wait: true  # until the probe passes (wait_timeout: 60 seconds at most)
 
 - name: More memory (written to the running container, no restart)
   declarative_ct.dct.container:
@@ -126,17 +128,6 @@ EXAMPLES = r'''
     <<: *web
     resources: *web_resources
     state: paused
-
-- name: A server that is ready once its port answers (the task waits for that, at most 30 seconds)
-  declarative_ct.dct.container:
-    name: api
-    process:
-      args: [/usr/bin/python3, -m, http.server, "8081", --bind, 127.0.0.1]
-    health:
-      http: {port: 8081, path: /}
-      interval: 1s
-    wait: true
-    wait_timeout: 30
 
 - name: Remove it (stopped with the stop_timeout it was made with)
   declarative_ct.dct.container:
@@ -249,7 +240,7 @@ wait:
     ready: true
     timeout: 60
     containers:
-      api: {name: api, ready: true, status: running, health: healthy, detail: healthy, last_output: "exit 0: HTTP 200"}
+      web: {name: web, ready: true, status: running, health: healthy, detail: healthy, last_output: "exit 0: HTTP 200 OK"}
 errors:
   description: Every problem with the options, each as the option (dotted for suboptions), a colon and the reason.
   returned: when the options are invalid
