@@ -97,9 +97,9 @@ class Gates:
             if condition == readiness.STARTED or dep not in self.specs:
                 continue
             spec = self.specs[dep].spec
-            has_health = readiness.health_check(spec) is not None
-            sight = readiness.look(self.runtime, dep, condition == readiness.HEALTHY and has_health)
-            verdict = readiness.condition_verdict(condition, sight, has_health)
+            check = readiness.health_check(spec)
+            sight = readiness.look(self.runtime, dep, check if condition == readiness.HEALTHY else None)
+            verdict = readiness.condition_verdict(condition, sight, check is not None)
             out_of_time = self.timeout <= 0 or self.clock() >= self.deadline
             if verdict.state == readiness.FAIL or verdict.state == readiness.WAIT and out_of_time:
                 return readiness.FAIL, readiness.condition_message(dep, condition, verdict, self.timeout)

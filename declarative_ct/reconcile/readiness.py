@@ -7,7 +7,8 @@ A ``depends_on`` condition (compose's ``condition:``) is one of:
   its dependents). Nothing is read.
 - ``healthy``: its health record (:mod:`declarative_ct.health.record`, of its current run) says
   ``healthy``. ``unhealthy``, or a container that is not there or stopped, fails the dependents
-  at once; ``starting`` waits.
+  at once; ``starting`` waits. A record whose last result is stale (no supervisor probed it
+  since) waits too, for a fresh result: what it said may no longer hold.
 - ``completed``: it exited with code 0 (the monitor's exit record, ``exit.json``). Another exit
   fails the dependents at once (``migrate exited 3``); a container still running waits.
 
@@ -28,7 +29,7 @@ from ..errors import ContainerError
 from ..health import record as health_record
 from ..health.check import HealthCheck
 from ..runtime import Runtime, Status
-from ..units import format_duration
+from ..units import format_duration, parse_time
 from . import last_applied
 from .restart import exit_reason
 
@@ -56,11 +57,14 @@ def health_check(spec) -> HealthCheck | None:  # noqa: ANN001 - DesiredSpec
 class Sight:
     """One container as seen now: ``status`` (a runtime ``Status`` value; None: no such container),
     ``exit`` (its ``exit.json`` when stopped: ``exit_code``, ``signal``, ``oom_killed``), ``record``
-    (its health record of the current run; None: none yet, or not read)."""
+    (its health record of the current run; None: none yet, or not read); ``stale``: the record's
+    last result is older than its check's interval and timeout allow (nobody probes it now: what
+    it says may no longer hold)."""
 
     status: str | None
     exit: dict | None = None
     record: dict | None = None
+    stale: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,14 @@ class Verdict:
     detail: str = ""
 
 
-def look(runtime: Runtime, name: str, health: bool) -> Sight:
+STALE_SLACK = 2.0  # seconds beyond interval + timeout before a record's last result is taken as stale
+
+
+def look(runtime: Runtime, name: str, check: HealthCheck | None = None, now: float | None = None) -> Sight:
     """What :func:`condition_verdict` and :func:`ready_verdict` need of container ``name``: its
-    status, its exit record when stopped and, with ``health``, its health record if it belongs to
-    the current run (a record of an earlier run reads as none). Never raises for the container."""
+    status, its exit record when stopped and, with ``check`` (its health check), its health record
+    if it belongs to the current run (a record of an earlier run reads as none) and whether that is
+    stale at ``now`` (epoch seconds; default: the time now). Never raises for the container."""
     try:
         container = runtime.load(name)
     except ContainerError:
@@ -83,12 +91,16 @@ def look(runtime: Runtime, name: str, health: bool) -> Sight:
     try:
         status = container.status()
         exit_record = container.exit_status() if status == Status.STOPPED else None
-        record = None
-        if health:
+        record, stale = None, False
+        if check is not None:
             record = health_record.read(os.path.join(runtime.root, name))
             if record is not None and record.get("run") != container.state().created:
                 record = None
-        return Sight(status.value, exit_record, record)
+            log = (record or {}).get("log") or []
+            last = parse_time(log[-1].get("end")) if log else None
+            now = time.time() if now is None else now
+            stale = last is not None and now - last > check.interval + check.timeout + STALE_SLACK
+        return Sight(status.value, exit_record, record, stale)
     except (ContainerError, OSError):
         return Sight(None)
     finally:
@@ -137,6 +149,8 @@ def condition_verdict(condition: str, sight: Sight, has_health: bool) -> Verdict
     if not has_health:
         return Verdict(OK) if sight.status == Status.RUNNING.value else Verdict(WAIT, sight.status)
     status = (sight.record or {}).get("status", health_record.STARTING)
+    if sight.stale:  # nobody probed it lately: wait for a fresh result (the caller has it probed)
+        return Verdict(WAIT, "no recent probe, last " + health_detail(sight.record))
     if status == health_record.HEALTHY:
         return Verdict(OK, status)
     return Verdict(FAIL if status == health_record.UNHEALTHY else WAIT, health_detail(sight.record))
@@ -252,7 +266,7 @@ class Readiness:
 class _Waiting:
     spec: object
     completes: bool
-    has_health: bool = False
+    check: HealthCheck | None = None
     verdict: Verdict = field(default_factory=lambda: Verdict(WAIT))
     sight: Sight = field(default_factory=lambda: Sight(None))
 
@@ -273,7 +287,7 @@ def wait_ready(runtime: Runtime, specs: dict, names: list[str], timeout: float, 
     now (a command whose one ``--timeout`` also bounded the dependency waits before; the messages
     still say ``timeout``).
     """
-    waiting = {n: _Waiting(specs[n], n in completes, health_check(specs[n]) is not None) for n in names if n in specs}
+    waiting = {n: _Waiting(specs[n], n in completes, health_check(specs[n])) for n in names if n in specs}
     if probes is not None:
         for name, item in waiting.items():
             if item.spec.state == "running":
@@ -282,8 +296,8 @@ def wait_ready(runtime: Runtime, specs: dict, names: list[str], timeout: float, 
     settled: dict[str, _Waiting] = {}
     while True:
         for name, item in list(waiting.items()):
-            item.sight = look(runtime, name, item.has_health and item.spec.state == "running")
-            item.verdict = ready_verdict(item.spec.state, item.sight, item.has_health, item.completes)
+            item.sight = look(runtime, name, item.check if item.spec.state == "running" else None)
+            item.verdict = ready_verdict(item.spec.state, item.sight, item.check is not None, item.completes)
             if item.verdict.state != WAIT:
                 settled[name] = waiting.pop(name)
                 if on_ready is not None:
@@ -298,7 +312,7 @@ def wait_ready(runtime: Runtime, specs: dict, names: list[str], timeout: float, 
 
 def _readiness(name: str, item: _Waiting, timeout: float) -> Readiness:
     record = item.sight.record
-    has_health = item.has_health
+    has_health = item.check is not None
     detail = item.verdict.detail
     if item.verdict.state == WAIT:
         detail = f"not ready within {format_duration(timeout)} ({detail or 'starting'})"

@@ -11,6 +11,7 @@ import pytest
 
 from declarative_ct.errors import ContainerNotExists
 from declarative_ct.health import record
+from declarative_ct.health.check import HealthCheck
 from declarative_ct.reconcile import readiness
 from declarative_ct.reconcile.gates import Gates
 from declarative_ct.reconcile.plan import Action
@@ -19,6 +20,7 @@ from declarative_ct.runtime import Status
 
 HEALTH = {"exec": ["true"], "http": None, "tcp": None, "interval": 1.0, "timeout": 1.0, "retries": 3,
           "start_period": 0.0, "on_unhealthy": "none"}
+CHECK = HealthCheck.from_normalized(HEALTH)
 
 
 def _rec(status: str, code: int | None = None, output: str = "") -> dict:
@@ -256,8 +258,29 @@ def test_a_record_of_an_earlier_run_does_not_count(tmp_path):
     world = _World(str(tmp_path))
     world.status["db"] = "running"
     _write(world.root, "db", {**_rec("healthy", 0), "run": "r0"})
-    assert readiness.look(world, "db", True).record is None
-    assert readiness.look(world, "db", False).record is None
+    assert readiness.look(world, "db", CHECK).record is None
+    assert readiness.look(world, "db").record is None
+
+
+def test_a_stale_record_waits_for_a_fresh_result(tmp_path):
+    """Regression: an unhealthy record left by an apply's prober long ago blocked the dependents for good."""
+    world = _World(str(tmp_path))
+    world.status["db"] = "running"
+    old = {**_rec("unhealthy", 1, "refused"), "log": [{"start": "2020-01-15T08:00:00Z", "end": "2020-01-15T08:00:00Z",
+                                                       "exit_code": 1, "output": "refused"}]}
+    _write(world.root, "db", old)
+    then = record.parse_time("2020-01-15T08:00:00Z")
+    fresh = readiness.look(world, "db", CHECK, now=then + 1)
+    assert not fresh.stale and readiness.condition_verdict("healthy", fresh, True).state == FAIL
+    stale = readiness.look(world, "db", CHECK, now=then + 60)
+    assert stale.stale
+    assert readiness.condition_verdict("healthy", stale, True) == Verdict(
+        WAIT, "no recent probe, last unhealthy; last probe exit 1: refused")
+    specs = [_Spec("web", {"db": "healthy"}), _Spec("db", health=HEALTH)]
+    probes = _Probes()
+    gates = Gates([Action("web", "create", "x", ("create", "start"))], {s.name: SimpleNamespace(spec=s) for s in specs},
+                  world, probes, 60)
+    assert gates.gate(gates.pending[0], set()) == (WAIT, "") and probes.watched == ["db"]  # probed anew
 
 
 def test_completed_exit_codes(tmp_path):
