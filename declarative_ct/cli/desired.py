@@ -185,9 +185,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
         try:
             outcomes = applying.apply(plan, docs, runtime, parallel=args.parallel, on_outcome=_print_outcome,
                                       prober=probes, condition_timeout=args.timeout)
-        except KeyboardInterrupt:
+        except BaseException as err:  # the probes' threads stop with it
             if probes is not None:
                 probes.close()
+            if not isinstance(err, KeyboardInterrupt):
+                raise
             print(f"{PROG} apply: interrupted: the actions under way finished, no other started", file=sys.stderr)
             return 130
     failed = [o for o in outcomes if o.result != Result.OK]
