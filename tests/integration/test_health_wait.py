@@ -254,3 +254,41 @@ def test_ctrl_c_stops_waiting_and_leaves_the_containers(dct: Dct) -> None:
     assert f"{dep}: create (not created yet): skipped: not started: interrupted" in out, out
     assert "interrupted" in err
     assert not os.path.exists(os.path.join(dct.root, dep, "state.json"))
+
+
+def test_the_supervisor_does_not_wait_it_starts_the_dependent_once_healthy(runtime, busybox_rootfs: str,
+                                                                             unique_id, tmp_path: Path) -> None:
+    """dct watch: a dependent whose dependency is not healthy yet is skipped at once ("waiting for …", the
+    loop is not held up), and a later pass, woken by the health change, starts it."""
+    from declarative_ct.reconcile.watch import WatchOptions, watch
+
+    db, web = unique_id("db"), unique_id("web")
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    base = {"rootfs": busybox_rootfs, "process": {"args": SLEEP}, "stop_timeout": 1,
+            "mounts": [{"source": str(flags), "destination": "/state"}]}
+    path = tmp_path / "specs.yaml"
+    path.write_text(yaml.safe_dump_all([{"name": db, "health": READY, **base},
+                                        {"name": web, "depends_on": {db: "healthy"}, **base}]))
+    out: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=watch, args=([str(path)], runtime.root,
+                                                  WatchOptions(resync=30, debounce=0.1), stop),
+                              kwargs={"out": out.append, "err": out.append}, daemon=True)
+    thread.start()
+    try:
+        waiting = f"{web}: create (not created yet): skipped: waiting for {db} to be healthy (starting"
+        deadline = time.monotonic() + 20
+        while not any(line.startswith(waiting) for line in out) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(line.startswith(waiting) for line in out), out
+        assert not runtime.exists(web)
+        (flags / "ready").touch()
+        began = time.monotonic()
+        while not runtime.exists(web) and time.monotonic() - began < 20:
+            time.sleep(0.05)
+        assert runtime.exists(web) and time.monotonic() - began < 10, out  # not the 30 s resync
+        assert _created(runtime, web) > _first_healthy(runtime, db)
+    finally:
+        stop.set()
+        thread.join(30)
