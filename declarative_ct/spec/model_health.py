@@ -67,11 +67,12 @@ class HttpProbeSpec(Strict):
         if not value.startswith("/"):
             raise ValueError(f"{value!r} must start with / (a path such as /healthz)")
         for char in value:
-            if char.isspace() or unicodedata.category(char) == "Cc":
-                raise ValueError(f"{value!r} holds {'a space' if char == ' ' else f'U+{ord(char):04X}'}: "
-                                 "percent-encode it (%20)")
-            if not char.isascii():
-                raise ValueError(f"{value!r} holds the non-ASCII {char!r}: percent-encode it")
+            if char.isspace() or unicodedata.category(char) == "Cc" or not char.isascii():
+                from urllib.parse import quote  # an error path only
+
+                what = "a space" if char == " " else f"U+{ord(char):04X}" if not char.isprintable() or char.isspace() \
+                    else f"the non-ASCII {char!r}"
+                raise ValueError(f"{value!r} holds {what}: percent-encode it ({quote(char)})")
         return value
 
 
