@@ -70,8 +70,12 @@ class HttpProbeSpec(Strict):
             if char.isspace() or unicodedata.category(char) == "Cc" or not char.isascii():
                 from urllib.parse import quote  # an error path only
 
-                what = "a space" if char == " " else f"U+{ord(char):04X}" if not char.isprintable() or char.isspace() \
-                    else f"the non-ASCII {char!r}"
+                if char == " ":
+                    what = "a space"
+                elif char.isspace() or not char.isprintable():
+                    what = f"U+{ord(char):04X}"
+                else:
+                    what = f"the non-ASCII {char!r}"
                 raise ValueError(f"{value!r} holds {what}: percent-encode it ({quote(char)})")
         return value
 
