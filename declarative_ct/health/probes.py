@@ -56,7 +56,7 @@ _own_netns = -1  # an fd of the supervisor's network namespace (opened once; the
 _own_netns_lock = threading.Lock()
 
 
-class NamespaceLost(SystemError):
+class NamespaceLost(RuntimeError):
     """The probing thread could not go back to the supervisor's network namespace: it must not be used again."""
 
 

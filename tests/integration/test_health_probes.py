@@ -16,11 +16,14 @@ import time
 
 import pytest
 
+import health_specs  # tests/health_specs.py: specs with health:, with or without the model's field
 from conftest import unique_id, wait_for
 from declarative_ct.health import probes, record
 from declarative_ct.health.check import HealthCheck
 from declarative_ct.health.prober import Prober, Target
-from declarative_ct.runtime import Process, Status
+from declarative_ct.reconcile import restart
+from declarative_ct.reconcile.watch import WatchOptions, watch
+from declarative_ct.runtime import Process, Runtime, Status
 
 pytestmark = pytest.mark.integration
 SLEEP = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
@@ -168,21 +171,24 @@ def test_a_container_on_the_host_network_is_probed_in_ours(running, busybox_conf
 
 def test_prober_records_results_start_period_and_status_changes(running, runtime):
     c = running()
+    ready = f"/tmp/ready-{c.id}"  # the rootfs is shared by the session's tests: a name of this test's own
     changes = []
-    check = _exec(["test", "-f", "/tmp/ready"], interval=0.2, timeout=1.0, retries=2, start_period=1.0)
-    with Prober(runtime, on_change=lambda *a: changes.append(a[:3])) as prober:
-        prober.update([Target(c.id, check)])
-        wait_for(lambda: len((record.read(c.state_dir) or {}).get("log", [])) >= 2, message="two results")
-        rec = record.read(c.state_dir)
-        assert rec["status"] == "starting" and rec["failing_streak"] == 0  # failures in the start period
-        assert rec["run"] == c.state().created and rec["check"] == "exec test -f /tmp/ready"
-        wait_for(lambda: record.read(c.state_dir)["status"] == "unhealthy", timeout=5, message="unhealthy")
-        assert changes[0] == (c.id, "starting", "unhealthy")
-        c_exec = Process(["touch", "/tmp/ready"], init=False)
-        c.start(c_exec).wait()
-        wait_for(lambda: record.read(c.state_dir)["status"] == "healthy", message="healthy")
-        assert changes[-1] == (c.id, "unhealthy", "healthy")
-        assert len(record.read(c.state_dir)["log"]) <= record.LOG_SIZE
+    check = _exec(["test", "-f", ready], interval=0.2, timeout=1.0, retries=2, start_period=3.0)
+    try:
+        with Prober(runtime, on_change=lambda *a: changes.append(a[:3])) as prober:
+            prober.update([Target(c.id, check)])
+            wait_for(lambda: len((record.read(c.state_dir) or {}).get("log", [])) >= 2, message="two results")
+            rec = record.read(c.state_dir)
+            assert rec["status"] == "starting" and rec["failing_streak"] == 0  # failures in the start period
+            assert rec["run"] == c.state().created and rec["check"] == f"exec test -f {ready}"
+            wait_for(lambda: record.read(c.state_dir)["status"] == "unhealthy", timeout=10, message="unhealthy")
+            assert changes[0] == (c.id, "starting", "unhealthy")
+            c.start(Process(["touch", ready], init=False)).wait()
+            wait_for(lambda: record.read(c.state_dir)["status"] == "healthy", message="healthy")
+            assert changes[-1] == (c.id, "unhealthy", "healthy")
+            assert len(record.read(c.state_dir)["log"]) <= record.LOG_SIZE
+    finally:
+        c.start(Process(["rm", "-f", ready], init=False)).wait()
     assert not [t for t in threading.enumerate() if t.name.startswith("dct-prob")]
 
 
@@ -218,3 +224,159 @@ def test_close_cancels_a_running_probe_and_leaves_no_thread_or_process(running, 
     assert set(c.processes()) == before
     assert not [t for t in threading.enumerate() if t.name.startswith("dct-prob")]
     assert record.read(c.state_dir) is None  # a cancelled probe is no result
+
+
+# -- the supervisor: dct watch ------------------------------------------------------------------------
+
+# Serves TCP on the container's 127.0.0.1:8080 (nc per connection) for 1.5 s, then stops serving and
+# keeps running: healthy, then unhealthy (connection refused) until it is restarted.
+SERVES_THEN_FAILS = ["/bin/sh", "-c", "nc -ll -p 8080 -e true & server=$!; trap 'exit 0' TERM; sleep 1.5; "
+                                      "kill $server; while :; do sleep 0.1; done"]
+
+
+class Loop:
+    """One watch loop in a thread (as tests/integration/test_watch.py runs it)."""
+
+    def __init__(self, paths, root, options):
+        self.stop = threading.Event()
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.result: list[int] = []
+        self.thread = threading.Thread(target=lambda: self.result.append(
+            watch(paths, root, options, self.stop, out=self.out.append, err=self.err.append)), daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(30)
+
+    def saw(self, text):
+        return any(text in line for line in list(self.out))
+
+
+@pytest.fixture
+def loop(runtime, monkeypatch):
+    """``loop(specs_dir)``: a watch loop (resync 0.3 s), stopped at teardown, pass or fail; no probe
+    thread may be left."""
+    if not health_specs.model_has_health():
+        health_specs.install(monkeypatch)
+    loops = []
+
+    def start(path):
+        lp = Loop([str(path)], runtime.root, WatchOptions(resync=0.3, debounce=0.05))
+        loops.append(lp)
+        wait_for(lambda: lp.saw("watching ") or lp.result, message="the loop to start")
+        return lp
+
+    yield start
+    for lp in loops:
+        lp.close()
+        print("--- watch output:", *lp.out, "--- watch errors:", *lp.err, sep="\n")
+    assert not any(lp.thread.is_alive() for lp in loops)
+    assert all(lp.result == [0] for lp in loops)
+    assert not [t for t in threading.enumerate() if t.name.startswith("dct-prob")], "probe threads left"
+
+
+def _write(path, doc):
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.rename(tmp, path)
+
+
+def test_watch_probes_healthy_unhealthy_then_restarts_with_the_backoff(loop, runtime, busybox_rootfs, tmp_path):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    name = unique_id("hw")
+    health = {"tcp": {"port": 8080}, "interval": "200ms", "timeout": "500ms", "retries": 2,
+              "on_unhealthy": "restart"}
+    # restart: never: on_unhealthy: restart restarts it all the same
+    _write(specs / "web.yaml", health_specs.spec_document(name, health, rootfs=busybox_rootfs, stop_timeout=1,
+                                                          restart="never", process={"args": SERVES_THEN_FAILS}))
+    lp = loop(specs)
+    gaps = []
+    for attempt in (1, 2):
+        rec = wait_for(lambda: (lambda r: r if r and r.get("restarts") == attempt and "restarted_at" in r else None)(
+            restart.load_record(runtime, name)), timeout=15, message=f"restart {attempt}")
+        gaps.append(rec["restarted_at"] - rec["exit_time"])
+        assert rec["last_exit"]["reason"] == "unhealthy"
+        assert rec["last_exit"]["health"] == "exit 1: connection refused"
+        assert restart.describe_exit(rec["last_exit"]) == "unhealthy"
+    # each restart waited for its backoff after the container turned unhealthy, the second longer
+    assert gaps[0] >= restart.backoff(0) - 0.05 and gaps[1] >= restart.backoff(1) - 0.05, gaps
+    assert gaps[1] > gaps[0], gaps
+    assert lp.saw(f"{name}: starting → healthy (exit 0: connected to 127.0.0.1:8080)")
+    assert lp.saw(f"{name}: healthy → unhealthy (exit 1: connection refused)")
+    assert lp.saw(f"{name}: lifecycle (restart: unhealthy (exit 1: connection refused); attempt 1, "
+                  "after 500ms backoff): ok")
+    wait_for(lambda: lp.saw(f"{name}: lifecycle (restart: unhealthy (exit 1: connection refused); attempt 2, "
+                            "after 1s backoff): ok"), message="the outcome line")  # printed after the record
+    assert lp.saw(f"{name}: unhealthy (exit 1: connection refused), restart in ")  # the backoff's note
+    # the new run starts afresh: its record is of that run
+    c = runtime.load(name)
+    wait_for(lambda: (record.read(c.state_dir) or {}).get("run") == c.state().created, message="the new run probed")
+
+
+def test_watch_on_unhealthy_none_only_records_and_a_declared_set_without_health_starts_no_thread(
+        loop, runtime, busybox_rootfs, tmp_path):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    plain, sick = unique_id("hn"), unique_id("hs")
+    _write(specs / "plain.yaml", health_specs.spec_document(plain, None, rootfs=busybox_rootfs, stop_timeout=1,
+                                                            process={"args": SLEEP}))
+    lp = loop(specs)
+    wait_for(lambda: lp.saw(f"{plain}: create"), message="the create")
+    time.sleep(0.5)
+    assert not [t for t in threading.enumerate() if t.name.startswith("dct-prob")]
+    health = {"exec": ["false"], "interval": "100ms", "retries": 1}
+    _write(specs / "sick.yaml", health_specs.spec_document(sick, health, rootfs=busybox_rootfs, stop_timeout=1,
+                                                           process={"args": SLEEP}))
+    wait_for(lambda: lp.saw(f"{sick}: starting → unhealthy (exit 1: )"), message="unhealthy")
+    pid = runtime.load(sick).state().init_process_pid
+    time.sleep(1.0)
+    assert runtime.load(sick).state().init_process_pid == pid  # on_unhealthy: none: left running
+    assert restart.load_record(runtime, sick) is None or "restarted_at" not in restart.load_record(runtime, sick)
+    assert record.read(runtime.load(plain).state_dir) is None
+
+
+def test_sigterm_stops_the_supervisor_with_no_probe_left(tmp_path, state_root, busybox_rootfs):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    name = unique_id("ht")
+    health = {"exec": ["sleep", "34"], "interval": "1m", "timeout": "30s"}
+    _write(specs / "slow.yaml", health_specs.spec_document(name, health, rootfs=busybox_rootfs, stop_timeout=1,
+                                                           process={"args": QUIET}))
+    script = ("import sys, health_specs\n"
+              "if not health_specs.model_has_health():\n    health_specs.install()\n"
+              "from declarative_ct.cli.main import main\nsys.exit(main(sys.argv[1:]))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(__file__)),
+                                                        os.path.dirname(os.path.dirname(os.path.dirname(__file__)))]),
+           health_specs.HEALTH_ENV: json.dumps(health_specs.HEALTH)}
+    proc = subprocess.Popen([sys.executable, "-c", script, "--root", state_root, "watch", "--resync", "0.3",
+                             str(specs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    runtime = Runtime(state_root)
+    try:
+        def probing():
+            try:
+                c = runtime.load(name)
+                return c.status() == Status.RUNNING and any(_cmdline(p) == "sleep 34" for p in c.processes())
+            except Exception:  # noqa: BLE001 - not created yet
+                return False
+        wait_for(probing, timeout=20, message="the exec probe to run")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert "Traceback" not in proc.stderr.read()
+        c = runtime.load(name)
+        assert c.status() == Status.RUNNING  # the containers stay
+        assert not [p for p in c.processes() if _cmdline(p) == "sleep 34"]  # the probe is gone
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
