@@ -211,7 +211,7 @@ class Prober:
                 return
             entry, generation, target = job
             try:
-                if not self._closed:
+                if not self._closed and entry.generation == generation:  # not dropped while it waited
                     self._run(entry, generation, target)
                     continue
             except NamespaceLost as err:  # this thread is stuck in a container's netns: end it

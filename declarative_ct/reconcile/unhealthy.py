@@ -5,8 +5,8 @@ The planner (:func:`plan_restart`, from ``plan._plan_one``) reads the health rec
 whose spec asks for it, and only of those: a plan of containers without ``health`` reads nothing
 more. A record of the current run that says ``unhealthy`` is treated as an exit for the restart
 policy (:func:`.restart.decide`): the same record under the data root, the same count and
-backoff, counted from when the container turned unhealthy; the count goes back to 0 once a run
-has lasted :data:`.restart.RESET_AFTER`. The policy that applies:
+backoff, counted from when the container turned unhealthy; the count goes back to 0 for a run
+that lasted :data:`.restart.RESET_AFTER` before it turned unhealthy. The policy that applies:
 
 - ``on_unhealthy: restart`` restarts whatever ``restart:`` says, even ``never`` (the health
   option asked for it): the decision is made as under ``always``;
@@ -47,16 +47,19 @@ def plan_restart(spec, desired: dict, obs, plan, now: float):  # noqa: ANN001, A
     if current is None or current.get("run") != obs.created:
         return None
     name = spec.name
-    stored = plan.restarts.get(name, obs.restart)
     if current.get("status") != health_record.UNHEALTHY:
-        _recovered(name, stored, obs.created, plan)
+        _recovered(name, plan.restarts.get(name, obs.restart), obs.created, plan)
         return None
+    # The record as kept, not as the running container's reset window left it in the plan: a run
+    # counts as long only if it lasted RESET_AFTER before it turned unhealthy (decide's rule), so
+    # one left running unhealthy at on-failure:N's limit stays given up.
+    stored = obs.restart
     policy = spec.restart if spec.restart.startswith("on-failure:") else "always"
     detail = health_record.last_output(current)
     turned = {"exit_code": None, "signal": None, "oom_killed": False, "exited_at": current.get("since")}
     decision = restarting.decide(policy, stored, obs.created, turned, parse_time(obs.created), now)
     record = _with_reason(decision.record, detail)
-    if record != stored:
+    if record != stored or name in plan.restarts:
         plan.restarts[name] = record
     of = f" of {decision.policy.max_restarts}" if decision.policy.max_restarts is not None else ""
     if decision.kind == "restart":
