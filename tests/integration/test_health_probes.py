@@ -181,10 +181,11 @@ def test_prober_records_results_start_period_and_status_changes(running, runtime
             rec = record.read(c.state_dir)
             assert rec["status"] == "starting" and rec["failing_streak"] == 0  # failures in the start period
             assert rec["run"] == c.state().created and rec["check"] == f"exec test -f {ready}"
-            wait_for(lambda: record.read(c.state_dir)["status"] == "unhealthy", timeout=10, message="unhealthy")
+            wait_for(lambda: changes, timeout=10, message="unhealthy")  # reported once stored
             assert changes[0] == (c.id, "starting", "unhealthy")
+            assert record.read(c.state_dir)["status"] == "unhealthy"
             c.start(Process(["touch", ready], init=False)).wait()
-            wait_for(lambda: record.read(c.state_dir)["status"] == "healthy", message="healthy")
+            wait_for(lambda: len(changes) == 2, message="healthy")
             assert changes[-1] == (c.id, "unhealthy", "healthy")
             assert len(record.read(c.state_dir)["log"]) <= record.LOG_SIZE
     finally:
