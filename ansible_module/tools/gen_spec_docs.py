@@ -90,8 +90,33 @@ DESCRIPTIONS = {
     "reload_signal": "The signal sent when a file of O(reload_on) changes.",
     "reload_on": "Absolute paths on the target whose change sends O(reload_signal) to the running container.",
     "depends_on": ["Containers this one starts after and stops before, when they are applied together "
-                   "(M(declarative_ct.dct.apply)); for this module, recorded only (tasks run in playbook order)."],
+                   "(M(declarative_ct.dct.apply)); for this module, recorded only (tasks run in playbook order).",
+                   "A list of names (each must have started), or a mapping of name to condition: C(started) (it "
+                   "runs), C(healthy) (its O(health) probe passes; it must declare one) or C(completed) (it exited "
+                   "0, for one-shot jobs such as migrations; not with C(restart: always)), e.g. "
+                   "C({db: healthy, migrate: completed})."],
     "labels": "Labels of the container (names starting with C(dct.) are reserved).",
+    "health": ["A health check: exactly one probe (O(health.exec), O(health.http) or O(health.tcp)), run by the "
+               "supervisor (C(dct watch)) every O(health.interval); the container is unhealthy after "
+               "O(health.retries) failures in a row.",
+               "A change needs no new container: the supervisor probes with the new check."],
+    "health.exec": ["The program and its arguments, run inside the container as C(dct exec) runs it (the spec's "
+                    "user, environment and working directory); exit status 0 passes.",
+                    "A list, not a shell line: write C([sh, -c, \"...\"]) for a shell command."],
+    "health.http": "An HTTP GET made from inside the container's network namespace (no published port needed).",
+    "health.http.port": "The port on 127.0.0.1 inside the container (1 to 65535).",
+    "health.http.path": "The request target: starts with C(/), printable ASCII without spaces (percent-encode "
+                        "the rest).",
+    "health.http.expect_status": "The status that passes, or a list of them (100 to 599); unset: any of 200 to 399.",
+    "health.tcp": "A TCP connect made from inside the container's network namespace.",
+    "health.tcp.port": "The port on 127.0.0.1 inside the container (1 to 65535).",
+    "health.interval": "Time between probes (500ms to 1h): seconds, or C(2s), C(500ms), C(1m30s).",
+    "health.timeout": "A probe that takes longer fails (100ms to 1h): seconds, or C(1s), C(500ms).",
+    "health.retries": "Failures in a row that make the container unhealthy (1 to 100).",
+    "health.start_period": ("Time after the container starts during which failures do not count (0 to 1h; "
+                            "seconds, or C(30s), C(1m)); a success ends it early."),
+    "health.on_unhealthy": ["What an unhealthy container triggers: C(none) (it is reported) or C(restart) (it is "
+                            "restarted with the backoff of O(restart))."],
     "stop_signal": ["The signal that stops the program.",
                     "Defaults to C(SIGTERM); for O(state=absent) without it, the signal the container was made with."],
     "stop_timeout": ["Seconds from O(stop_signal) to SIGKILL when the container is stopped, recreated or removed.",

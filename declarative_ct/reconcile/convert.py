@@ -32,9 +32,10 @@ def made_by_apply(config: Config) -> bool:
     return config.label(LABEL_MANAGER) == MANAGER
 
 # Fields a running container can take without being recreated: the rest needs a new container
-# (``logging`` too: the monitor's copier takes its rotation limits when the container starts).
+# (``logging`` too: the monitor's copier takes its rotation limits when the container starts);
+# ``health``: the supervisor probes with the spec's probe of the moment.
 MUTABLE_FIELDS = frozenset({"resources", "state", "restart", "reload_signal", "reload_on", "depends_on",
-                            "stop_signal", "stop_timeout"})
+                            "stop_signal", "stop_timeout", "health"})
 _NAMESPACE_TYPES = {"pid": "NEWPID", "mount": "NEWNS", "uts": "NEWUTS", "ipc": "NEWIPC", "net": "NEWNET",
                     "cgroup": "NEWCGROUP"}
 

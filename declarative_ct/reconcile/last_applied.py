@@ -23,10 +23,10 @@ def _default_logging() -> dict:
     return {"max_size": DEFAULT_MAX_SIZE, "max_files": DEFAULT_MAX_FILES}
 
 
-ADDED_FIELDS = {"logging": _default_logging}
+ADDED_FIELDS = {"logging": _default_logging, "health": lambda: None}
 """Fields of the normalized spec newer than some records: the value a record without one reads with
 (``logging``: the default rotation; a container made before the field existed is recreated only
-when its spec asks for other limits)."""
+when its spec asks for other limits; ``health``: no probe)."""
 
 
 def label(normalized: dict[str, object]) -> str:
@@ -36,7 +36,8 @@ def label(normalized: dict[str, object]) -> str:
 
 def decode(text: str | None) -> dict:
     """The normalized spec in a label's value (``dct.spec``'s text), with the :data:`ADDED_FIELDS`
-    it lacks filled in; ``{}`` when it is missing, is not JSON or is not an object."""
+    it lacks filled in and a ``depends_on`` list (recorded before conditions) as today's mapping;
+    ``{}`` when it is missing, is not JSON or is not an object."""
     try:
         data = json.loads(text or "{}")
     except ValueError:
@@ -46,6 +47,8 @@ def decode(text: str | None) -> dict:
     if data:
         for name, value in ADDED_FIELDS.items():
             data.setdefault(name, value())
+        if isinstance(data.get("depends_on"), list):  # recorded before conditions: each name was "started"
+            data["depends_on"] = dict.fromkeys(sorted(data["depends_on"]), "started")
     return data
 
 

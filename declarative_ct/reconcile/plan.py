@@ -13,7 +13,7 @@ with its class and cause:
 - ``live``: resources, applied in place through ``Container.set()``;
 - ``lifecycle``: start, pause, resume, stop, or restart of a container that exited, as its
   restart policy says (:mod:`.restart`: ``never`` leaves it exited, a restart waiting for its
-  backoff is a note; the records to keep go in ``Plan.restarts``).
+  backoff is a note; the records to keep go in ``Plan.restarts``), or of an unhealthy one (:mod:`.unhealthy`).
 
 Stdlib only beyond the spec models; nothing here changes a container.
 """
@@ -29,7 +29,7 @@ from ..runtime import Runtime, Status, store
 from ..spec.desired import desired_documents
 from ..spec.forms import joined_container
 from ..units import format_size
-from . import last_applied, restart as restarting
+from . import last_applied, restart as restarting, unhealthy
 from .kinds import ActionKind, Step
 from .convert import LABEL_SOURCE, MUTABLE_FIELDS, made_by_apply, spec_hash
 from .resources import describe as _describe
@@ -45,11 +45,10 @@ class Action:
 
     ``kind`` is an :class:`~.kinds.ActionKind`; ``steps`` the runtime operations in order
     (:class:`~.kinds.Step`: ``stop``, ``destroy``, ``create``, ``start``, ``pause``, ``resume``,
-    ``signal``, ``set``); ``resources`` the
-    libcontainer fields a ``set`` writes (bytes, shares, µs; -1 lifts a limit). ``restart``: the
-    restart record apply stores before it runs the steps (a restart under the policy, with its
-    count; a start after ``state: stopped``, a fresh count), else None; not in :meth:`to_dict`,
-    not compared.
+    ``signal``, ``set``); ``resources`` the libcontainer fields a ``set`` writes (bytes, shares,
+    µs; -1 lifts a limit). ``restart``: the restart record apply stores before it runs the steps
+    (a restart under the policy, with its count; a start after ``state: stopped``, a fresh count),
+    else None; not in :meth:`to_dict`, not compared.
     """
 
     container: str
@@ -324,6 +323,8 @@ def _plan_one(spec, obs: Observed | None, plan: Plan, now: float) -> Action | No
         reset = restarting.reset_if_ran(obs.restart, restarting.parse_time(obs.created), now)
         if reset is not None:
             plan.restarts[name] = reset
+        if state == "running" and (sick := unhealthy.plan_restart(spec, desired, obs, plan, now)) is not None:
+            return sick  # health.on_unhealthy: restart (.unhealthy)
     # A stopped container takes no limits (set() needs a live init); it gets the spec's when it is started.
     live = _resource_changes(desired["resources"], obs.resources) if status != Status.STOPPED else {}
     lifecycle = {
@@ -392,7 +393,6 @@ def _changed_fields(applied: dict, desired: dict, prefix: str = "") -> list[str]
         else:
             out.append(prefix + key)
     return out
-
 
 
 def scope_of(paths: list[str]) -> list[str]:

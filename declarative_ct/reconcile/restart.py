@@ -24,6 +24,8 @@ The record (JSON object, times in seconds since the epoch, wall clock)::
     {"policy": "on-failure:3",       # the policy it was decided under
      "restarts": 2,                  # restarts done since the last reset
      "last_exit": {"exit_code": 137, "signal": 9, "oom_killed": false, "exited_at": "<RFC 3339>"} | null,
+                                     # + "reason": "unhealthy", "health": "<last probe>" for a restart
+                                     #   under health.on_unhealthy (.unhealthy); exit_code null then
      "exited_run": "<created>",      # which run of the container last_exit belongs to (its created time)
      "exit_time": 1712345678.25,     # when it exited (the monitor's time, else when first seen)
      "next_restart": 1712345679.25 | null,  # the next attempt; null when none is planned
@@ -124,10 +126,13 @@ def backoff(restarts: int) -> float:
 
 def exit_reason(last_exit: dict | None) -> str:
     """Why a run ended, from an exit summary or ``exit.json`` (``signal``: a number, ``oom_killed``):
-    ``OOM-killed``, a signal's name (``SIGKILL``; ``signal 99`` for one Python does not name), or
-    ``""`` for an exit of its own (or when nothing is known)."""
+    ``unhealthy`` (stopped for ``on_unhealthy: restart``: ``reason``), ``OOM-killed``, a signal's
+    name (``SIGKILL``; ``signal 99`` for one Python does not name), or ``""`` for an exit of its
+    own (or when nothing is known)."""
     if not last_exit:
         return ""
+    if last_exit.get("reason") == "unhealthy":
+        return "unhealthy"
     if last_exit.get("oom_killed"):
         return "OOM-killed"
     sig = last_exit.get("signal")
@@ -140,7 +145,10 @@ def exit_reason(last_exit: dict | None) -> str:
 
 
 def describe_exit(last_exit: dict | None) -> str:
-    """``code 137, OOM-killed`` / ``code 143, SIGTERM`` / ``code 0`` / ``exit code unknown`` for an exit summary."""
+    """``code 137, OOM-killed`` / ``code 143, SIGTERM`` / ``code 0`` / ``unhealthy`` / ``exit code unknown``
+    for an exit summary."""
+    if last_exit and last_exit.get("exit_code") is None and exit_reason(last_exit) == "unhealthy":
+        return "unhealthy"
     if not last_exit or last_exit.get("exit_code") is None:
         return "exit code unknown"
     reason = exit_reason(last_exit)

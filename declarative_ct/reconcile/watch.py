@@ -22,6 +22,9 @@
   decides what becomes of these: :mod:`.restart`).
 - An exit is acted on at once, not at the next resync: the state root is watched too (recursively)
   for the ``exit.json`` the monitor writes when a container's init exits.
+- Health probes (``health:``) run here, in the loop's :class:`.probing.Probing` (no thread until a
+  declared container has one): each change of a container's health status is printed and planned
+  at once (``on_unhealthy: restart``); the probes stop with the loop.
 - A supervisor hooks into the loop through :class:`WatchHooks` (``dct watch`` as a service: its
   readiness and watchdog notifications, SIGHUP's reload, the supervisor record). When ``stop`` is
   set during an apply, the actions running finish and no new one starts; the containers are left
@@ -50,6 +53,7 @@ from ..spec.load import SpecDocument, SpecError, SpecErrors, is_spec_file, load_
 from . import apply as applying
 from .kinds import Result
 from .plan import make_plan, observe
+from .probing import Probing
 
 POLL = 0.1  # seconds: the longest the loop sleeps before looking at the stop event again
 # Events that may mean new content (opened/closed-without-write do not: our own reads make them).
@@ -167,6 +171,7 @@ class _Watcher:
         self._out, self._err = out, err
         self._shown: set[str] = set()  # notes and plan errors printed by the last reconcile
         self._said_stopping = False  # "stopping: …" printed (once, by whichever apply thread saw the stop)
+        self.probing = Probing(self.runtime, self.out, self.wake.set)  # health probes: no thread until one is declared
 
     # -- output (apply's threads print too) ---------------------------------------------------------
     def out(self, line: str) -> None:
@@ -334,9 +339,11 @@ class _Watcher:
             self._shown = shown
             if not plan.actions:
                 applying.record_restarts(plan, self.runtime)
+                self.probing.after_pass(docs, observed, ())
                 return plan.next_restart
             outcomes = applying.apply(plan, docs, self.runtime, parallel=self.options.parallel,
                                       on_outcome=self._outcome, stopping=self._stopping, condition_timeout=0)
+            self.probing.after_pass(docs, observed, outcomes)
         failed = [o for o in outcomes if o.result != Result.OK]
         self.out(f"{len(outcomes) - len(failed)} done, {sum(o.result == Result.FAILED for o in failed)} failed, "
                  f"{sum(o.result == Result.SKIPPED for o in failed)} skipped")
@@ -399,8 +406,9 @@ class _Watcher:
                     next_sync, announce = self.clock(), True
                 elif self.stable_changes() and self.reload():
                     next_sync = self.clock()  # apply after each change
-                if self.exited.is_set():  # a container's init exited: its restart policy decides now
-                    self.exited.clear()
+                if self.exited.is_set() or self.probing.changed.is_set():  # an exit, a health status change:
+                    self.exited.clear()                                     # the restart policy decides now
+                    self.probing.changed.clear()
                     next_sync = self.clock()
                 now = self.clock()
                 if now >= next_sync:
@@ -416,6 +424,7 @@ class _Watcher:
                 tick = POLL if not self.pending else max(0.01, min(POLL, self.options.debounce / 3))
                 self.wake.wait(max(0.0, min(tick, next_sync - self.clock())))
         finally:
+            self.probing.close()
             observer.stop()
             observer.join(timeout=10)
         self.out("stopped: the containers are left as they are")

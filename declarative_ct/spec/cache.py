@@ -21,8 +21,8 @@ from .files import spec_files
 
 CACHE_FILE = "#spec-cache.json"
 _CODE = [os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
-         for name in ("model.py", "load.py", "files.py", "cache.py", "desired.py", "yaml_rules.py", "yaml_nodes.py",
-                      "messages.py", "checks.py")]
+         for name in ("model.py", "model_base.py", "model_health.py", "forms.py", "load.py", "files.py", "cache.py",
+                      "desired.py", "yaml_rules.py", "yaml_nodes.py", "messages.py", "checks.py")]
 
 
 CachedDocument = DesiredDocument

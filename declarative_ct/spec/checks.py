@@ -1,7 +1,8 @@
 """What one document cannot tell alone: checks across documents and against the host.
 
 Across the documents of one load (:func:`check_across`): unique names, ``depends_on`` and
-``network.mode: container:<name>`` naming a spec, no dependency cycle, no two bridge specs
+``network.mode: container:<name>`` naming a spec, conditions that can hold (``healthy`` of a spec
+with a probe, ``completed`` of one that is not restarted always), no dependency cycle, no two bridge specs
 claiming one address or host port. Against the host: the rootfs directory, mount sources and
 seccomp profile file exist (:func:`check_host_paths` for files, relative to the file's
 directory; :func:`host_path_errors` for inline specs, absolute). :func:`resolve_paths` makes a
@@ -11,13 +12,14 @@ valid spec's host paths absolute. ``loader``: what collects the errors (``docs``
 from __future__ import annotations
 
 import os
+import re
 
 from yaml.nodes import Node
 
 from ..errors import ConfigInvalid
 from .forms import joined_container
 from .messages import SpecError, field_name
-from .model import SECCOMP_KEYWORDS, ContainerSpec
+from .model import NAME_PATTERN, SECCOMP_KEYWORDS, ContainerSpec
 from .yaml_nodes import Doc, pos
 
 
@@ -42,16 +44,22 @@ def check_across(loader) -> None:  # noqa: ANN001 - load._Loader
     for name, places in by_name.items():
         edges[name] = []
         for doc, _ in places:  # every document of a duplicated name is checked too
-            deps = doc.data.get("depends_on")
-            for i, dep in enumerate(deps if isinstance(deps, list) else []):
-                if not isinstance(dep, str) or dep == name:
+            for dep, loc, condition in _depends_on(doc.data.get("depends_on")):
+                if dep == name:
                     continue
-                node, _, _ = doc.builder.locate(doc.root, ("depends_on", i))
+                node, key_node, _ = doc.builder.locate(doc.root, loc)
+                if isinstance(loc[-1], str):  # the mapping form: the name is the key
+                    node = key_node
                 if dep not in by_name:
-                    loader.error(doc.file, *pos(node), f"depends_on[{i}]",
+                    loader.error(doc.file, *pos(node), field_name(loc),
                                f"unknown container `{dep}` (no spec names it)", doc.order, value=dep)
-                elif doc is places[0][0]:  # the cycle check follows one document per name
-                    edges[name].append((dep, node, f"depends_on[{i}]"))
+                    continue
+                if doc is places[0][0]:  # the cycle check follows one document per name
+                    edges[name].append((dep, node, field_name(loc)))
+                problem = condition_problem(dep, condition, by_name[dep][0][0])
+                if problem:
+                    value_node, _, _ = doc.builder.locate(doc.root, loc)
+                    loader.error(doc.file, *pos(value_node), field_name(loc), problem, doc.order)
             network = doc.data.get("network")
             mode = network.get("mode") if isinstance(network, dict) else None
             joined = joined_container({"mode": mode}) if isinstance(mode, str) else None
@@ -64,6 +72,33 @@ def check_across(loader) -> None:  # noqa: ANN001 - load._Loader
                     edges[name].append((joined, node, "network.mode"))
     check_cycles(loader, by_name, edges)
     check_network_clashes(loader)
+
+
+def _depends_on(deps: object) -> list[tuple[str, tuple, str | None]]:
+    """``(name, location, condition)`` of each valid name in a document's ``depends_on`` as written:
+    ``("db", ("depends_on", 0), None)`` in the list form, ``("db", ("depends_on", "db"), "healthy")``
+    in the mapping form (a condition that is not a string: None). Bad names are the model's to report."""
+    if isinstance(deps, list):
+        items = [(dep, ("depends_on", i), None) for i, dep in enumerate(deps)]
+    elif isinstance(deps, dict):
+        items = [(dep, ("depends_on", dep), cond if isinstance(cond, str) else None) for dep, cond in deps.items()]
+    else:
+        return []
+    return [item for item in items if isinstance(item[0], str) and re.match(NAME_PATTERN, item[0])]
+
+
+def condition_problem(dep: str, condition: str | None, target: Doc) -> str | None:
+    """Why ``depends_on: {dep: condition}`` can never hold, given the document that declares ``dep``:
+    ``healthy`` without a ``health:`` probe there, ``completed`` of a ``restart: always`` container
+    (started again each time it exits). None when it can (or when ``dep``'s own document is invalid)."""
+    spec = getattr(target, "spec", None)
+    if spec is None:
+        return None
+    if condition == "healthy" and spec.health is None:
+        return f"healthy needs `{dep}` to declare health: (a probe), and its spec has none"
+    if condition == "completed" and spec.restart == "always":
+        return f"completed never holds for `{dep}`: its restart: always starts it again whenever it exits"
+    return None
 
 
 def check_network_clashes(loader) -> None:  # noqa: ANN001

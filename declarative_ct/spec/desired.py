@@ -20,8 +20,10 @@ class DesiredSpec:
     Scalars as the spec gives them (``name``, ``state``: running | paused | stopped | absent,
     ``restart``: the policy text, ``stop_signal``/``reload_signal``: signal names,
     ``stop_timeout``: seconds), ``network_mode`` (``none``, ``host``, ``bridge`` or
-    ``container:<name>``), ``reload_on``/``depends_on`` (fresh lists, paths absolute), ``log`` (the
-    runtime's ``LogConfig`` of ``logging``: bytes per file, files per run);
+    ``container:<name>``), ``reload_on``/``depends_on`` (fresh lists, paths absolute; ``depends_on``
+    the names only), ``log`` (the runtime's ``LogConfig`` of ``logging``: bytes per file, files per
+    run), ``health`` (the normalized probe, or None); :meth:`dependency_conditions` what each
+    dependency must reach first;
     :meth:`normalized` is the canonical form every comparison and the runtime conversion use;
     :meth:`dump` the model's JSON dump. Built by ``ContainerSpec.desired()`` or
     :meth:`from_json` (a background load's answer, a cache entry).
@@ -65,8 +67,14 @@ class DesiredSpec:
 
     @property
     def depends_on(self) -> list[str]:
-        """The containers named in ``depends_on``, as given."""
+        """The containers named in ``depends_on``, as given (list or mapping form: the names, in order)."""
         return list(self._depends_on)
+
+    @property
+    def health(self) -> dict | None:
+        """The normalized ``health`` (a copy; the shape ``declarative_ct.health.check`` documents and
+        ``HealthCheck.from_normalized`` reads), or None when the spec declares no probe."""
+        return copy.deepcopy(self._normalized.get("health"))
 
     def desired(self) -> DesiredSpec:
         """Itself (``ContainerSpec.desired()`` builds one)."""
@@ -83,6 +91,12 @@ class DesiredSpec:
     def dependencies(self) -> list[str]:
         """As ``ContainerSpec.dependencies()``: ``depends_on`` and a ``container:<name>`` network, sorted."""
         return forms.dependencies(self._normalized)
+
+    def dependency_conditions(self) -> dict[str, str]:
+        """Every dependency (:meth:`dependencies`) → its condition: ``started`` (running), ``healthy``
+        (its probe passes) or ``completed`` (exited 0); a ``container:<name>`` network dependency is
+        ``started`` unless ``depends_on`` names it with another condition. Sorted by name; a new dict."""
+        return forms.dependency_conditions(self._normalized)
 
     def full(self):  # noqa: ANN201 - ContainerSpec
         """The ContainerSpec itself (imports pydantic)."""

@@ -19,8 +19,23 @@ def joined_container(network: dict) -> str | None:
 
 def dependencies(normalized: dict) -> list[str]:
     """Containers that must exist first: ``depends_on`` and a ``container:<name>`` network; sorted."""
+    return list(dependency_conditions(normalized))
+
+
+def dependency_conditions(normalized: dict) -> dict[str, str]:
+    """Each container that must exist first → what it must reach before this one starts: ``started``
+    (running), ``healthy`` (its probe passes) or ``completed`` (exited 0); sorted by name.
+
+    ``depends_on`` is the mapping name → condition (a list, as specs normalized before conditions
+    existed record it, means ``started`` for each); a ``container:<name>`` network adds that
+    container as ``started`` unless ``depends_on`` gives it a condition.
+    """
+    given = normalized["depends_on"]
+    conditions = dict(given) if isinstance(given, dict) else dict.fromkeys(given, "started")
     joined = joined_container(normalized["network"])
-    return sorted(set(normalized["depends_on"]) | ({joined} if joined else set()))
+    if joined:
+        conditions.setdefault(joined, "started")
+    return dict(sorted(conditions.items()))
 
 
 def network_of(network: dict) -> Network:

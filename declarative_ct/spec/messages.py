@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from ..errors import ContainerError
-from .model import NAME_PATTERN, RESTART_PATTERN, ContainerSpec, FieldError
+from .model import RESTART_PATTERN, ContainerSpec, FieldError
+from .model_base import NAME_PATTERN, NAME_RULE
 from .yaml_rules import show
 
 Loc = tuple[object, ...]
@@ -101,7 +102,7 @@ EXPECTED = {
     "int_from_float": "a whole number", "finite_number": "a finite number",
 }
 _PATTERNS = {
-    NAME_PATTERN: "must be 1 to 63 letters, digits or _ . + - (starting with a letter or digit)",
+    NAME_PATTERN: NAME_RULE,
     RESTART_PATTERN: "must be never, always, on-failure or on-failure:N",
     r"^[0-9]+(:[0-9]+)?$": 'must be "uid" or "uid:gid" (numbers)',
 }

@@ -14,42 +14,19 @@ import os
 import re
 from typing import Annotated, Literal
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator,
-                      model_validator)
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from ..configs import MAX_ID, format_cpu_list, parse_cpu_list
 from ..configs.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, MAX_MAX_FILES, MAX_MAX_SIZE, MIN_MAX_SIZE
 from . import forms
 from .desired import DesiredSpec
+from .model_base import MAX_ARG_STRLEN, MAX_ARGS, NAME_PATTERN, FieldError, Strict as _Strict, check_argv
+from .model_base import Duration, field_name, field_path  # noqa: F401 - importers take them from here too
+from .model_health import DependsOn, HealthSpec
 from ..units import UNLIMITED, format_size, parse_size
 
-class FieldError(ValueError):
-    """A validator's error about a field below the model it validates: ``path`` (``("routes", 0,
-    "interface")``) and ``message``. pydantic passes it to the loader as the ``value_error``'s
-    ``ctx["error"]``; the loader reports it at that field when the document has it, else at the
-    validated model with ``str()``: ``routes[0].interface: <message>``."""
-
-    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
-        self.path = tuple(path)
-        self.message = message
-        super().__init__(f"{field_name(self.path)}: {message}")
-
-
-def field_name(path: tuple[str | int, ...]) -> str:
-    """``("routes", 0, "interface")`` → ``routes[0].interface``."""
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" if i else p for i, p in enumerate(path))
-
-
-def field_path(name: str) -> tuple[str | int, ...]:
-    """``routes[0].interface`` → ``("routes", 0, "interface")`` (a runtime field name, e.g. a Problem's)."""
-    return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+", name))
-
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$"
 NAMESPACES = ("pid", "mount", "uts", "ipc", "net", "cgroup")
 DEFAULT_NAMESPACES = ["pid", "mount", "uts", "ipc", "net"]
-MAX_ARG_STRLEN = 131072  # bytes: the kernel's limit on one argument or environment string
-MAX_ARGS = 1 << 20  # bytes of arguments: well within ARG_MAX, and within what the monitor's socket carries
 RESTART_PATTERN = r"^(never|always|on-failure(:[1-9][0-9]*)?)$"
 SECCOMP_KEYWORDS = ("default", "unconfined")
 _SPEC_RESOURCE_NAMES = {"pids_limit": "pids"}  # configs.Resources field → the spec's, where they differ
@@ -117,10 +94,6 @@ def _container_path(value: str) -> str:
 ContainerPath = Annotated[str, AfterValidator(_container_path)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
 class ProcessSpec(_Strict):
     """What runs: ``args`` (argv), ``env`` (string values), ``cwd``, ``user`` as ``"uid[:gid]"``."""
 
@@ -153,13 +126,7 @@ class ProcessSpec(_Strict):
     @field_validator("args")
     @classmethod
     def _no_nul(cls, value: list[str]) -> list[str]:
-        if any("\0" in arg for arg in value):
-            raise ValueError("an argument holds a NUL character")
-        if any(len(arg.encode()) >= MAX_ARG_STRLEN for arg in value):
-            raise ValueError(f"an argument is {MAX_ARG_STRLEN} bytes or longer (the kernel's MAX_ARG_STRLEN)")
-        if sum(len(arg.encode()) + 1 for arg in value) > MAX_ARGS:
-            raise ValueError(f"the arguments take more than {MAX_ARGS >> 10} KiB (execve would refuse them)")
-        return value
+        return check_argv(value)
 
     def uid_gid(self) -> tuple[int, int]:
         """``(uid, gid)``; the gid defaults to the uid."""
@@ -401,7 +368,7 @@ class ContainerSpec(_Strict):
     restart: str = Field("never", pattern=RESTART_PATTERN)
     reload_signal: SignalName = "SIGHUP"
     reload_on: list[str] = Field(default_factory=list)
-    depends_on: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(default_factory=list)
+    depends_on: DependsOn = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     state: Literal["running", "paused", "stopped", "absent"] = "running"
     stop_signal: SignalName = "SIGTERM"
@@ -409,6 +376,9 @@ class ContainerSpec(_Strict):
     seccomp: str = Field("default", min_length=1, description=(
         "The syscall filter: default (docker's default profile, resolved for the container's capabilities), "
         "unconfined (none), or the path of an OCI seccomp profile (JSON, the shape of linux.seccomp)"))
+    health: HealthSpec | None = Field(None, description=(
+        "A health check: one probe (exec, http or tcp) the supervisor runs every interval; a change needs "
+        "no new container"))
 
     @field_validator("namespaces")
     @classmethod
@@ -444,6 +414,11 @@ class ContainerSpec(_Strict):
         """Containers that must exist first: ``depends_on`` and a ``container:<name>`` network."""
         return forms.dependencies({"depends_on": self.depends_on, "network": {"mode": self.network.mode}})
 
+    def dependency_conditions(self) -> dict[str, str]:
+        """Each dependency → its condition (``started | healthy | completed``), as
+        :meth:`.desired.DesiredSpec.dependency_conditions`."""
+        return forms.dependency_conditions({"depends_on": self.depends_on, "network": {"mode": self.network.mode}})
+
     def desired(self) -> "DesiredSpec":
         """This spec as the reconciler reads it (:class:`~.desired.DesiredSpec`: frozen, JSON inside)."""
         return DesiredSpec.from_json(self.model_dump(mode="json"), self.normalized())
@@ -454,7 +429,8 @@ class ContainerSpec(_Strict):
         data["hostname"] = self.hostname or self.name
         data["process"]["user"] = "%d:%d" % self.process.uid_gid()  # "1000" is "1000:1000"
         data["resources"] = self.resources.to_libcontainer()
-        data["depends_on"] = sorted(set(self.depends_on))
+        data["depends_on"] = dict(sorted(self.depends_on.items()))  # name → condition
+        data["health"] = self.health.normalized() if self.health is not None else None
         data["reload_on"] = sorted(set(self.reload_on))
         if self.seccomp not in SECCOMP_KEYWORDS:
             # The file's content, not only its name: an edited profile recreates the container.

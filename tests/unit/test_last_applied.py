@@ -12,7 +12,7 @@ def test_label_round_trip() -> None:
     assert key == last_applied.LABEL_SPEC == "dct.spec"
     assert value == ('{"logging":{"max_files":2,"max_size":1048576},"name":"web",'
                      '"process":{"args":["/bin/sh"],"cwd":"/srv","env":{"A":"1"},"user":"1000:100"}}')
-    assert last_applied.read(Config(rootfs="/", labels=[last_applied.label(APPLIED)])) == APPLIED
+    assert last_applied.read(Config(rootfs="/", labels=[last_applied.label(APPLIED)])) == {**APPLIED, "health": None}
 
 
 def test_missing_or_unreadable_reads_as_empty() -> None:
@@ -38,6 +38,19 @@ def test_a_record_older_than_a_field_reads_with_its_default() -> None:
 
     old = {k: v for k, v in APPLIED.items() if k != "logging"}
     read = last_applied.read(Config(rootfs="/", labels=[last_applied.label(old)]))
-    assert read == {**old, "logging": {"max_size": DEFAULT_MAX_SIZE, "max_files": DEFAULT_MAX_FILES}}
+    assert read == {**old, "logging": {"max_size": DEFAULT_MAX_SIZE, "max_files": DEFAULT_MAX_FILES}, "health": None}
     assert last_applied.decode(last_applied.label(APPLIED).partition("=")[2])["logging"] == APPLIED["logging"]
     assert last_applied.decode("{}") == {}
+
+
+def test_a_record_older_than_health_and_conditions_reads_as_today() -> None:
+    """Issue 16: a record made before ``health`` reads with ``health: None`` (no probe), one made before
+    ``depends_on`` took conditions (a list) with each name ``started``; today's records stay as they are."""
+    old = {**APPLIED, "depends_on": ["db", "cache"]}
+    read = last_applied.decode(last_applied.label(old).partition("=")[2])
+    assert read["health"] is None
+    assert read["depends_on"] == {"cache": "started", "db": "started"}
+    probe = {"exec": ["/bin/true"], "http": None, "tcp": None, "interval": 2.0, "timeout": 1.0, "retries": 3,
+             "start_period": 0.0, "on_unhealthy": "none"}
+    new = {**APPLIED, "depends_on": {"db": "healthy"}, "health": probe}
+    assert last_applied.decode(last_applied.label(new).partition("=")[2]) == new

@@ -86,7 +86,10 @@ STATES = ("running", "paused", "stopped", "absent")
 STATUS_AFTER_APPLY = {"running": Status.RUNNING, "paused": Status.PAUSED, "stopped": Status.CREATED}
 RESOURCE_KEYS = ("memory", "memory_reservation", "memory_swap", "cpus", "cpu_shares", "cpu_quota", "cpu_period",
                  "cpuset_cpus", "cpuset_mems", "pids", "blkio_weight")
-SPEC_ONLY = ("restart", "reload_signal", "reload_on", "depends_on", "stop_signal", "stop_timeout")
+SPEC_ONLY = ("restart", "reload_signal", "reload_on", "depends_on", "stop_signal", "stop_timeout", "health")
+# health: the supervisor probes with the spec's probe of the moment (no new container)
+HEALTHS = [None, {"exec": ["/bin/true"]}, {"tcp": {"port": 80}, "interval": "2s", "retries": 1},
+           {"http": {"port": 8080, "path": "/h", "expect_status": [204, 200]}, "on_unhealthy": "restart"}]
 UNLIMITED_SPELLINGS = ("unlimited", -1, "max")
 
 # -- the reference: what a spec means -------------------------------------------------------
@@ -466,7 +469,8 @@ def spec_dicts(draw, states=st.sampled_from(["running", "running", "paused", "st
     optional = {"restart": restarts, "reload_signal": signals, "stop_signal": signals,
                 "reload_on": st.lists(st.sampled_from(RELOAD_FILES), max_size=3),
                 "stop_timeout": st.one_of(st.integers(0, 60), st.floats(0, 60, allow_nan=False)),
-                "depends_on": st.just([]), "seccomp": st.sampled_from(["default", "unconfined"])}
+                "depends_on": st.just([]), "seccomp": st.sampled_from(["default", "unconfined"]),
+                "health": st.sampled_from(HEALTHS)}
     for key, values in optional.items():
         if draw(st.booleans()):
             d[key] = draw(values)
@@ -625,6 +629,8 @@ def mutate(draw, d: dict, field: str) -> dict | None:
         d["depends_on"] = [draw(_different(names, d["name"]))]
     elif field == "stop_timeout":
         d["stop_timeout"] = draw(_different(st.integers(0, 60), d.get("stop_timeout", 10)))
+    elif field == "health":
+        d["health"] = draw(_other_of(HEALTHS, d.get("health")))
     else:
         raise AssertionError(field)
     return d if is_valid(d) else None

@@ -70,7 +70,8 @@ def test_multi_document_file(tmp_path: Path) -> None:
     assert [d.line for d in docs] == [2, 8]
     assert all(d.source == str(f) for d in docs)
     assert docs[1].spec.process.env == {"MODE": "on", "NUM": "5"}
-    assert docs[1].spec.depends_on == ["web"]
+    assert docs[1].spec.depends_on == {"web": "started"}
+    assert docs[1].spec.desired().depends_on == ["web"]
 
 
 def test_directory_reads_spec_files_sorted_and_ignores_the_rest(tmp_path: Path) -> None:

@@ -251,8 +251,11 @@ options:
     description:
     - Containers this one starts after and stops before, when they are applied together (M(declarative_ct.dct.apply));
       for this module, recorded only (tasks run in playbook order).
-    type: list
-    elements: str
+    - 'A list of names (each must have started), or a mapping of name to condition: C(started) (it
+      runs), C(healthy) (its O(health) probe passes; it must declare one) or C(completed) (it exited
+      0, for one-shot jobs such as migrations; not with C(restart: always)), e.g. C({db: healthy,
+      migrate: completed}).'
+    type: raw
   labels:
     description:
     - Labels of the container (names starting with C(dct.) are reserved).
@@ -275,4 +278,79 @@ options:
     - A change, also of the profile file's content, recreates the container.
     type: str
     default: default
+  health:
+    description:
+    - 'A health check: exactly one probe (O(health.exec), O(health.http) or O(health.tcp)), run by
+      the supervisor (C(dct watch)) every O(health.interval); the container is unhealthy after O(health.retries)
+      failures in a row.'
+    - 'A change needs no new container: the supervisor probes with the new check.'
+    type: dict
+    suboptions:
+      exec:
+        description:
+        - The program and its arguments, run inside the container as C(dct exec) runs it (the spec's
+          user, environment and working directory); exit status 0 passes.
+        - 'A list, not a shell line: write C([sh, -c, "..."]) for a shell command.'
+        type: list
+        elements: str
+      http:
+        description:
+        - An HTTP GET made from inside the container's network namespace (no published port needed).
+        type: dict
+        suboptions:
+          port:
+            description:
+            - The port on 127.0.0.1 inside the container (1 to 65535).
+            type: int
+            required: true
+          path:
+            description:
+            - 'The request target: starts with C(/), printable ASCII without spaces (percent-encode
+              the rest).'
+            type: str
+            default: /
+          expect_status:
+            description:
+            - 'The status that passes, or a list of them (100 to 599); unset: any of 200 to 399.'
+            type: raw
+      tcp:
+        description:
+        - A TCP connect made from inside the container's network namespace.
+        type: dict
+        suboptions:
+          port:
+            description:
+            - The port on 127.0.0.1 inside the container (1 to 65535).
+            type: int
+            required: true
+      interval:
+        description:
+        - 'Time between probes (500ms to 1h): seconds, or C(2s), C(500ms), C(1m30s).'
+        type: raw
+        default: 10.0
+      timeout:
+        description:
+        - 'A probe that takes longer fails (100ms to 1h): seconds, or C(1s), C(500ms).'
+        type: raw
+        default: 5.0
+      retries:
+        description:
+        - Failures in a row that make the container unhealthy (1 to 100).
+        type: int
+        default: 3
+      start_period:
+        description:
+        - Time after the container starts during which failures do not count (0 to 1h; seconds, or
+          C(30s), C(1m)); a success ends it early.
+        type: raw
+        default: 0.0
+      on_unhealthy:
+        description:
+        - 'What an unhealthy container triggers: C(none) (it is reported) or C(restart) (it is restarted
+          with the backoff of O(restart)).'
+        type: str
+        choices:
+        - none
+        - restart
+        default: none
 '''

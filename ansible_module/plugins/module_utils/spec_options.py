@@ -23,9 +23,10 @@ SPEC_OPTIONS = {
     'restart': {'type': 'str', 'default': 'never'},
     'reload_signal': {'type': 'str', 'default': 'SIGHUP'},
     'reload_on': {'type': 'list', 'elements': 'str'},
-    'depends_on': {'type': 'list', 'elements': 'str'},
+    'depends_on': {'type': 'raw'},
     'labels': {'type': 'dict'},
     'stop_signal': {'type': 'str'},
     'stop_timeout': {'type': 'float'},
     'seccomp': {'type': 'str', 'default': 'default'},
+    'health': {'type': 'dict'},
 }

@@ -1,0 +1,115 @@
+"""The supervisor's probes: which containers ``dct watch`` probes after each pass, and what it says
+when one changes (``web: healthy → unhealthy (exit 1: connection refused)``).
+
+:class:`Probing` owns the watch loop's :class:`~declarative_ct.health.prober.Prober`, made when
+the first declared container with ``health`` runs (a watch without health starts no thread for
+it) and closed with the loop. After each pass, :meth:`Probing.after_pass` hands the prober a
+target for every declared container with ``health`` that runs now (the check read from the
+spec's normalized ``health``; exec probes run with the spec's user, env and cwd); a container the
+pass started (created, restarted) is probed again from the start of its new run. A status change
+is printed and wakes the loop, which plans at once (``on_unhealthy: restart``: :mod:`.unhealthy`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+from ..errors import ContainerError
+from ..health import record as health_record
+from ..health.check import HealthCheck
+from ..health.prober import Prober, Target
+from ..runtime import Status
+from . import last_applied
+from .kinds import Result, Step
+
+
+class Probing:
+    """The probes of one watch loop.
+
+    ``runtime``: the loop's Runtime; ``out``: prints one line (thread-safe); ``wake``: wakes the
+    loop; ``fork_server``: the runtime's fork server for exec probes (None: plain execs);
+    ``workers``: probes run at once at most. ``changed`` is set on each status change.
+    """
+
+    def __init__(self, runtime, out: Callable[[str], None], wake: Callable[[], None], fork_server=None,
+                 workers: int = 4) -> None:
+        self._runtime = runtime
+        self._out, self._wake = out, wake
+        self._fork_server, self._workers = fork_server, workers
+        self.prober: Prober | None = None
+        self.changed = threading.Event()
+        self._checks: dict[int, tuple[object, Target | None]] = {}  # id(doc) -> (doc, its target or None)
+
+    def after_pass(self, docs: Iterable, observed: dict, outcomes: Iterable) -> None:
+        """Probe, from now on, the declared containers with ``health`` that run after this pass.
+
+        ``docs``: the documents in force (``.spec.normalized()``, ``.spec.name``, ``.spec.state``);
+        ``observed``: ``plan.observe``'s result the pass planned from; ``outcomes``: apply's (empty
+        when nothing was done).
+        """
+        running = {name for name, obs in observed.items() if obs.status == Status.RUNNING}
+        fresh = set()
+        for outcome in outcomes:
+            name, steps = outcome.action.container, outcome.action.steps
+            if outcome.result != Result.OK:
+                continue
+            if Step.START in steps or Step.RESUME in steps:
+                running.add(name)
+                if Step.START in steps:
+                    fresh.add(name)
+            elif Step.STOP in steps or Step.DESTROY in steps or Step.PAUSE in steps:
+                running.discard(name)
+        targets = [t for t in self._targets(docs) if t.name in running]
+        if self.prober is None:
+            if not targets:
+                return
+            self.prober = Prober(self._runtime, on_change=self._changed, fork_server=self._fork_server,
+                                 workers=self._workers)
+        for name in fresh:
+            self.prober.discard(name)  # a new run: its first probe comes at once, not on the old grid
+        self.prober.update(targets)
+
+    def _targets(self, docs: Iterable) -> list[Target]:
+        """A target per document with ``health`` (each document's read once while it stays in force)."""
+        seen: dict[int, tuple[object, Target | None]] = {}
+        out = []
+        for doc in docs:
+            hit = self._checks.get(id(doc))
+            if hit is None or hit[0] is not doc:
+                hit = (doc, _target(doc.spec))
+            seen[id(doc)] = hit
+            if hit[1] is not None and doc.spec.state == "running":
+                out.append(hit[1])
+        self._checks = seen
+        return out
+
+    def _changed(self, name: str, old: str, new: str, record: dict) -> None:
+        """The prober's thread: say it, and have the loop plan now."""
+        detail = health_record.last_output(record)
+        self._out(f"{name}: {old} → {new}" + (f" ({detail})" if detail else ""))
+        self.changed.set()
+        self._wake()
+
+    def close(self) -> None:
+        """Stop the prober (its running probes cancelled, its threads joined); idempotent."""
+        if self.prober is not None:
+            self.prober.close()
+
+
+def _target(spec) -> Target | None:  # noqa: ANN001 - a ContainerSpec or DesiredSpec
+    """The probe target of a spec with ``health`` (its normalized form), else None."""
+    normalized = spec.normalized()
+    try:
+        check = HealthCheck.from_normalized(normalized.get("health"))
+    except (ValueError, KeyError, TypeError):
+        return None  # the spec model refuses such a spec first
+    if check is None:
+        return None
+    process = None
+    if check.kind == "exec":
+        try:
+            process = last_applied.process(normalized, args=list(check.command), init=False)
+        except (KeyError, TypeError, ValueError, ContainerError):  # ConfigInvalid: refused by the spec model first
+            process = None
+    return Target(spec.name, check, process)
