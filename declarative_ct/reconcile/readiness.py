@@ -42,15 +42,14 @@ DEFAULT_TIMEOUT = 60.0  # seconds: dct apply --timeout, the Ansible modules' wai
 
 def dependency_conditions(spec) -> dict[str, str]:  # noqa: ANN001 - DesiredSpec
     """Each container ``spec`` must wait for → its condition (:data:`CONDITIONS`): the spec's
-    ``depends_on`` conditions (the list form gives ``started``) and ``started`` for a
-    ``container:<name>`` network."""
-    conditions = spec.dependency_conditions() if hasattr(spec, "dependency_conditions") else {}
-    return {name: conditions.get(name, STARTED) for name in spec.dependencies()}
+    ``DesiredSpec.dependency_conditions()`` (the list form of ``depends_on`` gives ``started``, and
+    so does a ``container:<name>`` network)."""
+    return spec.dependency_conditions()
 
 
 def health_check(spec) -> HealthCheck | None:  # noqa: ANN001 - DesiredSpec
     """The :class:`HealthCheck` a spec declares (its normalized ``health``), or None."""
-    return HealthCheck.from_normalized(getattr(spec, "health", None))
+    return HealthCheck.from_normalized(spec.health)
 
 
 @dataclass(frozen=True)
