@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 import dct_cli
+from declarative_ct.errors import ContainerError
 from declarative_ct.health import record
 from declarative_ct.reconcile import apply as applying
 from declarative_ct.reconcile.plan import make_plan, observe
@@ -59,6 +60,14 @@ def apply_specs(runtime, busybox_rootfs: str, tmp_path: Path):
 
 def _created(runtime, name: str) -> float:
     return parse_time(runtime.load(name).state().created)
+
+
+def _running(runtime, name: str) -> bool:
+    """``name`` is created and running (its directory alone may be a create under way)."""
+    try:
+        return runtime.load(name).status() == Status.RUNNING
+    except ContainerError:
+        return False
 
 
 def _first_healthy(runtime, name: str) -> float:
@@ -285,9 +294,9 @@ def test_the_supervisor_does_not_wait_it_starts_the_dependent_once_healthy(runti
         assert not runtime.exists(web)
         (flags / "ready").touch()
         began = time.monotonic()
-        while not runtime.exists(web) and time.monotonic() - began < 20:
+        while not _running(runtime, web) and time.monotonic() - began < 20:
             time.sleep(0.05)
-        assert runtime.exists(web) and time.monotonic() - began < 10, out  # not the 30 s resync
+        assert _running(runtime, web) and time.monotonic() - began < 10, out  # not the 30 s resync
         assert _created(runtime, web) > _first_healthy(runtime, db)
     finally:
         stop.set()
