@@ -26,7 +26,7 @@ try:
     from declarative_ct.reconcile import last_applied
     from declarative_ct.reconcile import restart as restarting
     from declarative_ct.reconcile.convert import LABEL_MANAGER, LABEL_SOURCE, MANAGER, MUTABLE_FIELDS
-    from declarative_ct.reconcile.drift import satisfied_state  # noqa: F401 - the container module's
+    from declarative_ct.reconcile.drift import satisfied_state  # noqa: F401 (the container module's)  pylint: disable=unused-import
     from declarative_ct.reconcile.kinds import ActionKind
     from declarative_ct.reconcile.last_applied import LABEL_SPEC
     from declarative_ct.reconcile.plan import effective, make_plan, observe
@@ -225,7 +225,8 @@ def facts(rt, name, stats=False):
     """Facts about container ``name`` of ``rt``'s root (what the info module returns per container).
 
     ``exists``, ``status`` (created, running, pausing, paused, stopped; ``absent`` when there is no
-    such container; ``unknown`` with ``error`` and nothing else when its state.json cannot be read), ``pid`` (of init, None when stopped), ``created`` (RFC 3339), ``managed``
+    such container; ``unknown`` with ``error`` and nothing else when its state.json cannot be
+    read), ``pid`` (of init, None when stopped), ``created`` (RFC 3339), ``managed``
     (made by declarative-ct), ``source`` (the spec file, or ``ansible:<name>``: set when the container
     is created), ``labels`` (the user's), ``spec`` (the normalized spec it was created from: a live
     update changes ``resources``, not this), ``resources`` (the limits in force, libcontainer
