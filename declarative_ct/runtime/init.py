@@ -266,6 +266,20 @@ def enter(ctx: InitContext) -> None:
     _init(ctx)
 
 
+def enter_exec(ctx: InitContext) -> None:
+    """Become a process exec'd into a running container, in a process forked inside
+    :func:`pid_namespace_for_children` with the context :func:`without_pid_namespace` gives (the
+    fork server, :mod:`.forkserver`): stage 1's cgroup and namespace steps without its fork, then
+    the exec'd child's. Errors go to the parent as with :func:`stage1`. Never returns.
+    """
+    try:
+        no_path_imports()
+        _enter_cgroup_and_namespaces(ctx)
+    except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
+        _fail(ctx, err)
+    _exec_child(ctx)
+
+
 def _setup_stdio(stdio: tuple[int, int, int]) -> None:
     # Move the sources above 2 first so a source numbered 0-2 is not clobbered by an earlier dup2.
     high = [os.dup(fd) for fd in stdio]
