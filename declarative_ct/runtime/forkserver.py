@@ -46,6 +46,8 @@ from __future__ import annotations
 
 import array
 import contextlib
+import copy
+import ctypes
 import dataclasses
 import errno
 import gc
@@ -67,7 +69,8 @@ _MAX_FDS = 253  # the kernel's SCM_MAX_FD
 _START_TIMEOUT = 10.0  # seconds for a new server to import init and say "ready"
 _STOP_TIMEOUT = 5.0  # seconds close() waits for the server to exit before killing it
 _PARENT_CHECK = 1.0  # seconds between the server's looks at whether its owner is still its parent
-_RECV_MAX = 1 << 20
+_RECV_MAX = _INLINE_MAX + 1
+_CACHED = 256  # contexts the server keeps unpickled (an exec probe sends the same one each time)
 
 
 class ForkServer:
@@ -133,7 +136,16 @@ class ForkServer:
 
         if ctx.process.init:
             raise ConfigInvalid("fork_server: serves exec'd processes (process.init false) only")
-        payload = pickle.dumps(bootstrap.plain_context(ctx), protocol=pickle.HIGHEST_PROTOCOL)
+        # The descriptors' numbers are the server's own: without the caller's, the same exec
+        # (a probe's) pickles to the same bytes each time, which the server keeps unpickled.
+        # Nor the seccomp profile: the compiled program goes in ctx.seccomp (a third of the pickle's time).
+        config = copy.copy(ctx.config)
+        config.seccomp = None
+        plain = bootstrap.plain_context(ctx)
+        plain = dataclasses.replace(plain, config=config, stdio=(-1, -1, -1),
+                                    process=dataclasses.replace(plain.process,
+                                                                extra_files=[-1] * len(ctx.process.extra_files)))
+        payload = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
         fds = [ctx.sync.fileno(), *ctx.stdio, *ctx.process.extra_files]
         if len(fds) + 2 > _MAX_FDS:
             raise ConfigInvalid(f"process.extra_files: {len(ctx.process.extra_files)} descriptors, "
@@ -377,7 +389,12 @@ def main() -> None:
         from . import init  # noqa: F401 - everything stage 1 runs, once for all its forks
         from .cgroups import v1, v2  # noqa: F401 - the managers a context carries
 
+        if len(os.listdir("/proc/self/task")) != 1:
+            raise RuntimeError("started with threads: refusing to fork without CPython's after-fork hooks")
         linux.last_cap()  # cached: each stage 1 would read /proc/sys/kernel/cap_last_cap again
+        # From here on the server imports nothing (a context naming a module not loaded yet is
+        # refused), and each fork finds the finders already gone (stage 1 empties them).
+        init.no_path_imports()
         with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
             f.write("dct-forkserver")
     except BaseException as err:  # noqa: BLE001 - the owner shows it
@@ -387,8 +404,18 @@ def main() -> None:
     gc.collect()
     gc.freeze()  # the forks neither scan nor copy what is here now
     ctl.send(b"ready")
-    _Server(ctl).serve()
+    try:
+        _Server(ctl).serve()
+    except BaseException:  # noqa: BLE001 - _Fatal, or a bug: the owner starts another on its next request
+        os._exit(1)
     os._exit(0)
+
+
+_NAMESPACES = ("ipc", "uts", "net", "mnt", "cgroup", "pid_for_children")  # what init.joined changes
+
+
+def _own_namespaces() -> list[str]:
+    return [os.readlink(f"/proc/self/ns/{name}") for name in _NAMESPACES]
 
 
 class _Fatal(BaseException):
@@ -398,6 +425,9 @@ class _Fatal(BaseException):
 class _Server:
     def __init__(self, ctl: socket.socket) -> None:
         self.ctl = ctl
+        # payload -> (context, its form for a fork inside its PID namespace), oldest first
+        self.contexts: dict[bytes, tuple[object, object]] = {}
+        self.namespaces = _own_namespaces()
         self.parent = os.getppid()
         self.children: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (child pid, reply socket)
         self.poller = select.poll()
@@ -461,47 +491,64 @@ class _Server:
             data = msg[1:]
         else:
             raise ValueError(f"unknown request {msg[:1]!r}")
-        plain = pickle.loads(data)
-        if not isinstance(plain, init.InitContext) or plain.process.init:
-            raise ValueError("not the context of an exec'd process")
+        plain, in_container = self._context(data)
         if len(fds) - 4 != len(plain.process.extra_files):
             raise ValueError(f"{len(fds) - 4} extra descriptors for {len(plain.process.extra_files)} extra files")
         if not plain.detach:
-            pid = self._fork_exec(plain, fds)
+            pid = self._fork_exec(plain, in_container, fds)
             if pid > 0:
                 return pid
         # A detached process is left to the caller's subreaper by a stage 1 that exits at once, and
         # a PID namespace we could not fork into makes stage 1 fail as it does without us.
-        return self._fork_child(lambda ctx: init.stage1(ctx), plain, fds, [])
+        return self._fork_child(init.stage1, plain, fds)
 
-    def _fork_exec(self, plain, fds: list[int]) -> int:
-        """Fork the exec'd process straight into the container's PID namespace (as the monitor
-        forks an init): stage 1's fork, made only to be born there, is saved. We are its parent
-        and report its own status (stage 1 would exit with its exit code: the same exit code).
-        Returns its pid, or -1 when the namespace cannot be joined or forked into (the
-        container is gone): nothing was forked.
+    def _context(self, data: bytes) -> tuple[object, object]:
+        """The context pickled in ``data`` and its form for :func:`.init.enter_exec` (only the user
+        namespace left to join), unpickled once for all requests with the same bytes (the
+        children change only their copies)."""
+        from . import init
+
+        cached = self.contexts.pop(data, None)
+        if cached is None:
+            plain = pickle.loads(data)
+            if not isinstance(plain, init.InitContext) or plain.process.init:
+                raise ValueError("not the context of an exec'd process")
+            cached = (plain, dataclasses.replace(plain, join=[j for j in plain.join if j[0] == "NEWUSER"]))
+            if len(self.contexts) >= _CACHED:
+                del self.contexts[next(iter(self.contexts))]
+        self.contexts[data] = cached  # last: the most recently used
+        return cached
+
+    def _fork_exec(self, plain, in_container, fds: list[int]) -> int:
+        """Fork the exec'd process inside the container's namespaces (:func:`.init.joined`: all
+        but the user namespace, which the child joins; born in the PID namespace, its root and
+        cwd the container's): stage 1's fork, made only to be born there, is saved. We are its
+        parent and report its own status (stage 1 would exit with its exit code: the same).
+        Returns its pid, or -1 when the cgroup or a namespace cannot be reached or forked into
+        (the container is gone): nothing was forked.
 
         The child sends nothing on the sync socket before our ``pid`` message is out (the gate).
         """
         from . import init, sync
 
+        held: list[int] = []  # cgroup.procs files, then the user namespace's
         gate_r, gate_w = os.pipe()
         try:
-            entered = init.pid_namespace_for_children(plain)
+            pid = -1
             try:
-                entered.__enter__()
+                # Before the mount namespace is joined: its paths are the host's here.
+                for path in plain.cgroup.paths().values():
+                    held.append(os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
+                cgroups = len(held)
+                held += [os.open(path, os.O_RDONLY | os.O_CLOEXEC) for t, path in plain.join if t == "NEWUSER"]
+                with init.joined([j for j in plain.join if j[0] != "NEWUSER"]):
+                    pid = self._fork_child(init.enter_exec, in_container, fds, gate_r, held[:cgroups], held[cgroups:])
             except OSError:
-                return -1
-            try:
-                pid = self._fork_child(lambda ctx: init.enter_exec(init.without_pid_namespace(ctx)), plain, fds,
-                                       [gate_r])
-            except OSError:
-                return -1
+                pass  # stage 1 will say why, as without us
             finally:
-                try:
-                    entered.__exit__(None, None, None)
-                except BaseException as err:
-                    raise _Fatal(f"cannot restore our own PID namespace: {err}") from err
+                self._check_own_namespaces()
+            if pid < 0:
+                return -1
             sock = socket.socket(fileno=fds[0])
             try:
                 sync.send(sock, sync.Kind.PID, pid=pid)
@@ -512,26 +559,38 @@ class _Server:
                 sock.detach()
             return pid
         finally:
-            os.close(gate_r)
-            os.close(gate_w)
+            for fd in (gate_r, gate_w, *held):
+                os.close(fd)
 
-    def _fork_child(self, run, plain, fds: list[int], gate: list[int]) -> int:
-        """Fork a child that keeps only ``fds`` (and the ``gate``: waits for a byte on it) and runs
-        ``run`` with the request's context. Raises OSError (nothing forked)."""
-        pid = os.fork()
+    def _check_own_namespaces(self) -> None:
+        """Raise _Fatal unless we are back in our own namespaces (a fork would land in a container's)."""
+        if _own_namespaces() != self.namespaces:
+            raise _Fatal("not back in our own namespaces after a fork into a container's")
+
+    def _fork_child(self, run, ctx, fds: list[int], gate: int = -1, cgroup_fds: list[int] = (),
+                    user_ns: list[int] = ()) -> int:
+        """Fork a child that keeps only ``fds`` (and ``cgroup_fds`` and ``user_ns``, its
+        ``cgroup_fds`` and user namespace to join; the ``gate``: waits for a byte on it) and runs
+        ``run`` with ``ctx`` given them. Raises OSError (nothing forked)."""
+        pid = _fork()
         if pid:
             return pid
         try:
             gc.disable()  # it execs soon: a collection would only copy pages
             # Only the request's descriptors from here on: not the control socket, nor other
             # requests' answers and pidfds (stage 1 closes the rest again before joining).
-            linux.close_fds_except({*fds, *gate})
-            if gate and os.read(gate[0], 1) != b"g":
-                os._exit(1)  # the server did not say "pid": the requester is gone
-            for fd in gate:
-                os.close(fd)
-            ctx = dataclasses.replace(plain, sync=socket.socket(fileno=fds[0]), stdio=(fds[1], fds[2], fds[3]),
-                                      process=dataclasses.replace(plain.process, extra_files=fds[4:]))
+            linux.close_fds_except({*fds, *cgroup_fds, *user_ns, gate})
+            if gate >= 0:
+                if os.read(gate, 1) != b"g":
+                    os._exit(1)  # the server did not say "pid": the requester is gone
+                os.close(gate)
+            # The server's copy stays as it was: this is the child's (copied on write).
+            ctx.sync = socket.socket(fileno=fds[0])
+            ctx.stdio = (fds[1], fds[2], fds[3])
+            ctx.process.extra_files = fds[4:]
+            if gate >= 0:
+                ctx.cgroup_fds = list(cgroup_fds)
+                ctx.join = [("NEWUSER", fd) for fd in user_ns]
             run(ctx)
         finally:
             os._exit(1)
@@ -548,6 +607,28 @@ class _Server:
         with contextlib.suppress(OSError):
             reply.send(json.dumps({"status": status}).encode())
         reply.close()
+
+
+_libc_fork = ctypes.PyDLL(None, use_errno=True).fork  # PyDLL: the GIL stays held across the call
+_libc_fork.restype = ctypes.c_int
+_libc_fork.argtypes = []
+
+
+def _fork() -> int:
+    """fork(2) without CPython's after-fork hooks (``os.fork`` runs them): 0 in the child, its pid
+    in the parent. Raises OSError.
+
+    The hooks re-initialise what other threads may have held at the fork (the GIL, the import
+    lock, thread states) and run the modules' handlers (threading's rebuilds its thread table):
+    ~0.5 ms of CPU and ~160 pages copied on write per fork here, a tenth of an exec. The server
+    has a single thread (checked at start; it starts none) and keeps the GIL across the call,
+    so there is nothing for them to repair; the children run init and exec.
+    """
+    pid = _libc_fork()
+    if pid < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return pid
 
 
 def _read_all(fd: int) -> bytes:
