@@ -1,43 +1,58 @@
 # Size: both ends of the fork server's protocol (the client in the owner, the server in the sealed image)
-"""A pre-imported fork server for ``exec``: stage 1 of an exec'd process forked from a process
-that already runs from the sealed image and has imported init (for exec health probes).
+"""A pre-imported fork server for ``exec``: the exec'd process forked from a process that already
+runs from the sealed image and has imported init (for exec health probes).
 
 Why: a plain exec (:mod:`.bootstrap`) forks the caller and executes a fresh sealed interpreter
-that imports init for each stage 1: ~70 ms of CPU per exec, most of it interpreter start-up and
-imports. A prober running 50 execs/s would need 3.5 cores for that alone. Here one helper
-process, started once from the sealed image (:func:`.exeseal.sealed_executable`, as stage 1 is:
-``/proc/<pid>/exe`` of it and of every fork of it is the sealed memfd, never the host's
-interpreter, so CVE-2019-5736 stays closed), imports everything stage 1 runs and then forks one
-child per request; the child runs :func:`.init.stage1` with the request's context directly (what
-:func:`.bootstrap.exec_stage1` does in a process that already runs sealed). The same stage 1
-code, so the exec'd process joins the same namespaces and cgroup, with the same user,
-capabilities, no_new_privs and seccomp filter, and fails with the same errors.
+that imports init, whose stage 1 joins the container and forks again: ~60-70 ms of CPU per exec
+(bench/exec_cost.py), most of it interpreter start-up and imports. A prober running 50 execs/s
+would need over 3 cores for that alone. Here one helper process, started once from the sealed
+image (:func:`.exeseal.sealed_executable`, as stage 1 is: ``/proc/<pid>/exe`` of it and of every
+fork of it is the sealed memfd, never the host's interpreter, so CVE-2019-5736 stays closed),
+imports everything stage 1 runs and serves one request per exec.
+
+For each it joins the container's namespaces but the user namespace (:func:`.init.joined`,
+restoring its own after the fork), so that its fork is born where stage 1's fork is born: in the
+container's PID namespace, with the container's root and cwd (never the host's in a namespace a
+container process can see). The fork runs :func:`.init.enter_exec`: the rest of stage 1 (the
+cgroup through ``cgroup.procs`` opened beforehand, the user namespace, the ids) and then the same
+code as stage 1's child: the same user, capabilities, no_new_privs, seccomp filter, environment,
+cwd and errors. Stage 1's own fork, made only to be born in the PID namespace, is saved; the
+server is the exec'd process's parent and reports its status. When the namespaces cannot be
+joined or forked into (the container is gone) and for a detached exec (whose stage 1 exits at
+once, leaving it to the caller's subreaper), the fork runs :func:`.init.stage1` instead, as
+:func:`.bootstrap.exec_stage1` does in a sealed process: failures read exactly as without the
+server.
 
 Protocol (a SOCK_SEQPACKET socketpair; the server holds one end, its only descriptor besides
 /dev/null stdio): the owner sends one message per exec, ``b"P"`` + the pickled
-:class:`~.init.InitContext` without its live objects (:func:`.bootstrap.plain_context`), or
-``b"M"`` with the pickle in a memfd when it would not fit in one message, with the descriptors
-(``SCM_RIGHTS``) ``[reply, sync, stdin, stdout, stderr, *extra_files, (memfd)]``: ``reply`` is
-the server's end of a socketpair made for this request. On ``reply`` the server answers
-``{"pid": stage1_pid}`` with a pidfd of that stage 1 attached (or ``{"error": text}`` when it
-could not fork), and once it has reaped stage 1 ``{"status": waitpid_status}``. Stage 1 exits
-with the exec'd process's exit code (128 + signal when it was killed), as without the server.
+:class:`~.init.InitContext` without its live objects (:func:`.bootstrap.plain_context`), its
+descriptors' numbers and the seccomp profile (its compiled program is in the context), or ``b"M"``
+with the pickle in a memfd when it would not fit in one message, with the descriptors
+(``SCM_RIGHTS``) ``[reply, sync, stdin, stdout, stderr, *extra_files, (memfd)]``: ``reply`` is the
+server's end of a socketpair made for this request. On ``reply`` the server answers
+``{"pid": pid}`` with a pidfd of its child attached (or ``{"error": text}`` when it could not
+fork), and once it has reaped that child ``{"status": waitpid_status}``: the exec'd process's own
+status, or its stage 1's (which exits with the exec'd process's exit code, 128 + signal when it
+was killed): :meth:`.ExecProcess.wait` gives the same exit code either way. The same exec sends
+the same bytes each time, so the server keeps the last :data:`_CACHED` contexts unpickled.
 
 Isolation: the server is not dumpable (nor are its forks, until the program's ``execve``), and
 each child closes every descriptor but its request's (the control socket, other requests'
-sockets and pidfds) right after the fork, before it joins anything of the container. The server
-holds a request's descriptors only between receiving it and the fork.
+sockets and pidfds) right after the fork, before it runs any of init. The server holds a
+request's descriptors only between receiving it and the fork, imports nothing once started
+(:func:`.init.no_path_imports`), checks after each fork that it is back in its own namespaces
+(else it exits), and forks without CPython's after-fork hooks (:func:`_fork`: it has one thread).
 
 Lifetime: started on first use by its owner (:class:`ForkServer`), in a session of its own (a
 terminal's ^C or hang-up does not reach it). It ends when its control socket reaches EOF
 (:meth:`ForkServer.close`, or the owner's death closes it) or when it finds itself re-parented
-(checked every :data:`_PARENT_CHECK` s), and never lingers as an orphan. Its children
-(stage 1s still waiting for their exec'd process) die with it (``PR_SET_PDEATHSIG``: the server
-is single-threaded); the exec'd processes stay in their container, as a detached exec's do.
+(checked every :data:`_PARENT_CHECK` s), and never lingers as an orphan. The exec'd processes
+still running then stay in their containers (re-parented to the nearest subreaper, as when a
+plain exec's caller dies); their :meth:`ServedProcess.wait` raises.
 
-Process attributes that stage 1 passes on from its parent (rlimits, umask, oom_score_adj, the
-session keyring with ``no_new_keyring``, controllers of no container cgroup) are the owner's as
-they were when the server started: later changes in the owner do not reach exec'd processes.
+Process attributes that the exec'd process takes from its parent (rlimits, umask, oom_score_adj,
+the session keyring with ``no_new_keyring``, controllers of no container cgroup) are the owner's
+as they were when the server started: later changes in the owner do not reach exec'd processes.
 
 Stdlib only: the server imports this module and init's, nothing else of the project.
 """
@@ -112,20 +127,21 @@ class ForkServer:
             self._control_locked()
 
     def close(self) -> None:
-        """Stop the server and reap it (SIGKILL after :data:`_STOP_TIMEOUT` s). Stage 1s still
-        waiting for their exec'd processes end with it: their :meth:`Stage1.wait` raises
-        SystemError; the exec'd processes go on in their containers. Idempotent."""
+        """Stop the server and reap it (SIGKILL after :data:`_STOP_TIMEOUT` s). Exec'd processes
+        still running go on in their containers, but their :meth:`ServedProcess.wait` raises
+        SystemError (the server that would have reported their status is gone). Idempotent."""
         with self._lock:
             self._closed = True
             self._stop_locked()
 
-    def spawn(self, ctx) -> Stage1:
-        """Fork stage 1 for ``ctx`` (an ``init.InitContext`` of an exec'd process, as
-        :func:`.bootstrap.fork_stage1` takes it) in the server; its :class:`Stage1`.
+    def spawn(self, ctx) -> ServedProcess:
+        """Start the exec'd process of ``ctx`` (an ``init.InitContext`` of an exec'd process, as
+        :func:`.bootstrap.fork_stage1` takes it) from the server; its :class:`ServedProcess`. As with
+        ``fork_stage1``, the caller then reads the ``pid`` message and the rest on ``ctx.sync``.
 
         ``ctx``'s descriptors (sync socket, stdio, ``process.extra_files``) are copied to the
         server; the caller keeps and closes its own as with ``fork_stage1``. Never retried once
-        the server may have received the request (stage 1 may run); retried once on a new
+        the server may have received the request (the process may run); retried once on a new
         server when the old one was found gone before.
 
         Raises:
@@ -218,12 +234,13 @@ class ForkServer:
                 proc.wait()
 
 
-class Stage1:
-    """Stage 1 of one exec, forked by a :class:`ForkServer` (``pid``: its host pid).
+class ServedProcess:
+    """What a :class:`ForkServer` forked for one exec (``pid``: its host pid): the exec'd process
+    itself, or its stage 1 (see the module doc).
 
     Not a child of the caller: :meth:`wait` takes its status from the server, :meth:`pidfd` and
-    :meth:`kill` go through a pidfd the server opened before stage 1 could be reaped (so neither
-    can reach a reused pid). Used by one thread.
+    :meth:`kill` go through a pidfd the server opened before it could be reaped (so neither can
+    reach a reused pid). Used by one thread.
     """
 
     def __init__(self, pid: int, pidfd: int, reply: socket.socket) -> None:
@@ -233,22 +250,22 @@ class Stage1:
         self._status: int | None = None
 
     def pidfd(self) -> int:
-        """A new pidfd of stage 1 (readable once it has exited); the caller closes it. Raises OSError."""
+        """A new pidfd of the process (readable once it has exited); the caller closes it. Raises OSError."""
         if self._pidfd < 0:
-            raise OSError(errno.EBADF, "stage 1's pidfd is closed")
+            raise OSError(errno.EBADF, "the pidfd is closed (after wait() or close())")
         return os.dup(self._pidfd)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to stage 1 (nothing once it is gone)."""
+        """Send ``sig`` to the process (nothing once it is gone)."""
         if self._pidfd >= 0:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._pidfd, sig)
 
     def wait(self) -> int:
-        """Block until stage 1 has ended; its ``waitpid`` status (the same on every call).
+        """Block until the process has ended; its ``waitpid`` status (the same on every call).
 
         Raises:
-            SystemError: the server ended before stage 1 did (it took stage 1 along).
+            SystemError: the server ended before the process did (no status will come).
         """
         from ..errors import SystemError
 
@@ -256,15 +273,15 @@ class Stage1:
             try:
                 answer = _recv_json(self._reply)
             except OSError as err:
-                raise SystemError(f"fork server: waiting for stage 1 ({self.pid}): {err.strerror or err}") from err
+                raise SystemError(f"fork server: waiting for process {self.pid}: {err.strerror or err}") from err
             if answer is None or "status" not in answer:
-                raise SystemError(f"fork server: it ended before stage 1 ({self.pid}) of the exec did")
+                raise SystemError(f"fork server: it ended before process {self.pid} of the exec did")
             self._status = int(answer["status"])
             self.close()
         return self._status
 
     def close(self) -> None:
-        """Release the pidfd and the answer socket (done by :meth:`wait`; no wait for stage 1)."""
+        """Release the pidfd and the answer socket (done by :meth:`wait`; waits for nothing)."""
         pidfd, self._pidfd = self._pidfd, -1
         if pidfd >= 0:
             os.close(pidfd)
@@ -275,8 +292,8 @@ class Stage1:
             self.close()
 
 
-def _first_answer(ours: socket.socket) -> Stage1:
-    """The server's first answer to a request on ``ours``: stage 1 forked (its :class:`Stage1`), or why not."""
+def _first_answer(ours: socket.socket) -> ServedProcess:
+    """The server's first answer to a request on ``ours``: the process forked (its :class:`ServedProcess`), or why not."""
     from ..errors import SystemError
 
     try:
@@ -289,11 +306,11 @@ def _first_answer(ours: socket.socket) -> Stage1:
     except ValueError:
         answer = {}
     if "pid" in answer and len(fds) == 1:
-        return Stage1(int(answer["pid"]), fds[0], ours)
+        return ServedProcess(int(answer["pid"]), fds[0], ours)
     for fd in fds:
         os.close(fd)
     ours.close()
-    raise SystemError(f"fork server: {answer.get('error') or 'it went away before forking stage 1'}")
+    raise SystemError(f"fork server: {answer.get('error') or 'it went away before forking'}")
 
 
 def _start():

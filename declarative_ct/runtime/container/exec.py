@@ -31,7 +31,7 @@ class ExecProcess:
 
     pid: int
     _waiter: int
-    _served: forkserver.Stage1 | None = None  # stage 1 when a fork server forked it (not our child)
+    _served: forkserver.ServedProcess | None = None  # when a fork server forked it (not our child)
 
     def pidfd(self) -> int:
         """A pidfd that polls readable once the process has ended (of the stage 1 process that waits
@@ -103,7 +103,7 @@ def start_exec(c: Container, process: Process, detach: bool,
     return ExecProcess(pid=exec_pid, _waiter=stage1_pid, _served=served)
 
 
-def _reap(stage1_pid: int, served: forkserver.Stage1 | None) -> None:
+def _reap(stage1_pid: int, served: forkserver.ServedProcess | None) -> None:
     """Wait for stage 1 (our child, or the fork server's), whatever became of it."""
     with contextlib.suppress(OSError, ContainerError):
         served.wait() if served is not None else os.waitpid(stage1_pid, 0)
