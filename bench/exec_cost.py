@@ -9,7 +9,10 @@ CPU per exec is the caller's own (``getrusage(RUSAGE_SELF)``) plus its reaped ch
 the server's own and its reaped children's (``/proc/<server>/stat`` utime, stime, cutime, cstime).
 The caller first imports what ``dct watch`` runs (the reconciler and the spec models), as a
 supervisor running exec probes would have: a fresh stage 1 is a fork of that process.
-The bundle is ``dct spec``'s (default seccomp profile compiled and loaded).
+The bundle is ``dct spec``'s (default seccomp profile compiled and loaded); ``fork server,
+unfiltered`` execs into a second container without ``linux.seccomp``, to show the share of the
+filter's load (the kernel checks and JIT-compiles its ~1200 instructions for each exec, whichever
+way the process is started).
 
     sudo .venv/bin/python bench/exec_cost.py [-n 200] [--block 20]
 
@@ -81,19 +84,23 @@ def main() -> int:
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # reap the monitor ourselves
     work = tempfile.mkdtemp(prefix="dct-bench-")
     server = ForkServer()
-    results = {"fresh": ([], [], []), "fork server": ([], [], [])}
+    results = {"fresh": ([], [], []), "fork server": ([], [], []), "fork server, unfiltered": ([], [], [])}
     try:
         bundle = build_bundle(os.path.join(work, "bundle"))
         target = exec_target(os.path.join(work, "exec"), bundle)
+        unfiltered = exec_target(os.path.join(work, "exec"),
+                                 build_bundle(os.path.join(work, "unfiltered"), seccomp=False))
+        variants = (("fresh", target, None), ("fork server", target, server),
+                    ("fork server, unfiltered", unfiltered, server))
         try:
             server.start()
-            for variant in (None, server):  # warm-up (page cache, the sealed image, imports)
-                block(target, 3, variant)
+            for _, container, variant in variants:  # warm-up (page cache, the sealed image, imports)
+                block(container, 3, variant)
             done = 0
             while done < args.n:
                 k = min(args.block, args.n - done)
-                for name, variant in (("fresh", None), ("fork server", server)):
-                    walls, caller, elsewhere = block(target, k, variant)
+                for name, container, variant in variants:
+                    walls, caller, elsewhere = block(container, k, variant)
                     results[name][0].extend(walls)
                     results[name][1].append(caller * k)
                     results[name][2].append(elsewhere * k)
@@ -101,17 +108,18 @@ def main() -> int:
         finally:
             server.close()
             stop_target(target)
+            stop_target(unfiltered)
         reap()
     finally:
         shutil.rmtree(work, ignore_errors=True)
         remove_data_roots(work)
-    print(f"{'variant':<12} {'wall ms':>8} {'min':>6} {'max':>7} {'CPU ms':>7} {'caller':>7} {'others':>7}"
+    print(f"{'variant':<24} {'wall ms':>8} {'min':>6} {'max':>7} {'CPU ms':>7} {'caller':>7} {'others':>7}"
           f"   per exec of true (n={args.n}, blocks of {args.block})")
     cpu = {}
     for name, (walls, caller, elsewhere) in results.items():
         n = len(walls)
         cpu[name] = (sum(caller) + sum(elsewhere)) / n
-        print(f"{name:<12} {statistics.median(walls):>8.2f} {min(walls):>6.2f} {max(walls):>7.2f} {cpu[name]:>7.2f}"
+        print(f"{name:<24} {statistics.median(walls):>8.2f} {min(walls):>6.2f} {max(walls):>7.2f} {cpu[name]:>7.2f}"
               f" {sum(caller) / n:>7.2f} {sum(elsewhere) / n:>7.2f}")
     ratio = cpu["fresh"] / cpu["fork server"] if cpu["fork server"] else float("inf")
     print(f"CPU fresh / fork server: {ratio:.1f}x; 50 execs/s through the server: "

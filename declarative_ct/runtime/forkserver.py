@@ -293,7 +293,8 @@ class ServedProcess:
 
 
 def _first_answer(ours: socket.socket) -> ServedProcess:
-    """The server's first answer to a request on ``ours``: the process forked (its :class:`ServedProcess`), or why not."""
+    """The server's first answer to a request on ``ours``: the process it forked (its
+    :class:`ServedProcess`), or why not."""
     from ..errors import SystemError
 
     try:

@@ -9,8 +9,6 @@ server's process after close() and after its owner was killed.
 
 from __future__ import annotations
 
-import dataclasses
-import errno
 import hashlib
 import os
 import select
