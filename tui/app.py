@@ -389,7 +389,7 @@ class DctApp(App):
         out.append(("Help", "keys and what each column means", self.action_help))
         screen = screen or self.screen
         if hasattr(screen, "set_filter"):
-            out.append(("Filter containers…", "a regex on name, status and drift (! inverts)", screen.action_filter))
+            out.append(("Filter containers…", "a regex on name, status, drift and health (! inverts)", screen.action_filter))
         for key, label in getattr(screen, "SORT_CHOICES", ()):
             out.append((f"Sort by {label}", "sort the containers table (again: reverse)",
                         partial(screen.sort_by, key)))

@@ -32,6 +32,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("restarts", "RST", 3, "restarts by the reconciler's restart policy (since its count was last reset)"),
     Column("drift", "DRIFT", 10, "desired vs observed, when specs were given: in-sync, drifted, missing, "
                                  "unmanaged, undeclared, exited, backoff, unknown (state unreadable)"),
+    # listed last (sort picker, help); the table shows it after STATUS (HEALTH_AFTER)
+    Column("health", "HEALTH", 13, "its health check, when its spec declares one: starting, healthy, "
+                                   "unhealthy (n failed in a row); ? after it: nobody probes it now (no "
+                                   "supervisor runs); shown once a container declares a check"),
 )
+HEALTH_AFTER = "status"
+"""The column the HEALTH column follows in the table, once a container declares a check."""
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 SORTABLE = tuple(c.key for c in COLUMNS if c.key != "mark")

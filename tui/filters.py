@@ -57,11 +57,12 @@ def filter_lines(lines: Sequence[str], pattern: str, context: int = 0) -> list[s
 
 
 def row_matches(row: Row, pattern: str) -> bool:
-    """The containers filter: ``pattern`` (:func:`compile_filter`) found in the name, status or
-    drift; a leading ``!`` inverts it."""
+    """The containers filter: ``pattern`` (:func:`compile_filter`) found in the name, status,
+    drift or health (``unhealthy``); a leading ``!`` inverts it."""
     invert = pattern.startswith("!")
     rx = compile_filter(pattern[1:] if invert else pattern)
     if rx is None:
         return True
-    hit = bool(rx.search(row.id) or rx.search(row.cells.get("status", "")) or (row.drift and rx.search(row.drift)))
+    hit = bool(rx.search(row.id) or rx.search(row.cells.get("status", "")) or (row.drift and rx.search(row.drift))
+               or (row.health_status and rx.search(row.health_status)))
     return hit != invert

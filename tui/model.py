@@ -28,14 +28,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from declarative_ct.runtime.state import Status, allowed_ops
 
 from .desired import DesiredEntry, DesiredView
+from .health import health_cell, health_events, health_sort
 from .history import HISTORY_LEN, History
 from .numbers import _fmt_count, fmt_bytes, fmt_cores, fmt_duration, fmt_pct, fmt_used_limit, rate
 from .processes import ProcInfo, process_tree
 from .timeline import Event, journal_event
+
+if TYPE_CHECKING:
+    from declarative_ct.health.check import HealthCheck
 
 STATUSES = ("created", "running", "pausing", "paused", "stopped", "unknown")
 
@@ -53,7 +58,10 @@ class Reading:
     ``net_rx``/``net_tx`` bytes over every interface (None: no interface); ``oom_kills``:
     processes killed by the OOM killer; ``started``: epoch seconds of its creation;
     ``exit_code``: of a stopped container, when recorded; ``at``: when its counters were read
-    (monotonic seconds; None: at the end of the pass), the time its rates are computed over.
+    (monotonic seconds; None: at the end of the pass), the time its rates are computed over;
+    ``health``: its health view (:mod:`declarative_ct.service.health_view`: status, streak,
+    check, last results, stale) and ``health_check`` the check it declares, both None when it
+    declares none.
     """
 
     id: str
@@ -80,6 +88,8 @@ class Reading:
     exit_signal: int | None = None
     oom_killed: bool = False
     at: float | None = None
+    health: Mapping | None = None
+    health_check: HealthCheck | None = None
 
 
 # -- rows and snapshots ------------------------------------------------------------------------
@@ -108,6 +118,12 @@ class Row:
     rates: Rates
     drift: str | None = None
     cpu_limit_pct: float | None = None
+
+    @property
+    def health_status(self) -> str | None:
+        """``starting``, ``healthy``, ``unhealthy``; None without a declared check."""
+        health = self.reading.health if self.reading is not None else None
+        return health["status"] if health else None
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,14 @@ class Snapshot:
         for r in self.rows:
             out[r.status] = out.get(r.status, 0) + 1
         return out
+
+    def unhealthy(self) -> int:
+        """Rows whose health check fails (``unhealthy``)."""
+        return sum(1 for r in self.rows if r.health_status == "unhealthy")
+
+    def health_shown(self) -> bool:
+        """Whether any container declares a health check (the HEALTH column is worth its width)."""
+        return any(r.reading is not None and r.reading.health is not None for r in self.rows)
 
 
 def _key(value: float | str | None) -> tuple:
@@ -292,6 +316,7 @@ class Model:
             "uptime": fmt_duration(uptime),
             "restarts": "-" if restarts is None else str(restarts),
             "drift": _drift_text(drift, entry, wall),
+            "health": health_cell(r.health if r is not None else None),
         }
         mem_sort = r.mem_usage if r is not None and live else None
         sort = {
@@ -307,6 +332,7 @@ class Model:
             "uptime": _key(uptime),
             "restarts": _key(restarts),
             "drift": _key(drift),
+            "health": health_sort(r.health if r is not None else None),
         }
         return Row(cid, status, MappingProxyType(cells), MappingProxyType(sort), r, rates, drift, cpu_pct)
 
@@ -326,6 +352,10 @@ def _uptime(r: Reading | None, wall: float) -> float | None:
 
 
 def _transition(prev: Reading | None, r: Reading, wall: float) -> list[Event]:
+    return _status_transition(prev, r, wall) + health_events(prev, r, wall)
+
+
+def _status_transition(prev: Reading | None, r: Reading, wall: float) -> list[Event]:
     if prev is None:
         return [Event(wall, r.id, "status", f"appeared ({r.status})")]
     if prev.started != r.started and r.started is not None:

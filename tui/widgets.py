@@ -160,9 +160,11 @@ class LiveTable(ScrollView, can_focus=True):
     def get_row_index(self, key: str) -> int:
         return self._index[key]
 
-    def add_column(self, column: TableColumn) -> None:
-        """Append a column (existing rows show '' in it until updated)."""
-        self._columns.append(column)
+    def add_column(self, column: TableColumn, before: str | None = None) -> None:
+        """Append a column, or insert it before the column keyed ``before`` (existing rows show ''
+        in it until updated)."""
+        keys = [c.key for c in self._columns]
+        self._columns.insert(keys.index(before) if before in keys else len(keys), column)
         for cells in self._cells.values():
             cells.setdefault(column.key, "")
         self._measure_all()

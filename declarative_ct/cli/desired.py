@@ -274,14 +274,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     is shown. The exit shown is the current run's, else the last one the reconciler recorded,
     with its reason (the signal that killed it, OOM-killed). JSON keys ``last_exit``
     (``{exit_code, signal, oom_killed, exited_at}`` or null; ``signal`` a number, ``exited_at`` RFC
-    3339 UTC), ``restarts`` (restarts since the count was last reset) and ``next_restart`` (RFC
-    3339 UTC, or null).
+    3339 UTC), ``restarts`` (restarts since the count was last reset), ``next_restart`` (RFC
+    3339 UTC, or null) and ``health`` (:mod:`declarative_ct.service.health_view`: status, failing
+    streak, since, check, the last results, stale; null when no check is declared). HEALTH:
+    ``healthy``, ``unhealthy (3)`` (the failing streak), ``starting``, ``?`` after it when nobody
+    is probing (a line under the table says as of when).
     """
     import time
 
     from ..reconcile import restart as restarting
     from ..reconcile.drift import classify_drift
     from ..reconcile.plan import in_scope, observe, scope_of
+    from ..service import health_view
 
     docs = _docs(args.paths, cached_in=_root(args)) if args.paths else []
     if docs is None:
@@ -292,6 +296,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = []
     declared = {d.spec.name: d.spec for d in docs}
     now = time.time()
+    probing = None  # whether a supervisor probes: asked once, for the first container with a check
     for name in sorted(set(declared) | set(observed)):
         spec, obs = declared.get(name), observed.get(name)
         record = plan.restarts.get(name, obs.restart if obs is not None else None) or {}
@@ -307,6 +312,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             cause = obs.error
         if drift in ("exited", "backoff"):  # the restart policy's note: why not, or when
             cause = next((n.removeprefix(f"{name}: ") for n in plan.notes if n.startswith(f"{name}: ")), "")
+        check = health_view.check_of(obs.applied) if obs is not None and obs.container else None
+        if check is not None and probing is None:
+            probing = health_view.probing(runtime.root)
+        health = health_view.read(obs.container, obs.applied, bool(probing), now, obs.status.value) if check else None
         rows.append({
             "name": name, "desired": spec.state if spec else None, "status": obs.status.value if obs else "absent",
             "drift": drift, "cause": cause,
@@ -319,12 +328,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             "restarts": record.get("restarts", 0) if obs is not None and obs.owned else None,
             "next_restart": restarting.format_time(next_restart),
             "source": obs.source if obs else (next(d.source for d in docs if d.spec.name == name)),
+            "health": health,
         })
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'NAME':<20} {'DESIRED':<9} {'STATUS':<9} {'DRIFT':<11} {'PID':>7} {'EXIT':<14} {'RESTARTS':>8} "
-          f"{'NEXT':>9}  CAUSE")
+          f"{'NEXT':>9}  {'HEALTH':<14} CAUSE")
     for r in rows:
         exit_code = "" if r["exit_code"] is None else " ".join(
             filter(None, (str(r["exit_code"]), restarting.exit_reason(r["last_exit"]))))
@@ -332,7 +342,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         nxt = "" if due is None else "now" if due <= now else f"in {due - now:.1f}s"
         print(f"{r['name']:<20} {r['desired'] or '-':<9} {r['status']:<9} {r['drift']:<11} "
               f"{r['pid'] or '':>7} {exit_code:<14} {'' if r['restarts'] is None else r['restarts']:>8} "
-              f"{nxt:>9}  {r['cause']}")
+              f"{nxt:>9}  {health_view.cell(r['health']):<14} {r['cause']}")
     if any(r["next_restart"] for r in rows):
         from ..service import supervisor
 
@@ -340,6 +350,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         if info is None or not info.running:  # NEXT is what the policy says, not what anyone will do
             print(f"# no supervisor runs on {runtime.root}: restarts wait for the next `dct apply`, or run "
                   "`dct watch` (dct service install)")
+    note = health_view.stale_note({r["name"]: r["health"] for r in rows}, bool(probing), runtime.root, now)
+    if note:
+        print(note)
     return 0
 
 

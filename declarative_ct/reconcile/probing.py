@@ -28,7 +28,8 @@ class Probing:
     """The probes of one watch loop.
 
     ``runtime``: the loop's Runtime; ``out``: prints one line (thread-safe); ``wake``: wakes the
-    loop; ``fork_server``: the runtime's fork server for exec probes (None: plain execs);
+    loop; ``fork_server``: the fork server exec probes go through (``runtime.forkserver``; None:
+    one of its own, made with the prober, started at the first exec probe, closed with it);
     ``workers``: probes run at once at most. ``changed`` is set on each status change.
     """
 
@@ -37,6 +38,7 @@ class Probing:
         self._runtime = runtime
         self._out, self._wake = out, wake
         self._fork_server, self._workers = fork_server, workers
+        self._own_server = None  # the fork server made here, closed by close()
         self.prober: Prober | None = None
         self.changed = threading.Event()
         self._checks: dict[int, tuple[object, Target | None]] = {}  # id(doc) -> (doc, its target or None)
@@ -64,6 +66,10 @@ class Probing:
         if self.prober is None:
             if not targets:
                 return
+            if self._fork_server is None:  # an exec probe costs ~7 ms of CPU through it, ~66 without
+                from ..runtime.forkserver import ForkServer
+
+                self._fork_server = self._own_server = ForkServer()  # no process until an exec probe
             self.prober = Prober(self._runtime, on_change=self._changed, fork_server=self._fork_server,
                                  workers=self._workers)
         for name in fresh:
@@ -95,6 +101,8 @@ class Probing:
         """Stop the prober (its running probes cancelled, its threads joined); idempotent."""
         if self.prober is not None:
             self.prober.close()
+        if self._own_server is not None:
+            self._own_server.close()
 
 
 def _target(spec) -> Target | None:  # noqa: ANN001 - a ContainerSpec or DesiredSpec

@@ -100,12 +100,17 @@ def exec_stage1(ctx, payload: int) -> None:
         init._fail(ctx, err)
 
 
+def plain_context(ctx):
+    """``ctx`` (an ``init.InitContext``) without its live objects (the sync socket, the process's
+    stdio files), as it is pickled for a stage 1 in another process; its fds stay plain numbers."""
+    return dataclasses.replace(ctx, sync=None, process=dataclasses.replace(ctx.process, stdin=None, stdout=None,
+                                                                          stderr=None))
+
+
 def _payload(ctx) -> int:
     """A close-on-exec memfd holding the pickled context, its fds as plain numbers (made in the
     caller: the child only marks it inheritable)."""
-    plain = dataclasses.replace(ctx, sync=None, process=dataclasses.replace(ctx.process, stdin=None, stdout=None,
-                                                                           stderr=None))
-    data = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
+    data = pickle.dumps(plain_context(ctx), protocol=pickle.HIGHEST_PROTOCOL)
     fd = os.memfd_create("dct-stage1", os.MFD_CLOEXEC)
     try:
         view = memoryview(data)

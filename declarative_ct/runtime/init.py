@@ -120,9 +120,11 @@ def exec_joins(config: Config, init_pid: int) -> list[tuple[str, str]]:
             for t in _JOIN_ORDER for ns in config.namespaces if ns.type == t]
 
 
-def _join(joins: list[tuple[str, str]]) -> None:
-    # Open every namespace file before joining any: joining mnt changes what paths mean.
-    fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), _CLONE_FLAGS[ns_type]) for ns_type, path in joins]
+def _join(joins: list[tuple[str, str | int]]) -> None:
+    # Open every namespace file before joining any: joining mnt changes what paths mean. An int
+    # is a namespace file opened before the mount namespace was joined (the fork server's); closed here.
+    fds = [(path if isinstance(path, int) else os.open(path, os.O_RDONLY | os.O_CLOEXEC), _CLONE_FLAGS[ns_type])
+           for ns_type, path in joins]
     try:
         for fd, nstype in fds:
             linux.setns(fd, nstype)  # the kernel refuses a file of another namespace type
@@ -191,10 +193,11 @@ def _enter_cgroup_and_namespaces(ctx: InitContext) -> None:
     # reach our fds through /proc/<pid>/fd (CVE-2016-9962). execve makes it dumpable again.
     _step("cgroup")
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
-    _close_fds_except({ctx.sync.fileno(), *ctx.stdio, ctx.fifo_fd, *ctx.process.extra_files})
+    _close_fds_except({ctx.sync.fileno(), *ctx.stdio, ctx.fifo_fd, *ctx.process.extra_files, *ctx.cgroup_fds,
+                       *(path for _, path in ctx.join if isinstance(path, int))})
     if ctx.process.init:
         ctx.cgroup.add(0)  # before anything else: nothing of the container may run outside it
-    else:
+    elif not ctx.cgroup_fds:  # (opened by the fork server, which forks us inside the mount namespace)
         ctx.cgroup_fds = [os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
                           for path in ctx.cgroup.paths().values()]
     ctx.last_cap = linux.last_cap()  # from the host's /proc: the container may have none
@@ -246,6 +249,37 @@ def pid_namespace_for_children(ctx: InitContext):
             os.close(own)
 
 
+@contextlib.contextmanager
+def joined(joins: list[tuple[str, str]]):
+    """Inside, the calling process is in the namespaces ``joins`` (``(NEWxxx, path)``, never
+    NEWUSER, which cannot be left) and its children are born in a joined PID namespace; its own
+    are restored on the way out. For a fork made inside to start where stage 1's child starts
+    (the fork server, :mod:`.forkserver`), with its root and cwd already the container's.
+
+    As :func:`pid_namespace_for_children`: single-threaded meanwhile, and a child forked inside
+    never leaves the block.
+
+    Raises:
+        OSError: a namespace could not be joined (those joined are left again); leaving one
+            failed (the caller can no longer fork safely).
+    """
+    types = {ns_type for ns_type, _ in joins}
+    if "NEWUSER" in types:
+        raise ValueError("a user namespace cannot be left: join it in the child")
+    own = [(os.open(f"/proc/self/ns/{NAMESPACE_PROC_NAMES[t]}", os.O_RDONLY | os.O_CLOEXEC), _CLONE_FLAGS[t])
+           for t in _JOIN_ORDER if t in types]
+    try:
+        try:
+            _join(ordered_joins(joins))
+            yield
+        finally:
+            for fd, nstype in own:
+                linux.setns(fd, nstype)
+    finally:
+        for fd, _ in own:
+            os.close(fd)
+
+
 def without_pid_namespace(ctx: InitContext) -> InitContext:
     """``ctx`` without its PID namespace step (done by :func:`pid_namespace_for_children`)."""
     return dataclasses.replace(ctx, join=[join for join in ctx.join if join[0] != "NEWPID"],
@@ -264,6 +298,21 @@ def enter(ctx: InitContext) -> None:
     except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
         _fail(ctx, err)
     _init(ctx)
+
+
+def enter_exec(ctx: InitContext) -> None:
+    """Become a process exec'd into a running container, in a process forked inside
+    :func:`joined` (the fork server, :mod:`.forkserver`): ``ctx.join`` holds what is left to join
+    (the user namespace, as an open descriptor) and ``ctx.cgroup_fds`` the cgroup's
+    ``cgroup.procs``, all opened before the mount namespace was joined. Stage 1's remaining steps without its fork, then the exec'd
+    child's. Errors go to the parent as with :func:`stage1`. Never returns.
+    """
+    try:
+        no_path_imports()
+        _enter_cgroup_and_namespaces(ctx)
+    except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
+        _fail(ctx, err)
+    _exec_child(ctx)
 
 
 def _setup_stdio(stdio: tuple[int, int, int]) -> None:

@@ -16,7 +16,6 @@ import time
 
 import pytest
 
-import health_specs  # tests/health_specs.py: specs with health:, with or without the model's field
 from conftest import unique_id, wait_for
 from declarative_ct.health import probes, record
 from declarative_ct.health.check import HealthCheck
@@ -256,11 +255,9 @@ class Loop:
 
 
 @pytest.fixture
-def loop(runtime, monkeypatch):
+def loop(runtime):
     """``loop(specs_dir)``: a watch loop (resync 0.3 s), stopped at teardown, pass or fail; no probe
     thread may be left."""
-    if not health_specs.model_has_health():
-        health_specs.install(monkeypatch)
     loops = []
 
     def start(path):
@@ -278,6 +275,11 @@ def loop(runtime, monkeypatch):
     assert not [t for t in threading.enumerate() if t.name.startswith("dct-prob")], "probe threads left"
 
 
+def _doc(name: str, health: dict | None, **fields) -> dict:
+    """A spec document for ``name``, with ``health`` when given."""
+    return {"name": name, **({"health": health} if health is not None else {}), **fields}
+
+
 def _write(path, doc):
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
@@ -288,10 +290,10 @@ def test_watch_probes_healthy_unhealthy_then_restarts_with_the_backoff(loop, run
     specs = tmp_path / "specs"
     specs.mkdir()
     name = unique_id("hw")
-    health = {"tcp": {"port": 8080}, "interval": "200ms", "timeout": "500ms", "retries": 2,
+    health = {"tcp": {"port": 8080}, "interval": "500ms", "timeout": "500ms", "retries": 2,
               "on_unhealthy": "restart"}
     # restart: never: on_unhealthy: restart restarts it all the same
-    _write(specs / "web.yaml", health_specs.spec_document(name, health, rootfs=busybox_rootfs, stop_timeout=1,
+    _write(specs / "web.yaml", _doc(name, health, rootfs=busybox_rootfs, stop_timeout=1,
                                                           restart="never", process={"args": SERVES_THEN_FAILS}))
     lp = loop(specs)
     gaps = []
@@ -322,14 +324,14 @@ def test_watch_on_unhealthy_none_only_records_and_a_declared_set_without_health_
     specs = tmp_path / "specs"
     specs.mkdir()
     plain, sick = unique_id("hn"), unique_id("hs")
-    _write(specs / "plain.yaml", health_specs.spec_document(plain, None, rootfs=busybox_rootfs, stop_timeout=1,
+    _write(specs / "plain.yaml", _doc(plain, None, rootfs=busybox_rootfs, stop_timeout=1,
                                                             process={"args": SLEEP}))
     lp = loop(specs)
     wait_for(lambda: lp.saw(f"{plain}: create"), message="the create")
     time.sleep(0.5)
     assert not [t for t in threading.enumerate() if t.name.startswith("dct-prob")]
-    health = {"exec": ["false"], "interval": "100ms", "retries": 1}
-    _write(specs / "sick.yaml", health_specs.spec_document(sick, health, rootfs=busybox_rootfs, stop_timeout=1,
+    health = {"exec": ["false"], "interval": "500ms", "retries": 1}
+    _write(specs / "sick.yaml", _doc(sick, health, rootfs=busybox_rootfs, stop_timeout=1,
                                                            process={"args": SLEEP}))
     wait_for(lambda: lp.saw(f"{sick}: starting → unhealthy (exit 1: )"), message="unhealthy")
     pid = runtime.load(sick).state().init_process_pid
@@ -344,14 +346,10 @@ def test_sigterm_stops_the_supervisor_with_no_probe_left(tmp_path, state_root, b
     specs.mkdir()
     name = unique_id("ht")
     health = {"exec": ["sleep", "34"], "interval": "1m", "timeout": "30s"}
-    _write(specs / "slow.yaml", health_specs.spec_document(name, health, rootfs=busybox_rootfs, stop_timeout=1,
+    _write(specs / "slow.yaml", _doc(name, health, rootfs=busybox_rootfs, stop_timeout=1,
                                                            process={"args": QUIET}))
-    script = ("import sys, health_specs\n"
-              "if not health_specs.model_has_health():\n    health_specs.install()\n"
-              "from declarative_ct.cli.main import main\nsys.exit(main(sys.argv[1:]))\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(__file__)),
-                                                        os.path.dirname(os.path.dirname(os.path.dirname(__file__)))]),
-           health_specs.HEALTH_ENV: json.dumps(health_specs.HEALTH)}
+    script = "import sys\nfrom declarative_ct.cli.main import main\nsys.exit(main(sys.argv[1:]))\n"
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
     proc = subprocess.Popen([sys.executable, "-c", script, "--root", state_root, "watch", "--resync", "0.3",
                              str(specs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     runtime = Runtime(state_root)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from declarative_ct.health.check import HealthCheck
 from declarative_ct.runtime.logread import Entry
 from tui.backend import SHELL, Backend, LogCursor, Outcome
 from tui.desired import DesiredView, PlanView
@@ -45,6 +46,8 @@ class FakeContainer:
     logs: list[tuple[str, str]] = field(default_factory=list)  # the current run's lines: (stream, text)
     previous_logs: list[tuple[str, str]] | None = None  # the run before it (None: none)
     run: int = 0  # the current run's number
+    health: dict | None = None  # its health view (declarative_ct.service.health_view), None: no check
+    health_check: HealthCheck | None = None
 
 
 class FakeBackend(Backend):
@@ -88,7 +91,8 @@ class FakeBackend(Backend):
                 c.net_tx += c.net_step // 2
                 c.io += c.io_step
             if not live:
-                out.append(Reading(c.id, c.status, None, c.started, c.owned, exit_code=c.exit_code))
+                out.append(Reading(c.id, c.status, None, c.started, c.owned, exit_code=c.exit_code,
+                                   health=c.health, health_check=c.health_check))
                 continue
             out.append(Reading(c.id, c.status, c.pid, c.started, c.owned, cpu_ns=c.cpu_ns,
                                throttled_periods=c.throttled_periods, throttled_ns=c.throttled_periods * 1000,
@@ -96,7 +100,7 @@ class FakeBackend(Backend):
                                mem_limit=c.mem_limit, mem_cache=c.mem_usage // 4, pids=c.pids,
                                pids_limit=c.pids_limit, io_read=c.io, io_write=c.io // 2,
                                net_rx=c.net_rx if c.net else None, net_tx=c.net_tx if c.net else None,
-                               oom_kills=c.oom_kills))
+                               oom_kills=c.oom_kills, health=c.health, health_check=c.health_check))
         return out
 
     def desired(self) -> DesiredView | None:

@@ -17,6 +17,8 @@ from fake_backend import FakeBackend, FakeContainer, fake_fleet
 from tui.collector import Collector
 from tui.desired import DesiredEntry, DesiredView, PlanView
 from tui.processes import ProcInfo
+from declarative_ct.health.check import HealthCheck
+from declarative_ct.units import format_time
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
@@ -55,8 +57,8 @@ def _backend() -> FakeBackend:
     return backend
 
 
-def _app() -> DctApp:
-    backend = _backend()
+def _app(backend: FakeBackend | None = None) -> DctApp:
+    backend = backend or _backend()
     t = [0.0]
 
     def clock() -> float:
@@ -128,3 +130,52 @@ def test_container_logs_tab(snap_compare):
 
 def test_plan_modal(snap_compare):
     assert snap_compare(_app(), terminal_size=(120, 30), run_before=_passes(1, ("a",), wait_for="plan"))
+
+
+HTTP = HealthCheck("http", port=8080, path="/healthz", interval=2, timeout=1, retries=3, start_period=5)
+EXEC = HealthCheck("exec", command=("test", "-f", "/tmp/ready"), interval=2, timeout=1, retries=3)
+
+
+def _result(ago: float, code: int, output: str, took: float = 0.012) -> dict:
+    return {"start": format_time(WALL - ago - took), "end": format_time(WALL - ago), "exit_code": code,
+            "output": output}
+
+
+def _health_backend() -> FakeBackend:
+    """c1 healthy, c4 unhealthy for three probes (its row highlighted), c5 starting (no probe yet),
+    c6 healthy but stale (nobody probes it), c2 paused with a check; c3 and hand-made declare none."""
+    backend = _backend()
+    c = backend.containers
+    c["c1"].health_check = HTTP
+    c["c1"].health = {"status": "healthy", "failing_streak": 0, "since": format_time(WALL - 50),
+                      "check": HTTP.describe(), "stale": False,
+                      "log": [_result(8 - 2 * i, 0, "HTTP/1.1 200 OK") for i in range(5)]}
+    c["c2"].health_check = EXEC
+    c["c2"].health = {"status": "healthy", "failing_streak": 0, "since": format_time(WALL - 90),
+                      "check": EXEC.describe(), "stale": False, "log": [_result(60, 0, "")]}
+    c["c4"] = FakeContainer("c4", pid=1004, started=WALL - 600, health_check=HTTP, health={
+        "status": "unhealthy", "failing_streak": 3, "since": format_time(WALL - 2), "check": HTTP.describe(),
+        "stale": False, "log": [_result(8, 0, "HTTP/1.1 200 OK"), _result(6, 1, "HTTP/1.1 503 Service Unavailable"),
+                                _result(4, 1, "connection refused", took=0.002),
+                                _result(2, 1, "timed out after 1s", took=1.0)]})
+    c["c5"] = FakeContainer("c5", pid=1005, started=WALL - 3, health_check=EXEC, health={
+        "status": "starting", "failing_streak": 0, "since": None, "check": EXEC.describe(), "stale": False,
+        "log": []})
+    c["c6"] = FakeContainer("c6", pid=1006, started=WALL - 900, health_check=EXEC, health={
+        "status": "healthy", "failing_streak": 0, "since": format_time(WALL - 800), "check": EXEC.describe(),
+        "stale": True, "log": [_result(185, 0, "ready")]})
+    return backend
+
+
+@pytest.mark.parametrize("size", [(120, 30), (80, 24)], ids=["120x30", "80x24"])
+def test_containers_screen_health(snap_compare, size):
+    """The HEALTH column after STATUS once a container declares a check: healthy, unhealthy with its
+    streak (the whole row on red), starting, stale (``?``), ``-`` without a check."""
+    assert snap_compare(_app(_health_backend()), terminal_size=size, run_before=_passes(2))
+
+
+def test_container_health_tab(snap_compare):
+    """The probe history of an unhealthy container: status, streak and since, the check and its
+    timing, the last results newest first with time, age, duration, exit code and output."""
+    assert snap_compare(_app(_health_backend()), terminal_size=(100, 24),
+                        run_before=_passes(1, ("down", "down", "down", "enter", "h")))

@@ -55,17 +55,17 @@ def planted(tmp_path, monkeypatch):
         sys.modules.pop(name, None)
 
 
-@pytest.mark.parametrize("entry", ["stage1", "enter"])
+@pytest.mark.parametrize("entry", ["stage1", "enter", "enter_exec"])
 def test_no_module_is_loaded_from_a_path_in_stage1_or_init(planted, entry):
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    process = Process(["/bin/true"], init=entry == "enter")  # stage 1 of an exec: paths(); init: add(0)
+    process = Process(["/bin/true"], init=entry == "enter")  # an exec (stage 1, the fork server's): paths(); init: add(0)
     ctx = init.InitContext(config=Config(rootfs="/"), process=process, sync=child, cgroup=_Probe(),
                            stdio=(0, 1, 2))
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child never returns
         try:
             parent.close()
-            (init.stage1 if entry == "stage1" else init.enter)(ctx)
+            getattr(init, entry)(ctx)
         finally:
             os._exit(3)
     child.close()

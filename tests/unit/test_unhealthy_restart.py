@@ -4,7 +4,6 @@ the restart policy's backoff and count, never/on-failure:N, the cause and notes,
 from __future__ import annotations
 
 import os
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -16,8 +15,6 @@ from declarative_ct.runtime import Status
 from declarative_ct.spec.model import ContainerSpec
 from declarative_ct.units import format_time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import health_specs  # noqa: E402 - tests/health_specs.py
 
 T0 = 1_700_000_000.0
 RUN = format_time(T0 - 10)  # the run was created 10 s before T0
@@ -26,9 +23,7 @@ HEALTH = {"tcp": {"port": 80}, "interval": "1s", "retries": 1, "on_unhealthy": "
 
 def _doc(restart_policy: str = "always", health: dict | None = HEALTH):
     spec = ContainerSpec.model_validate({"name": "w", "rootfs": "host", "process": {"args": ["/bin/true"]},
-                                         "restart": restart_policy})
-    if health is not None:
-        spec = health_specs._WithHealth(spec, health_specs.normalized(health))
+                                         "restart": restart_policy, **({"health": health} if health else {})})
     return SimpleNamespace(spec=spec, source="/specs/w.yaml")
 
 

@@ -1,9 +1,11 @@
 """The real backend's collector-side reads: one :class:`~tui.model.Reading` per container per tick
-(from ``Container.stats()``, containers kept between ticks), and the processes of one container."""
+(from ``Container.stats()``, containers kept between ticks, and the health record of those that
+declare a check), and the processes of one container."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 
@@ -11,16 +13,22 @@ from ..model import Reading
 from ..processes import ProcInfo
 from . import COLD_EVERY
 
+PROBING_EVERY = 5.0
+"""Seconds between two looks at whether a supervisor runs (the one that probes): a lock try."""
+
 
 class _Kept:
     """A container kept between ticks (its cgroup files stay open), with what does not change per run."""
 
-    __slots__ = ("container", "identity", "started", "cpu_limit", "owned", "oom", "exit", "last", "turn")
+    __slots__ = ("container", "identity", "started", "cpu_limit", "owned", "oom", "exit", "last", "turn",
+                 "run", "check", "record_id", "record")
 
     def __init__(self, container, identity: tuple, turn: int = 0) -> None:
+        from declarative_ct.reconcile import last_applied
         from declarative_ct.reconcile.convert import made_by_apply
         from declarative_ct.reconcile.restart import parse_time
         from declarative_ct.runtime import cgroups
+        from declarative_ct.service.health_view import check_of
 
         self.container = container
         self.identity = identity
@@ -32,6 +40,25 @@ class _Kept:
         self.exit: dict | None = None
         self.last: Reading | None = None
         self.turn = turn
+        self.run = state.created
+        self.check = check_of(last_applied.read(container.config)) if self.owned else None
+        self.record_id: tuple | None = None  # (inode, size, mtime) of the health record last read
+        self.record: dict | None = None
+
+    def health_record(self) -> dict | None:
+        """The container's health record, read again only when its file changed (a ``stat`` per
+        call; the prober replaces it by a rename)."""
+        from declarative_ct.health import record
+
+        try:
+            st = os.stat(os.path.join(self.container.state_dir, record.RECORD_FILE))
+        except OSError:
+            self.record_id = self.record = None
+            return None
+        identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if identity != self.record_id:
+            self.record_id, self.record = identity, record.read(self.container.state_dir)
+        return self.record
 
 
 def cpu_limit(resources) -> float | None:
@@ -89,6 +116,9 @@ def reading_from_stats(cid: str, status: str, pid: int | None, stats, kept_start
 class Sampling:
     """:meth:`~tui.backend.Backend.sample` and :meth:`~tui.backend.Backend.processes` of
     :class:`~tui.backend.real.RealBackend` (uses its ``runtime``, ``root``, ``_kept``, ``_procs``, ``_users``)."""
+
+    _probing_at = float("-inf")  # monotonic time of the last look at the supervisor's lock
+    _probing_now = False
 
     def sample(self, hot: set[str] | None = None, tick: int = 0) -> list[Reading]:
         from declarative_ct.errors import StateCorrupt
@@ -153,7 +183,8 @@ class Sampling:
                 e = kept.exit or {}
                 return Reading(c.id, "stopped", None, kept.started, kept.owned, cpu_limit=kept.cpu_limit,
                                exit_code=e.get("exit_code"), exit_signal=e.get("signal"),
-                               oom_killed=bool(e.get("oom_killed")))
+                               oom_killed=bool(e.get("oom_killed")), health=self._health(kept, "stopped"),
+                               health_check=kept.check)
             t0 = time.monotonic()
             stats = c.stats()
             at = (t0 + time.monotonic()) / 2  # the rates' clock: when these counters were read
@@ -161,13 +192,32 @@ class Sampling:
                 oom_kills = kept.last.oom_kills if kept.last is not None else None
             else:
                 oom_kills = kept.oom.oom_kill_count() if kept.oom is not None else None
-            return reading_from_stats(c.id, status.value, c.state().init_process_pid, stats, kept.started,
-                                      kept.cpu_limit, kept.owned, oom_kills, at)
+            reading = reading_from_stats(c.id, status.value, c.state().init_process_pid, stats, kept.started,
+                                         kept.cpu_limit, kept.owned, oom_kills, at)
+            if kept.check is None:
+                return reading
+            return dataclasses.replace(reading, health=self._health(kept, status.value), health_check=kept.check)
         except (ContainerError, OSError, ValueError):
             if not os.path.isdir(c.state_dir):
                 return None
             return Reading(c.id, status.value if status is not None else "stopped", None, kept.started, kept.owned,
                            cpu_limit=kept.cpu_limit)
+
+    def _health(self, kept: _Kept, status: str):  # noqa: ANN202 - a read-only mapping or None
+        """The health view of a kept container (:mod:`declarative_ct.service.health_view`), None
+        when it declares no check: its record (a ``stat``, a read when it changed) and whether a
+        supervisor probes (looked at every :data:`PROBING_EVERY` s)."""
+        from types import MappingProxyType
+
+        from declarative_ct.service import health_view
+
+        if kept.check is None:
+            return None
+        now = time.monotonic()
+        if now - self._probing_at >= PROBING_EVERY:
+            self._probing_at, self._probing_now = now, health_view.probing(self.root)
+        out = health_view.view(kept.check, kept.health_record(), status, kept.run, self._probing_now, time.time())
+        return MappingProxyType(out) if out is not None else None
 
     def processes(self, container_id: str) -> list[ProcInfo] | None:
         import psutil

@@ -19,6 +19,9 @@ DRIFT_STYLE = {"in-sync": "green", "drifted": "yellow", "missing": "red", "unman
                "undeclared": "magenta", "exited": "red", "backoff": "yellow",
                "unknown": "bold red"}
 LEVEL_STYLE = {"error": "red", "warning": "yellow", "info": ""}
+HEALTH_STYLE = {"healthy": "green", "starting": "cyan", "unhealthy": "bold red"}
+UNHEALTHY_ROW = "on #5f0000"
+"""The background of an unhealthy container's row in the containers table."""
 
 
 class DctScreen(Screen):

@@ -1,6 +1,8 @@
-"""The container screen: tabs for processes, stats, logs, spec (and its diff) and events of one container."""
+"""The container screen: tabs for processes, stats, logs, health (the probe history), spec (and its
+diff) and events of one container."""
 
-# Size: one screen, five tabs (processes, stats, logs, spec, events) of one container; its pure parts: stats_tab, logs.
+# Size: one screen, six tabs (processes, stats, logs, health, spec, events) of one container; its pure parts:
+# stats_tab, logs, health.
 
 from __future__ import annotations
 
@@ -19,15 +21,16 @@ from ..backend import LogCursor
 from ..charts import BarChart
 from ..desired import spec_diff
 from ..filters import filter_lines, pattern_error
+from ..health import probe_history
 from ..logs import LOG_LINES, LogBuffer, line_styles
 from ..model import Row, Snapshot
 from ..numbers import fmt_bytes, fmt_pct
 from ..processes import tree_label
 from ..stats_tab import STAT_ROWS, spark_data, spark_top, stat_labels
 from ..timeline import fmt_event
-from . import DRIFT_STYLE, STATUS_STYLE, DctScreen
+from . import DRIFT_STYLE, HEALTH_STYLE, STATUS_STYLE, DctScreen
 
-TABS = ("processes", "stats", "logs", "spec", "events")
+TABS = ("processes", "stats", "logs", "health", "spec", "events")
 _NOT_LOADED = object()
 LOG_POLL = 0.5  # seconds between reads of the log files while following
 PROC_COLUMNS = (("pid", "PID", 7), ("user", "USER", 8), ("cpu", "CPU%", 6), ("rss", "RSS", 7),
@@ -56,6 +59,7 @@ class ContainerScreen(DctScreen):
         Binding("t", "tab('processes')", "Procs", show=False),
         Binding("i", "tab('stats')", "Stats", show=False),
         Binding("l", "tab('logs')", "Logs"),
+        Binding("h", "tab('health')", "Health", show=False),
         Binding("d", "tab('spec')", "Spec", show=False),
         Binding("v", "tab('events')", "Events", show=False),
         Binding("right_square_bracket", "next_tab", "Next tab", key_display="]"),
@@ -106,6 +110,9 @@ class ContainerScreen(DctScreen):
                 yield Static("", id="log-status")
                 yield Log(id="log", max_lines=LOG_LINES, auto_scroll=True, highlight=True)
                 yield Input(placeholder="filter: regex (esc: done); +/- context lines", id="log-filter")
+            with TabPane("Health", id="health"):
+                with VerticalScroll():
+                    yield Static("", id="health-history")
             with TabPane("Spec", id="spec"):
                 with VerticalScroll():
                     yield Static("", id="spec-diff")
@@ -172,6 +179,8 @@ class ContainerScreen(DctScreen):
             self._show_processes(snap)
         elif tab == "stats":
             self._show_stats(row, snap)
+        elif tab == "health":
+            self._show_health(row, snap)
         elif tab == "spec":
             self._show_diff(snap)
             if snap.desired is not self._spec_seen:  # a desired-state pass ran: the spec file may have moved
@@ -190,6 +199,9 @@ class ContainerScreen(DctScreen):
         text.append(self.container_id, style="bold")
         text.append("  ")
         text.append(c["status"], style=STATUS_STYLE.get(row.status, ""))
+        if row.health_status:  # next to the status: the other half of "is it up"
+            text.append("  ")
+            text.append(c["health"], style=HEALTH_STYLE.get(row.health_status, ""))
         text.append(f"  pid {c['pid']}  cpu {c['cpu']} ({c['cpu_limit']} of limit)  mem {c['mem']}  "
                     f"pids {c['pids']}  up {c['uptime']}")
         if row.drift and snap.specs_given:
@@ -247,6 +259,12 @@ class ContainerScreen(DctScreen):
             if key.startswith("net") and (r is None or r.net_rx is None):
                 data = []
             chart.show(spark_data(data), spark_top(key, row, snap.host_cpus))
+
+    def _show_health(self, row: Row | None, snap: Snapshot) -> None:
+        r = row.reading if row is not None else None
+        history = probe_history(r.health if r is not None else None, r.health_check if r is not None else None,
+                                snap.wall, row.status if row is not None else None)
+        self.query_one("#health-history", Static).update(health_renderable(history), layout=False)
 
     # -- spec ----------------------------------------------------------------------------
     @work(thread=True, group="spec", exclusive=True, exit_on_error=False)
@@ -495,3 +513,30 @@ def diff_renderable(snap: Snapshot, container_id: str, row: Row | None):
     for d in lines:
         table.add_row(Text(d.field), Text(d.observed, style="red"), Text(d.desired, style="green"), Text(d.klass))
     return Group(head, Text(""), table)
+
+
+def health_renderable(history):  # noqa: ANN001, ANN201 - tui.health.ProbeHistory -> a Rich renderable
+    """The health tab: status, streak and since; the check and its timing; a note (stale, no probe
+    yet); the last results newest first (time UTC, age, duration, exit code, output). Every cell a
+    ``Text``: a probe's output is never read as markup."""
+    parts: list = []
+    if history.status is not None:
+        head = Text()
+        head.append(history.head, style=HEALTH_STYLE.get(history.status, ""))
+        parts.append(head)
+    if history.check:
+        parts.append(Text(f"check: {history.check}" + (f" ({history.timing})" if history.timing else "")))
+    if history.note:
+        parts.append(Text(history.note, style="yellow" if history.status else "dim"))
+    if history.lines:
+        table = Table(box=None, show_edge=False, pad_edge=False, expand=False)
+        for label, justify in (("TIME (UTC)", "left"), ("AGO", "right"), ("TOOK", "right"), ("EXIT", "right"),
+                               ("OUTPUT", "left")):
+            table.add_column(label, justify=justify, no_wrap=label != "OUTPUT")
+        for line in history.lines:
+            style = "green" if line.passed else "red"
+            table.add_row(Text(line.at), Text(line.ago), Text(line.took),
+                          Text("-" if line.exit_code is None else str(line.exit_code), style=style),
+                          Text(line.output))
+        parts += [Text(""), table]
+    return Group(*parts)

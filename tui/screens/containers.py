@@ -7,12 +7,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, Static
 
-from ..columns import COLUMNS, SORTABLE
+from ..columns import COLUMN_KEYS, COLUMNS, HEALTH_AFTER, SORTABLE
 from ..filters import pattern_error, row_matches
 from ..model import Row, Snapshot
 from ..numbers import fmt_bytes, fmt_pct
 from ..widgets import LiveTable, TableColumn
-from . import DRIFT_STYLE, STATUS_STYLE, DctScreen
+from . import DRIFT_STYLE, HEALTH_STYLE, STATUS_STYLE, UNHEALTHY_ROW, DctScreen
 
 NUMERIC = {"pid", "cpu", "cpu_limit", "mem", "pids", "net", "uptime", "restarts"}
 
@@ -53,6 +53,7 @@ class ContainersScreen(DctScreen):
         self.marked: set[str] = set()
         self._shown: dict[str, dict[str, str]] = {}
         self._drift_shown: bool | None = None
+        self._health_shown = False
         self._snapshot: Snapshot | None = None
         self._summary_text = ""
         self._rows: dict[str, Row] = {}
@@ -61,9 +62,9 @@ class ContainersScreen(DctScreen):
         yield Header()
         yield Static("starting…", id="summary")
         columns = [TableColumn(c.key, c.label, None if c.key == "name" else c.width, right=c.key in NUMERIC)
-                   for c in COLUMNS if c.key != "drift"]
+                   for c in COLUMNS if c.key not in ("drift", "health")]
         yield LiveTable(columns, fixed_columns=2, id="containers")
-        yield Input(placeholder="filter: regex on name, status, drift (! inverts; esc clears)", id="filter")
+        yield Input(placeholder="filter: regex on name, status, drift, health (! inverts; esc clears)", id="filter")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -102,6 +103,13 @@ class ContainersScreen(DctScreen):
             table.add_column(TableColumn("drift", col.label, col.width))
             self._drift_shown = True
             self._rows.clear()
+        if not self._health_shown and snap.health_shown():  # once a container declares a check; stays
+            col = next(c for c in COLUMNS if c.key == "health")
+            keys = [c.key for c in table.columns]
+            after = keys[keys.index(HEALTH_AFTER) + 1]
+            table.add_column(TableColumn("health", col.label, col.width), before=after)
+            self._health_shown = True
+            self._rows.clear()
         visible = [r for r in snap.rows if row_matches(r, self.filter_text)]
         ids = {r.id for r in visible}
         reorder = False
@@ -116,7 +124,7 @@ class ContainersScreen(DctScreen):
             if last_rows.get(r.id) is r and r.id in self._shown:
                 continue  # the very Row of the last tick: nothing changed
             cells = self._cells(r)
-            styles = {"status": STATUS_STYLE.get(r.status, ""), "drift": DRIFT_STYLE.get(r.drift or "", "dim")}
+            styles = row_styles(r)
             old = self._shown.get(r.id)
             if old is None:
                 table.add_row(r.id, cells, styles)
@@ -158,6 +166,8 @@ class ContainersScreen(DctScreen):
         counts = snap.counts()
         parts = [f"{len(snap.rows)} containers"]
         parts += [f"{n} {s}" for s, n in sorted(counts.items())]
+        if snap.unhealthy():
+            parts.append(f"{snap.unhealthy()} unhealthy")
         parts += snap.notices
         if self.filter_text:
             error = pattern_error(self.filter_text.removeprefix("!"))
@@ -287,6 +297,16 @@ class ContainersScreen(DctScreen):
 
     def action_shell(self) -> None:
         self.app.open_shell(self.selected())
+
+
+def row_styles(r: Row) -> dict[str, str]:
+    """The cell styles of a row: status, drift and health coloured; an unhealthy container's whole
+    row on a dark red background (the HEALTH cell says it in words too)."""
+    styles = {"status": STATUS_STYLE.get(r.status, ""), "drift": DRIFT_STYLE.get(r.drift or "", "dim"),
+              "health": HEALTH_STYLE.get(r.health_status or "", "dim")}
+    if r.health_status == "unhealthy":
+        styles = {key: f"{styles.get(key, '')} {UNHEALTHY_ROW}".strip() for key in COLUMN_KEYS}
+    return styles
 
 
 class _Descending:

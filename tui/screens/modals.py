@@ -221,7 +221,7 @@ def plan_renderable(plan: PlanView):
 
 HELP_KEYS = (
     ("Containers", (("↑ ↓ j k", "move"), ("enter", "open the container (processes, stats, logs, spec, events)"),
-                    ("/", "filter rows (regex on name, status, drift; ! inverts); esc clears"),
+                    ("/", "filter rows (regex on name, status, drift, health; ! inverts); esc clears"),
                     ("s / S", "sort by a column (again: reverse) / reverse"),
                     ("space", "mark (actions apply to all marked)"),
                     ("p", "pause a running container, resume a paused one"),
@@ -229,7 +229,7 @@ HELP_KEYS = (
                     ("ctrl+d", "destroy (asks first)"), ("x", "shell into the container (exit returns here)"),
                     ("l", "logs"), ("a", "plan → apply (asks first)"),
                     ("e", "event timeline"), ("ctrl+p", "command palette: every action"), ("q", "quit"))),
-    ("Container", (("t i l d v / [ ]", "tabs: processes, stats, logs, spec, events / previous, next"),
+    ("Container", (("t i l h d v / [ ]", "tabs: processes, stats, logs, health, spec, events / previous, next"),
                    ("/ f + -", "logs: filter, follow/pause, context lines"),
                    ("s r", "logs: times on/off, the previous run (before a restart) / the current one"),
                    ("esc", "back"))),

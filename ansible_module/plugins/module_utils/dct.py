@@ -27,11 +27,12 @@ try:
     from declarative_ct.reconcile import last_applied, readiness
     from declarative_ct.reconcile import restart as restarting
     from declarative_ct.reconcile.convert import LABEL_MANAGER, LABEL_SOURCE, MANAGER, MUTABLE_FIELDS
-    from declarative_ct.reconcile.drift import satisfied_state  # noqa: F401 - the container module's
+    from declarative_ct.reconcile.drift import satisfied_state  # noqa: F401 (the container module's)  pylint: disable=unused-import
     from declarative_ct.reconcile.kinds import ActionKind
     from declarative_ct.reconcile.last_applied import LABEL_SPEC
     from declarative_ct.reconcile.plan import effective, make_plan, observe
     from declarative_ct.runtime import Runtime, Status, store
+    from declarative_ct.service import health_view
     from declarative_ct.spec.load import HINT_QUOTE, SpecErrors, load_mapping
     from declarative_ct.spec.model import ContainerSpec
 except ImportError:
@@ -281,13 +282,16 @@ def facts(rt, name, stats=False):
     """Facts about container ``name`` of ``rt``'s root (what the info module returns per container).
 
     ``exists``, ``status`` (created, running, pausing, paused, stopped; ``absent`` when there is no
-    such container; ``unknown`` with ``error`` and nothing else when its state.json cannot be read), ``pid`` (of init, None when stopped), ``created`` (RFC 3339), ``managed``
+    such container; ``unknown`` with ``error`` and nothing else when its state.json cannot be
+    read), ``pid`` (of init, None when stopped), ``created`` (RFC 3339), ``managed``
     (made by declarative-ct), ``source`` (the spec file, or ``ansible:<name>``: set when the container
     is created), ``labels`` (the user's), ``spec`` (the normalized spec it was created from: a live
     update changes ``resources``, not this), ``resources`` (the limits in force, libcontainer
     fields: bytes, shares, µs), ``exit`` (exit code, signal, oom_killed, exited_at when stopped),
-    ``restarts`` (by its restart policy); with ``stats``, ``stats`` as ``dct events --stats``
-    prints it (cpu ns, memory bytes, pids, blkio), None when stopped.
+    ``restarts`` (by its restart policy), ``health`` (as ``dct status --json`` gives it:
+    :mod:`declarative_ct.service.health_view`; None when its spec declares no check); with
+    ``stats``, ``stats`` as ``dct events --stats`` prints it (cpu ns, memory bytes, pids, blkio),
+    None when stopped.
     """
     try:
         c = rt.load(name)
@@ -308,6 +312,7 @@ def facts(rt, name, stats=False):
         "spec": spec, "resources": c.config.cgroups.resources.limits(),
         "exit": c.exit_status() if status == Status.STOPPED else None,
         "restarts": (record or {}).get("restarts", 0) if managed else None,
+        "health": _health(rt, c, spec, status),
     }
     if stats:
         out["stats"] = None
@@ -319,6 +324,16 @@ def facts(rt, name, stats=False):
                 pass  # stopped meanwhile
     c.close()
     return out
+
+
+def _health(rt, c, spec, status):
+    """The health view of container ``c`` (None without a declared check); the supervisor's lock
+    is probed only for a container that declares one."""
+    import time
+
+    if health_view.check_of(spec) is None:
+        return None
+    return health_view.read(c, spec, health_view.probing(rt.root), time.time(), status.value)
 
 
 def container_names(rt):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: info
-short_description: Facts about declarative-ct containers (state, pid, resources, stats)
+short_description: Facts about declarative-ct containers (state, pid, resources, health, stats)
 version_added: 0.1.0
 description:
   - Reads the containers of a state root on the target, for O(ignore:register). Changes nothing.
@@ -57,6 +57,11 @@ EXAMPLES = r'''
 - name: Fail when web is not running
   ansible.builtin.assert:
     that: web.containers[0].status == 'running'
+
+- name: Fail unless web's probe passes (a spec with health)
+  ansible.builtin.assert:
+    that: web.containers[0].health.status == 'healthy'
+    fail_msg: "{{ web.containers[0].health.log[-1].output | default('no probe yet') }}"
 '''
 
 RETURN = r'''
@@ -123,6 +128,52 @@ containers:
       description: Restarts by the restart policy since the count was last reset; null when not managed.
       type: int
       sample: 0
+    health:
+      description:
+        - Its health as the supervisor's probes found it (as C(dct status --json) gives it), when the spec it was
+          created from declares a C(health) check; null when it declares none.
+        - The probes run in the supervisor (C(dct watch), the service); a running container no probe has
+          answered yet is V(starting).
+      type: dict
+      sample:
+        status: unhealthy
+        failing_streak: 3
+        since: "2024-05-01T10:02:00.000Z"
+        check: "http GET :8080/healthz"
+        log:
+          - {start: "2024-05-01T10:02:00.000Z", end: "2024-05-01T10:02:01.000Z", exit_code: 1,
+             output: "connection refused"}
+        stale: false
+      contains:
+        status:
+          description: V(starting) (no probe has passed yet, or failures are still in the start period),
+            V(healthy) (the last probe passed) or V(unhealthy) (C(retries) failures in a row).
+          type: str
+          sample: healthy
+        failing_streak:
+          description: Failed probes in a row that count (those in the start period do not).
+          type: int
+          sample: 0
+        since:
+          description: When the status last changed (RFC 3339, UTC); null before the first probe.
+          type: str
+          sample: "2024-05-01T10:00:05.000Z"
+        check:
+          description: The probe in a few words (C(exec test -f /tmp/ready), C(http GET :8080/healthz), C(tcp :5432)).
+          type: str
+          sample: "exec test -f /tmp/ready"
+        log:
+          description:
+            - The last results, oldest first (up to 5), each with C(start) and C(end) (RFC 3339, UTC),
+              C(exit_code) (0 is a pass) and C(output) (the command's output, the HTTP status line or the error).
+          type: list
+          elements: dict
+        stale:
+          description:
+            - True for a running container nobody is probing now (no supervisor runs on the state root, or its
+              last result is too old for its interval); the other keys are then as of the last result.
+          type: bool
+          sample: false
     stats:
       description:
         - With O(stats=true), the statistics as C(dct events --stats) prints them (C(cpu) times in ns, C(memory)

@@ -19,7 +19,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ...configs import OCI_VERSION, Config
-from ...errors import ContainerError, ContainerNotRunning, log_warning
+from ...errors import ConfigInvalid, ContainerError, ContainerNotRunning, log_warning
 from .. import cgroups, procfs, store
 from ..process import Process
 from ..state import State, Status, derive_status, require
@@ -27,6 +27,7 @@ from .delete import teardown
 
 if TYPE_CHECKING:
     from ...configs.logs import LogConfig
+    from ..forkserver import ForkServer
     from ..stats import Stats
     from .exec import ExecProcess
 
@@ -211,7 +212,7 @@ class Container:
 
     # -- start / run / exec --------------------------------------------------------------
     def start(self, process: Process, monitor: bool = True, detach: bool = False,
-              log: LogConfig | None = None) -> ExecProcess | None:
+              log: LogConfig | None = None, fork_server: ForkServer | None = None) -> ExecProcess | None:
         """libcontainer ``Start()``.
 
         For ``process.init`` it builds the container and returns with init blocked on the exec
@@ -225,19 +226,24 @@ class Container:
         For a non-init process (``runc exec``) it joins the container's namespaces and cgroup and
         returns an :class:`ExecProcess`; ``None`` stdio means the caller's. With ``detach`` nothing
         of ours waits for it (it is re-parented to the container's init)
-        and ``ExecProcess.wait()`` returns at once with 0.
+        and ``ExecProcess.wait()`` returns at once with 0. ``fork_server`` (a
+        :class:`~declarative_ct.runtime.forkserver.ForkServer`) forks its stage 1 instead of the
+        caller: the same process, at a fraction of the CPU (exec probes); for exec only.
 
         Raises:
             ContainerError: already started; ContainerNotRunning/ContainerPaused for exec; any
                 failure inside the new process (missing program, mount error…) with its message.
-            ConfigInvalid: ``process.extra_files`` of an init with ``monitor``; a ``log`` out of range.
+            ConfigInvalid: ``process.extra_files`` of an init with ``monitor``; a ``log`` out of range;
+                a ``fork_server`` for an init.
             SystemError: the log file cannot be made under :attr:`data_root`.
                 A failed start leaves no process, cgroup or state directory behind (nor a log run).
         """
         if not process.init:
             from .exec import start_exec
 
-            return start_exec(self, process, detach)
+            return start_exec(self, process, detach, fork_server)
+        if fork_server is not None:
+            raise ConfigInvalid("fork_server: serves exec'd processes (process.init false) only")
         from .create import start_locked
 
         start_locked(self, process, monitor, release=False, log=log)

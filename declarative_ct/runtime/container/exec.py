@@ -18,6 +18,7 @@ from ..sync import Kind
 from .parent import check_terminal, expect, failure, guarded, in_child, open_stdio, past_console
 
 if TYPE_CHECKING:
+    from .. import forkserver
     from . import Container
 
 
@@ -30,22 +31,29 @@ class ExecProcess:
 
     pid: int
     _waiter: int
+    _served: forkserver.ServedProcess | None = None  # when a fork server forked it (not our child)
 
     def pidfd(self) -> int:
         """A pidfd that polls readable once the process has ended (of the stage 1 process that waits
         for it and cannot be reused before :meth:`wait`); the caller closes it. Raises OSError."""
+        if self._served is not None:
+            return self._served.pidfd()
         return os.pidfd_open(self._waiter if self._waiter > 0 else self.pid)
 
     def wait(self) -> int:
-        """Block until the process ends; its exit code (0 at once for a detached process)."""
+        """Block until the process ends; its exit code (0 at once for a detached process).
+        Raises SystemError when the fork server that forked it ended first."""
         if self._waiter < 0:
             return 0
-        _, status = os.waitpid(self._waiter, 0)
+        status = self._served.wait() if self._served is not None else os.waitpid(self._waiter, 0)[1]
         return monitor.exit_record(self.pid, status)["exit_code"]
 
 
-def start_exec(c: Container, process: Process, detach: bool) -> ExecProcess:
-    """:meth:`Container.start` of a non-init ``process``; raises as it does."""
+def start_exec(c: Container, process: Process, detach: bool,
+               fork_server: forkserver.ForkServer | None = None) -> ExecProcess:
+    """:meth:`Container.start` of a non-init ``process``, its stage 1 forked by ``fork_server``
+    when given (:mod:`..forkserver`), else by the caller (:func:`..bootstrap.fork_stage1`); raises
+    as it does."""
     check_terminal(process)
     require("exec", c.status(), c._id)
     config = c._config
@@ -60,8 +68,13 @@ def start_exec(c: Container, process: Process, detach: bool) -> ExecProcess:
     ctx = init.InitContext(config=config, process=guarded(c, in_child(process)), sync=child_sock,
                            cgroup=c._cgroup, stdio=stdio, join=joins, detach=detach)
     ctx.seccomp, ctx.seccomp_flags = filter_program
+    served = None
     try:
-        stage1_pid = bootstrap.fork_stage1(ctx, parent_sock)
+        if fork_server is None:
+            stage1_pid = bootstrap.fork_stage1(ctx, parent_sock)
+        else:
+            served = fork_server.spawn(ctx)
+            stage1_pid = served.pid
     except BaseException:  # no stage 1: no sealed image or memfd, or no fork
         parent_sock.close()
         child_sock.close()
@@ -75,18 +88,22 @@ def start_exec(c: Container, process: Process, detach: bool) -> ExecProcess:
     except ContainerError:
         # Stage 1 reaps its failed child and exits by itself; killing it first would leave
         # that child a zombie inside the container's PID namespace.
-        with contextlib.suppress(OSError):
-            os.waitpid(stage1_pid, 0)
+        _reap(stage1_pid, served)
         raise
     except BaseException:
         with contextlib.suppress(OSError):
-            os.kill(stage1_pid, _signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.waitpid(stage1_pid, 0)
+            served.kill() if served is not None else os.kill(stage1_pid, _signal.SIGKILL)
+        _reap(stage1_pid, served)
         raise
     finally:
         parent_sock.close()
     if detach:
-        os.waitpid(stage1_pid, 0)
+        _reap(stage1_pid, served)
         return ExecProcess(pid=exec_pid, _waiter=-1)
-    return ExecProcess(pid=exec_pid, _waiter=stage1_pid)
+    return ExecProcess(pid=exec_pid, _waiter=stage1_pid, _served=served)
+
+
+def _reap(stage1_pid: int, served: forkserver.ServedProcess | None) -> None:
+    """Wait for stage 1 (our child, or the fork server's), whatever became of it."""
+    with contextlib.suppress(OSError, ContainerError):
+        served.wait() if served is not None else os.waitpid(stage1_pid, 0)
