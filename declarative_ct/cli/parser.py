@@ -67,6 +67,17 @@ def _log_size(text: str) -> int:
     return size
 
 
+def _duration(text: str) -> float:
+    """``--timeout``: a duration as the spec's fields take it (``units.parse_duration``: ``60s``, ``1m30s``,
+    ``500ms``, or seconds)."""
+    from ..units import parse_duration
+
+    try:
+        return parse_duration(text, None)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _args_spec(p: argparse.ArgumentParser) -> None:
     p.add_argument("-b", "--bundle", default=".", help="bundle directory (default: current directory)")
     p.add_argument("--rootless", action="store_true",
@@ -247,6 +258,12 @@ def _args_apply(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parallel", type=_workers, default=0, metavar="N",
                    help="containers set up at once (default: the CPU count)")
     p.add_argument("--plan", metavar="FILE", help="run a plan saved with 'dct plan --json' if nothing moved since")
+    p.add_argument("--wait", action="store_true",
+                   help="then wait until every container acted on is in its state and, where it declares health, "
+                        "healthy (exit 1 naming those that are not)")
+    p.add_argument("--timeout", type=_duration, default=60.0, metavar="DURATION",
+                   help="how long --wait waits, and how long dependents wait for their depends_on conditions "
+                        "(healthy, completed): 60s, 1m30s, 500ms, or seconds (default 60s)")
 
 
 def _args_status(p: argparse.ArgumentParser) -> None:

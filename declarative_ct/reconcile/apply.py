@@ -1,9 +1,11 @@
 """Apply: execute a plan's actions in dependency order, in parallel where independent, journaled.
 
-Teardowns (destroy, prune) run first, dependents before what they depend on; then the other
-actions in waves of containers whose dependencies are done (``depends_on``), each wave on up to
+Teardowns (destroy, prune) run first, dependents before what they depend on, in waves; then each
+other action starts once its dependencies' actions are done and their ``depends_on`` conditions
+hold (``started``, ``healthy``, ``completed``: :mod:`.gates`, :mod:`.readiness`), on up to
 ``parallel`` threads (the runtime forks nothing in this process: the state root's monitor does).
-A failed action fails only its container and skips the containers that depend on it. Every
+A failed action, or a dependency that fails its condition, fails only its container and skips
+the containers that depend on it. Every
 action is appended to ``<root>/#journal.jsonl``; two applies on one root are serialised by a
 flock on ``<root>/#apply.lock``.
 
@@ -21,6 +23,8 @@ import fcntl
 import json
 import os
 import signal
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -30,8 +34,9 @@ from ..runtime import Runtime, Status, logfiles, monitor, store
 from ..spec import forms
 from ..spec.desired import desired_documents
 from . import restart as restarting
-from . import last_applied
+from . import last_applied, readiness
 from .convert import to_runtime
+from .gates import Gates
 from .kinds import ActionKind, Result, Step
 from .plan import Action, reload_hash
 
@@ -65,16 +70,32 @@ def locked(root: str):
         os.close(fd)
 
 
-def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None, stopping=None) -> list[Outcome]:
+def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None, stopping=None, prober=None,
+          condition_timeout: float = readiness.DEFAULT_TIMEOUT, clock=time.monotonic) -> list[Outcome]:
     """Execute ``plan.actions`` for the specs ``docs`` (``.spec``, ``.source``; each read as its
     :class:`~declarative_ct.spec.desired.DesiredSpec`); the outcome of each.
 
-    ``parallel``: threads per wave (0: the CPU count). ``on_outcome(outcome)`` is called as each
-    action ends (the CLI prints, the TUI streams). ``stopping()``: once it returns True (the
-    supervisor got SIGTERM), no further action starts (each is ``skipped``); those already running
-    finish. Never raises for a container's failure; an exception from ``on_outcome`` is raised once
-    every action has run (a reporter that fails does not stop the convergence). The plan's restart
+    ``parallel``: threads (0: the CPU count). ``on_outcome(outcome)`` is called as each action
+    ends (the CLI prints, the TUI streams). ``stopping()``: once it returns True (the supervisor
+    got SIGTERM), no further action starts (each is ``skipped``); those already running finish.
+    Never raises for a container's failure; an exception from ``on_outcome`` is raised once every
+    action has run (a reporter that fails does not stop the convergence). The plan's restart
     records are stored first (:func:`record_restarts`).
+
+    ``depends_on`` conditions (:mod:`.readiness`): a container's action starts once the actions of
+    its dependencies are done and each dependency satisfies its condition (``started``,
+    ``healthy``, ``completed``); the others go on meanwhile. ``condition_timeout``: seconds, from
+    this call, that the dependents may wait in all (``dct apply --timeout``); a dependency that
+    fails its condition, or still does not meet it then, skips its dependents with a message
+    naming it, the condition and what was seen (``db did not become healthy within 60s
+    (starting; last probe exit 1: connection refused)``). 0: no waiting at all (the supervisor:
+    the dependent is skipped ``waiting for db to be healthy (starting)`` and its next pass,
+    woken by the health change, starts it). ``prober``: a
+    :class:`~declarative_ct.health.prober.Prober` already probing (the supervisor's) or a
+    :class:`.readiness.Probes` the caller closes (``dct apply --wait`` goes on probing after);
+    None: apply probes the dependencies it waits for ``healthy`` itself, and stops at the end.
+    Ctrl-C (KeyboardInterrupt) while dependents wait: no other action starts, those running
+    finish, then it propagates. ``clock``: monotonic seconds (tests).
     """
     record_restarts(plan, runtime)
     specs = {d.spec.name: d for d in desired_documents(docs)}
@@ -82,31 +103,14 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None, stop
     outcomes: list[Outcome] = []
     failed: set[str] = set()
     unreported: list[Exception] = []
+    lock = threading.Lock()
 
-    def run(action: Action) -> Outcome:
-        deps = set(specs[action.container].spec.dependencies()) if action.container in specs else set()
-        if stopping is not None and stopping():
-            outcome = Outcome(action, Result.SKIPPED, "not started: stopping")
-        elif deps & failed:
-            outcome = Outcome(action, Result.SKIPPED, f"depends on {', '.join(sorted(deps & failed))}, which failed")
-        else:
-            try:
-                if action.restart is not None:
-                    restarting.save_record(runtime, action.container, action.restart)
-                _execute(action, specs.get(action.container), runtime)
-                if action.kind in ActionKind.FRESH_START:
-                    restarting.remove_record(runtime, action.container)
-                if Step.CREATE in action.steps and action.container in specs:
-                    _reload_baseline(runtime, specs[action.container].spec)
-                elif action.kind == ActionKind.LIFECYCLE and Step.STOP in action.steps:
-                    _stopped_on_purpose(runtime, action.container)
-                outcome = Outcome(action, Result.OK)
-            except (ContainerError, OSError, ValueError) as err:
-                outcome = Outcome(action, Result.FAILED, str(err))
-        if outcome.result != Result.OK:
-            failed.add(action.container)
+    def finish(outcome: Outcome) -> Outcome:
+        with lock:
+            if outcome.result != Result.OK:
+                failed.add(outcome.action.container)
+            outcomes.append(outcome)
         _journal(runtime.root, outcome)
-        outcomes.append(outcome)
         if on_outcome:
             try:
                 on_outcome(outcome)
@@ -114,16 +118,47 @@ def apply(plan, docs, runtime: Runtime, parallel: int = 0, on_outcome=None, stop
                 unreported.append(err)
         return outcome
 
+    def run(action: Action) -> Outcome:
+        deps = set(specs[action.container].spec.dependencies()) if action.container in specs else set()
+        if stopping is not None and stopping():
+            return finish(Outcome(action, Result.SKIPPED, "not started: stopping"))
+        if deps & failed:
+            return finish(Outcome(action, Result.SKIPPED,
+                                  f"depends on {', '.join(sorted(deps & failed))}, which failed"))
+        return finish(_run_action(action, specs, runtime))
+
     teardown = [a for a in plan.actions if a.kind in ActionKind.TEARDOWN]
     rest = [a for a in plan.actions if a.kind not in ActionKind.TEARDOWN]
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        for wave in reversed(_waves(teardown, specs)):  # dependents go first
-            list(pool.map(run, wave))
-        for wave in _waves(rest, specs):
-            list(pool.map(run, wave))
+    probes = prober if isinstance(prober, readiness.Probes) else readiness.Probes(runtime, prober)
+    try:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            for wave in reversed(_waves(teardown, specs)):  # dependents go first
+                list(pool.map(run, wave))
+            gates = Gates(rest, specs, runtime, probes, condition_timeout, clock, stopping)
+            gates.run(pool, run, lambda a, why: finish(Outcome(a, Result.SKIPPED, why)), failed)
+    finally:
+        if probes is not prober:
+            probes.close()
     if unreported:
         raise unreported[0]
     return outcomes
+
+
+def _run_action(action: Action, specs: dict, runtime: Runtime) -> Outcome:
+    """Run one action's steps with its restart-record bookkeeping (the module doc); its outcome."""
+    try:
+        if action.restart is not None:
+            restarting.save_record(runtime, action.container, action.restart)
+        _execute(action, specs.get(action.container), runtime)
+        if action.kind in ActionKind.FRESH_START:
+            restarting.remove_record(runtime, action.container)
+        if Step.CREATE in action.steps and action.container in specs:
+            _reload_baseline(runtime, specs[action.container].spec)
+        elif action.kind == ActionKind.LIFECYCLE and Step.STOP in action.steps:
+            _stopped_on_purpose(runtime, action.container)
+        return Outcome(action, Result.OK)
+    except (ContainerError, OSError, ValueError) as err:
+        return Outcome(action, Result.FAILED, str(err))
 
 
 def record_restarts(plan, runtime: Runtime) -> None:

@@ -342,7 +342,7 @@ class _Watcher:
                 self.probing.after_pass(docs, observed, ())
                 return plan.next_restart
             outcomes = applying.apply(plan, docs, self.runtime, parallel=self.options.parallel,
-                                      on_outcome=self._outcome, stopping=self._stopping)
+                                      on_outcome=self._outcome, stopping=self._stopping, condition_timeout=0)
             self.probing.after_pass(docs, observed, outcomes)
         failed = [o for o in outcomes if o.result != Result.OK]
         self.out(f"{len(outcomes) - len(failed)} done, {sum(o.result == Result.FAILED for o in failed)} failed, "

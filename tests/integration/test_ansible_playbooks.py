@@ -17,6 +17,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -329,6 +331,8 @@ def test_container_examples_run_as_written(ansible: Ansible, register_state_root
     assert steps == [[("create", ["create", "start"])], [("live", ["set"])], [("lifecycle", ["pause"])],
                      [("destroy", ["stop", "destroy"])], [("create", ["create"])]]
     assert made["container"]["pid"] == more["container"]["pid"] == frozen["container"]["pid"]
+    assert made["wait"]["ready"] is True and made["wait"]["containers"][web]["health"] == "healthy"  # it answered
+    assert made["wait"]["containers"][web]["last_output"].startswith("exit 0: HTTP 200")
     limits = {"memory": 128 * MI, "cpu_quota": 50000, "cpu_period": 100000, "pids_limit": 64}
     assert more["container"]["resources"] == limits == frozen["container"]["resources"]
     assert more["container"]["spec"]["resources"] == dict(limits, memory=64 * MI)  # the spec it was created from
@@ -336,6 +340,69 @@ def test_container_examples_run_as_written(ansible: Ansible, register_state_root
     assert (frozen["container"]["spec"]["restart"], frozen["container"]["spec"]["stop_timeout"]) == ("on-failure:3", 2)
     assert removed["container"]["exists"] is False
     assert created["container"]["status"] == "created" and os.path.isdir(os.path.join(jobs, job))
+
+
+def test_the_wait_option_in_check_and_real_mode(ansible: Ansible, register_state_root, unique_id,
+                                               busybox_rootfs: str, tmp_path: Path) -> None:
+    """wait: true in check mode probes nothing, waits for nothing and changes nothing; for real, a task
+    returns once its containers are healthy (the dependent after its dependency), and fails naming the
+    container whose probe does not pass within wait_timeout, with its last probe output."""
+    root = register_state_root(str(tmp_path / "state"))
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    web, db, app, sick = (unique_id(p) for p in ("wweb", "wdb", "wapp", "wsick"))
+    mounts = [{"source": str(flags), "destination": "/flags"}]
+    ready = {"exec": ["test", "-f", "/flags/ready"], "interval": "0.5s", "start_period": "1h"}
+    specs = write_specs(tmp_path / "specs", busybox_rootfs, {"name": db, "mounts": mounts, "health": ready},
+                        {"name": app, "depends_on": {db: "healthy"}})
+    inventory = ansible.inventory({"localhost": {"root": root, "rootfs": busybox_rootfs}})
+    tasks = [
+        container_task(task="web", name=web, process={"args": SLEEP}, mounts=mounts, health=ready, wait=True,
+                       wait_timeout=30),
+        {"name": "specs", "declarative_ct.dct.apply": {"paths": [specs], "root": "{{ root }}", "wait": True,
+                                                       "wait_timeout": 30}, "register": "specs"},
+    ]
+    # 1. Check mode: the plan, no probe, no wait (the probe could never pass: no ready file), nothing touched.
+    before = snapshot(root, [web, db, app]) if os.path.isdir(root) else {}
+    began = time.monotonic()
+    run = ansible.playbook([play(*tasks)], inventory, "--check")
+    assert run.rc == 0, run.stdout + run.stderr
+    assert time.monotonic() - began < 25
+    assert run.result("web")["changed"] is True and "wait" not in run.result("web")
+    assert [a["result"] for a in run.result("specs")["actions"]] == ["planned", "planned"]
+    assert "wait" not in run.result("specs")
+    assert (snapshot(root, [web, db, app]) if os.path.isdir(root) else {}) == before
+    assert not glob.glob(os.path.join(root, "*", "health.json"))
+
+    # 2. For real: the tasks return once the probes pass (the file appears a little later).
+    timer = threading.Timer(2.0, (flags / "ready").touch)
+    timer.start()
+    try:
+        run = ansible.playbook([play(*tasks)], inventory)
+    finally:
+        timer.cancel()
+    assert run.rc == 0, run.stdout + run.stderr
+    result = run.result("web")
+    assert result["wait"]["ready"] is True
+    assert result["wait"]["containers"][web]["health"] == "healthy"
+    applied = run.result("specs")
+    assert [(a["container"], a["result"]) for a in applied["actions"]] == [(db, "ok"), (app, "ok")]
+    assert {n: (c["ready"], c["health"]) for n, c in applied["wait"]["containers"].items()} == {
+        db: (True, "healthy"), app: (True, None)}
+    rt = Runtime(root)
+    assert rt.load(app).state().created > rt.load(db).state().created
+
+    # 3. A probe that never passes: the task fails within wait_timeout, naming it with its last output.
+    failing = {"exec": ["/bin/sh", "-c", "echo no answer; exit 1"], "interval": "0.5s", "start_period": "1h"}
+    began = time.monotonic()
+    run = ansible.playbook([play(container_task(task="sick", name=sick, process={"args": SLEEP}, health=failing,
+                                                wait=True, wait_timeout=3))], inventory)
+    assert run.rc != 0 and time.monotonic() - began < 30
+    result = run.result("sick")
+    assert result["failed"] is True and result["changed"] is True
+    assert f"not ready: {sick}: not ready within 3s (starting; last probe exit 1: no answer)" in result["msg"]
+    assert result["wait"]["containers"][sick]["health"] == "starting"
+    assert result["wait"]["containers"][sick]["last_output"] == "exit 1: no answer"
 
 
 def test_many_hosts_converge_and_one_failing_host_does_not_stop_the_others(

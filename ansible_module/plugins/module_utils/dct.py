@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -23,7 +24,7 @@ from ansible_collections.declarative_ct.dct.plugins.module_utils.spec_options im
 try:
     from declarative_ct.errors import ContainerError, ContainerNotExists, StateCorrupt
     from declarative_ct.reconcile import apply as applying
-    from declarative_ct.reconcile import last_applied
+    from declarative_ct.reconcile import last_applied, readiness
     from declarative_ct.reconcile import restart as restarting
     from declarative_ct.reconcile.convert import LABEL_MANAGER, LABEL_SOURCE, MANAGER, MUTABLE_FIELDS
     from declarative_ct.reconcile.drift import satisfied_state  # noqa: F401 (the container module's)  pylint: disable=unused-import
@@ -95,22 +96,41 @@ def validate(module, data, source):
 
 @dataclasses.dataclass
 class Converged:
-    """What :func:`converge` did: the docs and observation planned from, the plan, and the outcome of
-    each action in the order they ran (None in check mode: nothing ran)."""
+    """What :func:`converge` did: the docs and observation planned from, the plan, the outcome of
+    each action in the order they ran (None in check mode: nothing ran) and, with ``wait``, the
+    ``readiness.Readiness`` of each container acted on (None without a wait)."""
 
     docs: list
     observed: dict
     plan: object
     outcomes: list | None
+    ready: list | None = None
 
 
-def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parallel=0):
+WAIT_OPTIONS = {"wait": {"type": "bool", "default": False}, "wait_timeout": {"type": "int", "default": 60}}
+
+
+def wait_options(module):
+    """``(wait, wait_timeout)`` of the module's options; a negative timeout fails the module."""
+    timeout = module.params["wait_timeout"]
+    if timeout < 0:
+        module.fail_json(msg="wait_timeout: seconds, 0 or more, got %d" % timeout, actions=[])
+    return module.params["wait"], float(timeout)
+
+
+def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parallel=0, wait=False,
+             wait_timeout=60.0):
     """Observe the root, plan ``make_docs(observed)`` and, unless in check mode, apply the plan.
 
     Apply holds the root's apply lock from observation to the last action (one apply at a time
     per root, ``dct apply`` and ``dct watch`` included). An action that fails does not raise: its
-    outcome says so. A root that cannot be used fails the module.
+    outcome says so. A root that cannot be used fails the module. Dependents wait for their
+    ``depends_on`` conditions; with ``wait``, once the lock is released, the containers acted on
+    are waited for as ``dct apply --wait`` does (their probes run here meanwhile); both within
+    ``wait_timeout`` seconds of the start. Check mode: nothing is probed nor waited for.
     """
+    probes = None
+
     def run():
         observed = observe(rt)
         docs = make_docs(observed)
@@ -118,7 +138,7 @@ def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parall
         if module.check_mode:
             return Converged(docs, observed, plan, None)
         if plan.actions:
-            outcomes = applying.apply(plan, docs, rt, parallel=parallel)
+            outcomes = applying.apply(plan, docs, rt, parallel=parallel, prober=probes, condition_timeout=wait_timeout)
         else:
             applying.record_restarts(plan, rt)  # exits seen, backoffs scheduled, as dct apply does
             outcomes = []
@@ -127,10 +147,47 @@ def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parall
     try:
         if module.check_mode:
             return run()
-        with applying.locked(rt.root):
-            return run()
+        deadline = time.monotonic() + wait_timeout  # one budget for the dependency waits and the wait
+        if wait:
+            probes = readiness.Probes(rt)
+        try:
+            with applying.locked(rt.root):
+                done = run()
+            if wait:
+                done.ready = _wait_ready(rt, done, probes, wait_timeout, deadline)
+            return done
+        finally:
+            if probes is not None:
+                probes.close()
     except (OSError, ContainerError) as err:
         module.fail_json(msg="root %s: %s" % (rt.root, getattr(err, "strerror", None) or err), actions=[])
+
+
+def _wait_ready(rt, done, probes, timeout, deadline):
+    """The readiness of each container whose action succeeded (not torn down), waited for until
+    ``deadline`` (monotonic: ``timeout`` seconds after the apply began)."""
+    from declarative_ct.spec.desired import desired_documents
+
+    specs = {d.spec.name: d.spec for d in desired_documents(done.docs)}
+    names = readiness.touched([o for o in done.outcomes if o.result == "ok"], specs)
+    names = [n for n in names if specs[n].state != ABSENT]
+    return readiness.wait_ready(rt, specs, names, timeout, probes, deadline=deadline,
+                                completes=readiness.completed_by_dependents(specs))
+
+
+def wait_result(done, timeout):
+    """The ``wait`` return value: ``ready`` (all of them), ``timeout`` (s) and, by name, each container's
+    ``ready``, ``status``, ``health`` (its record's status, None without health), ``detail`` and
+    ``last_output``; None without a wait."""
+    if done.ready is None:
+        return None
+    return {"ready": all(r.ready for r in done.ready), "timeout": timeout,
+            "containers": {r.name: r.to_dict() for r in done.ready}}
+
+
+def wait_failures(done):
+    """``name: detail`` of each container the wait found not ready (its status, last probe output)."""
+    return ["not ready: %s" % r for r in done.ready or [] if not r.ready]
 
 
 def action_results(done):

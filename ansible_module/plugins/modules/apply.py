@@ -46,10 +46,26 @@ options:
       - How many independent containers are acted on at once; V(0) means the number of CPUs.
     type: int
     default: 0
+  wait:
+    description:
+      - After the actions, wait until every container acted on is in its spec's C(state) and, where its spec
+        declares C(health), healthy (as C(dct apply --wait) does). The probes run in the task meanwhile.
+      - A container that does not get there within O(wait_timeout) (unhealthy, exited, still starting) fails the
+        task, named in C(msg) with its status and last probe output; RV(wait) gives each one's health.
+      - A one-shot container that another spec depends on with C(completed) is ready once it exited with code 0.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - Seconds, from the start of the actions, that the task waits in all - for the C(depends_on) conditions
+        (C(healthy), C(completed)) a container's action waits for (a condition not met by then skips it, with or
+        without O(wait)), then for O(wait).
+    type: int
+    default: 60
 attributes:
   check_mode:
     description: Returns the plan C(dct plan) would print, with the actions as RV(actions); nothing is touched
-      (no file, no cgroup, no state; not even the apply lock).
+      (no file, no cgroup, no state; not even the apply lock), nothing is probed and O(wait) does not wait.
     support: full
   diff_mode:
     description: Field-level before/after of each container an action changes, in the normalized spec form.
@@ -81,6 +97,12 @@ EXAMPLES = r'''
 - name: Show what changed
   ansible.builtin.debug:
     msg: "{{ applied.actions | map(attribute='cause') | list }}"
+
+- name: Converge and wait until the containers run and their health checks pass (at most 2 minutes)
+  declarative_ct.dct.apply:
+    paths: [/etc/dct/specs]
+    wait: true
+    wait_timeout: 120
 
 - name: What would change (nothing is touched)
   declarative_ct.dct.apply:
@@ -115,6 +137,22 @@ plan:
   description: The plan as C(dct plan --json) gives it (actions, notes, errors, fingerprint).
   returned: when the specs are valid
   type: dict
+wait:
+  description:
+    - What O(wait) found, once every container acted on was ready or O(wait_timeout) ran out. C(ready) is
+      true when all were. By name, each container's C(ready), C(status) (created, running, paused, stopped,
+      absent), C(health) (C(starting), C(healthy), C(unhealthy); null without a health check), C(detail)
+      (what was seen, or C(not ready within ...) then the last status) and C(last_output) (the last probe's
+      exit code and output).
+  returned: when O(wait) is true, not in check mode
+  type: dict
+  sample:
+    ready: false
+    timeout: 60
+    containers:
+      web: {name: web, ready: true, status: running, health: healthy, detail: healthy, last_output: "exit 0: HTTP 200 OK"}
+      db: {name: db, ready: false, status: running, health: unhealthy,
+           detail: "unhealthy; last probe exit 1: connection refused", last_output: "exit 1: connection refused"}
 errors:
   description: Every error of the spec files, each as C(file:line:col:) then the field and the reason.
   returned: when a spec is invalid
@@ -136,6 +174,7 @@ def main():
         parallel=dict(type="int", default=0),
     )
     argument_spec.update(dct.ROOT_OPTION)
+    argument_spec.update(dct.WAIT_OPTIONS)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     dct.require_dct(module)
     paths = module.params["paths"]
@@ -156,9 +195,10 @@ def main():
     except SpecErrors as err:
         lines = [str(e) for e in err.errors]
         module.fail_json(msg="invalid specs (nothing was changed): " + "; ".join(lines), errors=lines, actions=[])
+    wait, wait_timeout = dct.wait_options(module)
     rt = dct.runtime(module, module.params["root"])
     done = dct.converge(module, rt, lambda observed: docs, prune=module.params["prune"], scope=scope_of(paths),
-                        parallel=module.params["parallel"])
+                        parallel=module.params["parallel"], wait=wait, wait_timeout=wait_timeout)
     plan = done.plan
     by_name = {d.spec.name: d for d in docs}
     names = list(by_name) + [a.container for a in plan.actions if a.container not in by_name]
@@ -168,12 +208,14 @@ def main():
         "containers": {name: dct.facts(rt, name) for name in names},
         "plan": plan.to_dict(),
     }
+    if done.ready is not None:
+        result["wait"] = dct.wait_result(done, wait_timeout)
     if module._diff:
         result["diff"] = [dct.diff(a.container, a, done.observed.get(a.container), by_name.get(a.container))
                           for a in plan.actions]
     for note in dct.warnings(done, by_name):  # exited and kept down by their policy, restart pending
         module.warn(note)
-    problems = dct.failures(done)
+    problems = dct.failures(done) + dct.wait_failures(done)
     if problems:
         module.fail_json(msg="; ".join(problems), **result)
     module.exit_json(**result)

@@ -59,6 +59,21 @@ options:
       - A recreate always has its cause in RV(actions); with V(false), only a changed field recreates.
     type: bool
     default: false
+  wait:
+    description:
+      - When the task acted on the container, wait until it is in the O(state) asked for and, with O(health)
+        and O(state=started), healthy (as C(dct apply --wait) does). The probes run in the task meanwhile.
+      - A container that does not get there within O(wait_timeout) (unhealthy, exited, still starting) fails the
+        task, with its status and last probe output in C(msg); RV(wait) gives its health.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - Seconds, from the start of the actions, that the task waits in all - for the O(depends_on) conditions
+        (C(healthy), C(completed)) a container's action waits for (a condition not met by then skips it, with or
+        without O(wait)), then for O(wait).
+    type: int
+    default: 60
 notes:
   - A change of O(resources) while the container is stopped (O(state=stopped), or its program exited) is
     neither written nor reported (RV(actions) is empty), as a stopped container has no processes to limit. It
@@ -69,7 +84,7 @@ notes:
 attributes:
   check_mode:
     description: Returns the plan C(dct plan) would print, with the actions as RV(actions); nothing is touched
-      (no file, no cgroup, no state; not even the apply lock).
+      (no file, no cgroup, no state; not even the apply lock), nothing is probed and O(wait) does not wait.
     support: full
   diff_mode:
     description: Field-level before/after of the container, in the normalized spec form the plan compares
@@ -90,16 +105,18 @@ EXAMPLES = r'''
 # The tasks for one container repeat all its options (an option left out means its default). Here the
 # options that stay the same are a YAML anchor (&web) that the later tasks merge (<<: *web); each task
 # adds the others (a key both merged and given would make Ansible warn of a duplicate key).
-- name: A web server, 64 MiB, half a CPU (rootfs host - the host's /usr/bin/python3)
+- name: A web server, 64 MiB, half a CPU (rootfs host - the host's /usr/bin/python3); done once it answers
   declarative_ct.dct.container:
     <<: &web
       name: web
       process:
         args: [/usr/bin/python3, -m, http.server, "8080", --bind, 127.0.0.1]
         env: {PYTHONUNBUFFERED: "1"}
+      health: {http: {port: 8080, path: /}, interval: 1s}  # from inside its network namespace
       restart: on-failure:3
       stop_timeout: 2
     resources: {memory: 64Mi, cpus: 0.5, pids: 64}
+    wait: true  # until the probe passes (wait_timeout: 60 seconds at most)
 
 - name: More memory (written to the running container, no restart)
   declarative_ct.dct.container:
@@ -211,6 +228,19 @@ plan:
     fingerprint:
       description: A digest of the containers observed when planning.
       type: str
+wait:
+  description:
+    - What O(wait) found, once the container was ready or O(wait_timeout) ran out (the shape of the apply
+      module's RV(declarative_ct.dct.apply#module:wait)). C(ready) says whether it was; under C(containers), by name, its C(ready), C(status), C(health)
+      (C(starting), C(healthy), C(unhealthy); null without O(health)), C(detail) and C(last_output).
+    - Empty C(containers) (and C(ready) true) when the task did nothing to the container.
+  returned: when O(wait) is true, not in check mode
+  type: dict
+  sample:
+    ready: true
+    timeout: 60
+    containers:
+      web: {name: web, ready: true, status: running, health: healthy, detail: healthy, last_output: "exit 0: HTTP 200 OK"}
 errors:
   description: Every problem with the options, each as the option (dotted for suboptions), a colon and the reason.
   returned: when the options are invalid
@@ -241,6 +271,7 @@ def main():
     spec_options = dct.spec_options()
     argument_spec = dict(spec_options)
     argument_spec.update(dct.ROOT_OPTION)
+    argument_spec.update(dct.WAIT_OPTIONS)
     argument_spec.update(
         state=dict(type="str", default="started", choices=["present", "started", "stopped", "paused", "absent"]),
         recreate=dict(type="bool", default=False),
@@ -255,6 +286,7 @@ def main():
         data.setdefault("process", PLACEHOLDER_PROCESS)
     data["state"] = SPEC_STATE[state]
     doc = dct.validate(module, data, "ansible:%s" % name)  # before anything is touched
+    wait, wait_timeout = dct.wait_options(module)
     rt = dct.runtime(module, params["root"])
 
     def docs(observed):
@@ -269,7 +301,8 @@ def main():
             return [doc]
         return [dataclasses.replace(doc, spec=doc.spec.model_copy(update=update))]
 
-    done = dct.converge(module, rt, docs, recreate=[name] if params["recreate"] else ())
+    done = dct.converge(module, rt, docs, recreate=[name] if params["recreate"] else (), wait=wait,
+                        wait_timeout=wait_timeout)
     plan = done.plan
     mine = name + ":"
     result = {
@@ -279,6 +312,8 @@ def main():
         "plan": {"actions": [a.to_dict() for a in plan.actions], "errors": plan.errors,
                  "notes": [n for n in plan.notes if n.startswith(mine)], "fingerprint": plan.fingerprint},
     }
+    if done.ready is not None:
+        result["wait"] = dct.wait_result(done, wait_timeout)
     if module._diff:
         obs = done.observed.get(name)
         result["diff"] = dct.diff(name, plan.actions[0] if plan.actions else None, obs, done.docs[0])
@@ -293,7 +328,7 @@ def main():
         module.warn("%s: made from %s, which stays its source until this module recreates it (recreate: true): "
                     "prune of that file's paths (dct apply --prune, declarative_ct.dct.apply with prune: true) "
                     "removes it once the file no longer names it" % (name, after["source"]))
-    problems = dct.failures(done)
+    problems = dct.failures(done) + dct.wait_failures(done)
     if problems:
         module.fail_json(msg="; ".join(problems), **result)
     module.exit_json(**result)
