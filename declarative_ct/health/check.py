@@ -67,6 +67,19 @@ class HealthCheck:
             if kind == "http" else {}
         return cls(kind, port=int(probe["port"]), **extra, **timing)
 
+    def to_normalized(self) -> dict:
+        """The normalized ``health`` this check reads from (:meth:`from_normalized`'s inverse): the
+        shape in the module doc, kept in the health record so a reader knows the check it was made by."""
+        out: dict = {"exec": None, "http": None, "tcp": None, "interval": self.interval, "timeout": self.timeout,
+                     "retries": self.retries, "start_period": self.start_period, "on_unhealthy": self.on_unhealthy}
+        if self.kind == "exec":
+            out["exec"] = list(self.command)
+        elif self.kind == "http":
+            out["http"] = {"port": self.port, "path": self.path, "expect_status": list(self.expect_status) or None}
+        else:
+            out["tcp"] = {"port": self.port}
+        return out
+
     def passes(self, status: int) -> bool:
         """Whether an HTTP response's ``status`` passes (``expect_status``, else 200–399)."""
         return status in self.expect_status if self.expect_status else 200 <= status < 400

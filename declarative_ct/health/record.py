@@ -10,7 +10,8 @@ The record (JSON object; times RFC 3339 UTC, :func:`~declarative_ct.units.format
      "run": "<created>",           # the container run it belongs to (its state's created time)
      "started_at": "<time>",       # when that run started: the start period counts from here
      "check": "http GET :8080/",   # HealthCheck.describe() of the probe that made the last result
-     "log": [{"start": "<time>", "end": "<time>", "exit_code": 0, "output": "HTTP 200"}, …]}  # oldest first
+     "probe": {…},                 # that probe's normalized health (HealthCheck.to_normalized()): its timing
+     "log": [{"start": "<time>", "end": "<time>", "exit_code": 0, "output": "HTTP 200 OK"}, …]}  # oldest first
 
 Docker's ``State.Health`` (``Status``, ``FailingStreak``, ``Log``) in snake case. The rules
 (:func:`add_result`): a pass makes the container healthy at once; a failure counts unless the
@@ -59,7 +60,8 @@ def result(start: float, end: float, exit_code: int, output: str) -> dict:
 def add_result(record: dict, entry: dict, check: HealthCheck) -> dict:
     """``record`` (not modified) with one more result ``entry`` (:func:`result`) applied by
     ``check``'s rules (the module doc); a new dict."""
-    out = {**record, "log": [*record.get("log", []), entry][-LOG_SIZE:], "check": check.describe()}
+    out = {**record, "log": [*record.get("log", []), entry][-LOG_SIZE:], "check": check.describe(),
+           "probe": check.to_normalized()}
     end = parse_time(entry["end"]) or 0.0
     started = parse_time(record.get("started_at")) or end
     status = record.get("status", STARTING)
@@ -76,12 +78,33 @@ def add_result(record: dict, entry: dict, check: HealthCheck) -> dict:
 
 
 def last_output(record: dict | None) -> str:
-    """The last result's output with its exit code (``exit 1: connection refused``); '' without one."""
+    """The last result's output with its exit code (``exit 1: connection refused``; ``exit 1`` when
+    it printed nothing); '' without a result."""
     log = (record or {}).get("log") or []
     if not log:
         return ""
     last = log[-1]
-    return f"exit {last.get('exit_code')}: {str(last.get('output', '')).strip()}"
+    output = str(last.get("output", "")).strip()
+    return f"exit {last.get('exit_code')}: {output}" if output else f"exit {last.get('exit_code')}"
+
+
+def last_result_at(record: dict | None) -> float | None:
+    """When the last result ended (epoch seconds); else when the run started; None without either."""
+    log = (record or {}).get("log") or []
+    return parse_time(log[-1].get("end")) if log else parse_time((record or {}).get("started_at"))
+
+
+STALE_WAIT = 2.0  # seconds beyond one interval + timeout: apply no longer takes the record at its word
+STALE_SHOWN = 10.0  # seconds beyond three intervals + timeout: dct status, the TUI and Ansible mark it stale
+
+
+def is_stale(record: dict | None, check: HealthCheck, now: float, intervals: int = 1, grace: float = STALE_WAIT) -> bool:
+    """Whether nobody has probed for longer than ``intervals`` × interval + timeout + ``grace`` seconds
+    since :func:`last_result_at` (a record without a time is stale). apply's waits use the
+    defaults (a record one probe late is probed anew); the displays use ``intervals=3,
+    grace=STALE_SHOWN`` (a supervisor a little behind is not called absent)."""
+    last = last_result_at(record)
+    return last is None or now - last > intervals * check.interval + check.timeout + grace
 
 
 def read(state_dir: str) -> dict | None:

@@ -78,9 +78,11 @@ def locked(state_dir: str, create: bool = True) -> Iterator[None]:
 @contextlib.contextmanager
 def try_locked(state_dir: str) -> Iterator[bool]:
     """:func:`locked` without waiting: yields True while holding the lock, False when another
-    process holds it or the directory has no lock file (no start ever began there)."""
+    process holds it, the directory has no lock file (no start ever began there) or the lock file
+    was removed meanwhile (a destroy: the flock taken is then of no container)."""
+    path = os.path.join(state_dir, LOCK_FILE)
     try:
-        fd = os.open(os.path.join(state_dir, LOCK_FILE), os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
         yield False
         return
@@ -90,6 +92,10 @@ def try_locked(state_dir: str) -> Iterator[bool]:
         except BlockingIOError:
             yield False
             return
-        yield True
+        try:
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except OSError:
+            current = False
+        yield current
     finally:
         os.close(fd)

@@ -127,3 +127,49 @@ def test_parse_duration_refuses(text):
                                           (0, "0s")])
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_to_normalized_is_from_normalized_inverse():
+    for check in (CHECK, HealthCheck("http", port=8080, path="/hz", expect_status=(200, 204), on_unhealthy="restart"),
+                  HealthCheck("tcp", port=5432, interval=0.5)):
+        assert HealthCheck.from_normalized(check.to_normalized()) == check
+    rec = _after(record.new("r", T0, T0), T0 + 1, 0)
+    assert rec["probe"] == CHECK.to_normalized()
+
+
+def test_last_output_without_output_is_the_exit_code_alone():
+    rec = record.add_result(record.new("r", T0, T0), record.result(T0, T0 + 1, 1, " \n"), CHECK)
+    assert record.last_output(rec) == "exit 1"
+
+
+def test_is_stale_counts_from_the_last_result_else_the_start():
+    rec = record.new("r", T0, T0)
+    check = HealthCheck("tcp", port=1, interval=2, timeout=1)
+    assert record.last_result_at(rec) == T0 and record.last_result_at(None) is None
+    assert not record.is_stale(rec, check, T0 + 2 + 1 + record.STALE_WAIT)
+    assert record.is_stale(rec, check, T0 + 2 + 1 + record.STALE_WAIT + 0.01)
+    rec = _after(rec, T0 + 100, 0, check)
+    assert record.last_result_at(rec) == T0 + 100
+    assert not record.is_stale(rec, check, T0 + 100 + 3 * 2 + 1 + record.STALE_SHOWN, 3, record.STALE_SHOWN)
+    assert record.is_stale(rec, check, T0 + 100 + 3 * 2 + 1 + record.STALE_SHOWN + 0.01, 3, record.STALE_SHOWN)
+    assert record.is_stale(None, check, T0)
+
+
+def test_store_refuses_a_lock_file_removed_while_it_was_taken(tmp_path, monkeypatch):
+    """A destroy between the open of the lock file and the flock: the flock is of no container."""
+    from declarative_ct.runtime import store as state_store
+
+    d = tmp_path / "c"
+    d.mkdir()
+    (d / ".lock").write_text("")
+    (d / "state.json").write_text("{}")
+    real_flock = state_store.fcntl.flock
+
+    def flock_after_a_destroy_and_create(fd, op):
+        os.unlink(d / ".lock")  # destroyed, then made again: a new lock file at the same path
+        (d / ".lock").write_text("")
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(state_store.fcntl, "flock", flock_after_a_destroy_and_create)
+    assert not record.store(str(d), record.new("r", T0, T0))
+    assert record.read(str(d)) is None
