@@ -2,7 +2,8 @@
 
 Across the documents of one load (:func:`check_across`): unique names, ``depends_on`` and
 ``network.mode: container:<name>`` naming a spec, conditions that can hold (``healthy`` of a spec
-with a probe, ``completed`` of one that is not restarted always), no dependency cycle, no two bridge specs
+with a probe, ``completed`` of one that is not restarted always nor joined for its network, neither
+of a spec whose ``state`` is ``stopped`` or ``paused``), no dependency cycle, no two bridge specs
 claiming one address or host port. Against the host: the rootfs directory, mount sources and
 seccomp profile file exist (:func:`check_host_paths` for files, relative to the file's
 directory; :func:`host_path_errors` for inline specs, absolute). :func:`resolve_paths` makes a
@@ -44,6 +45,9 @@ def check_across(loader) -> None:  # noqa: ANN001 - load._Loader
     for name, places in by_name.items():
         edges[name] = []
         for doc, _ in places:  # every document of a duplicated name is checked too
+            network = doc.data.get("network")
+            mode = network.get("mode") if isinstance(network, dict) else None
+            joined = joined_container({"mode": mode}) if isinstance(mode, str) else None
             for dep, loc, condition in _depends_on(doc.data.get("depends_on")):
                 if dep == name:
                     continue
@@ -56,13 +60,10 @@ def check_across(loader) -> None:  # noqa: ANN001 - load._Loader
                     continue
                 if doc is places[0][0]:  # the cycle check follows one document per name
                     edges[name].append((dep, node, field_name(loc)))
-                problem = condition_problem(dep, condition, by_name[dep][0][0])
+                problem = condition_problem(dep, condition, by_name[dep][0][0], joins=dep == joined)
                 if problem:
                     value_node, _, _ = doc.builder.locate(doc.root, loc)
                     loader.error(doc.file, *pos(value_node), field_name(loc), problem, doc.order)
-            network = doc.data.get("network")
-            mode = network.get("mode") if isinstance(network, dict) else None
-            joined = joined_container({"mode": mode}) if isinstance(mode, str) else None
             if joined is not None and joined != name:
                 node, _, _ = doc.builder.locate(doc.root, ("network", "mode"))
                 if joined not in by_name:
@@ -87,17 +88,29 @@ def _depends_on(deps: object) -> list[tuple[str, tuple, str | None]]:
     return [item for item in items if isinstance(item[0], str) and re.match(NAME_PATTERN, item[0])]
 
 
-def condition_problem(dep: str, condition: str | None, target: Doc) -> str | None:
-    """Why ``depends_on: {dep: condition}`` can never hold, given the document that declares ``dep``:
-    ``healthy`` without a ``health:`` probe there, ``completed`` of a ``restart: always`` container
-    (started again each time it exits). None when it can (or when ``dep``'s own document is invalid)."""
+def condition_problem(dep: str, condition: str | None, target: Doc, joins: bool = False) -> str | None:
+    """Why ``depends_on: {dep: condition}`` can never hold, given the document that declares ``dep``
+    (``target``) and whether the dependent joins ``dep``'s network (``joins``: its ``network.mode``
+    is ``container:<dep>``): ``healthy`` or ``completed`` of a container whose ``state`` is
+    ``stopped`` (created, never started) or ``paused`` (frozen: no probe runs, it never exits);
+    ``healthy`` without a ``health:`` probe there; ``completed`` of a ``restart: always`` container
+    (started again each time it exits); ``completed`` of the container whose network the dependent
+    joins (the dependent is created in that container's network namespace, which needs its init
+    alive). None when it can (or when ``dep``'s own document is invalid)."""
     spec = getattr(target, "spec", None)
-    if spec is None:
+    if spec is None or condition not in ("healthy", "completed"):
         return None
+    if spec.state == "stopped":
+        return f"{condition} never holds for `{dep}`: its state: stopped creates it without starting it"
+    if spec.state == "paused":
+        return f"{condition} never holds for `{dep}`: its state: paused keeps it frozen (no probe runs, it never exits)"
     if condition == "healthy" and spec.health is None:
         return f"healthy needs `{dep}` to declare health: (a probe), and its spec has none"
     if condition == "completed" and spec.restart == "always":
         return f"completed never holds for `{dep}`: its restart: always starts it again whenever it exits"
+    if condition == "completed" and joins:
+        return (f"completed never holds for `{dep}` before this container is created: network.mode "
+                f"container:{dep} joins `{dep}`'s network namespace, which needs `{dep}` running")
     return None
 
 

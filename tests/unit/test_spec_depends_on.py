@@ -217,6 +217,87 @@ def test_a_condition_on_a_network_dependency_is_checked_too(tmp_path: Path) -> N
                          "and its spec has none"]
 
 
+def test_completed_of_the_container_whose_network_it_joins_is_refused(tmp_path: Path) -> None:
+    """``network: container:job`` needs job's init alive (its /proc/<pid>/ns/net) when app is
+    created; ``completed`` waits for job to exit first: app could never be created."""
+    f = write(tmp_path / "specs.yaml", """\
+        name: job
+        rootfs: host
+        restart: never
+        process: {args: [/bin/true]}
+        ---
+        name: app
+        rootfs: host
+        process: {args: [/bin/sleep, "100"]}
+        network: {mode: "container:job"}
+        depends_on: {job: completed}
+        """)
+    assert errors(f) == [f"{f}:10:19: depends_on.job: completed never holds for `job` before this container is "
+                         "created: network.mode container:job joins `job`'s network namespace, which needs `job` "
+                         "running"]
+
+
+def test_other_conditions_on_the_joined_container_hold(tmp_path: Path) -> None:
+    f = write(tmp_path / "specs.yaml", """\
+        name: side
+        process: {args: [a]}
+        network: {mode: "container:web"}
+        depends_on: {web: healthy, job: completed}
+        ---
+        name: web
+        process: {args: [a]}
+        health: {tcp: {port: 80}}
+        ---
+        name: job
+        process: {args: [a]}
+        """)
+    side = load_paths([str(f)])[0]
+    assert side.spec.desired().dependency_conditions() == {"job": "completed", "web": "healthy"}
+
+
+@pytest.mark.parametrize("state, why", [
+    ("stopped", "its state: stopped creates it without starting it"),
+    ("paused", "its state: paused keeps it frozen (no probe runs, it never exits)"),
+])
+def test_healthy_or_completed_of_a_container_that_does_not_run_is_refused(tmp_path: Path, state: str,
+                                                                          why: str) -> None:
+    f = write(tmp_path / "app.yaml", f"""\
+        name: web
+        process: {{args: [a]}}
+        depends_on: {{db: healthy, job: completed, cache: started}}
+        ---
+        name: db
+        process: {{args: [a]}}
+        health: {{exec: [a]}}
+        state: {state}
+        ---
+        name: job
+        process: {{args: [a]}}
+        state: {state}
+        ---
+        name: cache
+        process: {{args: [a]}}
+        state: {state}
+        """)
+    assert errors(f) == [f"{f}:3:18: depends_on.db: healthy never holds for `db`: {why}",
+                         f"{f}:3:32: depends_on.job: completed never holds for `job`: {why}"]
+
+
+def test_a_stopped_dependency_without_a_probe_is_told_why_it_never_runs(tmp_path: Path) -> None:
+    """Declaring a probe would not help a ``state: stopped`` container: that is the reason given."""
+    f = write(tmp_path / "app.yaml", """\
+        name: web
+        process: {args: [a]}
+        depends_on: {db: healthy}
+        ---
+        name: db
+        process: {args: [a]}
+        state: stopped
+        """)
+    assert errors(f) == [f"{f}:3:18: depends_on.db: healthy never holds for `db`: its state: stopped creates it "
+                         "without starting it"]
+
+
 def test_an_invalid_dependency_document_is_not_judged_by_its_conditions(tmp_path: Path) -> None:
     f = write(tmp_path / "app.yaml", """\
         name: web
