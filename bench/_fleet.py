@@ -255,8 +255,8 @@ class DctFleet:
             return problems
         loaded: list[Container] = []
         for cid in sorted(os.listdir(self.root)):
-            if not os.path.isdir(os.path.join(self.root, cid)):
-                continue
+            if cid.startswith("#") or not os.path.isdir(os.path.join(self.root, cid)):
+                continue  # "#…" entries are the manager's (the compiled seccomp cache, the supervisor lock)
             try:
                 container = self.runtime.load(cid)
             except ContainerNotExists:

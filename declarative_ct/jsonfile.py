@@ -12,17 +12,21 @@ import json
 import os
 
 
-def write_json_atomic(path: str, data: object, mode: int = 0o600) -> None:
-    """Write ``data`` as JSON to ``path`` atomically (:func:`write_atomic`).
+def write_json_atomic(path: str, data: object, mode: int = 0o600, durable: bool = True) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (:func:`write_atomic`, ``durable`` as there).
 
     Raises:
         OSError: with ``filename`` set to ``path``, the old content of ``path`` untouched.
     """
-    write_atomic(path, json.dumps(data, separators=(",", ":")).encode(), mode)  # dumps: the C encoder
+    write_atomic(path, json.dumps(data, separators=(",", ":")).encode(), mode, durable)  # dumps: the C encoder
 
 
-def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
+def write_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same dir, fsync, rename.
+
+    ``durable=False`` skips the fsync, for a file rewritten often that is worth nothing after a
+    crash (readers never see it torn; after a power loss it may be empty or old): the fsync is most
+    of the write's CPU on a journaling file system, and the journal's own work besides.
 
     Raises:
         OSError: with ``filename`` set to ``path`` (a full disk's ENOSPC comes from a write that
@@ -36,7 +40,8 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
             os.chmod(tmp, mode)
             os.rename(tmp, path)
         except BaseException:

@@ -147,8 +147,10 @@ def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float
                 why = timed_out(timeout)
                 break
             ready = {fd for fd, _ in poller.poll(max(1, int(left * 1000)))}
-            if read_end in ready:
-                _drain(read_end, kept)
+            if read_end in ready and _drain(read_end, kept):
+                # At end of file (the command closed its output, or ended) the pipe polls ready until
+                # the process is seen ended: polling it still would spin until then.
+                poller.unregister(read_end)
             if done in ready:
                 break
             if cancel in ready:
@@ -168,15 +170,15 @@ def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float
     return code, text
 
 
-def _drain(fd: int, kept: bytearray) -> None:
-    """Read what the pipe holds now; keep up to OUTPUT_MAX bytes."""
+def _drain(fd: int, kept: bytearray) -> bool:
+    """Read what the pipe holds now; keep up to OUTPUT_MAX bytes. True at end of file (no writer left)."""
     while True:
         try:
             chunk = os.read(fd, 65536)
         except BlockingIOError:
-            return
+            return False
         if not chunk:
-            return
+            return True
         room = record.OUTPUT_MAX - len(kept)
         if room > 0:
             kept += chunk[:room]
@@ -279,7 +281,7 @@ def socket_in(container) -> socket.socket:
             raise ContainerError(f"container {container.id}: its init is gone")
         ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            if select.select([pidfd], [], [], 0)[0]:
+            if _readable(pidfd):
                 raise ContainerError(f"container {container.id}: its init is gone")
             own = _own_namespace()
             linux.setns(ns, linux.CLONE_NEWNET)
@@ -295,6 +297,14 @@ def socket_in(container) -> socket.socket:
     finally:
         os.close(pidfd)
     return _nonblocking(sock)
+
+
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` polls readable now (poll, not select: a supervisor with many files open has
+    descriptors past select's FD_SETSIZE, 1024)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _own_namespace() -> int:

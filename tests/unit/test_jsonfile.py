@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 from declarative_ct import jsonfile
@@ -38,3 +39,15 @@ def test_a_killed_writers_temp_file_of_a_manager_entry_is_not_a_container(tmp_pa
     for name in ("#supervisor.json", ".#supervisor.json.14242.139638853102464.tmp", "web"):
         (tmp_path / name).mkdir()
     assert store.container_entries(str(tmp_path)) == ["web"]
+
+
+def test_durable_false_skips_the_fsync_and_the_default_does_not(tmp_path, monkeypatch) -> None:
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    jsonfile.write_json_atomic(str(tmp_path / "kept"), {"a": 1})
+    assert len(synced) == 1
+    jsonfile.write_json_atomic(str(tmp_path / "often"), {"b": 2}, durable=False)
+    assert len(synced) == 1
+    assert jsonfile.read_json(str(tmp_path / "often")) == {"b": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "often"]
