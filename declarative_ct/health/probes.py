@@ -21,6 +21,12 @@
   the status, else 1, output ``HTTP 200 OK``; TCP passes once the connection is made. Errors are
   exit code 1 with ``connection refused``, ``timed out after 1s``…
 
+An exec probe goes through the runtime's fork server when one is given. A server that cannot
+serve (it fails to start, goes away, ends before reporting the status: ``ForkServerError``) is
+our helper's failure, not the probe's: that probe runs again as a plain exec (with its whole
+timeout), the failure is said once on stderr, and the exec probes of that server go plain for
+:data:`SERVER_REST` seconds before it is tried again. A probe never fails because of it.
+
 Every wait also watches a ``cancel`` descriptor (the prober's stop): once it is readable the probe
 ends at once (an exec'd command is killed and reaped), with exit code :data:`TIMEOUT_EXIT` and
 ``cancelled``. Errors of the probe itself (the container went away under it) are results too,
@@ -36,10 +42,12 @@ import os
 import select
 import signal
 import socket
+import sys
 import threading
 import time
+import weakref
 
-from ..errors import ContainerError
+from ..errors import ContainerError, ForkServerError
 from ..runtime import linux, procfs
 from ..runtime.process import Process
 from ..units import format_duration
@@ -54,6 +62,9 @@ _STATUS_LINE_MAX = 4096  # bytes read at most for an HTTP status line
 _DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _own_netns = -1  # an fd of the supervisor's network namespace (opened once; the probing threads go back to it)
 _own_netns_lock = threading.Lock()
+SERVER_REST = 30.0  # seconds exec probes go plain after their fork server failed, before it is tried again
+_failed_servers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # server -> monotonic time it failed
+_failed_lock = threading.Lock()
 
 
 class NamespaceLost(RuntimeError):
@@ -68,7 +79,8 @@ def probe(container, check: HealthCheck, process: Process | None = None, fork_se
         container: the runtime's :class:`~declarative_ct.runtime.Container`, running.
         check: the probe and its ``timeout`` (seconds).
         process: the exec template (the spec's user, env and cwd); None: root, ``/``, the default PATH.
-        fork_server: the runtime's fork server, handed to ``Container.start`` when not None.
+        fork_server: the runtime's fork server, handed to ``Container.start`` when not None (one
+            that cannot serve: a plain exec, see the module doc).
         cancel: a descriptor that turns readable when the probe must stop now (-1: none).
 
     Returns:
@@ -103,6 +115,25 @@ def exec_process(template: Process | None, args: list[str], stdin: int, output: 
 
 
 def _exec(container, check: HealthCheck, template: Process | None, fork_server, cancel: int) -> tuple[int, str]:
+    """The exec probe through ``fork_server`` unless it failed lately; once more as a plain exec
+    when the server could not serve (the module doc)."""
+    if fork_server is not None and _resting(fork_server):
+        fork_server = None
+    if fork_server is None:
+        return _exec_once(container, check, template, None, cancel)
+    try:
+        outcome = _exec_once(container, check, template, fork_server, cancel)
+    except ForkServerError as err:
+        _server_failed(fork_server, err)
+        return _exec_once(container, check, template, None, cancel)
+    with _failed_lock:
+        _failed_servers.pop(fork_server, None)  # it serves again: a next failure is said again
+    return outcome
+
+
+def _exec_once(container, check: HealthCheck, template: Process | None, fork_server, cancel: int) -> tuple[int, str]:
+    """One exec of the probe's command. Raises ForkServerError when ``fork_server`` could not serve
+    it (the command then did not run, or was killed with its session)."""
     deadline = time.monotonic() + check.timeout
     read_end, write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
@@ -111,6 +142,8 @@ def _exec(container, check: HealthCheck, template: Process | None, fork_server, 
         kwargs = {"fork_server": fork_server} if fork_server is not None else {}
         try:
             handle = container.start(proc, **kwargs)
+        except ForkServerError:
+            raise
         except (ContainerError, OSError) as err:
             return 126, f"exec failed: {err}"  # 126: found but not runnable (the shell's code)
         finally:
@@ -122,6 +155,22 @@ def _exec(container, check: HealthCheck, template: Process | None, fork_server, 
         os.close(devnull)
         if write_end >= 0:
             os.close(write_end)
+
+
+def _resting(server) -> bool:  # noqa: ANN001 - runtime.forkserver.ForkServer
+    """Whether ``server`` failed less than SERVER_REST seconds ago."""
+    with _failed_lock:
+        failed = _failed_servers.get(server)
+    return failed is not None and time.monotonic() - failed < SERVER_REST
+
+
+def _server_failed(server, err: Exception) -> None:  # noqa: ANN001 - runtime.forkserver.ForkServer
+    """Note ``server``'s failure; said on stderr once while it keeps failing."""
+    with _failed_lock:
+        said = server in _failed_servers
+        _failed_servers[server] = time.monotonic()
+    if not said:
+        print(f"dct: health: {err}; exec probes run as plain execs for now", file=sys.stderr)
 
 
 def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float, cancel: int) -> tuple[int, str]:
@@ -156,7 +205,11 @@ def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float
                 break
         if why:
             _kill_session(container, target, handle.pid)
-        code = handle.wait()
+        try:
+            code = handle.wait()
+        except ForkServerError:  # the server that forked it ended first: its status is lost
+            _kill_session(container, target, handle.pid)
+            raise
         _drain(read_end, kept)  # what is left in the pipe (a background child may hold it open: no wait)
     finally:
         os.close(done)

@@ -165,6 +165,54 @@ def test_a_container_on_the_host_network_is_probed_in_ours(running, busybox_conf
         assert probes.probe(c, HealthCheck("tcp", port=port, timeout=1.0))["exit_code"] == 0
 
 
+# -- a fork server that cannot serve ------------------------------------------------------------------
+
+
+def test_an_exec_probe_through_a_fork_server_that_cannot_start_runs_plain(running, monkeypatch, capsys):
+    """Our helper's failure is not the probe's: no 126 "exec failed", a plain exec instead, said once."""
+    from declarative_ct.runtime import forkserver
+
+    c = running()
+    monkeypatch.setattr(forkserver, "ENTRY", "import sys; sys.exit(3)")  # the server dies before "ready"
+    srv = forkserver.ForkServer()
+    try:
+        for _ in range(2):
+            result = probes.probe(c, _exec(["sh", "-c", "echo up"]), fork_server=srv)
+            assert (result["exit_code"], result["output"]) == (0, "up\n")
+        said = [line for line in capsys.readouterr().err.splitlines() if "fork server" in line]
+        assert said == ["dct: health: fork server failed to start: it said nothing; exec probes run as plain "
+                        "execs for now"]
+        assert srv.pid is None  # resting: the second probe did not try it again
+    finally:
+        srv.close()
+
+
+def test_an_exec_probe_whose_fork_server_dies_under_it_runs_again_plain(running, capsys):
+    """The server is killed while the probe's command runs (its status is lost with it): the probe
+    is run again as a plain exec, and its own result recorded."""
+    from declarative_ct.runtime.forkserver import ForkServer
+
+    c = running()
+    srv = ForkServer()
+    killed = []
+
+    def kill_once_running() -> None:
+        wait_for(lambda: _session_members(c, "served-sleep"), message="the served probe to run")
+        killed.append(srv.pid)
+        os.kill(srv.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_once_running)
+    try:
+        killer.start()
+        result = probes.probe(c, _exec(["sh", "-c", "sleep 1; echo served-sleep done"], timeout=10), fork_server=srv)
+        killer.join()
+        assert killed and (result["exit_code"], result["output"]) == (0, "served-sleep done\n")
+        assert "exec probes run as plain execs" in capsys.readouterr().err
+    finally:
+        killer.join()
+        srv.close()
+
+
 # -- the prober ---------------------------------------------------------------------------------------
 
 
@@ -333,7 +381,7 @@ def test_watch_on_unhealthy_none_only_records_and_a_declared_set_without_health_
     health = {"exec": ["false"], "interval": "500ms", "retries": 1}
     _write(specs / "sick.yaml", _doc(sick, health, rootfs=busybox_rootfs, stop_timeout=1,
                                                            process={"args": SLEEP}))
-    wait_for(lambda: lp.saw(f"{sick}: starting → unhealthy (exit 1: )"), message="unhealthy")
+    wait_for(lambda: lp.saw(f"{sick}: starting → unhealthy (exit 1)"), message="unhealthy")
     pid = runtime.load(sick).state().init_process_pid
     time.sleep(1.0)
     assert runtime.load(sick).state().init_process_pid == pid  # on_unhealthy: none: left running
