@@ -308,8 +308,8 @@ def loop(runtime):
     thread may be left."""
     loops = []
 
-    def start(path):
-        lp = Loop([str(path)], runtime.root, WatchOptions(resync=0.3, debounce=0.05))
+    def start(path, resync=0.3):
+        lp = Loop([str(path)], runtime.root, WatchOptions(resync=resync, debounce=0.05))
         loops.append(lp)
         wait_for(lambda: lp.saw("watching ") or lp.result, message="the loop to start")
         return lp
@@ -365,6 +365,32 @@ def test_watch_probes_healthy_unhealthy_then_restarts_with_the_backoff(loop, run
     # the new run starts afresh: its record is of that run
     c = runtime.load(name)
     wait_for(lambda: (record.read(c.state_dir) or {}).get("run") == c.state().created, message="the new run probed")
+
+
+def test_a_supervisor_started_again_starts_a_dependent_once_the_stale_record_is_fresh(
+        loop, runtime, busybox_rootfs, tmp_path):
+    """db's record went stale while no supervisor ran; a new one skips web ("no recent probe") on its
+    first pass, then probes db: healthy again, no status change, yet the loop plans at once and web
+    starts (not at the next resync, a minute away)."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    db, web = unique_id("hdb"), unique_id("hweb")
+    health = {"exec": ["true"], "interval": "500ms", "timeout": "500ms"}
+    _write(specs / "db.yaml", _doc(db, health, rootfs=busybox_rootfs, stop_timeout=1, process={"args": SLEEP}))
+    first = loop(specs, resync=60)
+    wait_for(lambda: first.saw(f"{db}: starting → healthy"), timeout=10, message="db healthy")
+    first.close()
+    state_dir = runtime.load(db).state_dir
+    check = HealthCheck("exec", command=("true",), interval=0.5, timeout=0.5)
+    wait_for(lambda: record.is_stale(record.read(state_dir), check, time.time()), timeout=10,
+             message="db's record to go stale")
+    _write(specs / "web.yaml", _doc(web, None, rootfs=busybox_rootfs, stop_timeout=1, process={"args": SLEEP},
+                                    depends_on={db: "healthy"}))
+    second = loop(specs, resync=60)
+    wait_for(lambda: second.saw(f"{web}: create (not created yet): ok"), timeout=10, message="web's create")
+    wait_for(lambda: runtime.load(web).status() == Status.RUNNING, message="web to run")
+    assert second.saw(f"{web}: create (not created yet): skipped: waiting for {db} to be healthy (no recent probe")
+    assert not second.saw(f"{db}: healthy → healthy")  # a record turned fresh is not said
 
 
 def test_watch_on_unhealthy_none_only_records_and_a_declared_set_without_health_starts_no_thread(
