@@ -1,3 +1,4 @@
+# Size: the scheduler, its probe threads and the record work share one lock and one table of entries
 """The prober: runs every declared probe on its schedule, in the supervisor, and keeps the records.
 
 One :class:`Prober` per supervisor (``dct watch``); ``dct apply --wait`` makes one for its wait.
