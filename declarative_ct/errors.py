@@ -187,6 +187,12 @@ class SystemError(ContainerError):  # noqa: A001 - libcontainer's name for it
     """A kernel or I/O failure while acting on a container (carries the failing step)."""
 
 
+class ForkServerError(SystemError):
+    """The fork server (``runtime.forkserver``) could not serve an exec: it failed to start, went
+    away before forking, refused the request, or ended before reporting the status of a process it
+    forked. Its own failure, not the exec'd process's: a plain exec may still succeed."""
+
+
 class CgroupWriteError(SystemError):
     """The kernel refused ``value`` written to the cgroup file ``path`` (``errno``, e.g. EINVAL, EBUSY).
 

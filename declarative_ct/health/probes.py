@@ -12,14 +12,16 @@
   process is a session leader: ``setsid`` in the runtime's exec init) get SIGKILL and are reaped;
   the result is exit code :data:`TIMEOUT_EXIT` with ``timed out after 1s``.
 - ``http`` / ``tcp``: a connection to ``127.0.0.1:<port>`` made from inside the container's
-  network namespace, so no port needs publishing: the probing thread joins the namespace
-  (``setns(CLONE_NEWNET)``, which is per thread), makes the socket, and goes back to the
-  supervisor's own namespace before it connects; the socket stays in the namespace it was made
-  in. The thread's mount namespace never changes: no container file is read. A container that
-  shares the host's network namespace is probed in the supervisor's own. HTTP sends a minimal
-  ``GET`` and reads the status line: exit code 0 when :meth:`~.check.HealthCheck.passes` accepts
-  the status, else 1, output ``HTTP 200 OK``; TCP passes once the connection is made. Errors are
-  exit code 1 with ``connection refused``, ``timed out after 1s``…
+  network namespace (:mod:`.netprobe`: no port needs publishing). HTTP sends a minimal ``GET``
+  and reads the status line: exit code 0 when :meth:`~.check.HealthCheck.passes` accepts the
+  status, else 1, output ``HTTP 200 OK``; TCP passes once the connection is made. Errors are exit
+  code 1 with ``connection refused``, ``timed out after 1s``…
+
+An exec probe goes through the runtime's fork server when one is given. A server that cannot
+serve (it fails to start, goes away, ends before reporting the status: ``ForkServerError``) is
+our helper's failure, not the probe's: that probe runs again as a plain exec (with its whole
+timeout), the failure is said once on stderr, and the exec probes of that server go plain for
+:data:`SERVER_REST` seconds before it is tried again. A probe never fails because of it.
 
 Every wait also watches a ``cancel`` descriptor (the prober's stop): once it is readable the probe
 ends at once (an exec'd command is killed and reaped), with exit code :data:`TIMEOUT_EXIT` and
@@ -31,33 +33,27 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import os
 import select
 import signal
-import socket
+import sys
 import threading
 import time
+import weakref
 
-from ..errors import ContainerError
-from ..runtime import linux, procfs
+from ..errors import ContainerError, ForkServerError
 from ..runtime.process import Process
 from ..units import format_duration
-from . import record
+from . import netprobe, record
 from .check import HealthCheck
+from .netprobe import HOST, NamespaceLost, socket_in  # noqa: F401 - re-exported: this module's interface
 
 TIMEOUT_EXIT = 124
 """The exit code of a probe that timed out or was cancelled (coreutils ``timeout``'s; docker's is -1)."""
-HOST = "127.0.0.1"
-USER_AGENT = "dct-health"
-_STATUS_LINE_MAX = 4096  # bytes read at most for an HTTP status line
 _DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_own_netns = -1  # an fd of the supervisor's network namespace (opened once; the probing threads go back to it)
-_own_netns_lock = threading.Lock()
-
-
-class NamespaceLost(RuntimeError):
-    """The probing thread could not go back to the supervisor's network namespace: it must not be used again."""
+SERVER_REST = 30.0  # seconds exec probes go plain after their fork server failed, before it is tried again
+_failed_servers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # server -> monotonic time it failed
+_failed_lock = threading.Lock()
 
 
 def probe(container, check: HealthCheck, process: Process | None = None, fork_server=None,
@@ -68,7 +64,8 @@ def probe(container, check: HealthCheck, process: Process | None = None, fork_se
         container: the runtime's :class:`~declarative_ct.runtime.Container`, running.
         check: the probe and its ``timeout`` (seconds).
         process: the exec template (the spec's user, env and cwd); None: root, ``/``, the default PATH.
-        fork_server: the runtime's fork server, handed to ``Container.start`` when not None.
+        fork_server: the runtime's fork server, handed to ``Container.start`` when not None (one
+            that cannot serve: a plain exec, see the module doc).
         cancel: a descriptor that turns readable when the probe must stop now (-1: none).
 
     Returns:
@@ -103,6 +100,25 @@ def exec_process(template: Process | None, args: list[str], stdin: int, output: 
 
 
 def _exec(container, check: HealthCheck, template: Process | None, fork_server, cancel: int) -> tuple[int, str]:
+    """The exec probe through ``fork_server`` unless it failed lately; once more as a plain exec
+    when the server could not serve (the module doc)."""
+    if fork_server is not None and _resting(fork_server):
+        fork_server = None
+    if fork_server is None:
+        return _exec_once(container, check, template, None, cancel)
+    try:
+        outcome = _exec_once(container, check, template, fork_server, cancel)
+    except ForkServerError as err:
+        _server_failed(fork_server, err)
+        return _exec_once(container, check, template, None, cancel)
+    with _failed_lock:
+        _failed_servers.pop(fork_server, None)  # it serves again: a next failure is said again
+    return outcome
+
+
+def _exec_once(container, check: HealthCheck, template: Process | None, fork_server, cancel: int) -> tuple[int, str]:
+    """One exec of the probe's command. Raises ForkServerError when ``fork_server`` could not serve
+    it (the command then did not run, or was killed with its session)."""
     deadline = time.monotonic() + check.timeout
     read_end, write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
@@ -111,6 +127,8 @@ def _exec(container, check: HealthCheck, template: Process | None, fork_server, 
         kwargs = {"fork_server": fork_server} if fork_server is not None else {}
         try:
             handle = container.start(proc, **kwargs)
+        except ForkServerError:
+            raise
         except (ContainerError, OSError) as err:
             return 126, f"exec failed: {err}"  # 126: found but not runnable (the shell's code)
         finally:
@@ -122,6 +140,22 @@ def _exec(container, check: HealthCheck, template: Process | None, fork_server, 
         os.close(devnull)
         if write_end >= 0:
             os.close(write_end)
+
+
+def _resting(server) -> bool:  # noqa: ANN001 - runtime.forkserver.ForkServer
+    """Whether ``server`` failed less than SERVER_REST seconds ago."""
+    with _failed_lock:
+        failed = _failed_servers.get(server)
+    return failed is not None and time.monotonic() - failed < SERVER_REST
+
+
+def _server_failed(server, err: Exception) -> None:  # noqa: ANN001 - runtime.forkserver.ForkServer
+    """Note ``server``'s failure; said on stderr once while it keeps failing."""
+    with _failed_lock:
+        said = server in _failed_servers
+        _failed_servers[server] = time.monotonic()
+    if not said:
+        print(f"dct: health: {err}; exec probes run as plain execs for now", file=sys.stderr)
 
 
 def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float, cancel: int) -> tuple[int, str]:
@@ -158,7 +192,11 @@ def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float
                 break
         if why:
             _kill_session(container, target, handle.pid)
-        code = handle.wait()
+        try:
+            code = handle.wait()
+        except ForkServerError:  # the server that forked it ended first: its status is lost
+            _kill_session(container, target, handle.pid)
+            raise
         _drain(read_end, kept)  # what is left in the pipe (a background child may hold it open: no wait)
     finally:
         os.close(done)
@@ -236,142 +274,14 @@ def _network(container, check: HealthCheck, cancel: int) -> tuple[int, str]:
         return 1, f"no network namespace: {err}"
     with sock:
         try:
-            _connect(sock, (HOST, check.port), deadline, cancel)
+            netprobe.connect(sock, (HOST, check.port), deadline, cancel)
             if check.kind == "tcp":
                 return 0, f"connected to {HOST}:{check.port}"
-            status, line = _http_get(sock, check, deadline, cancel)
+            status, line = netprobe.http_get(sock, check, deadline, cancel)
         except TimeoutError:
             return 1, timed_out(check.timeout)
-        except _Cancelled:
+        except netprobe.Cancelled:
             return TIMEOUT_EXIT, "cancelled"
         except OSError as err:
-            return 1, _describe_error(err)
+            return 1, netprobe.describe_error(err)
     return (0 if check.passes(status) else 1), line
-
-
-class _Cancelled(Exception):
-    """The prober is stopping."""
-
-
-def _describe_error(err: OSError) -> str:
-    """``connection refused``, ``connection reset``, … (strerror, lower case)."""
-    if err.errno == errno.ECONNREFUSED:
-        return "connection refused"
-    if err.errno == errno.ECONNRESET:
-        return "connection reset"
-    text = err.strerror or str(err)
-    return text[:1].lower() + text[1:]
-
-
-def socket_in(container) -> socket.socket:
-    """A TCP socket made in ``container``'s network namespace (the supervisor's own when it has none).
-
-    The namespace file is opened through the container's init, checked against PID reuse: a pidfd
-    of the pid, then the saved start time, then ``/proc/<pid>/ns/net``, then the pidfd must show the
-    process still alive (the namespace opened is its). Raises ContainerError (the init is gone) or
-    OSError; NamespaceLost when the thread cannot go back (then it must not be used again).
-    """
-    if container.config.namespace("NEWNET") is None:
-        return _nonblocking(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-    state = container.state()
-    pid, start = state.init_process_pid, state.init_process_start
-    pidfd = os.pidfd_open(pid)
-    try:
-        if not procfs.is_alive(pid, start):
-            raise ContainerError(f"container {container.id}: its init is gone")
-        ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            if _readable(pidfd):
-                raise ContainerError(f"container {container.id}: its init is gone")
-            own = _own_namespace()
-            linux.setns(ns, linux.CLONE_NEWNET)
-            try:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            finally:
-                try:
-                    linux.setns(own, linux.CLONE_NEWNET)
-                except OSError as err:
-                    raise NamespaceLost(f"setns back to the supervisor's network namespace: {err}") from err
-        finally:
-            os.close(ns)
-    finally:
-        os.close(pidfd)
-    return _nonblocking(sock)
-
-
-def _readable(fd: int) -> bool:
-    """Whether ``fd`` polls readable now (poll, not select: a supervisor with many files open has
-    descriptors past select's FD_SETSIZE, 1024)."""
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
-
-
-def _own_namespace() -> int:
-    """An fd of the supervisor's network namespace, opened once (by the first prober thread, which
-    is still in it) and kept for the process's life."""
-    global _own_netns
-    with _own_netns_lock:
-        if _own_netns < 0:
-            _own_netns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        return _own_netns
-
-
-def _nonblocking(sock: socket.socket) -> socket.socket:
-    sock.setblocking(False)
-    return sock
-
-
-def _wait(sock: socket.socket, events: int, deadline: float, cancel: int) -> None:
-    """Until ``sock`` has ``events``; TimeoutError at ``deadline``, _Cancelled once ``cancel`` is readable."""
-    poller = select.poll()
-    poller.register(sock, events)
-    if cancel >= 0:
-        poller.register(cancel, select.POLLIN)
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        ready = {fd for fd, _ in poller.poll(max(1, int(left * 1000)))}
-        if cancel in ready:
-            raise _Cancelled
-        if ready:
-            return
-
-
-def _connect(sock: socket.socket, address: tuple[str, int], deadline: float, cancel: int) -> None:
-    code = sock.connect_ex(address)
-    if code in (errno.EINPROGRESS, errno.EAGAIN):
-        _wait(sock, select.POLLOUT, deadline, cancel)
-        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    if code:
-        raise OSError(code, os.strerror(code))
-
-
-def _http_get(sock: socket.socket, check: HealthCheck, deadline: float, cancel: int) -> tuple[int, str]:
-    """Send ``GET path`` and read the status line: ``(status, "HTTP 200 OK")``; OSError/TimeoutError as they come."""
-    request = (f"GET {check.path} HTTP/1.1\r\nHost: {HOST}:{check.port}\r\nUser-Agent: {USER_AGENT}\r\n"
-               "Accept: */*\r\nConnection: close\r\n\r\n").encode("ascii", "replace")
-    view = memoryview(request)
-    while view:
-        _wait(sock, select.POLLOUT, deadline, cancel)
-        try:
-            view = view[sock.send(view):]
-        except BlockingIOError:
-            continue
-    data = bytearray()
-    while b"\n" not in data and len(data) < _STATUS_LINE_MAX:
-        _wait(sock, select.POLLIN, deadline, cancel)
-        try:
-            chunk = sock.recv(_STATUS_LINE_MAX)
-        except BlockingIOError:
-            continue
-        if not chunk:
-            break
-        data += chunk
-    line = bytes(data).split(b"\n", 1)[0].decode("latin-1").strip()
-    version, _, rest = line.partition(" ")
-    code, _, reason = rest.partition(" ")
-    if not version.startswith("HTTP/") or not (len(code) == 3 and code.isdigit()):
-        raise OSError(errno.EPROTO, f"not an HTTP response: {line[:80]!r}" if line else "empty response")
-    return int(code), f"HTTP {code} {reason}".rstrip()

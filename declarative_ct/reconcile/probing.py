@@ -6,8 +6,10 @@ the first declared container with ``health`` runs (a watch without health starts
 it) and closed with the loop. After each pass, :meth:`Probing.after_pass` hands the prober a
 target for every declared container with ``health`` that runs now (the check read from the
 spec's normalized ``health``; exec probes run with the spec's user, env and cwd); a container the
-pass started (created, restarted) is probed again from the start of its new run. A status change
-is printed and wakes the loop, which plans at once (``on_unhealthy: restart``: :mod:`.unhealthy`).
+pass started (created, restarted) is probed again from the start of its new run, and a changed
+check is probed at once with a fresh record (the prober's rules). A status change is printed and
+wakes the loop, which plans at once (``on_unhealthy: restart``: :mod:`.unhealthy`); so does a
+record that turns fresh after a gap (a dependent skipped for "no recent probe" starts now).
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ class Probing:
     ``runtime``: the loop's Runtime; ``out``: prints one line (thread-safe); ``wake``: wakes the
     loop; ``fork_server``: the fork server exec probes go through (``runtime.forkserver``; None:
     one of its own, made with the prober, started at the first exec probe, closed with it);
-    ``workers``: probes run at once at most. ``changed`` is set on each status change.
+    ``workers``: probes run at once at most (None: sized from the targets,
+    :func:`~declarative_ct.health.prober.pool_size`). ``changed`` is set on each status change and
+    each record turned fresh again.
     """
 
     def __init__(self, runtime, out: Callable[[str], None], wake: Callable[[], None], fork_server=None,
-                 workers: int = 4) -> None:
+                 workers: int | None = None) -> None:
         self._runtime = runtime
         self._out, self._wake = out, wake
         self._fork_server, self._workers = fork_server, workers
@@ -91,9 +95,11 @@ class Probing:
         return out
 
     def _changed(self, name: str, old: str, new: str, record: dict) -> None:
-        """The prober's thread: say it, and have the loop plan now."""
-        detail = health_record.last_output(record)
-        self._out(f"{name}: {old} → {new}" + (f" ({detail})" if detail else ""))
+        """The prober's thread: say a status change, and have the loop plan now (a record turned
+        fresh again, ``old == new``, is not said)."""
+        if old != new:
+            detail = health_record.last_output(record)
+            self._out(f"{name}: {old} → {new}" + (f" ({detail})" if detail else ""))
         self.changed.set()
         self._wake()
 

@@ -6,7 +6,12 @@ whose spec asks for it, and only of those: a plan of containers without ``health
 more. A record of the current run that says ``unhealthy`` is treated as an exit for the restart
 policy (:func:`.restart.decide`): the same record under the data root, the same count and
 backoff, counted from when the container turned unhealthy; the count goes back to 0 for a run
-that lasted :data:`.restart.RESET_AFTER` before it turned unhealthy. The policy that applies:
+that lasted :data:`.restart.RESET_AFTER` from its start (the record's ``started_at``: a container
+created stopped and started later counts from the start, not the create) before it turned
+unhealthy. Only a record that says it now is acted on: one made by another check (its ``probe``
+is not the spec's check: the check changed, the prober has not probed the new one yet) or a stale
+one (:func:`~declarative_ct.health.record.is_stale`: no supervisor probes it any more, or it fell
+behind) is left alone until a fresh result of the current check comes. The policy that applies:
 
 - ``on_unhealthy: restart`` restarts whatever ``restart:`` says, even ``never`` (the health
   option asked for it): the decision is made as under ``always``;
@@ -25,6 +30,7 @@ from __future__ import annotations
 import math
 
 from ..health import record as health_record
+from ..health.check import HealthCheck
 from ..runtime import Status
 from ..units import format_duration, parse_time
 from . import restart as restarting
@@ -38,7 +44,8 @@ def plan_restart(spec, desired: dict, obs, plan, now: float):  # noqa: ANN001, A
 
     ``desired``: the spec's normalized form (its ``health``); ``obs``: the ``plan.Observed``
     container (running); ``plan``: gets the records to keep, the notes and ``next_restart``;
-    ``now``: epoch seconds. Reads the health record only when the spec has ``on_unhealthy: restart``.
+    ``now``: epoch seconds. Reads the health record only when the spec has ``on_unhealthy: restart``;
+    acts on it only when it is of the current run, made by the spec's check and not stale.
     """
     health = desired.get("health")
     if not health or health.get("on_unhealthy") != "restart" or obs.container is None or obs.status != Status.RUNNING:
@@ -46,6 +53,12 @@ def plan_restart(spec, desired: dict, obs, plan, now: float):  # noqa: ANN001, A
     current = health_record.read(obs.container.state_dir)
     if current is None or current.get("run") != obs.created:
         return None
+    try:
+        check = HealthCheck.from_normalized(health)
+    except (ValueError, KeyError, TypeError):  # the spec model refuses such a spec first
+        return None
+    if current.get("probe") != check.to_normalized() or health_record.is_stale(current, check, now):
+        return None  # another check's verdict, or nobody probes it now: wait for a fresh result
     name = spec.name
     if current.get("status") != health_record.UNHEALTHY:
         _recovered(name, plan.restarts.get(name, obs.restart), obs.created, plan)
@@ -57,7 +70,9 @@ def plan_restart(spec, desired: dict, obs, plan, now: float):  # noqa: ANN001, A
     policy = spec.restart if spec.restart.startswith("on-failure:") else "always"
     detail = health_record.last_output(current)
     turned = {"exit_code": None, "signal": None, "oom_killed": False, "exited_at": current.get("since")}
-    decision = restarting.decide(policy, stored, obs.created, turned, parse_time(obs.created), now)
+    started = parse_time(current.get("started_at"))  # the run's start (the prober's), not its create
+    decision = restarting.decide(policy, stored, obs.created, turned,
+                                 started if started is not None else parse_time(obs.created), now)
     record = _with_reason(decision.record, detail)
     if record != stored or name in plan.restarts:
         plan.restarts[name] = record

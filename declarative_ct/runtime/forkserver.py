@@ -98,7 +98,8 @@ class ForkServer:
     it must not use it (make its own).
 
     Raises (from :meth:`start` and :meth:`spawn`):
-        SystemError: the server cannot be started (its words), or it went away while forking.
+        ForkServerError (a SystemError): the server cannot be started (its words), or it went away
+            while forking.
         OSError: no sealed image can be made (:func:`.exeseal.sealed_executable`).
     """
 
@@ -145,10 +146,10 @@ class ForkServer:
         server when the old one was found gone before.
 
         Raises:
-            SystemError: the server cannot be started, or did not fork (its reason).
+            ForkServerError (a SystemError): the server cannot be started, or did not fork (its reason).
             ConfigInvalid: more descriptors than one message carries.
         """
-        from ..errors import ConfigInvalid, SystemError
+        from ..errors import ConfigInvalid, ForkServerError
 
         if ctx.process.init:
             raise ConfigInvalid("fork_server: serves exec'd processes (process.init false) only")
@@ -182,14 +183,14 @@ class ForkServer:
                     if attempt == 0 and err.errno in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
                         self._forget(ctl)  # it died since the last request: nothing was forked
                         continue
-                    raise SystemError(f"fork server: {err.strerror or err}") from err
+                    raise ForkServerError(f"fork server: {err.strerror or err}") from err
                 finally:
                     theirs.close()
                 return _first_answer(ours)
         finally:
             if memfd >= 0:
                 os.close(memfd)
-        raise SystemError("fork server: it kept going away")  # pragma: no cover - the loop returns or raises
+        raise ForkServerError("fork server: it kept going away")  # pragma: no cover - the loop returns or raises
 
     # -- the owner's side of the server's life -----------------------------------------------
     def _control(self) -> socket.socket:
@@ -206,12 +207,12 @@ class ForkServer:
                 self._stop_locked()
 
     def _control_locked(self) -> socket.socket:
-        from ..errors import SystemError
+        from ..errors import ForkServerError
 
         if self._closed:
-            raise SystemError("fork server: closed")
+            raise ForkServerError("fork server: closed")
         if os.getpid() != self._owner:
-            raise SystemError("fork server: used in a fork of its owner (make a ForkServer of its own)")
+            raise ForkServerError("fork server: used in a fork of its owner (make a ForkServer of its own)")
         if self._ctl is not None and self._proc is not None and self._proc.poll() is None:
             return self._ctl
         self._stop_locked()
@@ -265,17 +266,17 @@ class ServedProcess:
         """Block until the process has ended; its ``waitpid`` status (the same on every call).
 
         Raises:
-            SystemError: the server ended before the process did (no status will come).
+            ForkServerError (a SystemError): the server ended before the process did (no status will come).
         """
-        from ..errors import SystemError
+        from ..errors import ForkServerError
 
         if self._status is None:
             try:
                 answer = _recv_json(self._reply)
             except OSError as err:
-                raise SystemError(f"fork server: waiting for process {self.pid}: {err.strerror or err}") from err
+                raise ForkServerError(f"fork server: waiting for process {self.pid}: {err.strerror or err}") from err
             if answer is None or "status" not in answer:
-                raise SystemError(f"fork server: it ended before process {self.pid} of the exec did")
+                raise ForkServerError(f"fork server: it ended before process {self.pid} of the exec did")
             self._status = int(answer["status"])
             self.close()
         return self._status
@@ -295,13 +296,13 @@ class ServedProcess:
 def _first_answer(ours: socket.socket) -> ServedProcess:
     """The server's first answer to a request on ``ours``: the process it forked (its
     :class:`ServedProcess`), or why not."""
-    from ..errors import SystemError
+    from ..errors import ForkServerError
 
     try:
         msg, fds = _recv_fds(ours, 4096, 1)
     except OSError as err:
         ours.close()
-        raise SystemError(f"fork server: {err.strerror or err}") from err
+        raise ForkServerError(f"fork server: {err.strerror or err}") from err
     try:
         answer = json.loads(msg) if msg else {}
     except ValueError:
@@ -311,7 +312,7 @@ def _first_answer(ours: socket.socket) -> ServedProcess:
     for fd in fds:
         os.close(fd)
     ours.close()
-    raise SystemError(f"fork server: {answer.get('error') or 'it went away before forking'}")
+    raise ForkServerError(f"fork server: {answer.get('error') or 'it went away before forking'}")
 
 
 def _start():
@@ -319,12 +320,12 @@ def _start():
     in C, safe from a multi-threaded owner), until it says ``ready``. ``(Popen, control socket)``.
 
     Raises:
-        SystemError: it failed to start (its words) or said nothing in time.
+        ForkServerError (a SystemError): it failed to start (its words) or said nothing in time.
         OSError: no sealed image.
     """
     import subprocess
 
-    from ..errors import SystemError
+    from ..errors import ForkServerError
 
     exe = exeseal.sealed_executable()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -346,7 +347,7 @@ def _start():
         proc.kill()
         proc.wait()
         said = words.decode(errors="replace") or "it said nothing"
-        raise SystemError(f"fork server failed to start: {said}")
+        raise ForkServerError(f"fork server failed to start: {said}")
     return proc, ours
 
 

@@ -165,6 +165,54 @@ def test_a_container_on_the_host_network_is_probed_in_ours(running, busybox_conf
         assert probes.probe(c, HealthCheck("tcp", port=port, timeout=1.0))["exit_code"] == 0
 
 
+# -- a fork server that cannot serve ------------------------------------------------------------------
+
+
+def test_an_exec_probe_through_a_fork_server_that_cannot_start_runs_plain(running, monkeypatch, capsys):
+    """Our helper's failure is not the probe's: no 126 "exec failed", a plain exec instead, said once."""
+    from declarative_ct.runtime import forkserver
+
+    c = running()
+    monkeypatch.setattr(forkserver, "ENTRY", "import sys; sys.exit(3)")  # the server dies before "ready"
+    srv = forkserver.ForkServer()
+    try:
+        for _ in range(2):
+            result = probes.probe(c, _exec(["sh", "-c", "echo up"]), fork_server=srv)
+            assert (result["exit_code"], result["output"]) == (0, "up\n")
+        said = [line for line in capsys.readouterr().err.splitlines() if "fork server" in line]
+        assert said == ["dct: health: fork server failed to start: it said nothing; exec probes run as plain "
+                        "execs for now"]
+        assert srv.pid is None  # resting: the second probe did not try it again
+    finally:
+        srv.close()
+
+
+def test_an_exec_probe_whose_fork_server_dies_under_it_runs_again_plain(running, capsys):
+    """The server is killed while the probe's command runs (its status is lost with it): the probe
+    is run again as a plain exec, and its own result recorded."""
+    from declarative_ct.runtime.forkserver import ForkServer
+
+    c = running()
+    srv = ForkServer()
+    killed = []
+
+    def kill_once_running() -> None:
+        wait_for(lambda: _session_members(c, "served-sleep"), message="the served probe to run")
+        killed.append(srv.pid)
+        os.kill(srv.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_once_running)
+    try:
+        killer.start()
+        result = probes.probe(c, _exec(["sh", "-c", "sleep 1; echo served-sleep done"], timeout=10), fork_server=srv)
+        killer.join()
+        assert killed and (result["exit_code"], result["output"]) == (0, "served-sleep done\n")
+        assert "exec probes run as plain execs" in capsys.readouterr().err
+    finally:
+        killer.join()
+        srv.close()
+
+
 # -- the prober ---------------------------------------------------------------------------------------
 
 
@@ -260,8 +308,8 @@ def loop(runtime):
     thread may be left."""
     loops = []
 
-    def start(path):
-        lp = Loop([str(path)], runtime.root, WatchOptions(resync=0.3, debounce=0.05))
+    def start(path, resync=0.3):
+        lp = Loop([str(path)], runtime.root, WatchOptions(resync=resync, debounce=0.05))
         loops.append(lp)
         wait_for(lambda: lp.saw("watching ") or lp.result, message="the loop to start")
         return lp
@@ -319,6 +367,32 @@ def test_watch_probes_healthy_unhealthy_then_restarts_with_the_backoff(loop, run
     wait_for(lambda: (record.read(c.state_dir) or {}).get("run") == c.state().created, message="the new run probed")
 
 
+def test_a_supervisor_started_again_starts_a_dependent_once_the_stale_record_is_fresh(
+        loop, runtime, busybox_rootfs, tmp_path):
+    """db's record went stale while no supervisor ran; a new one skips web ("no recent probe") on its
+    first pass, then probes db: healthy again, no status change, yet the loop plans at once and web
+    starts (not at the next resync, a minute away)."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    db, web = unique_id("hdb"), unique_id("hweb")
+    health = {"exec": ["true"], "interval": "500ms", "timeout": "500ms"}
+    _write(specs / "db.yaml", _doc(db, health, rootfs=busybox_rootfs, stop_timeout=1, process={"args": SLEEP}))
+    first = loop(specs, resync=60)
+    wait_for(lambda: first.saw(f"{db}: starting → healthy"), timeout=10, message="db healthy")
+    first.close()
+    state_dir = runtime.load(db).state_dir
+    check = HealthCheck("exec", command=("true",), interval=0.5, timeout=0.5)
+    wait_for(lambda: record.is_stale(record.read(state_dir), check, time.time()), timeout=10,
+             message="db's record to go stale")
+    _write(specs / "web.yaml", _doc(web, None, rootfs=busybox_rootfs, stop_timeout=1, process={"args": SLEEP},
+                                    depends_on={db: "healthy"}))
+    second = loop(specs, resync=60)
+    wait_for(lambda: second.saw(f"{web}: create (not created yet): ok"), timeout=10, message="web's create")
+    wait_for(lambda: runtime.load(web).status() == Status.RUNNING, message="web to run")
+    assert second.saw(f"{web}: create (not created yet): skipped: waiting for {db} to be healthy (no recent probe")
+    assert not second.saw(f"{db}: healthy → healthy")  # a record turned fresh is not said
+
+
 def test_watch_on_unhealthy_none_only_records_and_a_declared_set_without_health_starts_no_thread(
         loop, runtime, busybox_rootfs, tmp_path):
     specs = tmp_path / "specs"
@@ -333,7 +407,7 @@ def test_watch_on_unhealthy_none_only_records_and_a_declared_set_without_health_
     health = {"exec": ["false"], "interval": "500ms", "retries": 1}
     _write(specs / "sick.yaml", _doc(sick, health, rootfs=busybox_rootfs, stop_timeout=1,
                                                            process={"args": SLEEP}))
-    wait_for(lambda: lp.saw(f"{sick}: starting → unhealthy (exit 1: )"), message="unhealthy")
+    wait_for(lambda: lp.saw(f"{sick}: starting → unhealthy (exit 1)"), message="unhealthy")
     pid = runtime.load(sick).state().init_process_pid
     time.sleep(1.0)
     assert runtime.load(sick).state().init_process_pid == pid  # on_unhealthy: none: left running

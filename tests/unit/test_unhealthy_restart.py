@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from declarative_ct.health import record as health_record
+from declarative_ct.health.check import HealthCheck
 from declarative_ct.reconcile import restart, unhealthy
 from declarative_ct.reconcile.plan import Observed, make_plan
 from declarative_ct.runtime import Status
@@ -33,9 +34,17 @@ def _observed(doc, state_dir, stored=None, run=RUN) -> dict:
                           restart=stored)}
 
 
-def _health(state_dir, status="unhealthy", since=T0, run=RUN, output="connection refused") -> None:
-    rec = {**health_record.new(run, T0 - 10, T0 - 10), "status": status, "since": format_time(since),
-           "log": [health_record.result(since, since, 1 if status == "unhealthy" else 0, output)]}
+CHECK = HealthCheck.from_normalized(_doc().spec.normalized()["health"])  # the check the prober probes by
+
+
+def _health(state_dir, status="unhealthy", since=T0, run=RUN, output="connection refused", last=None,
+            started=T0 - 10, check=CHECK) -> None:
+    """A record of ``check`` for ``run`` (started at ``started``), ``status`` since ``since``, its last
+    result at ``last`` (default: ``since``)."""
+    last = since if last is None else last
+    rec = {**health_record.new(run, started, started), "status": status, "since": format_time(since),
+           "probe": check.to_normalized(), "check": check.describe(),
+           "log": [health_record.result(last, last, 1 if status == "unhealthy" else 0, output)]}
     with open(os.path.join(state_dir, health_record.RECORD_FILE), "w") as f:
         import json
 
@@ -68,17 +77,29 @@ def test_the_second_restart_waits_longer_and_the_count_resets_after_a_long_run(t
     assert plan.actions == [] and plan.next_restart == T0 + 1.0  # backoff(1)
     plan = make_plan([doc], _observed(doc, tmp_path, plan.restarts["w"]), now=T0 + 1.0)
     assert "attempt 2, after 1s backoff" in plan.actions[0].cause
-    # a run that lasted RESET_AFTER counts from 0 again
+    # a run that lasted RESET_AFTER from its start counts from 0 again
     long_run = format_time(T0 - restart.RESET_AFTER - 1)
-    _health(tmp_path, run=long_run)
+    _health(tmp_path, run=long_run, started=T0 - restart.RESET_AFTER - 1)
     plan = make_plan([doc], _observed(doc, tmp_path, after_first, run=long_run), now=T0 + 0.5)
     assert "attempt 1, after 500ms backoff" in plan.actions[0].cause
+
+
+def test_the_reset_window_counts_from_the_runs_start_not_its_create(tmp_path):
+    """A run created stopped long ago and started 10 s before it turned unhealthy is a short run:
+    its count is not reset (it was, when RESET_AFTER was counted from the create)."""
+    doc = _doc()
+    after_first = {"policy": "always", "restarts": 1, "exited_run": "old", "restarted_at": T0 - 20}
+    created_long_ago = format_time(T0 - restart.RESET_AFTER - 100)
+    _health(tmp_path, run=created_long_ago, started=T0 - 10)
+    plan = make_plan([doc], _observed(doc, tmp_path, after_first, run=created_long_ago), now=T0 + 1.0)
+    assert "attempt 2, after 1s backoff" in plan.actions[0].cause
 
 
 def test_on_failure_n_keeps_its_limit(tmp_path):
     doc = _doc("on-failure:2")
     _health(tmp_path)
     stored = {"policy": "on-failure:2", "restarts": 2, "exited_run": "old", "restarted_at": T0 - 20}
+    _health(tmp_path, last=T0 + 99.5)  # probed on, still unhealthy
     plan = make_plan([doc], _observed(doc, tmp_path, stored), now=T0 + 100)
     assert plan.actions == [] and plan.next_restart is None
     assert plan.notes == ["w: unhealthy (exit 1: connection refused), left running: restart: on-failure:2, "
@@ -91,13 +112,40 @@ def test_on_failure_n_keeps_its_limit(tmp_path):
 def test_healthy_starting_another_runs_record_or_none_plan_nothing(tmp_path):
     doc = _doc()
     for status in ("healthy", "starting"):
-        _health(tmp_path, status=status)
+        _health(tmp_path, status=status, last=T0 + 99.5)
         assert make_plan([doc], _observed(doc, tmp_path), now=T0 + 100).actions == []
-    _health(tmp_path, run="2020-01-01T00:00:00Z")  # the record of another run
+    _health(tmp_path, run="2020-01-01T00:00:00Z", last=T0 + 99.5)  # the record of another run
     assert make_plan([doc], _observed(doc, tmp_path), now=T0 + 100).actions == []
     none = _doc(health={**HEALTH, "on_unhealthy": "none"})
-    _health(tmp_path)
+    _health(tmp_path, last=T0 + 99.5)
     assert make_plan([none], _observed(none, tmp_path), now=T0 + 100).actions == []
+    _health(tmp_path, last=T0 + 99.5)  # the control: this record restarts
+    assert make_plan([doc], _observed(doc, tmp_path, {"restarts": 0}), now=T0 + 100).actions
+
+
+def test_a_stale_record_waits_for_a_fresh_result(tmp_path):
+    """Unhealthy, but nobody has probed for longer than interval + timeout + STALE_WAIT (a supervisor
+    stopped, a prober behind): no restart, no note, until a fresh result says it again."""
+    doc = _doc()
+    _health(tmp_path)  # turned unhealthy at T0, last probed then; interval 1 s, timeout 5 s (defaults)
+    gap = CHECK.interval + CHECK.timeout + health_record.STALE_WAIT
+    plan = make_plan([doc], _observed(doc, tmp_path), now=T0 + gap + 0.1)
+    assert plan.actions == [] and plan.notes == [] and plan.next_restart is None and "w" not in plan.restarts
+    _health(tmp_path, last=T0 + gap)  # probed again: still unhealthy
+    plan = make_plan([doc], _observed(doc, tmp_path), now=T0 + gap + 0.1)
+    assert plan.actions, "a fresh unhealthy record restarts (the backoff ran out long ago)"
+
+
+def test_a_record_made_by_another_check_is_ignored(tmp_path):
+    """The spec's check changed (another port); the record says unhealthy by the old one: no restart
+    until the prober has a result of the new check."""
+    doc = _doc()
+    old = HealthCheck.from_normalized({**doc.spec.normalized()["health"], "tcp": {"port": 81}})
+    _health(tmp_path, check=old, last=T0 + 99.5)
+    plan = make_plan([doc], _observed(doc, tmp_path), now=T0 + 100)
+    assert plan.actions == [] and plan.notes == [] and "w" not in plan.restarts
+    _health(tmp_path, last=T0 + 99.5)  # the same record, made by the current check
+    assert make_plan([doc], _observed(doc, tmp_path), now=T0 + 100).actions
 
 
 def test_recovered_before_the_restart_cancels_it(tmp_path):
