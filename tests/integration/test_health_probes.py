@@ -333,7 +333,7 @@ def test_watch_on_unhealthy_none_only_records_and_a_declared_set_without_health_
     health = {"exec": ["false"], "interval": "500ms", "retries": 1}
     _write(specs / "sick.yaml", _doc(sick, health, rootfs=busybox_rootfs, stop_timeout=1,
                                                            process={"args": SLEEP}))
-    wait_for(lambda: lp.saw(f"{sick}: starting → unhealthy (exit 1: )"), message="unhealthy")
+    wait_for(lambda: lp.saw(f"{sick}: starting → unhealthy (exit 1)"), message="unhealthy")
     pid = runtime.load(sick).state().init_process_pid
     time.sleep(1.0)
     assert runtime.load(sick).state().init_process_pid == pid  # on_unhealthy: none: left running
