@@ -1,7 +1,7 @@
 """Health in the TUI, pure (no Textual): the HEALTH cell and its sort key, events when a
 container's health changes, and the container screen's probe history.
 
-The data is a container's health view (:mod:`declarative_ct.service.health_view`, the object
+The data is a container's health view (:mod:`declarative_ct.health.view`, the object
 ``dct status --json`` prints): ``status``, ``failing_streak``, ``since``, ``check``, ``log`` (the
 last results, oldest first: ``start``, ``end``, ``exit_code``, ``output``) and ``stale``.
 """
@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from declarative_ct.service.health_view import cell as _cell
+from declarative_ct.health import record as health_record
+from declarative_ct.health.view import ago as _ago
+from declarative_ct.health.view import cell as _cell
+from declarative_ct.health.view import last_seen
 from declarative_ct.units import format_duration, parse_time
 
 from .timeline import Event
@@ -49,10 +52,9 @@ def health_events(prev: Reading | None, r: Reading, wall: float) -> list[Event]:
     if old == new or new is None:
         return []
     text = f"health: {old or 'none'} → {new}"
-    log = r.health.get("log") or []
-    if new == "unhealthy" and log:
-        last = log[-1]
-        text += f" (exit {last.get('exit_code')}: {_one_line(last.get('output', ''))})"
+    last = health_record.last_output(r.health)
+    if new == "unhealthy" and last:
+        text += f" ({_one_line(last)})"
     return [Event(wall, r.id, "status", text, "warning" if new == "unhealthy" else "info")]
 
 
@@ -109,9 +111,8 @@ def probe_history(health: Mapping | None, check: HealthCheck | None, wall: float
                                else "?", exit_code=code, passed=code == 0, output=_one_line(e.get("output", ""))))
     note = ""
     if health.get("stale"):
-        newest = parse_time((health.get("log") or [{}])[-1].get("end")) if health.get("log") else None
         note = ("Nobody probes it now (no supervisor runs, or it does not watch this spec): as of "
-                + (f"{_ago(wall - newest)}." if newest is not None else "its start, no probe yet."))
+                + (f"{last_seen(health, wall)}." if health.get("log") else "its start, no probe yet."))
     elif not lines:
         note = "No probe yet."
     return ProbeHistory(health["status"], head=head, check=str(health.get("check") or ""),
@@ -122,10 +123,6 @@ def _clock(epoch: float) -> str:
     import time
 
     return time.strftime("%H:%M:%S", time.gmtime(epoch))
-
-
-def _ago(seconds: float) -> str:
-    return f"{format_duration(max(0, round(seconds)))} ago"
 
 
 def _one_line(text: object) -> str:

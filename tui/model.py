@@ -59,9 +59,9 @@ class Reading:
     processes killed by the OOM killer; ``started``: epoch seconds of its creation;
     ``exit_code``: of a stopped container, when recorded; ``at``: when its counters were read
     (monotonic seconds; None: at the end of the pass), the time its rates are computed over;
-    ``health``: its health view (:mod:`declarative_ct.service.health_view`: status, streak,
-    check, last results, stale) and ``health_check`` the check it declares, both None when it
-    declares none.
+    ``health``: its health view (:mod:`declarative_ct.health.view`: status, streak, check, last
+    results, stale) and ``health_check`` the check shown (the desired spec's, else the last
+    probe's, else the created one's: ``view.shown_check``), both None without a check.
     """
 
     id: str

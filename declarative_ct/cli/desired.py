@@ -275,17 +275,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     with its reason (the signal that killed it, OOM-killed). JSON keys ``last_exit``
     (``{exit_code, signal, oom_killed, exited_at}`` or null; ``signal`` a number, ``exited_at`` RFC
     3339 UTC), ``restarts`` (restarts since the count was last reset), ``next_restart`` (RFC
-    3339 UTC, or null) and ``health`` (:mod:`declarative_ct.service.health_view`: status, failing
-    streak, since, check, the last results, stale; null when no check is declared). HEALTH:
-    ``healthy``, ``unhealthy (3)`` (the failing streak), ``starting``, ``?`` after it when nobody
-    is probing (a line under the table says as of when).
+    3339 UTC, or null) and ``health`` (:mod:`declarative_ct.health.view`: status, failing
+    streak, since, check, the last results, stale; null without a check). The check is the
+    given spec's ``health`` (a container it names; none declared: null), else the one that made
+    the last probe, else the created one's. HEALTH: ``healthy``, ``unhealthy (3)`` (the failing
+    streak), ``starting``, ``?`` after it when nobody is probing. One line under the table says
+    what waits for a supervisor when none runs (the restarts NEXT shows, the probes, as of when).
     """
     import time
 
     from ..reconcile import restart as restarting
     from ..reconcile.drift import classify_drift
+    from ..health import view as health_view
     from ..reconcile.plan import in_scope, observe, scope_of
-    from ..service import health_view
+    from ..service.supervisor import probing as supervisor_probing
 
     docs = _docs(args.paths, cached_in=_root(args)) if args.paths else []
     if docs is None:
@@ -296,7 +299,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = []
     declared = {d.spec.name: d.spec for d in docs}
     now = time.time()
-    probing = None  # whether a supervisor probes: asked once, for the first container with a check
+    probing = supervisor_probing(runtime.root)  # whether a supervisor restarts and probes: a lock try
     for name in sorted(set(declared) | set(observed)):
         spec, obs = declared.get(name), observed.get(name)
         record = plan.restarts.get(name, obs.restart if obs is not None else None) or {}
@@ -312,10 +315,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             cause = obs.error
         if drift in ("exited", "backoff"):  # the restart policy's note: why not, or when
             cause = next((n.removeprefix(f"{name}: ") for n in plan.notes if n.startswith(f"{name}: ")), "")
-        check = health_view.check_of(obs.applied) if obs is not None and obs.container else None
-        if check is not None and probing is None:
-            probing = health_view.probing(runtime.root)
-        health = health_view.read(obs.container, obs.applied, bool(probing), now, obs.status.value) if check else None
+        health = None
+        if obs is not None and obs.container:
+            desired = spec.desired().health if spec is not None else health_view.NO_SPEC  # what is probed
+            health = health_view.read(obs.container, obs.applied, probing, now, obs.status.value, desired)
         rows.append({
             "name": name, "desired": spec.state if spec else None, "status": obs.status.value if obs else "absent",
             "drift": drift, "cause": cause,
@@ -343,14 +346,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{r['name']:<20} {r['desired'] or '-':<9} {r['status']:<9} {r['drift']:<11} "
               f"{r['pid'] or '':>7} {exit_code:<14} {'' if r['restarts'] is None else r['restarts']:>8} "
               f"{nxt:>9}  {health_view.cell(r['health']):<14} {r['cause']}")
-    if any(r["next_restart"] for r in rows):
-        from ..service import supervisor
-
-        info = supervisor.read(runtime.root)
-        if info is None or not info.running:  # NEXT is what the policy says, not what anyone will do
-            print(f"# no supervisor runs on {runtime.root}: restarts wait for the next `dct apply`, or run "
-                  "`dct watch` (dct service install)")
-    note = health_view.stale_note({r["name"]: r["health"] for r in rows}, bool(probing), runtime.root, now)
+    # NEXT is what the policy says, HEALTH what was probed: say when nobody acts on either
+    note = health_view.supervisor_note({r["name"]: r["health"] for r in rows}, probing, runtime.root, now,
+                                       [r["name"] for r in rows if r["next_restart"]])
     if note:
         print(note)
     return 0

@@ -104,6 +104,13 @@ def read(root: str) -> SupervisorInfo | None:
     return info
 
 
+def probing(root: str) -> bool:
+    """Whether a supervisor (``dct watch``, the service) runs on state root ``root``: the one
+    that runs the health probes (``dct status``, the TUI and the Ansible info module call a
+    record stale without one). A non-blocking try of its lock, nothing read."""
+    return _held(os.path.join(os.path.abspath(root), LOCK_FILE))
+
+
 def _held(lock_path: str) -> bool:
     """Whether a process holds the lock: a shared, non-blocking try, released at once."""
     try:

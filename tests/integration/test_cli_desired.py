@@ -466,5 +466,5 @@ def test_status_says_when_no_supervisor_will_do_the_restart_it_shows(dct: Dct, t
     dct.out("apply", specs)
     wait_for(lambda: dct.status_rows(specs)[name]["next_restart"], message="the exit and its backoff")
     table = dct.out("status", specs)
-    assert table[-1] == f"# no supervisor runs on {dct.root}: restarts wait for the next `dct apply`, or run " \
-                        "`dct watch` (dct service install)"
+    assert table[-1] == f"# no supervisor runs on {dct.root}: restarts wait for the next `dct apply` ({name}); " \
+                        "run `dct watch` (dct service install)"

@@ -1,11 +1,11 @@
 """Health as the front doors show it, over real containers: ``dct status`` (the HEALTH column, the
 ``health`` object of ``--json``, the line when nobody probes), the Ansible ``info`` facts and the
-TUI's real backend.
+TUI's real backend; the check they show is the one being probed (the given spec's, else the last
+probe's, else the created one's).
 
-The containers are made as ``dct apply`` makes them (``reconcile.convert.to_runtime`` of a loaded
-spec, whose normalized form gets a ``health`` check here, so that these tests do not wait for the
-spec field), and their records are written by ``health.record.store``, as the prober writes them:
-no probe runs in these tests.
+The containers are made as ``dct apply`` makes them (``reconcile.convert.to_runtime`` of a spec
+loaded with its ``health:``, or ``dct apply`` itself), and most records are written by
+``health.record.store`` as the prober writes them (no probe runs in those tests).
 """
 
 from __future__ import annotations
@@ -15,14 +15,19 @@ import json
 import re
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
+import dct_cli
 from ansible_collection import link_tree
 from conftest import unique_id
 from declarative_ct.health import record
 from declarative_ct.health.check import HealthCheck
+from declarative_ct.health.prober import Prober, Target
 from declarative_ct.reconcile import convert
+from declarative_ct.runtime import Runtime
 from declarative_ct.service.supervisor import Supervisor
 from declarative_ct.spec.load import load_mapping
 from dct_cli import Dct
@@ -30,26 +35,16 @@ from dct_cli import Dct
 pytestmark = pytest.mark.integration
 
 LOOP = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
-HTTP = {"exec": None, "http": {"port": 8080, "path": "/healthz", "expect_status": None}, "tcp": None,
-        "interval": 2.0, "timeout": 1.0, "retries": 3, "start_period": 0.0, "on_unhealthy": "none"}
-
-
-class _WithHealth:
-    """A loaded spec whose normalized form declares ``health`` (what the spec field will give)."""
-
-    def __init__(self, desired, health: dict | None) -> None:
-        self._normalized = {**desired.normalized(), "health": health}
-
-    def normalized(self) -> dict:
-        return dict(self._normalized)
+HTTP = {"http": {"port": 8080, "path": "/healthz"}, "interval": "2s", "timeout": "1s"}  # as a spec says it
 
 
 def _managed(runtime, rootfs: str, health: dict | None, prefix: str = "hv"):
-    """A running container made as apply makes it, its spec declaring ``health`` (or none)."""
+    """A running container made as apply makes it from a spec declaring ``health`` (or none)."""
     name = unique_id(prefix)
     source = f"/specs/{name}.yaml"
-    doc = load_mapping({"name": name, "rootfs": rootfs, "process": {"args": LOOP}, "stop_timeout": 1}, source)
-    config, process = convert.to_runtime(_WithHealth(doc.spec.desired(), health), source, runtime)
+    fields = {"name": name, "rootfs": rootfs, "process": {"args": LOOP}, "stop_timeout": 1}
+    doc = load_mapping({**fields, "health": health} if health else fields, source)
+    config, process = convert.to_runtime(doc.spec.desired(), source, runtime)
     c = runtime.create(name, config)
     c.run(process)
     return c
@@ -57,7 +52,7 @@ def _managed(runtime, rootfs: str, health: dict | None, prefix: str = "hv"):
 
 def _unhealthy(c, streak: int = 3) -> dict:
     """The record of ``c``'s run after one pass and ``streak`` failures, as the prober keeps it."""
-    check = HealthCheck.from_normalized(HTTP)
+    check = HealthCheck("http", port=8080, path="/healthz", interval=2.0, timeout=1.0)
     t0 = time.time() - 10
     rec = record.new(c.state().created, t0, t0)
     rec = record.add_result(rec, record.result(t0 + 1, t0 + 1.01, 0, "HTTP/1.1 200 OK"), check)
@@ -148,7 +143,7 @@ def test_ansible_info_gives_the_same_health_object(runtime, busybox_rootfs, stat
     assert facts[probed.id]["health"]["status"] == "unhealthy" and facts[plain.id]["health"] is None
 
 
-def test_the_tui_backend_reads_the_record_only_of_containers_with_a_check(runtime, busybox_rootfs):
+def test_the_tui_backend_reads_the_record_once_per_change(runtime, busybox_rootfs):
     from tui.backend.real import RealBackend
 
     probed, plain = _managed(runtime, busybox_rootfs, HTTP), _managed(runtime, busybox_rootfs, None)
@@ -158,7 +153,7 @@ def test_the_tui_backend_reads_the_record_only_of_containers_with_a_check(runtim
         assert first[probed.id].health["status"] == "starting" and first[probed.id].health["stale"] is True
         assert first[probed.id].health_check.describe() == "http GET :8080/healthz"
         assert first[plain.id].health is None and first[plain.id].health_check is None
-        assert backend._kept[plain.id].record_id is None  # never looked for: no check declared
+        assert backend._kept[plain.id].record is None  # no record, no check: nothing shown
 
         assert record.store(probed.state_dir, _unhealthy(probed))
         second = {r.id: r for r in backend.sample()}
@@ -169,3 +164,113 @@ def test_the_tui_backend_reads_the_record_only_of_containers_with_a_check(runtim
         assert kept.record is parsed  # the file did not change: not read again
     finally:
         backend.close()
+
+
+SLEEP = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+
+
+@pytest.fixture
+def dct(state_root):
+    yield from dct_cli.runner(dct_cli.Dct, state_root, unique_id)
+
+
+def _write(path: Path, *docs: dict) -> str:
+    path.write_text("---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs))
+    return str(path)
+
+
+def _rows(dct: Dct, *paths: str) -> dict:
+    return {r["name"]: r for r in json.loads(dct.ok("status", "--json", *paths).stdout)}
+
+
+def _probe_until_healthy(rt: Runtime, name: str, check: HealthCheck) -> None:
+    """Run the prober on ``name`` as ``dct watch`` does for its spec, until its record is healthy."""
+    with Prober(rt) as prober:
+        prober.add(Target(name, check))
+        deadline = time.monotonic() + 10
+        while (record.read(rt.load(name).state_dir) or {}).get("status") != "healthy" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert record.read(rt.load(name).state_dir)["status"] == "healthy"
+
+
+def test_health_added_to_a_running_container_is_shown_as_probed(dct, busybox_rootfs, tmp_path):
+    """Regression (review of issue 16, A1): health is a mutable field, so the label keeps the
+    creation-time spec; dct status read the check from it and showed no HEALTH for a container the
+    supervisor probed; the TUI and the Ansible facts did the same."""
+    name = dct.new_id("late")
+    base = {"name": name, "rootfs": busybox_rootfs, "process": {"args": SLEEP}, "stop_timeout": 1}
+    path = tmp_path / "spec.yaml"
+    dct.ok("apply", _write(path, base))
+    _write(path, {**base, "health": {"exec": ["true"], "interval": "500ms"}})
+    assert "nothing to do" in dct.ok("apply", str(path)).stdout  # health is mutable: no recreate
+    rt = Runtime(dct.root)
+    _probe_until_healthy(rt, name, HealthCheck("exec", command=("true",), interval=0.5))
+
+    for rows in (_rows(dct, str(path)), _rows(dct)):  # the spec's check; without it, the record's
+        health = rows[name]["health"]
+        assert health is not None, "probed and healthy, but dct status --json says no health"
+        assert (health["status"], health["check"]) == ("healthy", "exec true")
+
+    from tui.backend.real import RealBackend
+
+    for paths in ([], [str(path)]):
+        backend = RealBackend(rt.root, paths)
+        try:
+            backend.desired()  # loads the specs, as the app's first refresh does
+            reading = {r.id: r for r in backend.sample()}[name]
+        finally:
+            backend.close()
+        assert reading.health["status"] == "healthy" and reading.health_check.interval == 0.5, paths
+
+
+def test_health_removed_from_the_spec_is_no_longer_shown(dct, busybox_rootfs, tmp_path):
+    """A spec that no longer declares health: its old record is not shown as ``healthy?`` forever
+    by a status of that spec (nothing probes it any more)."""
+    name = dct.new_id("gone")
+    base = {"name": name, "rootfs": busybox_rootfs, "process": {"args": SLEEP}, "stop_timeout": 1}
+    path = tmp_path / "spec.yaml"
+    dct.ok("apply", _write(path, {**base, "health": {"exec": ["true"], "interval": "500ms"}}))
+    rt = Runtime(dct.root)
+    _probe_until_healthy(rt, name, HealthCheck("exec", command=("true",), interval=0.5))
+    assert _rows(dct, str(path))[name]["health"]["status"] == "healthy"
+
+    _write(path, base)
+    assert "nothing to do" in dct.ok("apply", str(path)).stdout
+    assert _rows(dct, str(path))[name]["health"] is None
+    table = dct.ok("status", str(path)).stdout.splitlines()
+    assert _health_cell(table, name) == "-" and not any("nothing probes" in line for line in table)
+
+    from tui.backend.real import RealBackend
+
+    backend = RealBackend(rt.root, [str(path)])
+    try:
+        backend.desired()
+        reading = {r.id: r for r in backend.sample()}[name]
+    finally:
+        backend.close()
+    assert reading.health is None and reading.health_check is None
+
+
+def test_a_changed_interval_judges_staleness_by_the_new_one(dct, busybox_rootfs, tmp_path):
+    """The record's last result is 60 s old, made by a 2 s check: late for it; the spec now says
+    every 1h (the check the supervisor runs): on time. Without the spec, the probe's check judges."""
+    name = dct.new_id("slow")
+    base = {"name": name, "rootfs": busybox_rootfs, "process": {"args": SLEEP}, "stop_timeout": 1}
+    path = tmp_path / "spec.yaml"
+    often = {"exec": ["true"], "interval": "2s", "timeout": "1s"}
+    dct.ok("apply", _write(path, {**base, "health": often}))
+    rt = Runtime(dct.root)
+    c = rt.load(name)
+    check = HealthCheck("exec", command=("true",), interval=2.0, timeout=1.0)
+    t0 = time.time() - 61
+    assert record.store(c.state_dir, record.add_result(record.new(c.state().created, t0, t0),
+                                                       record.result(t0 + 0.5, t0 + 1, 0, ""), check))
+    supervisor = Supervisor.acquire(rt.root, [str(path)], rt.data_root)  # as if it probed: only lateness counts
+    try:
+        assert _rows(dct, str(path))[name]["health"]["stale"] is True
+        _write(path, {**base, "health": {**often, "interval": "1h"}})
+        assert "nothing to do" in dct.ok("apply", str(path)).stdout
+        assert _rows(dct, str(path))[name]["health"]["stale"] is False
+        assert _rows(dct)[name]["health"]["stale"] is True  # no spec: judged by the check that probed it
+    finally:
+        supervisor.release()

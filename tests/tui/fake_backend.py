@@ -46,7 +46,7 @@ class FakeContainer:
     logs: list[tuple[str, str]] = field(default_factory=list)  # the current run's lines: (stream, text)
     previous_logs: list[tuple[str, str]] | None = None  # the run before it (None: none)
     run: int = 0  # the current run's number
-    health: dict | None = None  # its health view (declarative_ct.service.health_view), None: no check
+    health: dict | None = None  # its health view (declarative_ct.health.view), None: no check
     health_check: HealthCheck | None = None
 
 

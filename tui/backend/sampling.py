@@ -1,6 +1,6 @@
 """The real backend's collector-side reads: one :class:`~tui.model.Reading` per container per tick
-(from ``Container.stats()``, containers kept between ticks, and the health record of those that
-declare a check), and the processes of one container."""
+(from ``Container.stats()``, containers kept between ticks, and their health records), and the
+processes of one container."""
 
 from __future__ import annotations
 
@@ -21,14 +21,13 @@ class _Kept:
     """A container kept between ticks (its cgroup files stay open), with what does not change per run."""
 
     __slots__ = ("container", "identity", "started", "cpu_limit", "owned", "oom", "exit", "last", "turn",
-                 "run", "check", "record_id", "record")
+                 "run", "applied", "record_id", "record", "shown")
 
     def __init__(self, container, identity: tuple, turn: int = 0) -> None:
         from declarative_ct.reconcile import last_applied
         from declarative_ct.reconcile.convert import made_by_apply
         from declarative_ct.reconcile.restart import parse_time
         from declarative_ct.runtime import cgroups
-        from declarative_ct.service.health_view import check_of
 
         self.container = container
         self.identity = identity
@@ -41,9 +40,21 @@ class _Kept:
         self.last: Reading | None = None
         self.turn = turn
         self.run = state.created
-        self.check = check_of(last_applied.read(container.config)) if self.owned else None
+        self.applied = last_applied.read(container.config) if self.owned else {}  # the created spec
         self.record_id: tuple | None = None  # (inode, size, mtime) of the health record last read
         self.record: dict | None = None
+        self.shown: tuple = (None, None)  # (what it was picked from, the check shown): see check()
+
+    def check(self, desired: object):  # noqa: ANN201 - HealthCheck | None
+        """The check shown (:func:`declarative_ct.health.view.shown_check`) of the record last
+        read and ``desired`` (the desired spec's normalized ``health``, or ``view.NO_SPEC``);
+        picked again only when either changed."""
+        from declarative_ct.health import view
+
+        key = (self.record_id, desired)
+        if self.shown[0] != key:
+            self.shown = (key, view.shown_check(self.record, self.applied, desired))
+        return self.shown[1]
 
     def health_record(self) -> dict | None:
         """The container's health record, read again only when its file changed (a ``stat`` per
@@ -119,6 +130,7 @@ class Sampling:
 
     _probing_at = float("-inf")  # monotonic time of the last look at the supervisor's lock
     _probing_now = False
+    _health_of: tuple = (None, {})  # (the loaded specs, their name → normalized health): _desired_health
 
     def sample(self, hot: set[str] | None = None, tick: int = 0) -> list[Reading]:
         from declarative_ct.errors import StateCorrupt
@@ -181,10 +193,10 @@ class Sampling:
                 if kept.exit is None:
                     kept.exit = c.exit_status()
                 e = kept.exit or {}
+                health, check = self._health(kept, "stopped")
                 return Reading(c.id, "stopped", None, kept.started, kept.owned, cpu_limit=kept.cpu_limit,
                                exit_code=e.get("exit_code"), exit_signal=e.get("signal"),
-                               oom_killed=bool(e.get("oom_killed")), health=self._health(kept, "stopped"),
-                               health_check=kept.check)
+                               oom_killed=bool(e.get("oom_killed")), health=health, health_check=check)
             t0 = time.monotonic()
             stats = c.stats()
             at = (t0 + time.monotonic()) / 2  # the rates' clock: when these counters were read
@@ -194,30 +206,48 @@ class Sampling:
                 oom_kills = kept.oom.oom_kill_count() if kept.oom is not None else None
             reading = reading_from_stats(c.id, status.value, c.state().init_process_pid, stats, kept.started,
                                          kept.cpu_limit, kept.owned, oom_kills, at)
-            if kept.check is None:
+            health, check = self._health(kept, status.value)
+            if check is None:
                 return reading
-            return dataclasses.replace(reading, health=self._health(kept, status.value), health_check=kept.check)
+            return dataclasses.replace(reading, health=health, health_check=check)
         except (ContainerError, OSError, ValueError):
             if not os.path.isdir(c.state_dir):
                 return None
             return Reading(c.id, status.value if status is not None else "stopped", None, kept.started, kept.owned,
                            cpu_limit=kept.cpu_limit)
 
-    def _health(self, kept: _Kept, status: str):  # noqa: ANN202 - a read-only mapping or None
-        """The health view of a kept container (:mod:`declarative_ct.service.health_view`), None
-        when it declares no check: its record (a ``stat``, a read when it changed) and whether a
-        supervisor probes (looked at every :data:`PROBING_EVERY` s)."""
+    def _health(self, kept: _Kept, status: str) -> tuple:
+        """``(view, check)`` of a kept container: its health view (:mod:`declarative_ct.health.view`,
+        a read-only mapping) and the check shown, both None without a check. Its record costs a
+        ``stat`` (read again when it changed); whether a supervisor probes is looked at every
+        :data:`PROBING_EVERY` s."""
         from types import MappingProxyType
 
-        from declarative_ct.service import health_view
+        from declarative_ct.health import view
+        from declarative_ct.service.supervisor import probing
 
-        if kept.check is None:
-            return None
+        record = kept.health_record()
+        check = kept.check(self._desired_health(kept.container.id))
+        if check is None:
+            return None, None
         now = time.monotonic()
         if now - self._probing_at >= PROBING_EVERY:
-            self._probing_at, self._probing_now = now, health_view.probing(self.root)
-        out = health_view.view(kept.check, kept.health_record(), status, kept.run, self._probing_now, time.time())
-        return MappingProxyType(out) if out is not None else None
+            self._probing_at, self._probing_now = now, probing(self.root)
+        out = view.view(check, record, status, kept.run, self._probing_now, time.time())
+        return (MappingProxyType(out) if out is not None else None), check
+
+    def _desired_health(self, name: str) -> object:
+        """The normalized ``health`` of ``name``'s desired spec (None: it declares none) when the
+        TUI was given specs that name it (as last loaded for the desired view), else
+        ``view.NO_SPEC``: the check shown is then the last probe's, else the created one's."""
+        from declarative_ct.health.view import NO_SPEC
+
+        docs = self._docs if self.paths else None
+        if not docs:
+            return NO_SPEC
+        if self._health_of[0] is not docs:  # reloaded: a new list
+            self._health_of = (docs, {d.spec.name: self._normalized(d).get("health") for d in docs})
+        return self._health_of[1].get(name, NO_SPEC)
 
     def processes(self, container_id: str) -> list[ProcInfo] | None:
         import psutil

@@ -32,7 +32,9 @@ try:
     from declarative_ct.reconcile.last_applied import LABEL_SPEC
     from declarative_ct.reconcile.plan import effective, make_plan, observe
     from declarative_ct.runtime import Runtime, Status, store
-    from declarative_ct.service import health_view
+    from declarative_ct.health import record as health_record
+    from declarative_ct.health import view as health_view
+    from declarative_ct.service.supervisor import probing
     from declarative_ct.spec.load import HINT_QUOTE, SpecErrors, load_mapping
     from declarative_ct.spec.model import ContainerSpec
 except ImportError:
@@ -278,7 +280,7 @@ def _labels(config):
     return dict(label.partition("=")[::2] for label in config.labels)
 
 
-def facts(rt, name, stats=False):
+def facts(rt, name, stats=False, desired=None):
     """Facts about container ``name`` of ``rt``'s root (what the info module returns per container).
 
     ``exists``, ``status`` (created, running, pausing, paused, stopped; ``absent`` when there is no
@@ -289,9 +291,12 @@ def facts(rt, name, stats=False):
     update changes ``resources``, not this), ``resources`` (the limits in force, libcontainer
     fields: bytes, shares, µs), ``exit`` (exit code, signal, oom_killed, exited_at when stopped),
     ``restarts`` (by its restart policy), ``health`` (as ``dct status --json`` gives it:
-    :mod:`declarative_ct.service.health_view`; None when its spec declares no check); with
-    ``stats``, ``stats`` as ``dct events --stats`` prints it (cpu ns, memory bytes, pids, blkio),
-    None when stopped.
+    :mod:`declarative_ct.health.view`; None without a check); with ``stats``, ``stats`` as ``dct
+    events --stats`` prints it (cpu ns, memory bytes, pids, blkio), None when stopped.
+
+    ``desired``: the desired spec of it the task has (a ``ContainerSpec`` or ``DesiredSpec``): its
+    ``health`` is the check shown (the one the probes run); without one, the check of the last
+    probe, else the created spec's.
     """
     try:
         c = rt.load(name)
@@ -312,7 +317,7 @@ def facts(rt, name, stats=False):
         "spec": spec, "resources": c.config.cgroups.resources.limits(),
         "exit": c.exit_status() if status == Status.STOPPED else None,
         "restarts": (record or {}).get("restarts", 0) if managed else None,
-        "health": _health(rt, c, spec, status),
+        "health": _health(rt, c, spec, status, desired),
     }
     if stats:
         out["stats"] = None
@@ -326,14 +331,16 @@ def facts(rt, name, stats=False):
     return out
 
 
-def _health(rt, c, spec, status):
-    """The health view of container ``c`` (None without a declared check); the supervisor's lock
-    is probed only for a container that declares one."""
-    import time
-
-    if health_view.check_of(spec) is None:
+def _health(rt, c, applied, status, desired=None):
+    """The health view of container ``c`` (None without a check; ``applied``: the normalized spec
+    it was created with, ``desired``: the task's spec of it or None); the supervisor's lock is
+    tried only for a container with a check."""
+    record = health_record.read(c.state_dir)
+    check = health_view.shown_check(record, applied, desired.desired().health if desired is not None
+                                    else health_view.NO_SPEC)
+    if check is None:
         return None
-    return health_view.read(c, spec, health_view.probing(rt.root), time.time(), status.value)
+    return health_view.view(check, record, status.value, c.state().created, probing(rt.root), time.time())
 
 
 def container_names(rt):

@@ -205,7 +205,8 @@ def main():
     result = {
         "changed": dct.changed(done),
         "actions": dct.action_results(done),
-        "containers": {name: dct.facts(rt, name) for name in names},
+        "containers": {name: dct.facts(rt, name, desired=by_name[name].spec if name in by_name else None)
+                       for name in names},
         "plan": plan.to_dict(),
     }
     if done.ready is not None:

@@ -308,7 +308,7 @@ def main():
     result = {
         "changed": dct.changed(done),
         "actions": dct.action_results(done),
-        "container": dct.facts(rt, name),
+        "container": dct.facts(rt, name, desired=done.docs[0].spec),
         "plan": {"actions": [a.to_dict() for a in plan.actions], "errors": plan.errors,
                  "notes": [n for n in plan.notes if n.startswith(mine)], "fingerprint": plan.fingerprint},
     }
