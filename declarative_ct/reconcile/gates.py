@@ -133,6 +133,7 @@ class Gates:
                 if self.clock() >= self.deadline:
                     return readiness.FAIL, readiness.condition_message(dep, condition, verdict, self.timeout)
                 if condition == readiness.HEALTHY and check is not None:
-                    self.probes.watch(target or health_target(self.specs[dep].spec))
+                    unprobed = sight.record is None or sight.stale  # a supervisor's pass waits for our lock
+                    self.probes.watch(target or health_target(self.specs[dep].spec), unprobed)
                 waits = True
         return (readiness.WAIT, "") if waits else (readiness.OK, "")

@@ -32,14 +32,16 @@ class WaitProbes:
         self._prober = None  # health.prober.Prober, made at the first watch
         self._watched: set[str] = set()
 
-    def watch(self, target) -> None:  # noqa: ANN001 - health.prober.Target
+    def watch(self, target, unprobed: bool = False) -> None:  # noqa: ANN001 - health.prober.Target
         """Probe ``target`` (:mod:`.health_target`; nothing for None, nor for a name watched
-        already: the prober itself starts a new record for a new run; nothing without ``probe``)."""
+        already: the prober itself starts a new record for a new run); nothing without ``probe``
+        unless ``unprobed``: its record is missing or stale while the caller holds the apply lock,
+        so no supervisor can begin probing it (its passes wait for that lock) and it is probed here."""
         if target is None or target.name in self._watched:
             return
         if callable(self.probe):
             self.probe = bool(self.probe())
-        if not self.probe:
+        if not self.probe and not unprobed:
             return
         if self._prober is None:
             from ..health.prober import Prober

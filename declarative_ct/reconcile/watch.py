@@ -341,7 +341,7 @@ class _Watcher:
                 applying.record_restarts(plan, self.runtime)
                 self.probing.after_pass(docs, observed, ())
                 return plan.next_restart
-            waiting: list[str] = []  # a dependent whose condition does not hold yet: said once while it holds, as a note
+            waiting: list[str] = []  # dependents whose condition does not hold yet: said once while it holds
             outcomes = applying.apply(plan, docs, self.runtime, parallel=self.options.parallel,
                                       on_outcome=self._outcome, stopping=self._stopping, condition_timeout=0,
                                       on_waiting=lambda action, why: waiting.append(f"{action}: {why}"))

@@ -12,9 +12,11 @@ from ..runtime import Runtime
 
 def wait_probes(runtime: Runtime, docs) -> WaitProbes:  # noqa: ANN001 - the apply's documents
     """The :class:`~declarative_ct.reconcile.wait.WaitProbes` for an apply of ``docs`` (``.source``)
-    on ``runtime``'s root: they probe nothing when the root's supervisor (:func:`supervised`) runs
-    and watches the files ``docs`` come from (the health records it keeps are read); asked at the
-    first probe wanted, so an apply that waits for no health never asks. The caller closes them."""
+    on ``runtime``'s root: when the root's supervisor (:func:`supervised`) runs and watches the
+    files ``docs`` come from, they only read the health records it keeps, except for a dependency
+    that nobody probes (no record, or a stale one) while apply holds the apply lock, which the
+    supervisor's passes wait for; asked at the first probe wanted, so an apply that waits for no
+    health never asks. The caller closes them."""
     return WaitProbes(runtime, probe=lambda: not supervised(runtime.root, docs))
 
 

@@ -177,9 +177,10 @@ class _Probes:
         self.watched = []
         self.targets = []
 
-    def watch(self, target):
+    def watch(self, target, unprobed=False):
         self.watched.append(target.name)
         self.targets.append(target)
+        self.unprobed = unprobed
 
 
 def _gates(world, specs, timeout, clock=None, probes=None):
@@ -405,3 +406,24 @@ def test_wait_applied_waits_for_what_succeeded_and_is_not_absent(tmp_path, monke
     started.clear()
     assert waiting.wait_applied(world, docs, outcomes[1:], 5, time.monotonic() + 5, on_start=started.append) == []
     assert started == []
+
+
+def test_the_gates_have_a_dependency_probed_that_nobody_probes_while_they_hold_the_lock(tmp_path):
+    """Beside a supervisor apply does not probe, except a dependency with no record or a stale one: the
+    supervisor cannot begin probing it while apply holds the lock its passes take."""
+    world = _World(str(tmp_path))
+    world.status["db"] = "running"
+    specs = [_Spec("web", {"db": "healthy"}), _Spec("db", health=HEALTH)]
+    docs = {s.name: SimpleNamespace(spec=s) for s in specs}
+    for rec, unprobed in ((None, True), (_rec("starting", 1, "refused"), False)):
+        if rec is not None:
+            _write(world.root, "db", rec)
+        probes = _Probes()
+        gates = Gates([Action("web", "create", "x", ("create", "start"))], docs, world, probes, 60)
+        assert gates.gate(gates.pending[0], set()) == (WAIT, "") and probes.unprobed is unprobed
+    started = []
+    supervised = waiting.WaitProbes(world, probe=lambda: False)
+    supervised._prober = SimpleNamespace(add=started.append, close=lambda: None)  # a prober made already
+    supervised.watch(SimpleNamespace(name="db"))
+    supervised.watch(SimpleNamespace(name="web"), unprobed=True)
+    assert [t.name for t in started] == ["web"]
