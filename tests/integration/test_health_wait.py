@@ -349,6 +349,17 @@ def test_apply_wait_does_not_probe_beside_a_supervisor_of_these_specs(dct: Dct, 
         assert r.returncode == 0 and f"{web}: healthy" in r.stdout, r.stdout + r.stderr
     finally:
         supervisor.release()
+    # A dependency this apply creates, beside a supervisor of these specs: nobody probes it while apply holds
+    # the apply lock (the supervisor's passes wait for it), so apply does, and its dependent starts.
+    dep = dct.new_id("dep")
+    path = dct.write({"name": web, "health": READY}, {"name": dep, "depends_on": {web: "healthy"}})
+    dct.ok("delete", "--force", web)
+    supervisor = Supervisor.acquire(dct.root, [os.path.dirname(path)])
+    try:
+        r = dct("apply", "--timeout", "20s", path, timeout=40)
+        assert r.returncode == 0 and f"{dep}: create (not created yet): ok" in r.stdout, r.stdout + r.stderr
+    finally:
+        supervisor.release()
 
 
 def test_the_supervisor_says_a_waiting_dependent_once_and_does_not_journal_it(runtime, busybox_rootfs: str,
