@@ -28,7 +28,7 @@ class Event:
 def journal_event(entry: Mapping, default_time: float) -> Event:
     """An :class:`Event` from one ``#journal.jsonl`` object (``time``, ``container``, ``class``,
     ``cause``, ``steps``, ``result``, ``error``)."""
-    from declarative_ct.reconcile.restart import parse_time
+    from declarative_ct.units import parse_time
 
     t = parse_time(entry.get("time")) or default_time
     result = str(entry.get("result", ""))

@@ -128,7 +128,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     lock, until every container acted on is in its spec's state and, where it declares
     ``health``, healthy (exit 1 naming the others with their status and last probe output). One
     ``--timeout`` (default 60s) bounds both, from the start of the actions. Ctrl-C during a wait:
-    exit 130, the containers left as they are.
+    exit 130, the containers left as they are. The probes run here, unless the root's supervisor
+    watches these specs: then its health records are read (:mod:`declarative_ct.service.apply_probes`).
     """
     saved = None
     if args.plan:
@@ -176,67 +177,31 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print(f"# {note}")
         for error in plan.errors:
             print(f"{PROG}: {error}", file=sys.stderr)
-        probes = None
-        deadline = time.monotonic() + args.timeout  # one --timeout for the dependency waits and --wait
-        if args.wait:  # apply's probes go on for the wait
-            from ..reconcile.readiness import Probes
+        from ..service.apply_probes import wait_probes
 
-            probes = Probes(runtime)
+        deadline = time.monotonic() + args.timeout  # one --timeout for the dependency waits and --wait
+        probes = wait_probes(runtime, docs)  # none beside a supervisor that probes these containers
         try:
             outcomes = applying.apply(plan, docs, runtime, parallel=args.parallel, on_outcome=_print_outcome,
-                                      prober=probes, condition_timeout=args.timeout)
+                                      probes=probes, condition_timeout=args.timeout, deadline=deadline)
         except BaseException as err:  # the probes' threads stop with it
-            if probes is not None:
-                probes.close()
+            probes.close()
             if not isinstance(err, KeyboardInterrupt):
                 raise
             print(f"{PROG} apply: interrupted: the actions under way finished, no other started", file=sys.stderr)
             return 130
-    failed = [o for o in outcomes if o.result != Result.OK]
-    print(f"{len(outcomes) - len(failed)} done, {sum(o.result == Result.FAILED for o in failed)} failed, "
-          f"{sum(o.result == Result.SKIPPED for o in failed)} skipped")
-    status = 1 if failed or plan.errors else 0
-    if probes is not None:
-        try:
-            waited = _wait_ready(runtime, docs, outcomes, probes, args.timeout, deadline)
-        finally:
-            probes.close()
-        status = max(status, waited)
-    return status
-
-
-def _wait_ready(runtime, docs, outcomes, probes, timeout: float, deadline: float) -> int:  # noqa: ANN001
-    """``apply --wait``: wait, until ``deadline`` (monotonic; ``timeout`` seconds after the apply
-    began), for the containers whose action succeeded to be in their spec's state and, where they
-    declare health, healthy; print each as it settles. 0: all ready; 1: some are
-    not (named on stderr with their status and last probe output); 130: Ctrl-C (the containers are
-    left as they are)."""
-    from ..reconcile import readiness
-    from ..reconcile.kinds import Result
-    from ..spec.desired import desired_documents
-    from ..units import format_duration
-
-    specs = {d.spec.name: d.spec for d in desired_documents(docs)}
-    names = readiness.touched([o for o in outcomes if o.result == Result.OK], specs)
-    names = [n for n in names if specs[n].state != "absent"]
-    if not names:
-        return 0
-    completes = readiness.completed_by_dependents(specs)
-    wanted = ", ".join(f"{n} ({readiness.wanted(specs[n], n in completes)})" for n in names)
-    left = max(0.0, deadline - time.monotonic())
-    print(f"waiting up to {format_duration(round(left, 1))} for {wanted}", flush=True)
     try:
-        found = readiness.wait_ready(runtime, specs, names, timeout, probes, on_ready=lambda r: print(r, flush=True),
-                                     completes=completes, deadline=deadline)
-    except KeyboardInterrupt:
-        print(f"{PROG} apply: interrupted: stopped waiting; the containers are left as they are", file=sys.stderr)
-        return 130
-    failing = [r for r in found if not r.ready]
-    if failing:
-        print(f"{PROG}: not ready: " + "; ".join(str(r) for r in failing), file=sys.stderr)
-        return 1
-    print(f"ready: {', '.join(r.name for r in found)}")
-    return 0
+        failed = [o for o in outcomes if o.result != Result.OK]
+        print(f"{len(outcomes) - len(failed)} done, {sum(o.result == Result.FAILED for o in failed)} failed, "
+              f"{sum(o.result == Result.SKIPPED for o in failed)} skipped")
+        status = 1 if failed or plan.errors else 0
+        if args.wait:  # apply's probes go on for the wait
+            from .waiting import wait_after_apply
+
+            status = max(status, wait_after_apply(runtime, docs, outcomes, probes, args.timeout, deadline))
+        return status
+    finally:
+        probes.close()
 
 
 def _print_outcome(outcome) -> None:

@@ -28,7 +28,7 @@ from ..errors import ContainerError, StateCorrupt
 from ..runtime import Runtime, Status, store
 from ..spec.desired import desired_documents
 from ..spec.forms import joined_container
-from ..units import format_size
+from ..units import format_size, parse_time
 from . import last_applied, restart as restarting, unhealthy
 from .kinds import ActionKind, Step
 from .convert import LABEL_SOURCE, MUTABLE_FIELDS, made_by_apply, spec_hash
@@ -320,7 +320,7 @@ def _plan_one(spec, obs: Observed | None, plan: Plan, now: float) -> Action | No
                           restart={"restarts": 0})
         return _restart(spec, obs, plan, now)
     if status in (Status.RUNNING, Status.PAUSED):
-        reset = restarting.reset_if_ran(obs.restart, restarting.parse_time(obs.created), now)
+        reset = restarting.reset_if_ran(obs.restart, parse_time(obs.created), now)
         if reset is not None:
             plan.restarts[name] = reset
         if state == "running" and (sick := unhealthy.plan_restart(spec, desired, obs, plan, now)) is not None:
@@ -347,7 +347,7 @@ def _restart(spec, obs: Observed, plan: Plan, now: float) -> Action | None:
     """A container that should run has exited: what its restart policy says (:func:`restart.decide`)."""
     name = spec.name
     decision = restarting.decide(spec.restart, obs.restart, obs.created, obs.exit,
-                                 restarting.parse_time(obs.created), now)
+                                 parse_time(obs.created), now)
     if decision.record != obs.restart:
         plan.restarts[name] = decision.record
     if decision.kind == "restart":

@@ -4,7 +4,7 @@ the containers an apply touched are ready (``dct apply --wait``, the Ansible mod
 A ``depends_on`` condition (compose's ``condition:``) is one of:
 
 - ``started``: the dependency's action in this apply is done (today's meaning; a failed one skips
-  its dependents). Nothing is read.
+  its dependents). Nothing is read (a dependency no spec of the apply declares is not looked at).
 - ``healthy``: its health record (:mod:`declarative_ct.health.record`, of its current run) says
   ``healthy``. ``unhealthy``, or a container that is not there or stopped, fails the dependents
   at once; ``starting`` waits. A record whose last result is stale (no supervisor probed it
@@ -12,44 +12,49 @@ A ``depends_on`` condition (compose's ``condition:``) is one of:
 - ``completed``: it exited with code 0 (the monitor's exit record, ``exit.json``). Another exit
   fails the dependents at once (``migrate exited 3``); a container still running waits.
 
+A ``healthy`` or ``completed`` dependency that no spec of the apply declares (the Ansible container
+module applies one container; ``dct apply web.yaml`` beside a ``db.yaml`` applied before) is read
+from the runtime (:func:`look_applied`: its check from its health record's ``probe``, else from
+the spec it was created with); one that does not exist fails its dependents (``db is not in this
+apply and does not exist``).
+
 :func:`condition_verdict` and :func:`ready_verdict` are pure (a :class:`Sight` in, a :class:`Verdict`
 out); :func:`look` reads what they need from the runtime, the health record only when asked.
-:class:`Probes` starts probes for the containers waited on when no supervisor's prober is given;
-:func:`wait_ready` polls the records it writes until every container is ready or the deadline.
+The waiting itself (apply's probes, ``dct apply --wait``) is :mod:`.wait`'s.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import ContainerError
 from ..health import record as health_record
 from ..health.check import HealthCheck
 from ..runtime import Runtime, Status
-from ..units import format_duration, parse_time
+from ..units import format_duration
 from . import last_applied
+from .health_target import applied_target, health_check
 from .restart import exit_reason
 
+# The conditions (the spec's CONDITIONS, spec.model_health: not imported here, it brings pydantic into apply)
 STARTED, HEALTHY, COMPLETED = "started", "healthy", "completed"
-CONDITIONS = (STARTED, HEALTHY, COMPLETED)
 OK, WAIT, FAIL = "ok", "wait", "fail"
 POLL = 0.05  # seconds between two looks at the records while waiting (a read of a small JSON file)
 DEFAULT_TIMEOUT = 60.0  # seconds: dct apply --timeout, the Ansible modules' wait_timeout
 
 
 def dependency_conditions(spec) -> dict[str, str]:  # noqa: ANN001 - DesiredSpec
-    """Each container ``spec`` must wait for → its condition (:data:`CONDITIONS`): the spec's
+    """Each container ``spec`` must wait for → its condition (``started``, ``healthy``, ``completed``): the spec's
     ``DesiredSpec.dependency_conditions()`` (the list form of ``depends_on`` gives ``started``, and
     so does a ``container:<name>`` network)."""
     return spec.dependency_conditions()
 
 
-def health_check(spec) -> HealthCheck | None:  # noqa: ANN001 - DesiredSpec
+def spec_check(spec) -> HealthCheck | None:  # noqa: ANN001 - DesiredSpec
     """The :class:`HealthCheck` a spec declares (its normalized ``health``), or None."""
-    return HealthCheck.from_normalized(spec.health)
+    return health_check(spec.health)
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,8 @@ class Sight:
     """One container as seen now: ``status`` (a runtime ``Status`` value; None: no such container),
     ``exit`` (its ``exit.json`` when stopped: ``exit_code``, ``signal``, ``oom_killed``), ``record``
     (its health record of the current run; None: none yet, or not read); ``stale``: the record's
-    last result is older than its check's interval and timeout allow (nobody probes it now: what
-    it says may no longer hold)."""
+    last result is older than its check's interval and timeout allow (``health.record.is_stale``:
+    nobody probes it now, what it says may no longer hold)."""
 
     status: str | None
     exit: dict | None = None
@@ -75,33 +80,50 @@ class Verdict:
     detail: str = ""
 
 
-STALE_SLACK = 2.0  # seconds beyond interval + timeout before a record's last result is taken as stale
-
-
 def look(runtime: Runtime, name: str, check: HealthCheck | None = None, now: float | None = None) -> Sight:
     """What :func:`condition_verdict` and :func:`ready_verdict` need of container ``name``: its
     status, its exit record when stopped and, with ``check`` (its health check), its health record
     if it belongs to the current run (a record of an earlier run reads as none) and whether that is
     stale at ``now`` (epoch seconds; default: the time now). Never raises for the container."""
+    return _look(runtime, name, now, None if check is None else lambda record, container: (check, None))[0]
+
+
+def look_applied(runtime: Runtime, name: str, now: float | None = None) -> tuple[Sight, object]:
+    """:func:`look` of a container that no spec of the apply declares, with the check read from the
+    runtime (:func:`.health_target.applied_target`: its record's ``probe``, else the ``health`` of
+    the spec it was created with); ``(sight, target)``, the target (a ``health.prober.Target``) None
+    when it declares no check or does not exist (``sight.status`` None)."""
+    def find(record, container):  # noqa: ANN001, ANN202
+        try:
+            applied = last_applied.read(container.config)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            applied = None
+        found = applied_target(name, record, applied)
+        return (found.check if found is not None else None), found
+
+    return _look(runtime, name, now, find)
+
+
+def _look(runtime: Runtime, name: str, now: float | None, find) -> tuple[Sight, object]:  # noqa: ANN001
+    """:func:`look`: ``find(record, container)`` gives ``(check, target)`` (None: no health read)."""
     try:
         container = runtime.load(name)
     except ContainerError:
-        return Sight(None)
+        return Sight(None), None
     try:
         status = container.status()
         exit_record = container.exit_status() if status == Status.STOPPED else None
-        record, stale = None, False
-        if check is not None:
+        record, stale, check, target = None, False, None, None
+        if find is not None:
             record = health_record.read(os.path.join(runtime.root, name))
             if record is not None and record.get("run") != container.state().created:
                 record = None
-            log = (record or {}).get("log") or []
-            last = parse_time(log[-1].get("end")) if log else None
+            check, target = find(record, container)
             now = time.time() if now is None else now
-            stale = last is not None and now - last > check.interval + check.timeout + STALE_SLACK
-        return Sight(status.value, exit_record, record, stale)
+            stale = record is not None and check is not None and health_record.is_stale(record, check, now)
+        return Sight(status.value, exit_record, record if check is not None else None, stale), target
     except (ContainerError, OSError):
-        return Sight(None)
+        return Sight(None), None
     finally:
         container.close()
 
@@ -113,13 +135,16 @@ def health_detail(record: dict | None) -> str:
     return f"{status}; last probe {last}" if last else status
 
 
-def describe_exit(exit_record: dict | None) -> str:
-    """``exited 3``, ``killed by SIGKILL``, ``OOM-killed``; ``stopped`` when nothing was recorded."""
+def exit_words(exit_record: dict | None) -> str:
+    """A stopped dependency's exit as its dependents' messages say it (``exit.json``): ``exited 3``,
+    ``killed by SIGKILL``, ``OOM-killed``, ``stopped as unhealthy``; ``stopped`` when nothing was
+    recorded. (``restart.describe_exit`` words an exit summary for the restart notes.)"""
     if not exit_record:
         return "stopped"
     reason = exit_reason(exit_record)
     if reason:
-        return "OOM-killed" if reason == "OOM-killed" else f"killed by {reason}"
+        return reason if reason == "OOM-killed" else "stopped as unhealthy" if reason == "unhealthy" \
+            else f"killed by {reason}"
     code = exit_record.get("exit_code")
     return "stopped" if code is None else f"exited {code}"
 
@@ -140,11 +165,11 @@ def condition_verdict(condition: str, sight: Sight, has_health: bool) -> Verdict
             return Verdict(WAIT, sight.status)
         if sight.exit is None or sight.exit.get("exit_code") is None:
             return Verdict(WAIT, "stopped, its exit not recorded yet")
-        detail = describe_exit(sight.exit)
+        detail = exit_words(sight.exit)
         return Verdict(OK, detail) if sight.exit.get("exit_code") == 0 and not exit_reason(sight.exit) \
             else Verdict(FAIL, detail)
     if sight.status == Status.STOPPED.value:
-        return Verdict(FAIL, describe_exit(sight.exit))
+        return Verdict(FAIL, exit_words(sight.exit))
     if not has_health:
         return Verdict(OK) if sight.status == Status.RUNNING.value else Verdict(WAIT, sight.status)
     status = (sight.record or {}).get("status", health_record.STARTING)
@@ -159,15 +184,19 @@ _WORDS = {HEALTHY: "be healthy", COMPLETED: "complete", STARTED: "start"}
 _BECOME = {HEALTHY: "become healthy", COMPLETED: "complete", STARTED: "start"}
 
 
-def condition_message(dependency: str, condition: str, verdict: Verdict, timeout: float) -> str:
+def condition_message(dependency: str, condition: str, verdict: Verdict, timeout: float,
+                      in_apply: bool = True) -> str:
     """Why a dependent was skipped: ``db is unhealthy (last probe exit 1: refused)``, ``migrate
     exited 3``, ``db stopped (exited 1)``; for a verdict still :data:`WAIT` at the deadline, ``db did
     not become healthy within 60s (starting; …)``, or with ``timeout`` 0 (the supervisor does not
-    wait: its next pass retries) ``waiting for db to be healthy (starting)``."""
+    wait: its next pass retries) ``waiting for db to be healthy (starting)``. ``in_apply``: False
+    for a dependency no spec of the apply declares (``db is not in this apply and does not exist``)."""
     if verdict.state == WAIT:
         if timeout <= 0:
             return f"waiting for {dependency} to {_WORDS[condition]} ({verdict.detail})"
         return f"{dependency} did not {_BECOME[condition]} within {format_duration(timeout)} ({verdict.detail})"
+    if verdict.detail == "absent" and not in_apply:
+        return f"{dependency} is not in this apply and does not exist"
     if condition == COMPLETED:
         return f"{dependency} {verdict.detail}" if verdict.detail != "absent" else f"{dependency} does not exist"
     if verdict.detail == "absent":
@@ -180,11 +209,9 @@ def condition_message(dependency: str, condition: str, verdict: Verdict, timeout
 
 def ready_verdict(state: str, sight: Sight, has_health: bool, completes: bool = False) -> Verdict:
     """Whether a container an apply touched is ready (``dct apply --wait``): in its spec's
-    ``state`` (running, paused, stopped; absent is always ready) and, running with ``health``,
-    healthy. ``completes``: a dependent waits for it to complete, so an exit 0 is ready too.
-    The detail is what was seen (``running``, ``healthy``, ``unhealthy; last probe …``, ``exited 1``)."""
-    if state == "absent":
-        return Verdict(OK, sight.status or "absent") if sight.status is None else Verdict(WAIT, sight.status)
+    ``state`` (running, paused, stopped; an absent one is not waited for) and, running with
+    ``health``, healthy. ``completes``: a dependent waits for it to complete, so an exit 0 is ready
+    too. The detail is what was seen (``running``, ``healthy``, ``unhealthy; last probe …``, ``exited 1``)."""
     if sight.status is None:
         return Verdict(FAIL, "absent")
     if state == "stopped":
@@ -196,145 +223,13 @@ def ready_verdict(state: str, sight: Sight, has_health: bool, completes: bool = 
         if completes:
             done = condition_verdict(COMPLETED, sight, False)
             return Verdict(done.state, "completed" if done.state == OK else done.detail)
-        return Verdict(FAIL, describe_exit(sight.exit))
+        return Verdict(FAIL, exit_words(sight.exit))
     if sight.status != Status.RUNNING.value:
         return Verdict(WAIT, sight.status)
     if not has_health:
         return Verdict(OK, sight.status)
     verdict = condition_verdict(HEALTHY, sight, True)
     return Verdict(verdict.state, verdict.detail)
-
-
-class Probes:
-    """The probes an apply needs while it waits for ``healthy``: the given ``prober`` (the
-    supervisor's, never closed here) or, at the first :meth:`watch`, a
-    :class:`~declarative_ct.health.prober.Prober` of its own, closed by :meth:`close` (the records
-    it wrote stay: they say where health stood). Thread-safe enough for one caller thread."""
-
-    def __init__(self, runtime: Runtime, prober=None) -> None:  # noqa: ANN001 - health.prober.Prober
-        self.runtime = runtime
-        self._prober = prober
-        self._own = prober is None
-        self._watched: set[str] = set()
-
-    def watch(self, name: str, spec) -> None:  # noqa: ANN001 - DesiredSpec
-        """Probe container ``name`` by its spec's ``health`` (nothing when it declares none, or when
-        it is watched already: the prober itself starts a new record for a new run)."""
-        check = health_check(spec)
-        if check is None or name in self._watched:
-            return
-        from ..health.prober import Prober, Target
-
-        process = last_applied.process(spec.normalized(), args=list(check.command), init=False) \
-            if check.kind == "exec" else None
-        if self._prober is None:
-            self._prober = Prober(self.runtime)
-        self._prober.add(Target(name, check, process))
-        self._watched.add(name)
-
-    def close(self) -> None:
-        """Stop the probes of our own prober (a given one is left running)."""
-        if self._own and self._prober is not None:
-            self._prober.close()
-            self._prober = None
-
-
-@dataclass
-class Readiness:
-    """What :func:`wait_ready` found of one container: ``ready``; ``status`` (runtime status, or
-    ``absent``); ``health`` (its health record's status, None without health); ``detail``
-    (``healthy``, ``unhealthy; last probe exit 1: …``, ``exited 3``); ``last_output`` (the last
-    probe's, ``exit 1: refused``, or '')."""
-
-    name: str
-    ready: bool
-    status: str
-    health: str | None = None
-    detail: str = ""
-    last_output: str = ""
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "ready": self.ready, "status": self.status, "health": self.health,
-                "detail": self.detail, "last_output": self.last_output}
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.detail or self.status}"
-
-
-@dataclass
-class _Waiting:
-    spec: object
-    completes: bool
-    check: HealthCheck | None = None
-    verdict: Verdict = field(default_factory=lambda: Verdict(WAIT))
-    sight: Sight = field(default_factory=lambda: Sight(None))
-
-
-def wait_ready(runtime: Runtime, specs: dict, names: list[str], timeout: float, probes: Probes | None = None,
-               on_ready: Callable[[Readiness], None] | None = None, completes: frozenset[str] = frozenset(),
-               clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-               deadline: float | None = None) -> list[Readiness]:
-    """Wait up to ``timeout`` seconds until each container of ``names`` is ready (:func:`ready_verdict`);
-    each one's :class:`Readiness`, in ``names``' order.
-
-    ``specs``: name → ``DesiredSpec`` (the state wanted, the health declared). ``probes``: where
-    the health checks run (:meth:`Probes.watch` for each container with health); None: the records
-    are only read (a supervisor probes). ``on_ready(readiness)``: called once per container as it
-    settles (ready, or failed before the deadline). ``completes``: names a dependent waits for with
-    ``completed`` (an exit 0 is ready). A KeyboardInterrupt (Ctrl-C) propagates; the containers
-    are left as they are. ``deadline``: the ``clock`` time to stop at instead of ``timeout`` from
-    now (a command whose one ``--timeout`` also bounded the dependency waits before; the messages
-    still say ``timeout``).
-    """
-    waiting = {n: _Waiting(specs[n], n in completes, health_check(specs[n])) for n in names if n in specs}
-    if probes is not None:
-        for name, item in waiting.items():
-            if item.spec.state == "running":
-                probes.watch(name, item.spec)
-    deadline = clock() + timeout if deadline is None else deadline
-    settled: dict[str, _Waiting] = {}
-    while True:
-        for name, item in list(waiting.items()):
-            item.sight = look(runtime, name, item.check if item.spec.state == "running" else None)
-            item.verdict = ready_verdict(item.spec.state, item.sight, item.check is not None, item.completes)
-            if item.verdict.state != WAIT:
-                settled[name] = waiting.pop(name)
-                if on_ready is not None:
-                    on_ready(_readiness(name, item, timeout))
-        if not waiting or clock() >= deadline:
-            break
-        sleep(min(POLL, max(0.0, deadline - clock())))
-    for name, item in waiting.items():
-        settled[name] = item
-    return [_readiness(n, settled[n], timeout) for n in names if n in settled]
-
-
-def _readiness(name: str, item: _Waiting, timeout: float) -> Readiness:
-    record = item.sight.record
-    has_health = item.check is not None
-    detail = item.verdict.detail
-    if item.verdict.state == WAIT:
-        detail = f"not ready within {format_duration(timeout)} ({detail or 'starting'})"
-    return Readiness(name, item.verdict.state == OK, item.sight.status or "absent",
-                     (record or {}).get("status", health_record.STARTING) if has_health else None,
-                     detail, health_record.last_output(record))
-
-
-def wanted(spec, completes: bool = False) -> str:  # noqa: ANN001 - DesiredSpec
-    """What :func:`wait_ready` waits for of a container: ``healthy`` (running with health),
-    ``running or completed`` (``completes``: a dependent waits for it to complete), else its
-    spec's state (``running``, ``paused``, ``stopped``, ``absent``)."""
-    if spec.state == "running" and health_check(spec) is not None:
-        return HEALTHY
-    return "running or completed" if completes and spec.state == "running" else spec.state
-
-
-def touched(outcomes, specs: dict) -> list[str]:
-    """The containers an apply acted on (an action that ran or was skipped), not torn down, sorted."""
-    from .kinds import ActionKind
-
-    return sorted({o.action.container for o in outcomes
-                   if o.action.kind not in ActionKind.TEARDOWN and o.action.container in specs})
 
 
 def completed_by_dependents(specs: dict) -> frozenset[str]:

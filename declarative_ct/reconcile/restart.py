@@ -42,7 +42,8 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..units import format_time, parse_time  # noqa: F401 - callers take them from here too
+# format_time: only until `dct status` (cli/desired.py) takes it from units as every other caller does
+from ..units import format_time, parse_time  # noqa: F401
 
 if TYPE_CHECKING:
     from ..runtime import Runtime

@@ -336,14 +336,22 @@ class _Watcher:
                 shown.add(error)
                 if error not in self._shown:
                     self.err(f"dct: {error}")
-            self._shown = shown
+            previous, self._shown = self._shown, shown
             if not plan.actions:
                 applying.record_restarts(plan, self.runtime)
                 self.probing.after_pass(docs, observed, ())
                 return plan.next_restart
+            waiting: list[str] = []  # dependents whose condition does not hold yet: said once while it holds
             outcomes = applying.apply(plan, docs, self.runtime, parallel=self.options.parallel,
-                                      on_outcome=self._outcome, stopping=self._stopping, condition_timeout=0)
+                                      on_outcome=self._outcome, stopping=self._stopping, condition_timeout=0,
+                                      on_waiting=lambda action, why: waiting.append(f"{action}: {why}"))
             self.probing.after_pass(docs, observed, outcomes)
+            for line in sorted(waiting):
+                shown.add(line)
+                if line not in previous:
+                    self.out("# " + line)
+        if not outcomes:  # only dependents still waiting: no action, no summary
+            return plan.next_restart
         failed = [o for o in outcomes if o.result != Result.OK]
         self.out(f"{len(outcomes) - len(failed)} done, {sum(o.result == Result.FAILED for o in failed)} failed, "
                  f"{sum(o.result == Result.SKIPPED for o in failed)} skipped")

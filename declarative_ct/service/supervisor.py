@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ContainerError
 from ..jsonfile import read_json, write_json_atomic
-from ..reconcile.restart import format_time
+from ..units import format_time
 
 LOCK_FILE = "#supervisor.lock"
 INFO_FILE = "#supervisor.json"

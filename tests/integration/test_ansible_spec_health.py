@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collection import Ansible, install
+from declarative_ct.health import record
 from declarative_ct.reconcile.last_applied import LABEL_SPEC
 from declarative_ct.runtime import Runtime
 
@@ -43,6 +44,12 @@ def test_health_and_conditions_as_module_options(tmp_path: Path, collections: Pa
     tasks += [
         {"name": "check", "declarative_ct.dct.container": {"name": name, **base, "health": health,
                                                            "depends_on": {dep: "healthy"}}, "check_mode": True},
+        # a dependency made by another task is honoured: missing, the dependent fails naming it; then, made
+        # with a probe, it is probed by the dependent's task (the check its dct.spec label declares) until healthy
+        {"name": "missing", "declarative_ct.dct.container": {"name": name, **base, "depends_on": {dep: "healthy"}},
+         "ignore_errors": True},
+        {"name": "dependency", "declarative_ct.dct.container": {
+            "name": dep, **base, "health": {"exec": ["/bin/true"], "interval": "500ms"}}},
         {"name": "mapping", "declarative_ct.dct.container": {"name": name, **base, "health": health,
                                                              "depends_on": {dep: "healthy"}}},
         {"name": "list", "declarative_ct.dct.container": {"name": name, **base, "health": health,
@@ -57,7 +64,12 @@ def test_health_and_conditions_as_module_options(tmp_path: Path, collections: Pa
         f"depends_on.{dep}: expected 'started', 'healthy' or 'completed', got the string \"service_healthy\"")
     check = run.result("check")
     assert [(x["class"], x["result"]) for x in check["actions"]] == [("create", "planned")]
-    assert run.result("mapping")["changed"] is True
+    missing = run.result("missing")
+    assert missing["failed"] and missing["changed"] is False, missing
+    assert missing["msg"] == f"{name}: create (not created yet): skipped: {dep} is not in this apply and does not exist"
+    assert run.result("mapping")["changed"] is True, run.result("mapping")
+    assert [x["result"] for x in run.result("mapping")["actions"]] == ["ok"]
+    assert record.read(os.path.join(root, dep))["status"] == "healthy"  # probed by the mapping task
     # the list form and the other condition change nothing on the container (depends_on is mutable)
     assert run.result("list")["changed"] is False and run.result("list")["actions"] == []
     applied = json.loads(Runtime(root).load(name).config.label(LABEL_SPEC))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dct_cli import Dct, runner
-from declarative_ct.reconcile.apply import FAULT_ENV
+from declarative_ct.reconcile.steps import FAULT_ENV
 
 pytestmark = pytest.mark.integration
 LOOP = "trap 'exit 0' TERM; while :; do sleep 0.1; done"

@@ -216,18 +216,31 @@ def _interruptible(dct: Dct, *args: Any) -> subprocess.Popen:
                             stdin=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
-def _wait_line(stream, needle: str, timeout: float = 20.0) -> None:
-    """Read ``stream`` (a thread goes on reading it) until a line holds ``needle``; fails after ``timeout`` s."""
-    seen, lines = threading.Event(), []
+class _Lines:
+    """The lines of ``stream``, read by a thread of their own from now to its end."""
 
-    def read():
+    def __init__(self, stream) -> None:
+        self.lines: list[str] = []
+        self._added = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
         for line in stream:
-            lines.append(line)
-            if needle in line:
-                seen.set()
+            with self._added:
+                self.lines.append(line)
+                self._added.notify_all()
 
-    threading.Thread(target=read, daemon=True).start()
-    assert seen.wait(timeout), f"{needle!r} not seen in {lines}"
+    def wait_for(self, needle: str, timeout: float = 20.0) -> None:
+        """Until a line holds ``needle``; fails after ``timeout`` s."""
+        with self._added:
+            seen = self._added.wait_for(lambda: any(needle in line for line in self.lines), timeout)
+        assert seen, f"{needle!r} not seen in {self.lines}"
+
+    def text(self) -> str:
+        """All of it, once the stream ended."""
+        self._thread.join(20)
+        return "".join(self.lines)
 
 
 def test_ctrl_c_stops_waiting_and_leaves_the_containers(dct: Dct) -> None:
@@ -235,8 +248,7 @@ def test_ctrl_c_stops_waiting_and_leaves_the_containers(dct: Dct) -> None:
     path = dct.write({"name": stuck, "health": READY})
     proc = _interruptible(dct, "apply", "--wait", "--timeout", "60s", path)
     try:
-        _wait_line(proc.stdout, "waiting up to")
-        time.sleep(0.5)
+        _Lines(proc.stdout).wait_for("waiting up to")  # said once the wait has begun (Ctrl-C is its own then)
         began = time.monotonic()
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
@@ -250,17 +262,28 @@ def test_ctrl_c_stops_waiting_and_leaves_the_containers(dct: Dct) -> None:
     assert dct.status(stuck) == "running"
     # Ctrl-C while a dependent waits for its condition: the running actions finish, the dependent is not started.
     path = dct.write({"name": stuck, "health": READY}, {"name": dep, "depends_on": {stuck: "healthy"}})
+    began_at = time.time()
     proc = _interruptible(dct, "apply", "--timeout", "60s", path)
     try:
-        time.sleep(2)
+        out = _Lines(proc.stdout)
+
+        def probed_anew() -> bool:  # by this apply: its gate waits for stuck to be healthy (stuck has no action)
+            log = (record.read(os.path.join(dct.root, stuck)) or {}).get("log") or [{}]
+            return (parse_time(log[-1].get("end")) or 0) > began_at
+
+        deadline = time.monotonic() + 20
+        while not probed_anew() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert probed_anew()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+        err = proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 130 and "Traceback" not in err, err
-    assert f"{dep}: create (not created yet): skipped: not started: interrupted" in out, out
+    assert f"{dep}: create (not created yet): skipped: not started: interrupted" in out.text(), out.lines
     assert "interrupted" in err
     assert not os.path.exists(os.path.join(dct.root, dep, "state.json"))
 
@@ -286,7 +309,7 @@ def test_the_supervisor_does_not_wait_it_starts_the_dependent_once_healthy(runti
                               kwargs={"out": out.append, "err": out.append}, daemon=True)
     thread.start()
     try:
-        waiting = f"{web}: create (not created yet): skipped: waiting for {db} to be healthy (starting"
+        waiting = f"# {web}: create (not created yet): waiting for {db} to be healthy (starting"
         deadline = time.monotonic() + 20
         while not any(line.startswith(waiting) for line in out) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -301,3 +324,76 @@ def test_the_supervisor_does_not_wait_it_starts_the_dependent_once_healthy(runti
     finally:
         stop.set()
         thread.join(30)
+
+
+def test_apply_wait_does_not_probe_beside_a_supervisor_of_these_specs(dct: Dct, tmp_path: Path) -> None:
+    """Two probers on one container overwrite each other's record and run exec probes twice: beside a
+    supervisor that watches these specs, apply --wait only reads the records it keeps (here it keeps
+    none: not ready); beside one that watches other specs, apply probes (ready)."""
+    from declarative_ct.service.supervisor import Supervisor
+
+    web = dct.new_id("web")
+    (dct.flags / "ready").touch()
+    path = dct.write({"name": web, "health": READY})
+    supervisor = Supervisor.acquire(dct.root, [os.path.dirname(path)])  # a supervisor that probes nothing here
+    try:
+        r = dct("apply", "--wait", "--timeout", "3s", path, timeout=40)
+        assert r.returncode == 1 and f"{web}: not ready within 3s (starting)" in r.stderr, r.stdout + r.stderr
+        assert record.read(os.path.join(dct.root, web)) is None  # nobody probed it
+    finally:
+        supervisor.release()
+    supervisor = Supervisor.acquire(dct.root, [str(tmp_path / "elsewhere.yaml")])
+    try:
+        dct.ok("delete", "--force", web)
+        r = dct("apply", "--wait", "--timeout", "20s", path, timeout=40)
+        assert r.returncode == 0 and f"{web}: healthy" in r.stdout, r.stdout + r.stderr
+    finally:
+        supervisor.release()
+    # A dependency this apply creates, beside a supervisor of these specs: nobody probes it while apply holds
+    # the apply lock (the supervisor's passes wait for it), so apply does, and its dependent starts.
+    dep = dct.new_id("dep")
+    path = dct.write({"name": web, "health": READY}, {"name": dep, "depends_on": {web: "healthy"}})
+    dct.ok("delete", "--force", web)
+    supervisor = Supervisor.acquire(dct.root, [os.path.dirname(path)])
+    try:
+        r = dct("apply", "--timeout", "20s", path, timeout=40)
+        assert r.returncode == 0 and f"{dep}: create (not created yet): ok" in r.stdout, r.stdout + r.stderr
+    finally:
+        supervisor.release()
+
+
+def test_the_supervisor_says_a_waiting_dependent_once_and_does_not_journal_it(runtime, busybox_rootfs: str,
+                                                                               unique_id, tmp_path: Path) -> None:
+    """dct watch (no waiting for conditions): while db is starting, web's create is not an outcome every
+    resync (``skipped: waiting for …``, a summary line, a journal line each pass): it is said once, as a
+    note, while it holds (the review's case)."""
+    from declarative_ct.reconcile.watch import WatchOptions, watch
+
+    db, web = unique_id("db"), unique_id("web")
+    base = {"rootfs": busybox_rootfs, "process": {"args": SLEEP}, "stop_timeout": 1}
+    never = {"exec": ["false"], "interval": "500ms", "start_period": "1h"}  # starting for an hour
+    path = tmp_path / "specs.yaml"
+    path.write_text(yaml.safe_dump_all([{"name": db, "health": never, **base},
+                                        {"name": web, "depends_on": {db: "healthy"}, **base}]))
+    out: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=watch, args=([str(path)], runtime.root, WatchOptions(resync=0.5, debounce=0.1),
+                                                  stop), kwargs={"out": out.append, "err": out.append}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not any("waiting for" in line for line in out) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(4)  # eight resyncs more while db stays starting
+    finally:
+        stop.set()
+        thread.join(30)
+    waiting = [line for line in out if "waiting for" in line]
+    assert waiting == [f"# {web}: create (not created yet): waiting for {db} to be healthy (starting)"] or \
+        len(waiting) == 2 and waiting[1].startswith(f"# {web}: create (not created yet): waiting for {db} to be "
+                                                    "healthy (starting; last probe exit 1"), "\n".join(out)
+    assert sum(" done, " in line for line in out) == 1, "\n".join(out)  # db's create; none for the waiting passes
+    with open(os.path.join(runtime.root, applying.JOURNAL_FILE)) as f:
+        journaled = [line for line in f if web in line]
+    assert journaled == [], journaled
+    assert not runtime.exists(web)

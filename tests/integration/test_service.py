@@ -38,6 +38,7 @@ from conftest import cleanup_state_root, unique_id, wait_for
 from declarative_ct.reconcile import restart
 from declarative_ct.runtime import Runtime, Status, logfiles
 from declarative_ct.service import unit
+from declarative_ct.units import parse_time
 from dct_cli import REPO
 
 pytestmark = pytest.mark.integration
@@ -277,10 +278,10 @@ def test_restart_counts_and_backoff_survive_a_restart_of_the_service(service):
         # backoff(2) = 2 s from the exit (not 0.5 s, as a fresh count would wait)
         pid = _pid(runtime, a)
         runtime.load(a).signal(signal.SIGKILL)
-        exited = restart.parse_time(wait_for(lambda: runtime.load(a).exit_status(), message="the exit")["exited_at"])
+        exited = parse_time(wait_for(lambda: runtime.load(a).exit_status(), message="the exit")["exited_at"])
         again = start()
         wait_for(lambda: _pid(runtime, a) not in (None, pid), timeout=15, message="the restart by the new supervisor")
-        assert restart.parse_time(runtime.load(a).state().created) - exited >= restart.backoff(2) - 0.01
+        assert parse_time(runtime.load(a).state().created) - exited >= restart.backoff(2) - 0.01
         record = restart.load_record(runtime, a)
         assert record["restarts"] == 3
         wait_for(lambda: "attempt 3" in again.out(), message="the outcome line")

@@ -23,6 +23,7 @@ from declarative_ct.errors import ContainerNotExists
 from declarative_ct.reconcile import restart
 from declarative_ct.reconcile.watch import WatchOptions, watch
 from declarative_ct.runtime import Status
+from declarative_ct.units import parse_time
 from dct_cli import Dct
 
 pytestmark = pytest.mark.integration
@@ -191,20 +192,20 @@ def test_restart_policy_on_failure_with_backoff_and_never(watching, spec, runtim
     created_at = []
     for attempt in (1, 2):
         old = runtime.load(flaky)
-        created_at.append(restart.parse_time(old.state().created))
+        created_at.append(parse_time(old.state().created))
         old.signal(signal.SIGKILL)
         exit_record = wait_for(old.exit_status, message=f"{flaky}'s exit")
         if attempt == 2:  # within its 1 s backoff, status says when it comes back
             row = _status_json(runtime.root, specs, capsys)[flaky]
             if row["status"] == "stopped":
                 assert row["drift"] == "backoff" and row["restarts"] == 1 and row["exit_code"] == 137
-                assert restart.parse_time(row["next_restart"]) == pytest.approx(
-                    restart.parse_time(exit_record["exited_at"]) + 1.0, abs=0.01)
+                assert parse_time(row["next_restart"]) == pytest.approx(
+                    parse_time(exit_record["exited_at"]) + 1.0, abs=0.01)
         wait_for(_running(runtime, flaky, old.state().init_process_pid), timeout=10,
                  message=f"{flaky} restarted ({attempt})")
-        new_created = restart.parse_time(runtime.load(flaky).state().created)
+        new_created = parse_time(runtime.load(flaky).state().created)
         # not before its backoff: 0.5 s after the first exit, 1 s after the second
-        assert new_created - restart.parse_time(exit_record["exited_at"]) >= restart.backoff(attempt - 1) - 0.01
+        assert new_created - parse_time(exit_record["exited_at"]) >= restart.backoff(attempt - 1) - 0.01
         # the new container can run before the outcome line is out: wait for it
         outcome = f"{flaky}: lifecycle (restart: it exited (code 137, SIGKILL; on-failure, attempt {attempt})): ok"
         wait_for(lambda: loop.saw(outcome), message="the restart's outcome line")

@@ -198,6 +198,28 @@ def launch_tui(tmux, root: str, exit_file, seen: list[str]):
     return screen_has
 
 
+def test_real_backend_apply_waits_for_no_condition(runtime, busybox_rootfs, tmp_path):
+    """The TUI's apply holds the apply lock as long as it runs: a dependent whose dependency is not
+    healthy yet is skipped at once ("waiting for …", as dct watch does), not waited for up to a minute."""
+    import threading
+
+    db, web = unique_id("tuidb"), unique_id("tuiweb")
+    spec = tmp_path / "specs.yaml"
+    common = f"rootfs: {busybox_rootfs}\nprocess:\n  args: {json.dumps(LOOP)}\nstop_timeout: 1\n"
+    spec.write_text(f"name: {db}\n{common}health: {{exec: [\"false\"], interval: 500ms, start_period: 1h}}\n---\n"
+                    f"name: {web}\n{common}depends_on: {{{db}: healthy}}\n")
+    backend = RealBackend(runtime.root, [str(spec)])
+    try:
+        began = time.monotonic()
+        outcomes = {o.container: o for o in backend.apply(backend.plan())}
+        assert time.monotonic() - began < 15
+        assert outcomes[db].result == "ok"
+        assert (outcomes[web].result, outcomes[web].error) == ("skipped", f"waiting for {db} to be healthy (starting)")
+        assert not [t for t in threading.enumerate() if t.name.startswith("dct-prob")]  # no prober in the TUI
+    finally:
+        backend.close()
+
+
 def test_dct_tui_in_a_real_terminal_pauses_with_the_key_and_quits_cleanly(runtime, busybox_config, tmux, tmp_path):
     first = start(runtime, busybox_config, "tuia")
     second = start(runtime, busybox_config, "tuib")

@@ -4,6 +4,7 @@ fake runtime: which action starts when, what is read, what a dependent is told).
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -13,10 +14,12 @@ from declarative_ct.errors import ContainerNotExists
 from declarative_ct.health import record
 from declarative_ct.health.check import HealthCheck
 from declarative_ct.reconcile import readiness
-from declarative_ct.reconcile.gates import Gates
+from declarative_ct.reconcile import wait as waiting
+from declarative_ct.reconcile.gates import DEFERRED, Gates
 from declarative_ct.reconcile.plan import Action
 from declarative_ct.reconcile.readiness import FAIL, OK, WAIT, Sight, Verdict
 from declarative_ct.runtime import Status
+from declarative_ct.units import format_time
 
 HEALTH = {"exec": ["true"], "http": None, "tcp": None, "interval": 1.0, "timeout": 1.0, "retries": 3,
           "start_period": 0.0, "on_unhealthy": "none"}
@@ -24,9 +27,11 @@ CHECK = HealthCheck.from_normalized(HEALTH)
 
 
 def _rec(status: str, code: int | None = None, output: str = "") -> dict:
-    rec = {"status": status, "failing_streak": 0, "run": "r1", "log": []}
+    """A record of run ``r1`` as the prober writes one (``probe``: the check; times: now)."""
+    now = format_time(time.time())
+    rec = {"status": status, "failing_streak": 0, "run": "r1", "started_at": now, "probe": HEALTH, "log": []}
     if code is not None:
-        rec["log"] = [{"start": "x", "end": "x", "exit_code": code, "output": output}]
+        rec["log"] = [{"start": now, "end": now, "exit_code": code, "output": output}]
     return rec
 
 
@@ -126,7 +131,7 @@ class _Spec:
         return dict(self._conditions)
 
     def normalized(self) -> dict:
-        return {"process": {"args": ["x"], "env": {}, "cwd": "/", "user": "0:0"}}
+        return {"process": {"args": ["x"], "env": {}, "cwd": "/", "user": "0:0"}, "health": self.health}
 
 
 class _Container:
@@ -142,6 +147,10 @@ class _Container:
     def state(self):
         return SimpleNamespace(created="r1")
 
+    @property
+    def config(self):  # the dct.spec label of a container made by another apply
+        return SimpleNamespace(label=lambda key: self.world.labels.get(self.name))
+
     def close(self):
         pass
 
@@ -153,6 +162,7 @@ class _World:
         self.root = root
         self.status: dict[str, str] = {}
         self.exits: dict[str, dict] = {}
+        self.labels: dict[str, str] = {}  # name -> its dct.spec label's text
         self.loads: list[str] = []
 
     def load(self, name):
@@ -165,9 +175,12 @@ class _World:
 class _Probes:
     def __init__(self):
         self.watched = []
+        self.targets = []
 
-    def watch(self, name, spec):
-        self.watched.append(name)
+    def watch(self, target, unprobed=False):
+        self.watched.append(target.name)
+        self.targets.append(target)
+        self.unprobed = unprobed
 
 
 def _gates(world, specs, timeout, clock=None, probes=None):
@@ -251,7 +264,7 @@ def test_the_deadline_skips_with_the_last_output_and_a_zero_timeout_does_not_wai
         FAIL, "db did not become healthy within 1m (starting; last probe exit 1: connection refused)")
     zero = Gates([Action("web", "create", "x", ("create", "start"))], docs, world, _Probes(), 0)
     assert zero.gate(zero.pending[0], set()) == (
-        FAIL, "waiting for db to be healthy (starting; last probe exit 1: connection refused)")
+        DEFERRED, "waiting for db to be healthy (starting; last probe exit 1: connection refused)")
 
 
 def test_a_record_of_an_earlier_run_does_not_count(tmp_path):
@@ -318,7 +331,7 @@ def test_wait_ready_reports_each_container(tmp_path):
         now[0] += s
 
     seen = []
-    found = readiness.wait_ready(world, specs, ["db", "job", "slow", "web"], 1.0, None, on_ready=seen.append,
+    found = waiting.wait_ready(world, specs, ["db", "job", "slow", "web"], 1.0, None, on_ready=seen.append,
                                  completes=frozenset({"job"}), clock=lambda: now[0], sleep=sleep)
     by = {r.name: r for r in found}
     assert by["web"].ready and by["job"].ready and by["job"].detail == "completed"
@@ -326,3 +339,91 @@ def test_wait_ready_reports_each_container(tmp_path):
     assert not by["slow"].ready and by["slow"].detail == "not ready within 1s (starting)"
     assert [r.name for r in seen] == ["db", "job", "web"]  # settled before the deadline
     assert str(by["db"]) == "db: unhealthy; last probe exit 1: refused"
+
+
+def test_a_zero_timeout_defers_the_dependent_and_its_own_dependents(tmp_path):
+    """dct watch: a dependent whose condition does not hold yet is handed to defer (no outcome), and so
+    is what depends on it; without defer both are skipped."""
+    world = _World(str(tmp_path))
+    world.status["db"] = "running"
+    _write(world.root, "db", _rec("starting"))
+    specs = [_Spec("web", {"db": "healthy"}), _Spec("app", {"web": "started"}), _Spec("other")]
+    docs = {s.name: SimpleNamespace(spec=s) for s in specs}
+    ran, skipped, deferred = [], {}, {}
+    gates = Gates([Action(s.name, "create", "x", ("create", "start")) for s in specs], docs, world, _Probes(), 0)
+    with ThreadPoolExecutor(2) as pool:
+        gates.run(pool, lambda a: ran.append(a.container), lambda a, why: skipped.update({a.container: why}), set(),
+                  defer=lambda a, why: deferred.update({a.container: why}))
+    assert ran == ["other"] and not skipped
+    assert deferred == {"web": "waiting for db to be healthy (starting)", "app": "waiting for web (itself waiting)"}
+    _, skipped = _gates(world, [_Spec("web", {"db": "healthy"})], 0)
+    assert skipped == {"web": "waiting for db to be healthy (starting)"}
+
+
+def test_the_gates_wait_until_the_deadline_given():
+    """One budget: a deadline set before the apply (dct apply --timeout), not the timeout from the gates' start."""
+    now = [100.0]
+    gates = Gates([], {}, None, _Probes(), 60, clock=lambda: now[0], deadline=130.0)
+    assert gates.deadline == 130.0 and Gates([], {}, None, _Probes(), 60, clock=lambda: now[0]).deadline == 160.0
+
+
+def test_wait_probes_ask_whether_to_probe_at_the_first_target(tmp_path):
+    asked = []
+    probes = waiting.WaitProbes(_World(str(tmp_path)), probe=lambda: asked.append(1) or False)
+    probes.watch(None)
+    assert asked == []  # nothing to probe: not asked
+    target = SimpleNamespace(name="db", check=CHECK, process=None)
+    probes.watch(target)
+    probes.watch(SimpleNamespace(name="web", check=CHECK, process=None))
+    assert asked == [1] and probes._prober is None  # a supervisor probes: no prober of our own
+    probes.close()
+
+
+@pytest.mark.parametrize("info, sources, expected", [
+    (None, ["/s/a.yaml"], False),
+    (SimpleNamespace(running=False, paths=["/s/a.yaml"]), ["/s/a.yaml"], False),
+    (SimpleNamespace(running=True, paths=["/s/a.yaml"]), ["/s/a.yaml"], True),
+    (SimpleNamespace(running=True, paths=["/s"]), ["/s/a.yaml", "/s/b.yaml"], True),
+    (SimpleNamespace(running=True, paths=["/s"]), ["/s/a.yaml", "/t/b.yaml"], False),  # b: nobody probes it
+    (SimpleNamespace(running=True, paths=["/s"]), ["/s/sub/a.yaml"], False),  # a directory is watched flat
+])
+def test_a_supervisor_probes_only_the_specs_it_watches(info, sources, expected):
+    docs = [SimpleNamespace(source=s) for s in sources]
+    assert waiting.supervisor_probes(info, docs) is expected
+
+
+def test_wait_applied_waits_for_what_succeeded_and_is_not_absent(tmp_path, monkeypatch):
+    world = _World(str(tmp_path))
+    world.status.update({"web": "running", "gone": "running", "bad": "running"})
+    docs = [SimpleNamespace(spec=_Spec(n, state=st), source="/s.yaml")
+            for n, st in (("web", "running"), ("gone", "absent"), ("bad", "running"))]
+    outcomes = [SimpleNamespace(action=Action(n, "create", "x", ("create",)), result=r)
+                for n, r in (("web", "ok"), ("gone", "ok"), ("bad", "failed"))]
+    started = []
+    monkeypatch.setattr("declarative_ct.spec.desired.desired_documents", lambda docs: docs)  # fakes: DesiredSpec-like
+    found = waiting.wait_applied(world, docs, outcomes, 5, time.monotonic() + 5, on_start=started.append)
+    assert [r.name for r in found] == ["web"] and found[0].ready and started == ["web (running)"]
+    started.clear()
+    assert waiting.wait_applied(world, docs, outcomes[1:], 5, time.monotonic() + 5, on_start=started.append) == []
+    assert started == []
+
+
+def test_the_gates_have_a_dependency_probed_that_nobody_probes_while_they_hold_the_lock(tmp_path):
+    """Beside a supervisor apply does not probe, except a dependency with no record or a stale one: the
+    supervisor cannot begin probing it while apply holds the lock its passes take."""
+    world = _World(str(tmp_path))
+    world.status["db"] = "running"
+    specs = [_Spec("web", {"db": "healthy"}), _Spec("db", health=HEALTH)]
+    docs = {s.name: SimpleNamespace(spec=s) for s in specs}
+    for rec, unprobed in ((None, True), (_rec("starting", 1, "refused"), False)):
+        if rec is not None:
+            _write(world.root, "db", rec)
+        probes = _Probes()
+        gates = Gates([Action("web", "create", "x", ("create", "start"))], docs, world, probes, 60)
+        assert gates.gate(gates.pending[0], set()) == (WAIT, "") and probes.unprobed is unprobed
+    started = []
+    supervised = waiting.WaitProbes(world, probe=lambda: False)
+    supervised._prober = SimpleNamespace(add=started.append, close=lambda: None)  # a prober made already
+    supervised.watch(SimpleNamespace(name="db"))
+    supervised.watch(SimpleNamespace(name="web"), unprobed=True)
+    assert [t.name for t in started] == ["web"]

@@ -15,7 +15,7 @@ import pytest
 
 from declarative_ct.configs import Config
 from declarative_ct.configs.logs import LogConfig
-from declarative_ct.reconcile import apply as applying
+from declarative_ct.reconcile import steps
 from declarative_ct.reconcile import last_applied
 from declarative_ct.reconcile.convert import LABEL_SPEC, to_runtime
 from declarative_ct.reconcile.kinds import ActionKind, Step
@@ -126,7 +126,7 @@ def test_create_passes_the_specs_log_config(tmp_path, then_start: bool, verb: st
     spec = doc(logging={"max_size": "1Mi", "max_files": 2}).spec.desired()
     runtime = FakeRuntime(str(tmp_path))
     action = Action("web", ActionKind.CREATE, "not created yet", (Step.CREATE, Step.START))
-    made = applying._step_create(applying._StepCall(action, spec, runtime, None, to_runtime(spec, SOURCE),
+    made = steps._step_create(steps._StepCall(action, spec, runtime, None, to_runtime(spec, SOURCE),
                                                     then_start))
     [(called, process, monitor, log)] = made.calls
     assert (called, monitor, log) == (verb, True, LogConfig(MI, 2))
@@ -160,9 +160,9 @@ def test_destroy_removes_the_logs_only_for_good(tmp_path, kind: str, kept: bool)
     other = logfiles.new_run(logfiles.log_dir(str(tmp_path), "db"))
     container = FakeStopped()
     spec = None if kind == ActionKind.PRUNE else doc().spec.desired()
-    call = applying._StepCall(Action("web", kind, "x", (Step.DESTROY,)), spec, FakeRuntime(str(tmp_path)),
+    call = steps._StepCall(Action("web", kind, "x", (Step.DESTROY,)), spec, FakeRuntime(str(tmp_path)),
                               container, None, False)
-    applying._step_destroy(call)
+    steps._step_destroy(call)
     assert container.destroyed
     assert os.path.exists(previous) == kept and os.path.isdir(directory) == kept
     assert os.path.exists(other)  # another name's logs are its own
@@ -174,8 +174,8 @@ def test_a_failed_destroy_keeps_the_logs(tmp_path) -> None:
             raise OSError("busy")
 
     log = logfiles.new_run(logfiles.log_dir(str(tmp_path), "web"))
-    call = applying._StepCall(Action("web", ActionKind.DESTROY, "state: absent", (Step.DESTROY,)), SimpleNamespace(
+    call = steps._StepCall(Action("web", ActionKind.DESTROY, "state: absent", (Step.DESTROY,)), SimpleNamespace(
         stop_signal="SIGTERM", stop_timeout=1.0), FakeRuntime(str(tmp_path)), Busy(), None, False)
     with pytest.raises(OSError):
-        applying._step_destroy(call)
+        steps._step_destroy(call)
     assert os.path.exists(log)

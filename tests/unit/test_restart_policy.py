@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from declarative_ct import units
 from declarative_ct.reconcile import restart
 from declarative_ct.reconcile.plan import Observed, make_plan
 from declarative_ct.runtime import Runtime, Status
@@ -27,11 +28,11 @@ def _decide(policy: str, stored=None, code: int = 1, now: float = T0 + 100, crea
 
 
 def test_times_round_trip():
-    assert restart.parse_time(EXITED) == T0
-    assert restart.parse_time("2023-11-14T22:13:20.250000000Z") == T0 + 0.25
-    assert restart.parse_time("garbage") is None and restart.parse_time(None) is None
-    assert restart.format_time(T0 + 0.5) == "2023-11-14T22:13:20.500Z"
-    assert restart.format_time(None) is None
+    assert units.parse_time(EXITED) == T0
+    assert units.parse_time("2023-11-14T22:13:20.250000000Z") == T0 + 0.25
+    assert units.parse_time("garbage") is None and units.parse_time(None) is None
+    assert units.format_time(T0 + 0.5) == "2023-11-14T22:13:20.500Z"
+    assert units.format_time(None) is None
 
 
 @pytest.mark.parametrize("text, kind, count", [("never", "never", None), ("always", "always", None),
@@ -81,7 +82,7 @@ def test_backoff_from_the_exit_with_a_fake_clock():
     exit_time = T0
     for attempt, delay in enumerate([0.5, 1, 2, 4, 8, 16, 30, 30], start=1):
         run = f"run-{attempt}"
-        record = _exit(1, restart.format_time(exit_time))
+        record = _exit(1, units.format_time(exit_time))
         early = restart.decide("on-failure", stored, run, record, created, now=exit_time + delay - 0.1)
         assert early.kind == "wait", attempt
         assert early.attempt == attempt and early.remaining == pytest.approx(0.1)

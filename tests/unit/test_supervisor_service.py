@@ -48,7 +48,7 @@ def test_the_shipped_unit_says_what_the_service_needs():
     assert service["Restart"] == "on-failure"
     assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert unit.split_command(service["ExecStart"])[-2:] == ["watch", unit.DEFAULT_SPECS]
-    # a stop waits for the action under way: a stop_timeout (10 s by default) + 10 s + 1 s (apply._stop)
+    # a stop waits for the action under way: a stop_timeout (10 s by default) + 10 s + 1 s (steps._stop)
     assert _seconds(service["TimeoutStopSec"]) >= 10 + 10 + 1
     assert _seconds(service["WatchdogSec"]) >= 2 * (10 + 10 + 1)  # one action between two pings
     assert not any(k.startswith("RuntimeDirectory") for k in service)  # it would delete /run/dct on stop

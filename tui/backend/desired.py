@@ -136,7 +136,9 @@ class DesiredState:
             docs, now = self._plan(plan.prune)
             if not now.matches(plan.fingerprint, plan.actions):
                 raise PlanChanged("the containers or specs changed since this plan was made; plan again")
-            applying.apply(now, docs, self.runtime, on_outcome=record)
+            # As the supervisor: no waiting for depends_on conditions (a dependency not healthy yet skips its
+            # dependent, "waiting for …"; apply again later), so the apply lock is never held for a probe.
+            applying.apply(now, docs, self.runtime, on_outcome=record, condition_timeout=0)
         return outcomes
 
 

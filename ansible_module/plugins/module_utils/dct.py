@@ -24,7 +24,8 @@ from ansible_collections.declarative_ct.dct.plugins.module_utils.spec_options im
 try:
     from declarative_ct.errors import ContainerError, ContainerNotExists, StateCorrupt
     from declarative_ct.reconcile import apply as applying
-    from declarative_ct.reconcile import last_applied, readiness
+    from declarative_ct.reconcile import last_applied
+    from declarative_ct.reconcile import wait as waiting
     from declarative_ct.reconcile import restart as restarting
     from declarative_ct.reconcile.convert import LABEL_MANAGER, LABEL_SOURCE, MANAGER, MUTABLE_FIELDS
     from declarative_ct.reconcile.drift import satisfied_state  # noqa: F401 (the container module's)  pylint: disable=unused-import
@@ -34,6 +35,7 @@ try:
     from declarative_ct.runtime import Runtime, Status, store
     from declarative_ct.health import record as health_record
     from declarative_ct.health import view as health_view
+    from declarative_ct.service import apply_probes
     from declarative_ct.service.supervisor import probing
     from declarative_ct.spec.load import HINT_QUOTE, SpecErrors, load_mapping
     from declarative_ct.spec.model import ContainerSpec
@@ -100,7 +102,7 @@ def validate(module, data, source):
 class Converged:
     """What :func:`converge` did: the docs and observation planned from, the plan, the outcome of
     each action in the order they ran (None in check mode: nothing ran) and, with ``wait``, the
-    ``readiness.Readiness`` of each container acted on (None without a wait)."""
+    ``wait.Readiness`` of each container acted on (None without a wait)."""
 
     docs: list
     observed: dict
@@ -128,10 +130,13 @@ def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parall
     per root, ``dct apply`` and ``dct watch`` included). An action that fails does not raise: its
     outcome says so. A root that cannot be used fails the module. Dependents wait for their
     ``depends_on`` conditions; with ``wait``, once the lock is released, the containers acted on
-    are waited for as ``dct apply --wait`` does (their probes run here meanwhile); both within
-    ``wait_timeout`` seconds of the start. Check mode: nothing is probed nor waited for.
+    are waited for as ``dct apply --wait`` does (``reconcile.wait.wait_applied``); both within
+    ``wait_timeout`` seconds of the start (one deadline). What is waited for is probed here,
+    unless the root's supervisor watches these specs (its records are read then:
+    ``service.apply_probes``). Check mode: nothing is probed nor waited for.
     """
-    probes = None
+    deadline = time.monotonic() + wait_timeout  # one budget for the dependency waits and the wait
+    probes = []
 
     def run():
         observed = observe(rt)
@@ -140,7 +145,9 @@ def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parall
         if module.check_mode:
             return Converged(docs, observed, plan, None)
         if plan.actions:
-            outcomes = applying.apply(plan, docs, rt, parallel=parallel, prober=probes, condition_timeout=wait_timeout)
+            probes.append(apply_probes.wait_probes(rt, docs))
+            outcomes = applying.apply(plan, docs, rt, parallel=parallel, probes=probes[0],
+                                      condition_timeout=wait_timeout, deadline=deadline)
         else:
             applying.record_restarts(plan, rt)  # exits seen, backoffs scheduled, as dct apply does
             outcomes = []
@@ -149,32 +156,18 @@ def converge(module, rt, make_docs, prune=False, scope=None, recreate=(), parall
     try:
         if module.check_mode:
             return run()
-        deadline = time.monotonic() + wait_timeout  # one budget for the dependency waits and the wait
-        if wait:
-            probes = readiness.Probes(rt)
         try:
             with applying.locked(rt.root):
                 done = run()
             if wait:
-                done.ready = _wait_ready(rt, done, probes, wait_timeout, deadline)
+                done.ready = waiting.wait_applied(rt, done.docs, done.outcomes, wait_timeout, deadline,
+                                                  probes[0] if probes else None)
             return done
         finally:
-            if probes is not None:
-                probes.close()
+            for p in probes:
+                p.close()
     except (OSError, ContainerError) as err:
         module.fail_json(msg="root %s: %s" % (rt.root, getattr(err, "strerror", None) or err), actions=[])
-
-
-def _wait_ready(rt, done, probes, timeout, deadline):
-    """The readiness of each container whose action succeeded (not torn down), waited for until
-    ``deadline`` (monotonic: ``timeout`` seconds after the apply began)."""
-    from declarative_ct.spec.desired import desired_documents
-
-    specs = {d.spec.name: d.spec for d in desired_documents(done.docs)}
-    names = readiness.touched([o for o in done.outcomes if o.result == "ok"], specs)
-    names = [n for n in names if specs[n].state != ABSENT]
-    return readiness.wait_ready(rt, specs, names, timeout, probes, deadline=deadline,
-                                completes=readiness.completed_by_dependents(specs))
 
 
 def wait_result(done, timeout):
