@@ -10,7 +10,9 @@
   never blocks on a full pipe). The result's exit code is the command's (128 + signal when a
   signal ended it). On ``timeout``, the command and every process of its session (an exec'd
   process is a session leader: ``setsid`` in the runtime's exec init) get SIGKILL and are reaped;
-  the result is exit code :data:`TIMEOUT_EXIT` with ``timed out after 1s``.
+  the result is exit code :data:`TIMEOUT_EXIT` with ``timed out after 1s``. The timeout bounds the
+  exec's set-up too (``Container.start``'s ``timeout``): the process is in the container's PID
+  namespace from its birth, and the container may stop it before it runs the command.
 - ``http`` / ``tcp``: a connection to ``127.0.0.1:<port>`` made from inside the container's
   network namespace, so no port needs publishing: the probing thread joins the namespace
   (``setns(CLONE_NEWNET)``, which is per thread), makes the socket, and goes back to the
@@ -110,7 +112,10 @@ def _exec(container, check: HealthCheck, template: Process | None, fork_server, 
         proc = exec_process(template, list(check.command), devnull, write_end)
         kwargs = {"fork_server": fork_server} if fork_server is not None else {}
         try:
-            handle = container.start(proc, **kwargs)
+            # Bounded too: the container may stop the process before its exec (it is in its PID namespace).
+            handle = container.start(proc, timeout=max(deadline - time.monotonic(), 0.001), **kwargs)
+        except TimeoutError:
+            return TIMEOUT_EXIT, timed_out(check.timeout)
         except (ContainerError, OSError) as err:
             return 126, f"exec failed: {err}"  # 126: found but not runnable (the shell's code)
         finally:

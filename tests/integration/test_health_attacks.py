@@ -1,0 +1,202 @@
+"""Health probes attacked by a hostile container (issue 16): nothing a container does may hang or
+starve the supervisor's probing, make it spin, reach the host, or inject into what it prints.
+
+Each test plays one attack on real containers: a container that stops (SIGSTOP) every process
+born in it before its ``execve`` (an exec probe's process is the container's to signal once it is
+in its PID namespace), a probe command that closes its output and sleeps, probe output and HTTP
+reason phrases carrying terminal escape sequences, hostile HTTP servers (no newline, a slow
+drip, a huge status line), descriptors of other requests seen by an exec'd process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from conftest import rootfs_with_static_program, unique_id, wait_for
+from declarative_ct.configs import Config
+from declarative_ct.health import probes, record
+from declarative_ct.health.check import HealthCheck
+from declarative_ct.health.prober import Prober, Target
+from declarative_ct.runtime import Process, Status
+from declarative_ct.runtime.forkserver import ForkServer
+
+pytestmark = pytest.mark.integration
+
+QUIET = ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+
+# Stops (SIGSTOP) every process of its PID namespace born after it whose comm is not one of the
+# names given (argv[2:]): an exec'd process before its execve still has its parent's comm (the
+# fork server's, or the sealed interpreter's). With "leader" (argv[1]) it waits until the process
+# leads a session of its own (past the exec init's setsid: its stage 1's death then sends it no
+# SIGHUP, as it does to a stopped process whose process group is orphaned). Needs no capability:
+# root in the container may signal a process of the same uid. Logs each stop to /tmp/stopped.
+STOPPER_C = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int allowed(const char *comm, int argc, char **argv) {
+    for (int i = 2; i < argc; i++) if (!strcmp(comm, argv[i])) return 1;
+    return 0;
+}
+
+static int read_file(int pid, const char *name, char *buf, int size) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, name);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    int n = read(fd, buf, size - 1);
+    close(fd);
+    if (n < 0) return -1;
+    buf[n] = 0;
+    return n;
+}
+
+/* the session id (field 6 of /proc/<pid>/stat), -1 when gone */
+static int session(int pid) {
+    char stat[512];
+    if (read_file(pid, "stat", stat, sizeof stat) < 0) return -1;
+    char *p = strrchr(stat, ')');
+    int ppid, pgrp, sid;
+    char state;
+    if (!p || sscanf(p + 2, "%c %d %d %d", &state, &ppid, &pgrp, &sid) != 4) return -1;
+    return sid;
+}
+
+/* argv[1]: "any" stops at once, "leader" once the process leads its own session (past setsid) */
+int main(int argc, char **argv) {
+    int leader = argc > 1 && !strcmp(argv[1], "leader");
+    int last = getpid();
+    int log = open("/tmp/stopped", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    for (;;) {
+        for (int pid = last + 1; pid < last + 64; pid++) {  /* pids come in order: watch the next few */
+            char comm[64];
+            int n = read_file(pid, "comm", comm, sizeof comm);
+            if (n < 0) continue;
+            if (n > 0 && comm[n - 1] == '\n') comm[n - 1] = 0;
+            if (!allowed(comm, argc, argv)) {
+                if (leader && session(pid) != pid) break;  /* look at it again */
+                if (kill(pid, SIGSTOP) == 0) dprintf(log, "%d %s\n", pid, comm);
+            }
+            last = pid;
+        }
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def stopper_rootfs(busybox_rootfs, tmp_path_factory) -> str:
+    return rootfs_with_static_program(busybox_rootfs, tmp_path_factory.mktemp("stopper"), "stopper", STOPPER_C)
+
+
+@pytest.fixture
+def running(runtime, busybox_config):
+    """``running(args=QUIET, **config fields)``: a running container, destroyed at teardown."""
+
+    def start(args=None, **fields):
+        c = runtime.create(unique_id("ha"), busybox_config(**fields))
+        c.run(Process(list(args or QUIET)))
+        wait_for(lambda: c.status() == Status.RUNNING, message=f"{c.id} to run")
+        return c
+
+    return start
+
+
+@pytest.fixture
+def server():
+    srv = ForkServer()
+    yield srv
+    srv.close()
+
+
+def _in_thread(fn, *args):
+    """Run ``fn(*args)`` in a daemon thread; ``(thread, box)`` where box gets ``result`` or ``error``."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["result"] = fn(*args)
+        except BaseException as err:  # noqa: BLE001 - shown by the test
+            box["error"] = err
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, box
+
+
+def _stopper(runtime, rootfs: str, when: str = "any"):
+    """A running container whose init is the stopper (stopping all but ``true``), its log empty."""
+    log = os.path.join(rootfs, "tmp", "stopped")
+    if os.path.exists(log):
+        os.unlink(log)  # the rootfs is the module's: an earlier test's stops are not this one's
+    c = runtime.create(unique_id("ha-stop"), Config(rootfs=rootfs, hostname="stopper"))
+    c.run(Process(["/stopper", when, "stopper", "true"]))
+    wait_for(lambda: os.path.exists(log), message="the stopper to run")
+    return c
+
+
+def _stopped_log(c) -> str:
+    with open(os.path.join(c.config.rootfs, "tmp", "stopped")) as f:
+        return f.read()
+
+
+# -- 1. a container that stops the probe's process before its execve -------------------------------
+
+
+@pytest.mark.parametrize("when", ["any", "leader"])
+@pytest.mark.parametrize("through_server", [True, False], ids=["fork-server", "plain-exec"])
+def test_a_probe_stopped_before_its_exec_still_ends_at_its_timeout(runtime, stopper_rootfs, server, through_server,
+                                                                    when):
+    """The container SIGSTOPs the exec'd process while it is still being set up (in the
+    container's PID namespace, before execve): the probe must end at its timeout all the same
+    (a worker thread held for good starves every other container's probes, and the
+    supervisor's SIGTERM waits for it), and the stopped process must be gone from the container."""
+    c = _stopper(runtime, stopper_rootfs, when)
+    check = HealthCheck("exec", command=("true",), timeout=1.0)
+    began = time.monotonic()
+    t, box = _in_thread(probes.probe, c, check, None, server if through_server else None)
+    t.join(6)
+    hung = t.is_alive()
+    if hung:
+        c.signal(9, all=True)  # the container's end frees the thread
+        t.join(10)
+    assert _stopped_log(c), "the stopper stopped nothing: the test tested nothing"
+    assert not hung, f"the probe was still waiting {time.monotonic() - began:.1f}s later (timeout 1s)"
+    result = box["result"]
+    assert result["exit_code"] == probes.TIMEOUT_EXIT and "timed out after 1s" in result["output"], result
+    # what was stopped is not left in the container (only its init)
+    wait_for(lambda: len(c.processes()) == 1, message="the stopped process to go")
+
+
+def test_a_stopping_container_starves_no_other_probe_and_close_returns(runtime, stopper_rootfs, running, server):
+    """One worker, two containers: the hostile one stops every probe process before its exec.
+    The other's probes go on meanwhile, and the prober closes (the supervisor's SIGTERM) at once."""
+    bad = _stopper(runtime, stopper_rootfs)
+    good = running()
+    check = HealthCheck("exec", command=("true",), interval=0.5, timeout=1.0)
+    prober = Prober(runtime, fork_server=server, workers=1)
+    closed = False
+    try:
+        prober.update([Target(bad.id, check), Target(good.id, check)])
+        time.sleep(3.5)
+        assert _stopped_log(bad), "the stopper stopped nothing: the test tested nothing"
+        log = (record.read(good.state_dir) or {}).get("log", [])
+        assert len(log) >= 2, f"the healthy container got {len(log)} results in 3.5 s (interval 0.5 s)"
+        t, _ = _in_thread(prober.close)
+        t.join(5)
+        closed = not t.is_alive()
+        assert closed, "Prober.close() still waiting 5 s later"
+        bad_log = (record.read(bad.state_dir) or {}).get("log", [])
+        assert bad_log and all(e["exit_code"] == probes.TIMEOUT_EXIT for e in bad_log), bad_log
+    finally:
+        if not closed:
+            bad.signal(9, all=True)
+            prober.close()
