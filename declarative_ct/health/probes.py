@@ -106,7 +106,8 @@ def exec_process(template: Process | None, args: list[str], stdin: int, output: 
 
 def _exec(container, check: HealthCheck, template: Process | None, fork_server, cancel: int) -> tuple[int, str]:
     deadline = time.monotonic() + check.timeout
-    read_end, write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(read_end, False)  # ours only: the command's end blocks (EAGAIN would fail its writes)
     devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     try:
         proc = exec_process(template, list(check.command), devnull, write_end)
@@ -152,8 +153,8 @@ def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float
                 why = timed_out(timeout)
                 break
             ready = {fd for fd, _ in poller.poll(max(1, int(left * 1000)))}
-            if read_end in ready:
-                _drain(read_end, kept)
+            if read_end in ready and _drain(read_end, kept):
+                poller.unregister(read_end)  # EOF (its writers closed it): it would poll ready for good
             if done in ready:
                 break
             if cancel in ready:
@@ -169,19 +170,21 @@ def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float
             os.close(target)
     text = kept.decode("utf-8", "replace")
     if why:
-        return TIMEOUT_EXIT, f"{text.rstrip()}\n{why}".lstrip() if text.strip() else why
+        # The reason last, where record.result's cut would drop it: the output makes room for it.
+        text = text[:record.OUTPUT_MAX - len(why) - 2].rstrip()
+        return TIMEOUT_EXIT, f"{text}\n{why}" if text.strip() else why
     return code, text
 
 
-def _drain(fd: int, kept: bytearray) -> None:
-    """Read what the pipe holds now; keep up to OUTPUT_MAX bytes."""
+def _drain(fd: int, kept: bytearray) -> bool:
+    """Read what the pipe holds now; keep up to OUTPUT_MAX bytes. True at EOF (no writer left)."""
     while True:
         try:
             chunk = os.read(fd, 65536)
         except BlockingIOError:
-            return
+            return False
         if not chunk:
-            return
+            return True
         room = record.OUTPUT_MAX - len(kept)
         if room > 0:
             kept += chunk[:room]

@@ -200,3 +200,64 @@ def test_a_stopping_container_starves_no_other_probe_and_close_returns(runtime, 
         if not closed:
             bad.signal(9, all=True)
             prober.close()
+
+
+# -- 2. exec probe commands: output closed, floods, daemons ------------------------------------------
+
+
+def _cpu_of(fn, *args):
+    """``(result, CPU seconds this thread spent in fn, wall seconds)``."""
+    cpu, wall = time.thread_time(), time.monotonic()
+    result = fn(*args)
+    return result, time.thread_time() - cpu, time.monotonic() - wall
+
+
+@pytest.mark.parametrize("through_server", [True, False], ids=["fork-server", "plain-exec"])
+def test_a_command_that_closes_its_output_and_waits_does_not_make_the_prober_spin(running, server, through_server):
+    """The command closes stdout and stderr (the pipe's only writer) and sleeps: the pipe polls as
+    hung up from then on; the probing thread must not spin on it until the command ends."""
+    c = running()
+    check = HealthCheck("exec", command=("sh", "-c", "exec >&- 2>&-; sleep 1.5"), timeout=5.0)
+    result, cpu, wall = _cpu_of(probes.probe, c, check, None, server if through_server else None)
+    assert result["exit_code"] == 0, result
+    assert wall >= 1.4
+    assert cpu < 0.3, f"the probing thread used {cpu:.2f} s of CPU over {wall:.2f} s"
+
+
+def test_a_flood_of_output_keeps_the_record_small_and_ends_at_the_timeout(running, server):
+    """The command writes without end (and a grandchild keeps the pipe): the probe ends at its
+    timeout with at most OUTPUT_MAX characters kept, and the record file stays small."""
+    c = running()
+    check = HealthCheck("exec", command=("sh", "-c", "(yes AAAA &) ; yes BBBBBBBB"), timeout=1.5)
+    began = time.monotonic()
+    result = probes.probe(c, check, None, server)
+    assert time.monotonic() - began < 4
+    assert result["exit_code"] == probes.TIMEOUT_EXIT and result["output"].endswith("timed out after 1.5s"), \
+        result["output"][-80:]
+    assert len(result["output"]) <= record.OUTPUT_MAX
+    wait_for(lambda: len(c.processes()) == 2, message="the probe's processes to be killed")
+
+
+def test_a_daemon_forked_by_a_probe_stays_in_the_container(running, server):
+    """A probe that leaves a daemon of its own session behind: the daemon is the container's
+    (its cgroup, its PID namespace), never a host process; the probe does not wait for it."""
+    c = running()
+    before = set(c.processes())
+    check = HealthCheck("exec", command=("sh", "-c", "setsid sleep 33 & echo started"), timeout=5.0)
+    began = time.monotonic()
+    result = probes.probe(c, check, None, server)
+    assert result["exit_code"] == 0 and time.monotonic() - began < 3, result
+    left = wait_for(lambda: set(c.processes()) - before, message="the daemon")
+    init_ns = os.readlink(f"/proc/{c.state().init_process_pid}/ns/pid")
+    for pid in left:
+        assert os.readlink(f"/proc/{pid}/ns/pid") == init_ns
+        assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink(f"/proc/{c.state().init_process_pid}/ns/mnt")
+
+
+def test_a_chatty_command_is_not_failed_by_a_full_pipe(running, server):
+    """Its output end blocks when the pipe is full (as a terminal or a file would): a command
+    writing more than the pipe holds passes with its own exit code, never EAGAIN's."""
+    c = running()
+    result = probes.probe(c, HealthCheck("exec", command=("sh", "-c", "yes 0123456789 | head -n 400000 | cat"), timeout=10.0),
+                          None, server)
+    assert result["exit_code"] == 0, result["output"][-200:]
