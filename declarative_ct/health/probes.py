@@ -10,7 +10,8 @@
   never blocks on a full pipe). The result's exit code is the command's (128 + signal when a
   signal ended it). On ``timeout``, the command and every process of its session (an exec'd
   process is a session leader: ``setsid`` in the runtime's exec init) get SIGKILL and are reaped;
-  the result is exit code :data:`TIMEOUT_EXIT` with ``timed out after 1s``. The timeout bounds the
+  the result is exit code :data:`TIMEOUT_EXIT` with ``timed out after 1s`` (one still not dead
+  :data:`_KILL_GRACE` later, frozen in a container paused meanwhile, is reaped by a thread of its own). The timeout bounds the
   exec's set-up too (``Container.start``'s ``timeout``): the process is in the container's PID
   namespace from its birth, and the container may stop it before it runs the command.
 - ``http`` / ``tcp``: a connection to ``127.0.0.1:<port>`` made from inside the container's
@@ -53,6 +54,7 @@ TIMEOUT_EXIT = 124
 HOST = "127.0.0.1"
 USER_AGENT = "dct-health"
 _STATUS_LINE_MAX = 4096  # bytes read at most for an HTTP status line
+_KILL_GRACE = 1.0  # seconds a killed probe command is waited for (a frozen one dies only once thawed)
 _DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _own_netns = -1  # an fd of the supervisor's network namespace (opened once; the probing threads go back to it)
 _own_netns_lock = threading.Lock()
@@ -160,9 +162,17 @@ def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float
             if cancel in ready:
                 why = "cancelled"
                 break
+        code = TIMEOUT_EXIT
         if why:
             _kill_session(container, target, handle.pid)
-        code = handle.wait()
+            if select.select([done], [], [], _KILL_GRACE)[0]:
+                code = handle.wait()
+            else:
+                # Not dead yet: frozen (its container paused meanwhile), it dies once thawed. Reaped
+                # then by a thread of its own: the prober's thread (and its close) waits no longer.
+                threading.Thread(target=_reap_later, args=(handle,), name="dct-probe-reap", daemon=True).start()
+        else:
+            code = handle.wait()
         _drain(read_end, kept)  # what is left in the pipe (a background child may hold it open: no wait)
     finally:
         os.close(done)
@@ -174,6 +184,11 @@ def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float
         text = text[:record.OUTPUT_MAX - len(why) - 2].rstrip()
         return TIMEOUT_EXIT, f"{text}\n{why}" if text.strip() else why
     return code, text
+
+
+def _reap_later(handle) -> None:
+    with contextlib.suppress(Exception):  # the fork server closed first: nothing left to reap
+        handle.wait()
 
 
 def _drain(fd: int, kept: bytearray) -> bool:

@@ -11,6 +11,7 @@ drip, a huge status line), descriptors of other requests seen by an exec'd proce
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
@@ -354,3 +355,114 @@ def test_escape_sequences_in_an_http_reason_phrase_reach_no_terminal(running):
     result, _, _ = _http(c)
     assert result["exit_code"] == 1 and result["output"].startswith("HTTP 503 "), result
     assert _inert(result["output"]), repr(result["output"])
+
+
+# -- 1 (cont.). the fork server between containers ----------------------------------------------------
+
+
+def test_an_exec_probe_holds_no_descriptor_of_other_requests(running, server):
+    """While another container's exec is out through the same server (its answer socket and
+    pidfd held there), a probe's command holds only its stdio."""
+    other = running()
+    out_r, out_w = os.pipe()
+    try:
+        busy = other.start(Process(["sleep", "30"], init=False, stdout=out_w, stderr=out_w), fork_server=server)
+    finally:
+        os.close(out_w)
+    try:
+        c = running()
+        result = probes.probe(c, HealthCheck("exec", command=("ls", "-l", "/proc/self/fd/"), timeout=3.0), None,
+                              server)
+        assert result["exit_code"] == 0, result
+        fds = sorted(int(line.split()[-3]) for line in result["output"].splitlines() if "->" in line)
+        assert fds[:3] == [0, 1, 2] and len(fds) <= 4, result["output"]  # (3: ls's own directory)
+        assert "socket:" not in result["output"] and "pidfd" not in result["output"], result["output"]
+    finally:
+        busy_pidfd = busy.pidfd()
+        signal.pidfd_send_signal(busy_pidfd, signal.SIGKILL)
+        os.close(busy_pidfd)
+        busy.wait()
+        os.close(out_r)
+
+
+def test_probes_into_many_containers_at_once_each_run_in_their_own(running, runtime, server, busybox_config):
+    """Eight threads probe four containers through one server: each command sees its own
+    container's hostname and mount namespace, never another's or the host's (a server left in
+    a container's namespaces would fork the next one there)."""
+    boxes = [running(hostname=f"box{i}") for i in range(4)]
+    mnts = {c.id: os.readlink(f"/proc/{c.state().init_process_pid}/ns/mnt") for c in boxes}
+    check = HealthCheck("exec", command=("sh", "-c", "hostname; readlink /proc/self/ns/mnt"), timeout=5.0)
+    errors = []
+
+    def probe_all(offset):
+        for n in range(12):
+            c = boxes[(n + offset) % 4]
+            result = probes.probe(c, check, None, server)
+            lines = result["output"].split()
+            if result["exit_code"] != 0 or lines != [f"box{boxes.index(c)}", mnts[c.id]]:
+                errors.append((c.id, result))
+
+    threads = [threading.Thread(target=probe_all, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[:3]
+    assert os.readlink(f"/proc/{server.pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    assert os.readlink(f"/proc/{server.pid}/ns/pid_for_children") == os.readlink("/proc/self/ns/pid_for_children")
+
+
+def test_a_probe_into_a_container_paused_under_it_ends_and_the_server_serves_others(running, server):
+    """The admin pauses a container while its probe runs: the probe ends (a frozen process
+    cannot be reaped until thawed: it waits for no longer than the timeout and a little), and
+    meanwhile probes of other containers through the same server go on."""
+    c = running()
+    other = running()
+    check = HealthCheck("exec", command=("sleep", "0.5"), timeout=1.0)
+    t, box = _in_thread(probes.probe, c, check, None, server)
+    time.sleep(0.2)
+    c.pause()
+    try:
+        began = time.monotonic()
+        ok = probes.probe(other, HealthCheck("exec", command=("true",), timeout=2.0), None, server)
+        assert ok["exit_code"] == 0 and time.monotonic() - began < 2, ok
+        t.join(5)
+        hung = t.is_alive()
+    finally:
+        c.resume()
+    t.join(5)
+    assert not hung, "the probe of the paused container still waited 5 s later (timeout 1 s)"
+    assert box["result"]["exit_code"] == probes.TIMEOUT_EXIT, box
+    # and a paused container's probe is refused at once
+    c.pause()
+    try:
+        began = time.monotonic()
+        result = probes.probe(c, check, None, server)
+        assert result["exit_code"] != 0 and time.monotonic() - began < 1, result
+    finally:
+        c.resume()
+
+
+@pytest.mark.parametrize("through_server", [True, False], ids=["fork-server", "plain-exec"])
+def test_a_probe_stopped_then_paused_before_its_exec_still_ends(runtime, stopper_rootfs, server, through_server):
+    """The set-up's timeout kills a process that is frozen too (its container paused after the
+    stopper caught it): it dies only once thawed, and the probe must not wait for that."""
+    c = _stopper(runtime, stopper_rootfs)
+    check = HealthCheck("exec", command=("true",), timeout=1.5)
+    for _ in range(20):
+        t, box = _in_thread(probes.probe, c, check, None, server if through_server else None)
+        wait_for(lambda: _stopped_log(c) or not t.is_alive(), timeout=3, message="a stop or the probe's end")
+        if _stopped_log(c):
+            break
+        t.join(5)
+    else:
+        pytest.fail("the stopper stopped nothing: the test tested nothing")
+    c.pause()
+    try:
+        t.join(5)
+        hung = t.is_alive()
+    finally:
+        c.resume()
+    t.join(5)
+    assert not hung, "the probe still waited 5 s later (timeout 1.5 s) for a frozen process"
+    assert box["result"]["exit_code"] == probes.TIMEOUT_EXIT, box
