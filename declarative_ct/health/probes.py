@@ -170,7 +170,7 @@ def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float
             else:
                 # Not dead yet: frozen (its container paused meanwhile), it dies once thawed. Reaped
                 # then by a thread of its own: the prober's thread (and its close) waits no longer.
-                threading.Thread(target=_reap_later, args=(handle,), name="dct-probe-reap", daemon=True).start()
+                threading.Thread(target=_reap_later, args=(handle,), name="dct-reap-probe", daemon=True).start()
         else:
             code = handle.wait()
         _drain(read_end, kept)  # what is left in the pipe (a background child may hold it open: no wait)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal as _signal
 import socket
 import time
@@ -17,6 +18,8 @@ from ..process import Process
 from ..state import require
 from ..sync import Kind
 from .parent import check_terminal, expect, failure, guarded, in_child, open_stdio, past_console
+
+_KILLED_GRACE = 1.0  # seconds a killed exec that failed to start is waited for (a frozen one is left to the server)
 
 if TYPE_CHECKING:
     from .. import forkserver
@@ -102,7 +105,7 @@ def start_exec(c: Container, process: Process, detach: bool,
         _kill_child(exec_pid, stage1_pid)
         with contextlib.suppress(OSError):
             served.kill() if served is not None else os.kill(stage1_pid, _signal.SIGKILL)
-        _reap(stage1_pid, served)
+        _reap(stage1_pid, served, _KILLED_GRACE)
         raise
     finally:
         parent_sock.close()
@@ -139,7 +142,23 @@ def _kill_child(exec_pid: int, stage1_pid: int) -> None:
         os.close(fd)
 
 
-def _reap(stage1_pid: int, served: forkserver.ServedProcess | None) -> None:
-    """Wait for stage 1 (our child, or the fork server's), whatever became of it."""
+def _reap(stage1_pid: int, served: forkserver.ServedProcess | None, grace: float | None = None) -> None:
+    """Wait for stage 1 (our child, or the fork server's), whatever became of it. With ``grace``
+    (seconds; it was killed), a process of the server's that has not ended by then is left to the
+    server, which reaps its own: one frozen with its container (paused) dies only once thawed.
+    Our own stage 1 is never in the container's cgroup: it is always waited for."""
     with contextlib.suppress(OSError, ContainerError):
-        served.wait() if served is not None else os.waitpid(stage1_pid, 0)
+        if served is None:
+            os.waitpid(stage1_pid, 0)
+        elif grace is None or _ends_within(served, grace):
+            served.wait()
+        else:
+            served.close()
+
+
+def _ends_within(served: forkserver.ServedProcess, grace: float) -> bool:
+    fd = served.pidfd()
+    try:
+        return bool(select.select([fd], [], [], grace)[0])
+    finally:
+        os.close(fd)
