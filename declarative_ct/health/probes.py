@@ -10,7 +10,10 @@
   never blocks on a full pipe). The result's exit code is the command's (128 + signal when a
   signal ended it). On ``timeout``, the command and every process of its session (an exec'd
   process is a session leader: ``setsid`` in the runtime's exec init) get SIGKILL and are reaped;
-  the result is exit code :data:`TIMEOUT_EXIT` with ``timed out after 1s``.
+  the result is exit code :data:`TIMEOUT_EXIT` with ``timed out after 1s`` (one still not dead
+  :data:`_KILL_GRACE` later, frozen in a container paused meanwhile, is reaped by a thread of its own). The timeout bounds the
+  exec's set-up too (``Container.start``'s ``timeout``): the process is in the container's PID
+  namespace from its birth, and the container may stop it before it runs the command.
 - ``http`` / ``tcp``: a connection to ``127.0.0.1:<port>`` made from inside the container's
   network namespace (:mod:`.netprobe`: no port needs publishing). HTTP sends a minimal ``GET``
   and reads the status line: exit code 0 when :meth:`~.check.HealthCheck.passes` accepts the
@@ -50,6 +53,7 @@ from .netprobe import HOST, NamespaceLost, socket_in  # noqa: F401 - re-exported
 
 TIMEOUT_EXIT = 124
 """The exit code of a probe that timed out or was cancelled (coreutils ``timeout``'s; docker's is -1)."""
+_KILL_GRACE = 1.0  # seconds a killed probe command is waited for (a frozen one dies only once thawed)
 _DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SERVER_REST = 30.0  # seconds exec probes go plain after their fork server failed, before it is tried again
 _failed_servers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # server -> monotonic time it failed
@@ -120,15 +124,19 @@ def _exec_once(container, check: HealthCheck, template: Process | None, fork_ser
     """One exec of the probe's command. Raises ForkServerError when ``fork_server`` could not serve
     it (the command then did not run, or was killed with its session)."""
     deadline = time.monotonic() + check.timeout
-    read_end, write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(read_end, False)  # ours only: the command's end blocks (EAGAIN would fail its writes)
     devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     try:
         proc = exec_process(template, list(check.command), devnull, write_end)
         kwargs = {"fork_server": fork_server} if fork_server is not None else {}
         try:
-            handle = container.start(proc, **kwargs)
+            # Bounded too: the container may stop the process before its exec (it is in its PID namespace).
+            handle = container.start(proc, timeout=max(deadline - time.monotonic(), 0.001), **kwargs)
         except ForkServerError:
             raise
+        except TimeoutError:
+            return TIMEOUT_EXIT, timed_out(check.timeout)
         except (ContainerError, OSError) as err:
             return 126, f"exec failed: {err}"  # 126: found but not runnable (the shell's code)
         finally:
@@ -190,13 +198,24 @@ def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float
             if cancel in ready:
                 why = "cancelled"
                 break
+        code = TIMEOUT_EXIT
         if why:
             _kill_session(container, target, handle.pid)
-        try:
-            code = handle.wait()
-        except ForkServerError:  # the server that forked it ended first: its status is lost
-            _kill_session(container, target, handle.pid)
-            raise
+            ended = select.poll()
+            ended.register(done, select.POLLIN)
+            if ended.poll(int(_KILL_GRACE * 1000)):
+                with contextlib.suppress(ForkServerError):  # killed: its status no longer matters
+                    code = handle.wait()
+            else:
+                # Not dead yet: frozen (its container paused meanwhile), it dies once thawed. Reaped
+                # then by a thread of its own: the prober's thread (and its close) waits no longer.
+                threading.Thread(target=_reap_later, args=(handle,), name="dct-reap-probe", daemon=True).start()
+        else:
+            try:
+                code = handle.wait()
+            except ForkServerError:  # the server that forked it ended first: its status is lost
+                _kill_session(container, target, handle.pid)
+                raise
         _drain(read_end, kept)  # what is left in the pipe (a background child may hold it open: no wait)
     finally:
         os.close(done)
@@ -204,12 +223,19 @@ def _wait_exec(container, handle, read_end: int, deadline: float, timeout: float
             os.close(target)
     text = kept.decode("utf-8", "replace")
     if why:
-        return TIMEOUT_EXIT, f"{text.rstrip()}\n{why}".lstrip() if text.strip() else why
+        # The reason last, where record.result's cut would drop it: the output makes room for it.
+        text = text[:record.OUTPUT_MAX - len(why) - 2].rstrip()
+        return TIMEOUT_EXIT, f"{text}\n{why}" if text.strip() else why
     return code, text
 
 
+def _reap_later(handle) -> None:
+    with contextlib.suppress(Exception):  # the fork server closed first: nothing left to reap
+        handle.wait()
+
+
 def _drain(fd: int, kept: bytearray) -> bool:
-    """Read what the pipe holds now; keep up to OUTPUT_MAX bytes. True at end of file (no writer left)."""
+    """Read what the pipe holds now; keep up to OUTPUT_MAX bytes. True at EOF (no writer left)."""
     while True:
         try:
             chunk = os.read(fd, 65536)

@@ -52,9 +52,25 @@ def new(run: str, started_at: float, now: float) -> dict:
 def result(start: float, end: float, exit_code: int, output: str) -> dict:
     """One probe result as the log keeps it: times in epoch seconds; ``exit_code`` 0 is a pass
     (exec: the command's exit code; http/tcp: 0 or 1, as docker's health log has them); ``output``
-    (the command's output, the HTTP status line, the error) is cut to :data:`OUTPUT_MAX`."""
-    text = output if len(output) <= OUTPUT_MAX else output[:OUTPUT_MAX - 1] + "…"
+    (the command's output, the HTTP status line, the error) made inert (:func:`inert`) and cut to
+    :data:`OUTPUT_MAX`."""
+    text = inert(output)
+    text = text if len(text) <= OUTPUT_MAX else text[:OUTPUT_MAX - 1] + "…"
     return {"start": format_time(start), "end": format_time(end), "exit_code": int(exit_code), "output": text}
+
+
+def inert(text: str) -> str:
+    """``text`` with each character a terminal acts on written as its escape (``\\x1b``,
+    ``\\u202e``): C0 and C1 controls but newline and tab, DEL, format characters (bidi overrides).
+    A probe's output is the container's to choose, and ``dct watch``, ``dct apply``, ``dct status``
+    and the TUI print it to the admin's terminal."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else _escape(ord(ch)) for ch in text)
+
+
+def _escape(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def add_result(record: dict, entry: dict, check: HealthCheck) -> dict:

@@ -212,7 +212,8 @@ class Container:
 
     # -- start / run / exec --------------------------------------------------------------
     def start(self, process: Process, monitor: bool = True, detach: bool = False,
-              log: LogConfig | None = None, fork_server: ForkServer | None = None) -> ExecProcess | None:
+              log: LogConfig | None = None, fork_server: ForkServer | None = None,
+              timeout: float | None = None) -> ExecProcess | None:
         """libcontainer ``Start()``.
 
         For ``process.init`` it builds the container and returns with init blocked on the exec
@@ -229,6 +230,8 @@ class Container:
         and ``ExecProcess.wait()`` returns at once with 0. ``fork_server`` (a
         :class:`~declarative_ct.runtime.forkserver.ForkServer`) forks its stage 1 instead of the
         caller: the same process, at a fraction of the CPU (exec probes); for exec only.
+        ``timeout`` (exec only; seconds, None: none) bounds its set-up until the program runs: a
+        container can stop a process born in its PID namespace before that (a prober's exec).
 
         Raises:
             ContainerError: already started; ContainerNotRunning/ContainerPaused for exec; any
@@ -237,11 +240,12 @@ class Container:
                 a ``fork_server`` for an init.
             SystemError: the log file cannot be made under :attr:`data_root`.
                 A failed start leaves no process, cgroup or state directory behind (nor a log run).
+            TimeoutError: an exec'd process not set up within ``timeout`` (it was killed).
         """
         if not process.init:
             from .exec import start_exec
 
-            return start_exec(self, process, detach, fork_server)
+            return start_exec(self, process, detach, fork_server, timeout)
         if fork_server is not None:
             raise ConfigInvalid("fork_server: serves exec'd processes (process.init false) only")
         from .create import start_locked
