@@ -389,7 +389,7 @@ def test_a_supervisor_started_again_starts_a_dependent_once_the_stale_record_is_
     second = loop(specs, resync=60)
     wait_for(lambda: second.saw(f"{web}: create (not created yet): ok"), timeout=10, message="web's create")
     wait_for(lambda: runtime.load(web).status() == Status.RUNNING, message="web to run")
-    assert second.saw(f"{web}: create (not created yet): skipped: waiting for {db} to be healthy (no recent probe")
+    assert second.saw(f"# {web}: create (not created yet): waiting for {db} to be healthy (no recent probe")
     assert not second.saw(f"{db}: healthy → healthy")  # a record turned fresh is not said
 
 

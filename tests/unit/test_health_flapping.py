@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from declarative_ct.health import record as health_record
+from declarative_ct.health.check import HealthCheck
 from declarative_ct.reconcile import restart
 from declarative_ct.reconcile.plan import Observed, make_plan
 from declarative_ct.runtime import Status
@@ -29,7 +30,8 @@ def _doc():
 
 
 def _write(state_dir, run: str, status: str, since: float, now: float) -> None:
-    rec = {**health_record.new(run, since, since), "status": status, "since": format_time(since),
+    probe = HealthCheck.from_normalized(_doc().spec.normalized()["health"]).to_normalized()  # made by the spec's check
+    rec = {**health_record.new(run, since, since), "status": status, "since": format_time(since), "probe": probe,
            "log": [health_record.result(now, now, 0 if status == "healthy" else 1, "flap")]}
     with open(os.path.join(state_dir, health_record.RECORD_FILE), "w") as f:
         json.dump(rec, f)
