@@ -110,8 +110,12 @@ def plain_context(ctx):
 def _payload(ctx) -> int:
     """A close-on-exec memfd holding the pickled context, its fds as plain numbers (made in the
     caller: the child only marks it inheritable)."""
-    data = pickle.dumps(plain_context(ctx), protocol=pickle.HIGHEST_PROTOCOL)
-    fd = os.memfd_create("dct-stage1", os.MFD_CLOEXEC)
+    return memfd_of("dct-stage1", pickle.dumps(plain_context(ctx), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def memfd_of(name: str, data: bytes) -> int:
+    """A close-on-exec memfd named ``name`` holding ``data``, at offset 0; the caller closes it. Raises OSError."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
     try:
         view = memoryview(data)
         while view:

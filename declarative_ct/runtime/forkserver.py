@@ -352,16 +352,7 @@ def _start():
 
 
 def _memfd(data: bytes) -> int:
-    fd = os.memfd_create("dct-exec", os.MFD_CLOEXEC)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.lseek(fd, 0, os.SEEK_SET)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return bootstrap.memfd_of("dct-exec", data)
 
 
 def _recv_fds(sock: socket.socket, size: int, maxfds: int) -> tuple[bytes, list[int]]:
