@@ -8,7 +8,7 @@ file ``ready``) and declares ``health: {exec: [test, -f, /tmp/ready], interval: 
 retries: 3}``. The benchmark process is the supervisor: it holds the state root's supervisor lock
 (so ``dct status`` and the TUI do not call the records stale) and runs two probers over the same
 containers, made as ``dct watch`` makes its one (``reconcile/probing.py``: a ``ForkServer`` of its
-own for the exec probes, 4 workers, each exec target from the spec by ``probing._target``: the
+own for the exec probes, 4 workers, each exec target from the spec by ``health_target.health_target``: the
 spec's user, env, cwd; for the HTTP prober, ``GET :8080/`` every 2 s, timeout 1 s). Two probers,
 because a spec declares one probe. It drives the library, not ``dct watch``, so that it can switch
 the probes on and off in one process and count every probe (each prober's probe function is
@@ -236,7 +236,7 @@ class Probers:
     def __init__(self, runtime, docs, workers: int, on_change) -> None:
         from declarative_ct.health.check import HealthCheck
         from declarative_ct.health.prober import Prober, Target
-        from declarative_ct.reconcile import probing
+        from declarative_ct.reconcile import health_target
         from declarative_ct.runtime.forkserver import ForkServer
 
         self.log = ProbeLog()
@@ -244,7 +244,7 @@ class Probers:
         self.exec = Prober(runtime, on_change=on_change, fork_server=self.server, workers=workers,
                            prober=self.log.wrap("exec"))
         self.http = Prober(runtime, on_change=on_change, workers=workers, prober=self.log.wrap("http"))
-        self.exec_targets = [probing._target(doc.spec) for doc in docs]
+        self.exec_targets = [health_target.health_target(doc.spec) for doc in docs]
         if any(t is None or t.check.kind != "exec" for t in self.exec_targets):
             raise RuntimeError("a spec without its exec health check")
         check = HealthCheck("http", port=PORT, path="/", interval=INTERVAL, timeout=TIMEOUT, retries=RETRIES)
@@ -405,7 +405,8 @@ def latency(root: str, runtime, probers: Probers, tmp_root: str, names: list[str
     """K failures, one at a time (see the module doc); per failure the times in seconds."""
     from declarative_ct.health import record as records
     from declarative_ct.reconcile import plan
-    from declarative_ct.service import health_view
+    from declarative_ct.health import view as health_view
+    from declarative_ct.service.supervisor import probing
 
     failed = [names[i * len(names) // k] for i in range(k)]
     probers.set(True, True, http_skip=frozenset(failed))
@@ -432,7 +433,7 @@ def latency(root: str, runtime, probers: Probers, tmp_root: str, names: list[str
                 if "record" not in got and (records.read(c.state_dir) or {}).get("status") == records.UNHEALTHY:
                     got["record"] = now
                 if "status_view" not in got:
-                    view = health_view.read(c, obs.applied, health_view.probing(root), time.time(), "running")
+                    view = health_view.read(c, obs.applied, probing(root), time.time(), "running")
                     if view and view["status"] == records.UNHEALTHY:
                         got["status_view"] = now
                 with changes_lock:

@@ -250,6 +250,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     import time
 
     from ..reconcile import restart as restarting
+    from ..units import format_time, parse_time
     from ..reconcile.drift import classify_drift
     from ..health import view as health_view
     from ..reconcile.plan import in_scope, observe, scope_of
@@ -294,7 +295,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "last_exit": ({k: exit_record.get(k) for k in ("exit_code", "signal", "oom_killed", "exited_at")}
                           if exit_record else None),
             "restarts": record.get("restarts", 0) if obs is not None and obs.owned else None,
-            "next_restart": restarting.format_time(next_restart),
+            "next_restart": format_time(next_restart),
             "source": obs.source if obs else (next(d.source for d in docs if d.spec.name == name)),
             "health": health,
         })
@@ -306,7 +307,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for r in rows:
         exit_code = "" if r["exit_code"] is None else " ".join(
             filter(None, (str(r["exit_code"]), restarting.exit_reason(r["last_exit"]))))
-        due = restarting.parse_time(r["next_restart"])
+        due = parse_time(r["next_restart"])
         nxt = "" if due is None else "now" if due <= now else f"in {due - now:.1f}s"
         print(f"{r['name']:<20} {r['desired'] or '-':<9} {r['status']:<9} {r['drift']:<11} "
               f"{r['pid'] or '':>7} {exit_code:<14} {'' if r['restarts'] is None else r['restarts']:>8} "

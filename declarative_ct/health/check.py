@@ -67,6 +67,16 @@ class HealthCheck:
             if kind == "http" else {}
         return cls(kind, port=int(probe["port"]), **extra, **timing)
 
+    @classmethod
+    def read(cls, health: object) -> HealthCheck | None:
+        """:meth:`from_normalized` that never raises: None for no check or an unreadable one (a
+        spec the model refuses first; a label or record written by another version). Readers of
+        labels and records (the displays, the planner, apply's and the supervisor's targets) use it."""
+        try:
+            return cls.from_normalized(health)  # type: ignore[arg-type]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
     def to_normalized(self) -> dict:
         """The normalized ``health`` this check reads from (:meth:`from_normalized`'s inverse): the
         shape in the module doc, kept in the health record so a reader knows the check it was made by."""

@@ -63,10 +63,7 @@ def shown_check(record: Mapping | None, applied: Mapping | None, desired: object
 
 
 def _check(health: object) -> HealthCheck | None:
-    try:
-        return HealthCheck.from_normalized(health)  # type: ignore[arg-type]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
+    return HealthCheck.read(health)
 
 
 def _probe(check: HealthCheck) -> HealthCheck:

@@ -2,8 +2,7 @@
 exec probe, the process it runs (the spec's user, env and cwd, as ``dct exec`` into it would).
 
 One place for both the supervisor's probes (:mod:`.probing`) and apply's (:mod:`.readiness`):
-:func:`health_check` reads a normalized ``health`` (never raising), :func:`health_target` a
-spec's, :func:`applied_target` a container's that this apply does not declare (made by another
+:func:`health_target` reads a spec's, :func:`applied_target` a container's that this apply does not declare (made by another
 apply: its health record's ``probe``, else the ``health`` of the spec it was created from).
 """
 
@@ -17,16 +16,6 @@ from . import last_applied
 
 if TYPE_CHECKING:
     from ..health.prober import Target
-
-
-def health_check(health: dict | None) -> HealthCheck | None:
-    """The check a normalized ``health`` (the shape :mod:`declarative_ct.health.check` documents)
-    declares; None without one, or when it is unreadable (a spec the model refuses first, a
-    label or record written by another version)."""
-    try:
-        return HealthCheck.from_normalized(health)
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
 
 
 def target(name: str, normalized: dict | None, check: HealthCheck | None) -> Target | None:
@@ -49,12 +38,12 @@ def target(name: str, normalized: dict | None, check: HealthCheck | None) -> Tar
 def health_target(spec) -> Target | None:  # noqa: ANN001 - a ContainerSpec or DesiredSpec
     """The probe target of a spec that declares ``health`` (its normalized form), else None."""
     normalized = spec.normalized()
-    return target(spec.name, normalized, health_check(normalized.get("health")))
+    return target(spec.name, normalized, HealthCheck.read(normalized.get("health")))
 
 
 def applied_target(name: str, record: dict | None, applied: dict | None) -> Target | None:
     """The probe target of container ``name`` that no given spec declares: the check its health
     ``record`` was last probed by (``probe``), else the ``health`` of ``applied`` (the normalized
     spec it was created from, :func:`.last_applied.read`); None when neither has one."""
-    check = health_check((record or {}).get("probe")) or health_check((applied or {}).get("health"))
+    check = HealthCheck.read((record or {}).get("probe")) or HealthCheck.read((applied or {}).get("health"))
     return target(name, applied, check)

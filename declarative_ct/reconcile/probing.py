@@ -17,12 +17,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-from ..errors import ContainerError
 from ..health import record as health_record
-from ..health.check import HealthCheck
 from ..health.prober import Prober, Target
 from ..runtime import Status
-from . import last_applied
+from .health_target import health_target
 from .kinds import Result, Step
 
 
@@ -87,7 +85,7 @@ class Probing:
         for doc in docs:
             hit = self._checks.get(id(doc))
             if hit is None or hit[0] is not doc:
-                hit = (doc, _target(doc.spec))
+                hit = (doc, health_target(doc.spec))
             seen[id(doc)] = hit
             if hit[1] is not None and doc.spec.state == "running":
                 out.append(hit[1])
@@ -110,20 +108,3 @@ class Probing:
         if self._own_server is not None:
             self._own_server.close()
 
-
-def _target(spec) -> Target | None:  # noqa: ANN001 - a ContainerSpec or DesiredSpec
-    """The probe target of a spec with ``health`` (its normalized form), else None."""
-    normalized = spec.normalized()
-    try:
-        check = HealthCheck.from_normalized(normalized.get("health"))
-    except (ValueError, KeyError, TypeError):
-        return None  # the spec model refuses such a spec first
-    if check is None:
-        return None
-    process = None
-    if check.kind == "exec":
-        try:
-            process = last_applied.process(normalized, args=list(check.command), init=False)
-        except (KeyError, TypeError, ValueError, ContainerError):  # ConfigInvalid: refused by the spec model first
-            process = None
-    return Target(spec.name, check, process)

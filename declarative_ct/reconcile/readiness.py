@@ -35,7 +35,7 @@ from ..health.check import HealthCheck
 from ..runtime import Runtime, Status
 from ..units import format_duration
 from . import last_applied
-from .health_target import applied_target, health_check
+from .health_target import applied_target
 from .restart import exit_reason
 
 # The conditions (the spec's CONDITIONS, spec.model_health: not imported here, it brings pydantic into apply)
@@ -54,7 +54,7 @@ def dependency_conditions(spec) -> dict[str, str]:  # noqa: ANN001 - DesiredSpec
 
 def spec_check(spec) -> HealthCheck | None:  # noqa: ANN001 - DesiredSpec
     """The :class:`HealthCheck` a spec declares (its normalized ``health``), or None."""
-    return health_check(spec.health)
+    return HealthCheck.read(spec.health)
 
 
 @dataclass(frozen=True)

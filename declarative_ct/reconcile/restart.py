@@ -42,8 +42,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-# format_time: only until `dct status` (cli/desired.py) takes it from units as every other caller does
-from ..units import format_time, parse_time  # noqa: F401
+from ..units import parse_time
 
 if TYPE_CHECKING:
     from ..runtime import Runtime

@@ -53,11 +53,8 @@ def plan_restart(spec, desired: dict, obs, plan, now: float):  # noqa: ANN001, A
     current = health_record.read(obs.container.state_dir)
     if current is None or current.get("run") != obs.created:
         return None
-    try:
-        check = HealthCheck.from_normalized(health)
-    except (ValueError, KeyError, TypeError):  # the spec model refuses such a spec first
-        return None
-    if current.get("probe") != check.to_normalized() or health_record.is_stale(current, check, now):
+    check = HealthCheck.read(health)
+    if check is None or current.get("probe") != check.to_normalized() or health_record.is_stale(current, check, now):
         return None  # another check's verdict, or nobody probes it now: wait for a fresh result
     name = spec.name
     if current.get("status") != health_record.UNHEALTHY:

@@ -15,13 +15,14 @@ import threading
 import time
 
 import pytest
+from watch_loop import Loop  # tests/watch_loop.py
 
 from conftest import unique_id, wait_for
 from declarative_ct.health import probes, record
 from declarative_ct.health.check import HealthCheck
 from declarative_ct.health.prober import Prober, Target
 from declarative_ct.reconcile import restart
-from declarative_ct.reconcile.watch import WatchOptions, watch
+from declarative_ct.reconcile.watch import WatchOptions
 from declarative_ct.runtime import Process, Runtime, Status
 
 pytestmark = pytest.mark.integration
@@ -280,26 +281,6 @@ def test_close_cancels_a_running_probe_and_leaves_no_thread_or_process(running, 
 # keeps running: healthy, then unhealthy (connection refused) until it is restarted.
 SERVES_THEN_FAILS = ["/bin/sh", "-c", "nc -ll -p 8080 -e true & server=$!; trap 'exit 0' TERM; sleep 1.5; "
                                       "kill $server; while :; do sleep 0.1; done"]
-
-
-class Loop:
-    """One watch loop in a thread (as tests/integration/test_watch.py runs it)."""
-
-    def __init__(self, paths, root, options):
-        self.stop = threading.Event()
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self.result: list[int] = []
-        self.thread = threading.Thread(target=lambda: self.result.append(
-            watch(paths, root, options, self.stop, out=self.out.append, err=self.err.append)), daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(30)
-
-    def saw(self, text):
-        return any(text in line for line in list(self.out))
 
 
 @pytest.fixture

@@ -16,38 +16,19 @@ import threading
 import time
 
 import pytest
+from watch_loop import Loop  # tests/watch_loop.py
 
 from conftest import unique_id, wait_for
 from declarative_ct.cli.main import main
 from declarative_ct.errors import ContainerNotExists
 from declarative_ct.reconcile import restart
-from declarative_ct.reconcile.watch import WatchOptions, watch
+from declarative_ct.reconcile.watch import WatchOptions
 from declarative_ct.runtime import Status
 from declarative_ct.units import parse_time
 from dct_cli import Dct
 
 pytestmark = pytest.mark.integration
 SLEEP = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
-
-
-class Loop:
-    """One watch loop in a thread; ``out``/``err``: the lines it printed."""
-
-    def __init__(self, paths, root, options):
-        self.stop = threading.Event()
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self.result: list[int] = []
-        self.thread = threading.Thread(target=lambda: self.result.append(
-            watch(paths, root, options, self.stop, out=self.out.append, err=self.err.append)), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(30)
-
-    def saw(self, text: str, stream: str = "out") -> bool:
-        return any(text in line for line in list(getattr(self, stream)))
 
 
 @pytest.fixture

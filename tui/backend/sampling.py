@@ -26,7 +26,7 @@ class _Kept:
     def __init__(self, container, identity: tuple, turn: int = 0) -> None:
         from declarative_ct.reconcile import last_applied
         from declarative_ct.reconcile.convert import made_by_apply
-        from declarative_ct.reconcile.restart import parse_time
+        from declarative_ct.units import parse_time
         from declarative_ct.runtime import cgroups
 
         self.container = container
