@@ -84,6 +84,7 @@ class Readiness:
     last_output: str = ""
 
     def to_dict(self) -> dict:
+        """The JSON object of one container in the Ansible modules' ``wait`` result (every field by its name)."""
         return {"name": self.name, "ready": self.ready, "status": self.status, "health": self.health,
                 "detail": self.detail, "last_output": self.last_output}
 
